@@ -1,0 +1,93 @@
+"""Alerts for staff, and (below) the delivery outbox."""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.db import models
+from django.db.models import Q
+from simple_history.models import HistoricalRecords
+
+from patients.models import Patient
+
+
+class AlertKind(models.TextChoices):
+    # RULES.md "Alert kinds": the kind is the rule name.
+    NO_RETICULOCYTE_RESPONSE = "no_reticulocyte_response", "No reticulocyte response (A-H1)"
+    HEMOGLOBIN_SLOW_RISE = "hemoglobin_slow_rise", "Hemoglobin rising slowly (A-H2, A-H3)"
+    HEMOGLOBIN_NOT_NORMALIZED = "hemoglobin_not_normalized", "Hemoglobin fails to normalize (A-H4)"
+    HEMOGLOBIN_FALLING = "hemoglobin_falling", "Hemoglobin falling on treatment (A-H5)"
+    MCV_NOT_NORMALIZED = "mcv_not_normalized", "MCV not normalising (A-H6)"
+    HEMOGLOBIN_REFRACTORY = "hemoglobin_refractory", "Refractory at 3 months (A-H7)"
+    PLATELETS_NOT_RISING = "platelets_not_rising", "Platelets not rising (A-P1)"
+    PLATELETS_NOT_NORMALIZED = "platelets_not_normalized", "Platelets fail to normalize (A-P2, A-P4)"
+    PLATELETS_CRITICAL = "platelets_critical", "Platelets falling or very low (A-P3)"
+    PLATELETS_REBOUND = "platelets_rebound", "Rebound thrombocytosis (A-P5)"
+    LDH_NOT_FALLING = "ldh_not_falling", "LDH not falling (A-L1)"
+    LDH_NOT_NORMALIZED = "ldh_not_normalized", "LDH not normal (A-L2)"
+    FOLIC_ACID_BEFORE_B12 = "folic_acid_before_b12", "Folic acid before B12 (S-1)"
+    IM_INJECTION_LOW_PLATELETS = "im_injection_low_platelets", "IM injection with low platelets (S-2)"
+    PSEUDO_TMA_PATTERN = "pseudo_tma_pattern", "Possible pseudo-TMA (S-3)"
+    DOSE_OVERDUE = "dose_overdue", "Dose overdue (S-4)"
+    LIFELONG_THERAPY_STOPPED = "lifelong_therapy_stopped", "Lifelong therapy stopped (S-5)"
+    NEURO_TREATMENT_DELAY = "neuro_treatment_delay", "Neurological symptoms, treatment delay (S-6)"
+    POTASSIUM_CHECK_DUE = "potassium_check_due", "Potassium check due (S-9)"
+    CONTRAINDICATION = "contraindication", "Contraindication (S-10, S-11, S-12)"
+    NEURO_REVIEW_DUE = "neuro_review_due", "Neuro loading review due (§1.3)"
+    LAB_RECHECK_OVERDUE = "lab_recheck_overdue", "Lab recheck overdue (§3.3)"
+    DELIVERY_FAILED = "delivery_failed", "A reminder or notification could not be delivered"
+    CONTACT_MISSING = "contact_missing", "Patient has no usable contact for reminders"
+
+
+class Severity(models.TextChoices):
+    # RULES.md §3.2; ordered from least to most urgent.
+    INFO = "info", "Info"
+    MEDIUM = "medium", "Medium"
+    HIGH = "high", "High"
+    CRITICAL = "critical", "Critical"
+
+
+SEVERITY_RANK = {"info": 0, "medium": 1, "high": 2, "critical": 3}
+
+
+class AlertStatus(models.TextChoices):
+    OPEN = "open", "Open"
+    ACKNOWLEDGED = "acknowledged", "Acknowledged"
+    RESOLVED = "resolved", "Resolved"
+
+
+class Alert(models.Model):
+    patient = models.ForeignKey(Patient, on_delete=models.CASCADE, related_name="alerts")
+    kind = models.CharField(max_length=40, choices=AlertKind.choices)
+    rule_id = models.CharField(max_length=20, blank=True, help_text="RULES.md rule, e.g. A-H4.")
+    severity = models.CharField(max_length=10, choices=Severity.choices)
+    status = models.CharField(max_length=15, choices=AlertStatus.choices, default=AlertStatus.OPEN)
+    message = models.TextField()
+    action_text = models.TextField(blank=True)
+    evidence = models.JSONField(default=dict, blank=True, help_text="Results and facts that triggered it.")
+    opened_at = models.DateTimeField()
+    acknowledged_at = models.DateTimeField(null=True, blank=True)
+    acknowledged_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    acknowledgement_note = models.TextField(blank=True)
+    resolved_at = models.DateTimeField(null=True, blank=True)
+    resolution = models.CharField(max_length=200, blank=True)
+    escalated_at = models.DateTimeField(null=True, blank=True)
+    history = HistoricalRecords()
+
+    class Meta:
+        ordering = ["-opened_at", "-id"]
+        constraints = [
+            # RULES.md §3.6 / SPEC core behaviour 4: at most one unresolved alert per patient and kind.
+            models.UniqueConstraint(
+                fields=["patient", "kind"],
+                condition=~Q(status="resolved"),
+                name="alert_one_unresolved_per_kind",
+            ),
+        ]
+        indexes = [
+            models.Index(fields=["status", "severity"], name="alert_status_severity_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.kind} ({self.severity}) for {self.patient}"

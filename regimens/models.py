@@ -1,0 +1,295 @@
+"""Protocols (regimen templates as data), regimens, scheduled doses and lab rechecks.
+
+The schedule itself is computed by the pure engine in regimens/schedule.py; these rows are
+its persisted output plus what actually happened (administrations, doses not given,
+clinician decisions), which is the engine's input on the next re-plan.
+"""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.db import models
+from django.db.models import Q
+from simple_history.models import HistoricalRecords
+
+from patients.models import Patient
+
+
+class Drug(models.TextChoices):
+    HYDROXOCOBALAMIN = "hydroxocobalamin", "Hydroxocobalamin"
+    CYANOCOBALAMIN = "cyanocobalamin", "Cyanocobalamin"
+
+
+class Route(models.TextChoices):
+    # RULES.md §1.1 routes.
+    IM = "IM", "Intramuscular"
+    SC = "SC", "Subcutaneous"
+    DEEP_SC = "deep SC", "Deep subcutaneous"
+    PO = "PO", "Oral"
+    SL = "SL", "Sublingual"
+    IN = "IN", "Intranasal"
+    IV = "IV", "Intravenous"
+
+
+class Spacing(models.TextChoices):
+    # RULES.md "Scheduling semantics": spacing rules.
+    DAILY = "daily", "Daily"
+    ALTERNATE_DAYS = "alternate_days", "Alternate days"
+    TIMES_PER_WEEK = "times_per_week", "N times a week"
+    EVERY_N_DAYS = "every_n_days", "Every N days"
+    EVERY_N_WEEKS = "every_n_weeks", "Every N weeks"
+    MONTHLY = "monthly", "Every N calendar months"
+
+
+class EndCondition(models.TextChoices):
+    # RULES.md §1.1 end conditions. The conditional gate is modelled on the *next* phase
+    # (ProtocolPhase.start_gate): the phase starts only after a clinician confirms it.
+    FIXED_COUNT = "fixed_count", "After a number of doses given"
+    FIXED_DURATION = "fixed_duration", "After a number of days"
+    CLINICIAN_ENDED = "clinician_ended", "When a clinician ends it"
+    UNTIL_CAUSE_RESOLVED = "until_cause_resolved", "Until the cause is resolved (clinician ends it)"
+    LIFELONG = "lifelong", "Lifelong"
+
+
+class Protocol(models.Model):
+    code = models.SlugField(max_length=60, unique=True)
+    name = models.CharField(max_length=200)
+    description = models.TextField(blank=True)
+    rules = models.CharField(max_length=200, help_text="RULES.md rule IDs this protocol implements.")
+    source = models.TextField(help_text="Where the regimen comes from (RULES.md §0.2 source IDs).")
+    is_builtin = models.BooleanField(default=False)
+    active = models.BooleanField(default=True)
+    history = HistoricalRecords()
+
+    class Meta:
+        ordering = ["code"]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.code})"
+
+
+class ProtocolPhase(models.Model):
+    protocol = models.ForeignKey(Protocol, on_delete=models.CASCADE, related_name="phases")
+    order = models.PositiveSmallIntegerField()
+    key = models.SlugField(max_length=30, help_text="Short name used in options, e.g. 'loading'.")
+    name = models.CharField(max_length=100)
+    drug = models.CharField(max_length=30, choices=Drug.choices)
+    dose_mcg = models.PositiveIntegerField(help_text="Dose in micrograms (1 mg = 1000 mcg, RULES.md §1.1).")
+    dose_unit = models.CharField(max_length=5, default="mcg", help_text="Unit shown to people: mcg or mg.")
+    dose_min_mcg = models.PositiveIntegerField(null=True, blank=True)
+    dose_max_mcg = models.PositiveIntegerField(null=True, blank=True)
+    route = models.CharField(max_length=10, choices=Route.choices)
+    spacing = models.CharField(max_length=20, choices=Spacing.choices)
+    spacing_value = models.PositiveSmallIntegerField(default=1)
+    spacing_min = models.PositiveSmallIntegerField(null=True, blank=True)
+    spacing_max = models.PositiveSmallIntegerField(null=True, blank=True)
+    end_condition = models.CharField(max_length=30, choices=EndCondition.choices)
+    end_value = models.PositiveIntegerField(
+        null=True, blank=True, help_text="Dose count (fixed_count) or days (fixed_duration)."
+    )
+    end_min = models.PositiveIntegerField(null=True, blank=True)
+    end_max = models.PositiveIntegerField(null=True, blank=True)
+    start_gate = models.CharField(
+        max_length=200,
+        blank=True,
+        help_text="If set, this phase starts only after a clinician confirms this condition.",
+    )
+    review_every_days = models.PositiveSmallIntegerField(
+        null=True, blank=True, help_text="Clinician review prompt interval while the phase is open."
+    )
+    self_administered = models.BooleanField(
+        default=False, help_text="Taken at home (oral): ignores clinic days."
+    )
+    prompt = models.TextField(blank=True, help_text="Shown to staff when the phase starts.")
+    source_rule = models.CharField(max_length=60)
+    evidence_tag = models.CharField(max_length=10, help_text="RULES.md §0.1 tag: V, S, SEED, P, U.")
+    history = HistoricalRecords()
+
+    class Meta:
+        ordering = ["protocol", "order"]
+        constraints = [
+            models.UniqueConstraint(fields=["protocol", "order"], name="phase_order_unique"),
+            models.UniqueConstraint(fields=["protocol", "key"], name="phase_key_unique"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.protocol.code} · {self.order}. {self.name}"
+
+
+class ProtocolRecheckStep(models.Model):
+    """A protocol-specific lab recheck on top of the general plan of RULES.md §2."""
+
+    protocol = models.ForeignKey(Protocol, on_delete=models.CASCADE, related_name="recheck_steps")
+    rule = models.CharField(max_length=20, help_text="RULES.md §2 rule ID, e.g. L-11.")
+    day = models.PositiveSmallIntegerField(help_text="Days after T0 (the first dose).")
+    window_before = models.PositiveSmallIntegerField(default=0)
+    window_after = models.PositiveSmallIntegerField(default=0)
+    analytes = models.JSONField(default=list)
+    note = models.CharField(max_length=200, blank=True)
+    history = HistoricalRecords()
+
+    class Meta:
+        ordering = ["protocol", "day"]
+
+    def __str__(self) -> str:
+        return f"{self.protocol.code} {self.rule} day {self.day}"
+
+
+class RegimenStatus(models.TextChoices):
+    ACTIVE = "active", "Active"
+    STOPPED = "stopped", "Stopped"
+    COMPLETED = "completed", "Completed"
+
+
+class Regimen(models.Model):
+    patient = models.ForeignKey(Patient, on_delete=models.PROTECT, related_name="regimens")
+    protocol = models.ForeignKey(Protocol, on_delete=models.PROTECT, related_name="regimens")
+    start_date = models.DateField()
+    options = models.JSONField(default=dict, blank=True)
+    override_reason = models.TextField(blank=True)
+    status = models.CharField(max_length=20, choices=RegimenStatus.choices, default=RegimenStatus.ACTIVE)
+    current_phase = models.PositiveSmallIntegerField(default=0, help_text="Index of the phase in progress.")
+    planned_until = models.DateField(null=True, blank=True, help_text="The rolling horizon reached so far.")
+    stopped_at = models.DateTimeField(null=True, blank=True)
+    stopped_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    stop_reason = models.TextField(blank=True)
+    acknowledged_warnings = models.JSONField(default=list, blank=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    history = HistoricalRecords()
+
+    class Meta:
+        ordering = ["-start_date", "-id"]
+        indexes = [
+            models.Index(fields=["status", "planned_until"], name="regimen_horizon_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.patient} · {self.protocol.code} from {self.start_date}"
+
+
+class DecisionKind(models.TextChoices):
+    END_PHASE = "end_phase", "Phase ended by clinician"
+    CONFIRM_GATE = "confirm_gate", "Gate condition confirmed"
+    REVIEW = "review", "Phase review"
+
+
+class ReviewOutcome(models.TextChoices):
+    # RULES.md §1.3 review outcomes.
+    STILL_IMPROVING = "still_improving", "Still improving"
+    PLATEAU_REACHED = "plateau_reached", "Plateau reached"
+    WORSENING = "worsening", "Worsening"
+    SPECIALIST_REVIEW_PENDING = "specialist_review_pending", "Specialist review pending"
+
+
+class RegimenDecision(models.Model):
+    """A clinician decision the engine needs: a phase ended, a gate confirmed, a review."""
+
+    regimen = models.ForeignKey(Regimen, on_delete=models.CASCADE, related_name="decisions")
+    phase_index = models.PositiveSmallIntegerField()
+    kind = models.CharField(max_length=20, choices=DecisionKind.choices)
+    outcome = models.CharField(max_length=30, choices=ReviewOutcome.choices, blank=True)
+    decided_on = models.DateField()
+    decided_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    note = models.TextField(blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    history = HistoricalRecords()
+
+    class Meta:
+        ordering = ["decided_on", "id"]
+
+
+class DoseStatus(models.TextChoices):
+    PLANNED = "planned", "Planned"
+    GIVEN = "given", "Given"
+    NOT_GIVEN = "not_given", "Not given"
+    CANCELLED = "cancelled", "Cancelled"
+
+
+class ScheduledDose(models.Model):
+    regimen = models.ForeignKey(Regimen, on_delete=models.CASCADE, related_name="doses")
+    # Denormalised from the regimen so worklists filter by patient and clinic without joins.
+    patient = models.ForeignKey(Patient, on_delete=models.CASCADE, related_name="doses")
+    phase_index = models.PositiveSmallIntegerField()
+    phase = models.CharField(max_length=30, help_text="The phase key, e.g. 'loading'.")
+    sequence = models.PositiveIntegerField(help_text="Dose number within its phase (1 = first).")
+    due_date = models.DateField()
+    drug = models.CharField(max_length=30, choices=Drug.choices)
+    dose_mcg = models.PositiveIntegerField()
+    dose_unit = models.CharField(max_length=5, default="mcg")
+    route = models.CharField(max_length=10, choices=Route.choices)
+    self_administered = models.BooleanField(default=False)
+    status = models.CharField(max_length=20, choices=DoseStatus.choices, default=DoseStatus.PLANNED)
+    administered_at = models.DateTimeField(null=True, blank=True)
+    administered_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    lot_number = models.CharField(max_length=60, blank=True)
+    expiry_date = models.DateField(null=True, blank=True)
+    site = models.CharField(max_length=60, blank=True)
+    given_route = models.CharField(max_length=10, choices=Route.choices, blank=True)
+    not_given_reason = models.CharField(max_length=200, blank=True)
+    not_given_on = models.DateField(null=True, blank=True)
+    recorded_at = models.DateTimeField(null=True, blank=True)
+    acknowledged_warnings = models.JSONField(default=list, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    history = HistoricalRecords()
+
+    class Meta:
+        ordering = ["due_date", "id"]
+        constraints = [
+            # One live dose per slot: a slot is planned or given once; a dose not given keeps its
+            # row and its replacement is a new planned row for the same slot.
+            models.UniqueConstraint(
+                fields=["regimen", "phase_index", "sequence"],
+                condition=Q(status__in=["planned", "given"]),
+                name="dose_slot_unique_live",
+            ),
+        ]
+        indexes = [
+            # Worklists and sweeps only look at what is still pending.
+            models.Index(fields=["due_date"], condition=Q(status="planned"), name="dose_planned_due_idx"),
+            models.Index(fields=["patient", "due_date"], name="dose_patient_due_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.regimen} · {self.phase} #{self.sequence} on {self.due_date} ({self.status})"
+
+
+class RecheckStatus(models.TextChoices):
+    DUE = "due", "Due"
+    DONE = "done", "Done"
+    OVERDUE = "overdue", "Overdue"
+    CANCELLED = "cancelled", "Cancelled"
+
+
+class LabRecheck(models.Model):
+    patient = models.ForeignKey(Patient, on_delete=models.CASCADE, related_name="lab_rechecks")
+    regimen = models.ForeignKey(Regimen, on_delete=models.CASCADE, related_name="lab_rechecks")
+    rule = models.CharField(max_length=20, help_text="RULES.md §2 rule ID, e.g. L-6.")
+    key = models.CharField(max_length=40, help_text="Stable identity within the regimen, e.g. 'L-6@14'.")
+    due_date = models.DateField()
+    window_start = models.DateField()
+    window_end = models.DateField()
+    analytes = models.JSONField(default=list)
+    description = models.CharField(max_length=200, blank=True)
+    status = models.CharField(max_length=20, choices=RecheckStatus.choices, default=RecheckStatus.DUE)
+    completed_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    history = HistoricalRecords()
+
+    class Meta:
+        ordering = ["due_date", "id"]
+        constraints = [models.UniqueConstraint(fields=["regimen", "key"], name="recheck_key_unique")]
+        indexes = [
+            models.Index(fields=["window_end"], condition=Q(status="due"), name="recheck_due_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.patient} {self.rule} due {self.due_date} ({self.status})"

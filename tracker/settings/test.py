@@ -1,0 +1,9 @@
+"""Test settings: PostgreSQL from DATABASE_URL (the default in `make test`), fast hashing."""
+
+from __future__ import annotations
+
+from tracker.settings.base import *  # noqa: F403
+
+PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
+CELERY_TASK_ALWAYS_EAGER = False

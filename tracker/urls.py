@@ -1,0 +1,21 @@
+"""URL layout. Each app keeps its own API routes in its own module (one owner per file)."""
+
+from __future__ import annotations
+
+from django.contrib import admin
+from django.urls import include, path
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+from rest_framework.authtoken.views import obtain_auth_token
+
+urlpatterns = [
+    path("admin/", admin.site.urls),
+    path("api/auth/token/", obtain_auth_token, name="api-token"),
+    path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
+    path("api/docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
+    path("api/", include("patients.urls")),
+    path("api/", include("patients.monitoring_urls")),
+    path("api/", include("regimens.urls")),
+    path("api/", include("notifications.alert_urls")),
+    path("api/", include("notifications.urls")),
+    path("", include("tracker.web_urls")),
+]
