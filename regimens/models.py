@@ -149,7 +149,10 @@ class Regimen(models.Model):
     override_reason = models.TextField(blank=True)
     status = models.CharField(max_length=20, choices=RegimenStatus.choices, default=RegimenStatus.ACTIVE)
     current_phase = models.PositiveSmallIntegerField(default=0, help_text="Index of the phase in progress.")
-    planned_until = models.DateField(null=True, blank=True, help_text="The rolling horizon reached so far.")
+    extend_on = models.DateField(
+        null=True, blank=True, help_text="When the periodic task must plan further ahead (rolling horizon)."
+    )
+    awaiting_gate = models.BooleanField(default=False, help_text="Waiting for a clinician to confirm a gate.")
     stopped_at = models.DateTimeField(null=True, blank=True)
     stopped_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
@@ -165,7 +168,7 @@ class Regimen(models.Model):
     class Meta:
         ordering = ["-start_date", "-id"]
         indexes = [
-            models.Index(fields=["status", "planned_until"], name="regimen_horizon_idx"),
+            models.Index(fields=["extend_on"], condition=Q(status="active"), name="regimen_extend_idx"),
         ]
 
     def __str__(self) -> str:

@@ -1,0 +1,616 @@
+"""The schedule engine: protocol + start date + clinic calendar + what happened -> the plan.
+
+Pure and deterministic: it imports nothing from Django and touches no database. The ORM
+layer (regimens/services.py) translates rows into these frozen dataclasses and the plan
+back into rows. Every rule here is from RULES.md, first section ("Scheduling semantics",
+"Lab-recheck plan") and §2; the citations are next to the code that implements them.
+"""
+
+from __future__ import annotations
+
+import zoneinfo
+from collections import Counter
+from dataclasses import dataclass, field, replace
+from datetime import date, datetime, timedelta
+from typing import Any
+
+from dateutil.relativedelta import relativedelta
+
+DAILY = "daily"
+ALTERNATE_DAYS = "alternate_days"
+TIMES_PER_WEEK = "times_per_week"
+EVERY_N_DAYS = "every_n_days"
+EVERY_N_WEEKS = "every_n_weeks"
+MONTHLY = "monthly"
+SPACINGS = (DAILY, ALTERNATE_DAYS, TIMES_PER_WEEK, EVERY_N_DAYS, EVERY_N_WEEKS, MONTHLY)
+
+FIXED_COUNT = "fixed_count"
+FIXED_DURATION = "fixed_duration"
+CLINICIAN_ENDED = "clinician_ended"
+UNTIL_CAUSE_RESOLVED = "until_cause_resolved"
+LIFELONG = "lifelong"
+OPEN_ENDED = (CLINICIAN_ENDED, UNTIL_CAUSE_RESOLVED)
+
+GIVEN = "given"
+NOT_GIVEN = "not_given"
+PLANNED = "planned"
+
+
+class ScheduleError(ValueError):
+    """Input the engine cannot plan from; `field` names the offending input."""
+
+    def __init__(self, field: str, message: str) -> None:
+        super().__init__(f"{field}: {message}")
+        self.field = field
+        self.message = message
+
+
+# --- Inputs ---------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class PhaseSpec:
+    key: str
+    name: str
+    drug: str
+    dose_mcg: int
+    route: str
+    spacing: str
+    spacing_value: int = 1
+    end_condition: str = LIFELONG
+    end_value: int | None = None
+    dose_unit: str = "mcg"
+    start_gate: str = ""
+    review_every_days: int | None = None
+    self_administered: bool = False
+
+
+@dataclass(frozen=True)
+class RecheckStepSpec:
+    """A protocol-specific recheck, `day` days after T0."""
+
+    rule: str
+    day: int
+    analytes: tuple[str, ...]
+    window_before: int = 0
+    window_after: int = 0
+    note: str = ""
+
+
+@dataclass(frozen=True)
+class ProtocolSpec:
+    code: str
+    phases: tuple[PhaseSpec, ...]
+    recheck_steps: tuple[RecheckStepSpec, ...] = ()
+
+
+@dataclass(frozen=True)
+class ClinicCalendar:
+    # RULES.md: the default clinic calendar is Monday–Friday with no closed dates.
+    open_weekdays: frozenset[int] = frozenset({0, 1, 2, 3, 4})
+    closed_dates: frozenset[date] = frozenset()
+
+    def is_open(self, day: date) -> bool:
+        return day.weekday() in self.open_weekdays and day not in self.closed_dates
+
+    def next_open(self, day: date) -> date:
+        """`day` itself if the clinic is open then, else the next open day."""
+        if not self.open_weekdays:
+            raise ScheduleError("open_weekdays", "the clinic has no open weekday")
+        # Bounded: more than a year of consecutive closed dates is a data error, not a plan.
+        for _ in range(400):
+            if self.is_open(day):
+                return day
+            day += timedelta(days=1)
+        raise ScheduleError("closed_dates", f"the clinic has no open day for more than a year after {day}")
+
+
+@dataclass(frozen=True)
+class DoseRecord:
+    """What actually happened to one dose slot (phase_index, sequence)."""
+
+    phase_index: int
+    sequence: int
+    status: str  # GIVEN or NOT_GIVEN
+    on: date  # the local date it was given, or the day it was recorded as not given
+    due_date: date | None = None
+    reason: str = ""
+
+
+@dataclass(frozen=True)
+class Decision:
+    """A clinician decision: 'end_phase' (no further improvement) or 'confirm_gate'."""
+
+    phase_index: int
+    kind: str
+    on: date
+
+
+@dataclass(frozen=True)
+class Enrolment:
+    """A patient already on treatment elsewhere joins at `phase_index`."""
+
+    phase_index: int
+    last_dose_date: date
+    doses_given_in_phase: int = 0
+
+
+@dataclass(frozen=True)
+class LabContext:
+    """What the baseline and follow-up results say, reduced to the flags §2 plans from.
+
+    Computed by the monitoring layer (patients.monitoring.lab_context) from the results and
+    reference ranges; the engine only reads the flags.
+    """
+
+    has_baseline: bool = False
+    hb_low: bool = False  # baseline Hb below the sex-specific LLN (L-6)
+    hb_severe: bool = False  # baseline Hb < 80 g/L: potassium within 48 h (L-1, S-9)
+    retics_low: bool = False  # baseline reticulocytes low (L-3, with hb_low)
+    platelets_low: bool = False  # baseline platelets < LLN 150 x10^9/L (L-4)
+    platelets_very_low: bool = False  # < 50 x10^9/L or pseudo-TMA pattern (L-4b)
+    hemolysis_abnormal: bool = False  # LDH, indirect bilirubin or haptoglobin abnormal (L-5)
+    cbc_abnormal: bool = False  # baseline Hb, MCV or platelets outside range (L-7)
+    pregnant: bool = False  # L-8 review after 1 month instead of 3
+    irreversible_cause: bool = False  # L-12 annual review
+    platelets_normal_on: date | None = None  # first follow-up with platelets >= LLN (ends L-4)
+    platelets_rising_on: date | None = None  # first follow-up with platelets rising (ends L-4b)
+    hemolysis_normal_on: date | None = None  # first follow-up with markers normal (ends L-5)
+
+
+@dataclass(frozen=True)
+class Horizons:
+    # RULES.md "Scheduling semantics": lifelong phases at least 12 months ahead, clinician-ended
+    # phases 14 days ahead. Conditional rechecks (weekly platelets, 24-72 h platelets, LDH every
+    # 2 weeks) are planned this many days ahead and extended by the same periodic task.
+    lifelong_months: int = 12
+    clinician_ended_days: int = 14
+    conditional_recheck_days: int = 14
+
+
+@dataclass(frozen=True)
+class PlanInput:
+    protocol: ProtocolSpec
+    start_date: date
+    today: date  # "as of", as a local date in the patient's time zone
+    calendar: ClinicCalendar = field(default_factory=ClinicCalendar)
+    records: tuple[DoseRecord, ...] = ()
+    decisions: tuple[Decision, ...] = ()
+    enrolment: Enrolment | None = None
+    labs: LabContext = field(default_factory=LabContext)
+    horizons: Horizons = field(default_factory=Horizons)
+
+
+# --- Outputs --------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class PlannedDose:
+    phase_index: int
+    phase: str
+    sequence: int
+    due_date: date
+    drug: str
+    dose_mcg: int
+    dose_unit: str
+    route: str
+    self_administered: bool
+    status: str = PLANNED
+    recorded_on: date | None = None
+    reason: str = ""
+
+
+@dataclass(frozen=True)
+class PlannedRecheck:
+    rule: str
+    key: str
+    due_date: date
+    window_start: date
+    window_end: date
+    analytes: tuple[str, ...]
+    description: str
+
+
+@dataclass(frozen=True)
+class ReviewPrompt:
+    """§1.3: a clinician review of an open-ended phase is due."""
+
+    phase_index: int
+    phase: str
+    due_date: date
+
+
+@dataclass(frozen=True)
+class Plan:
+    doses: tuple[PlannedDose, ...]
+    rechecks: tuple[PlannedRecheck, ...]
+    reviews: tuple[ReviewPrompt, ...]
+    current_phase: int
+    complete: bool
+    awaiting_gate: int | None
+    t0: date | None
+    extend_on: date | None  # the day the periodic task must re-plan to keep the horizons
+
+
+    @property
+    def planned(self) -> tuple[PlannedDose, ...]:
+        return tuple(d for d in self.doses if d.status == PLANNED)
+
+
+# --- Time ---------------------------------------------------------------------------------
+
+
+def local_date(instant: datetime, tz: str) -> date:
+    """The calendar date of `instant` in zone `tz`. Doses are calendar dates in the patient's
+    zone: 23:30 UTC on a summer evening is already tomorrow in Europe/Berlin."""
+    if instant.tzinfo is None:
+        raise ScheduleError("instant", "a time without a time zone is ambiguous")
+    return instant.astimezone(zoneinfo.ZoneInfo(tz)).date()
+
+
+# --- Spacing ------------------------------------------------------------------------------
+
+
+def add_interval(day: date, phase: PhaseSpec) -> date:
+    """`day` plus one interval of `phase` (RULES.md "Spacing rules")."""
+    n = phase.spacing_value
+    if phase.spacing == DAILY:
+        return day + timedelta(days=1)
+    if phase.spacing in (ALTERNATE_DAYS, TIMES_PER_WEEK):
+        # Both are "at least 2 days apart"; times_per_week is also capped per week (below).
+        return day + timedelta(days=2)
+    if phase.spacing == EVERY_N_DAYS:
+        return day + timedelta(days=n)
+    if phase.spacing == EVERY_N_WEEKS:
+        return day + timedelta(days=7 * n)
+    if phase.spacing == MONTHLY:
+        # relativedelta clamps: 31 January + 1 month is the last day of February.
+        return day + relativedelta(months=n)
+    raise ScheduleError("spacing", f"unknown spacing rule '{phase.spacing}'")
+
+
+def _week(day: date) -> date:
+    """The Monday of `day`'s Monday–Sunday week."""
+    return day - timedelta(days=day.weekday())
+
+
+def _place(candidate: date, phase: PhaseSpec, calendar: ClinicCalendar, per_week: Counter[date]) -> date:
+    """Move `candidate` to the first day the dose may be given: an open clinic day (unless the
+    phase is self-administered) in a week that still has room under `times_per_week`."""
+    for _ in range(60):
+        day = candidate if phase.self_administered else calendar.next_open(candidate)
+        if phase.spacing != TIMES_PER_WEEK or per_week[_week(day)] < phase.spacing_value:
+            return day
+        candidate = _week(day) + timedelta(days=7)
+    raise ScheduleError("calendar", "no day with room for the dose within 60 weeks")
+
+
+# --- Doses --------------------------------------------------------------------------------
+
+
+def plan(inp: PlanInput) -> Plan:
+    """The whole plan: doses (given, not given and planned), rechecks and review prompts."""
+    phases = inp.protocol.phases
+    if not phases:
+        raise ScheduleError("protocol", "the protocol has no phases")
+    calendar = inp.calendar
+    anchor = max(inp.today, inp.start_date)
+    horizon_for = {
+        LIFELONG: anchor + relativedelta(months=inp.horizons.lifelong_months),
+        CLINICIAN_ENDED: anchor + timedelta(days=inp.horizons.clinician_ended_days),
+        UNTIL_CAUSE_RESOLVED: anchor + timedelta(days=inp.horizons.clinician_ended_days),
+    }
+
+    records: dict[tuple[int, int], list[DoseRecord]] = {}
+    for record in sorted(inp.records, key=lambda r: (r.on, r.status == GIVEN)):
+        records.setdefault((record.phase_index, record.sequence), []).append(record)
+    ended = {d.phase_index: d.on for d in inp.decisions if d.kind == "end_phase"}
+    gates = {d.phase_index: d.on for d in inp.decisions if d.kind == "confirm_gate"}
+
+    doses: list[PlannedDose] = []
+    reviews: list[ReviewPrompt] = []
+    previous: date | None = None
+    first_phase = 0
+    if inp.enrolment is not None:
+        if not 0 <= inp.enrolment.phase_index < len(phases):
+            raise ScheduleError("enrol.phase", "no such phase in the protocol")
+        first_phase = inp.enrolment.phase_index
+        previous = inp.enrolment.last_dose_date
+    current: int | None = None
+    awaiting_gate: int | None = None
+    extend_on: date | None = None  # when the periodic task must plan further ahead
+
+    for index in range(first_phase, len(phases)):
+        phase = phases[index]
+        if phase.start_gate and index not in gates:
+            # RULES.md R-US-1: the next phase starts only after a clinician confirms the gate.
+            awaiting_gate = index
+            current = index if current is None else current
+            break
+        horizon = horizon_for.get(phase.end_condition)
+        if phase.end_condition in OPEN_ENDED and index in ended:
+            horizon = None  # ended by the clinician: only what was given stays
+        sequence = 0
+        if inp.enrolment is not None and index == first_phase:
+            sequence = inp.enrolment.doses_given_in_phase
+        given_in_phase = sequence
+        per_week: Counter[date] = Counter()
+        phase_first: date | None = None
+        beyond_horizon: date | None = None
+        while True:
+            sequence += 1
+            if phase.end_condition == FIXED_COUNT and sequence > (phase.end_value or 0):
+                break
+            slot = records.get((index, sequence), [])
+            given = next((r for r in slot if r.status == GIVEN), None)
+            not_given = [r for r in slot if r.status == NOT_GIVEN]
+            for record in not_given:
+                doses.append(_dose(phase, index, sequence, record.due_date or record.on, NOT_GIVEN, record))
+            if given is not None:
+                day = given.on
+                given_in_phase += 1
+            else:
+                if phase.end_condition in OPEN_ENDED and index in ended:
+                    break
+                # The first dose is due on the start date; each next one is one interval after the
+                # previous dose as given (or as planned, if not yet given); the first dose of a
+                # phase is one interval of that phase after the last dose of the previous phase.
+                candidate = inp.start_date if previous is None else add_interval(previous, phase)
+                if sequence == 1 and phase.start_gate:
+                    candidate = max(candidate, gates[index])
+                if not_given:
+                    # A replacement for a dose not given: the first day after it that also
+                    # respects the spacing rule.
+                    candidate = max(candidate, not_given[-1].on + timedelta(days=1))
+                day = _place(candidate, phase, calendar, per_week)
+                if (
+                    phase.end_condition == FIXED_DURATION
+                    and phase_first is not None
+                    and day >= phase_first + timedelta(days=phase.end_value or 0)
+                ):
+                    break
+                if horizon is not None and day > horizon:
+                    beyond_horizon = day
+                    break
+            phase_first = phase_first or day
+            per_week[_week(day)] += 1
+            if given is not None:
+                doses.append(_dose(phase, index, sequence, given.due_date or day, GIVEN, given))
+            else:
+                doses.append(_dose(phase, index, sequence, day, PLANNED))
+            previous = day
+
+        if phase.review_every_days and phase_first is not None:
+            # §1.3: a review prompt every N days while the open-ended phase runs.
+            last_day = ended.get(index, horizon_for[CLINICIAN_ENDED])
+            review = phase_first + timedelta(days=phase.review_every_days)
+            while review <= last_day:
+                reviews.append(ReviewPrompt(index, phase.key, review))
+                review += timedelta(days=phase.review_every_days)
+
+        if phase.end_condition == FIXED_COUNT:
+            done = given_in_phase >= (phase.end_value or 0)
+        elif phase.end_condition == FIXED_DURATION:
+            done = phase_first is not None and all(
+                d.status != PLANNED for d in doses if d.phase_index == index
+            )
+        elif phase.end_condition in OPEN_ENDED:
+            done = index in ended
+        else:
+            done = False
+        if not done and current is None:
+            current = index
+        if beyond_horizon is not None:
+            # Plan further when the first dose not yet planned comes within the horizon.
+            lead = (horizon or anchor) - anchor
+            extend_on = beyond_horizon - lead
+            break
+        if phase.end_condition == LIFELONG or (phase.end_condition in OPEN_ENDED and not done):
+            break  # nothing after an open-ended or lifelong phase can be planned yet
+
+    t0 = _t0(doses, inp)
+    rechecks: tuple[PlannedRecheck, ...] = ()
+    if t0 is not None:
+        rechecks, recheck_extend = plan_rechecks(inp, t0, horizon_for[LIFELONG])
+        if recheck_extend is not None:
+            extend_on = recheck_extend if extend_on is None else min(extend_on, recheck_extend)
+    return Plan(
+        doses=tuple(doses),
+        rechecks=rechecks,
+        reviews=tuple(reviews),
+        current_phase=current if current is not None else len(phases) - 1,
+        complete=current is None,
+        awaiting_gate=awaiting_gate,
+        t0=t0,
+        extend_on=extend_on,
+    )
+
+
+def _dose(
+    phase: PhaseSpec, index: int, sequence: int, due: date, status: str, record: DoseRecord | None = None
+) -> PlannedDose:
+    return PlannedDose(
+        phase_index=index,
+        phase=phase.key,
+        sequence=sequence,
+        due_date=due,
+        drug=phase.drug,
+        dose_mcg=phase.dose_mcg,
+        dose_unit=phase.dose_unit,
+        route=phase.route,
+        self_administered=phase.self_administered,
+        status=status,
+        recorded_on=record.on if record else None,
+        reason=record.reason if record else "",
+    )
+
+
+def _t0(doses: list[PlannedDose], inp: PlanInput) -> date | None:
+    """T0 is the date of the first B12 dose (RULES.md §2): as given, else as planned. Patients
+    enrolled mid-treatment have no T0 here; their initial rechecks happened elsewhere."""
+    if inp.enrolment is not None:
+        return None
+    first = [d for d in doses if d.phase_index == 0 and d.sequence == 1 and d.status != NOT_GIVEN]
+    if first:
+        return first[0].due_date if first[0].status == PLANNED else first[0].recorded_on
+    return None
+
+
+# --- Lab rechecks -------------------------------------------------------------------------
+
+HB = ("hemoglobin",)
+CBC = ("hemoglobin", "mcv", "platelets")
+HEMOLYSIS = ("ldh", "bilirubin_indirect", "haptoglobin")
+
+
+def plan_rechecks(
+    inp: PlanInput, t0: date, until: date
+) -> tuple[tuple[PlannedRecheck, ...], date | None]:
+    """The lab-recheck plan of RULES.md §2 from T0 and the baseline flags, and the day it must
+    be extended (for the repeating rechecks that run "until normal")."""
+    labs = inp.labs
+    out: list[PlannedRecheck] = []
+    lead = timedelta(days=inp.horizons.conditional_recheck_days)
+    horizon = max(inp.today, t0) + lead
+    extend: list[date] = []
+
+    def add(rule: str, day: int, before: int, after: int, analytes: tuple[str, ...], text: str) -> None:
+        due = t0 + timedelta(days=day)
+        out.append(
+            PlannedRecheck(
+                rule=rule,
+                key=f"{rule}@{day}",
+                due_date=due,
+                window_start=due - timedelta(days=before),
+                window_end=due + timedelta(days=after),
+                analytes=analytes,
+                description=text,
+            )
+        )
+
+    def repeating(rule: str, first_day: int, every: int, stop_on: date | None, plus_minus: int,
+                  analytes: tuple[str, ...], text: str) -> None:
+        day = first_day
+        while True:
+            opens = t0 + timedelta(days=day - plus_minus)
+            if stop_on is not None and opens > stop_on:
+                return
+            if opens > horizon:
+                extend.append(opens - lead)
+                return
+            add(rule, day, plus_minus, plus_minus, analytes, text)
+            day += every
+
+    no_baseline = not labs.has_baseline
+    if labs.hb_severe:
+        # L-1 / S-9 [P]: Hb < 80 g/L at T0 -> serum potassium within the first 48 h.
+        add("L-1", 0, 0, 2, ("potassium",), "Serum potassium within 48 hours of the first dose")
+    if labs.hb_low and labs.retics_low:
+        # L-3: reticulocytes (+ CBC) on days 7-10.
+        add("L-3", 7, 0, 3, ("reticulocytes_pct", *CBC), "Reticulocytes and full blood count, days 7-10")
+    if labs.platelets_low:
+        # L-4: days 7-10, day 14 ± 2, then weekly until >= 150 x10^9/L (frequency is [P]).
+        add("L-4", 7, 0, 3, ("platelets",), "Platelet count, days 7-10")
+        if labs.platelets_normal_on is None or labs.platelets_normal_on >= t0 + timedelta(days=12):
+            add("L-4", 14, 2, 2, ("platelets",), "Platelet count, day 14")
+            repeating("L-4", 21, 7, labs.platelets_normal_on, 2, ("platelets",), "Weekly platelet count")
+    if labs.platelets_very_low:
+        # L-4b [P]: platelets + Hb + LDH every 24-72 h until rising: due every 2 days, ±1 day.
+        repeating("L-4b", 2, 2, labs.platelets_rising_on, 1, ("platelets", "hemoglobin", "ldh"),
+                  "Platelets, Hb and LDH every 24-72 hours until rising")
+    if labs.hemolysis_abnormal:
+        # L-5: day 7 ± 2 and day 14 ± 2, then every 2 weeks until normal (interval is [P]).
+        add("L-5", 7, 2, 2, HEMOLYSIS, "LDH, indirect bilirubin and haptoglobin, day 7")
+        if labs.hemolysis_normal_on is None or labs.hemolysis_normal_on >= t0 + timedelta(days=12):
+            add("L-5", 14, 2, 2, HEMOLYSIS, "LDH, indirect bilirubin and haptoglobin, day 14")
+            repeating("L-5", 28, 14, labs.hemolysis_normal_on, 2, HEMOLYSIS,
+                      "LDH, indirect bilirubin and haptoglobin every 2 weeks until normal")
+    if no_baseline or labs.hb_low:
+        # L-6 [P timepoints]: Hb on day 14 ± 3 and day 28 ± 3.
+        add("L-6", 14, 3, 3, HB, "Hemoglobin, day 14")
+        add("L-6", 28, 3, 3, HB, "Hemoglobin, day 28")
+    if no_baseline or labs.cbc_abnormal:
+        # L-7: week 8 (day 56 ± 7) CBC + reticulocytes.
+        add("L-7", 56, 7, 7, (*CBC, "reticulocytes_pct"), "Full blood count and reticulocytes, week 8")
+    # L-8: clinical review at month 3 (after 1 month if pregnant, NG239); CBC if it was abnormal.
+    months = 1 if labs.pregnant else 3
+    review_day = (t0 + relativedelta(months=months) - t0).days
+    # The ±14-day window is the A-H7 "day 90 ± 14" window, the only one RULES.md gives near month 3.
+    add("L-8", review_day, 14, 14, CBC if (no_baseline or labs.cbc_abnormal) else (),
+        "Clinical review of symptoms" + (" and full blood count" if (no_baseline or labs.cbc_abnormal) else ""))
+    if labs.irreversible_cause:
+        # L-12 [P]: annual clinical review ± CBC for irreversible causes, on the lifelong horizon.
+        year = 1
+        while t0 + relativedelta(years=year) <= until:
+            day = (t0 + relativedelta(years=year) - t0).days
+            add("L-12", day, 30, 30, CBC, "Annual review and full blood count")
+            year += 1
+    for step in inp.protocol.recheck_steps:
+        add(step.rule, step.day, step.window_before, step.window_after, step.analytes, step.note or step.rule)
+    return tuple(sorted(out, key=lambda r: (r.due_date, r.rule))), min(extend, default=None)
+
+
+# --- Options --------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class PhaseLimits:
+    """What a clinician may set per phase without giving an override reason."""
+
+    dose_mcg: tuple[int | None, int | None] = (None, None)
+    spacing_value: tuple[int | None, int | None] = (None, None)
+    count: tuple[int | None, int | None] = (None, None)
+
+
+OVERRIDABLE = ("dose_mcg", "spacing_value", "count")
+
+
+def apply_options(
+    protocol: ProtocolSpec,
+    options: dict[str, Any],
+    limits: dict[str, PhaseLimits] | None = None,
+) -> ProtocolSpec:
+    """The protocol with the per-phase options applied, e.g.
+    {"phases": {"maintenance": {"spacing_value": 10}}, "override_reason": "..."}.
+
+    A value inside the protocol's range (for example 8-13 weeks for hydroxo-uk-standard
+    maintenance, RULES.md R-UK-3a) needs no reason; a value outside it is a clinician
+    override and needs `override_reason` (RULES.md §1.1: record overrides with a reason).
+    """
+    limits = limits or {}
+    if not isinstance(options, dict):
+        raise ScheduleError("options", "must be an object")
+    unknown = set(options) - {"phases", "override_reason", "enrol"}
+    if unknown:
+        raise ScheduleError(f"options.{sorted(unknown)[0]}", "unknown option")
+    phase_options = options.get("phases") or {}
+    if not isinstance(phase_options, dict):
+        raise ScheduleError("options.phases", "must be an object keyed by phase")
+    reason = str(options.get("override_reason") or "").strip()
+    by_key = {p.key: p for p in protocol.phases}
+    new_phases = list(protocol.phases)
+    for key, values in phase_options.items():
+        if key not in by_key:
+            raise ScheduleError(f"options.phases.{key}", f"no phase '{key}'; phases are {', '.join(by_key)}")
+        if not isinstance(values, dict):
+            raise ScheduleError(f"options.phases.{key}", "must be an object")
+        phase = by_key[key]
+        changes: dict[str, Any] = {}
+        for name, value in values.items():
+            where = f"options.phases.{key}.{name}"
+            if name not in OVERRIDABLE:
+                raise ScheduleError(where, f"cannot be changed; use one of {', '.join(OVERRIDABLE)}")
+            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+                raise ScheduleError(where, "must be a whole number of at least 1")
+            if name == "count" and phase.end_condition != FIXED_COUNT:
+                raise ScheduleError(where, "this phase does not end after a number of doses")
+            low, high = getattr(limits.get(key, PhaseLimits()), name)
+            outside = (low is not None and value < low) or (high is not None and value > high)
+            if outside and not reason:
+                bounds = f"{low}-{high}"
+                raise ScheduleError(
+                    where, f"{value} is outside the protocol's range {bounds}; give override_reason to override"
+                )
+            changes["end_value" if name == "count" else name] = value
+        new_phases[protocol.phases.index(phase)] = replace(phase, **changes)
+    return replace(protocol, phases=tuple(new_phases))
