@@ -54,3 +54,7 @@ def after_regimen_stopped(*, regimen: Regimen, acknowledged: list[str]) -> None:
 
 def after_dose_recorded(*, dose: ScheduledDose, acknowledged: list[str]) -> None:
     """Called inside the transaction that records a dose given or not given."""
+
+
+def after_review_recorded(*, regimen: Regimen, outcome: str) -> None:
+    """Called inside the transaction that records a §1.3 review (e.g. 'worsening' -> HIGH alert)."""

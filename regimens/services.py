@@ -67,5 +67,23 @@ def clinic_update_calendar(
     raise NotImplementedError
 
 
+def schedule_preview(
+    *,
+    protocol: Protocol,
+    start_date: date,
+    timezone: str | None = None,
+    options: dict[str, Any] | None = None,
+    clinic: Clinic | None = None,
+    today: date | None = None,
+) -> Any:  # regimens.schedule.Plan
+    """The plan a regimen would get, stored nowhere."""
+    raise NotImplementedError
+
+
+def regimen_replan(*, regimen: Regimen, today: date | None = None) -> Regimen:
+    """Re-plan from what happened so far (also after new lab results change the recheck plan)."""
+    raise NotImplementedError
+
+
 def regimens_extend_horizons(*, at: datetime) -> dict[str, int]:
     raise NotImplementedError
