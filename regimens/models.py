@@ -207,6 +207,9 @@ class RegimenDecision(models.Model):
     class Meta:
         ordering = ["decided_on", "id"]
 
+    def __str__(self) -> str:
+        return f"{self.get_kind_display()} (phase {self.phase_index}) on {self.decided_on}"
+
 
 class DoseStatus(models.TextChoices):
     PLANNED = "planned", "Planned"

@@ -1,0 +1,15 @@
+"""Periodic sweeps of the regimens app (registered in tracker/sweeps.py)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from regimens.services import regimens_extend_horizons
+from tracker.sweeps import register
+
+
+@register("horizons")
+def extend_horizons(at: datetime) -> dict[str, int]:
+    """RULES.md "Scheduling semantics": lifelong phases are planned at least 12 months ahead and
+    clinician-ended phases 14 days ahead; this extends both as time passes."""
+    return regimens_extend_horizons(at=at)
