@@ -4,8 +4,13 @@ from __future__ import annotations
 
 import os
 import socket
+from typing import Any
 
 import pytest
+from rest_framework.test import APIClient
+
+from patients.models import Clinic, Role
+from tests.factories import ClinicFactory, PatientFactory, staff_user
 
 
 def service_reachable(host: str, port: int) -> bool:
@@ -24,3 +29,41 @@ def require_service(name: str, host: str, port: int) -> None:
     if os.environ.get("CI") == "true":
         pytest.fail(f"{message}; CI must run integration tests against real services.")
     pytest.skip(message)
+
+
+@pytest.fixture
+def clinic(db: Any) -> Clinic:
+    return ClinicFactory(name="Riverside Haematology")
+
+
+@pytest.fixture
+def other_clinic(db: Any) -> Clinic:
+    return ClinicFactory(name="Hilltop Surgery")
+
+
+@pytest.fixture
+def nurse(clinic: Clinic) -> Any:
+    return staff_user(clinic, Role.NURSE, username="nurse")
+
+
+@pytest.fixture
+def clinician(clinic: Clinic) -> Any:
+    return staff_user(clinic, Role.CLINICIAN, username="clinician")
+
+
+@pytest.fixture
+def patient(clinic: Clinic) -> Any:
+    return PatientFactory(clinic=clinic)
+
+
+@pytest.fixture
+def api(nurse: Any) -> APIClient:
+    """An API client logged in as a nurse of `clinic`."""
+    client = APIClient()
+    client.force_authenticate(nurse)
+    return client
+
+
+@pytest.fixture
+def anon_api() -> APIClient:
+    return APIClient()
