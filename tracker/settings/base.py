@@ -146,6 +146,15 @@ CELERY_TIMEZONE = "UTC"
 CELERY_TASK_ALWAYS_EAGER = env.bool("CELERY_TASK_ALWAYS_EAGER", default=False)
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
+# Every periodic sweep (tracker/sweeps.py) on its beat; `manage.py run_sweeps` runs the same code.
+# Sweeps are idempotent, so the period only sets how soon a change is noticed.
+CELERY_BEAT_SCHEDULE = {
+    "horizons": {
+        "task": "tracker.run_sweep",
+        "schedule": env.float("COBALT_SWEEP_HORIZONS_SECONDS", default=3600.0),
+        "args": ("horizons",),
+    },
+}
 
 # --- Email and SMS ----------------------------------------------------------------------
 EMAIL_BACKEND = env.str("EMAIL_BACKEND", default="django.core.mail.backends.console.EmailBackend")

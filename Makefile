@@ -1,0 +1,43 @@
+# Cobalt: `make run` starts the whole product with demo data; `make test` runs the whole suite.
+# Both create the virtual environment and install the pinned requirements first.
+
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+# The suite runs on PostgreSQL (pytest-django creates and drops test_cobalt).
+TEST_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/cobalt
+PORT ?= 8000
+export PORT
+
+.PHONY: run test lint bench venv clean
+
+venv: $(STAMP)
+
+$(STAMP): requirements.txt requirements-dev.txt
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --disable-pip-version-check --upgrade pip
+	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt
+	touch $(STAMP)
+
+run: venv
+	$(PY) manage.py migrate --noinput
+	$(PY) manage.py seed_demo
+	$(PY) manage.py collectstatic --noinput --verbosity 0
+	@echo "Cobalt on http://127.0.0.1:$(PORT)/  (API docs /api/docs/, admin /admin/; logins above)"
+	$(VENV)/bin/honcho start
+
+test: venv
+	DATABASE_URL=$${DATABASE_URL:-$(TEST_DATABASE_URL)} $(PY) -m pytest
+
+lint: venv
+	$(PY) -m ruff check .
+	$(PY) -m mypy .
+	$(PY) manage.py check
+	$(PY) manage.py makemigrations --check --dry-run
+
+bench: venv
+	$(PY) bench/bench_schedule.py
+
+clean:
+	rm -rf var/ $(VENV)

@@ -1,0 +1,19 @@
+"""Celery tasks of the shared plumbing: every periodic sweep runs through `run_sweep`.
+
+Celery beat sends `run_sweep(name)` on the schedule in settings (CELERY_BEAT_SCHEDULE); the task
+calls the same function `manage.py run_sweeps` calls (tracker/sweeps.py), as of the time the
+task runs. Sweeps are idempotent, so a duplicate beat message (two beats, a redelivery after the
+visibility timeout) changes nothing the second time.
+"""
+
+from __future__ import annotations
+
+from celery import shared_task
+from django.utils import timezone
+
+from tracker import sweeps
+
+
+@shared_task(name="tracker.run_sweep", acks_late=True)
+def run_sweep(name: str) -> dict[str, int]:
+    return sweeps.run(name, timezone.now())
