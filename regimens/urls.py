@@ -1,5 +1,17 @@
 from __future__ import annotations
 
-from django.urls import URLPattern, URLResolver
+from django.urls import URLPattern, URLResolver, path
+from rest_framework.routers import SimpleRouter
 
-urlpatterns: list[URLPattern | URLResolver] = []
+from regimens.views import DoseViewSet, LabRecheckViewSet, ProtocolViewSet, RegimenViewSet, SchedulePreviewView
+
+router = SimpleRouter()
+router.register("protocols", ProtocolViewSet, basename="protocol")
+router.register("regimens", RegimenViewSet, basename="regimen")
+router.register("doses", DoseViewSet, basename="dose")
+router.register("lab-rechecks", LabRecheckViewSet, basename="lab-recheck")
+
+urlpatterns: list[URLPattern | URLResolver] = [
+    path("schedule/preview/", SchedulePreviewView.as_view(), name="schedule-preview"),
+    *router.urls,
+]

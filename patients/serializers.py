@@ -1,0 +1,163 @@
+"""Serializers for patients and clinics. They validate input; writes go through services
+where a service exists (clinic calendars) and through the model otherwise (patient records)."""
+
+from __future__ import annotations
+
+import re
+from datetime import date
+from typing import Any
+
+from django.db import IntegrityError, transaction
+from django.db.models import QuerySet
+from django.utils import timezone as djtz
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import extend_schema_field
+from rest_framework import serializers
+
+from patients.models import Clinic, Patient
+from regimens import schedule
+from tracker.permissions import staff_clinic_ids
+
+# RULES.md "Scope": Cobalt's rules are written for adults, 16 and over.
+MINIMUM_AGE_YEARS = 16
+# E.164: a plus sign, a country code that does not start with 0, at most 15 digits in all.
+E164 = re.compile(r"^\+[1-9]\d{6,14}$")
+
+
+def age_on(birth_date: date, day: date) -> int:
+    years = day.year - birth_date.year
+    if (day.month, day.day) < (birth_date.month, birth_date.day):
+        years -= 1
+    return years
+
+
+@extend_schema_field(OpenApiTypes.INT)
+class StaffClinicField(serializers.PrimaryKeyRelatedField):
+    """A clinic the requesting user works in. Any other id gets the same answer, so the API does not
+    reveal which clinics exist."""
+
+    default_error_messages = {
+        **serializers.PrimaryKeyRelatedField.default_error_messages,
+        "does_not_exist": "Clinic {pk_value} is not one of your clinics.",
+    }
+
+    def get_queryset(self) -> QuerySet[Clinic]:
+        request = self.context.get("request")
+        user = getattr(request, "user", None)
+        ids = staff_clinic_ids(user) if user is not None else []
+        return Clinic.objects.filter(id__in=ids)
+
+
+class ClinicSerializer(serializers.ModelSerializer[Clinic]):
+    closed_dates = serializers.SerializerMethodField(help_text="Days the clinic is shut (YYYY-MM-DD).")
+
+    class Meta:
+        model = Clinic
+        fields = ["id", "name", "timezone", "open_weekdays", "closed_dates", "phone", "email"]
+        read_only_fields = fields
+
+    def get_closed_dates(self, clinic: Clinic) -> list[date]:
+        # Uses the prefetched closed_dates of the viewset's queryset.
+        return sorted(c.date for c in clinic.closed_dates.all())
+
+
+class ClinicCalendarSerializer(serializers.Serializer[Any]):
+    open_weekdays = serializers.ListField(
+        child=serializers.IntegerField(min_value=0, max_value=6),
+        allow_empty=False,
+        required=False,
+        help_text="The full list of open weekdays: 0 = Monday … 6 = Sunday.",
+    )
+    closed_dates = serializers.ListField(
+        child=serializers.DateField(),
+        allow_empty=True,
+        required=False,
+        help_text="The full list of closed dates (replaces the current list).",
+    )
+
+    def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
+        if not attrs:
+            raise serializers.ValidationError({"detail": "give open_weekdays, closed_dates or both"})
+        return attrs
+
+
+class PatientSerializer(serializers.ModelSerializer[Patient]):
+    clinic = StaffClinicField()
+
+    class Meta:
+        model = Patient
+        fields = [
+            "id",
+            "clinic",
+            "mrn",
+            "given_name",
+            "family_name",
+            "birth_date",
+            "sex",
+            "email",
+            "phone",
+            "timezone",
+            "language",
+            "neurological_involvement",
+            "deficiency_cause",
+            "reminder_channel",
+            "created_at",
+            "updated_at",
+        ]
+        read_only_fields = ["id", "created_at", "updated_at"]
+        # The (clinic, mrn) constraint is checked in validate() so the error names `mrn`.
+        validators: list[Any] = []
+
+    def validate_phone(self, value: str) -> str:
+        value = re.sub(r"[\s\-()]", "", value)
+        if value and not E164.match(value):
+            raise serializers.ValidationError("must be in E.164 format, for example +447700900123")
+        return value
+
+    def validate_mrn(self, value: str) -> str:
+        value = value.strip()
+        if not value:
+            raise serializers.ValidationError("may not be blank")
+        return value
+
+    def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
+        instance = self.instance
+        clinic = attrs.get("clinic", getattr(instance, "clinic", None))
+        mrn = attrs.get("mrn", getattr(instance, "mrn", None))
+        if clinic is not None and mrn is not None:
+            taken = Patient.objects.filter(clinic=clinic, mrn=mrn)
+            if instance is not None:
+                taken = taken.exclude(pk=instance.pk)
+            if taken.exists():
+                raise serializers.ValidationError({"mrn": [f"{mrn} is already used by a patient of this clinic"]})
+        birth_date = attrs.get("birth_date")
+        if birth_date is not None:
+            zone = attrs.get("timezone", getattr(instance, "timezone", "UTC"))
+            today = schedule.local_date(djtz.now(), zone)
+            if birth_date > today:
+                raise serializers.ValidationError({"birth_date": ["cannot be in the future"]})
+            if age_on(birth_date, today) < MINIMUM_AGE_YEARS:
+                raise serializers.ValidationError(
+                    {
+                        "birth_date": [
+                            f"the patient is under {MINIMUM_AGE_YEARS}; Cobalt's rules cover adults "
+                            f"{MINIMUM_AGE_YEARS} and over (RULES.md Scope)"
+                        ]
+                    }
+                )
+        return attrs
+
+    def create(self, validated_data: dict[str, Any]) -> Patient:
+        try:
+            with transaction.atomic():
+                return super().create(validated_data)
+        except IntegrityError as exc:
+            # Two requests raced past validate() with the same MRN; the constraint caught it.
+            raise serializers.ValidationError({"mrn": ["is already used by a patient of this clinic"]}) from exc
+
+    def update(self, instance: Patient, validated_data: dict[str, Any]) -> Patient:
+        try:
+            with transaction.atomic():
+                return super().update(instance, validated_data)
+        except IntegrityError as exc:
+            raise serializers.ValidationError({"mrn": ["is already used by a patient of this clinic"]}) from exc

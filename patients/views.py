@@ -1,0 +1,58 @@
+"""Patients and clinics API. Views are thin: validate, call a service (or save), serialize."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.db.models import QuerySet
+from django_filters.rest_framework import DjangoFilterBackend
+from drf_spectacular.utils import extend_schema
+from rest_framework import mixins, viewsets
+from rest_framework.decorators import action
+from rest_framework.filters import OrderingFilter, SearchFilter
+from rest_framework.request import Request
+from rest_framework.response import Response
+
+from patients.models import Clinic, Patient
+from patients.serializers import ClinicCalendarSerializer, ClinicSerializer, PatientSerializer
+from regimens.services import clinic_update_calendar
+from tracker.permissions import restrict_to_clinics, staff_clinic_ids
+
+
+class PatientViewSet(
+    mixins.ListModelMixin,
+    mixins.CreateModelMixin,
+    mixins.RetrieveModelMixin,
+    mixins.UpdateModelMixin,
+    viewsets.GenericViewSet[Patient],
+):
+    """Patients of the clinics the user works in. Patients are never deleted through the API:
+    their treatment record must stay."""
+
+    serializer_class = PatientSerializer
+    filter_backends = [DjangoFilterBackend, SearchFilter, OrderingFilter]
+    filterset_fields = ["clinic", "sex", "deficiency_cause", "reminder_channel"]
+    search_fields = ["given_name", "family_name", "mrn"]
+    ordering_fields = ["family_name", "given_name", "mrn", "birth_date", "created_at"]
+
+    def get_queryset(self) -> QuerySet[Patient]:
+        return restrict_to_clinics(Patient.objects.all(), self.request.user, "clinic")
+
+
+class ClinicViewSet(viewsets.ReadOnlyModelViewSet[Clinic]):
+    """The clinics the user works in, with their calendars."""
+
+    serializer_class = ClinicSerializer
+
+    def get_queryset(self) -> QuerySet[Clinic]:
+        return Clinic.objects.filter(id__in=staff_clinic_ids(self.request.user)).prefetch_related("closed_dates")
+
+    @extend_schema(request=ClinicCalendarSerializer, responses=ClinicSerializer)
+    @action(detail=True, methods=["post"])
+    def calendar(self, request: Request, pk: Any = None) -> Response:
+        """Set the open weekdays and/or closed dates; planned doses of active regimens are re-planned."""
+        clinic = self.get_object()
+        body = ClinicCalendarSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        clinic_update_calendar(clinic=clinic, user=request.user, **body.validated_data)
+        return Response(ClinicSerializer(self.get_queryset().get(pk=clinic.pk)).data)

@@ -1,0 +1,442 @@
+"""Serializers for protocols, regimens, doses and lab rechecks.
+
+Input serializers check the shape of a request (types, formats, the user's clinic boundary)
+before a service is called; the services check the clinical rules and do the writes.
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from typing import Any
+
+from django.db.models import QuerySet
+from django.utils import timezone as djtz
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import extend_schema_field
+from rest_framework import serializers
+
+from patients.models import Patient, validate_timezone
+from patients.serializers import StaffClinicField
+from regimens import schedule
+from regimens.models import (
+    LabRecheck,
+    Protocol,
+    ProtocolPhase,
+    ProtocolRecheckStep,
+    RecheckStatus,
+    Regimen,
+    RegimenDecision,
+    RegimenStatus,
+    ReviewOutcome,
+    Route,
+    ScheduledDose,
+)
+from tracker.permissions import staff_clinic_ids
+
+
+def dose_amount(dose_mcg: int, dose_unit: str) -> int | float:
+    """The dose in the unit shown to people (RULES.md §1.1: 1 mg = 1000 mcg)."""
+    if dose_unit == "mg":
+        amount = dose_mcg / 1000
+        return int(amount) if amount.is_integer() else amount
+    return dose_mcg
+
+
+class LocalToday:
+    """Today's date per time zone, computed once per response (a list shows many patients of
+    few zones)."""
+
+    def __init__(self) -> None:
+        self.now = djtz.now()
+        self._cache: dict[str, date] = {}
+
+    def __call__(self, zone: str) -> date:
+        if zone not in self._cache:
+            self._cache[zone] = schedule.local_date(self.now, zone)
+        return self._cache[zone]
+
+
+def _local_today(context: dict[str, Any]) -> LocalToday:
+    today = context.get("local_today")
+    if not isinstance(today, LocalToday):
+        today = LocalToday()
+        context["local_today"] = today
+    return today
+
+
+# --- Protocols ------------------------------------------------------------------------------
+
+
+class ProtocolPhaseSerializer(serializers.ModelSerializer[ProtocolPhase]):
+    ranges = serializers.SerializerMethodField(help_text="What a clinician may set per patient (options.phases).")
+
+    class Meta:
+        model = ProtocolPhase
+        fields = [
+            "order",
+            "key",
+            "name",
+            "drug",
+            "dose_mcg",
+            "dose_unit",
+            "route",
+            "spacing",
+            "spacing_value",
+            "ranges",
+            "end_condition",
+            "end_value",
+            "start_gate",
+            "review_every_days",
+            "self_administered",
+            "prompt",
+            "source_rule",
+            "evidence_tag",
+        ]
+        read_only_fields = fields
+
+    @extend_schema_field(
+        {
+            "type": "object",
+            "properties": {
+                name: {
+                    "type": "array",
+                    "items": {"type": "integer", "nullable": True},
+                    "minItems": 2,
+                    "maxItems": 2,
+                    "description": "[minimum, maximum]; null means not adjustable that way",
+                }
+                for name in ("dose_mcg", "spacing_value", "count")
+            },
+        }
+    )
+    def get_ranges(self, phase: ProtocolPhase) -> dict[str, list[int | None]]:
+        return {
+            "dose_mcg": [phase.dose_min_mcg, phase.dose_max_mcg],
+            "spacing_value": [phase.spacing_min, phase.spacing_max],
+            "count": [phase.end_min, phase.end_max],
+        }
+
+
+class ProtocolRecheckStepSerializer(serializers.ModelSerializer[ProtocolRecheckStep]):
+    class Meta:
+        model = ProtocolRecheckStep
+        fields = ["rule", "day", "window_before", "window_after", "analytes", "note"]
+        read_only_fields = fields
+
+
+class ProtocolSerializer(serializers.ModelSerializer[Protocol]):
+    phases = ProtocolPhaseSerializer(many=True, read_only=True)
+    recheck_steps = ProtocolRecheckStepSerializer(many=True, read_only=True)
+
+    class Meta:
+        model = Protocol
+        fields = [
+            "id",
+            "code",
+            "name",
+            "description",
+            "rules",
+            "source",
+            "is_builtin",
+            "active",
+            "phases",
+            "recheck_steps",
+        ]
+        read_only_fields = fields
+
+
+class ProtocolCodeField(serializers.SlugRelatedField):
+    default_error_messages = {
+        **serializers.SlugRelatedField.default_error_messages,
+        "does_not_exist": "Unknown protocol '{value}'; see GET /api/protocols/ for the codes.",
+    }
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(slug_field="code", queryset=Protocol.objects.all(), **kwargs)
+
+    def get_queryset(self) -> QuerySet[Protocol]:
+        return Protocol.objects.prefetch_related("phases", "recheck_steps")
+
+
+@extend_schema_field(OpenApiTypes.INT)
+class StaffPatientField(serializers.PrimaryKeyRelatedField):
+    """A patient of one of the requesting user's clinics; any other id is "not found"."""
+
+    default_error_messages = {
+        **serializers.PrimaryKeyRelatedField.default_error_messages,
+        "does_not_exist": "Patient {pk_value} was not found among your clinics' patients.",
+    }
+
+    def get_queryset(self) -> QuerySet[Patient]:
+        request = self.context.get("request")
+        user = getattr(request, "user", None)
+        ids = staff_clinic_ids(user) if user is not None else []
+        return Patient.objects.filter(clinic_id__in=ids).select_related("clinic")
+
+
+class TimezoneField(serializers.CharField):
+    def to_internal_value(self, data: Any) -> str:
+        value = super().to_internal_value(data)
+        try:
+            validate_timezone(value)
+        except Exception as exc:
+            raise serializers.ValidationError(
+                f"'{value}' is not an IANA time zone (for example Europe/London)"
+            ) from exc
+        return value
+
+
+class AwareDateTimeField(serializers.DateTimeField):
+    """An ISO 8601 time that must carry its offset: a naive time is ambiguous across zones."""
+
+    default_error_messages = {
+        **serializers.DateTimeField.default_error_messages,
+        "naive": "must include a time zone offset, e.g. 2027-01-04T10:30:00+00:00",
+    }
+
+    def enforce_timezone(self, value: datetime) -> datetime:
+        if djtz.is_naive(value):
+            self.fail("naive")
+        return super().enforce_timezone(value)
+
+
+def acknowledge_field() -> serializers.ListField:
+    return serializers.ListField(
+        child=serializers.CharField(max_length=60),
+        required=False,
+        help_text="Codes of the safety warnings the user has seen and accepts (e.g. lifelong_therapy_stopped).",
+    )
+
+
+# --- Schedule preview -----------------------------------------------------------------------
+
+
+class SchedulePreviewRequestSerializer(serializers.Serializer[Any]):
+    protocol = ProtocolCodeField(help_text="Protocol code, e.g. hydroxo-uk-standard.")
+    start_date = serializers.DateField()
+    timezone = TimezoneField(required=False, help_text="IANA zone; defaults to the clinic's, else UTC.")
+    options = serializers.DictField(required=False, help_text="Per-phase options, as for a regimen.")
+    clinic = StaffClinicField(required=False, help_text="Use this clinic's calendar (default Monday–Friday).")
+
+
+class PlannedDoseSerializer(serializers.Serializer[Any]):
+    phase_index = serializers.IntegerField()
+    phase = serializers.CharField()
+    sequence = serializers.IntegerField()
+    due_date = serializers.DateField()
+    drug = serializers.CharField()
+    dose_mcg = serializers.IntegerField()
+    dose_amount = serializers.SerializerMethodField()
+    dose_unit = serializers.CharField()
+    route = serializers.CharField()
+    self_administered = serializers.BooleanField()
+
+    @extend_schema_field(OpenApiTypes.NUMBER)
+    def get_dose_amount(self, dose: schedule.PlannedDose) -> int | float:
+        return dose_amount(dose.dose_mcg, dose.dose_unit)
+
+
+class PlannedRecheckSerializer(serializers.Serializer[Any]):
+    rule = serializers.CharField()
+    key = serializers.CharField()
+    due_date = serializers.DateField()
+    window_start = serializers.DateField()
+    window_end = serializers.DateField()
+    analytes = serializers.ListField(child=serializers.CharField())
+    description = serializers.CharField()
+
+
+class ReviewPromptSerializer(serializers.Serializer[Any]):
+    phase_index = serializers.IntegerField()
+    phase = serializers.CharField()
+    due_date = serializers.DateField()
+
+
+class SchedulePreviewSerializer(serializers.Serializer[Any]):
+    doses = PlannedDoseSerializer(many=True, source="planned")
+    lab_rechecks = PlannedRecheckSerializer(many=True, source="rechecks")
+    reviews = ReviewPromptSerializer(many=True)
+    awaiting_gate = serializers.IntegerField(
+        allow_null=True, help_text="Index of a phase that starts only after a clinician confirms its gate."
+    )
+
+
+# --- Doses and lab rechecks -----------------------------------------------------------------
+
+
+class DoseSerializer(serializers.ModelSerializer[ScheduledDose]):
+    dose_amount = serializers.SerializerMethodField(help_text="The dose in dose_unit.")
+    overdue = serializers.SerializerMethodField(help_text="Planned and due before today in the patient's time zone.")
+    # A plain string: the Route choice set is documented on `route` (one choice set, one name).
+    given_route = serializers.CharField(read_only=True, help_text="The route actually used; blank until given.")
+
+    class Meta:
+        model = ScheduledDose
+        fields = [
+            "id",
+            "regimen",
+            "patient",
+            "phase",
+            "phase_index",
+            "sequence",
+            "due_date",
+            "drug",
+            "dose_amount",
+            "dose_mcg",
+            "dose_unit",
+            "route",
+            "self_administered",
+            "status",
+            "overdue",
+            "administered_at",
+            "lot_number",
+            "expiry_date",
+            "site",
+            "given_route",
+            "not_given_reason",
+            "not_given_on",
+            "recorded_at",
+            "acknowledged_warnings",
+        ]
+        read_only_fields = fields
+
+    @extend_schema_field(OpenApiTypes.NUMBER)
+    def get_dose_amount(self, dose: ScheduledDose) -> int | float:
+        return dose_amount(dose.dose_mcg, dose.dose_unit)
+
+    def get_overdue(self, dose: ScheduledDose) -> bool:
+        today = _local_today(self.context)(dose.patient.timezone)
+        return dose.status == "planned" and dose.due_date < today
+
+
+class DoseAdministerSerializer(serializers.Serializer[Any]):
+    administered_at = AwareDateTimeField(help_text="ISO 8601 with offset, e.g. 2027-01-04T10:30:00+00:00.")
+    lot_number = serializers.CharField(max_length=60, required=False, allow_blank=True, default="")
+    expiry_date = serializers.DateField(required=False, allow_null=True, default=None)
+    site = serializers.CharField(max_length=60, required=False, allow_blank=True, default="")
+    route = serializers.ChoiceField(
+        choices=Route.choices, required=False, allow_null=True, default=None, help_text="Defaults to the planned route."
+    )
+    acknowledge = acknowledge_field()
+
+
+class DoseNotGivenSerializer(serializers.Serializer[Any]):
+    reason = serializers.CharField(max_length=200, help_text="Did not attend, refused, held, …")
+    on = serializers.DateField(required=False, allow_null=True, default=None, help_text="Defaults to today.")
+
+
+class LabRecheckSerializer(serializers.ModelSerializer[LabRecheck]):
+    status = serializers.SerializerMethodField(help_text="due, done, overdue (window has passed) or cancelled.")
+
+    class Meta:
+        model = LabRecheck
+        fields = [
+            "id",
+            "patient",
+            "regimen",
+            "rule",
+            "due_date",
+            "window_start",
+            "window_end",
+            "analytes",
+            "description",
+            "status",
+            "completed_at",
+        ]
+        read_only_fields = fields
+
+    @extend_schema_field(serializers.ChoiceField(choices=RecheckStatus.choices))
+    def get_status(self, recheck: LabRecheck) -> str:
+        if recheck.status == RecheckStatus.DUE:
+            today = _local_today(self.context)(recheck.patient.timezone)
+            if recheck.window_end < today:
+                return RecheckStatus.OVERDUE.value
+        return recheck.status
+
+
+# --- Regimens -------------------------------------------------------------------------------
+
+
+class RegimenDecisionSerializer(serializers.ModelSerializer[RegimenDecision]):
+    class Meta:
+        model = RegimenDecision
+        fields = ["id", "phase_index", "kind", "outcome", "decided_on", "decided_by", "note", "created_at"]
+        read_only_fields = fields
+
+
+class RegimenSerializer(serializers.ModelSerializer[Regimen]):
+    # A plain string here: the detail component documents the choices, and one choice set
+    # named in two components makes drf-spectacular warn about enum naming.
+    status: serializers.Field = serializers.CharField(read_only=True, help_text="active, stopped or completed.")
+    protocol: serializers.SlugRelatedField[Protocol] = serializers.SlugRelatedField(slug_field="code", read_only=True)
+    current_phase_key = serializers.SerializerMethodField()
+
+    class Meta:
+        model = Regimen
+        fields = [
+            "id",
+            "patient",
+            "protocol",
+            "start_date",
+            "options",
+            "override_reason",
+            "status",
+            "current_phase",
+            "current_phase_key",
+            "awaiting_gate",
+            "stopped_at",
+            "stop_reason",
+            "acknowledged_warnings",
+            "created_by",
+            "created_at",
+        ]
+        read_only_fields = fields
+
+    def get_current_phase_key(self, regimen: Regimen) -> str | None:
+        phases = sorted(regimen.protocol.phases.all(), key=lambda p: p.order)
+        if not phases:
+            return None
+        return phases[min(regimen.current_phase, len(phases) - 1)].key
+
+
+class RegimenDetailSerializer(RegimenSerializer):
+    """A regimen with its schedule: doses (cancelled ones are left out; see GET /api/doses/),
+    lab rechecks and clinician decisions."""
+
+    status = serializers.ChoiceField(choices=RegimenStatus.choices, read_only=True)
+    doses = DoseSerializer(many=True, read_only=True)
+    lab_rechecks = LabRecheckSerializer(many=True, read_only=True)
+    decisions = RegimenDecisionSerializer(many=True, read_only=True)
+
+    class Meta(RegimenSerializer.Meta):
+        fields = [*RegimenSerializer.Meta.fields, "doses", "lab_rechecks", "decisions"]
+        read_only_fields = fields
+
+
+class RegimenCreateSerializer(serializers.Serializer[Any]):
+    patient = StaffPatientField()
+    protocol = ProtocolCodeField(help_text="Protocol code, e.g. hydroxo-uk-standard.")
+    start_date = serializers.DateField()
+    options = serializers.DictField(required=False, default=dict)
+    acknowledge = acknowledge_field()
+
+
+class RegimenEndLoadingSerializer(serializers.Serializer[Any]):
+    ended_on = serializers.DateField(required=False, allow_null=True, default=None)
+    note = serializers.CharField(required=False, allow_blank=True, default="", max_length=2000)
+    acknowledge = acknowledge_field()
+
+
+class RegimenStopSerializer(serializers.Serializer[Any]):
+    reason = serializers.CharField(max_length=2000)
+    acknowledge = acknowledge_field()
+
+
+class RegimenConfirmGateSerializer(serializers.Serializer[Any]):
+    confirmed_on = serializers.DateField(required=False, allow_null=True, default=None)
+    note = serializers.CharField(required=False, allow_blank=True, default="", max_length=2000)
+
+
+class RegimenReviewSerializer(serializers.Serializer[Any]):
+    outcome = serializers.ChoiceField(choices=ReviewOutcome.choices)
+    note = serializers.CharField(required=False, allow_blank=True, default="", max_length=2000)

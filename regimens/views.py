@@ -1,0 +1,237 @@
+"""Protocols, schedule preview, regimens, doses and lab rechecks API.
+
+Views are thin (STYLE.md): an input serializer checks the request, one service does the
+write (services are atomic and raise ServiceError, which tracker.api turns into a 4xx naming
+the field), and an output serializer renders the result.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.db.models import Prefetch, QuerySet
+from django.shortcuts import get_object_or_404
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema, extend_schema_view
+from rest_framework import mixins, status, viewsets
+from rest_framework.decorators import action
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.serializers import BaseSerializer
+from rest_framework.views import APIView
+
+from regimens import services
+from regimens.filters import DoseFilter, LabRecheckFilter, RegimenFilter
+from regimens.models import (
+    DoseStatus,
+    LabRecheck,
+    Protocol,
+    ProtocolPhase,
+    Regimen,
+    ScheduledDose,
+)
+from regimens.serializers import (
+    DoseAdministerSerializer,
+    DoseNotGivenSerializer,
+    DoseSerializer,
+    LabRecheckSerializer,
+    ProtocolSerializer,
+    RegimenConfirmGateSerializer,
+    RegimenCreateSerializer,
+    RegimenDetailSerializer,
+    RegimenEndLoadingSerializer,
+    RegimenReviewSerializer,
+    RegimenSerializer,
+    RegimenStopSerializer,
+    SchedulePreviewRequestSerializer,
+    SchedulePreviewSerializer,
+)
+from tracker.permissions import restrict_to_clinics
+
+ERRORS = OpenApiResponse(description='Bad input: {"field": ["reason"]}, naming each field that was wrong.')
+CONFLICT = OpenApiResponse(description='Conflicts with what is recorded: {"field": ["reason"]}.')
+
+
+@extend_schema_view(
+    retrieve=extend_schema(
+        parameters=[OpenApiParameter("code", str, OpenApiParameter.PATH, description="Protocol code (or numeric id).")]
+    )
+)
+class ProtocolViewSet(viewsets.ReadOnlyModelViewSet[Protocol]):
+    """The protocols (regimen templates) with their phases and lab-recheck steps. Admins edit
+    them in the Django admin."""
+
+    serializer_class = ProtocolSerializer
+    lookup_field = "code"
+    lookup_value_regex = "[^/]+"
+    filterset_fields = ["active", "is_builtin"]
+
+    def get_queryset(self) -> QuerySet[Protocol]:
+        return Protocol.objects.prefetch_related(
+            Prefetch("phases", queryset=ProtocolPhase.objects.order_by("order")), "recheck_steps"
+        )
+
+    def get_object(self) -> Protocol:
+        value = str(self.kwargs["code"])
+        lookup: dict[str, int | str] = {"pk": int(value)} if value.isdigit() else {"code": value}
+        protocol: Protocol = get_object_or_404(self.get_queryset(), **lookup)
+        return protocol
+
+
+class SchedulePreviewView(APIView):
+    """The schedule a regimen would get; nothing is stored."""
+
+    @extend_schema(request=SchedulePreviewRequestSerializer, responses={200: SchedulePreviewSerializer, 400: ERRORS})
+    def post(self, request: Request) -> Response:
+        body = SchedulePreviewRequestSerializer(data=request.data, context={"request": request})
+        body.is_valid(raise_exception=True)
+        plan = services.schedule_preview(**body.validated_data)
+        return Response(SchedulePreviewSerializer(plan).data)
+
+
+class RegimenViewSet(
+    mixins.ListModelMixin,
+    mixins.CreateModelMixin,
+    mixins.RetrieveModelMixin,
+    viewsets.GenericViewSet[Regimen],
+):
+    """Regimens of the user's clinics' patients. Creating one plans its doses and rechecks at
+    once; the actions record clinician decisions, each re-planning the schedule."""
+
+    filterset_class = RegimenFilter
+
+    def get_queryset(self) -> QuerySet[Regimen]:
+        queryset = Regimen.objects.select_related("patient", "protocol").prefetch_related(
+            Prefetch("protocol__phases", queryset=ProtocolPhase.objects.order_by("order"))
+        )
+        if self.action != "list":
+            # The detail view carries the schedule; the list stays light.
+            queryset = queryset.prefetch_related(
+                Prefetch(
+                    "doses",
+                    queryset=ScheduledDose.objects.exclude(status=DoseStatus.CANCELLED).select_related("patient"),
+                ),
+                Prefetch("lab_rechecks", queryset=LabRecheck.objects.select_related("patient")),
+                "decisions",
+            )
+        return restrict_to_clinics(queryset, self.request.user, "patient__clinic")
+
+    def get_serializer_class(self) -> type[BaseSerializer[Any]]:
+        return RegimenSerializer if self.action == "list" else RegimenDetailSerializer
+
+    def _detail(self, regimen: Regimen, code: int = status.HTTP_200_OK) -> Response:
+        fresh = self.get_queryset().get(pk=regimen.pk)
+        return Response(RegimenDetailSerializer(fresh, context=self.get_serializer_context()).data, status=code)
+
+    @extend_schema(request=RegimenCreateSerializer, responses={201: RegimenDetailSerializer, 400: ERRORS})
+    def create(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        body = RegimenCreateSerializer(data=request.data, context=self.get_serializer_context())
+        body.is_valid(raise_exception=True)
+        regimen = services.regimen_start(user=request.user, **body.validated_data)
+        return self._detail(regimen, status.HTTP_201_CREATED)
+
+    @extend_schema(
+        request=RegimenEndLoadingSerializer,
+        responses={200: RegimenDetailSerializer, 400: ERRORS, 409: CONFLICT},
+    )
+    @action(detail=True, methods=["post"], url_path="end-loading")
+    def end_loading(self, request: Request, pk: Any = None) -> Response:
+        """A clinician ends the open-ended phase in progress: no further improvement (R-UK-2)."""
+        regimen = self.get_object()
+        body = RegimenEndLoadingSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        regimen = services.regimen_end_phase(regimen=regimen, user=request.user, **body.validated_data)
+        return self._detail(regimen)
+
+    @extend_schema(
+        request=RegimenStopSerializer,
+        responses={200: RegimenDetailSerializer, 400: ERRORS, 409: CONFLICT},
+    )
+    @action(detail=True, methods=["post"])
+    def stop(self, request: Request, pk: Any = None) -> Response:
+        """Stop the regimen; stopping lifelong therapy for an irreversible cause needs the S-5
+        warning `lifelong_therapy_stopped` in `acknowledge`."""
+        regimen = self.get_object()
+        body = RegimenStopSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        regimen = services.regimen_stop(regimen=regimen, user=request.user, **body.validated_data)
+        return self._detail(regimen)
+
+    @extend_schema(
+        request=RegimenConfirmGateSerializer,
+        responses={200: RegimenDetailSerializer, 400: ERRORS, 409: CONFLICT},
+    )
+    @action(detail=True, methods=["post"], url_path="confirm-gate")
+    def confirm_gate(self, request: Request, pk: Any = None) -> Response:
+        """A clinician confirms the condition that opens the next phase (R-US-1)."""
+        regimen = self.get_object()
+        body = RegimenConfirmGateSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        regimen = services.regimen_confirm_gate(regimen=regimen, user=request.user, **body.validated_data)
+        return self._detail(regimen)
+
+    @extend_schema(
+        request=RegimenReviewSerializer,
+        responses={200: RegimenDetailSerializer, 400: ERRORS, 409: CONFLICT},
+    )
+    @action(detail=True, methods=["post"])
+    def review(self, request: Request, pk: Any = None) -> Response:
+        """Record a §1.3 review of the open-ended phase; `plateau_reached` ends it."""
+        regimen = self.get_object()
+        body = RegimenReviewSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        services.regimen_record_review(regimen=regimen, user=request.user, **body.validated_data)
+        return self._detail(regimen)
+
+
+class DoseViewSet(viewsets.ReadOnlyModelViewSet[ScheduledDose]):
+    """Scheduled doses of the user's clinics' patients: the nurse's worklist."""
+
+    serializer_class = DoseSerializer
+    filterset_class = DoseFilter
+
+    def get_queryset(self) -> QuerySet[ScheduledDose]:
+        # The patient is needed for `overdue` (their time zone): joined, not fetched per row.
+        queryset = ScheduledDose.objects.select_related("patient")
+        return restrict_to_clinics(queryset, self.request.user, "patient__clinic")
+
+    def _dose(self, dose: ScheduledDose) -> Response:
+        fresh = self.get_queryset().get(pk=dose.pk)
+        return Response(DoseSerializer(fresh, context=self.get_serializer_context()).data)
+
+    @extend_schema(
+        request=DoseAdministerSerializer,
+        responses={200: DoseSerializer, 400: ERRORS, 409: CONFLICT},
+    )
+    @action(detail=True, methods=["post"])
+    def administer(self, request: Request, pk: Any = None) -> Response:
+        """Record the dose as given; later doses are re-planned from the actual date. Repeating
+        the same request changes nothing (200); a different one for a given dose is a 409."""
+        dose = self.get_object()
+        body = DoseAdministerSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        dose = services.dose_record_administration(dose=dose, user=request.user, **body.validated_data)
+        return self._dose(dose)
+
+    @extend_schema(
+        request=DoseNotGivenSerializer,
+        responses={200: DoseSerializer, 400: ERRORS, 409: CONFLICT},
+    )
+    @action(detail=True, methods=["post"], url_path="not-given")
+    def not_given(self, request: Request, pk: Any = None) -> Response:
+        """Record the dose as not given (did not attend, refused, held); a replacement is planned."""
+        dose = self.get_object()
+        body = DoseNotGivenSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        dose = services.dose_record_not_given(dose=dose, user=request.user, **body.validated_data)
+        return self._dose(dose)
+
+
+class LabRecheckViewSet(viewsets.ReadOnlyModelViewSet[LabRecheck]):
+    """Planned lab rechecks of the user's clinics' patients."""
+
+    serializer_class = LabRecheckSerializer
+    filterset_class = LabRecheckFilter
+
+    def get_queryset(self) -> QuerySet[LabRecheck]:
+        queryset = LabRecheck.objects.select_related("patient")
+        return restrict_to_clinics(queryset, self.request.user, "patient__clinic")
