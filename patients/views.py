@@ -16,7 +16,7 @@ from rest_framework.response import Response
 from patients.models import Clinic, Patient
 from patients.serializers import ClinicCalendarSerializer, ClinicSerializer, PatientSerializer
 from regimens.services import clinic_update_calendar
-from tracker.permissions import restrict_to_clinics, staff_clinic_ids
+from tracker.permissions import CLINIC_ADMINS, require_role, restrict_to_clinics, staff_clinic_ids
 
 
 class PatientViewSet(
@@ -52,6 +52,7 @@ class ClinicViewSet(viewsets.ReadOnlyModelViewSet[Clinic]):
     def calendar(self, request: Request, pk: Any = None) -> Response:
         """Set the open weekdays and/or closed dates; planned doses of active regimens are re-planned."""
         clinic = self.get_object()
+        require_role(request.user, clinic.pk, CLINIC_ADMINS, "change the clinic calendar")
         body = ClinicCalendarSerializer(data=request.data)
         body.is_valid(raise_exception=True)
         clinic_update_calendar(clinic=clinic, user=request.user, **body.validated_data)

@@ -45,7 +45,7 @@ from regimens.serializers import (
     SchedulePreviewRequestSerializer,
     SchedulePreviewSerializer,
 )
-from tracker.permissions import restrict_to_clinics
+from tracker.permissions import PRESCRIBERS, require_role, restrict_to_clinics
 
 ERRORS = OpenApiResponse(description='Bad input: {"field": ["reason"]}, naming each field that was wrong.')
 CONFLICT = OpenApiResponse(description='Conflicts with what is recorded: {"field": ["reason"]}.')
@@ -126,6 +126,7 @@ class RegimenViewSet(
     def create(self, request: Request, *args: Any, **kwargs: Any) -> Response:
         body = RegimenCreateSerializer(data=request.data, context=self.get_serializer_context())
         body.is_valid(raise_exception=True)
+        require_role(request.user, body.validated_data["patient"].clinic_id, PRESCRIBERS, "start a regimen")
         regimen = services.regimen_start(user=request.user, **body.validated_data)
         return self._detail(regimen, status.HTTP_201_CREATED)
 
@@ -137,6 +138,7 @@ class RegimenViewSet(
     def end_loading(self, request: Request, pk: Any = None) -> Response:
         """A clinician ends the open-ended phase in progress: no further improvement (R-UK-2)."""
         regimen = self.get_object()
+        require_role(request.user, regimen.patient.clinic_id, PRESCRIBERS, "end a loading phase")
         body = RegimenEndLoadingSerializer(data=request.data)
         body.is_valid(raise_exception=True)
         regimen = services.regimen_end_phase(regimen=regimen, user=request.user, **body.validated_data)
@@ -151,6 +153,7 @@ class RegimenViewSet(
         """Stop the regimen; stopping lifelong therapy for an irreversible cause needs the S-5
         warning `lifelong_therapy_stopped` in `acknowledge`."""
         regimen = self.get_object()
+        require_role(request.user, regimen.patient.clinic_id, PRESCRIBERS, "stop a regimen")
         body = RegimenStopSerializer(data=request.data)
         body.is_valid(raise_exception=True)
         regimen = services.regimen_stop(regimen=regimen, user=request.user, **body.validated_data)
@@ -164,6 +167,7 @@ class RegimenViewSet(
     def confirm_gate(self, request: Request, pk: Any = None) -> Response:
         """A clinician confirms the condition that opens the next phase (R-US-1)."""
         regimen = self.get_object()
+        require_role(request.user, regimen.patient.clinic_id, PRESCRIBERS, "confirm a phase gate")
         body = RegimenConfirmGateSerializer(data=request.data)
         body.is_valid(raise_exception=True)
         regimen = services.regimen_confirm_gate(regimen=regimen, user=request.user, **body.validated_data)
@@ -177,6 +181,7 @@ class RegimenViewSet(
     def review(self, request: Request, pk: Any = None) -> Response:
         """Record a §1.3 review of the open-ended phase; `plateau_reached` ends it."""
         regimen = self.get_object()
+        require_role(request.user, regimen.patient.clinic_id, PRESCRIBERS, "record a phase review")
         body = RegimenReviewSerializer(data=request.data)
         body.is_valid(raise_exception=True)
         services.regimen_record_review(regimen=regimen, user=request.user, **body.validated_data)

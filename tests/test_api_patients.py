@@ -272,14 +272,16 @@ def test_it_lists_only_the_users_clinics_with_their_calendars(
 
 
 @time_machine.travel(TODAY, tick=False)
-def test_it_replans_future_doses_when_the_clinic_closes_a_day(api: APIClient, clinic: Clinic, patient: Patient) -> None:
+def test_it_replans_future_doses_when_the_clinic_closes_a_day(
+    admin_api: APIClient, clinic: Clinic, patient: Patient
+) -> None:
     # Given the RULES.md example regimen (second loading dose on Wednesday 6 January)
     regimen = services.regimen_start(
         patient=patient, protocol=Protocol.objects.get(code="hydroxo-uk-standard"), start_date=date(2027, 1, 4)
     )
 
     # When the clinic closes on 6 January
-    response = api.post(f"/api/clinics/{clinic.pk}/calendar/", {"closed_dates": ["2027-01-06"]}, format="json")
+    response = admin_api.post(f"/api/clinics/{clinic.pk}/calendar/", {"closed_dates": ["2027-01-06"]}, format="json")
 
     # Then the calendar is stored and the dose moves to the next open day
     assert response.status_code == 200, response.json()
@@ -289,8 +291,8 @@ def test_it_replans_future_doses_when_the_clinic_closes_a_day(api: APIClient, cl
 
 
 @time_machine.travel(TODAY, tick=False)
-def test_it_changes_the_open_weekdays(api: APIClient, clinic: Clinic) -> None:
-    response = api.post(f"/api/clinics/{clinic.pk}/calendar/", {"open_weekdays": [5, 0, 2]}, format="json")
+def test_it_changes_the_open_weekdays(admin_api: APIClient, clinic: Clinic) -> None:
+    response = admin_api.post(f"/api/clinics/{clinic.pk}/calendar/", {"open_weekdays": [5, 0, 2]}, format="json")
 
     assert response.status_code == 200, response.json()
     assert response.json()["open_weekdays"] == [0, 2, 5]
@@ -309,9 +311,9 @@ def test_it_changes_the_open_weekdays(api: APIClient, clinic: Clinic) -> None:
     ],
 )
 def test_it_refuses_a_bad_calendar_and_writes_nothing(
-    api: APIClient, clinic: Clinic, body: dict[str, Any], field: str
+    admin_api: APIClient, clinic: Clinic, body: dict[str, Any], field: str
 ) -> None:
-    response = api.post(f"/api/clinics/{clinic.pk}/calendar/", body, format="json")
+    response = admin_api.post(f"/api/clinics/{clinic.pk}/calendar/", body, format="json")
 
     assert response.status_code == 400
     assert field in response.json()
@@ -319,9 +321,24 @@ def test_it_refuses_a_bad_calendar_and_writes_nothing(
     assert clinic.open_weekdays == [0, 1, 2, 3, 4]
 
 
-def test_it_does_not_let_staff_change_another_clinics_calendar(api: APIClient, other_clinic: Clinic) -> None:
-    response = api.post(f"/api/clinics/{other_clinic.pk}/calendar/", {"open_weekdays": [0]}, format="json")
+def test_it_does_not_let_staff_change_another_clinics_calendar(admin_api: APIClient, other_clinic: Clinic) -> None:
+    response = admin_api.post(f"/api/clinics/{other_clinic.pk}/calendar/", {"open_weekdays": [0]}, format="json")
 
     assert response.status_code == 404
     other_clinic.refresh_from_db()
     assert other_clinic.open_weekdays == [0, 1, 2, 3, 4]
+
+
+@pytest.fixture
+def admin_api(clinic: Clinic) -> APIClient:
+    client = APIClient()
+    client.force_authenticate(staff_user(clinic, Role.ADMIN, username="clinic-admin"))
+    return client
+
+
+def test_it_leaves_the_calendar_to_the_clinic_admin(api: APIClient, clinic: Clinic) -> None:
+    response = api.post(f"/api/clinics/{clinic.pk}/calendar/", {"open_weekdays": [0]}, format="json")
+
+    assert response.status_code == 403
+    clinic.refresh_from_db()
+    assert clinic.open_weekdays == [0, 1, 2, 3, 4]

@@ -32,6 +32,21 @@ def doses_of(body: dict[str, Any], phase: str) -> list[str]:
 
 
 @pytest.fixture
+def api(clinician: Any) -> APIClient:
+    """Regimens are a prescriber's work (SPEC "Who uses it"): these tests act as a clinician."""
+    client = APIClient()
+    client.force_authenticate(clinician)
+    return client
+
+
+@pytest.fixture
+def nurse_api(nurse: Any) -> APIClient:
+    client = APIClient()
+    client.force_authenticate(nurse)
+    return client
+
+
+@pytest.fixture
 def other_patient(other_clinic: Any) -> Any:
     return PatientFactory(clinic=other_clinic)
 
@@ -478,3 +493,41 @@ def test_it_refuses_an_unknown_review_outcome(api: APIClient, patient: Any) -> N
     assert response.status_code == 400
     assert "outcome" in response.json()
     assert not RegimenDecision.objects.exists()
+
+
+# --- Roles ----------------------------------------------------------------------------------
+
+
+@time_machine.travel(TODAY, tick=False)
+def test_it_lets_a_nurse_read_but_not_start_a_regimen(nurse_api: APIClient, patient: Any) -> None:
+    body = {"patient": patient.pk, "protocol": "hydroxo-uk-standard", "start_date": "2027-01-04"}
+
+    response = nurse_api.post("/api/regimens/", body, format="json")
+
+    assert response.status_code == 403
+    assert "clinician" in response.json()["detail"]
+    assert not Regimen.objects.filter(patient=patient).exists()
+    assert nurse_api.get("/api/regimens/").status_code == 200
+
+
+@pytest.mark.parametrize(
+    ("action", "body"),
+    [
+        ("stop", {"reason": "patient request", "acknowledge": ["lifelong_therapy_stopped"]}),
+        ("end-loading", {}),
+        ("confirm-gate", {}),
+        ("review", {"outcome": "still_improving"}),
+    ],
+)
+@time_machine.travel(TODAY, tick=False)
+def test_it_keeps_clinician_decisions_from_a_nurse(
+    nurse_api: APIClient, patient: Any, action: str, body: dict[str, Any]
+) -> None:
+    regimen = start(patient)
+
+    response = nurse_api.post(f"/api/regimens/{regimen.pk}/{action}/", body, format="json")
+
+    assert response.status_code == 403
+    regimen.refresh_from_db()
+    assert regimen.status == "active"
+    assert not regimen.decisions.exists()

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from django.db.models import QuerySet
+from rest_framework.exceptions import PermissionDenied
 from rest_framework.permissions import BasePermission
 from rest_framework.request import Request
 
@@ -34,3 +35,17 @@ class IsClinicStaff(BasePermission):
 
     def has_permission(self, request: Request, view: Any) -> bool:
         return bool(request.user and request.user.is_authenticated and staff_clinic_ids(request.user))
+
+
+# SPEC "Who uses it": clinicians start, change and stop regimens and end loading phases; clinic
+# admins manage clinics (their calendars) and may do what clinicians do; nurses record doses.
+PRESCRIBERS = ("clinician", "admin")
+CLINIC_ADMINS = ("admin",)
+
+
+def require_role(user: Any, clinic_id: int, roles: tuple[str, ...], doing: str) -> None:
+    """Refuse (403) unless `user` holds one of `roles` in the clinic `clinic_id`."""
+    from patients.models import ClinicMembership
+
+    if not ClinicMembership.objects.filter(user=user, clinic_id=clinic_id, role__in=roles).exists():
+        raise PermissionDenied(f"Only a {' or '.join(roles)} of this clinic may {doing}.")
