@@ -302,10 +302,17 @@ def plan(inp: PlanInput) -> Plan:
     }
 
     records: dict[tuple[int, int], list[DoseRecord]] = {}
-    for record in sorted(inp.records, key=lambda r: (r.on, r.status == GIVEN)):
+    # A total order, so the plan does not depend on the order the records come in.
+    for record in sorted(inp.records, key=lambda r: (r.on, r.status == GIVEN, r.reason, r.due_date or r.on)):
         records.setdefault((record.phase_index, record.sequence), []).append(record)
-    ended = {d.phase_index: d.on for d in inp.decisions if d.kind == "end_phase"}
-    gates = {d.phase_index: d.on for d in inp.decisions if d.kind == "confirm_gate"}
+    # A decision recorded twice counts from the first time it was made.
+    ended: dict[int, date] = {}
+    gates: dict[int, date] = {}
+    for decision in sorted(inp.decisions, key=lambda d: d.on, reverse=True):
+        if decision.kind == "end_phase":
+            ended[decision.phase_index] = decision.on
+        elif decision.kind == "confirm_gate":
+            gates[decision.phase_index] = decision.on
 
     doses: list[PlannedDose] = []
     reviews: list[ReviewPrompt] = []
@@ -316,6 +323,9 @@ def plan(inp: PlanInput) -> Plan:
             raise ScheduleError("enrol.phase", "no such phase in the protocol")
         first_phase = inp.enrolment.phase_index
         previous = inp.enrolment.last_dose_date
+    # The first dose after an enrolment is one interval after the last dose given elsewhere, but
+    # never before the regimen starts: a long gap means a dose due now, not a pile of overdue ones.
+    enrolled = inp.enrolment is not None
     current: int | None = None
     awaiting_gate: int | None = None
     extend_on: date | None = None  # when the periodic task must plan further ahead
@@ -356,6 +366,8 @@ def plan(inp: PlanInput) -> Plan:
                 # previous dose as given (or as planned, if not yet given); the first dose of a
                 # phase is one interval of that phase after the last dose of the previous phase.
                 candidate = inp.start_date if previous is None else add_interval(previous, phase)
+                if enrolled:
+                    candidate = max(candidate, inp.start_date)
                 if sequence == 1 and phase.start_gate:
                     candidate = max(candidate, gates[index])
                 if not_given:
@@ -379,6 +391,7 @@ def plan(inp: PlanInput) -> Plan:
             else:
                 doses.append(_dose(phase, index, sequence, day, PLANNED))
             previous = day
+            enrolled = False
 
         if phase.review_every_days and phase_first is not None:
             # §1.3: a review prompt every N days while the open-ended phase runs.
@@ -604,7 +617,13 @@ def apply_options(
                 raise ScheduleError(where, "must be a whole number of at least 1")
             if name == "count" and phase.end_condition != FIXED_COUNT:
                 raise ScheduleError(where, "this phase does not end after a number of doses")
+            if name == "spacing_value" and phase.spacing in (DAILY, ALTERNATE_DAYS):
+                raise ScheduleError(where, f"'{phase.spacing}' spacing takes no number")
             low, high = getattr(limits.get(key, PhaseLimits()), name)
+            if low is None and high is None:
+                # No range in the protocol: its own value is the only one that needs no reason
+                # (RULES.md §1.1: a clinician can override any number, with a reason).
+                low = high = phase.end_value if name == "count" else getattr(phase, name)
             outside = (low is not None and value < low) or (high is not None and value > high)
             if outside and not reason:
                 bounds = f"{low}-{high}"

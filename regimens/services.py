@@ -16,7 +16,7 @@ from typing import Any
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import Prefetch
+from django.db.models import Prefetch, Q
 from django.utils import timezone as djtz
 
 from patients import safety
@@ -359,6 +359,11 @@ def _lock(regimen: Regimen) -> Regimen:
     return locked
 
 
+def _lock_by_id(regimen_id: int) -> Regimen:
+    locked: Regimen = _regimen_queryset().select_for_update(of=("self",)).get(pk=regimen_id)
+    return locked
+
+
 def regimen_plan(regimen: Regimen, today: date | None = None) -> schedule.Plan:
     """The current plan of a regimen, computed but not stored (for review prompts and previews)."""
     doses = list(regimen.doses.exclude(status=DoseStatus.CANCELLED))
@@ -483,8 +488,10 @@ def dose_record_administration(
     if route is not None and route not in Route.values:
         raise ServiceError("route", f"'{route}' is not a route; use one of {', '.join(Route.values)}")
     with transaction.atomic():
+        # Regimen first, then the dose: the order every re-plan locks in, so two writers on one
+        # regimen queue up instead of deadlocking.
+        regimen = _lock_by_id(dose.regimen_id)
         dose = ScheduledDose.objects.select_for_update().get(pk=dose.pk)
-        regimen = _lock(dose.regimen)
         given_route = route or dose.route
         request = (administered_at, lot_number, expiry_date, site, given_route)
         if dose.status == DoseStatus.GIVEN:
@@ -497,6 +504,20 @@ def dose_record_administration(
             raise ConflictError("status", f"a dose that is {dose.get_status_display().lower()} cannot be given")
         if regimen.status != RegimenStatus.ACTIVE:
             raise ConflictError("regimen", f"the regimen is {regimen.get_status_display().lower()}")
+        earlier = (
+            regimen.doses.filter(status=DoseStatus.PLANNED)
+            .filter(Q(phase_index__lt=dose.phase_index) | Q(phase_index=dose.phase_index, sequence__lt=dose.sequence))
+            .order_by("phase_index", "sequence")
+            .first()
+        )
+        if earlier is not None:
+            # Each dose is measured from the one before it as given (RULES.md "Scheduling
+            # semantics"): giving a later slot first would leave an earlier one planned after it.
+            raise ConflictError(
+                "dose",
+                f"{earlier.phase} dose {earlier.sequence} (due {earlier.due_date}) is still planned; "
+                "record it as given or not given first",
+            )
         given_on = schedule.local_date(administered_at, regimen.patient.timezone)
         earliest = regimen.start_date - EARLY_FIRST_DOSE
         if given_on < earliest and not regimen.options.get("enrol"):
@@ -545,8 +566,10 @@ def dose_record_not_given(
     if not reason:
         raise ServiceError("reason", "say why the dose was not given (e.g. did not attend, refused, held)")
     with transaction.atomic():
+        # Regimen first, then the dose: the order every re-plan locks in, so two writers on one
+        # regimen queue up instead of deadlocking.
+        regimen = _lock_by_id(dose.regimen_id)
         dose = ScheduledDose.objects.select_for_update().get(pk=dose.pk)
-        regimen = _lock(dose.regimen)
         today = patient_today(regimen.patient)
         # Recorded ahead (the patient phoned to cancel): it is missed on its due date, and the
         # replacement goes after that day, not after today.
