@@ -1,0 +1,173 @@
+"""Django admin for protocols (editable), and regimens, doses and lab rechecks (view and history).
+
+Regimens, doses and rechecks are written only by regimens/services.py, which re-plans the
+schedule on every change; editing them here would leave the plan stale, so they are read-only.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.contrib import admin
+from django.db.models import QuerySet
+from django.http import HttpRequest
+from django.utils import timezone
+from simple_history.admin import SimpleHistoryAdmin
+
+from patients.admin import ReadOnlyHistoryAdmin
+from regimens.models import (
+    DoseStatus,
+    LabRecheck,
+    Protocol,
+    ProtocolPhase,
+    ProtocolRecheckStep,
+    Regimen,
+    RegimenDecision,
+    ScheduledDose,
+)
+
+
+class ProtocolPhaseInline(admin.StackedInline):  # type: ignore[type-arg]
+    model = ProtocolPhase
+    extra = 0
+    fieldsets = (
+        (None, {"fields": (("order", "key", "name"), ("drug", "route", "self_administered"))}),
+        ("Dose", {"fields": (("dose_mcg", "dose_unit", "dose_min_mcg", "dose_max_mcg"),)}),
+        ("Spacing", {"fields": (("spacing", "spacing_value", "spacing_min", "spacing_max"),)}),
+        ("End", {"fields": (("end_condition", "end_value", "end_min", "end_max"), "start_gate", "review_every_days")}),
+        ("Source", {"fields": ("prompt", ("source_rule", "evidence_tag"))}),
+    )
+
+
+class ProtocolRecheckStepInline(admin.TabularInline):  # type: ignore[type-arg]
+    model = ProtocolRecheckStep
+    extra = 0
+    fields = ("rule", "day", "window_before", "window_after", "analytes", "note")
+
+
+@admin.register(Protocol)
+class ProtocolAdmin(SimpleHistoryAdmin):
+    # Protocols are shared by every clinic (SPEC: editable by admins), so not clinic-scoped.
+    list_display = ("code", "name", "rules", "is_builtin", "active")
+    list_filter = ("is_builtin", "active")
+    search_fields = ("code", "name", "rules")
+    inlines = (ProtocolPhaseInline, ProtocolRecheckStepInline)
+
+
+class ReadOnlyInline(admin.TabularInline):  # type: ignore[type-arg]
+    extra = 0
+    can_delete = False
+
+    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+
+class ScheduledDoseInline(ReadOnlyInline):
+    model = ScheduledDose
+    fields = (
+        "phase",
+        "sequence",
+        "due_date",
+        "status",
+        "dose_mcg",
+        "route",
+        "administered_at",
+        "lot_number",
+        "site",
+        "not_given_reason",
+    )
+    readonly_fields = fields
+    show_change_link = True
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[ScheduledDose]:
+        # Cancelled slots are noise on the regimen page; the dose changelist still has them.
+        return (
+            super()
+            .get_queryset(request)
+            .exclude(status=DoseStatus.CANCELLED)
+            .select_related("regimen__patient", "regimen__protocol")
+            .order_by("due_date", "id")
+        )
+
+
+class LabRecheckInline(ReadOnlyInline):
+    model = LabRecheck
+    fields = ("rule", "due_date", "window_start", "window_end", "analytes", "status", "completed_at")
+    readonly_fields = fields
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[LabRecheck]:
+        return super().get_queryset(request).select_related("patient")
+
+
+class RegimenDecisionInline(ReadOnlyInline):
+    model = RegimenDecision
+    fields = ("decided_on", "kind", "phase_index", "outcome", "decided_by", "note")
+    readonly_fields = fields
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[RegimenDecision]:
+        return super().get_queryset(request).select_related("decided_by", "regimen__patient", "regimen__protocol")
+
+
+@admin.register(Regimen)
+class RegimenAdmin(ReadOnlyHistoryAdmin):
+    clinic_lookup = "patient__clinic"
+    list_display = ("patient", "protocol_code", "clinic", "start_date", "status", "current_phase", "awaiting_gate")
+    list_select_related = ("patient__clinic", "protocol")
+    list_filter = ("status", "protocol", "patient__clinic", "awaiting_gate")
+    search_fields = ("patient__family_name", "patient__given_name", "patient__mrn")
+    date_hierarchy = "start_date"
+    inlines = (ScheduledDoseInline, LabRecheckInline, RegimenDecisionInline)
+
+    @admin.display(description="Protocol", ordering="protocol__code")
+    def protocol_code(self, obj: Regimen) -> str:
+        return obj.protocol.code
+
+    @admin.display(description="Clinic", ordering="patient__clinic__name")
+    def clinic(self, obj: Regimen) -> str:
+        return obj.patient.clinic.name
+
+
+@admin.register(ScheduledDose)
+class ScheduledDoseAdmin(ReadOnlyHistoryAdmin):
+    clinic_lookup = "patient__clinic"
+    list_display = (
+        "due_date",
+        "patient",
+        "protocol_code",
+        "phase",
+        "sequence",
+        "status",
+        "overdue",
+        "dose_mcg",
+        "route",
+        "administered_at",
+        "not_given_reason",
+    )
+    # Rows print the regimen (patient and protocol) and the patient's clinic. A get_queryset with its
+    # own select_related would silently switch this off (ChangeList skips it), hence none here.
+    list_select_related = ("patient__clinic", "regimen__patient", "regimen__protocol")
+    list_filter = ("status", "due_date", "patient__clinic", "self_administered", "regimen__protocol")
+    search_fields = ("patient__family_name", "patient__given_name", "patient__mrn", "lot_number")
+    date_hierarchy = "due_date"
+
+    @admin.display(description="Protocol", ordering="regimen__protocol__code")
+    def protocol_code(self, obj: ScheduledDose) -> str:
+        return obj.regimen.protocol.code
+
+    @admin.display(description="Overdue", boolean=True)
+    def overdue(self, obj: ScheduledDose) -> bool:
+        # RULES.md: a planned dose whose due date has passed is overdue.
+        return obj.status == DoseStatus.PLANNED and obj.due_date < timezone.localdate()
+
+
+@admin.register(LabRecheck)
+class LabRecheckAdmin(ReadOnlyHistoryAdmin):
+    clinic_lookup = "patient__clinic"
+    list_display = ("due_date", "patient", "rule", "window_start", "window_end", "status", "description")
+    list_select_related = ("patient__clinic", "regimen__patient", "regimen__protocol")
+    list_filter = ("status", "rule", "patient__clinic")
+    search_fields = ("patient__family_name", "patient__given_name", "patient__mrn", "rule")
+    date_hierarchy = "due_date"

@@ -1,0 +1,178 @@
+"""The Django admin a clinic admin works in: every page opens, search, doses, history, scoping."""
+
+from __future__ import annotations
+
+from datetime import datetime, time, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import pytest
+from django.contrib import admin
+from django.contrib.auth.models import Permission
+from django.urls import reverse
+from django.utils import formats
+
+from notifications.alerts import alert_raise
+from notifications.models import Alert
+from patients.models import ClinicMembership, Patient, Role
+from regimens import services
+from regimens.models import LabRecheck, Protocol, Regimen, ScheduledDose
+from tests.factories import PatientFactory, UserFactory
+
+pytestmark = pytest.mark.django_db
+
+REGISTERED = sorted(admin.site._registry.items(), key=lambda item: item[0]._meta.label)
+
+
+@pytest.fixture
+def regimen(patient: Patient, clinic: Any) -> Regimen:
+    """A hydroxo-uk-standard regimen with its first dose given, an alert and planned rechecks."""
+    today = services.patient_today(patient)
+    started = services.regimen_start(
+        patient=patient,
+        protocol=Protocol.objects.get(code="hydroxo-uk-standard"),
+        start_date=today - timedelta(days=10),
+    )
+    first = started.doses.order_by("due_date").first()
+    assert first is not None
+    services.dose_record_administration(
+        dose=first,
+        administered_at=datetime.combine(first.due_date, time(10, 30), tzinfo=ZoneInfo(patient.timezone)),
+        lot_number="HX12345A",
+        expiry_date=first.due_date + timedelta(days=300),
+        site="left deltoid",
+    )
+    alert_raise(patient=patient, kind="dose_overdue", severity="medium", message="Dose overdue", rule_id="S-4")
+    return started
+
+
+def admin_url(model: Any, view: str, *args: Any) -> str:
+    return reverse(f"admin:{model._meta.app_label}_{model._meta.model_name}_{view}", args=args)
+
+
+@pytest.mark.parametrize(("model", "model_admin"), REGISTERED, ids=[m._meta.label for m, _ in REGISTERED])
+def test_it_opens_the_list_and_change_page_of_every_registered_model(admin_client, regimen, model, model_admin):
+    response = admin_client.get(admin_url(model, "changelist"))
+    assert response.status_code == 200
+
+    obj = model._default_manager.first()
+    if obj is not None:
+        response = admin_client.get(admin_url(model, "change", obj.pk))
+        assert response.status_code == 200
+        response = admin_client.get(admin_url(model, "history", obj.pk))
+        assert response.status_code == 200
+
+
+def test_it_has_a_row_of_every_clinical_model_to_show(regimen):
+    # Guards the test above: the pages it opens are not just empty lists.
+    for model in (Patient, Regimen, ScheduledDose, LabRecheck, Protocol):
+        assert model.objects.exists(), model
+
+
+def test_it_finds_a_patient_by_mrn(admin_client, clinic):
+    wanted = PatientFactory(clinic=clinic, mrn="RVH777001", family_name="Wanted")
+    PatientFactory(clinic=clinic, mrn="RVH888002", family_name="Other")
+
+    response = admin_client.get(admin_url(Patient, "changelist"), {"q": "RVH777001"})
+
+    content = response.content.decode()
+    assert wanted.family_name in content
+    assert "RVH888002" not in content
+
+
+def test_it_shows_the_doses_of_a_regimen_on_its_page(admin_client, regimen):
+    response = admin_client.get(admin_url(Regimen, "change", regimen.pk))
+
+    content = response.content.decode()
+    assert "HX12345A" in content  # the given dose's lot number
+    assert "left deltoid" in content
+    planned = regimen.doses.filter(status="planned").order_by("due_date").first()
+    assert planned is not None
+    assert formats.date_format(planned.due_date) in content
+    assert "Planned" in content
+
+
+@pytest.mark.parametrize("model", [ScheduledDose, LabRecheck, Regimen, Alert, Patient])
+def test_it_lists_rows_without_a_query_per_row(admin_client, regimen, django_assert_max_num_queries, model):
+    # The regimen has over a dozen doses and rechecks; a query per row would blow this bound.
+    assert model.objects.count() >= 1
+    with django_assert_max_num_queries(12):
+        admin_client.get(admin_url(model, "changelist"))
+
+
+def test_it_shows_who_changed_what_on_the_patient_history_page(admin_client, admin_user, clinic):
+    patient = PatientFactory(clinic=clinic, phone="+447700900111")
+    data = {
+        "clinic": clinic.pk,
+        "mrn": patient.mrn,
+        "given_name": patient.given_name,
+        "family_name": patient.family_name,
+        "birth_date": patient.birth_date.isoformat(),
+        "sex": patient.sex,
+        "deficiency_cause": patient.deficiency_cause,
+        "email": patient.email,
+        "phone": "+447700900999",
+        "timezone": patient.timezone,
+        "language": "en",
+        "reminder_channel": "sms",
+        "user": "",
+        "regimens-TOTAL_FORMS": "0",
+        "regimens-INITIAL_FORMS": "0",
+        "regimens-MIN_NUM_FORMS": "0",
+        "regimens-MAX_NUM_FORMS": "1000",
+        "_save": "Save",
+    }
+
+    response = admin_client.post(admin_url(Patient, "change", patient.pk), data)
+    assert response.status_code == 302, response.content.decode()[:2000]
+
+    history = admin_client.get(admin_url(Patient, "history", patient.pk)).content.decode()
+    assert "+447700900111" in history  # before
+    assert "+447700900999" in history  # after
+    assert admin_user.username in history  # who
+
+
+def test_it_shows_a_clinic_admin_only_the_patients_of_their_own_clinic(client, clinic, other_clinic):
+    clinic_admin = UserFactory(username="clinic-admin", is_staff=True)
+    ClinicMembership.objects.create(user=clinic_admin, clinic=clinic, role=Role.ADMIN)
+    clinic_admin.user_permissions.add(*Permission.objects.filter(codename__in=["view_patient", "change_patient"]))
+    PatientFactory(clinic=clinic, mrn="RVH000111")
+    hidden = PatientFactory(clinic=other_clinic, mrn="HTS000222")
+    client.force_login(clinic_admin)
+
+    listing = client.get(admin_url(Patient, "changelist")).content.decode()
+
+    assert "RVH000111" in listing
+    assert "HTS000222" not in listing
+    assert client.get(admin_url(Patient, "change", hidden.pk)).status_code == 302  # "doesn't exist", back to list
+
+
+def test_it_replans_doses_when_a_closed_date_is_added_in_the_admin(admin_client, clinic, regimen):
+    planned = regimen.doses.filter(status="planned").order_by("due_date").first()
+    assert planned is not None
+    data = {
+        "name": clinic.name,
+        "timezone": clinic.timezone,
+        "open_weekdays": [str(d) for d in clinic.open_weekdays],
+        "phone": "",
+        "email": "",
+        "lead": "",
+        "closed_dates-TOTAL_FORMS": "1",
+        "closed_dates-INITIAL_FORMS": "0",
+        "closed_dates-MIN_NUM_FORMS": "0",
+        "closed_dates-MAX_NUM_FORMS": "1000",
+        "closed_dates-0-date": planned.due_date.isoformat(),
+        "closed_dates-0-note": "Staff training day",
+        "memberships-TOTAL_FORMS": "0",
+        "memberships-INITIAL_FORMS": "0",
+        "memberships-MIN_NUM_FORMS": "0",
+        "memberships-MAX_NUM_FORMS": "1000",
+        "_save": "Save",
+    }
+
+    response = admin_client.post(admin_url(type(clinic), "change", clinic.pk), data)
+    assert response.status_code == 302, response.content.decode()[:2000]
+
+    planned.refresh_from_db()
+    assert planned.status == "planned"
+    assert planned.due_date not in set(clinic.closed_dates.values_list("date", flat=True))

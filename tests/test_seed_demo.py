@@ -1,0 +1,112 @@
+"""`manage.py seed_demo`: a believable demo built only through the regimen services."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from io import StringIO
+
+import pytest
+from django.contrib.auth import get_user_model
+from django.core.management import call_command
+from django.utils import timezone
+
+from patients.models import Clinic, ClinicMembership, Patient
+from regimens.models import Protocol, Regimen, RegimenDecision, ScheduledDose
+
+pytestmark = pytest.mark.django_db
+
+
+def seed(patients: int = 40) -> str:
+    out = StringIO()
+    call_command("seed_demo", "--patients", str(patients), "--no-progress", stdout=out, stderr=StringIO())
+    return out.getvalue()
+
+
+def counts() -> dict[str, int]:
+    user_model = get_user_model()
+    return {
+        "clinics": Clinic.objects.count(),
+        "users": user_model.objects.count(),
+        "memberships": ClinicMembership.objects.count(),
+        "patients": Patient.objects.count(),
+        "regimens": Regimen.objects.count(),
+        "doses": ScheduledDose.objects.count(),
+        "decisions": RegimenDecision.objects.count(),
+    }
+
+
+def test_it_creates_two_staffed_clinics_and_forty_patients_on_all_ten_protocols():
+    seed()
+
+    clinics = Clinic.objects.order_by("name")
+    assert [c.name for c in clinics] == ["Northgate Medical Centre", "Riverside Haematology"]
+    riverside = Clinic.objects.get(name="Riverside Haematology")
+    assert riverside.open_weekdays == [0, 1, 2, 3, 4]
+    assert riverside.closed_dates.exists()  # bank holidays
+    for clinic in clinics:
+        assert clinic.lead is not None
+        roles = set(ClinicMembership.objects.filter(clinic=clinic).values_list("role", flat=True))
+        assert roles == {"nurse", "clinician", "admin"}
+    assert get_user_model().objects.get(username="admin").is_superuser
+
+    assert Patient.objects.count() == 40
+    assert Patient.objects.filter(clinic__name="Northgate Medical Centre").exists()
+    used = set(Regimen.objects.values_list("protocol__code", flat=True))
+    assert used == set(Protocol.objects.filter(is_builtin=True).values_list("code", flat=True))
+    assert len(used) == 10
+    today = timezone.localdate()
+    assert all(p.age_on(today) >= 16 for p in Patient.objects.all())
+    assert set(Patient.objects.values_list("reminder_channel", flat=True)) >= {"email", "sms", "none"}
+    assert not Patient.objects.exclude(email="").exclude(email__endswith="@example.org").exists()
+
+
+def test_it_shows_patients_at_every_stage_with_late_and_missed_doses():
+    seed()
+    today = timezone.localdate()
+
+    overdue = ScheduledDose.objects.filter(status="planned", due_date__lt=today)
+    assert overdue.count() >= 3
+    assert overdue.values("patient").distinct().count() >= 5  # late patients on several protocols
+    reasons = set(ScheduledDose.objects.filter(status="not_given").values_list("not_given_reason", flat=True))
+    assert {"did not attend", "patient refused", "held: clinician decision"} <= reasons
+    given_im = ScheduledDose.objects.filter(status="given", self_administered=False)
+    assert given_im.exists()
+    assert not given_im.filter(lot_number="").exists()
+    assert not given_im.filter(expiry_date__isnull=True).exists()
+    assert not given_im.filter(site="").exists()
+    assert not ScheduledDose.objects.filter(status="given", administered_at__gt=timezone.now()).exists()
+
+    # The special stages of the brief, each as the product would show it.
+    assert Regimen.objects.filter(protocol__code="cyano-us-label", awaiting_gate=True, doses__status="given").exists()
+    assert RegimenDecision.objects.filter(regimen__protocol__code="cyano-us-label", kind="confirm_gate").exists()
+    ended = RegimenDecision.objects.get(regimen__protocol__code="hydroxo-uk-neuro", kind="end_phase").regimen
+    assert ended.current_phase == 1
+    assert ended.patient.neurological_involvement
+    assert Regimen.objects.filter(options__enrol__phase="maintenance").exists()
+    assert Regimen.objects.filter(status="stopped").exclude(stop_reason="").exists()
+    assert Regimen.objects.filter(status="completed").exists()
+    # Just started: the patient's "today" may be a day off the server's in another time zone.
+    assert Regimen.objects.filter(start_date__gte=today - timedelta(days=1)).exists()
+
+
+def test_it_creates_nothing_new_when_run_twice_and_prints_the_logins():
+    first = seed()
+    before = counts()
+
+    second = seed()
+
+    assert counts() == before
+    for output in (first, second):
+        assert "riverside-nurse" in output
+        assert "northgate-clinician" in output
+        assert "cobalt-demo" in output
+        assert "admin" in output
+        assert "Summary: 40 patients, 40 regimens" in output
+    assert "already there: 40" in second
+
+
+def test_it_seeds_fewer_patients_on_request_still_covering_every_protocol():
+    seed(patients=10)
+
+    assert Patient.objects.count() == 10
+    assert Regimen.objects.values("protocol").distinct().count() == 10
