@@ -327,7 +327,12 @@ def _sync(regimen: Regimen, plan: schedule.Plan, existing: list[ScheduledDose] |
 
     regimen.current_phase = plan.current_phase
     regimen.extend_on = plan.extend_on
-    regimen.awaiting_gate = plan.awaiting_gate is not None
+    # "Waiting for a clinician" once the phase before the gate has nothing left to give: while
+    # its doses are still planned the regimen is simply in progress (the engine already stops
+    # planning at the gate; a clinician may still confirm early, regimen_confirm_gate).
+    regimen.awaiting_gate = plan.awaiting_gate is not None and not any(
+        d.phase_index < plan.awaiting_gate for d in plan.planned
+    )
     update = ["current_phase", "extend_on", "awaiting_gate"]
     if plan.complete and regimen.status == RegimenStatus.ACTIVE:
         regimen.status = RegimenStatus.COMPLETED

@@ -440,6 +440,8 @@ def test_it_confirms_the_reticulocyte_gate_and_plans_the_next_phase(api: APIClie
     # Given a cyano-us-label regimen whose seven daily doses have all been given
     with time_machine.travel(TODAY, tick=False):
         regimen = start(patient, "cyano-us-label", date(2026, 12, 1))
+        # (while daily doses remain to be given it is not yet waiting for anyone)
+        assert api.get(f"/api/regimens/{regimen.pk}/").json()["awaiting_gate"] is False
     with time_machine.travel("2026-12-14 18:00:00+00:00", tick=False):
         for _ in range(7):
             dose = regimen.doses.filter(phase="daily", status="planned").order_by("sequence").first()

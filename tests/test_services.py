@@ -343,7 +343,8 @@ def test_it_refuses_to_end_a_phase_that_ends_by_itself(patient: Patient, clock: 
 
 def test_it_plans_the_phase_after_the_gate_once_a_clinician_confirms_it(patient: Patient, clock: Any) -> None:
     regimen = start(patient, "cyano-us-label")
-    assert regimen.awaiting_gate is True
+    # Nothing past the gate is planned, but with daily doses still to give nobody is waiting yet.
+    assert regimen.awaiting_gate is False
     assert set(regimen.doses.values_list("phase", flat=True)) == {"daily"}
     clock.move_to(at(jan(11), 12))
 
