@@ -1,0 +1,91 @@
+"""Pages in a real Chromium (Debian's /usr/bin/chromium, driven by Playwright)."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from django.utils import timezone
+
+from patients.models import Role
+from regimens.models import Protocol
+from regimens.services import regimen_start
+from tests.factories import PatientFactory, staff_user
+
+CHROMIUM = "/usr/bin/chromium"
+SHOTS = Path(__file__).resolve().parent.parent / "var" / "screenshots"
+
+pytestmark = pytest.mark.browser
+
+
+@pytest.fixture(scope="session")
+def live_server(django_db_setup: Any, live_server: Any) -> Any:
+    """pytest-django's live server, torn down before the test database (its thread holds a
+    connection that would otherwise block dropping the database)."""
+    return live_server
+
+
+@pytest.fixture
+def browser() -> Iterator[Any]:
+    if not shutil.which(CHROMIUM):
+        if os.environ.get("CI") == "true":
+            pytest.fail("Chromium is missing; .ci/run installs it (apt-get install chromium).")
+        pytest.skip("Chromium is not installed (apt-get install chromium)")
+    # Playwright's sync API runs an event loop in this thread; the ORM calls made by fixtures
+    # and assertions are still plain synchronous code.
+    os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        chromium = p.chromium.launch(
+            executable_path=CHROMIUM,
+            args=["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update"],
+        )
+        yield chromium
+        chromium.close()
+
+
+def test_it_shows_the_api_docs_without_reaching_the_internet(browser: Any, live_server: Any) -> None:
+    page = browser.new_page()
+    # Nothing may come from outside this server: clinic networks often block CDNs.
+    outside: list[str] = []
+    page.on("request", lambda r: None if r.url.startswith(live_server.url) else outside.append(r.url))
+
+    page.goto(f"{live_server.url}/api/docs/")
+    page.wait_for_selector("text=/api/doses/{id}/administer/", timeout=15000)
+
+    assert outside == []
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(SHOTS / "api-docs.png"))
+
+
+def test_it_lets_a_clinic_admin_find_a_patients_regimen_in_the_admin(
+    browser: Any, live_server: Any, clinic: Any
+) -> None:
+    admin = staff_user(clinic, Role.ADMIN, username="helen")
+    admin.is_staff = True
+    admin.save(update_fields=["is_staff"])
+    from django.contrib.auth.models import Permission
+
+    admin.user_permissions.add(*Permission.objects.filter(content_type__app_label__in=["patients", "regimens"]))
+    patient = PatientFactory(clinic=clinic, mrn="RVH424242", family_name="Okafor")
+    regimen_start(
+        patient=patient, protocol=Protocol.objects.get(code="ileal-resection"), start_date=timezone.localdate()
+    )
+
+    page = browser.new_page()
+    page.goto(f"{live_server.url}/admin/login/")
+    page.fill("#id_username", "helen")
+    page.fill("#id_password", "pw-for-tests")
+    page.click("input[type=submit]")
+    page.goto(f"{live_server.url}/admin/patients/patient/?q=RVH424242")
+
+    assert page.locator("#result_list tbody tr").count() == 1
+    page.click("text=Okafor")
+    assert "RVH424242" in page.content()
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(SHOTS / "admin-patient.png"), full_page=True)
