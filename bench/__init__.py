@@ -1,0 +1,1 @@
+"""Benchmarks (scripts, not tests). See bench/README.md for how to run and read them."""
