@@ -250,8 +250,11 @@ def _regimen_queryset() -> Any:
     )
 
 
-def _sync(regimen: Regimen, plan: schedule.Plan, existing: list[ScheduledDose] | None = None) -> None:
-    """Write the plan's planned doses and rechecks to rows (see the module docstring)."""
+def _sync(
+    regimen: Regimen, plan: schedule.Plan, existing: list[ScheduledDose] | None = None, *, new: bool = False
+) -> None:
+    """Write the plan's planned doses and rechecks to rows (see the module docstring). A `new`
+    regimen has no rows yet and was created with its progress fields already set."""
     if existing is None:
         existing = list(regimen.doses.filter(status=DoseStatus.PLANNED))
     live = {(d.phase_index, d.sequence): d for d in existing if d.status == DoseStatus.PLANNED}
@@ -290,7 +293,7 @@ def _sync(regimen: Regimen, plan: schedule.Plan, existing: list[ScheduledDose] |
     if to_create:
         ScheduledDose.objects.bulk_create(to_create)
 
-    rechecks = {r.key: r for r in regimen.lab_rechecks.all()} if regimen.pk else {}
+    rechecks = {} if new else {r.key: r for r in regimen.lab_rechecks.all()}
     new_rechecks: list[LabRecheck] = []
     changed: list[LabRecheck] = []
     wanted = set()
@@ -325,6 +328,12 @@ def _sync(regimen: Regimen, plan: schedule.Plan, existing: list[ScheduledDose] |
     if dropped:
         LabRecheck.objects.filter(id__in=dropped).update(status=RecheckStatus.CANCELLED)
 
+    if not new:
+        regimen.save(update_fields=_apply_progress(regimen, plan))
+
+
+def _apply_progress(regimen: Regimen, plan: schedule.Plan) -> list[str]:
+    """Set the regimen's progress fields from `plan`; returns the names of the fields."""
     regimen.current_phase = plan.current_phase
     regimen.extend_on = plan.extend_on
     # "Waiting for a clinician" once the phase before the gate has nothing left to give: while
@@ -337,7 +346,7 @@ def _sync(regimen: Regimen, plan: schedule.Plan, existing: list[ScheduledDose] |
     if plan.complete and regimen.status == RegimenStatus.ACTIVE:
         regimen.status = RegimenStatus.COMPLETED
         update.append("status")
-    regimen.save(update_fields=update)
+    return update
 
 
 def _replan(regimen: Regimen, today: date | None = None) -> schedule.Plan:
@@ -454,7 +463,7 @@ def regimen_start(
         acknowledged = require_acknowledged(
             safety.regimen_start_warnings(patient=patient, protocol=protocol), acknowledge
         )
-        regimen = Regimen.objects.create(
+        regimen = Regimen(
             patient=patient,
             protocol=protocol,
             start_date=start_date,
@@ -463,7 +472,10 @@ def regimen_start(
             acknowledged_warnings=acknowledged,
             created_by=user if getattr(user, "is_authenticated", False) else None,
         )
-        _sync(regimen, plan, [])
+        # One INSERT (and one history row) with the progress already known, not INSERT + UPDATE.
+        _apply_progress(regimen, plan)
+        regimen.save()
+        _sync(regimen, plan, [], new=True)
     return regimen
 
 

@@ -11,6 +11,8 @@ from zoneinfo import ZoneInfo
 
 import pytest
 import time_machine
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 
 from patients.models import Clinic, Patient
 from regimens.models import (
@@ -460,3 +462,22 @@ def test_it_extends_the_neuro_loading_phase_14_days_ahead(patient: Patient, cloc
     assert regimens_extend_horizons(at=at(jan(6), 12)) == {"extended": 1}
 
     assert planned(regimen, "loading")[-1] == jan(20)
+
+
+# --- Cost ---------------------------------------------------------------------------------------
+
+
+def test_it_starts_a_regimen_in_the_same_few_queries_however_many_doses_it_plans(
+    patient: Patient, clinic: Clinic, clock: Any
+) -> None:
+    # ileal-resection plans 12 monthly doses, bariatric-oral about 365 daily ones: rows are
+    # written in bulk, so the count of queries does not follow the count of doses.
+    counts = {}
+    for code, who in (("ileal-resection", patient), ("bariatric-oral", PatientFactory(clinic=clinic))):
+        protocol = Protocol.objects.get(code=code)
+        with CaptureQueriesContext(connection) as queries:
+            regimen = regimen_start(patient=who, protocol=protocol, start_date=jan(4))
+        counts[code] = len(queries)
+        assert regimen.doses.count() >= 12
+
+    assert counts["ileal-resection"] == counts["bariatric-oral"] <= 11
