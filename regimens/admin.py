@@ -25,6 +25,7 @@ from regimens.models import (
     RegimenDecision,
     ScheduledDose,
 )
+from regimens.schedule import local_date
 
 
 class ProtocolPhaseInline(admin.StackedInline):  # type: ignore[type-arg]
@@ -157,10 +158,14 @@ class ScheduledDoseAdmin(ReadOnlyHistoryAdmin):
     def protocol_code(self, obj: ScheduledDose) -> str:
         return obj.regimen.protocol.code
 
-    @admin.display(description="Overdue", boolean=True)
-    def overdue(self, obj: ScheduledDose) -> bool:
-        # RULES.md: a planned dose whose due date has passed is overdue.
-        return obj.status == DoseStatus.PLANNED and obj.due_date < timezone.localdate()
+    @admin.display(description="Overdue")
+    def overdue(self, obj: ScheduledDose) -> str:
+        # RULES.md: a planned dose whose due date has passed is overdue, judged on the patient's
+        # own calendar day (as the API does). Words, not a tick: a green tick reads as "fine".
+        if obj.status != DoseStatus.PLANNED:
+            return ""
+        days = (local_date(timezone.now(), obj.patient.timezone) - obj.due_date).days
+        return f"overdue by {days} day{'s' if days != 1 else ''}" if days > 0 else ""
 
 
 @admin.register(LabRecheck)

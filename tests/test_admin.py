@@ -176,3 +176,20 @@ def test_it_replans_doses_when_a_closed_date_is_added_in_the_admin(admin_client,
     planned.refresh_from_db()
     assert planned.status == "planned"
     assert planned.due_date not in set(clinic.closed_dates.values_list("date", flat=True))
+
+
+def test_it_says_in_words_how_long_a_dose_has_been_overdue(admin_client, clinic):
+    # Given a monthly regimen started 40 days ago whose first dose was never recorded
+    patient = PatientFactory(clinic=clinic, mrn="RVH-LATE")
+    today = services.patient_today(patient)
+    regimen = services.regimen_start(
+        patient=patient, protocol=Protocol.objects.get(code="ileal-resection"), start_date=today - timedelta(days=40)
+    )
+    first = regimen.doses.order_by("due_date").first()
+    late_by = (today - first.due_date).days
+
+    # When a clinic admin opens the dose list
+    response = admin_client.get(admin_url(ScheduledDose, "changelist") + "?q=RVH-LATE")
+
+    # Then the first dose says how late it is
+    assert f"overdue by {late_by} days" in response.content.decode()
