@@ -67,3 +67,13 @@ def api(nurse: Any) -> APIClient:
 @pytest.fixture
 def anon_api() -> APIClient:
     return APIClient()
+
+
+@pytest.fixture
+def builtin_protocols(transactional_db: Any) -> None:
+    """The built-in protocols for transactional tests: the database is flushed between those,
+    which removes the rows the data migration loaded (idempotent, as in the migration)."""
+    from regimens.models import Protocol, ProtocolPhase, ProtocolRecheckStep
+    from regimens.protocol_data import load_protocols
+
+    load_protocols(Protocol, ProtocolPhase, ProtocolRecheckStep)

@@ -19,7 +19,9 @@ from tests.factories import PatientFactory, staff_user
 CHROMIUM = "/usr/bin/chromium"
 SHOTS = Path(__file__).resolve().parent.parent / "var" / "screenshots"
 
-pytestmark = pytest.mark.browser
+# Transactional (a live server in another thread): pytest-django then runs these after the
+# tests that rely on the data migrations, since the database is flushed after each of these.
+pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
 
 @pytest.fixture(scope="session")
@@ -64,7 +66,7 @@ def test_it_shows_the_api_docs_without_reaching_the_internet(browser: Any, live_
 
 
 def test_it_lets_a_clinic_admin_find_a_patients_regimen_in_the_admin(
-    browser: Any, live_server: Any, clinic: Any
+    browser: Any, live_server: Any, builtin_protocols: None, clinic: Any
 ) -> None:
     admin = staff_user(clinic, Role.ADMIN, username="helen")
     admin.is_staff = True

@@ -63,7 +63,7 @@ def test_it_names_the_unknown_sweep(db: Any) -> None:
 
 
 @pytest.mark.integration
-def test_it_runs_a_sweep_sent_through_redis_on_a_real_worker(transactional_db: Any, patient: Any) -> None:
+def test_it_runs_a_sweep_sent_through_redis_on_a_real_worker(builtin_protocols: None, patient: Any) -> None:
     """Beat's message goes through the machine's Redis to a real `celery worker` process."""
     require_service("Redis", "127.0.0.1", 6379)
     regimen = _lifelong_regimen(patient)
