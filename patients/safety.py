@@ -33,7 +33,14 @@ def administration_warnings(
 
 def regimen_stop_warnings(*, regimen: Regimen) -> list[SafetyWarning]:
     """S-5: stopping lifelong therapy when the cause is irreversible is a hard-stop warning."""
-    lifelong = regimen.protocol.phases.filter(end_condition__in=["lifelong", "until_cause_resolved"]).exists()
+    # The regimen's own copy of its protocol (regimens/services.py protocol_snapshot).
+    snapshot_phases = regimen.protocol_snapshot.get("phases")
+    conditions = (
+        {p["end_condition"] for p in snapshot_phases}
+        if snapshot_phases
+        else set(regimen.protocol.phases.values_list("end_condition", flat=True))
+    )
+    lifelong = bool(conditions & {"lifelong", "until_cause_resolved"})
     if lifelong and regimen.patient.deficiency_cause in IRREVERSIBLE_CAUSES:
         return [
             SafetyWarning(

@@ -146,6 +146,12 @@ class Regimen(models.Model):
     protocol = models.ForeignKey(Protocol, on_delete=models.PROTECT, related_name="regimens")
     start_date = models.DateField()
     options = models.JSONField(default=dict, blank=True)
+    protocol_snapshot = models.JSONField(
+        default=dict,
+        blank=True,
+        help_text="The protocol's phases and recheck steps as they were when the regimen started: "
+        "later edits of the protocol apply to new regimens, never silently to this one.",
+    )
     override_reason = models.TextField(blank=True)
     status = models.CharField(max_length=20, choices=RegimenStatus.choices, default=RegimenStatus.ACTIVE)
     current_phase = models.PositiveSmallIntegerField(default=0, help_text="Index of the phase in progress.")

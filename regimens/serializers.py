@@ -393,10 +393,13 @@ class RegimenSerializer(serializers.ModelSerializer[Regimen]):
         read_only_fields = fields
 
     def get_current_phase_key(self, regimen: Regimen) -> str | None:
-        phases = sorted(regimen.protocol.phases.all(), key=lambda p: p.order)
-        if not phases:
+        # The regimen's own copy of the protocol (what it is planned from), not today's protocol.
+        keys = [p["key"] for p in regimen.protocol_snapshot.get("phases", [])] or [
+            p.key for p in sorted(regimen.protocol.phases.all(), key=lambda p: p.order)
+        ]
+        if not keys:
             return None
-        return phases[min(regimen.current_phase, len(phases) - 1)].key
+        return keys[min(regimen.current_phase, len(keys) - 1)]
 
 
 class RegimenDetailSerializer(RegimenSerializer):

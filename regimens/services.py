@@ -60,9 +60,39 @@ class ProtocolPlanData:
     phases: tuple[ProtocolPhase, ...]
 
 
+# What a regimen keeps of its protocol (RULES.md §1.1: every number stays editable per patient;
+# an admin's later edit of the protocol must not silently change treatment already under way).
+PHASE_FIELDS = tuple(f.name for f in ProtocolPhase._meta.concrete_fields if f.name not in ("id", "protocol"))
+STEP_FIELDS = ("rule", "day", "window_before", "window_after", "analytes", "note")
+
+
+def protocol_snapshot(protocol: Protocol) -> dict[str, Any]:
+    """The protocol as plain data (uses prefetched phases and steps when present)."""
+    return {
+        "code": protocol.code,
+        "phases": [
+            {name: getattr(p, name) for name in PHASE_FIELDS}
+            for p in sorted(protocol.phases.all(), key=lambda p: p.order)
+        ],
+        "recheck_steps": [{name: getattr(s, name) for name in STEP_FIELDS} for s in protocol.recheck_steps.all()],
+    }
+
+
 def protocol_plan_data(protocol: Protocol) -> ProtocolPlanData:
-    """The engine's view of a protocol (uses prefetched phases and steps when present)."""
-    phases = tuple(sorted(protocol.phases.all(), key=lambda p: p.order))
+    """The engine's view of a protocol as it is now."""
+    return plan_data_from_snapshot(protocol_snapshot(protocol))
+
+
+def regimen_plan_data(regimen: Regimen) -> ProtocolPlanData:
+    """The engine's view of the protocol as it was when `regimen` started."""
+    if not regimen.protocol_snapshot:  # a regimen stored before snapshots existed
+        return protocol_plan_data(regimen.protocol)
+    return plan_data_from_snapshot(regimen.protocol_snapshot)
+
+
+def plan_data_from_snapshot(snapshot: dict[str, Any]) -> ProtocolPlanData:
+    # Unsaved model instances: callers read phase attributes and display names from them.
+    phases = tuple(ProtocolPhase(**values) for values in snapshot["phases"])
     specs = tuple(
         schedule.PhaseSpec(
             key=p.key,
@@ -83,14 +113,14 @@ def protocol_plan_data(protocol: Protocol) -> ProtocolPlanData:
     )
     steps = tuple(
         schedule.RecheckStepSpec(
-            rule=s.rule,
-            day=s.day,
-            analytes=tuple(s.analytes),
-            window_before=s.window_before,
-            window_after=s.window_after,
-            note=s.note,
+            rule=s["rule"],
+            day=s["day"],
+            analytes=tuple(s["analytes"]),
+            window_before=s["window_before"],
+            window_after=s["window_after"],
+            note=s["note"],
         )
-        for s in protocol.recheck_steps.all()
+        for s in snapshot["recheck_steps"]
     )
     limits = {
         p.key: schedule.PhaseLimits(
@@ -100,7 +130,7 @@ def protocol_plan_data(protocol: Protocol) -> ProtocolPlanData:
         )
         for p in phases
     }
-    return ProtocolPlanData(schedule.ProtocolSpec(protocol.code, specs, steps), limits, phases)
+    return ProtocolPlanData(schedule.ProtocolSpec(snapshot["code"], specs, steps), limits, phases)
 
 
 def clinic_calendar(clinic: Clinic | None) -> schedule.ClinicCalendar:
@@ -354,7 +384,7 @@ def _replan(regimen: Regimen, today: date | None = None) -> schedule.Plan:
     doses = list(regimen.doses.exclude(status=DoseStatus.CANCELLED))
     today = today or patient_today(regimen.patient)
     plan = _plan(
-        data=protocol_plan_data(regimen.protocol),
+        data=regimen_plan_data(regimen),
         options=regimen.options,
         start_date=regimen.start_date,
         today=today,
@@ -382,7 +412,7 @@ def regimen_plan(regimen: Regimen, today: date | None = None) -> schedule.Plan:
     """The current plan of a regimen, computed but not stored (for review prompts and previews)."""
     doses = list(regimen.doses.exclude(status=DoseStatus.CANCELLED))
     return _plan(
-        data=protocol_plan_data(regimen.protocol),
+        data=regimen_plan_data(regimen),
         options=regimen.options,
         start_date=regimen.start_date,
         today=today or patient_today(regimen.patient),
@@ -451,7 +481,8 @@ def regimen_start(
             raise ServiceError(
                 "patient", f"already has an active regimen ({active.protocol.code}, #{active.pk}); stop it first"
             )
-        data = protocol_plan_data(protocol)
+        snapshot = protocol_snapshot(protocol)
+        data = plan_data_from_snapshot(snapshot)
         plan = _plan(
             data=data,
             options=options,
@@ -468,6 +499,7 @@ def regimen_start(
             protocol=protocol,
             start_date=start_date,
             options=options,
+            protocol_snapshot=snapshot,
             override_reason=str(options.get("override_reason") or ""),
             acknowledged_warnings=acknowledged,
             created_by=user if getattr(user, "is_authenticated", False) else None,
@@ -614,7 +646,7 @@ def dose_record_not_given(
 
 
 def _open_phase(regimen: Regimen) -> ProtocolPhase:
-    phases = protocol_plan_data(regimen.protocol).phases
+    phases = regimen_plan_data(regimen).phases
     return phases[min(regimen.current_phase, len(phases) - 1)]
 
 
@@ -654,7 +686,7 @@ def regimen_end_phase(
         )
         if last_given is not None and ended_on < schedule.local_date(last_given, regimen.patient.timezone):
             raise ServiceError("ended_on", "is before the last dose given in this phase")
-        is_last = phase.order == regimen.protocol.phases.count() - 1
+        is_last = phase.order == len(regimen_plan_data(regimen).phases) - 1
         acknowledged: list[str] = []
         if is_last:
             acknowledged = require_acknowledged(safety.regimen_stop_warnings(regimen=regimen), acknowledge)

@@ -20,6 +20,7 @@ from regimens.models import (
     DoseStatus,
     LabRecheck,
     Protocol,
+    ProtocolPhase,
     RecheckStatus,
     Regimen,
     RegimenStatus,
@@ -481,3 +482,24 @@ def test_it_starts_a_regimen_in_the_same_few_queries_however_many_doses_it_plans
         assert regimen.doses.count() >= 12
 
     assert counts["ileal-resection"] == counts["bariatric-oral"] <= 11
+
+
+# --- Protocol edits -----------------------------------------------------------------------------
+
+
+def test_it_keeps_a_running_regimen_on_the_protocol_it_started_with(
+    patient: Patient, clinic: Clinic, clock: Any
+) -> None:
+    # Given the RULES.md example regimen (maintenance every 12 weeks: first on 2027-04-09)
+    regimen = start(patient, "hydroxo-uk-standard")
+    # When an admin changes the protocol's maintenance to every 8 weeks
+    ProtocolPhase.objects.filter(protocol__code="hydroxo-uk-standard", key="maintenance").update(spacing_value=8)
+    # and the regimen is re-planned (a loading dose is given)
+    first = regimen.doses.get(phase="loading", sequence=1, status=DoseStatus.PLANNED)
+    dose_record_administration(dose=first, administered_at=at(jan(4), 9))
+
+    # Then the running regimen keeps its 12 weeks (six loading doses to 15 Jan + 84 days)
+    assert planned(regimen, "maintenance")[0] == date(2027, 4, 9)
+    # while a regimen started now follows the edited protocol (15 Jan + 56 days)
+    newcomer = start(PatientFactory(clinic=clinic), "hydroxo-uk-standard")
+    assert planned(newcomer, "maintenance")[0] == date(2027, 3, 12)
