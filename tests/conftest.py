@@ -56,12 +56,17 @@ def patient(clinic: Clinic) -> Any:
     return PatientFactory(clinic=clinic)
 
 
+def client_for(user: Any) -> APIClient:
+    """An API client logged in as `user`."""
+    client = APIClient()
+    client.force_authenticate(user)
+    return client
+
+
 @pytest.fixture
 def api(nurse: Any) -> APIClient:
     """An API client logged in as a nurse of `clinic`."""
-    client = APIClient()
-    client.force_authenticate(nurse)
-    return client
+    return client_for(nurse)
 
 
 @pytest.fixture

@@ -12,6 +12,7 @@ from rest_framework.test import APIClient
 from patients.models import Clinic, ClosedDate, Patient, Role
 from regimens import services
 from regimens.models import Protocol
+from tests.conftest import client_for
 from tests.factories import PatientFactory, UserFactory, staff_user
 
 TODAY = "2026-12-01 09:00:00+00:00"
@@ -331,9 +332,7 @@ def test_it_does_not_let_staff_change_another_clinics_calendar(admin_api: APICli
 
 @pytest.fixture
 def admin_api(clinic: Clinic) -> APIClient:
-    client = APIClient()
-    client.force_authenticate(staff_user(clinic, Role.ADMIN, username="clinic-admin"))
-    return client
+    return client_for(staff_user(clinic, Role.ADMIN, username="clinic-admin"))
 
 
 def test_it_leaves_the_calendar_to_the_clinic_admin(api: APIClient, clinic: Clinic) -> None:

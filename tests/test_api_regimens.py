@@ -12,6 +12,7 @@ from rest_framework.test import APIClient
 from patients.models import ClosedDate, Role
 from regimens import services
 from regimens.models import Protocol, Regimen, RegimenDecision, ScheduledDose
+from tests.conftest import client_for
 from tests.factories import PatientFactory, staff_user
 
 # "Today" for most tests: a 2027 start date is then within the one-year limit.
@@ -34,16 +35,12 @@ def doses_of(body: dict[str, Any], phase: str) -> list[str]:
 @pytest.fixture
 def api(clinician: Any) -> APIClient:
     """Regimens are a prescriber's work (SPEC "Who uses it"): these tests act as a clinician."""
-    client = APIClient()
-    client.force_authenticate(clinician)
-    return client
+    return client_for(clinician)
 
 
 @pytest.fixture
 def nurse_api(nurse: Any) -> APIClient:
-    client = APIClient()
-    client.force_authenticate(nurse)
-    return client
+    return client_for(nurse)
 
 
 @pytest.fixture
@@ -53,9 +50,7 @@ def other_patient(other_clinic: Any) -> Any:
 
 @pytest.fixture
 def other_api(other_clinic: Any) -> APIClient:
-    client = APIClient()
-    client.force_authenticate(staff_user(other_clinic, Role.CLINICIAN, username="other-clinician"))
-    return client
+    return client_for(staff_user(other_clinic, Role.CLINICIAN, username="other-clinician"))
 
 
 # --- Protocols ------------------------------------------------------------------------------
