@@ -91,3 +91,107 @@ class Alert(models.Model):
 
     def __str__(self) -> str:
         return f"{self.kind} ({self.severity}) for {self.patient}"
+
+
+# --- The delivery outbox (issue 4; SPEC core behaviour 5, STYLE.md) -----------------------------
+
+
+class Channel(models.TextChoices):
+    EMAIL = "email", "Email"
+    SMS = "sms", "SMS"
+    INBOX = "inbox", "In-app staff inbox"
+    WEBHOOK = "webhook", "Webhook"
+
+
+class Purpose(models.TextChoices):
+    DOSE_REMINDER = "dose_reminder", "Dose reminder (patient)"
+    RECHECK_REMINDER = "recheck_reminder", "Lab recheck reminder (patient)"
+    DOSE_OVERDUE = "dose_overdue", "Missed dose follow-up (patient)"
+    ALERT = "alert", "New alert (staff)"
+    ESCALATION = "escalation", "Unacknowledged alert escalation (clinic lead)"
+    DIGEST = "digest", "Daily digest (staff)"
+    STAFF_TASK = "staff_task", "Task for staff"
+
+
+class DeliveryStatus(models.TextChoices):
+    PENDING = "pending", "Pending"
+    SENDING = "sending", "Sending"
+    SENT = "sent", "Sent"
+    FAILED = "failed", "Failed"
+    CANCELLED = "cancelled", "Cancelled"
+
+
+class Delivery(models.Model):
+    """One message to one recipient on one channel. Written in the same transaction as its cause;
+    `idempotency_key` makes a second write of the same message impossible; a worker claims the row
+    (pending -> sending) before it sends, so two workers can never send the same one."""
+
+    idempotency_key = models.CharField(max_length=200, unique=True)
+    purpose = models.CharField(max_length=20, choices=Purpose.choices)
+    channel = models.CharField(max_length=10, choices=Channel.choices)
+    patient = models.ForeignKey(
+        Patient, null=True, blank=True, on_delete=models.CASCADE, related_name="deliveries",
+        help_text="The patient the message is to or about.",
+    )
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.CASCADE, related_name="deliveries",
+        help_text="The staff recipient, for staff messages.",
+    )
+    address = models.CharField(max_length=254, blank=True, help_text="Email address or phone number.")
+    language = models.CharField(max_length=10, default="en")
+    subject = models.CharField(max_length=200, blank=True)
+    body = models.TextField()
+    due_at = models.DateTimeField(help_text="Not sent before this time; moved on by retry backoff.")
+    status = models.CharField(max_length=10, choices=DeliveryStatus.choices, default=DeliveryStatus.PENDING)
+    attempts = models.PositiveSmallIntegerField(default=0)
+    last_error = models.TextField(blank=True)
+    claimed_at = models.DateTimeField(null=True, blank=True, help_text="When a worker took it (sending).")
+    sent_at = models.DateTimeField(null=True, blank=True)
+    provider_id = models.CharField(max_length=200, blank=True)
+    read_at = models.DateTimeField(null=True, blank=True, help_text="Inbox messages: when the user read it.")
+    dose = models.ForeignKey(
+        "regimens.ScheduledDose", null=True, blank=True, on_delete=models.CASCADE, related_name="deliveries"
+    )
+    recheck = models.ForeignKey(
+        "regimens.LabRecheck", null=True, blank=True, on_delete=models.CASCADE, related_name="deliveries"
+    )
+    alert = models.ForeignKey(Alert, null=True, blank=True, on_delete=models.CASCADE, related_name="deliveries")
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["-due_at", "-id"]
+        verbose_name_plural = "deliveries"
+        indexes = [
+            models.Index(
+                fields=["due_at"], condition=Q(status__in=["pending", "sending"]), name="delivery_open_due_idx"
+            ),
+            models.Index(fields=["user", "channel", "read_at"], name="delivery_inbox_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.purpose} via {self.channel} due {self.due_at:%Y-%m-%d %H:%M} ({self.status})"
+
+
+class AttemptOutcome(models.TextChoices):
+    SENT = "sent", "Sent"
+    TRANSIENT = "transient", "Transient failure (will retry)"
+    PERMANENT = "permanent", "Permanent failure"
+
+
+class DeliveryAttempt(models.Model):
+    """Every attempt to send a delivery, kept for the log (SPEC core behaviour 5)."""
+
+    delivery = models.ForeignKey(Delivery, on_delete=models.CASCADE, related_name="attempt_log")
+    number = models.PositiveSmallIntegerField()
+    attempted_at = models.DateTimeField()
+    outcome = models.CharField(max_length=10, choices=AttemptOutcome.choices)
+    error = models.TextField(blank=True)
+    provider_id = models.CharField(max_length=200, blank=True)
+    worker = models.CharField(max_length=200, blank=True)
+
+    class Meta:
+        ordering = ["delivery", "number"]
+
+    def __str__(self) -> str:
+        return f"attempt {self.number} of {self.delivery_id}: {self.outcome}"

@@ -9,6 +9,7 @@ from datetime import date
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import models
+from django.db.models import Q
 from simple_history.models import HistoricalRecords
 
 
@@ -182,3 +183,170 @@ class Patient(models.Model):
         if (day.month, day.day) < (self.birth_date.month, self.birth_date.day):
             years -= 1
         return years
+
+
+# --- Monitoring data (issue 3): lab results, medications, clinical facts and events -------------
+
+
+class ResultSource(models.TextChoices):
+    ENTERED = "entered", "Entered by staff"
+    IMPORTED = "imported", "Imported (CSV or interface)"
+
+
+class Interpretation(models.TextChoices):
+    # Against the reporting lab's range when given, else the RULES.md §5.2 defaults.
+    CRITICALLY_LOW = "critically_low", "Critically low"
+    LOW = "low", "Low"
+    NORMAL = "normal", "Normal"
+    HIGH = "high", "High"
+    CRITICALLY_HIGH = "critically_high", "Critically high"
+    PRESENT = "present", "Present"
+    ABSENT = "absent", "Absent"
+    UNKNOWN = "", "No range"
+
+
+class LabResult(models.Model):
+    """One lab result: the value and unit as entered, and the value in the analyte's canonical unit
+    (patients/analytes.py). Qualitative analytes (schistocytes) keep `presence` instead."""
+
+    patient = models.ForeignKey(Patient, on_delete=models.CASCADE, related_name="lab_results")
+    analyte = models.CharField(max_length=30, help_text="RULES.md analyte code, e.g. hemoglobin.")
+    loinc = models.CharField(max_length=20, help_text="The LOINC code the lab sent, or the analyte's preferred one.")
+    value_as_entered = models.CharField(max_length=40, help_text="The value exactly as entered or imported.")
+    unit_as_entered = models.CharField(max_length=30, blank=True)
+    value_canonical = models.DecimalField(max_digits=18, decimal_places=6, null=True, blank=True)
+    unit_canonical = models.CharField(max_length=30, blank=True)
+    presence = models.CharField(
+        max_length=10, blank=True, help_text="For qualitative analytes (schistocytes): present or absent."
+    )
+    ref_low = models.DecimalField(
+        max_digits=18, decimal_places=6, null=True, blank=True, help_text="Reporting lab's LLN, canonical unit."
+    )
+    ref_high = models.DecimalField(
+        max_digits=18, decimal_places=6, null=True, blank=True, help_text="Reporting lab's ULN, canonical unit."
+    )
+    interpretation = models.CharField(max_length=20, choices=Interpretation.choices, blank=True)
+    collected_at = models.DateTimeField()
+    reported_at = models.DateTimeField(null=True, blank=True)
+    source = models.CharField(max_length=10, choices=ResultSource.choices, default=ResultSource.ENTERED)
+    lab = models.CharField(
+        max_length=100, blank=True, help_text="Reporting lab or assay identifier (RULES.md §5.1 cut-offs)."
+    )
+    import_batch = models.CharField(max_length=64, blank=True)
+    note = models.CharField(max_length=500, blank=True)
+    entered_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    history = HistoricalRecords()
+
+    class Meta:
+        ordering = ["-collected_at", "-id"]
+        indexes = [models.Index(fields=["patient", "analyte", "collected_at"], name="labresult_patient_idx")]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(value_canonical__isnull=True) | Q(value_canonical__gte=0),
+                name="labresult_value_nonnegative",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        shown = self.presence or f"{self.value_canonical} {self.unit_canonical}"
+        return f"{self.analyte} {shown} for {self.patient_id} at {self.collected_at:%Y-%m-%d}"
+
+
+class MedicationKind(models.TextChoices):
+    FOLIC_ACID = "folic_acid", "Folic acid"
+    CYANOCOBALAMIN = "cyanocobalamin", "Cyanocobalamin"
+    HYDROXOCOBALAMIN = "hydroxocobalamin", "Hydroxocobalamin"
+    IRON = "iron", "Iron"
+    OTHER = "other", "Other"
+
+
+class Medication(models.Model):
+    """A concomitant medication (RULES.md S-1 folic acid; S-10..S-12 drug and route checks)."""
+
+    patient = models.ForeignKey(Patient, on_delete=models.CASCADE, related_name="medications")
+    kind = models.CharField(max_length=20, choices=MedicationKind.choices)
+    name = models.CharField(max_length=200, blank=True, help_text="Product or free-text name.")
+    dose = models.DecimalField(max_digits=12, decimal_places=3, null=True, blank=True)
+    dose_unit = models.CharField(max_length=10, blank=True, help_text="mcg or mg.")
+    route = models.CharField(max_length=10, blank=True, help_text="IM, SC, deep_SC, IV, PO, SL, IN.")
+    frequency = models.CharField(max_length=100, blank=True)
+    start_date = models.DateField()
+    stop_date = models.DateField(null=True, blank=True)
+    acknowledged_warnings = models.JSONField(default=list, blank=True)
+    override_reason = models.TextField(blank=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    history = HistoricalRecords()
+
+    class Meta:
+        ordering = ["-start_date", "-id"]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(stop_date__isnull=True) | Q(stop_date__gte=models.F("start_date")),
+                name="medication_stop_after_start",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.get_kind_display()} from {self.start_date} for {self.patient_id}"
+
+
+class FactKind(models.TextChoices):
+    # §3.6: a transfusion suppresses A-H2..A-H4 for 14 days (an event: `onset_date` is its date).
+    TRANSFUSION = "transfusion", "Blood transfusion (event)"
+    # S-6: neurological symptoms and their onset date.
+    NEURO_SYMPTOMS = "neuro_symptoms", "Neurological symptoms"
+    # L-8 / §5.2: pregnancy (review after 1 month, Hb LLN 110 g/L); `end_date` when it ends.
+    PREGNANCY = "pregnancy", "Pregnancy"
+    BREASTFEEDING = "breastfeeding", "Breastfeeding"
+    # S-10: Leber hereditary optic neuropathy, or optic atrophy of unknown cause.
+    LEBERS_DISEASE = "lebers_disease", "Leber's disease (LHON) or optic atrophy of unknown cause"
+    # S-11: cobalt or cobalamin hypersensitivity.
+    COBALAMIN_ALLERGY = "cobalamin_allergy", "Cobalt or cobalamin allergy"
+    # PLASMIC §6.1 components 3 and 4.
+    ACTIVE_CANCER = "active_cancer", "Active cancer (in the previous year)"
+    TRANSPLANT = "transplant", "Solid-organ or stem-cell transplant"
+    # S-5: IF-antibody positive means lifelong therapy.
+    IF_ANTIBODY_POSITIVE = "if_antibody_positive", "Intrinsic factor antibody positive"
+    # S-9: "severe megaloblastic anaemia" flag.
+    SEVERE_MEGALOBLASTIC = "severe_megaloblastic", "Severe megaloblastic anaemia"
+    # L-2: inpatient with severe anaemia.
+    INPATIENT = "inpatient", "Inpatient"
+
+
+class PatientFact(models.Model):
+    """A clinical fact (a condition with an onset and, when it ends, an end date) or an event
+    (transfusion: `onset_date` is the day it happened). `absent=True` records that the fact was
+    checked and is NOT present (PLASMIC needs "no active cancer" as a known answer, not a gap)."""
+
+    patient = models.ForeignKey(Patient, on_delete=models.CASCADE, related_name="facts")
+    kind = models.CharField(max_length=30, choices=FactKind.choices)
+    absent = models.BooleanField(default=False, help_text="Checked and not present.")
+    onset_date = models.DateField(null=True, blank=True)
+    end_date = models.DateField(null=True, blank=True)
+    note = models.TextField(blank=True)
+    recorded_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    recorded_at = models.DateTimeField(auto_now_add=True)
+    history = HistoricalRecords()
+
+    class Meta:
+        ordering = ["-recorded_at", "-id"]
+        indexes = [models.Index(fields=["patient", "kind"], name="fact_patient_kind_idx")]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(end_date__isnull=True)
+                | Q(onset_date__isnull=True)
+                | Q(end_date__gte=models.F("onset_date")),
+                name="fact_end_after_onset",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{'No ' if self.absent else ''}{self.get_kind_display()} for {self.patient_id}"
