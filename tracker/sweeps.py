@@ -15,7 +15,7 @@ SweepFunction = Callable[[datetime], dict[str, int]]
 _SWEEPS: dict[str, SweepFunction] = {}
 
 # Modules that register sweeps when imported, in the order the sweeps run.
-SWEEP_MODULES = ("regimens.sweeps", "patients.sweeps", "notifications.sweeps")
+SWEEP_MODULES = ("regimens.sweeps", "patients.sweeps", "notifications.sweeps", "notifications.outbox_sweeps")
 
 
 def register(name: str) -> Callable[[SweepFunction], SweepFunction]:

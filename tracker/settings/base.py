@@ -11,6 +11,8 @@ from pathlib import Path
 
 import environ
 
+from tracker.settings import cobalt_delivery, cobalt_monitoring, cobalt_reminders, cobalt_safety
+
 BASE_DIR = Path(__file__).resolve().parent.parent.parent
 VAR_DIR = Path(environ.Env().str("COBALT_VAR_DIR", default=str(BASE_DIR / "var")))
 VAR_DIR.mkdir(parents=True, exist_ok=True)
@@ -163,6 +165,30 @@ CELERY_BEAT_SCHEDULE = {
         "schedule": env.float("COBALT_SWEEP_HORIZONS_SECONDS", default=3600.0),
         "args": ("horizons",),
     },
+    # Issue 3: time-based monitoring rules (overdue doses and rechecks, neuro review, windows).
+    "monitoring": {
+        "task": "tracker.run_sweep",
+        "schedule": env.float("COBALT_SWEEP_MONITORING_SECONDS", default=900.0),
+        "args": ("monitoring",),
+    },
+    # Issue 4: plan patient reminders (due times live in rows; no far-future ETA tasks).
+    "reminders": {
+        "task": "tracker.run_sweep",
+        "schedule": env.float("COBALT_SWEEP_REMINDERS_SECONDS", default=300.0),
+        "args": ("reminders",),
+    },
+    # Issue 4: staff digests and escalation of unacknowledged high and critical alerts.
+    "staff": {
+        "task": "tracker.run_sweep",
+        "schedule": env.float("COBALT_SWEEP_STAFF_SECONDS", default=300.0),
+        "args": ("staff",),
+    },
+    # Issue 4: the safety net: re-queue due deliveries left pending, reclaim expired leases.
+    "outbox": {
+        "task": "tracker.run_sweep",
+        "schedule": env.float("COBALT_SWEEP_OUTBOX_SECONDS", default=60.0),
+        "args": ("outbox",),
+    },
 }
 
 # --- Email and SMS ----------------------------------------------------------------------
@@ -187,3 +213,8 @@ COBALT = {
     # Issue 2: a start date more than this many days ahead is refused as implausible.
     "MAX_START_DAYS_AHEAD": env.int("COBALT_MAX_START_DAYS_AHEAD", default=365),
 }
+# The monitoring, safety, delivery and reminder settings live beside this file, one module each.
+COBALT.update(cobalt_monitoring.SETTINGS)
+COBALT.update(cobalt_safety.SETTINGS)
+COBALT.update(cobalt_delivery.SETTINGS)
+COBALT.update(cobalt_reminders.SETTINGS)

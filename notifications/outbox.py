@@ -1,0 +1,85 @@
+"""Writing to the delivery outbox (SPEC core behaviour 5, STYLE.md).
+
+`enqueue` is called inside the transaction of the event that causes the message, so the message and
+its cause commit together or not at all. The unique idempotency key makes a second enqueue of the same
+message a no-op (two sweeps at once, a retried request, a redelivered task). Rows due now are handed
+to a worker after the commit; rows due later wait in the table and the outbox sweep dispatches them
+when they fall due: no far-future ETA tasks.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from notifications.models import Delivery, DeliveryStatus
+
+
+def enqueue(
+    *,
+    key: str,
+    purpose: str,
+    channel: str,
+    body: str,
+    due_at: datetime,
+    subject: str = "",
+    patient: Any = None,
+    user: Any = None,
+    address: str = "",
+    language: str = "en",
+    dose: Any = None,
+    recheck: Any = None,
+    alert: Any = None,
+    now: datetime | None = None,
+) -> tuple[Delivery, bool]:
+    """Write one delivery row unless one with `key` exists. Returns (delivery, created)."""
+    existing = Delivery.objects.filter(idempotency_key=key).first()
+    if existing is not None:
+        return existing, False
+    try:
+        with transaction.atomic():
+            delivery = Delivery.objects.create(
+                idempotency_key=key,
+                purpose=purpose,
+                channel=channel,
+                body=body,
+                subject=subject,
+                due_at=due_at,
+                patient=patient,
+                user=user,
+                address=address,
+                language=language,
+                dose=dose,
+                recheck=recheck,
+                alert=alert,
+            )
+    except IntegrityError:
+        # A concurrent writer enqueued the same message first; the unique key keeps one.
+        return Delivery.objects.get(idempotency_key=key), False
+    if due_at <= (now or timezone.now()):
+        delivery_id = delivery.pk
+        transaction.on_commit(lambda: dispatch(delivery_id))
+    return delivery, True
+
+
+def dispatch(delivery_id: int) -> None:
+    """Hand one delivery to a worker. Losing this message is harmless: the outbox sweep re-dispatches
+    every pending row that is due, and the claim makes a duplicate dispatch send nothing twice."""
+    from notifications.tasks import deliver
+
+    try:
+        deliver.delay(delivery_id)
+    except Exception:  # broker down: the row stays pending and the sweep picks it up
+        import logging
+
+        logging.getLogger(__name__).warning("could not dispatch delivery %s; the sweep will", delivery_id)
+
+
+def cancel(queryset: Any, reason: str) -> int:
+    """Cancel the pending deliveries in `queryset` (e.g. a dose's reminders once it is given)."""
+    return queryset.filter(status=DeliveryStatus.PENDING).update(
+        status=DeliveryStatus.CANCELLED, last_error=reason[:500], updated_at=timezone.now()
+    )
