@@ -13,10 +13,16 @@ from django import forms
 from django.contrib import admin
 from django.db.models import Count, ForeignKey, QuerySet
 from django.forms import ModelChoiceField
-from django.http import HttpRequest
+from django.http import Http404, HttpRequest, HttpResponse
+from django.template.response import TemplateResponse
+from django.urls import URLPattern, path
+from django.utils.html import format_html
+from django.utils.safestring import mark_safe
 from simple_history.admin import SimpleHistoryAdmin
 
 from patients import lab_admin  # noqa: F401  (registers the monitoring models)
+from patients.charts import svg_chart
+from patients.insights import plasmic_for, trends_for
 from patients.models import Clinic, ClinicMembership, ClosedDate, Patient, Role
 from regimens import services
 from regimens.models import Regimen
@@ -186,12 +192,47 @@ class PatientAdmin(ClinicScopedAdmin):
     list_filter = ("clinic", "sex", "deficiency_cause", "reminder_channel", "neurological_involvement")
     search_fields = ("mrn", "given_name", "family_name", "email")
     raw_id_fields = ("user",)
-    readonly_fields = ("ical_token", "created_at", "updated_at")
+    readonly_fields = ("ical_token", "created_at", "updated_at", "lab_trends")
     fieldsets = (
         (None, {"fields": ("clinic", "mrn", "given_name", "family_name", "birth_date", "sex")}),
-        ("Clinical", {"fields": ("deficiency_cause", "neurological_involvement")}),
+        ("Clinical", {"fields": ("deficiency_cause", "neurological_involvement", "lab_trends")}),
         ("Contact and reminders", {"fields": ("email", "phone", "timezone", "language", "reminder_channel")}),
         ("Portal", {"fields": ("user", "ical_token"), "classes": ("collapse",)}),
         ("Record", {"fields": ("created_at", "updated_at")}),
     )
     inlines = (RegimenInline,)
+
+    @admin.display(description="Lab trends")
+    def lab_trends(self, patient: Patient) -> str:
+        if not patient.pk:
+            return "-"
+        return format_html('<a href="{}">Charts of every analyte, PLASMIC score</a>', "../trends/")
+
+    def get_urls(self) -> list[URLPattern]:
+        trends = path(
+            "<int:object_id>/trends/",
+            self.admin_site.admin_view(self.trends_view),
+            name="patients_patient_trends",
+        )
+        return [trends, *super().get_urls()]
+
+    def trends_view(self, request: HttpRequest, object_id: int) -> HttpResponse:
+        """Lab trends as charts (reference band, first dose, points by interpretation) and PLASMIC."""
+        patient = self.get_object(request, str(object_id))
+        if patient is None or not self.has_view_permission(request, patient):
+            raise Http404("No such patient.")
+        trends = trends_for(patient)
+        charts = [
+            {"entry": entry, "svg": mark_safe(svg_chart(entry, trends["t0"]))}  # noqa: S308 (escaped in svg_chart)
+            for entry in trends["analytes"]
+        ]
+        context = {
+            **self.admin_site.each_context(request),
+            "title": f"Lab trends: {patient}",
+            "patient": patient,
+            "opts": self.model._meta,
+            "t0": trends["t0"],
+            "charts": charts,
+            "plasmic": plasmic_for(patient),
+        }
+        return TemplateResponse(request, "admin/patients/patient/trends.html", context)

@@ -91,3 +91,48 @@ def test_it_lets_a_clinic_admin_find_a_patients_regimen_in_the_admin(
     assert "RVH424242" in page.content()
     SHOTS.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=str(SHOTS / "admin-patient.png"), full_page=True)
+
+
+def test_it_draws_a_patients_hemoglobin_rising_into_its_reference_band(
+    browser: Any, live_server: Any, builtin_protocols: None, clinic: Any
+) -> None:
+    from datetime import UTC, datetime, timedelta
+    from decimal import Decimal
+
+    from patients.models import LabResult
+
+    admin = staff_user(clinic, Role.ADMIN, username="helen")
+    admin.is_staff = True
+    admin.save(update_fields=["is_staff"])
+    from django.contrib.auth.models import Permission
+
+    admin.user_permissions.add(*Permission.objects.filter(codename="view_patient"))
+    patient = PatientFactory(clinic=clinic, mrn="RVH515151", family_name="Nowak", sex="female")
+    start = datetime(2027, 1, 4, 9, tzinfo=UTC)
+    for day, value, interpretation in [(0, "82", "low"), (14, "101", "low"), (28, "118", "low"), (56, "131", "normal")]:
+        LabResult.objects.create(
+            patient=patient,
+            analyte="hemoglobin",
+            loinc="718-7",
+            value_as_entered=value,
+            unit_as_entered="g/L",
+            value_canonical=Decimal(value),
+            unit_canonical="g/L",
+            interpretation=interpretation,
+            collected_at=start + timedelta(days=day),
+        )
+
+    page = browser.new_page()
+    page.goto(f"{live_server.url}/admin/login/")
+    page.fill("#id_username", "helen")
+    page.fill("#id_password", "pw-for-tests")
+    page.click("input[type=submit]")
+    page.goto(f"{live_server.url}/admin/patients/patient/{patient.pk}/change/")
+    page.click("text=Charts of every analyte")
+
+    chart = page.locator("#trend-hemoglobin svg")
+    assert chart.is_visible()
+    assert chart.locator("circle.point").count() == 4
+    assert chart.locator("rect.band").bounding_box()["height"] > 10  # the band is drawn, not a hairline
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(SHOTS / "admin-lab-trends.png"), full_page=True)

@@ -1,0 +1,70 @@
+"""A patient's PLASMIC score and lab trends (read-only)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.shortcuts import get_object_or_404
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, extend_schema
+from rest_framework import serializers
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from patients.analytes import AnalyteError
+from patients.insights import plasmic_for, trends_for
+from patients.models import Patient
+from tracker.permissions import restrict_to_clinics
+
+
+def _patient(request: Request, pk: int) -> Patient:
+    return get_object_or_404(restrict_to_clinics(Patient.objects.all(), request.user, "clinic"), pk=pk)
+
+
+class PlasmicQuery(serializers.Serializer[Any]):
+    since = serializers.DateField(required=False, help_text="Day TTP was first suspected (RULES.md §6.2).")
+
+
+class PlasmicView(APIView):
+    @extend_schema(
+        parameters=[OpenApiParameter("since", OpenApiTypes.DATE, description="Use values from this day on.")],
+        responses=OpenApiTypes.OBJECT,
+        summary="The patient's PLASMIC score (RULES.md §6)",
+        description=(
+            "Standard PLASMIC from the earliest value of each input (§6.2). With inputs missing the status is "
+            "'incomplete' with min_score and max_score; missing is never counted as 0. `applicable` says "
+            "whether §6.2's conditions (platelets < 150 and schistocytes seen) hold. "
+            "`experimental_retic_variant` is the §6.5 variant: not validated, do not use for decisions."
+        ),
+    )
+    def get(self, request: Request, pk: int) -> Response:
+        patient = _patient(request, pk)
+        query = PlasmicQuery(data=request.query_params)
+        query.is_valid(raise_exception=True)
+        return Response(plasmic_for(patient, query.validated_data.get("since")))
+
+
+class TrendsView(APIView):
+    @extend_schema(
+        parameters=[
+            OpenApiParameter(
+                "analytes", OpenApiTypes.STR, description="Comma-separated analyte codes or LOINC (default: all)."
+            )
+        ],
+        responses=OpenApiTypes.OBJECT,
+        summary="The patient's lab trends",
+        description=(
+            "Per analyte: the series in the canonical unit with day since T0 (first dose), the reference band "
+            "(the reporting lab's, else RULES.md §5.2 defaults), time in range since T0 by Rosendaal linear "
+            "interpolation, and the time to normalization."
+        ),
+    )
+    def get(self, request: Request, pk: int) -> Response:
+        patient = _patient(request, pk)
+        raw = request.query_params.get("analytes", "")
+        analytes = [a.strip() for a in raw.split(",") if a.strip()]
+        try:
+            return Response(trends_for(patient, analytes or None))
+        except AnalyteError as exc:
+            raise serializers.ValidationError({"analytes": [exc.message]}) from exc

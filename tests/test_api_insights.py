@@ -1,0 +1,141 @@
+"""GET /api/patients/{id}/plasmic/ and /trends/: what a clinician reads off the patient's labs."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime
+from decimal import Decimal
+from typing import Any
+
+import pytest
+
+from patients.models import LabResult, Patient, PatientFact
+from regimens.models import Regimen, ScheduledDose
+from tests.conftest import client_for
+from tests.factories import PatientFactory, staff_user
+
+pytestmark = pytest.mark.django_db
+
+
+def result(patient: Patient, analyte: str, value: str, on: date, **extra: Any) -> LabResult:
+    units = {
+        "hemoglobin": "g/L",
+        "platelets": "10^9/L",
+        "mcv": "fL",
+        "reticulocytes_pct": "%",
+        "inr": "ratio",
+        "creatinine": "umol/L",
+        "bilirubin_indirect": "umol/L",
+        "haptoglobin": "g/L",
+    }
+    return LabResult.objects.create(
+        patient=patient,
+        analyte=analyte,
+        loinc="x",
+        value_as_entered=value,
+        unit_as_entered=units.get(analyte, ""),
+        value_canonical=Decimal(value),
+        unit_canonical=units.get(analyte, ""),
+        collected_at=datetime(on.year, on.month, on.day, 9, tzinfo=UTC),
+        **extra,
+    )
+
+
+def give_first_dose(patient: Patient, on: date) -> None:
+    from regimens.models import Protocol
+
+    regimen = Regimen.objects.create(
+        patient=patient, protocol=Protocol.objects.get(code="hydroxo-uk-standard"), start_date=on
+    )
+    ScheduledDose.objects.create(
+        regimen=regimen,
+        patient=patient,
+        phase_index=0,
+        phase="loading",
+        sequence=1,
+        due_date=on,
+        drug="hydroxocobalamin",
+        dose_mcg=1000,
+        route="IM",
+        status="given",
+        administered_at=datetime(on.year, on.month, on.day, 10, tzinfo=UTC),
+    )
+
+
+def test_plasmic_is_incomplete_with_its_range_until_every_input_is_in(api: Any, patient: Patient) -> None:
+    result(patient, "platelets", "12", date(2027, 1, 4))
+    result(patient, "mcv", "85", date(2027, 1, 4))
+    body = api.get(f"/api/patients/{patient.pk}/plasmic/").json()
+    assert body["status"] == "incomplete"
+    assert (body["min_score"], body["max_score"]) == (2, 7)
+    assert body["score"] is None
+    assert "not validated" in body["experimental_retic_variant"]["label"]
+
+
+def test_plasmic_complete_uses_the_earliest_values_and_recorded_facts(api: Any, patient: Patient) -> None:
+    day = date(2027, 1, 4)
+    result(patient, "platelets", "12", day)
+    result(patient, "platelets", "140", date(2027, 1, 20))  # later value: not the presentation
+    result(patient, "reticulocytes_pct", "6", day)
+    result(patient, "mcv", "85", day)
+    result(patient, "inr", "1.1", day)
+    result(patient, "creatinine", "90", day)
+    LabResult.objects.create(
+        patient=patient,
+        analyte="schistocytes",
+        loinc="800-3",
+        value_as_entered="present",
+        presence="present",
+        collected_at=datetime(2027, 1, 4, 9, tzinfo=UTC),
+    )
+    PatientFact.objects.create(patient=patient, kind="active_cancer", absent=True)
+    PatientFact.objects.create(patient=patient, kind="transplant", absent=True)
+    body = api.get(f"/api/patients/{patient.pk}/plasmic/").json()
+    assert (body["status"], body["score"], body["band"], body["applicable"]) == ("complete", 7, "high", True)
+    platelets = next(c for c in body["components"] if c["letter"] == "P")
+    assert platelets["evidence"]["value"] == "12.000000"
+    later = api.get(f"/api/patients/{patient.pk}/plasmic/?since=2027-01-10").json()
+    assert next(c for c in later["components"] if c["letter"] == "P")["points"] == 0
+
+
+def test_trends_report_band_time_in_range_and_days_to_normal(api: Any, patient: Patient) -> None:
+    give_first_dose(patient, date(2027, 1, 4))  # T0
+    result(patient, "hemoglobin", "90", date(2027, 1, 4))  # baseline (female LLN 120)
+    result(patient, "hemoglobin", "110", date(2027, 1, 18))
+    result(patient, "hemoglobin", "130", date(2027, 2, 1))  # day 28: normal
+    body = api.get(f"/api/patients/{patient.pk}/trends/?analytes=hemoglobin").json()
+    assert body["t0"] == "2027-01-04"
+    (hb,) = body["analytes"]
+    assert hb["unit"] == "g/L"
+    assert (hb["band"]["low"], hb["band"]["high"]) == ("120", "160")
+    assert [p["day"] for p in hb["points"]] == [0, 14, 28]
+    assert hb["normalization"] == {
+        "status": "normalized",
+        "baseline": {"value": "90.000000", "on": "2027-01-04"},
+        "normalized_on": "2027-02-01",
+        "days_to_normal": 28,
+    }
+    # Linear 110 -> 130 over days 14..28 crosses 120 at day 21: days 21..27 of 28 are in range.
+    assert hb["time_in_range"] == {"percent": 25.0, "days": 28, "since": "T0"}
+
+
+def test_trends_use_the_reporting_labs_range_when_given(api: Any, patient: Patient) -> None:
+    result(patient, "platelets", "140", date(2027, 1, 4), ref_low=Decimal(140), ref_high=Decimal(450))
+    (platelets,) = api.get(f"/api/patients/{patient.pk}/trends/").json()["analytes"]
+    assert (platelets["band"]["low"], platelets["band"]["source"]) == ("140.000000", "reporting lab")
+
+
+def test_an_unknown_analyte_is_a_400_naming_it(api: Any, patient: Patient) -> None:
+    response = api.get(f"/api/patients/{patient.pk}/trends/?analytes=unobtainium")
+    assert response.status_code == 400
+    assert "analytes" in response.json()
+
+
+def test_staff_of_another_clinic_cannot_see_them(patient: Patient, other_clinic: Any) -> None:
+    outsider = client_for(staff_user(other_clinic, username="outsider"))
+    assert outsider.get(f"/api/patients/{patient.pk}/plasmic/").status_code == 404
+    assert outsider.get(f"/api/patients/{patient.pk}/trends/").status_code == 404
+
+
+def test_anonymous_users_are_refused(anon_api: Any) -> None:
+    patient = PatientFactory()
+    assert anon_api.get(f"/api/patients/{patient.pk}/trends/").status_code in (401, 403)
