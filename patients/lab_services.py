@@ -1,0 +1,325 @@
+"""Write services for lab results: one result, a panel of results, and the shared checks the CSV
+import (patients/lab_import.py) reuses row by row.
+
+The numbers come from the pure modules: patients/analytes.py (codes, LOINC, exact unit conversion,
+plausibility bounds) and patients/reference_ranges.py (RULES.md §5.2 defaults, critical limits,
+`interpret`). This module only translates rows to and from them, checks times, and writes.
+
+Every problem is reported against the field that caused it ("unit", "results[2].ref_low"); a panel
+is all or nothing, and nothing is written when any result of it is refused.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta
+from decimal import ROUND_HALF_UP, Decimal
+from typing import Any, cast
+
+from django.db import transaction
+from django.utils import timezone as djtz
+
+from patients import analytes, reference_ranges
+from patients.evaluation import schedule_evaluation
+from patients.models import FactKind, Interpretation, LabResult, Patient, PatientFact, ResultSource
+from regimens.schedule import local_date
+from tracker.errors import ServiceError
+
+# A collection or report time may be this far ahead of the server clock (the lab's or the nurse's
+# device clock is a little fast); anything later is "in the future" and refused.
+CLOCK_SKEW = timedelta(minutes=5)
+
+# LabResult.value_canonical / ref_low / ref_high are stored with 6 decimal places: the two
+# conversions that do not terminate (B12 pmol/L / 0.738, folate nmol/L / 2.266) are rounded here,
+# once, so the value interpreted is the value stored.
+STORED_PLACES = Decimal("0.000001")
+
+# Column widths of LabResult, checked here so a long value is a 400 naming the field, not a 500.
+MAX_LENGTHS = {"value": 40, "unit": 30, "lab": 100, "note": 500}
+
+
+class LabResultErrors(ServiceError):
+    """Several fields refused at once (a panel with two bad rows reports both)."""
+
+    def __init__(self, errors: Sequence[tuple[str, str]]) -> None:
+        first_field, first_message = errors[0]
+        super().__init__(first_field, first_message)
+        self.errors = list(errors)
+
+    def as_dict(self) -> dict[str, object]:
+        body: dict[str, list[str]] = {}
+        for name, message in self.errors:
+            body.setdefault(name, []).append(message)
+        return dict(body)
+
+
+@dataclass(frozen=True)
+class ResultInput:
+    """One result as the lab reported it. `value` is a number or the text the lab sent; `ref_low`
+    and `ref_high` are the reporting lab's range, in `unit`."""
+
+    analyte: str
+    value: Any
+    unit: str = ""
+    ref_low: Any = None
+    ref_high: Any = None
+    note: str = ""
+
+
+@dataclass
+class PatientContext:
+    """What interpretation needs to know about a patient (loaded once per patient, not per row)."""
+
+    patient: Patient
+    pregnancies: list[PatientFact] = field(default_factory=list)
+
+    def pregnant_on(self, day: date) -> bool:
+        # RULES.md §5.2 / L-8: a recorded pregnancy (not one checked and absent) covering the day.
+        return any(
+            not fact.absent
+            and (fact.onset_date is None or fact.onset_date <= day)
+            and (fact.end_date is None or fact.end_date >= day)
+            for fact in self.pregnancies
+        )
+
+
+def patient_contexts(patients: Iterable[Patient]) -> dict[int, PatientContext]:
+    """Contexts for many patients with one query for their pregnancies."""
+    contexts = {patient.pk: PatientContext(patient) for patient in patients}
+    facts = PatientFact.objects.filter(patient_id__in=list(contexts), kind=FactKind.PREGNANCY, absent=False)
+    for fact in facts:
+        contexts[fact.patient_id].pregnancies.append(fact)
+    return contexts
+
+
+def _stored(number: Decimal) -> Decimal:
+    return number.quantize(STORED_PLACES, rounding=ROUND_HALF_UP)
+
+
+def _text(value: Any) -> str:
+    """The value as entered: JSON numbers keep their shortest spelling (12.1, not 12.0999…)."""
+    if isinstance(value, float):
+        return repr(value) if math.isfinite(value) else str(value)
+    return str(value).strip()
+
+
+def check_times(
+    *, patient: Patient, collected_at: datetime, reported_at: datetime | None, now: datetime, prefix: str = ""
+) -> list[tuple[str, str]]:
+    errors: list[tuple[str, str]] = []
+    latest = now + CLOCK_SKEW
+    if djtz.is_naive(collected_at):
+        errors.append((f"{prefix}collected_at", "must include a time zone offset, e.g. 2027-01-04T09:30:00+00:00"))
+        return errors
+    if collected_at > latest:
+        errors.append((f"{prefix}collected_at", f"{collected_at.isoformat()} is in the future"))
+    elif local_date(collected_at, patient.timezone) < patient.birth_date:
+        errors.append((f"{prefix}collected_at", f"is before the patient's birth date ({patient.birth_date})"))
+    if reported_at is not None:
+        if djtz.is_naive(reported_at):
+            errors.append((f"{prefix}reported_at", "must include a time zone offset, e.g. 2027-01-05T14:00:00+00:00"))
+        elif reported_at < collected_at:
+            errors.append((f"{prefix}reported_at", "is before collected_at: a result is reported after collection"))
+        elif reported_at > latest:
+            errors.append((f"{prefix}reported_at", f"{reported_at.isoformat()} is in the future"))
+    return errors
+
+
+def _convert(analyte: analytes.Analyte, value: Any, unit: str, name: str, prefix: str) -> Decimal:
+    try:
+        return _stored(analytes.to_canonical(analyte, value, unit))
+    except analytes.AnalyteError as exc:
+        # A unit problem stays on "unit"; a value problem is named after the input that carried it.
+        raise ServiceError(prefix + (exc.field if exc.field == "unit" else name), exc.message) from None
+
+
+def _interpretation(
+    analyte: analytes.Analyte,
+    value: Decimal,
+    ref_low: Decimal | None,
+    ref_high: Decimal | None,
+    context: PatientContext,
+    collected_on: date,
+) -> str:
+    critical_low, critical_high = reference_ranges.critical_limits(analyte.code)
+    if ref_low is not None or ref_high is not None:
+        # RULES.md §3.2 / §5.2: the reporting lab's own range always wins (a one-sided range, such as
+        # MMA "<= 400 nmol/L", is used as sent: no limit on the other side).
+        band: reference_ranges.ReferenceRange | None = reference_ranges.ReferenceRange(ref_low, ref_high, "lab")
+    else:
+        patient = context.patient
+        band = reference_ranges.default_range(
+            analyte.code,
+            cast(reference_ranges.Sex, patient.sex),
+            patient.age_on(collected_on),
+            context.pregnant_on(collected_on),
+        )
+    if band is None:
+        # No range: only a critical limit can still be applied (e.g. Hb < 70 g/L at any age).
+        band = reference_ranges.ReferenceRange(None, None, "none")
+        verdict = reference_ranges.interpret(value, band, critical_low, critical_high)
+        return verdict if verdict.startswith("critically_") else Interpretation.UNKNOWN.value
+    return reference_ranges.interpret(value, band, critical_low, critical_high)
+
+
+def build_lab_result(
+    *,
+    context: PatientContext,
+    item: ResultInput,
+    collected_at: datetime,
+    reported_at: datetime | None = None,
+    lab: str = "",
+    source: str = ResultSource.ENTERED,
+    entered_by: Any = None,
+    import_batch: str = "",
+    prefix: str = "",
+) -> LabResult:
+    """An unsaved, checked and interpreted LabResult. Raises ServiceError naming the first bad field
+    (prefixed, e.g. "results[2]."). Times are checked separately (`check_times`)."""
+    try:
+        analyte = analytes.resolve(item.analyte)
+    except analytes.AnalyteError as exc:
+        raise ServiceError(prefix + "analyte", exc.message) from None
+    code = item.analyte.strip() if isinstance(item.analyte, str) else ""
+    # RULES.md §7.1: always store the lab's own LOINC if supplied, else the preferred one.
+    loinc = code if code in analyte.loinc_codes else analyte.loinc
+    value_text = _text(item.value)
+    unit = item.unit.strip() if isinstance(item.unit, str) else ""
+    for name, text in (("value", value_text), ("unit", unit), ("lab", lab), ("note", item.note)):
+        if len(text) > MAX_LENGTHS[name]:
+            raise ServiceError(prefix + name, f"is longer than {MAX_LENGTHS[name]} characters")
+    if value_text == "":
+        raise ServiceError(prefix + "value", "is required")
+    collected_on = local_date(collected_at, context.patient.timezone)
+    result = LabResult(
+        patient=context.patient,
+        analyte=analyte.code,
+        loinc=loinc,
+        value_as_entered=value_text,
+        unit_as_entered=unit,
+        unit_canonical=analyte.canonical_unit,
+        collected_at=collected_at,
+        reported_at=reported_at,
+        source=source,
+        lab=lab.strip(),
+        note=item.note.strip(),
+        import_batch=import_batch,
+        entered_by=entered_by if getattr(entered_by, "is_authenticated", False) else None,
+    )
+    if analyte.kind == analytes.QUALITATIVE:
+        if unit:
+            raise ServiceError(prefix + "unit", f"{analyte.code} is present or absent: leave the unit empty")
+        for name, given in (("ref_low", item.ref_low), ("ref_high", item.ref_high)):
+            if given not in (None, ""):
+                raise ServiceError(prefix + name, f"{analyte.code} is reported as present or absent: it has no range")
+        try:
+            presence = analytes.to_presence(analyte, value_text)
+        except analytes.AnalyteError as exc:
+            raise ServiceError(prefix + "value", exc.message) from None
+        result.presence = presence
+        result.interpretation = presence
+        return result
+    if isinstance(item.value, bool) or not isinstance(item.value, int | float | str | Decimal):
+        raise ServiceError(prefix + "value", f"must be a number, not {item.value!r}")
+    value = _convert(analyte, item.value, unit, "value", prefix)
+    ref_low = None if item.ref_low in (None, "") else _convert(analyte, item.ref_low, unit, "ref_low", prefix)
+    ref_high = None if item.ref_high in (None, "") else _convert(analyte, item.ref_high, unit, "ref_high", prefix)
+    if ref_low is not None and ref_high is not None and ref_low > ref_high:
+        raise ServiceError(prefix + "ref_low", f"{item.ref_low} is above ref_high {item.ref_high}")
+    result.value_canonical = value
+    result.ref_low = ref_low
+    result.ref_high = ref_high
+    result.interpretation = _interpretation(analyte, value, ref_low, ref_high, context, collected_on)
+    return result
+
+
+def _check_patient(patient: Patient, prefix: str = "") -> None:
+    if patient.sex not in reference_ranges.SEXES:  # pragma: no cover - the model's choices guard this
+        raise ServiceError(prefix + "patient", f"has an unknown sex {patient.sex!r}")
+
+
+def lab_panel_create(
+    *,
+    patient: Patient,
+    collected_at: datetime,
+    results: Sequence[ResultInput],
+    reported_at: datetime | None = None,
+    lab: str = "",
+    entered_by: Any = None,
+    now: datetime | None = None,
+) -> list[LabResult]:
+    """Store several results from one sample (one collection time): all of them, or none.
+
+    Every refused result is reported at once, as "results[i].field".
+    """
+    if not results:
+        raise ServiceError("results", "give at least one result")
+    _check_patient(patient)
+    now = now or djtz.now()
+    errors = check_times(patient=patient, collected_at=collected_at, reported_at=reported_at, now=now)
+    if len(lab) > MAX_LENGTHS["lab"]:
+        errors.append(("lab", f"is longer than {MAX_LENGTHS['lab']} characters"))
+    if errors:
+        raise LabResultErrors(errors)
+    context = patient_contexts([patient])[patient.pk]
+    built: list[LabResult] = []
+    for index, item in enumerate(results):
+        try:
+            built.append(
+                build_lab_result(
+                    context=context,
+                    item=item,
+                    collected_at=collected_at,
+                    reported_at=reported_at,
+                    lab=lab,
+                    entered_by=entered_by,
+                    prefix=f"results[{index}].",
+                )
+            )
+        except ServiceError as exc:
+            errors.append((exc.field, exc.message))
+    if errors:
+        raise LabResultErrors(errors)
+    with transaction.atomic():
+        for result in built:
+            result.save()
+        schedule_evaluation(patient.pk)
+    return built
+
+
+def lab_result_create(
+    *,
+    patient: Patient,
+    analyte: str,
+    value: Any,
+    unit: str,
+    collected_at: datetime,
+    reported_at: datetime | None = None,
+    ref_low: Any = None,
+    ref_high: Any = None,
+    lab: str = "",
+    note: str = "",
+    entered_by: Any = None,
+    now: datetime | None = None,
+) -> LabResult:
+    """Store one lab result, converted to the canonical unit and interpreted (RULES.md §5.2, §5.3)."""
+    _check_patient(patient)
+    now = now or djtz.now()
+    errors = check_times(patient=patient, collected_at=collected_at, reported_at=reported_at, now=now)
+    if errors:
+        raise LabResultErrors(errors)
+    context = patient_contexts([patient])[patient.pk]
+    result = build_lab_result(
+        context=context,
+        item=ResultInput(analyte=analyte, value=value, unit=unit, ref_low=ref_low, ref_high=ref_high, note=note),
+        collected_at=collected_at,
+        reported_at=reported_at,
+        lab=lab,
+        entered_by=entered_by,
+    )
+    with transaction.atomic():
+        result.save()
+        schedule_evaluation(patient.pk)
+    return result

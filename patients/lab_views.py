@@ -1,0 +1,196 @@
+"""Lab results API: enter one result or a panel, import a CSV file, list and read, and the analyte
+catalogue for integrators.
+
+Results are clinical records: there is no update or delete. Any clinic staff role may enter and
+import results (nurses transcribe lab reports); staff see and write only their own clinics' patients.
+Views are thin: an input serializer checks the shape, a service (patients/lab_services.py,
+patients/lab_import.py) checks the clinical content and writes.
+"""
+
+from __future__ import annotations
+
+import zoneinfo
+from collections.abc import Mapping, Sequence
+from datetime import date, datetime, time, timedelta
+from typing import Any
+
+import django_filters
+from django.db.models import Q, QuerySet
+from drf_spectacular.utils import OpenApiResponse, extend_schema
+from rest_framework import mixins, serializers, status, viewsets
+from rest_framework.decorators import action
+from rest_framework.parsers import FormParser, MultiPartParser
+from rest_framework.permissions import IsAuthenticated
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.settings import api_settings
+from rest_framework.views import APIView
+
+from patients import analytes
+from patients.lab_import import clinic_for, import_lab_results
+from patients.lab_serializers import (
+    AnalyteSerializer,
+    LabImportReportSerializer,
+    LabImportRequestSerializer,
+    LabPanelCreateSerializer,
+    LabResultCreateSerializer,
+    LabResultSerializer,
+)
+from patients.lab_services import ResultInput, lab_panel_create, lab_result_create
+from patients.models import Interpretation, LabResult, ResultSource
+from tracker.permissions import restrict_to_clinics, staff_clinic_ids
+
+ERRORS = OpenApiResponse(description='Bad input: {"field": ["reason"]}, naming each field that was wrong.')
+# Upload guard: a lab CSV of 100,000 rows is a few MB.
+MAX_IMPORT_BYTES = 20 * 1024 * 1024
+
+
+def _flatten(errors: Any, prefix: str = "") -> dict[str, Any]:
+    """DRF's nested errors as flat names: {"results": [{}, {"unit": [...]}]} -> {"results[1].unit": [...]}."""
+    if isinstance(errors, Mapping):
+        flat: dict[str, Any] = {}
+        for name, value in errors.items():
+            if name == api_settings.NON_FIELD_ERRORS_KEY and prefix:
+                key = prefix  # {"results": {"non_field_errors": [...]}} is about `results` itself
+            elif isinstance(name, int) or (isinstance(name, str) and name.isdigit()):
+                key = f"{prefix}[{name}]"  # ListField / ListSerializer errors keyed by index
+            else:
+                key = f"{prefix}.{name}" if prefix else str(name)
+            if isinstance(value, Mapping) or (isinstance(value, Sequence) and value and not isinstance(value[0], str)):
+                flat.update(_flatten(value, key))
+            else:
+                flat[key] = value
+        return flat
+    if isinstance(errors, Sequence) and not isinstance(errors, str):
+        flat = {}
+        for index, value in enumerate(errors):
+            if value:
+                flat.update(_flatten(value, f"{prefix}[{index}]"))
+        return flat
+    return {prefix: errors}
+
+
+def _valid(body: serializers.Serializer[Any]) -> dict[str, Any]:
+    if not body.is_valid():
+        raise serializers.ValidationError(_flatten(body.errors))
+    return dict(body.validated_data)
+
+
+def _analyte_code(value: str) -> str:
+    try:
+        return analytes.resolve(value).code
+    except analytes.AnalyteError as exc:
+        raise serializers.ValidationError({"analyte": [exc.message]}) from None
+
+
+def _day_starts(queryset: QuerySet[LabResult], day: date) -> Q:
+    """ "Collected on or after `day`" in each patient's own time zone (one condition per zone)."""
+    zones = queryset.order_by().values_list("patient__timezone", flat=True).distinct()
+    condition = Q(pk__in=[])
+    for name in zones:
+        start = datetime.combine(day, time.min, tzinfo=zoneinfo.ZoneInfo(name))
+        condition |= Q(patient__timezone=name, collected_at__gte=start)
+    return condition
+
+
+class LabResultFilter(django_filters.FilterSet):
+    analyte = django_filters.CharFilter(method="filter_analyte", help_text="Analyte code or LOINC (any of its codes).")
+    collected_from = django_filters.DateFilter(
+        method="filter_collected_from", help_text="Collected on or after this date (the patient's time zone)."
+    )
+    collected_to = django_filters.DateFilter(
+        method="filter_collected_to", help_text="Collected on or before this date (the patient's time zone)."
+    )
+    interpretation = django_filters.ChoiceFilter(choices=Interpretation.choices)
+    source = django_filters.ChoiceFilter(choices=ResultSource.choices)
+    import_batch = django_filters.CharFilter(help_text="The results of one CSV import.")
+
+    class Meta:
+        model = LabResult
+        fields = ["patient", "analyte", "collected_from", "collected_to", "interpretation", "source", "import_batch"]
+
+    def filter_analyte(self, queryset: QuerySet[LabResult], name: str, value: str) -> QuerySet[LabResult]:
+        return queryset.filter(analyte=_analyte_code(value))
+
+    def filter_collected_from(self, queryset: QuerySet[LabResult], name: str, value: date) -> QuerySet[LabResult]:
+        return queryset.filter(_day_starts(queryset, value))
+
+    def filter_collected_to(self, queryset: QuerySet[LabResult], name: str, value: date) -> QuerySet[LabResult]:
+        return queryset.exclude(_day_starts(queryset, value + timedelta(days=1)))
+
+
+class LabResultViewSet(
+    mixins.ListModelMixin,
+    mixins.RetrieveModelMixin,
+    viewsets.GenericViewSet[LabResult],
+):
+    """Lab results of the user's clinics' patients, newest collection first. Results are clinical
+    records: they cannot be changed or deleted through the API."""
+
+    serializer_class = LabResultSerializer
+    filterset_class = LabResultFilter
+
+    def get_queryset(self) -> QuerySet[LabResult]:
+        queryset = LabResult.objects.select_related("entered_by")
+        return restrict_to_clinics(queryset, self.request.user, "patient__clinic")
+
+    def _created(self, results: list[LabResult]) -> list[dict[str, Any]]:
+        fresh = self.get_queryset().filter(pk__in=[r.pk for r in results]).order_by("id")
+        return list(LabResultSerializer(fresh, many=True, context=self.get_serializer_context()).data)
+
+    @extend_schema(request=LabResultCreateSerializer, responses={201: LabResultSerializer, 400: ERRORS})
+    def create(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        """Enter one result. `analyte` is a code (hemoglobin) or LOINC (718-7); the value is converted to
+        the analyte's canonical unit and interpreted."""
+        data = _valid(LabResultCreateSerializer(data=request.data, context=self.get_serializer_context()))
+        result = lab_result_create(entered_by=request.user, **data)
+        return Response(self._created([result])[0], status=status.HTTP_201_CREATED)
+
+    @extend_schema(request=LabPanelCreateSerializer, responses={201: LabResultSerializer(many=True), 400: ERRORS})
+    @action(detail=False, methods=["post"])
+    def panel(self, request: Request) -> Response:
+        """Enter the results of one sample at once: all of them are stored, or none (each bad result is
+        named as results[i].field)."""
+        data = _valid(LabPanelCreateSerializer(data=request.data, context=self.get_serializer_context()))
+        items = [ResultInput(**item) for item in data.pop("results")]
+        results = lab_panel_create(entered_by=request.user, results=items, **data)
+        return Response(self._created(results), status=status.HTTP_201_CREATED)
+
+    @extend_schema(
+        request={"multipart/form-data": LabImportRequestSerializer},
+        responses={
+            201: LabImportReportSerializer,
+            400: OpenApiResponse(
+                LabImportReportSerializer,
+                description='Nothing written: the per-row errors (or {"file": [reason]} for an unreadable file).',
+            ),
+        },
+    )
+    @action(
+        detail=False,
+        methods=["post"],
+        url_path="import",
+        parser_classes=[MultiPartParser, FormParser],
+    )
+    def import_csv(self, request: Request) -> Response:
+        """Import a CSV file of results (columns in docs/lab-results.md). Every row is checked first; with
+        any error nothing is written unless `keep_valid` is true."""
+        data = _valid(LabImportRequestSerializer(data=request.data, context=self.get_serializer_context()))
+        upload = data["file"]
+        if upload.size is not None and upload.size > MAX_IMPORT_BYTES:
+            raise serializers.ValidationError({"file": [f"is larger than {MAX_IMPORT_BYTES // (1024 * 1024)} MB"]})
+        clinic = clinic_for(request.user, data["clinic"], staff_clinic_ids(request.user))
+        report = import_lab_results(data=upload.read(), clinic=clinic, user=request.user, keep_valid=data["keep_valid"])
+        code = status.HTTP_201_CREATED if report.created else status.HTTP_400_BAD_REQUEST
+        return Response(report.as_dict(), status=code)
+
+
+class AnalyteCatalogueView(APIView):
+    """The analytes Cobalt accepts: codes, LOINC codes (preferred and alternates), the canonical unit and
+    every accepted unit with its exact conversion factor. Static reference data for integrators."""
+
+    permission_classes = [IsAuthenticated]
+
+    @extend_schema(responses={200: AnalyteSerializer(many=True)})
+    def get(self, request: Request) -> Response:
+        return Response(AnalyteSerializer(analytes.CATALOGUE, many=True).data)
