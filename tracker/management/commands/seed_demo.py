@@ -25,10 +25,12 @@ from django.db import transaction
 from django.utils import timezone as djtz
 from tqdm import tqdm
 
-from patients.models import Clinic, ClinicMembership, Patient, Role
+from notifications.models import Alert, AlertStatus
+from patients.models import Clinic, ClinicMembership, FactKind, LabResult, Patient, PatientFact, Role
 from regimens import services
 from regimens.models import DoseStatus, Protocol, Regimen, RegimenStatus, ScheduledDose
 from regimens.protocol_data import PROTOCOLS
+from tracker import demo_labs
 
 SEED = 20270104
 # Demo-only logins, printed at the end on purpose; the command refuses to run in production.
@@ -460,7 +462,8 @@ class Command(BaseCommand):
         c = summary_counts()
         return (
             f"Summary: {c['patients']} patients, {c['regimens']} regimens; doses {c['given']} given, "
-            f"{c['planned']} planned ({c['overdue']} overdue), {c['not_given']} not given."
+            f"{c['planned']} planned ({c['overdue']} overdue), {c['not_given']} not given; "
+            f"{c['results']} lab results, {c['alerts']} open alerts."
         )
 
     # --- Clinics and staff ----------------------------------------------------------------
@@ -604,6 +607,16 @@ class Command(BaseCommand):
                 services.regimen_stop(
                     regimen=regimen, reason=story.stop_reason, acknowledge=["lifelong_therapy_stopped"], user=clinician
                 )
+            if seed.neuro:
+                PatientFact.objects.create(
+                    patient=patient,
+                    kind=FactKind.NEURO_SYMPTOMS,
+                    onset_date=today - timedelta(days=story.start_ago + 21),
+                    note="Paraesthesia in both feet, unsteady gait.",
+                    recorded_by=clinician,
+                )
+            # Results last: their evaluation (after this transaction commits) opens the story's alerts.
+            demo_labs.add_lab_history(patient=patient, index=seed.index, user=nurses[0], today=today)
 
 
 class DoseWalker:
@@ -717,6 +730,8 @@ def summary_counts() -> dict[str, int]:
         "planned": doses.filter(status=DoseStatus.PLANNED).count(),
         "not_given": doses.filter(status=DoseStatus.NOT_GIVEN).count(),
         "overdue": doses.filter(status=DoseStatus.PLANNED, due_date__lt=today).count(),
+        "results": LabResult.objects.count(),
+        "alerts": Alert.objects.exclude(status=AlertStatus.RESOLVED).count(),
     }
 
 
