@@ -2,9 +2,10 @@ from __future__ import annotations
 
 from django.urls import URLPattern, URLResolver, path
 
-from patients.insight_views import PlasmicView, TrendsView
+from patients.insight_views import B12StatusView, PlasmicView, TrendsView
 
 urlpatterns: list[URLPattern | URLResolver] = [
     path("patients/<int:pk>/plasmic/", PlasmicView.as_view(), name="patient-plasmic"),
     path("patients/<int:pk>/trends/", TrendsView.as_view(), name="patient-trends"),
+    path("patients/<int:pk>/b12-status/", B12StatusView.as_view(), name="patient-b12-status"),
 ]

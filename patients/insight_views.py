@@ -13,7 +13,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from patients.analytes import AnalyteError
-from patients.insights import plasmic_for, trends_for
+from patients.insights import b12_status_for, plasmic_for, trends_for
 from patients.models import Patient
 from tracker.permissions import restrict_to_clinics
 
@@ -68,3 +68,17 @@ class TrendsView(APIView):
             return Response(trends_for(patient, analytes or None))
         except AnalyteError as exc:
             raise serializers.ValidationError({"analytes": [exc.message]}) from exc
+
+
+class B12StatusView(APIView):
+    @extend_schema(
+        responses=OpenApiTypes.OBJECT,
+        summary="The patient's diagnostic B12 status (RULES.md §5.1)",
+        description=(
+            "deficient, indeterminate, unlikely or unknown, from the latest total and active B12 taken before the "
+            "first dose, read with the reporting lab's cut-off set (COBALT_B12_LAB_CUTOFFS) or the default "
+            "(COBALT_B12_CUTOFFS, NG239). With both results the more concerning one wins."
+        ),
+    )
+    def get(self, request: Request, pk: int) -> Response:
+        return Response(b12_status_for(_patient(request, pk)))

@@ -13,6 +13,7 @@ from datetime import date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
+from django.conf import settings
 from django.utils import timezone
 
 from patients.analytes import CATALOGUE, QUALITATIVE, resolve
@@ -20,7 +21,7 @@ from patients.models import FactKind, LabResult, Patient, PatientFact
 from patients.plasmic import CAUTION as PLASMIC_CAUTION
 from patients.plasmic import EXPERIMENTAL_LABEL, Measured, PlasmicInputs, Score, band_of
 from patients.plasmic import score as plasmic_score
-from patients.reference_ranges import default_range
+from patients.reference_ranges import B12_CUTOFF_SETS, B12Cutoffs, b12_status, default_range
 from regimens.models import DoseStatus, ScheduledDose
 
 # RULES.md §6.3: share with severe ADAMTS13 deficiency per band (derivation / internal / external).
@@ -314,3 +315,65 @@ def trends_for(patient: Patient, analytes: list[str] | None = None) -> dict[str,
             }
         )
     return {"patient": patient.pk, "t0": t0.isoformat() if t0 else None, "analytes": series}
+
+
+# --- B12 status (RULES.md §5.1) ----------------------------------------------------------------------
+
+
+def b12_cutoffs_for(lab: str) -> B12Cutoffs:
+    """The cut-off set for results of `lab`: its own (COBALT["B12_LAB_CUTOFFS"]) or the default
+    (COBALT["B12_CUTOFFS"], NG239 unless configured; RULES.md §5.1, §8 Q5 and Q7)."""
+    per_lab: dict[str, str] = settings.COBALT["B12_LAB_CUTOFFS"]
+    name = per_lab.get(lab.strip(), settings.COBALT["B12_CUTOFFS"])
+    return B12_CUTOFF_SETS[name]
+
+
+def b12_status_for(patient: Patient) -> dict[str, Any]:
+    """The diagnostic B12 status: the latest total and active B12 before T0 (the first dose), or the
+    latest at all when there is no dose yet, read with the cut-offs of the lab that reported them.
+
+    After T0 a B12 level is "falsely reassuring" (RULES.md S-13) and not used on IM therapy (L-10).
+    """
+    t0 = first_dose_date(patient)
+    results = LabResult.objects.filter(patient=patient, analyte__in=["b12_total", "b12_active"]).order_by(
+        "-collected_at"
+    )
+    latest: dict[str, LabResult] = {}
+    for result in results:
+        if t0 is not None and local_date(result.collected_at, patient.timezone) >= t0:
+            continue
+        latest.setdefault(result.analyte, result)
+    if not latest:
+        return {"status": "unknown", "t0": t0, "cutoffs": settings.COBALT["B12_CUTOFFS"], "results": []}
+    lab = next(iter(latest.values())).lab
+    cutoffs = b12_cutoffs_for(lab)
+    total = latest.get("b12_total")
+    active = latest.get("b12_active")
+    if active is not None and cutoffs.active_deficient_below is None:
+        active = None  # this set says nothing on active B12 (BSH-2014): judge on total alone
+    status = (
+        b12_status(
+            total_ng_per_l=total.value_canonical if total else None,
+            active_pmol_per_l=active.value_canonical if active else None,
+            cutoffs=cutoffs,
+        )
+        if total or active
+        else "unknown"
+    )
+    return {
+        "status": status,
+        "t0": t0,
+        "cutoffs": cutoffs.name,
+        "cutoffs_source": cutoffs.source,
+        "results": [
+            {
+                "id": r.pk,
+                "analyte": r.analyte,
+                "value": r.value_canonical,
+                "unit": r.unit_canonical,
+                "collected_at": r.collected_at,
+                "lab": r.lab,
+            }
+            for r in latest.values()
+        ],
+    }

@@ -139,3 +139,83 @@ def test_staff_of_another_clinic_cannot_see_them(patient: Patient, other_clinic:
 def test_anonymous_users_are_refused(anon_api: Any) -> None:
     patient = PatientFactory()
     assert anon_api.get(f"/api/patients/{patient.pk}/trends/").status_code in (401, 403)
+
+
+# --- B12 status (RULES.md §5.1) ---------------------------------------------------------------------
+
+
+def b12(patient: Patient, analyte: str, value: str, on: date, lab: str = "") -> LabResult:
+    unit = "ng/L" if analyte == "b12_total" else "pmol/L"
+    return LabResult.objects.create(
+        patient=patient,
+        analyte=analyte,
+        loinc="x",
+        value_as_entered=value,
+        unit_as_entered=unit,
+        value_canonical=Decimal(value),
+        unit_canonical=unit,
+        collected_at=datetime(on.year, on.month, on.day, 9, tzinfo=UTC),
+        lab=lab,
+    )
+
+
+@pytest.mark.parametrize(
+    ("total", "expected"),
+    [("179", "deficient"), ("180", "indeterminate"), ("350", "indeterminate"), ("351", "unlikely")],
+)
+def test_b12_status_uses_the_ng239_cut_offs_by_default(patient: Patient, nurse: Any, total: str, expected: str):
+    b12(patient, "b12_total", total, date(2027, 1, 2))
+
+    body = client_for(nurse).get(f"/api/patients/{patient.pk}/b12-status/").json()
+
+    assert body["status"] == expected
+    assert body["cutoffs"] == "NG239"
+    assert body["results"][0]["value"] == Decimal(total)
+
+
+def test_b12_status_reads_a_labs_result_with_that_labs_cut_offs(patient: Patient, nurse: Any, settings: Any):
+    settings.COBALT = {**settings.COBALT, "B12_LAB_CUTOFFS": {"St Mary's": "BSH-2014"}}
+    b12(patient, "b12_total", "190", date(2027, 1, 2), lab="St Mary's")
+
+    body = client_for(nurse).get(f"/api/patients/{patient.pk}/b12-status/").json()
+
+    assert (body["status"], body["cutoffs"]) == ("deficient", "BSH-2014")  # < 200 there; indeterminate by NG239
+
+
+def test_b12_status_takes_the_more_concerning_of_total_and_active(patient: Patient, nurse: Any):
+    b12(patient, "b12_total", "400", date(2027, 1, 2))
+    b12(patient, "b12_active", "20", date(2027, 1, 2))
+
+    body = client_for(nurse).get(f"/api/patients/{patient.pk}/b12-status/").json()
+
+    assert body["status"] == "deficient"
+
+
+def test_b12_status_ignores_levels_taken_after_the_first_dose(
+    patient: Patient, nurse: Any, builtin_protocols: None
+) -> None:
+    b12(patient, "b12_total", "120", date(2027, 1, 2))
+    give_first_dose(patient, date(2027, 1, 4))
+    b12(patient, "b12_total", "900", date(2027, 2, 4))  # on treatment: falsely reassuring (S-13)
+
+    body = client_for(nurse).get(f"/api/patients/{patient.pk}/b12-status/").json()
+
+    assert body["status"] == "deficient"
+    assert body["t0"] == "2027-01-04"
+
+
+def test_b12_status_is_unknown_without_a_level_and_hidden_from_other_clinics(
+    patient: Patient, nurse: Any, other_clinic: Any
+) -> None:
+    assert client_for(nurse).get(f"/api/patients/{patient.pk}/b12-status/").json()["status"] == "unknown"
+    outsider = staff_user(other_clinic)
+    assert client_for(outsider).get(f"/api/patients/{patient.pk}/b12-status/").status_code == 404
+
+
+def test_a_mistyped_cut_off_set_stops_the_system_check(settings: Any) -> None:
+    from patients.checks import b12_cutoff_settings
+
+    settings.COBALT = {**settings.COBALT, "B12_CUTOFFS": "NICE"}
+    errors = b12_cutoff_settings(None)
+    assert [e.id for e in errors] == ["cobalt.E001"]
+    assert "NG239" in errors[0].msg

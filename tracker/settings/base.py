@@ -212,6 +212,12 @@ COBALT = {
     "NEURO_REVIEW_EVERY_DAYS": env.int("COBALT_NEURO_REVIEW_EVERY_DAYS", default=14),
     # Issue 2: a start date more than this many days ahead is refused as implausible.
     "MAX_START_DAYS_AHEAD": env.int("COBALT_MAX_START_DAYS_AHEAD", default=365),
+    # §5.1: the B12 cut-off set (NG239, BSH-2014 or AFP-2017; §8 Q5, Q7) and per-lab sets,
+    # e.g. COBALT_B12_LAB_CUTOFFS="St Mary's Pathology=BSH-2014;Other lab=AFP-2017".
+    "B12_CUTOFFS": env.str("COBALT_B12_CUTOFFS", default="NG239"),
+    "B12_LAB_CUTOFFS": dict(
+        item.split("=", 1) for item in env.str("COBALT_B12_LAB_CUTOFFS", default="").split(";") if "=" in item
+    ),
 }
 # The monitoring, safety, delivery and reminder settings live beside this file, one module each.
 COBALT.update(cobalt_monitoring.SETTINGS)
