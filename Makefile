@@ -23,6 +23,7 @@ $(STAMP): requirements.txt requirements-dev.txt
 run: venv
 	$(PY) manage.py migrate --noinput
 	$(PY) manage.py seed_demo
+	$(PY) manage.py run_sweeps
 	$(PY) manage.py collectstatic --noinput --verbosity 0
 	@echo "Cobalt on http://127.0.0.1:$(PORT)/  (API docs /api/docs/, admin /admin/; logins above)"
 	$(VENV)/bin/honcho start
