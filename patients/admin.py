@@ -20,7 +20,7 @@ from django.utils.html import format_html
 from django.utils.safestring import mark_safe
 from simple_history.admin import SimpleHistoryAdmin
 
-from patients import lab_admin  # noqa: F401  (registers the monitoring models)
+from patients import clinical_admin, lab_admin  # noqa: F401  (register the monitoring models)
 from patients.charts import svg_chart
 from patients.insights import plasmic_for, trends_for
 from patients.models import Clinic, ClinicMembership, ClosedDate, Patient, Role

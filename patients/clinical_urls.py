@@ -1,5 +1,14 @@
+"""Medications and patient facts routes (included under /api/ by patients/monitoring_urls.py)."""
+
 from __future__ import annotations
 
 from django.urls import URLPattern, URLResolver
+from rest_framework.routers import SimpleRouter
 
-urlpatterns: list[URLPattern | URLResolver] = []
+from patients.clinical_views import MedicationViewSet, PatientFactViewSet
+
+router = SimpleRouter()
+router.register("medications", MedicationViewSet, basename="medication")
+router.register("patient-facts", PatientFactViewSet, basename="patient-fact")
+
+urlpatterns: list[URLPattern | URLResolver] = [*router.urls]

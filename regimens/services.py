@@ -354,7 +354,12 @@ def _sync(
         LabRecheck.objects.bulk_create(new_rechecks)
     if changed:
         LabRecheck.objects.bulk_update(changed, ["status", *values])
-    dropped = [r.id for key, r in rechecks.items() if key not in wanted and r.status == RecheckStatus.DUE]
+    # Keys starting "task:" are monitoring tasks (patients/evaluation.py, RULES S-15), not the engine's plan.
+    dropped = [
+        r.id
+        for key, r in rechecks.items()
+        if key not in wanted and r.status == RecheckStatus.DUE and not key.startswith("task:")
+    ]
     if dropped:
         LabRecheck.objects.filter(id__in=dropped).update(status=RecheckStatus.CANCELLED)
 
@@ -508,6 +513,7 @@ def regimen_start(
         _apply_progress(regimen, plan)
         regimen.save()
         _sync(regimen, plan, [], new=True)
+        safety.after_regimen_started(regimen=regimen, acknowledged=acknowledged)
     return regimen
 
 

@@ -25,6 +25,12 @@ DOCUMENTED_WRITES = {
     "/api/regimens/{id}/review/": "post",
     "/api/doses/{id}/administer/": "post",
     "/api/doses/{id}/not-given/": "post",
+    "/api/lab-results/": "post",
+    "/api/lab-results/panel/": "post",
+    "/api/medications/": "post",
+    "/api/patient-facts/": "post",
+    "/api/patient-facts/{id}/end/": "post",
+    "/api/alerts/{id}/acknowledge/": "post",
 }
 
 
