@@ -34,6 +34,8 @@ class AlertKind(models.TextChoices):
     CONTRAINDICATION = "contraindication", "Contraindication (S-10, S-11, S-12)"
     NEURO_REVIEW_DUE = "neuro_review_due", "Neuro loading review due (§1.3)"
     LAB_RECHECK_OVERDUE = "lab_recheck_overdue", "Lab recheck overdue (§3.3)"
+    TRANSFUSION_NOTE = "transfusion_note", "Post-transfusion: Hb response not interpretable (§3.6)"
+    SAMPLE_AFTER_TREATMENT = "sample_after_treatment", "Sample taken after treatment started (S-13)"
     DELIVERY_FAILED = "delivery_failed", "A reminder or notification could not be delivered"
     CONTACT_MISSING = "contact_missing", "Patient has no usable contact for reminders"
 

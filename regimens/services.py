@@ -609,6 +609,10 @@ def dose_record_administration(
         )
         safety.after_dose_recorded(dose=dose, acknowledged=acknowledged)
         _replan(regimen)
+        # The first dose sets T0: the monitoring rules (S-9 potassium, S-6, S-13) run once this commits.
+        from patients.evaluation import schedule_evaluation
+
+        schedule_evaluation(regimen.patient_id)
     return dose
 
 

@@ -4,13 +4,16 @@ from __future__ import annotations
 
 import os
 import socket
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
+import time_machine
 from rest_framework.test import APIClient
 
 from patients.models import Clinic, Role
 from tests.factories import ClinicFactory, PatientFactory, staff_user
+from tests.timeline import T0, noon
 
 
 def service_reachable(host: str, port: int) -> bool:
@@ -82,3 +85,10 @@ def builtin_protocols(transactional_db: Any) -> None:
     from regimens.protocol_data import load_protocols
 
     load_protocols(Protocol, ProtocolPhase, ProtocolRecheckStep)
+
+
+@pytest.fixture
+def clock() -> Iterator[Any]:
+    """Time stands still at noon UTC on T0 (tests/timeline.py); `clock.move_to(...)` moves it."""
+    with time_machine.travel(noon(T0), tick=False) as traveller:
+        yield traveller

@@ -1,0 +1,273 @@
+"""Monitoring evaluation (issue 3): results entered through the API raise, dedupe and resolve alerts
+(RULES.md §3.3-§3.6) and the evaluation-time safety rules (S-3, S-6(b), S-9, S-13, S-15)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import UTC, date, datetime, timedelta
+from typing import Any, cast
+
+import pytest
+import time_machine
+from rest_framework.test import APIClient
+
+from notifications.models import Alert
+from patients.evaluation import S3_ADAMTS13_TEXT, S3_BANNER, evaluate_patient
+from patients.models import Patient, PatientFact
+from regimens.models import LabRecheck, Protocol, RecheckStatus, Regimen, ScheduledDose
+from regimens.services import dose_record_administration, regimen_replan, regimen_start
+from tests.factories import PatientFactory
+from tests.timeline import T0, day, noon
+
+pytestmark = pytest.mark.django_db
+
+
+def new_patient(**fields: Any) -> Patient:
+    return cast(Patient, PatientFactory(**fields))
+
+
+def start_treatment(patient: Patient, code: str = "hydroxo-uk-standard") -> Regimen:
+    """Start on T0 and give the first dose at 10:00 on T0 (so T0 is the first dose date)."""
+    with time_machine.travel(noon(T0), tick=False):
+        regimen = regimen_start(patient=patient, protocol=Protocol.objects.get(code=code), start_date=T0)
+        first = ScheduledDose.objects.filter(regimen=regimen).order_by("due_date").first()
+        assert first is not None and first.due_date == T0
+        dose_record_administration(dose=first, administered_at=datetime(2027, 1, 4, 10, tzinfo=UTC))
+    return regimen
+
+
+Enter = Callable[..., Any]
+
+
+@pytest.fixture
+def enter(api: APIClient, clock: Any, django_capture_on_commit_callbacks: Any) -> Enter:
+    """POST one result collected at noon UTC on `on` (the clock moves there), running the evaluation."""
+
+    def post(patient: Patient, analyte: str, value: Any, unit: str, on: date, **extra: Any) -> Any:
+        clock.move_to(noon(on) + timedelta(hours=1))
+        body = {
+            "patient": patient.pk,
+            "analyte": analyte,
+            "value": value,
+            "unit": unit,
+            "collected_at": noon(on).isoformat(),
+            **extra,
+        }
+        with django_capture_on_commit_callbacks(execute=True):
+            response = api.post("/api/lab-results/", body, format="json")
+        assert response.status_code == 201, response.json()
+        return response.json()
+
+    return post
+
+
+def open_alerts(patient: Patient) -> dict[str, Alert]:
+    return {a.kind: a for a in Alert.objects.filter(patient=patient).exclude(status="resolved")}
+
+
+# --- A-H2 window boundaries (day 14 ± 3 = days 11..17), value at the limit -------------------------------
+
+
+@pytest.mark.parametrize(("on_day", "fires"), [(10, False), (11, True), (17, True), (18, False)])
+def test_slow_hb_rise_fires_only_inside_its_window(
+    patient: Patient, enter: Enter, clock: Any, on_day: int, fires: bool
+) -> None:
+    start_treatment(patient)
+    enter(patient, "hemoglobin", "100", "g/L", T0)  # baseline (day 0), female LLN 120
+    body = enter(patient, "hemoglobin", "105", "g/L", day(on_day))  # rise 5 < 10 g/L
+
+    alert = open_alerts(patient).get("hemoglobin_slow_rise")
+    assert (alert is not None) is fires
+    if alert is not None:
+        assert alert.severity == "medium"
+        assert alert.rule_id == "A-H2"
+        assert body["id"] in alert.evidence["result_ids"]
+        assert alert.evidence["day"] == on_day
+
+
+def test_a_rise_exactly_at_the_limit_is_not_slow(patient: Patient, enter: Enter) -> None:
+    start_treatment(patient)
+    enter(patient, "hemoglobin", "10.0", "g/dL", T0)  # 100 g/L, entered in g/dL
+    enter(patient, "hemoglobin", "110", "g/L", day(14))  # rise exactly 10 g/L
+
+    assert "hemoglobin_slow_rise" not in open_alerts(patient)
+
+
+@pytest.mark.parametrize(("sex", "fires"), [("male", True), ("female", False)])
+def test_hb_not_normalized_uses_the_sex_specific_lln(clinic: Any, enter: Enter, sex: str, fires: bool) -> None:
+    patient = new_patient(clinic=clinic, sex=sex)
+    start_treatment(patient)
+    enter(patient, "hemoglobin", "125", "g/L", day(56))  # male LLN 130, female 120
+
+    assert ("hemoglobin_not_normalized" in open_alerts(patient)) is fires
+
+
+def test_one_alert_per_kind_and_a_second_evaluation_changes_nothing(patient: Patient, enter: Enter) -> None:
+    start_treatment(patient)
+    enter(patient, "hemoglobin", "100", "g/L", T0)
+    enter(patient, "hemoglobin", "104", "g/L", day(13))
+    enter(patient, "hemoglobin", "105", "g/L", day(14))
+
+    assert Alert.objects.filter(patient=patient, kind="hemoglobin_slow_rise").count() == 1
+    rechecks = list(LabRecheck.objects.filter(patient=patient).values_list("id", "status", "due_date"))
+    alerts = list(Alert.objects.filter(patient=patient).values_list("id", "status", "severity"))
+    summary = evaluate_patient(patient.pk)
+    assert summary["raised"] == [] and summary["resolved"] == [] and summary["tasks"] == 0
+    assert list(LabRecheck.objects.filter(patient=patient).values_list("id", "status", "due_date")) == rechecks
+    assert list(Alert.objects.filter(patient=patient).values_list("id", "status", "severity")) == alerts
+
+
+def test_platelet_alert_resolves_when_a_later_count_reaches_the_lln(patient: Patient, enter: Enter) -> None:
+    start_treatment(patient)
+    enter(patient, "platelets", "90", "10^9/L", T0)
+    enter(patient, "platelets", "140", "10^9/L", day(14))
+    assert open_alerts(patient)["platelets_not_normalized"].severity == "high"
+
+    enter(patient, "platelets", "150000", "/uL", day(18))  # exactly the LLN 150 x10^9/L
+
+    assert "platelets_not_normalized" not in open_alerts(patient)
+    resolved = Alert.objects.get(patient=patient, kind="platelets_not_normalized")
+    assert resolved.status == "resolved" and resolved.resolved_at is not None
+
+
+# --- S-3 pseudo-TMA ------------------------------------------------------------------------------
+
+
+def test_pseudo_tma_pattern_shows_the_critical_banner(patient: Patient, enter: Enter) -> None:
+    enter(patient, "hemoglobin", "85", "g/L", day(-2))
+    enter(patient, "platelets", "60", "10^9/L", day(-2))
+    enter(patient, "ldh", "3000", "U/L", day(-2))
+
+    alert = open_alerts(patient)["pseudo_tma_pattern"]
+    assert alert.severity == "critical"
+    assert S3_BANNER in alert.message
+    assert "B12: pending" in alert.message
+    assert {r["analyte"] for r in alert.evidence["results"]} >= {"hemoglobin", "platelets", "ldh"}
+
+
+def test_pseudo_tma_adamts13_follow_up_when_b12_is_low(patient: Patient, enter: Enter) -> None:
+    for analyte, value, unit in [
+        ("hemoglobin", "85", "g/L"),
+        ("platelets", "60", "10^9/L"),
+        ("ldh", "3000", "U/L"),
+        ("b12_total", "100", "ng/L"),
+        ("adamts13_activity", "61", "%"),
+    ]:
+        enter(patient, analyte, value, unit, day(-2))
+
+    assert S3_ADAMTS13_TEXT in open_alerts(patient)["pseudo_tma_pattern"].message
+
+
+def test_no_pseudo_tma_with_a_normal_b12_or_no_haemolysis(patient: Patient, enter: Enter) -> None:
+    enter(patient, "hemoglobin", "85", "g/L", day(-2))
+    enter(patient, "platelets", "60", "10^9/L", day(-2))
+    enter(patient, "ldh", "200", "U/L", day(-2))  # normal: no haemolysis marker
+    assert "pseudo_tma_pattern" not in open_alerts(patient)
+    enter(patient, "b12_total", "400", "ng/L", day(-2))  # B12 unlikely deficient
+    enter(patient, "ldh", "3000", "U/L", day(-2))
+    assert "pseudo_tma_pattern" not in open_alerts(patient)
+
+
+# --- S-9 potassium, S-13, S-15, S-6(b), transfusion note -------------------------------------------------
+
+
+def test_severe_anaemia_at_t0_asks_for_potassium_until_one_is_measured(patient: Patient, enter: Enter) -> None:
+    enter(patient, "hemoglobin", "79", "g/L", day(-1))  # below 80 g/L [P]
+    start_treatment(patient)
+    enter(patient, "mcv", "110", "fL", T0)  # any result triggers the evaluation
+
+    assert open_alerts(patient)["potassium_check_due"].rule_id == "S-9"
+    l1 = LabRecheck.objects.get(patient=patient, rule="L-1")
+    assert l1.analytes == ["potassium"] and l1.status == RecheckStatus.DUE
+
+    enter(patient, "potassium", "3.2", "mmol/L", day(1))
+
+    assert "potassium_check_due" not in open_alerts(patient)
+    assert LabRecheck.objects.get(pk=l1.pk).status == RecheckStatus.DONE
+
+
+def test_hb_of_80_does_not_ask_for_potassium(patient: Patient, enter: Enter) -> None:
+    enter(patient, "hemoglobin", "80", "g/L", day(-1))
+    start_treatment(patient)
+    enter(patient, "mcv", "110", "fL", T0)
+
+    assert "potassium_check_due" not in open_alerts(patient)
+    assert not LabRecheck.objects.filter(patient=patient, rule="L-1").exclude(status="cancelled").exists()
+
+
+def test_b12_measured_after_t0_is_flagged_falsely_reassuring(patient: Patient, enter: Enter) -> None:
+    start_treatment(patient)
+    enter(patient, "b12_total", "300", "ng/L", T0)  # day 0: the pre-dose sample
+    assert "sample_after_treatment" not in open_alerts(patient)
+    enter(patient, "b12_total", "900", "ng/L", day(1))
+
+    alert = open_alerts(patient)["sample_after_treatment"]
+    assert alert.severity == "info" and alert.rule_id == "S-13"
+    assert "falsely reassuring" in alert.message
+
+
+def test_a_failed_response_creates_a_ferritin_and_folate_task_that_survives_a_replan(
+    patient: Patient, enter: Enter
+) -> None:
+    regimen = start_treatment(patient)
+    enter(patient, "hemoglobin", "100", "g/L", T0)
+    enter(patient, "hemoglobin", "102", "g/L", day(14))
+
+    task = LabRecheck.objects.get(patient=patient, key__startswith="task:S-15")
+    assert task.rule == "L-9" and task.analytes == ["ferritin", "folate"]
+    regimen_replan(regimen=regimen)
+    assert LabRecheck.objects.get(pk=task.pk).status == RecheckStatus.DUE
+    enter(patient, "ferritin", "12", "ug/L", day(15))
+    enter(patient, "folate", "6", "ug/L", day(15))
+    assert LabRecheck.objects.get(pk=task.pk).status == RecheckStatus.DONE
+
+
+def test_symptoms_long_before_t0_add_an_info_note(patient: Patient, enter: Enter, clock: Any) -> None:
+    PatientFact.objects.create(patient=patient, kind="neuro_symptoms", onset_date=T0 - timedelta(days=91))
+    start_treatment(patient)
+    enter(patient, "hemoglobin", "125", "g/L", T0)
+
+    alert = open_alerts(patient)["neuro_treatment_delay"]
+    assert (alert.severity, alert.rule_id) == ("info", "S-6(b)")
+
+
+def test_symptoms_90_days_before_t0_add_no_note(patient: Patient, enter: Enter) -> None:
+    PatientFact.objects.create(patient=patient, kind="neuro_symptoms", onset_date=T0 - timedelta(days=90))
+    start_treatment(patient)
+    enter(patient, "hemoglobin", "125", "g/L", T0)
+
+    assert "neuro_treatment_delay" not in open_alerts(patient)
+
+
+def test_transfusion_suppresses_slow_rise_and_shows_the_note(patient: Patient, enter: Enter) -> None:
+    start_treatment(patient)
+    PatientFact.objects.create(patient=patient, kind="transfusion", onset_date=day(5))
+    enter(patient, "hemoglobin", "100", "g/L", T0)
+    enter(patient, "hemoglobin", "105", "g/L", day(14))
+
+    alerts = open_alerts(patient)
+    assert "hemoglobin_slow_rise" not in alerts
+    assert alerts["transfusion_note"].message == "post-transfusion: Hb response not interpretable"
+
+
+def test_an_evaluation_with_nothing_new_writes_no_history(patient: Patient, enter: Enter) -> None:
+    regimen = start_treatment(patient)
+    enter(patient, "platelets", "90", "10^9/L", T0)
+    history = (regimen.history.count(), LabRecheck.history.filter(patient_id=patient.pk).count())
+
+    evaluate_patient(patient.pk)
+
+    assert (regimen.history.count(), LabRecheck.history.filter(patient_id=patient.pk).count()) == history
+
+
+def test_the_first_dose_sets_t0_and_asks_for_potassium_without_a_new_result(
+    patient: Patient, enter: Enter, clock: Any, django_capture_on_commit_callbacks: Any
+) -> None:
+    enter(patient, "hemoglobin", "79", "g/L", day(-1))
+    assert "potassium_check_due" not in open_alerts(patient)  # no T0 yet: no first dose
+
+    clock.move_to(noon(T0))
+    with django_capture_on_commit_callbacks(execute=True):
+        start_treatment(patient)
+
+    assert open_alerts(patient)["potassium_check_due"].evidence["t0"] == T0.isoformat()
