@@ -1,0 +1,310 @@
+"""Benchmark of the monitoring sweep (patients/sweeps.py) on PostgreSQL (issue 3).
+
+Run from the project root with DATABASE_URL set:
+
+    DATABASE_URL=postgres://postgres@127.0.0.1:5432/cobalt .venv/bin/python bench/bench_sweep.py
+    ... bench/bench_sweep.py --patients 1000
+
+The bench never touches the database named in DATABASE_URL: it uses (and creates) a sibling database
+"<name>_bench_sweep" on the same server, empties its clinical tables, bulk-creates N patients with
+regimens, doses, lab rechecks, results, facts and reviews, then runs the sweep twice for the same
+instant: the first run opens the alerts (its queries grow with the NEW alerts only), the second is the
+steady state (a fixed number of queries, whatever N). It prints wall time and query counts (counted with
+an execute wrapper; django.test.utils.CaptureQueriesContext keeps only the last 9,000 queries).
+A script, not a test: it asserts nothing about speed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import random
+import sys
+import time
+from collections.abc import Sequence
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit, urlunsplit
+
+from tqdm import tqdm
+
+ROOT = Path(__file__).resolve().parent.parent
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+SEED = 20270105
+AT = datetime(2027, 1, 5, 10, tzinfo=UTC)
+BATCH = 2000
+
+
+def bench_url(url: str) -> str:
+    parts = urlsplit(url)
+    name = parts.path.lstrip("/") or "cobalt"
+    if "bench" not in name:
+        name = f"{name}_bench_sweep"
+    return urlunsplit(parts._replace(path=f"/{name}"))
+
+
+def ensure_database(url: str) -> None:
+    import psycopg
+    from psycopg import sql
+
+    parts = urlsplit(url)
+    name = parts.path.lstrip("/")
+    admin = urlunsplit(parts._replace(scheme="postgresql", path="/postgres"))
+    with psycopg.connect(admin, autocommit=True) as conn:
+        if not conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", [name]).fetchone():
+            conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+            print(f"  created database {name}", file=sys.stderr)
+
+
+def setup_django(url: str) -> None:
+    os.environ["DJANGO_SETTINGS_MODULE"] = "tracker.settings.base"
+    os.environ["DATABASE_URL"] = url
+    os.environ.setdefault("DEBUG", "False")
+    ensure_database(url)
+    import django
+    from django.core.management import call_command
+
+    django.setup()
+    call_command("migrate", verbosity=0, interactive=False)
+
+
+def reset() -> None:
+    from django.db import connection
+
+    from notifications.models import Alert, Delivery
+    from patients.models import Clinic, Patient
+
+    tables = [Delivery._meta.db_table, Alert._meta.db_table, Patient._meta.db_table, Clinic._meta.db_table]
+    with connection.cursor() as cursor:
+        cursor.execute("TRUNCATE " + ", ".join(f'"{t}"' for t in tables) + " CASCADE")
+
+
+def bulk(model: Any, rows: Sequence[Any], desc: str) -> list[Any]:
+    out: list[Any] = []
+    for i in tqdm(range(0, len(rows), BATCH), desc=desc, unit="batch", file=sys.stderr, leave=False):
+        out.extend(model.objects.bulk_create(rows[i : i + BATCH]))
+    return out
+
+
+def populate(n: int, rng: random.Random) -> dict[str, int]:
+    """N patients: 40 % ileal resection (monthly maintenance from day one), 40 % UK standard, 20 % UK neuro,
+    started 0-120 days before AT; some doses given, some overdue; L-6/L-7 rechecks; baseline results."""
+    from patients.models import Clinic, LabResult, Patient, PatientFact
+    from regimens.models import LabRecheck, Protocol, Regimen, RegimenDecision, ScheduledDose
+    from regimens.services import protocol_snapshot
+
+    today = AT.date()
+    clinic = Clinic.objects.create(name="Bench clinic")
+    protocols = {p.code: p for p in Protocol.objects.prefetch_related("phases", "recheck_steps")}
+    snapshots = {code: protocol_snapshot(p) for code, p in protocols.items()}
+    zones = ["Europe/London", "Europe/Berlin", "America/New_York", "Pacific/Auckland"]
+    patients = bulk(
+        Patient,
+        [
+            Patient(
+                clinic=clinic,
+                mrn=f"B{i:07d}",
+                given_name="Bench",
+                family_name=f"Patient {i}",
+                birth_date=date(1950 + i % 50, 1 + i % 12, 1 + i % 28),
+                sex="female" if i % 2 else "male",
+                timezone=zones[i % len(zones)],
+                neurological_involvement=i % 5 == 0,
+                deficiency_cause="pernicious_anemia",
+                ical_token=f"bench-{i}",
+            )
+            for i in range(n)
+        ],
+        "patients",
+    )
+    codes = ["ileal-resection"] * 2 + ["hydroxo-uk-standard"] * 2 + ["hydroxo-uk-neuro"]
+    plan = [(p, codes[i % 5], today - timedelta(days=rng.randint(0, 120))) for i, p in enumerate(patients)]
+    regimens = bulk(
+        Regimen,
+        [
+            Regimen(patient=p, protocol=protocols[code], start_date=start, protocol_snapshot=snapshots[code])
+            for p, code, start in plan
+        ],
+        "regimens",
+    )
+    doses: list[ScheduledDose] = []
+    rechecks: list[LabRecheck] = []
+    results: list[LabResult] = []
+    facts: list[PatientFact] = []
+    decisions: list[RegimenDecision] = []
+
+    def dose(reg: Regimen, phase_index: int, phase: str, seq: int, due: date, given: bool) -> None:
+        doses.append(
+            ScheduledDose(
+                regimen=reg,
+                patient_id=reg.patient_id,
+                phase_index=phase_index,
+                phase=phase,
+                sequence=seq,
+                due_date=due,
+                drug="hydroxocobalamin",
+                dose_mcg=1000,
+                route="IM",
+                status="given" if given else "planned",
+                administered_at=datetime(due.year, due.month, due.day, 9, tzinfo=UTC) if given else None,
+            )
+        )
+
+    for reg, (p, code, start) in tqdm(
+        zip(regimens, plan, strict=True), total=n, desc="rows", file=sys.stderr, leave=False
+    ):
+        missed = rng.random() < 0.3
+        if code == "ileal-resection":
+            due, seq = start, 1
+            while due <= today + timedelta(days=60):
+                dose(
+                    reg,
+                    0,
+                    "maintenance",
+                    seq,
+                    due,
+                    given=due < today and not (missed and due > today - timedelta(days=60)),
+                )
+                due, seq = due + timedelta(days=30), seq + 1
+        elif code == "hydroxo-uk-standard":
+            for seq in range(6):
+                dose(
+                    reg,
+                    0,
+                    "loading",
+                    seq + 1,
+                    start + timedelta(days=2 * seq),
+                    given=start + timedelta(days=2 * seq) < today,
+                )
+            dose(reg, 1, "maintenance", 1, start + timedelta(days=94), given=False)
+        else:
+            seq, due = 1, start
+            while due <= today + timedelta(days=14):
+                dose(reg, 0, "loading", seq, due, given=due < today)
+                seq, due = seq + 1, due + timedelta(days=2)
+            if rng.random() < 0.5 and start < today - timedelta(days=14):
+                decisions.append(
+                    RegimenDecision(
+                        regimen=reg,
+                        phase_index=0,
+                        kind="review",
+                        outcome="still_improving",
+                        decided_on=start + timedelta(days=14),
+                    )
+                )
+        for key, day, before in (("L-6@14", 14, 3), ("L-6@28", 28, 3), ("L-7@56", 56, 7)):
+            due = start + timedelta(days=day)
+            rechecks.append(
+                LabRecheck(
+                    patient_id=p.pk,
+                    regimen=reg,
+                    rule=key.split("@")[0],
+                    key=key,
+                    due_date=due,
+                    window_start=due - timedelta(days=before),
+                    window_end=due + timedelta(days=before),
+                    analytes=["hemoglobin"] if key.startswith("L-6") else ["hemoglobin", "mcv"],
+                )
+            )
+        results.append(
+            LabResult(
+                patient_id=p.pk,
+                analyte="hemoglobin",
+                loinc="718-7",
+                value_as_entered="105",
+                value_canonical=105,
+                unit_canonical="g/L",
+                collected_at=datetime(start.year, start.month, start.day, 8, tzinfo=UTC),
+            )
+        )
+        if rng.random() < 0.5:
+            on = start + timedelta(days=15)
+            if on < today:
+                results.append(
+                    LabResult(
+                        patient_id=p.pk,
+                        analyte="hemoglobin",
+                        loinc="718-7",
+                        value_as_entered="118",
+                        value_canonical=118,
+                        unit_canonical="g/L",
+                        collected_at=datetime(on.year, on.month, on.day, 8, tzinfo=UTC),
+                    )
+                )
+        if rng.random() < 0.05:
+            facts.append(PatientFact(patient_id=p.pk, kind="neuro_symptoms", onset_date=start))
+    bulk(ScheduledDose, doses, "doses")
+    bulk(LabRecheck, rechecks, "rechecks")
+    bulk(LabResult, results, "results")
+    bulk(RegimenDecision, decisions, "decisions")
+    created = bulk(PatientFact, facts, "facts")
+    # recorded_at is auto_now_add: put the symptoms well before AT so S-6(a) applies.
+    PatientFact.objects.filter(id__in=[f.pk for f in created]).update(recorded_at=AT - timedelta(days=3))
+    return {
+        "patients": n,
+        "regimens": len(regimens),
+        "doses": len(doses),
+        "rechecks": len(rechecks),
+        "results": len(results),
+        "facts": len(facts),
+        "reviews": len(decisions),
+    }
+
+
+def timed_sweep() -> tuple[float, int, dict[str, int]]:
+    """Run the sweep once; (seconds, queries, counts). Queries are counted with an execute wrapper:
+    CaptureQueriesContext keeps at most 9,000 queries (connection.queries_log), too few for a first run."""
+    from django.db import connection
+
+    from patients.sweeps import monitoring
+
+    executed = 0
+
+    def count(execute: Any, sql: str, params: Any, many: bool, context: Any) -> Any:
+        nonlocal executed
+        executed += 1
+        return execute(sql, params, many, context)
+
+    with connection.execute_wrapper(count):
+        started = time.perf_counter()
+        counts = monitoring(AT)
+        took = time.perf_counter() - started
+    return took, executed, counts
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--patients", type=int, default=10_000)
+    parser.add_argument("--seed", type=int, default=SEED)
+    args = parser.parse_args(argv)
+    url = os.environ.get("DATABASE_URL")
+    if not url or not url.startswith("postgres"):
+        raise SystemExit("set DATABASE_URL to a PostgreSQL URL (the bench uses <name>_bench_sweep beside it)")
+    url = bench_url(url)
+    setup_django(url)
+    reset()
+    started = time.perf_counter()
+    sizes = populate(args.patients, random.Random(args.seed))
+    print(f"Monitoring sweep benchmark as of {AT.isoformat()} on {urlsplit(url).path.lstrip('/')}")
+    print(
+        f"  data: {', '.join(f'{k}={v:,}' for k, v in sizes.items())} (built in {time.perf_counter() - started:.1f} s)"
+    )
+    from notifications.models import Alert
+
+    for label in ("first run (opens alerts)", "second run (same instant)"):
+        took, queries, counts = timed_sweep()
+        changed = {k: v for k, v in counts.items() if v}
+        print(f"  {label:<28} {took:8.2f} s  {queries:6,} queries  {changed or 'no changes'}")
+    open_alerts = Alert.objects.exclude(status="resolved").values_list("kind").order_by()
+    by_kind: dict[str, int] = {}
+    for (kind,) in open_alerts:
+        by_kind[kind] = by_kind.get(kind, 0) + 1
+    print(f"  open alerts: {by_kind}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

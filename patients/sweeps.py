@@ -1,0 +1,398 @@
+"""The monitoring sweep (registered in tracker/sweeps.py): the time-based rules of RULES.md.
+
+Set-based: each part runs a fixed number of queries whatever the number of patients (bulk reads with
+Exists/Subquery, bulk updates); only NEW or escalated alerts go through `alert_raise` one by one (it writes
+the staff notifications in the same transaction), so the query count grows with new alerts, never with
+patients. Idempotent: the same `at` twice changes nothing the second time.
+
+The response rules A-* (patients/rules.py) depend only on the results, not on the clock: they run when a
+result arrives (patients/evaluation.py). A window that closes without its result is the "overdue test" of
+RULES §3.3, raised here as lab_recheck_overdue.
+"""
+
+from __future__ import annotations
+
+import zoneinfo
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
+
+from django.conf import settings
+from django.db import transaction
+from django.db.models import Exists, Min, OuterRef, Subquery
+
+from notifications.alerts import alert_raise
+from notifications.models import SEVERITY_RANK, Alert, AlertStatus
+from patients.evaluation import B12_MEDICATIONS, s6a_delay
+from patients.models import FactKind, LabResult, Medication, Patient, PatientFact
+from regimens.models import (
+    DecisionKind,
+    DoseStatus,
+    LabRecheck,
+    RecheckStatus,
+    Regimen,
+    RegimenDecision,
+    RegimenStatus,
+    ScheduledDose,
+)
+from regimens.schedule import local_date
+from tracker.sweeps import register
+
+MAINTENANCE_END_CONDITIONS = ("lifelong", "until_cause_resolved")
+
+
+def _cobalt(key: str) -> Any:
+    return settings.COBALT[key]
+
+
+@dataclass(frozen=True)
+class Wanted:
+    severity: str
+    message: str
+    action_text: str
+    evidence: dict[str, Any]
+    rule_id: str
+
+
+def apply_alerts(
+    kind: str,
+    wanted: dict[int, Wanted],
+    at: datetime,
+    *,
+    resolution: str,
+    resolve_rule_ids: Iterable[str] | None = None,
+) -> dict[str, int]:
+    """Make the open alerts of `kind` match `wanted` (patient id -> alert): raise the new ones and escalate
+    the ones whose severity rose (through alert_raise), resolve the ones no longer wanted (one UPDATE).
+    `resolve_rule_ids` limits resolving to alerts raised by those rules (S-6 has two)."""
+    existing = {
+        pid: (severity, rule_id)
+        for pid, severity, rule_id in Alert.objects.filter(kind=kind)
+        .exclude(status=AlertStatus.RESOLVED)
+        .values_list("patient_id", "severity", "rule_id")
+    }
+    to_raise = [
+        pid
+        for pid, w in wanted.items()
+        if pid not in existing or SEVERITY_RANK[w.severity] > SEVERITY_RANK[existing[pid][0]]
+    ]
+    raised = escalated = 0
+    if to_raise:
+        patients = Patient.objects.in_bulk(to_raise)
+        for pid in to_raise:
+            w = wanted[pid]
+            _alert, created = alert_raise(
+                patient=patients[pid],
+                kind=kind,
+                severity=w.severity,
+                message=w.message,
+                action_text=w.action_text,
+                evidence=w.evidence,
+                rule_id=w.rule_id,
+                at=at,
+            )
+            raised += int(created)
+            escalated += int(not created)
+    stale = [
+        pid
+        for pid, (_severity, rule_id) in existing.items()
+        if pid not in wanted and (resolve_rule_ids is None or rule_id in set(resolve_rule_ids))
+    ]
+    resolved = 0
+    if stale:
+        resolved = (
+            Alert.objects.filter(kind=kind, patient_id__in=stale)
+            .exclude(status=AlertStatus.RESOLVED)
+            .update(status=AlertStatus.RESOLVED, resolved_at=at, resolution=resolution[:200])
+        )
+    return {f"{kind}_raised": raised, f"{kind}_escalated": escalated, f"{kind}_resolved": resolved}
+
+
+def _latest_local_today(at: datetime) -> date:
+    """The latest local date anywhere on earth at `at` (UTC+14): an upper bound for SQL pre-filters."""
+    return (at + timedelta(hours=14)).date()
+
+
+# --- S-4 dose_overdue ------------------------------------------------------------------------------------
+
+
+def _maintenance_phases(regimen_ids: Iterable[int]) -> dict[int, set[int]]:
+    """Regimen id -> indexes of its maintenance phases (lifelong / until the cause is resolved), from the
+    regimen's protocol snapshot (one query)."""
+    out: dict[int, set[int]] = {}
+    for rid, snapshot in Regimen.objects.filter(id__in=list(regimen_ids)).values_list("id", "protocol_snapshot"):
+        phases = (snapshot or {}).get("phases", [])
+        out[rid] = {i for i, p in enumerate(phases) if p.get("end_condition") in MAINTENANCE_END_CONDITIONS}
+    return out
+
+
+def dose_overdue(at: datetime) -> dict[str, int]:
+    """RULES S-4 [P]: a maintenance dose not recorded by its due date: overdue > 14 days MEDIUM, > 28 HIGH;
+    with neurological history > 7 MEDIUM, > 14 HIGH. Days overdue = the patient's local date - due date.
+    Resolves once no such dose is left (given, not given or cancelled)."""
+    medium, high = int(_cobalt("OVERDUE_MEDIUM_AFTER_DAYS")), int(_cobalt("OVERDUE_HIGH_AFTER_DAYS"))
+    n_medium, n_high = int(_cobalt("OVERDUE_NEURO_MEDIUM_AFTER_DAYS")), int(_cobalt("OVERDUE_NEURO_HIGH_AFTER_DAYS"))
+    bound = _latest_local_today(at) - timedelta(days=min(medium, n_medium))
+    neuro_fact = PatientFact.objects.filter(
+        patient_id=OuterRef("patient_id"), kind=FactKind.NEURO_SYMPTOMS, absent=False
+    )
+    rows = list(
+        ScheduledDose.objects.filter(
+            status=DoseStatus.PLANNED,
+            self_administered=False,
+            due_date__lt=bound,
+            regimen__status=RegimenStatus.ACTIVE,
+        )
+        .annotate(neuro_fact=Exists(neuro_fact))
+        .values(
+            "id",
+            "patient_id",
+            "regimen_id",
+            "phase_index",
+            "phase",
+            "due_date",
+            "patient__timezone",
+            "patient__neurological_involvement",
+            "neuro_fact",
+        )
+    )
+    maintenance = _maintenance_phases({r["regimen_id"] for r in rows})
+    wanted: dict[int, Wanted] = {}
+    worst: dict[int, int] = {}
+    for r in rows:
+        phases = maintenance.get(r["regimen_id"])
+        if not (r["phase_index"] in phases if phases else r["phase"] == "maintenance"):
+            continue
+        days = (local_date(at, r["patient__timezone"]) - r["due_date"]).days
+        neuro = bool(r["patient__neurological_involvement"] or r["neuro_fact"])
+        lo, hi = (n_medium, n_high) if neuro else (medium, high)
+        if days <= lo or days <= worst.get(r["patient_id"], -1):
+            continue
+        worst[r["patient_id"]] = days
+        severity = "high" if days > hi else "medium"
+        wanted[r["patient_id"]] = Wanted(
+            severity=severity,
+            message=(
+                f"Maintenance dose due {r['due_date'].isoformat()} not recorded: {days} days overdue "
+                f"(S-4: more than {lo} days MEDIUM, more than {hi} HIGH{', neurological history' if neuro else ''})."
+            ),
+            action_text="Contact the patient and book the dose; record it as given or not given.",
+            evidence={"dose_id": r["id"], "due_date": r["due_date"].isoformat(), "days_overdue": days, "neuro": neuro},
+            rule_id="S-4",
+        )
+    with transaction.atomic():
+        return apply_alerts("dose_overdue", wanted, at, resolution="dose recorded or cancelled")
+
+
+# --- §3.3 lab_recheck_overdue ----------------------------------------------------------------------------
+
+
+def recheck_overdue(at: datetime) -> dict[str, int]:
+    """RULES §3.3: "If a scheduled test is missing, raise 'overdue test' (MEDIUM)". A due recheck whose window
+    ended (the patient's local date is after window_end) becomes overdue, unless results already answer it
+    (every analyte on or after its window start: then it is done, catching up a missed evaluation)."""
+    bound = _latest_local_today(at)
+    candidates: list[dict[str, Any]] = [
+        dict(c)
+        for c in LabRecheck.objects.filter(regimen__status=RegimenStatus.ACTIVE)
+        .filter(status__in=[RecheckStatus.DUE, RecheckStatus.OVERDUE])
+        .filter(window_end__lt=bound)
+        .values(
+            "id", "patient_id", "status", "rule", "key", "window_start", "window_end", "analytes", "patient__timezone"
+        )
+    ]
+    overdue = [c for c in candidates if c["window_end"] < local_date(at, c["patient__timezone"])]
+    analytes = {a for c in overdue for a in c["analytes"]}
+    earliest = min((c["window_start"] for c in overdue), default=None)
+    seen: dict[tuple[int, str], list[date]] = {}
+    if overdue and analytes and earliest is not None:
+        for pid, analyte, collected_at, tz in LabResult.objects.filter(
+            patient_id__in={c["patient_id"] for c in overdue},
+            analyte__in=analytes,
+            collected_at__gte=datetime.combine(earliest - timedelta(days=1), datetime.min.time(), tzinfo=UTC),
+            collected_at__lte=at,
+        ).values_list("patient_id", "analyte", "collected_at", "patient__timezone"):
+            seen.setdefault((pid, analyte), []).append(local_date(collected_at, tz))
+    done: list[dict[str, Any]] = []
+    late: list[dict[str, Any]] = []
+    for c in overdue:
+        answered = bool(c["analytes"]) and all(
+            any(d >= c["window_start"] for d in seen.get((c["patient_id"], a), [])) for a in c["analytes"]
+        )
+        (done if answered else late).append(c)
+    wanted: dict[int, Wanted] = {}
+    for c in late:
+        pid = c["patient_id"]
+        items = wanted[pid].evidence["rechecks"] if pid in wanted else []
+        items.append(
+            {"id": c["id"], "rule": c["rule"], "window_end": c["window_end"].isoformat(), "analytes": c["analytes"]}
+        )
+        names = ", ".join(
+            f"{i['rule']} ({', '.join(i['analytes']) or 'review'}) window ended {i['window_end']}" for i in items
+        )
+        wanted[pid] = Wanted(
+            severity="medium",
+            message=f"Lab recheck overdue: {names} (§3.3).",
+            action_text="Arrange the blood test, or cancel the recheck with a reason.",
+            evidence={"rechecks": items},
+            rule_id="§3.3",
+        )
+    with transaction.atomic():
+        n_done = (
+            LabRecheck.objects.filter(id__in=[c["id"] for c in done]).update(status=RecheckStatus.DONE, completed_at=at)
+            if done
+            else 0
+        )
+        newly = [c["id"] for c in late if c["status"] == RecheckStatus.DUE]
+        n_late = LabRecheck.objects.filter(id__in=newly).update(status=RecheckStatus.OVERDUE) if newly else 0
+        # Patients whose overdue rechecks were answered, cancelled or whose regimen ended: resolve.
+        counts = apply_alerts("lab_recheck_overdue", wanted, at, resolution="recheck done or cancelled")
+    return {"rechecks_done": n_done, "rechecks_overdue": n_late, **counts}
+
+
+# --- §1.3 neuro_review_due -------------------------------------------------------------------------------
+
+
+def neuro_review_due(at: datetime) -> dict[str, int]:
+    """RULES §1.3 [P] for an open clinician-ended phase with review prompts (R-UK-2 neuro loading):
+    INFO when a review is due (NEURO_REVIEW_EVERY_DAYS since the phase's first dose or the last review),
+    MEDIUM when none for NEURO_REVIEW_MEDIUM_AFTER_DAYS, HIGH once the phase is open NEURO_REVIEW_HIGH_AT_DAYS
+    (6 and 12 weeks) without a specialist note (a review with a note, recorded in the interval before)."""
+    every = int(_cobalt("NEURO_REVIEW_EVERY_DAYS"))
+    medium = int(_cobalt("NEURO_REVIEW_MEDIUM_AFTER_DAYS"))
+    milestones = sorted(int(m) for m in _cobalt("NEURO_REVIEW_HIGH_AT_DAYS"))
+    in_phase = {"regimen": OuterRef("pk"), "phase_index": OuterRef("current_phase")}
+    reviews = RegimenDecision.objects.filter(**in_phase, kind=DecisionKind.REVIEW).order_by("-decided_on")
+    rows = (
+        Regimen.objects.filter(status=RegimenStatus.ACTIVE, protocol__phases__review_every_days__isnull=False)
+        .distinct()
+        .annotate(
+            phase_start=Subquery(
+                ScheduledDose.objects.filter(**in_phase, status=DoseStatus.GIVEN)
+                .order_by("administered_at")
+                .values("administered_at")[:1]
+            ),
+            last_review=Subquery(reviews.values("decided_on")[:1]),
+            last_note=Subquery(reviews.exclude(note="").values("decided_on")[:1]),
+        )
+        .values(
+            "id",
+            "patient_id",
+            "current_phase",
+            "protocol_snapshot",
+            "patient__timezone",
+            "phase_start",
+            "last_review",
+            "last_note",
+        )
+    )
+    wanted: dict[int, Wanted] = {}
+    for r in rows:
+        phases = (r["protocol_snapshot"] or {}).get("phases", [])
+        if r["current_phase"] >= len(phases) or r["phase_start"] is None:
+            continue
+        phase = phases[r["current_phase"]]
+        if phase.get("end_condition") != "clinician_ended" or not phase.get("review_every_days"):
+            continue
+        today = local_date(at, r["patient__timezone"])
+        start = local_date(r["phase_start"], r["patient__timezone"])
+        days_open = (today - start).days
+        since = (today - (r["last_review"] or start)).days
+        passed = [m for m in milestones if days_open >= m]
+        evidence = {
+            "regimen_id": r["id"],
+            "phase_start": start.isoformat(),
+            "days_open": days_open,
+            "last_review": r["last_review"].isoformat() if r["last_review"] else None,
+        }
+        if passed and (r["last_note"] is None or r["last_note"] < start + timedelta(days=passed[-1] - every)):
+            wanted[r["patient_id"]] = Wanted(
+                "high",
+                f"Long neuro loading phase ({days_open} days): confirm the plan with a specialist (§1.3).",
+                "Record a review with the specialist's plan as its note.",
+                evidence,
+                "§1.3",
+            )
+        elif since >= medium:
+            wanted[r["patient_id"]] = Wanted(
+                "medium",
+                f"No review of the neuro loading phase for {since} days (§1.3).",
+                "Review the patient: still improving, plateau reached, worsening or specialist review pending.",
+                evidence,
+                "§1.3",
+            )
+        elif since >= every:
+            wanted[r["patient_id"]] = Wanted(
+                "info",
+                f"Review of the neuro loading phase due ({since} days since the last one) (§1.3).",
+                "Review the patient: still improving, plateau reached, worsening or specialist review pending.",
+                evidence,
+                "§1.3",
+            )
+    with transaction.atomic():
+        return apply_alerts("neuro_review_due", wanted, at, resolution="review recorded or phase ended")
+
+
+# --- S-6(a) neuro_treatment_delay --------------------------------------------------------------------------
+
+
+def neuro_treatment_delay(at: datetime) -> dict[str, int]:
+    """RULES S-6(a) [P]: neurological symptoms recorded and no B12 dose within 24 h -> HIGH. Only S-6(a)
+    alerts are resolved here (the S-6(b) INFO note belongs to the evaluation)."""
+    hours = int(_cobalt("NEURO_TREATMENT_DELAY_HOURS"))
+    rows = (
+        PatientFact.objects.filter(
+            kind=FactKind.NEURO_SYMPTOMS, absent=False, recorded_at__lte=at - timedelta(hours=hours)
+        )
+        .values("patient_id", "patient__timezone")
+        .annotate(recorded=Min("recorded_at"))
+        .annotate(
+            first_dose=Subquery(
+                ScheduledDose.objects.filter(patient_id=OuterRef("patient_id"), status=DoseStatus.GIVEN)
+                .exclude(administered_at=None)
+                .order_by("administered_at")
+                .values("administered_at")[:1]
+            ),
+            first_med=Subquery(
+                Medication.objects.filter(patient_id=OuterRef("patient_id"), kind__in=B12_MEDICATIONS)
+                .order_by("start_date")
+                .values("start_date")[:1]
+            ),
+            fact_id=Subquery(
+                PatientFact.objects.filter(
+                    patient_id=OuterRef("patient_id"), kind=FactKind.NEURO_SYMPTOMS, absent=False
+                )
+                .order_by("recorded_at")
+                .values("id")[:1]
+            ),
+        )
+        .values("patient_id", "recorded", "first_dose", "first_med", "fact_id", "patient__timezone")
+    )
+    wanted: dict[int, Wanted] = {}
+    for r in rows:
+        first = r["first_dose"]
+        if r["first_med"] is not None:
+            med_at = datetime.combine(
+                r["first_med"], datetime.min.time(), tzinfo=zoneinfo.ZoneInfo(r["patient__timezone"])
+            )
+            first = med_at if first is None else min(first, med_at)
+        if s6a_delay(r["recorded"], first, at):
+            wanted[r["patient_id"]] = Wanted(
+                "high",
+                f"Neurological symptoms recorded and no B12 dose within {hours} hours (S-6): do not delay treatment.",
+                "Give B12 now; seek urgent specialist advice (haematology ± neurology).",
+                {"fact_ids": [r["fact_id"]], "recorded_at": r["recorded"].isoformat()},
+                "S-6(a)",
+            )
+    with transaction.atomic():
+        return apply_alerts("neuro_treatment_delay", wanted, at, resolution="B12 given", resolve_rule_ids=("S-6(a)",))
+
+
+@register("monitoring")
+def monitoring(at: datetime) -> dict[str, int]:
+    """Every time-based monitoring rule as of `at` (idempotent)."""
+    counts: dict[str, int] = {}
+    for part in (dose_overdue, recheck_overdue, neuro_review_due, neuro_treatment_delay):
+        counts.update(part(at))
+    return counts

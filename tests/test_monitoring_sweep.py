@@ -1,0 +1,274 @@
+"""The monitoring sweep (patients/sweeps.py): time-based rules run day by day through run_sweeps,
+opening alerts on the right day and not before, idempotent, and with a query count that does not grow
+with the number of patients (RULES.md S-4, S-6(a), §1.3, §3.3)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import UTC, date, datetime, timedelta
+from io import StringIO
+from typing import Any, cast
+
+import pytest
+import time_machine
+from django.core.management import call_command
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+
+from notifications.models import Alert
+from patients.models import Patient, PatientFact
+from patients.sweeps import monitoring
+from regimens.models import LabRecheck, Protocol, RecheckStatus, Regimen, RegimenDecision, ScheduledDose
+from regimens.services import dose_record_administration, regimen_record_review, regimen_start
+from tests.factories import PatientFactory
+
+pytestmark = pytest.mark.django_db
+
+
+def new_patient(**fields: Any) -> Patient:
+    return cast(Patient, PatientFactory(**fields))
+
+
+START = date(2027, 1, 4)  # a Monday
+
+
+def at(on: date, hour: int = 10) -> datetime:
+    return datetime(on.year, on.month, on.day, hour, tzinfo=UTC)
+
+
+@pytest.fixture(autouse=True)
+def clock() -> Iterator[Any]:
+    with time_machine.travel(at(START), tick=False) as traveller:
+        yield traveller
+
+
+def start(patient: Patient, code: str, give_first: bool = False) -> Regimen:
+    regimen = regimen_start(patient=patient, protocol=Protocol.objects.get(code=code), start_date=START)
+    if give_first:
+        first = ScheduledDose.objects.filter(regimen=regimen).order_by("due_date").first()
+        assert first is not None
+        dose_record_administration(dose=first, administered_at=at(START, 9))
+    return regimen
+
+
+def alert(patient: Patient, kind: str) -> Alert | None:
+    return Alert.objects.filter(patient=patient, kind=kind).exclude(status="resolved").first()
+
+
+def run(on: date, hour: int = 10) -> str:
+    out = StringIO()
+    call_command("run_sweeps", "--at", at(on, hour).isoformat(), "--only", "monitoring", stdout=out)
+    return out.getvalue()
+
+
+# --- S-4 dose_overdue --------------------------------------------------------------------------------------
+
+
+def test_overdue_maintenance_dose_opens_medium_after_14_days_and_high_after_28(clinic: Any) -> None:
+    # ileal-resection: one lifelong monthly phase (maintenance), first dose due on the start date.
+    patient = new_patient(clinic=clinic)
+    start(patient, "ileal-resection")
+    seen = {}
+    for offset in (14, 15, 28, 29):
+        run(START + timedelta(days=offset))
+        found = alert(patient, "dose_overdue")
+        seen[offset] = found.severity if found else None
+    assert seen == {14: None, 15: "medium", 28: "medium", 29: "high"}
+    assert Alert.objects.filter(patient=patient, kind="dose_overdue").count() == 1
+
+
+def test_neurological_history_uses_7_and_14_days(clinic: Any) -> None:
+    patient = new_patient(clinic=clinic, neurological_involvement=True)
+    start(patient, "ileal-resection")
+    seen = {}
+    for offset in (7, 8, 14, 15):
+        run(START + timedelta(days=offset))
+        found = alert(patient, "dose_overdue")
+        seen[offset] = found.severity if found else None
+    assert seen == {7: None, 8: "medium", 14: "medium", 15: "high"}
+
+
+def test_overdue_is_judged_on_the_patients_local_date(clinic: Any) -> None:
+    london = new_patient(clinic=clinic, timezone="Europe/London")
+    auckland = new_patient(clinic=clinic, timezone="Pacific/Auckland")  # UTC+13 in January
+    start(london, "ileal-resection")
+    start(auckland, "ileal-resection")
+
+    run(START + timedelta(days=14), hour=12)  # 01:00 on day 15 in Auckland
+
+    assert alert(london, "dose_overdue") is None
+    assert alert(auckland, "dose_overdue") is not None
+
+
+def test_loading_doses_are_not_maintenance_doses(clinic: Any) -> None:
+    patient = new_patient(clinic=clinic)
+    start(patient, "hydroxo-uk-standard")  # six loading doses, none given
+
+    run(START + timedelta(days=40))
+
+    assert alert(patient, "dose_overdue") is None
+
+
+def test_overdue_alert_resolves_once_the_dose_is_recorded(clinic: Any, clock: Any) -> None:
+    patient = new_patient(clinic=clinic)
+    regimen = start(patient, "ileal-resection")
+    run(START + timedelta(days=20))
+    assert alert(patient, "dose_overdue") is not None
+
+    clock.move_to(at(START + timedelta(days=21)))
+    dose = ScheduledDose.objects.filter(regimen=regimen, status="planned").order_by("due_date").first()
+    assert dose is not None
+    dose_record_administration(dose=dose, administered_at=at(START + timedelta(days=21), 9))
+    run(START + timedelta(days=21))
+
+    assert alert(patient, "dose_overdue") is None
+    assert Alert.objects.get(patient=patient, kind="dose_overdue").resolution == "dose recorded or cancelled"
+
+
+def test_the_same_instant_twice_changes_nothing(clinic: Any) -> None:
+    patient = new_patient(clinic=clinic)
+    start(patient, "ileal-resection")
+    first = monitoring(at(START + timedelta(days=30)))
+    snapshot = list(Alert.objects.values_list("id", "status", "severity", "message"))
+
+    second = monitoring(at(START + timedelta(days=30)))
+
+    assert first["dose_overdue_raised"] == 1
+    assert all(v == 0 for v in second.values()), second
+    assert list(Alert.objects.values_list("id", "status", "severity", "message")) == snapshot
+
+
+# --- §3.3 lab_recheck_overdue ------------------------------------------------------------------------------
+
+
+def test_recheck_overdue_the_day_after_its_window_and_done_when_the_result_arrives(
+    clinic: Any, clock: Any, django_capture_on_commit_callbacks: Any
+) -> None:
+    from rest_framework.test import APIClient
+
+    from tests.factories import staff_user
+
+    patient = new_patient(clinic=clinic)
+    start(patient, "hydroxo-uk-standard", give_first=True)  # no baseline: L-6 Hb day 14 ± 3
+    l6 = LabRecheck.objects.get(patient=patient, key="L-6@14")
+    assert l6.window_end == date(2027, 1, 21)
+
+    run(date(2027, 1, 21))
+    assert alert(patient, "lab_recheck_overdue") is None
+    run(date(2027, 1, 22))
+    found = alert(patient, "lab_recheck_overdue")
+    assert found is not None and found.severity == "medium"
+    assert LabRecheck.objects.get(pk=l6.pk).status == RecheckStatus.OVERDUE
+
+    clock.move_to(at(date(2027, 1, 22), 15))
+    api = APIClient()
+    api.force_authenticate(cast(Any, staff_user(clinic)))
+    with django_capture_on_commit_callbacks(execute=True):
+        response = api.post(
+            "/api/lab-results/",
+            {
+                "patient": patient.pk,
+                "analyte": "hemoglobin",
+                "value": "130",
+                "unit": "g/L",
+                "collected_at": at(date(2027, 1, 22), 14).isoformat(),
+            },
+            format="json",
+        )
+    assert response.status_code == 201
+    assert LabRecheck.objects.get(pk=l6.pk).status == RecheckStatus.DONE
+    assert alert(patient, "lab_recheck_overdue") is None
+
+
+# --- §1.3 neuro review -------------------------------------------------------------------------------------
+
+
+def test_neuro_loading_review_prompt_escalates_and_a_review_resolves_it(clinic: Any, clock: Any) -> None:
+    patient = new_patient(clinic=clinic, neurological_involvement=True)
+    regimen = start(patient, "hydroxo-uk-neuro", give_first=True)
+    seen = {}
+    for offset in (13, 14, 21):
+        run(START + timedelta(days=offset))
+        found = alert(patient, "neuro_review_due")
+        seen[offset] = found.severity if found else None
+    assert seen == {13: None, 14: "info", 21: "medium"}
+
+    clock.move_to(at(START + timedelta(days=22)))
+    regimen_record_review(regimen=regimen, outcome="still_improving")
+    run(START + timedelta(days=22))
+    assert alert(patient, "neuro_review_due") is None
+
+    run(START + timedelta(days=42))  # 6 weeks without a specialist note
+    found = alert(patient, "neuro_review_due")
+    assert found is not None and found.severity == "high"
+    assert RegimenDecision.objects.filter(regimen=regimen).count() == 1
+
+
+# --- S-6(a) -------------------------------------------------------------------------------------------------
+
+
+def test_neuro_symptoms_without_b12_within_24_hours(clinic: Any, clock: Any) -> None:
+    patient = new_patient(clinic=clinic)
+    clock.move_to(at(START, 8))
+    PatientFact.objects.create(patient=patient, kind="neuro_symptoms", onset_date=START)
+
+    monitoring(at(START + timedelta(days=1), 7))  # 23 h
+    assert alert(patient, "neuro_treatment_delay") is None
+    monitoring(at(START + timedelta(days=1), 8))  # 24 h
+    found = alert(patient, "neuro_treatment_delay")
+    assert found is not None and (found.severity, found.rule_id) == ("high", "S-6(a)")
+
+
+def test_a_dose_within_24_hours_means_no_delay_alert(clinic: Any, clock: Any) -> None:
+    patient = new_patient(clinic=clinic)
+    clock.move_to(at(START, 8))
+    PatientFact.objects.create(patient=patient, kind="neuro_symptoms", onset_date=START)
+    clock.move_to(at(START, 10))
+    start(patient, "hydroxo-uk-neuro", give_first=True)  # given at 09:00, an hour after the symptoms
+
+    monitoring(at(START + timedelta(days=2)))
+
+    assert alert(patient, "neuro_treatment_delay") is None
+
+
+# --- Bounded queries ---------------------------------------------------------------------------------------
+
+
+def _population(clinic: Any, n: int) -> list[Patient]:
+    patients = []
+    for i in range(n):
+        patient = new_patient(clinic=clinic, neurological_involvement=i % 2 == 0)
+        start(patient, "ileal-resection" if i % 3 else "hydroxo-uk-neuro", give_first=i % 3 == 0)
+        if i % 5 == 0:
+            PatientFact.objects.create(patient=patient, kind="neuro_symptoms", onset_date=START)
+        patients.append(patient)
+    return patients
+
+
+def _steady_state_queries(clinic: Any, n: int) -> int:
+    _population(clinic, n)
+    when = at(START + timedelta(days=30))
+    monitoring(when)  # opens the alerts
+    with CaptureQueriesContext(connection) as queries:
+        monitoring(when)
+    return len(queries)
+
+
+def test_query_count_does_not_grow_from_5_to_50_patients(clinic: Any, django_assert_max_num_queries: Any) -> None:
+    few = _steady_state_queries(clinic, 5)
+    assert Alert.objects.exclude(status="resolved").count() >= 5
+    Alert.objects.all().delete()
+    many = _steady_state_queries(clinic, 45)  # 50 patients in all
+    assert Alert.objects.exclude(status="resolved").count() >= 50
+    assert many == few
+    with django_assert_max_num_queries(few):
+        monitoring(at(START + timedelta(days=30)))
+
+
+def test_run_sweeps_prints_the_monitoring_counts(clinic: Any) -> None:
+    patient = new_patient(clinic=clinic)
+    start(patient, "ileal-resection")
+
+    output = run(START + timedelta(days=15))
+
+    assert "monitoring:" in output and "dose_overdue_raised=1" in output
