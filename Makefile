@@ -39,6 +39,7 @@ lint: venv
 
 bench: venv
 	$(PY) bench/bench_schedule.py
+	DATABASE_URL=$${DATABASE_URL:-$(TEST_DATABASE_URL)} $(PY) bench/bench_sweep.py
 
 clean:
 	rm -rf var/ $(VENV)
