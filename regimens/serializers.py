@@ -157,6 +157,12 @@ class ProtocolCodeField(serializers.SlugRelatedField):
     def get_queryset(self) -> QuerySet[Protocol]:
         return Protocol.objects.prefetch_related("phases", "recheck_steps")
 
+    def to_internal_value(self, data: Any) -> Protocol:
+        # A NUL byte cannot be sent to PostgreSQL: answer as for any unknown code, not with a 500.
+        if isinstance(data, str) and "\x00" in data:
+            self.fail("does_not_exist", slug_name=self.slug_field, value=data.replace("\x00", ""))
+        return super().to_internal_value(data)
+
 
 @extend_schema_field(OpenApiTypes.INT)
 class StaffPatientField(serializers.PrimaryKeyRelatedField):

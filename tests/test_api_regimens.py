@@ -148,6 +148,7 @@ def test_it_previews_with_the_clinic_calendar(api: APIClient, clinic: Any) -> No
     ("body", "field"),
     [
         ({"protocol": "no-such-protocol", "start_date": "2027-01-04"}, "protocol"),
+        ({"protocol": "hydroxo\x00", "start_date": "2027-01-04"}, "protocol"),  # PostgreSQL cannot store NUL
         ({"start_date": "2027-01-04"}, "protocol"),
         ({"protocol": "hydroxo-uk-standard", "start_date": "2027-02-30"}, "start_date"),
         ({"protocol": "hydroxo-uk-standard", "start_date": "04/01/2027"}, "start_date"),
