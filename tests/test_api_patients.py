@@ -341,3 +341,18 @@ def test_it_leaves_the_calendar_to_the_clinic_admin(api: APIClient, clinic: Clin
     assert response.status_code == 403
     clinic.refresh_from_db()
     assert clinic.open_weekdays == [0, 1, 2, 3, 4]
+
+
+@pytest.mark.parametrize(
+    ("url", "field"),
+    [
+        ("/api/lab-results/?analyte=hemo%00globin", "analyte"),
+        ("/api/patients/?search=%00", "search"),
+        ("/api/protocols/hydroxo%00/", "detail"),
+    ],
+)
+def test_it_refuses_a_nul_character_in_the_url_naming_the_parameter(api: APIClient, url: str, field: str) -> None:
+    response = api.get(url)
+
+    assert response.status_code == 400
+    assert field in response.json()
