@@ -39,12 +39,17 @@ def alert_raise(
     ).first()
     if existing is not None:
         if SEVERITY_RANK[severity] > SEVERITY_RANK[existing.severity]:
+            previous = existing.severity
             existing.severity = severity
             existing.message = message
             existing.action_text = action_text
             existing.evidence = evidence or {}
             existing.rule_id = rule_id or existing.rule_id
             existing.save(update_fields=["severity", "message", "action_text", "evidence", "rule_id"])
+            from notifications import staff
+
+            # Risen to HIGH/CRITICAL: staff hear about it now, in this same transaction.
+            staff.on_alert_severity_raised(existing, previous)
         return existing, False
     try:
         with transaction.atomic():

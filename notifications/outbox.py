@@ -68,9 +68,9 @@ def enqueue(
 def dispatch(delivery_id: int) -> None:
     """Hand one delivery to a worker. Losing this message is harmless: the outbox sweep re-dispatches
     every pending row that is due, and the claim makes a duplicate dispatch send nothing twice."""
-    from notifications.tasks import deliver
-
     try:
+        from notifications.tasks import deliver
+
         deliver.delay(delivery_id)
     except Exception:  # broker down: the row stays pending and the sweep picks it up
         import logging

@@ -1,11 +1,450 @@
-"""Patient reminders (issue 4). Filled in by the reminders work."""
+"""Patient reminders (issue 4 section 5; SPEC core behaviour 5; docs/reminders.md).
+
+The reminders sweep writes one Delivery row per reminder a little before it is due (within
+REMINDER_LOOKAHEAD_HOURS); the outbox sweep and the workers send it. Nothing here sends.
+
+- Doses given at the clinic (not self-administered): a maintenance dose 7 and 1 days before (RULES S-4),
+  any other dose ("loading") the day before; a follow-up to the patient once a dose is
+  REMINDER_OVERDUE_AFTER_DAYS past due and still not recorded.
+- Lab rechecks: 2 days before the window opens.
+- Sent on the reminder's local date at REMINDER_LOCAL_TIME in the patient's zone, moved out of quiet hours.
+
+Idempotency: the key names the reminder, the date it is about and the channel
+("remind:dose:<dose>:7d:<due date>:email"), so the same instant twice writes nothing new, and a dose
+moved to a new date gets reminders for the new date while the old ones are cancelled.
+
+Set-based: a fixed number of queries whatever the number of patients; only NEW contact_missing alerts go
+through alert_raise one by one (it writes the staff notifications in the same transaction).
+"""
 
 from __future__ import annotations
 
-from notifications.models import Delivery
+import zoneinfo
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, time, timedelta
+from typing import Any
+
+from django.conf import settings
+from django.db import transaction
+from django.db.models import Q, QuerySet
+
+from notifications import messages, outbox
+from notifications.alerts import alert_raise
+from notifications.models import Alert, AlertKind, AlertStatus, Delivery, DeliveryStatus, Purpose
+from patients.models import Patient, ReminderChannel
+from regimens.models import DoseStatus, LabRecheck, RecheckStatus, Regimen, RegimenStatus, ScheduledDose
+
+# The same reading of "maintenance" as the S-4 overdue rule (patients/sweeps.py): a phase that runs for
+# life or until the cause is resolved; every other clinic-given phase counts as loading.
+MAINTENANCE_END_CONDITIONS = ("lifelong", "until_cause_resolved")
+REMINDER_PURPOSES = (Purpose.DOSE_REMINDER, Purpose.RECHECK_REMINDER, Purpose.DOSE_OVERDUE)
+
+
+# --- Pure timing rules ---------------------------------------------------------------------------------
+
+
+def parse_time(value: Any) -> time:
+    if isinstance(value, time):
+        return value
+    hours, minutes = str(value).strip().split(":")[:2]
+    return time(int(hours), int(minutes))
+
+
+def in_quiet_hours(moment: time, quiet_start: time, quiet_end: time) -> bool:
+    """Quiet hours may wrap midnight (21:00-08:00) or not (12:00-14:00); equal ends mean none."""
+    if quiet_start == quiet_end:
+        return False
+    if quiet_start < quiet_end:
+        return quiet_start <= moment < quiet_end
+    return moment >= quiet_start or moment < quiet_end
+
+
+@dataclass(frozen=True)
+class Timing:
+    local_time: time
+    quiet_start: time
+    quiet_end: time
+    lookahead: timedelta
+    stale: timedelta
+
+    @classmethod
+    def from_settings(cls) -> Timing:
+        cobalt = settings.COBALT
+        return cls(
+            local_time=parse_time(cobalt["REMINDER_LOCAL_TIME"]),
+            quiet_start=parse_time(cobalt["REMINDER_QUIET_START"]),
+            quiet_end=parse_time(cobalt["REMINDER_QUIET_END"]),
+            lookahead=timedelta(hours=int(cobalt["REMINDER_LOOKAHEAD_HOURS"])),
+            stale=timedelta(hours=int(cobalt["REMINDER_STALE_HOURS"])),
+        )
+
+    def send_at(self, local_day: date, tz: str) -> datetime:
+        """The UTC instant of `local_day` at the reminder time in zone `tz`. Computed in the zone and then
+        converted, so 10:00 stays 10:00 local on both sides of a DST change (09:00 or 10:00 UTC in London).
+        A configured time inside quiet hours moves to their end on the same local date, so a "day before"
+        reminder still arrives the day before."""
+        moment = self.local_time
+        if in_quiet_hours(moment, self.quiet_start, self.quiet_end):
+            moment = self.quiet_end
+        return datetime.combine(local_day, moment, tzinfo=zoneinfo.ZoneInfo(tz)).astimezone(UTC)
+
+    def in_window(self, send_at: datetime, at: datetime, tz: str) -> bool:
+        """Write a reminder once it is due within the lookahead; never one more than `stale` late (the
+        system was down: a reminder for yesterday's 10:00 is worse than none), and a late one only outside
+        quiet hours, since a row already due is sent at once."""
+        if not at - self.stale <= send_at <= at + self.lookahead:
+            return False
+        if send_at < at:
+            now_local = at.astimezone(zoneinfo.ZoneInfo(tz)).time()
+            return not in_quiet_hours(now_local, self.quiet_start, self.quiet_end)
+        return True
+
+
+def reminder_key(kind: str, object_id: int, offset: str, about: date, channel: str) -> str:
+    return f"remind:{kind}:{object_id}:{offset}:{about.isoformat()}:{channel}"
+
+
+def key_date(key: str) -> date | None:
+    """The date a reminder key is about (the dose's due date or the recheck window's start)."""
+    parts = key.split(":")
+    try:
+        return date.fromisoformat(parts[4])
+    except (IndexError, ValueError):
+        return None
+
+
+def usable_address(channel: str, email: str, phone: str) -> str:
+    if channel == ReminderChannel.EMAIL:
+        email = (email or "").strip()
+        return email if "@" in email else ""
+    if channel == ReminderChannel.SMS:
+        return (phone or "").strip()
+    return ""
+
+
+def irrelevance(
+    *,
+    purpose: str,
+    key: str,
+    channel: str,
+    patient_channel: str,
+    dose_status: str | None,
+    dose_due: date | None,
+    recheck_status: str | None,
+    recheck_start: date | None,
+) -> str:
+    """Why a written reminder should no longer go out ("" = it still should)."""
+    if patient_channel == ReminderChannel.NONE:
+        return "patient opted out of reminders"
+    if patient_channel != channel:
+        return f"patient now prefers {patient_channel}"
+    about = key_date(key)
+    if purpose in (Purpose.DOSE_REMINDER, Purpose.DOSE_OVERDUE):
+        if dose_status != DoseStatus.PLANNED:
+            return f"dose is {dose_status or 'gone'}"
+        if about is not None and dose_due != about:
+            return f"dose moved to {dose_due}"
+    if purpose == Purpose.RECHECK_REMINDER:
+        if recheck_status != RecheckStatus.DUE:
+            return f"recheck is {recheck_status or 'gone'}"
+        if about is not None and recheck_start != about:
+            return f"recheck window moved to {recheck_start}"
+    return ""
+
+
+# --- Worker hook -----------------------------------------------------------------------------------------
 
 
 def still_relevant(delivery: Delivery) -> bool:
     """Checked by the worker just before it sends: False cancels the delivery (e.g. the dose it
     reminds of was given, not given or cancelled since the reminder was written)."""
-    return True
+    if delivery.purpose not in REMINDER_PURPOSES:
+        return True
+    row = (
+        Delivery.objects.filter(pk=delivery.pk)
+        .values(
+            "patient__reminder_channel", "dose__status", "dose__due_date", "recheck__status", "recheck__window_start"
+        )
+        .first()
+    )
+    if row is None:
+        return False
+    return not irrelevance(
+        purpose=delivery.purpose,
+        key=delivery.idempotency_key,
+        channel=delivery.channel,
+        patient_channel=row["patient__reminder_channel"] or ReminderChannel.NONE,
+        dose_status=row["dose__status"],
+        dose_due=row["dose__due_date"],
+        recheck_status=row["recheck__status"],
+        recheck_start=row["recheck__window_start"],
+    )
+
+
+# --- The sweep -------------------------------------------------------------------------------------------
+
+
+def _offsets(key: str) -> list[int]:
+    return sorted({int(v) for v in settings.COBALT[key]})
+
+
+def _maintenance_phases(regimen_ids: Iterable[int]) -> dict[int, set[int]]:
+    out: dict[int, set[int]] = {}
+    for rid, snapshot in Regimen.objects.filter(id__in=list(regimen_ids)).values_list("id", "protocol_snapshot"):
+        phases = (snapshot or {}).get("phases", [])
+        out[rid] = {i for i, p in enumerate(phases) if p.get("end_condition") in MAINTENANCE_END_CONDITIONS}
+    return out
+
+
+@dataclass
+class Candidate:
+    key: str
+    purpose: str
+    patient: dict[str, Any]
+    send_at: datetime
+    context: dict[str, Any]
+    dose_id: int | None = None
+    recheck_id: int | None = None
+
+
+PATIENT_FIELDS = (
+    "patient_id",
+    "patient__given_name",
+    "patient__timezone",
+    "patient__language",
+    "patient__reminder_channel",
+    "patient__email",
+    "patient__phone",
+    "patient__clinic__name",
+    "patient__clinic__phone",
+)
+
+
+def _patient(row: dict[str, Any]) -> dict[str, Any]:
+    return {f.removeprefix("patient__"): row[f] for f in PATIENT_FIELDS}
+
+
+def _dose_candidates(at: datetime, timing: Timing, lo: date, hi: date) -> list[Candidate]:
+    maintenance_days = _offsets("REMINDER_MAINTENANCE_DAYS_BEFORE")
+    loading_days = _offsets("REMINDER_LOADING_DAYS_BEFORE")
+    overdue_after = int(settings.COBALT["REMINDER_OVERDUE_AFTER_DAYS"])
+    before = [0, *maintenance_days, *loading_days]
+    rows = list(
+        ScheduledDose.objects.filter(
+            status=DoseStatus.PLANNED,
+            self_administered=False,  # taken at home daily: no appointment to remind of
+            regimen__status=RegimenStatus.ACTIVE,
+            due_date__gte=lo - timedelta(days=overdue_after),
+            due_date__lte=hi + timedelta(days=max(before)),
+        )
+        .exclude(patient__reminder_channel=ReminderChannel.NONE)
+        .values("id", "regimen_id", "phase_index", "phase", "due_date", *PATIENT_FIELDS)
+    )
+    maintenance = _maintenance_phases({r["regimen_id"] for r in rows})
+    out: list[Candidate] = []
+    for r in rows:
+        phases = maintenance.get(r["regimen_id"])
+        is_maintenance = r["phase_index"] in phases if phases else r["phase"] == "maintenance"
+        due: date = r["due_date"]
+        wanted = [
+            (Purpose.DOSE_REMINDER, f"{n}d", due - timedelta(days=n), "dose")
+            for n in (maintenance_days if is_maintenance else loading_days)
+        ]
+        wanted.append((Purpose.DOSE_OVERDUE, f"+{overdue_after}d", due + timedelta(days=overdue_after), "overdue"))
+        for purpose, offset, local_day, kind in wanted:
+            send_at = timing.send_at(local_day, r["patient__timezone"])
+            if not timing.in_window(send_at, at, r["patient__timezone"]):
+                continue
+            channel = r["patient__reminder_channel"]
+            out.append(
+                Candidate(
+                    key=reminder_key(kind, r["id"], offset, due, channel),
+                    purpose=purpose,
+                    patient=_patient(r),
+                    send_at=send_at,
+                    context={"date": due},
+                    dose_id=r["id"],
+                )
+            )
+    return out
+
+
+def _recheck_candidates(at: datetime, timing: Timing, lo: date, hi: date) -> list[Candidate]:
+    days = _offsets("REMINDER_RECHECK_DAYS_BEFORE")
+    if not days:
+        return []
+    rows = (
+        LabRecheck.objects.filter(
+            status=RecheckStatus.DUE,
+            regimen__status=RegimenStatus.ACTIVE,
+            window_start__gte=lo + timedelta(days=min(days)),
+            window_start__lte=hi + timedelta(days=max(days)),
+        )
+        .exclude(patient__reminder_channel=ReminderChannel.NONE)
+        .values("id", "window_start", "window_end", *PATIENT_FIELDS)
+    )
+    out: list[Candidate] = []
+    for r in rows:
+        start: date = r["window_start"]
+        for n in days:
+            send_at = timing.send_at(start - timedelta(days=n), r["patient__timezone"])
+            if not timing.in_window(send_at, at, r["patient__timezone"]):
+                continue
+            channel = r["patient__reminder_channel"]
+            out.append(
+                Candidate(
+                    key=reminder_key("recheck", r["id"], f"{n}d", start, channel),
+                    purpose=Purpose.RECHECK_REMINDER,
+                    patient=_patient(r),
+                    send_at=send_at,
+                    context={"start": start, "end": r["window_end"]},
+                    recheck_id=r["id"],
+                )
+            )
+    return out
+
+
+def _delivery(c: Candidate, address: str) -> Delivery:
+    p = c.patient
+    subject, body = messages.render(
+        c.purpose,
+        p["language"],
+        {"name": p["given_name"], "clinic": p["clinic__name"], "clinic_phone": p["clinic__phone"], **c.context},
+    )
+    return Delivery(
+        idempotency_key=c.key,
+        purpose=c.purpose,
+        channel=p["reminder_channel"],
+        patient_id=p["patient_id"],
+        address=address,
+        language=messages.language_of(p["language"]),
+        subject=subject,
+        body=body,
+        due_at=c.send_at,
+        dose_id=c.dose_id,
+        recheck_id=c.recheck_id,
+    )
+
+
+def _contact_missing(patient_ids: set[int], channels: dict[int, str], at: datetime) -> int:
+    """One contact_missing alert per patient (one unresolved per kind; RULES §3.6), MEDIUM: it reaches
+    staff in the next digest. Only new ones go through alert_raise."""
+    if not patient_ids:
+        return 0
+    open_already = set(
+        _unresolved(AlertKind.CONTACT_MISSING).filter(patient_id__in=patient_ids).values_list("patient_id", flat=True)
+    )
+    raised = 0
+    patients = Patient.objects.in_bulk(sorted(patient_ids - open_already))
+    for pid, patient in patients.items():
+        channel = channels[pid]
+        what = "an email address" if channel == ReminderChannel.EMAIL else "a mobile phone number"
+        _alert, created = alert_raise(
+            patient=patient,
+            kind=AlertKind.CONTACT_MISSING,
+            severity="medium",
+            message=f"Reminders are due by {channel} but the patient has no {what} on file: they are not sent.",
+            action_text=f"Add {what} to the patient's record, or change their reminder channel.",
+            evidence={"reminder_channel": channel},
+            at=at,
+        )
+        raised += int(created)
+    return raised
+
+
+def _unresolved(kind: str) -> QuerySet[Alert]:
+    return Alert.objects.filter(kind=kind).exclude(status=AlertStatus.RESOLVED)
+
+
+def _resolve_contact_missing(at: datetime) -> int:
+    """Close contact_missing alerts once the patient has a usable contact (or opted out)."""
+    fixed = (
+        Q(patient__reminder_channel=ReminderChannel.NONE)
+        | Q(patient__reminder_channel=ReminderChannel.EMAIL, patient__email__contains="@")
+        | (Q(patient__reminder_channel=ReminderChannel.SMS) & ~Q(patient__phone=""))
+    )
+    return int(
+        _unresolved(AlertKind.CONTACT_MISSING)
+        .filter(fixed)
+        .update(status=AlertStatus.RESOLVED, resolved_at=at, resolution="contact details added or opted out")
+    )
+
+
+def cancel_irrelevant(at: datetime) -> int:
+    """Cancel pending reminders whose dose was given, not given, cancelled or moved, whose recheck is no
+    longer due, or whose patient opted out or changed channel; point the rest at the patient's current
+    address."""
+    rows = Delivery.objects.filter(status=DeliveryStatus.PENDING, purpose__in=REMINDER_PURPOSES).values(
+        "id",
+        "purpose",
+        "idempotency_key",
+        "channel",
+        "address",
+        "patient__reminder_channel",
+        "patient__email",
+        "patient__phone",
+        "dose__status",
+        "dose__due_date",
+        "recheck__status",
+        "recheck__window_start",
+    )
+    by_reason: dict[str, list[int]] = {}
+    for r in rows:
+        current = usable_address(r["channel"], r["patient__email"], r["patient__phone"])
+        if current and current != r["address"]:
+            # The patient updated their contact details since the row was written (rare: one row each).
+            Delivery.objects.filter(pk=r["id"], status=DeliveryStatus.PENDING).update(address=current)
+        reason = irrelevance(
+            purpose=r["purpose"],
+            key=r["idempotency_key"],
+            channel=r["channel"],
+            patient_channel=r["patient__reminder_channel"] or ReminderChannel.NONE,
+            dose_status=r["dose__status"],
+            dose_due=r["dose__due_date"],
+            recheck_status=r["recheck__status"],
+            recheck_start=r["recheck__window_start"],
+        )
+        if reason:
+            by_reason.setdefault(reason, []).append(r["id"])
+    return sum(outbox.cancel(Delivery.objects.filter(id__in=ids), reason) for reason, ids in by_reason.items())
+
+
+def plan_reminders(at: datetime) -> dict[str, int]:
+    """The "reminders" sweep: write the reminders due within the lookahead, cancel the ones no longer
+    wanted, and raise contact_missing for patients we cannot reach. Idempotent for the same `at`."""
+    timing = Timing.from_settings()
+    # Local dates anywhere on earth (UTC-12 .. UTC+14) whose send time can fall in the window.
+    lo = (at - timing.stale - timedelta(hours=12)).date()
+    hi = (at + timing.lookahead + timedelta(hours=14)).date()
+    with transaction.atomic():
+        cancelled = cancel_irrelevant(at)
+        candidates = _dose_candidates(at, timing, lo, hi) + _recheck_candidates(at, timing, lo, hi)
+        existing = set(
+            Delivery.objects.filter(idempotency_key__in=[c.key for c in candidates]).values_list(
+                "idempotency_key", flat=True
+            )
+        )
+        new: list[Delivery] = []
+        missing: dict[int, str] = {}
+        for c in candidates:
+            if c.key in existing:
+                continue
+            p = c.patient
+            address = usable_address(p["reminder_channel"], p["email"], p["phone"])
+            if not address:
+                missing[p["patient_id"]] = p["reminder_channel"]
+                continue
+            existing.add(c.key)
+            new.append(_delivery(c, address))
+        # ignore_conflicts: a concurrent sweep may have written the same keys; the unique key keeps one.
+        # Rows already due are sent by the outbox sweep that runs next (tracker/sweeps.py order).
+        Delivery.objects.bulk_create(new, ignore_conflicts=True)
+        resolved = _resolve_contact_missing(at)
+        raised = _contact_missing(set(missing), missing, at)
+    return {
+        "reminders_written": len(new),
+        "reminders_cancelled": cancelled,
+        "contact_missing_raised": raised,
+        "contact_missing_resolved": resolved,
+    }

@@ -1,9 +1,266 @@
-"""Staff notifications for alerts. Implemented by the notifications work (issue 4)."""
+"""Staff notifications for alerts (issue 4 section 6; RULES.md §3.2; docs/reminders.md).
+
+- A new HIGH or CRITICAL alert reaches every active staff member of the patient's clinic at once: an
+  email (when they have an address) and an inbox message, written in the transaction that opens it.
+- MEDIUM alerts wait for the clinic's daily digest (STAFF_DIGEST_LOCAL_TIME, clinic time); INFO ones are
+  timeline notes only (§3.2).
+- HIGH and CRITICAL alerts still open (not acknowledged) after ESCALATE_*_AFTER_HOURS escalate to the
+  clinic lead (no lead: the clinic admins; none either: all clinic staff), once (Alert.escalated_at).
+
+Staff deliveries carry the alert, not the patient: Delivery.patient marks messages to or about a patient's
+own reminders, and a failed staff email must not look like the patient's delivery failure.
+"""
 
 from __future__ import annotations
 
-from notifications.models import Alert
+import logging
+import zoneinfo
+from collections import defaultdict
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
+
+from django.conf import settings
+from django.contrib.auth import get_user_model
+from django.db import transaction
+from django.db.models import Q
+
+from notifications import messages, outbox
+from notifications.models import Alert, AlertStatus, Channel, Delivery, Purpose, Severity
+from notifications.reminders import parse_time
+from patients.models import Clinic, ClinicMembership, Role
+
+logger = logging.getLogger(__name__)
+
+NOTIFY_AT_ONCE = (Severity.HIGH, Severity.CRITICAL)
+
+
+def _alert_context(alert: dict[str, Any]) -> dict[str, Any]:
+    opened: datetime = alert["opened_at"]
+    return {
+        "id": alert["id"],
+        "patient": f"{alert['patient__family_name']}, {alert['patient__given_name']} ({alert['patient__mrn']})",
+        "kind": alert["kind"],
+        "severity": alert["severity"],
+        "rule_id": alert["rule_id"],
+        "message": alert["message"],
+        "action_text": alert["action_text"],
+        "opened_at": opened.astimezone(zoneinfo.ZoneInfo(alert["patient__clinic__timezone"])).strftime(
+            "%Y-%m-%d %H:%M %Z"
+        ),
+    }
+
+
+ALERT_FIELDS = (
+    "id",
+    "kind",
+    "severity",
+    "rule_id",
+    "message",
+    "action_text",
+    "opened_at",
+    "patient__family_name",
+    "patient__given_name",
+    "patient__mrn",
+    "patient__clinic_id",
+    "patient__clinic__name",
+    "patient__clinic__timezone",
+)
+
+
+def _staff(clinic_ids: list[int], roles: tuple[str, ...] | None = None) -> dict[int, list[Any]]:
+    """Clinic id -> its active staff users (one query)."""
+    memberships = ClinicMembership.objects.filter(clinic_id__in=clinic_ids, user__is_active=True).select_related("user")
+    if roles is not None:
+        memberships = memberships.filter(role__in=roles)
+    out: dict[int, list[Any]] = defaultdict(list)
+    for m in memberships.order_by("user_id"):
+        out[m.clinic_id].append(m.user)
+    return out
+
+
+def _channels(user: Any) -> list[tuple[str, str]]:
+    """(channel, address) for a staff user: email when they have one, and always the inbox."""
+    email = (getattr(user, "email", "") or "").strip()
+    channels = [(str(Channel.EMAIL), email)] if email else []
+    return [*channels, (str(Channel.INBOX), "")]
+
+
+def _fan_out(alert: Alert, key_prefix: str) -> int:
+    row = Alert.objects.filter(pk=alert.pk).values(*ALERT_FIELDS).get()
+    subject, body = messages.render(
+        Purpose.ALERT, "en", {"alert": _alert_context(row), "clinic": row["patient__clinic__name"]}
+    )
+    written = 0
+    for user in _staff([row["patient__clinic_id"]]).get(row["patient__clinic_id"], []):
+        for channel, address in _channels(user):
+            _delivery, created = outbox.enqueue(
+                key=f"{key_prefix}:{user.pk}:{channel}",
+                purpose=Purpose.ALERT,
+                channel=channel,
+                subject=subject,
+                body=body,
+                due_at=alert.opened_at,
+                user=user,
+                address=address,
+                alert=alert,
+            )
+            written += int(created)
+    return written
 
 
 def on_alert_opened(alert: Alert) -> None:
     """Called in the transaction that opens `alert`: write the staff delivery rows here."""
+    if alert.severity in NOTIFY_AT_ONCE:
+        _fan_out(alert, f"alert:{alert.id}")
+
+
+def on_alert_severity_raised(alert: Alert, previous: str) -> None:
+    """An open alert rose to a higher severity (notifications.alerts.alert_raise): once it reaches HIGH or
+    CRITICAL, staff hear about it as if it were new, once per severity reached."""
+    if alert.severity in NOTIFY_AT_ONCE and alert.severity != previous:
+        _fan_out(alert, f"alert:{alert.id}:{alert.severity}")
+
+
+# --- The staff sweep: daily digest and escalation ----------------------------------------------------------
+
+
+def _local_instant(day: date, tz: str, hhmm: Any) -> datetime:
+    return datetime.combine(day, parse_time(hhmm), tzinfo=zoneinfo.ZoneInfo(tz)).astimezone(UTC)
+
+
+def digest_window(at: datetime, tz: str, hhmm: Any) -> tuple[date, datetime, datetime]:
+    """(digest date, previous digest instant, this digest instant): the latest digest time at or before
+    `at` in the clinic's zone, and the one the day before (each computed in the zone: DST-correct)."""
+    today = at.astimezone(zoneinfo.ZoneInfo(tz)).date()
+    day = today if _local_instant(today, tz, hhmm) <= at else today - timedelta(days=1)
+    return day, _local_instant(day - timedelta(days=1), tz, hhmm), _local_instant(day, tz, hhmm)
+
+
+def send_digests(at: datetime) -> int:
+    """Each clinic's digest of the MEDIUM alerts opened since the previous digest and still unresolved:
+    one email + inbox message per member per clinic-day; nothing when there is nothing to say."""
+    hhmm = settings.COBALT["STAFF_DIGEST_LOCAL_TIME"]
+    clinics = Clinic.objects.values_list("id", "name", "timezone")
+    windows = {cid: (name, *digest_window(at, tz, hhmm)) for cid, name, tz in clinics}
+    if not windows:
+        return 0
+    earliest = min(w[2] for w in windows.values())
+    latest = max(w[3] for w in windows.values())
+    by_clinic: dict[int, list[dict[str, Any]]] = defaultdict(list)
+    alerts = (
+        Alert.objects.filter(severity=Severity.MEDIUM, opened_at__gte=earliest, opened_at__lt=latest)
+        .exclude(status=AlertStatus.RESOLVED)
+        .order_by("opened_at", "id")
+        .values(*ALERT_FIELDS)
+    )
+    for a in alerts:
+        _name, _day, start, end = windows[a["patient__clinic_id"]]
+        if start <= a["opened_at"] < end:
+            by_clinic[a["patient__clinic_id"]].append(a)
+    if not by_clinic:
+        return 0
+    staff = _staff(list(by_clinic))
+    new: list[Delivery] = []
+    for cid, rows in by_clinic.items():
+        name, day, _start, end = windows[cid]
+        subject, body = messages.render(
+            Purpose.DIGEST, "en", {"clinic": name, "date": day.isoformat(), "alerts": [_alert_context(r) for r in rows]}
+        )
+        for user in staff.get(cid, []):
+            for channel, address in _channels(user):
+                new.append(
+                    Delivery(
+                        idempotency_key=f"digest:{cid}:{day.isoformat()}:{user.pk}:{channel}",
+                        purpose=Purpose.DIGEST,
+                        channel=channel,
+                        user=user,
+                        address=address,
+                        subject=subject,
+                        body=body,
+                        due_at=end,
+                    )
+                )
+    return _write_new(new)
+
+
+def _write_new(rows: list[Delivery]) -> int:
+    """Insert the rows whose keys are new (one read, one bulk insert); the outbox sweep sends them."""
+    existing = set(
+        Delivery.objects.filter(idempotency_key__in=[d.idempotency_key for d in rows]).values_list(
+            "idempotency_key", flat=True
+        )
+    )
+    fresh = [d for d in rows if d.idempotency_key not in existing]
+    Delivery.objects.bulk_create(fresh, ignore_conflicts=True)
+    return len(fresh)
+
+
+def escalate(at: datetime) -> dict[str, int]:
+    """RULES §3.2 [P]: HIGH needs review within 1 working day, CRITICAL is interruptive. Still open (not
+    acknowledged) after the set hours -> the clinic lead hears about it, once."""
+    hours = {
+        Severity.HIGH: int(settings.COBALT["ESCALATE_HIGH_AFTER_HOURS"]),
+        Severity.CRITICAL: int(settings.COBALT["ESCALATE_CRITICAL_AFTER_HOURS"]),
+    }
+    overdue = Q(pk__in=[])
+    for severity, h in hours.items():
+        overdue |= Q(severity=severity, opened_at__lte=at - timedelta(hours=h))
+    rows = list(
+        Alert.objects.filter(status=AlertStatus.OPEN, escalated_at__isnull=True)
+        .filter(overdue)
+        .values(*ALERT_FIELDS, "patient__clinic__lead_id")
+    )
+    if not rows:
+        return {"escalated": 0, "escalation_unrouted": 0}
+    clinic_ids = sorted({r["patient__clinic_id"] for r in rows})
+    admins = _staff(clinic_ids, (Role.ADMIN,))
+    everyone = _staff(clinic_ids)
+    leads = {
+        u.pk: u
+        for u in get_user_model().objects.filter(
+            pk__in={r["patient__clinic__lead_id"] for r in rows if r["patient__clinic__lead_id"]}, is_active=True
+        )
+    }
+    new: list[Delivery] = []
+    escalated: list[int] = []
+    unrouted = 0
+    for r in rows:
+        cid = r["patient__clinic_id"]
+        lead = leads.get(r["patient__clinic__lead_id"])
+        recipients = [lead] if lead is not None else admins.get(cid) or everyone.get(cid) or []
+        if not recipients:
+            unrouted += 1
+            logger.warning("alert %s cannot escalate: clinic %s has no active staff", r["id"], cid)
+            continue
+        subject, body = messages.render(
+            Purpose.ESCALATION,
+            "en",
+            {"alert": _alert_context(r), "clinic": r["patient__clinic__name"], "hours": hours[r["severity"]]},
+        )
+        for user in recipients:
+            for channel, address in _channels(user):
+                new.append(
+                    Delivery(
+                        idempotency_key=f"escalation:{r['id']}:{user.pk}:{channel}",
+                        purpose=Purpose.ESCALATION,
+                        channel=channel,
+                        user=user,
+                        address=address,
+                        subject=subject,
+                        body=body,
+                        due_at=at,
+                        alert_id=r["id"],
+                    )
+                )
+        escalated.append(r["id"])
+    with transaction.atomic():
+        _write_new(new)
+        # Compare-and-set: a concurrent sweep that got here first has already set it.
+        done = Alert.objects.filter(id__in=escalated, escalated_at__isnull=True).update(escalated_at=at)
+    return {"escalated": done, "escalation_unrouted": unrouted}
+
+
+def staff_sweep(at: datetime) -> dict[str, int]:
+    with transaction.atomic():
+        digests = send_digests(at)
+    return {"digest_messages": digests, **escalate(at)}

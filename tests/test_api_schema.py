@@ -54,10 +54,14 @@ def test_it_documents_the_request_and_response_bodies_of_every_write(api: APICli
         operation = paths[path][method]
         assert "application/json" in operation["requestBody"]["content"], path
         assert {"200", "201"} & set(operation["responses"]), path
-    for path in ["/api/doses/", "/api/lab-rechecks/", "/api/protocols/", "/api/protocols/{code}/"]:
+    reads = ["/api/doses/", "/api/lab-rechecks/", "/api/protocols/", "/api/protocols/{code}/", "/api/alerts/"]
+    for path in [*reads, "/api/notifications/", "/api/notifications/inbox/"]:
         assert "get" in paths[path], path
     dose_filters = {p["name"] for p in paths["/api/doses/"]["get"]["parameters"]}
     assert dose_filters >= {"patient", "regimen", "clinic", "status", "due_from", "due_to", "overdue"}
+    notification_filters = {p["name"] for p in paths["/api/notifications/"]["get"]["parameters"]}
+    assert notification_filters >= {"patient", "status", "channel", "purpose", "due_from", "due_to"}
+    assert "post" in paths["/api/notifications/{id}/read/"]
 
 
 def test_it_renders_the_browsable_docs_for_a_logged_in_user(nurse: Any) -> None:

@@ -1,0 +1,196 @@
+"""The texts of patient reminders and staff notifications.
+
+Patient texts (SPEC core behaviour 5) name the clinic, the date in the patient's language and how to
+change it, and nothing clinical: email and SMS are read on lock screens and shared devices. Doses and lab
+rechecks are both "an appointment at <clinic>" on purpose (docs/reminders.md): even "blood test" tells a
+reader more than the patient chose to share. Staff texts go to staff email and the staff inbox and may
+carry the clinical detail of the alert.
+"""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Any
+
+from django.conf import settings
+
+DEFAULT_LANGUAGE = "en"
+
+MONTHS = {
+    "en": [
+        "January",
+        "February",
+        "March",
+        "April",
+        "May",
+        "June",
+        "July",
+        "August",
+        "September",
+        "October",
+        "November",
+        "December",
+    ],
+    "es": [
+        "enero",
+        "febrero",
+        "marzo",
+        "abril",
+        "mayo",
+        "junio",
+        "julio",
+        "agosto",
+        "septiembre",
+        "octubre",
+        "noviembre",
+        "diciembre",
+    ],
+}
+WEEKDAYS = {
+    "en": ["Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday"],
+    "es": ["lunes", "martes", "miércoles", "jueves", "viernes", "sábado", "domingo"],
+}
+
+# (subject, body) per purpose and language. Placeholders: name, clinic, date, start, end, contact.
+PATIENT_TEXTS: dict[str, dict[str, tuple[str, str]]] = {
+    "dose_reminder": {
+        "en": (
+            "Reminder: your appointment at {clinic} on {date}",
+            "Hello {name},\n\nThis is a reminder of your appointment at {clinic} on {date}.\n\n"
+            "If you cannot come or need to change the date, {contact}.\n\n{clinic}",
+        ),
+        "es": (
+            "Recordatorio: su cita en {clinic} el {date}",
+            "Hola {name}:\n\nLe recordamos su cita en {clinic} el {date}.\n\n"
+            "Si no puede venir o necesita cambiar la fecha, {contact}.\n\n{clinic}",
+        ),
+    },
+    "recheck_reminder": {
+        "en": (
+            "Reminder: please book your appointment at {clinic}",
+            "Hello {name},\n\nYour next appointment at {clinic} is due between {start} and {end}.\n\n"
+            "To book it or change the dates, {contact}.\n\n{clinic}",
+        ),
+        "es": (
+            "Recordatorio: reserve su cita en {clinic}",
+            "Hola {name}:\n\nSu próxima cita en {clinic} debe ser entre el {start} y el {end}.\n\n"
+            "Para reservarla o cambiar las fechas, {contact}.\n\n{clinic}",
+        ),
+    },
+    "dose_overdue": {
+        "en": (
+            "We missed you at {clinic}",
+            "Hello {name},\n\nYour appointment at {clinic} was on {date} and we have not seen you yet.\n\n"
+            "To arrange a new date, {contact}.\n\n{clinic}",
+        ),
+        "es": (
+            "Le echamos de menos en {clinic}",
+            "Hola {name}:\n\nSu cita en {clinic} era el {date} y todavía no ha venido.\n\n"
+            "Para acordar una nueva fecha, {contact}.\n\n{clinic}",
+        ),
+    },
+}
+CONTACT = {
+    "en": (
+        "please call {clinic} on {phone} or reply to this message",
+        "please contact {clinic} or reply to this message",
+    ),
+    "es": (
+        "llame a {clinic} al {phone} o responda a este mensaje",
+        "contacte con {clinic} o responda a este mensaje",
+    ),
+}
+
+
+def language_of(language: str) -> str:
+    """The language we have texts for: "es-MX" -> "es"; anything unknown -> English."""
+    base = (language or "").split("-")[0].split("_")[0].lower()
+    return base if base in WEEKDAYS else DEFAULT_LANGUAGE
+
+
+def format_date(day: date, language: str) -> str:
+    """ "Friday 9 April 2027" / "viernes 9 de abril de 2027"."""
+    lang = language_of(language)
+    weekday, month = WEEKDAYS[lang][day.weekday()], MONTHS[lang][day.month - 1]
+    if lang == "es":
+        return f"{weekday} {day.day} de {month} de {day.year}"
+    return f"{weekday} {day.day} {month} {day.year}"
+
+
+def render(purpose: str, language: str, context: dict[str, Any]) -> tuple[str, str]:
+    """(subject, body) of a message. Patient purposes read `name`, `clinic`, `clinic_phone` and `date`
+    (or `start`/`end` for rechecks, dates in the patient's local calendar); staff purposes see
+    `staff_alert`, `staff_escalation` and `staff_digest`."""
+    if purpose in STAFF_RENDERERS:
+        return STAFF_RENDERERS[purpose](context)
+    lang = language_of(language)
+    texts = PATIENT_TEXTS[purpose]
+    subject, body = texts.get(lang, texts[DEFAULT_LANGUAGE])
+    with_phone, without_phone = CONTACT[lang]
+    phone = str(context.get("clinic_phone") or "").strip()
+    values = {
+        "name": str(context.get("name") or "").strip() or ("there" if lang == "en" else ""),
+        "clinic": context["clinic"],
+        "date": format_date(context["date"], lang) if context.get("date") else "",
+        "start": format_date(context["start"], lang) if context.get("start") else "",
+        "end": format_date(context["end"], lang) if context.get("end") else "",
+    }
+    values["contact"] = (with_phone if phone else without_phone).format(clinic=values["clinic"], phone=phone)
+    return subject.format(**values), body.format(**values).replace("Hola :", "Hola:")
+
+
+# --- Staff messages (may carry clinical detail: they reach staff only) ---------------------------------
+
+
+def alert_link(alert_id: int) -> str:
+    """The alert in the admin; absolute when COBALT SITE_URL is set (mail clients need a full address)."""
+    base = str(settings.COBALT.get("SITE_URL") or "").rstrip("/")
+    return f"{base}/admin/notifications/alert/{alert_id}/change/"
+
+
+def _alert_lines(alert: dict[str, Any]) -> str:
+    lines = [
+        f"Patient: {alert['patient']}",
+        f"Alert: {alert['kind']} ({alert['severity']}){' ' + alert['rule_id'] if alert.get('rule_id') else ''}",
+        f"Opened: {alert['opened_at']}",
+        "",
+        str(alert["message"]),
+    ]
+    if alert.get("action_text"):
+        lines += ["", f"Suggested action: {alert['action_text']}"]
+    lines += ["", f"Open it: {alert_link(alert['id'])}"]
+    return "\n".join(lines)
+
+
+def staff_alert(context: dict[str, Any]) -> tuple[str, str]:
+    alert = context["alert"]
+    subject = f"[{str(alert['severity']).upper()}] {alert['kind']}: {alert['patient']}"
+    return subject[:200], f"A new {alert['severity']} alert at {context['clinic']}.\n\n{_alert_lines(alert)}\n"
+
+
+def staff_escalation(context: dict[str, Any]) -> tuple[str, str]:
+    alert = context["alert"]
+    subject = f"[ESCALATED {str(alert['severity']).upper()}] {alert['kind']}: {alert['patient']}"
+    body = (
+        f"This {alert['severity']} alert at {context['clinic']} has not been acknowledged after "
+        f"{context['hours']} hours (RULES.md §3.2). Please make sure someone reviews it.\n\n{_alert_lines(alert)}\n"
+    )
+    return subject[:200], body
+
+
+def staff_digest(context: dict[str, Any]) -> tuple[str, str]:
+    alerts: list[dict[str, Any]] = context["alerts"]
+    subject = f"{context['clinic']}: {len(alerts)} medium alert{'s' if len(alerts) != 1 else ''} ({context['date']})"
+    parts = [
+        f"Medium alerts opened at {context['clinic']} since the last digest and still unresolved "
+        f"(RULES.md §3.2: review within 7 days).",
+    ]
+    for alert in alerts:
+        parts.append(
+            f"- {alert['patient']}: {alert['kind']}{' (' + alert['rule_id'] + ')' if alert.get('rule_id') else ''}"
+            f", opened {alert['opened_at']}\n  {alert['message']}\n  {alert_link(alert['id'])}"
+        )
+    return subject[:200], "\n\n".join(parts) + "\n"
+
+
+STAFF_RENDERERS = {"alert": staff_alert, "escalation": staff_escalation, "digest": staff_digest}

@@ -1,0 +1,130 @@
+"""Notifications API: the delivery log of the user's clinics (staff only; SPEC "Public interface") and the
+user's own staff inbox."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+import django_filters
+from django.core.exceptions import ValidationError
+from django.db.models import F, Q, QuerySet
+from django.utils import timezone
+from django.utils.dateparse import parse_datetime
+from django_filters.fields import IsoDateTimeField
+from drf_spectacular.utils import OpenApiResponse, extend_schema
+from rest_framework import mixins, viewsets
+from rest_framework.decorators import action
+from rest_framework.permissions import BasePermission
+from rest_framework.request import Request
+from rest_framework.response import Response
+
+from notifications.models import Channel, Delivery, DeliveryStatus, Purpose
+from notifications.notification_serializers import InboxMessageSerializer, NotificationSerializer
+from tracker.permissions import staff_clinic_ids
+
+
+class IsClinicStaffOrSuperuser(BasePermission):
+    """Clinic staff, or a superuser (who sees every clinic's log)."""
+
+    message = "Only clinic staff may use this endpoint."
+
+    def has_permission(self, request: Request, view: Any) -> bool:
+        user = request.user
+        return bool(user and user.is_authenticated and (user.is_superuser or staff_clinic_ids(user)))
+
+
+class UTCDateTimeField(IsoDateTimeField):
+    """An ISO 8601 date-time that must carry an offset, turned into UTC here: the database refuses offsets
+    such as +21:22 and years that fall outside its range once converted."""
+
+    def to_python(self, value: Any) -> datetime | None:
+        if value in self.empty_values:
+            return None
+        try:
+            parsed = parse_datetime(str(value).strip())
+        except ValueError:  # well-formed but impossible, e.g. month 13
+            parsed = None
+        if parsed is None:
+            raise ValidationError("enter an ISO 8601 date-time, e.g. 2027-01-04T09:00:00+00:00", code="invalid")
+        if timezone.is_naive(parsed):
+            raise ValidationError("give a time zone offset, e.g. 2027-01-04T09:00:00+00:00", code="invalid")
+        try:
+            return parsed.astimezone(UTC)
+        except OverflowError as exc:
+            raise ValidationError("is out of range", code="invalid") from exc
+
+
+class UTCDateTimeFilter(django_filters.IsoDateTimeFilter):
+    field_class = UTCDateTimeField
+
+
+class NotificationFilter(django_filters.FilterSet):
+    patient = django_filters.NumberFilter(method="filter_patient", help_text="Patient id (to or about them).")
+    status = django_filters.MultipleChoiceFilter(choices=DeliveryStatus.choices, help_text="Repeat for several.")
+    channel = django_filters.MultipleChoiceFilter(choices=Channel.choices)
+    purpose = django_filters.MultipleChoiceFilter(choices=Purpose.choices)
+    due_from = UTCDateTimeFilter(
+        field_name="due_at", lookup_expr="gte", help_text="Due at or after (ISO 8601 with offset)."
+    )
+    due_to = UTCDateTimeFilter(
+        field_name="due_at", lookup_expr="lte", help_text="Due at or before (ISO 8601 with offset)."
+    )
+
+    class Meta:
+        model = Delivery
+        fields = ["patient", "status", "channel", "purpose", "due_from", "due_to"]
+
+    def filter_patient(self, queryset: QuerySet[Delivery], name: str, value: int) -> QuerySet[Delivery]:
+        return queryset.filter(Q(patient_id=value) | Q(alert__patient_id=value))
+
+
+class NotificationViewSet(mixins.ListModelMixin, viewsets.GenericViewSet[Delivery]):
+    """The delivery log of the user's clinics, latest due first: patient reminders, and staff messages
+    about their patients' alerts (plus the user's own digests). Recipients are masked."""
+
+    serializer_class = NotificationSerializer
+    filterset_class = NotificationFilter
+    permission_classes = [IsClinicStaffOrSuperuser]
+
+    def get_queryset(self) -> QuerySet[Delivery]:
+        user: Any = self.request.user
+        queryset = Delivery.objects.select_related("user", "alert").order_by("-due_at", "-id")
+        if getattr(self, "swagger_fake_view", False):
+            return queryset.none()
+        if self.action in ("inbox", "read"):
+            return queryset.filter(channel=Channel.INBOX, user=user)
+        if user.is_superuser:
+            return queryset
+        clinics = staff_clinic_ids(user)
+        return queryset.filter(
+            Q(patient__clinic_id__in=clinics) | Q(alert__patient__clinic_id__in=clinics) | Q(user=user)
+        )
+
+    @extend_schema(responses=InboxMessageSerializer(many=True), filters=False)
+    @action(detail=False, methods=["get"], serializer_class=InboxMessageSerializer, filterset_class=None)
+    def inbox(self, request: Request) -> Response:
+        """Your own inbox messages (alerts, escalations, digests) that are due, unread first, newest first."""
+        queryset = (
+            self.get_queryset()
+            .filter(due_at__lte=timezone.now())
+            .exclude(status__in=[DeliveryStatus.CANCELLED, DeliveryStatus.FAILED])
+            .order_by(F("read_at").asc(nulls_first=True), "-due_at", "-id")
+        )
+        page = self.paginate_queryset(queryset)
+        if page is not None:
+            return self.get_paginated_response(InboxMessageSerializer(page, many=True).data)
+        return Response(InboxMessageSerializer(queryset, many=True).data)
+
+    @extend_schema(
+        request=None,
+        responses={200: InboxMessageSerializer, 404: OpenApiResponse(description="Not one of your inbox messages.")},
+    )
+    @action(detail=True, methods=["post"], serializer_class=InboxMessageSerializer, filterset_class=None)
+    def read(self, request: Request, pk: Any = None) -> Response:
+        """Mark one of your inbox messages as read (repeating it keeps the first read time)."""
+        message = self.get_object()
+        if message.read_at is None:
+            Delivery.objects.filter(pk=message.pk, read_at__isnull=True).update(read_at=timezone.now())
+            message.refresh_from_db(fields=["read_at"])
+        return Response(InboxMessageSerializer(message).data)
