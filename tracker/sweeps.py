@@ -7,12 +7,29 @@ be idempotent: running it twice for the same instant changes nothing the second 
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from datetime import datetime
 from importlib import import_module
 
 SweepFunction = Callable[[datetime], dict[str, int]]
 _SWEEPS: dict[str, SweepFunction] = {}
+_INLINE_DELIVERY: ContextVar[bool] = ContextVar("inline_delivery", default=False)
+
+
+def inline_delivery() -> bool:
+    """True under `manage.py run_sweeps`: the outbox sweep sends due rows itself instead of queueing them."""
+    return _INLINE_DELIVERY.get()
+
+
+@contextmanager
+def delivering_inline() -> Iterator[None]:
+    token = _INLINE_DELIVERY.set(True)
+    try:
+        yield
+    finally:
+        _INLINE_DELIVERY.reset(token)
 
 # Modules that register sweeps when imported, in the order the sweeps run.
 SWEEP_MODULES = ("regimens.sweeps", "patients.sweeps", "notifications.sweeps", "notifications.outbox_sweeps")

@@ -1,7 +1,6 @@
 """COBALT settings of the delivery work, merged into settings.COBALT by tracker/settings/base.py.
 
-Each entry: the RULES.md rule it comes from, and an env override COBALT_<KEY>. [P] numbers are
-RULES.md proposals awaiting clinical sign-off (RULES.md §9).
+Each entry has an env override COBALT_<KEY>. None of these is a clinical number; docs/delivery.md explains them.
 """
 
 from __future__ import annotations
@@ -10,4 +9,19 @@ import environ
 
 env = environ.Env()
 
-SETTINGS: dict[str, object] = {}
+SETTINGS: dict[str, object] = {
+    # A transient failure (SMTP 4xx, timeout, HTTP 5xx) is retried after BACKOFF * 2**(attempt-1) seconds,
+    # capped at BACKOFF_MAX; after MAX_ATTEMPTS attempts the delivery fails and staff are alerted.
+    "DELIVERY_MAX_ATTEMPTS": env.int("COBALT_DELIVERY_MAX_ATTEMPTS", default=5),
+    "DELIVERY_BACKOFF_SECONDS": env.int("COBALT_DELIVERY_BACKOFF_SECONDS", default=60),
+    "DELIVERY_BACKOFF_MAX_SECONDS": env.int("COBALT_DELIVERY_BACKOFF_MAX_SECONDS", default=3600),
+    # A row claimed ("sending") for longer than this is taken to belong to a dead worker and is sent again.
+    "DELIVERY_LEASE_SECONDS": env.int("COBALT_DELIVERY_LEASE_SECONDS", default=300),
+    # SMS: "console" prints (make run), "memory" keeps them in a list (tests), "http" posts to a provider.
+    "SMS_BACKEND": env.str("COBALT_SMS_BACKEND", default="console"),
+    "SMS_HTTP_URL": env.str("COBALT_SMS_HTTP_URL", default=""),
+    "SMS_HTTP_ACCOUNT": env.str("COBALT_SMS_HTTP_ACCOUNT", default=""),
+    "SMS_HTTP_TOKEN": env.str("COBALT_SMS_HTTP_TOKEN", default=""),
+    "SMS_HTTP_FROM": env.str("COBALT_SMS_HTTP_FROM", default="Cobalt"),
+    "SMS_HTTP_TIMEOUT": env.float("COBALT_SMS_HTTP_TIMEOUT", default=10.0),
+}

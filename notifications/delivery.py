@@ -1,0 +1,128 @@
+"""Delivering one outbox row: claim it, check it still matters, send it, record the attempt.
+
+The claim is a compare-and-set UPDATE (pending and due -> sending), so of two workers handed the same
+row only one sends it; it works the same on PostgreSQL and SQLite. A transient failure puts the row back
+to pending with a later due time (exponential backoff) for the outbox sweep to hand out again: no
+far-future broker messages. A permanent failure, or too many transient ones, fails the row and raises a
+`delivery_failed` alert for the patient's clinic. See docs/delivery.md.
+"""
+
+from __future__ import annotations
+
+import logging
+import zoneinfo
+from datetime import datetime, timedelta
+
+from django.conf import settings
+from django.db import transaction
+from django.db.models import F
+from django.utils import timezone
+
+from notifications.alerts import alert_raise
+from notifications.channels import PermanentError, TransientError, get_channel
+from notifications.models import AlertKind, AttemptOutcome, Delivery, DeliveryAttempt, DeliveryStatus
+from notifications.reminders import REMINDER_PURPOSES, Timing, in_quiet_hours, still_relevant
+
+logger = logging.getLogger(__name__)
+
+
+def backoff(attempts: int) -> timedelta:
+    """Wait before attempt `attempts + 1`: BACKOFF * 2**(attempts-1) seconds, capped."""
+    cobalt = settings.COBALT
+    seconds = int(cobalt["DELIVERY_BACKOFF_SECONDS"]) * 2 ** max(attempts - 1, 0)
+    return timedelta(seconds=min(seconds, int(cobalt["DELIVERY_BACKOFF_MAX_SECONDS"])))
+
+
+def _quiet_until(delivery: Delivery, now: datetime) -> datetime | None:
+    """For a patient reminder that would go out in the patient's quiet hours (the workers were behind):
+    the end of those quiet hours. None when it may go now."""
+    if delivery.purpose not in REMINDER_PURPOSES or delivery.patient is None:
+        return None
+    timing = Timing.from_settings()
+    tz = zoneinfo.ZoneInfo(delivery.patient.timezone)
+    local = now.astimezone(tz)
+    if not in_quiet_hours(local.time(), timing.quiet_start, timing.quiet_end):
+        return None
+    end = datetime.combine(local.date(), timing.quiet_end, tzinfo=tz)
+    if end <= local:
+        end = datetime.combine(local.date() + timedelta(days=1), timing.quiet_end, tzinfo=tz)
+    return end.astimezone(now.tzinfo)
+
+
+def deliver_one(delivery_id: int, *, now: datetime | None = None, worker: str = "") -> str:
+    """Deliver one row. Returns "sent", "retry", "failed", "cancelled", "deferred" or "skipped"."""
+    now = now or timezone.now()
+    claimed = Delivery.objects.filter(pk=delivery_id, status=DeliveryStatus.PENDING, due_at__lte=now).update(
+        status=DeliveryStatus.SENDING, claimed_at=now, attempts=F("attempts") + 1, updated_at=now
+    )
+    if not claimed:
+        return "skipped"  # another worker has it, it is not due yet, or it is finished
+    delivery = Delivery.objects.select_related("patient").get(pk=delivery_id)
+
+    if not still_relevant(delivery):
+        Delivery.objects.filter(pk=delivery_id).update(
+            status=DeliveryStatus.CANCELLED, attempts=F("attempts") - 1, last_error="no longer relevant", updated_at=now
+        )
+        return "cancelled"
+    quiet_until = _quiet_until(delivery, now)
+    if quiet_until is not None:
+        Delivery.objects.filter(pk=delivery_id).update(
+            status=DeliveryStatus.PENDING, attempts=F("attempts") - 1, due_at=quiet_until, updated_at=now
+        )
+        return "deferred"
+
+    try:
+        provider_id = get_channel(delivery.channel).send(delivery)
+    except TransientError as exc:
+        if delivery.attempts < int(settings.COBALT["DELIVERY_MAX_ATTEMPTS"]):
+            _record(delivery, now, worker, AttemptOutcome.TRANSIENT, str(exc))
+            Delivery.objects.filter(pk=delivery_id).update(
+                status=DeliveryStatus.PENDING, due_at=now + backoff(delivery.attempts), last_error=str(exc)[:2000],
+                updated_at=now,
+            )
+            return "retry"
+        _fail(delivery, now, worker, f"gave up after {delivery.attempts} attempts: {exc}")
+        return "failed"
+    except PermanentError as exc:
+        _fail(delivery, now, worker, str(exc))
+        return "failed"
+    with transaction.atomic():
+        _record(delivery, now, worker, AttemptOutcome.SENT, "", provider_id)
+        Delivery.objects.filter(pk=delivery_id).update(
+            status=DeliveryStatus.SENT, sent_at=now, provider_id=provider_id[:200], last_error="", updated_at=now
+        )
+    return "sent"
+
+
+def _record(
+    delivery: Delivery, now: datetime, worker: str, outcome: str, error: str, provider_id: str = ""
+) -> None:
+    DeliveryAttempt.objects.create(
+        delivery=delivery,
+        number=delivery.attempts,
+        attempted_at=now,
+        outcome=outcome,
+        error=error[:2000],
+        provider_id=provider_id[:200],
+        worker=worker[:200],
+    )
+
+
+def _fail(delivery: Delivery, now: datetime, worker: str, error: str) -> None:
+    with transaction.atomic():
+        _record(delivery, now, worker, AttemptOutcome.PERMANENT, error)
+        Delivery.objects.filter(pk=delivery.pk).update(
+            status=DeliveryStatus.FAILED, last_error=error[:2000], updated_at=now
+        )
+        if delivery.patient is None:
+            logger.error("staff delivery %s failed: %s", delivery.pk, error)
+            return
+        alert_raise(
+            patient=delivery.patient,
+            kind=AlertKind.DELIVERY_FAILED,
+            severity="medium",
+            message=f"A {delivery.get_purpose_display().lower()} could not be sent by {delivery.channel}: {error}",
+            action_text="Check the patient's contact details and tell the patient in another way.",
+            evidence={"delivery_id": delivery.pk, "channel": delivery.channel, "error": error[:500]},
+            at=now,
+        )
