@@ -1,0 +1,152 @@
+"""The outbox worker (notifications/delivery.py): claim, retry with backoff, permanent failure, channels."""
+
+from __future__ import annotations
+
+import smtplib
+from datetime import timedelta
+from typing import Any
+
+import pytest
+from django.core import mail
+from django.core.management import call_command
+from django.utils import timezone
+
+from notifications import channels
+from notifications.channels import PermanentError, TransientError
+from notifications.channels.email import EmailChannel
+from notifications.delivery import deliver_one
+from notifications.models import Alert, Delivery
+from notifications.outbox import enqueue
+
+pytestmark = pytest.mark.django_db
+
+
+def reminder(patient: Any, key: str = "t:1", **fields: Any) -> Delivery:
+    values: dict[str, Any] = {
+        "purpose": "staff_task",
+        "channel": "email",
+        "body": "Hello",
+        "subject": "Hi",
+        "due_at": timezone.now() - timedelta(minutes=1),
+        "patient": patient,
+        "address": "pat@example.test",
+        **fields,
+    }
+    delivery, _ = enqueue(key=key, **values)
+    return delivery
+
+
+class Failing:
+    def __init__(self, *errors: Exception) -> None:
+        self.errors = list(errors)
+
+    def send(self, delivery: Delivery) -> str:
+        if self.errors:
+            raise self.errors.pop(0)
+        return "ok-1"
+
+
+@pytest.fixture
+def fake_channel() -> Any:
+    def install(*errors: Exception) -> None:
+        channels.register("webhook", Failing(*errors))
+
+    yield install
+    channels._REGISTRY.pop("webhook", None)
+
+
+def test_two_workers_handed_the_same_row_send_it_once(patient: Any) -> None:
+    delivery = reminder(patient)
+
+    assert deliver_one(delivery.pk) == "sent"
+    assert deliver_one(delivery.pk) == "skipped"
+    assert len(mail.outbox) == 1
+    delivery.refresh_from_db()
+    assert (delivery.status, delivery.attempts, delivery.attempt_log.count()) == ("sent", 1, 1)
+
+
+def test_a_row_not_yet_due_or_cancelled_is_not_sent(patient: Any) -> None:
+    later = reminder(patient, key="t:later", due_at=timezone.now() + timedelta(hours=1))
+    cancelled = reminder(patient, key="t:cancelled")
+    Delivery.objects.filter(pk=cancelled.pk).update(status="cancelled")
+
+    assert deliver_one(later.pk) == "skipped"
+    assert deliver_one(cancelled.pk) == "skipped"
+    assert mail.outbox == []
+
+
+def test_a_transient_failure_retries_with_backoff_then_fails_and_alerts(
+    patient: Any, settings: Any, fake_channel: Any
+) -> None:
+    settings.COBALT = {**settings.COBALT, "DELIVERY_MAX_ATTEMPTS": 2, "DELIVERY_BACKOFF_SECONDS": 60}
+    fake_channel(TransientError("451 try later"), TransientError("451 try later"))
+    delivery = reminder(patient, channel="webhook")
+    now = timezone.now()
+
+    assert deliver_one(delivery.pk, now=now) == "retry"
+    delivery.refresh_from_db()
+    assert delivery.status == "pending"
+    assert delivery.due_at == now + timedelta(seconds=60)
+    assert deliver_one(delivery.pk, now=now + timedelta(seconds=30)) == "skipped"  # backoff holds
+
+    assert deliver_one(delivery.pk, now=now + timedelta(seconds=61)) == "failed"
+    delivery.refresh_from_db()
+    assert (delivery.status, delivery.attempts) == ("failed", 2)
+    assert [a.outcome for a in delivery.attempt_log.all()] == ["transient", "permanent"]
+    assert Alert.objects.filter(patient=patient, kind="delivery_failed").count() == 1
+
+
+def test_a_permanent_failure_fails_at_once_and_raises_one_alert(patient: Any, fake_channel: Any) -> None:
+    fake_channel(PermanentError("550 no such user"), PermanentError("550 no such user"))
+    first = reminder(patient, key="t:a", channel="webhook")
+    second = reminder(patient, key="t:b", channel="webhook")
+
+    assert deliver_one(first.pk) == "failed"
+    assert deliver_one(second.pk) == "failed"
+    alerts = Alert.objects.filter(patient=patient, kind="delivery_failed")
+    assert alerts.count() == 1
+    assert "550" in alerts.get().message
+
+
+@pytest.mark.parametrize(
+    ("error", "expected"),
+    [
+        (smtplib.SMTPRecipientsRefused({"a@b": (451, b"later")}), TransientError),
+        (smtplib.SMTPRecipientsRefused({"a@b": (550, b"unknown")}), PermanentError),
+        (smtplib.SMTPDataError(554, b"rejected"), PermanentError),
+        (smtplib.SMTPServerDisconnected("gone"), TransientError),
+        (ConnectionRefusedError("refused"), TransientError),
+    ],
+)
+def test_smtp_errors_map_to_transient_or_permanent(
+    patient: Any, monkeypatch: Any, error: Exception, expected: type
+) -> None:
+    def send(self: Any, fail_silently: bool = False) -> int:
+        raise error
+
+    monkeypatch.setattr("django.core.mail.EmailMessage.send", send)
+    with pytest.raises(expected):
+        EmailChannel().send(reminder(patient))
+
+
+def test_run_sweeps_delivers_what_is_due_once(patient: Any) -> None:
+    reminder(patient, key="t:due")
+    reminder(patient, key="t:tomorrow", due_at=timezone.now() + timedelta(days=1))
+
+    call_command("run_sweeps", "--only", "outbox")
+    call_command("run_sweeps", "--only", "outbox")
+
+    assert len(mail.outbox) == 1
+    assert Delivery.objects.get(idempotency_key="t:tomorrow").status == "pending"
+
+
+def test_the_outbox_sweep_reclaims_rows_a_dead_worker_left_sending(patient: Any, settings: Any) -> None:
+    delivery = reminder(patient)
+    stale = timezone.now() - timedelta(seconds=settings.COBALT["DELIVERY_LEASE_SECONDS"] + 1)
+    Delivery.objects.filter(pk=delivery.pk).update(status="sending", claimed_at=stale, attempts=1)
+
+    call_command("run_sweeps", "--only", "outbox")
+
+    delivery.refresh_from_db()
+    assert (delivery.status, delivery.attempts) == ("sent", 2)
+    assert len(mail.outbox) == 1
