@@ -37,3 +37,4 @@ class AlertAdmin(ReadOnlyHistoryAdmin):
             alert_acknowledge(alert=alert, user=request.user, note="Acknowledged in the admin")
             count += 1
         self.message_user(request, f"{count} alert(s) acknowledged.", messages.SUCCESS)
+from notifications import delivery_admin  # noqa: E402, F401  (registers the delivery log)

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import json
 import smtplib
 from datetime import timedelta
+from io import StringIO
 from typing import Any
 
 import pytest
@@ -150,3 +152,37 @@ def test_the_outbox_sweep_reclaims_rows_a_dead_worker_left_sending(patient: Any,
     delivery.refresh_from_db()
     assert (delivery.status, delivery.attempts) == ("sent", 2)
     assert len(mail.outbox) == 1
+
+
+def test_queue_health_reports_waiting_failed_and_sent_rows(patient: Any) -> None:
+    reminder(patient, key="t:sent")
+    call_command("run_sweeps", "--only", "outbox")
+    reminder(patient, key="t:waiting")
+    failed = reminder(patient, key="t:failed", channel="sms", address="")
+    deliver_one(failed.pk)
+
+    out = StringIO()
+    call_command("queue_health", "--json", stdout=out)
+    health = json.loads(out.getvalue())
+
+    assert (health["pending"], health["due_now"]) == (1, 1)
+    assert health["failed_last_24h_by_channel"] == {"sms": 1}
+    assert health["sent_last_24h_by_channel"] == {"email": 1}
+    text = StringIO()
+    call_command("queue_health", stdout=text)
+    assert "pending: 1 (due now: 1)" in text.getvalue()
+
+
+def test_the_admin_log_masks_recipients_and_retries_failed_rows(patient: Any, admin_client: Any) -> None:
+    failed = reminder(patient, key="t:failed", address="jane.doe@example.test")
+    Delivery.objects.filter(pk=failed.pk).update(status="failed")
+
+    page = admin_client.get("/admin/notifications/delivery/")
+    assert page.status_code == 200
+    assert b"j***@example.test" in page.content
+    assert b"jane.doe@example.test" not in page.content
+
+    admin_client.post(
+        "/admin/notifications/delivery/", {"action": "retry_now", "_selected_action": [failed.pk]}
+    )
+    assert Delivery.objects.get(pk=failed.pk).status == "pending"
