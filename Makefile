@@ -40,6 +40,7 @@ lint: venv
 bench: venv
 	$(PY) bench/bench_schedule.py
 	DATABASE_URL=$${DATABASE_URL:-$(TEST_DATABASE_URL)} $(PY) bench/bench_sweep.py
+	DATABASE_URL=$${DATABASE_URL:-$(TEST_DATABASE_URL)} $(PY) bench/bench_delivery.py
 
 clean:
 	rm -rf var/ $(VENV)
