@@ -29,7 +29,7 @@ from collections.abc import Sequence
 from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import urlsplit
 
 from tqdm import tqdm
 
@@ -37,42 +37,10 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
+from bench.benchdb import bench_url, setup_django  # noqa: E402
+
 REDIS_URL = "redis://127.0.0.1:6379/12"
 BATCH = 2000
-
-
-def bench_url(url: str) -> str:
-    parts = urlsplit(url)
-    name = parts.path.lstrip("/") or "cobalt"
-    if "bench" not in name:
-        name = f"{name}_bench_delivery"
-    return urlunsplit(parts._replace(path=f"/{name}"))
-
-
-def ensure_database(url: str) -> None:
-    import psycopg
-    from psycopg import sql
-
-    parts = urlsplit(url)
-    name = parts.path.lstrip("/")
-    admin = urlunsplit(parts._replace(scheme="postgresql", path="/postgres"))
-    with psycopg.connect(admin, autocommit=True) as conn:
-        if not conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", [name]).fetchone():
-            conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
-            print(f"  created database {name}", file=sys.stderr)
-
-
-def setup_django(url: str) -> None:
-    os.environ["DJANGO_SETTINGS_MODULE"] = "tracker.settings.base"
-    os.environ["DATABASE_URL"] = url
-    os.environ["REDIS_URL"] = REDIS_URL
-    os.environ.setdefault("DEBUG", "False")
-    ensure_database(url)
-    import django
-    from django.core.management import call_command
-
-    django.setup()
-    call_command("migrate", verbosity=0, interactive=False)
 
 
 class Recorder:
@@ -223,8 +191,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     url = os.environ.get("DATABASE_URL")
     if not url or not url.startswith("postgres"):
         raise SystemExit("set DATABASE_URL to a PostgreSQL URL (the bench uses <name>_bench_delivery beside it)")
-    url = bench_url(url)
-    setup_django(url)
+    url = bench_url(url, "bench_delivery")
+    setup_django(url, REDIS_URL=REDIS_URL)
     import tempfile
 
     import redis

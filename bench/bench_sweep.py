@@ -25,7 +25,7 @@ from collections.abc import Sequence
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import urlsplit
 
 from tqdm import tqdm
 
@@ -33,42 +33,11 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
+from bench.benchdb import bench_url, setup_django  # noqa: E402
+
 SEED = 20270105
 AT = datetime(2027, 1, 5, 10, tzinfo=UTC)
 BATCH = 2000
-
-
-def bench_url(url: str) -> str:
-    parts = urlsplit(url)
-    name = parts.path.lstrip("/") or "cobalt"
-    if "bench" not in name:
-        name = f"{name}_bench_sweep"
-    return urlunsplit(parts._replace(path=f"/{name}"))
-
-
-def ensure_database(url: str) -> None:
-    import psycopg
-    from psycopg import sql
-
-    parts = urlsplit(url)
-    name = parts.path.lstrip("/")
-    admin = urlunsplit(parts._replace(scheme="postgresql", path="/postgres"))
-    with psycopg.connect(admin, autocommit=True) as conn:
-        if not conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", [name]).fetchone():
-            conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
-            print(f"  created database {name}", file=sys.stderr)
-
-
-def setup_django(url: str) -> None:
-    os.environ["DJANGO_SETTINGS_MODULE"] = "tracker.settings.base"
-    os.environ["DATABASE_URL"] = url
-    os.environ.setdefault("DEBUG", "False")
-    ensure_database(url)
-    import django
-    from django.core.management import call_command
-
-    django.setup()
-    call_command("migrate", verbosity=0, interactive=False)
 
 
 def reset() -> None:
@@ -283,7 +252,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     url = os.environ.get("DATABASE_URL")
     if not url or not url.startswith("postgres"):
         raise SystemExit("set DATABASE_URL to a PostgreSQL URL (the bench uses <name>_bench_sweep beside it)")
-    url = bench_url(url)
+    url = bench_url(url, "bench_sweep")
     setup_django(url)
     reset()
     started = time.perf_counter()
