@@ -7,4 +7,4 @@ class PatientsConfig(AppConfig):
     name = "patients"
 
     def ready(self) -> None:
-        from patients import checks  # noqa: F401  (registers the system checks)
+        from patients import checks, listeners  # noqa: F401  (register the system checks and event listeners)

@@ -1,9 +1,9 @@
 """Write services for medications and patient facts/events (issue 3).
 
 Each service is one transaction: it checks the input (ServiceError naming the field), runs the
-point-of-care safety checks (patients/safety.py; a warning must be acknowledged before anything is
+point-of-care safety checks (announced through tracker/events.py; a warning must be acknowledged before anything is
 written), writes, raises the alerts of acknowledged overrides and schedules the patient's monitoring
-evaluation (patients/evaluation.py) for after the commit.
+evaluation for after the commit.
 """
 
 from __future__ import annotations
@@ -15,9 +15,9 @@ from typing import Any
 from django.conf import settings
 from django.db import transaction
 
-from patients import safety
-from patients.evaluation import schedule_evaluation
 from patients.models import FactKind, Medication, MedicationKind, Patient, PatientFact
+from tracker import events
+from tracker.clock import patient_today
 from tracker.errors import ConflictError, ServiceError, require_acknowledged
 
 # Routes a medication may have (regimens.models.Route values); "deep_SC" is accepted for "deep SC".
@@ -82,7 +82,7 @@ def medication_create(
         raise ServiceError("dose", "must be more than 0")
     if dose is not None and not dose_unit:
         raise ServiceError("dose_unit", "give the unit of the dose (mcg or mg)")
-    today = safety.patient_today(patient)
+    today = patient_today(patient)
     if start_date > today + timedelta(days=_max_ahead()):
         raise ServiceError("start_date", f"is more than {_max_ahead()} days in the future")
     if stop_date is not None and stop_date < start_date:
@@ -90,9 +90,11 @@ def medication_create(
     override_reason = (override_reason or "").strip()
     with transaction.atomic():
         patient = _lock_patient(patient)
-        warnings = safety.medication_warnings(patient=patient, kind=kind, route=route, start_date=start_date)
+        warnings = events.collect(
+            "medication.starting", patient=patient, kind=kind, route=route, start_date=start_date
+        )
         acknowledged = require_acknowledged(warnings, acknowledge)
-        hard = sorted(set(acknowledged) & safety.HARD_STOP_CODES)
+        hard = sorted({w.code for w in warnings if w.hard_stop} & set(acknowledged))
         if hard and not override_reason:
             raise ServiceError("override_reason", f"a hard-stop warning ({', '.join(hard)}) needs a reason to override")
         medication = Medication.objects.create(
@@ -109,8 +111,8 @@ def medication_create(
             override_reason=override_reason if acknowledged else "",
             created_by=_user(user),
         )
-        safety.after_medication_recorded(medication=medication, warnings=warnings, acknowledged=acknowledged)
-        schedule_evaluation(patient.pk)
+        events.announce("medication.recorded", medication=medication, warnings=warnings, acknowledged=acknowledged)
+        events.announce_on_commit("patient.changed", patient_id=patient.pk)
     return medication
 
 
@@ -121,13 +123,13 @@ def medication_set_stop_date(*, medication: Medication, stop_date: date | None, 
         if stop_date is not None:
             if stop_date < medication.start_date:
                 raise ServiceError("stop_date", f"cannot be before the start date ({medication.start_date})")
-            today = safety.patient_today(medication.patient)
+            today = patient_today(medication.patient)
             if stop_date > today + timedelta(days=_max_ahead()):
                 raise ServiceError("stop_date", f"is more than {_max_ahead()} days in the future")
         if medication.stop_date != stop_date:
             medication.stop_date = stop_date
             medication.save(update_fields=["stop_date"])
-            schedule_evaluation(medication.patient_id)
+            events.announce_on_commit("patient.changed", patient_id=medication.patient_id)
     return medication
 
 
@@ -145,7 +147,7 @@ def fact_create(
     (transfusion on `onset_date`), or with `absent` that the fact was checked and is not present."""
     if kind not in FactKind.values:
         raise ServiceError("kind", f"'{kind}' is not a fact kind; use one of {', '.join(FactKind.values)}")
-    today = safety.patient_today(patient)
+    today = patient_today(patient)
     if onset_date is not None and onset_date > today:
         raise ServiceError("onset_date", "cannot be in the future")
     if end_date is not None and end_date > today:
@@ -173,7 +175,7 @@ def fact_create(
             note=(note or "").strip(),
             recorded_by=_user(user),
         )
-        schedule_evaluation(patient.pk)
+        events.announce_on_commit("patient.changed", patient_id=patient.pk)
     return fact
 
 
@@ -181,7 +183,7 @@ def fact_end(*, fact: PatientFact, end_date: date | None = None, user: Any = Non
     """End a present fact (pregnancy ended, allergy disproved) on `end_date` (today by default)."""
     with transaction.atomic():
         fact = PatientFact.objects.select_for_update().select_related("patient").get(pk=fact.pk)
-        today = safety.patient_today(fact.patient)
+        today = patient_today(fact.patient)
         end_date = end_date or today
         if fact.absent:
             raise ConflictError("absent", "this record says the fact is not present; there is nothing to end")
@@ -197,5 +199,5 @@ def fact_end(*, fact: PatientFact, end_date: date | None = None, user: Any = Non
             raise ServiceError("end_date", f"cannot be before the onset date ({fact.onset_date})")
         fact.end_date = end_date
         fact.save(update_fields=["end_date"])
-        schedule_evaluation(fact.patient_id)
+        events.announce_on_commit("patient.changed", patient_id=fact.patient_id)
     return fact

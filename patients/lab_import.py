@@ -24,9 +24,9 @@ from django.db.models import Q
 from django.utils import timezone as djtz
 from simple_history.utils import bulk_create_with_history
 
-from patients.evaluation import schedule_evaluation
 from patients.lab_services import PatientContext, ResultInput, build_lab_result, check_times, patient_contexts
 from patients.models import Clinic, LabResult, Patient, ResultSource
+from tracker import events
 from tracker.errors import ServiceError
 
 REQUIRED_COLUMNS = ("analyte", "value", "unit", "collected_at")
@@ -268,7 +268,7 @@ def import_lab_results(
             if progress is not None:
                 progress("writing", start + len(chunk), len(valid))
         for patient_id in sorted({result.patient_id for result in valid}):
-            schedule_evaluation(patient_id)
+            events.announce_on_commit("patient.changed", patient_id=patient_id)
     report.created = len(valid)
     report.import_batch = batch
     return report

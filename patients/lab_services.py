@@ -22,9 +22,9 @@ from django.db import transaction
 from django.utils import timezone as djtz
 
 from patients import analytes, reference_ranges
-from patients.evaluation import schedule_evaluation
 from patients.models import FactKind, Interpretation, LabResult, Patient, PatientFact, ResultSource
 from regimens.schedule import local_date
+from tracker import events
 from tracker.errors import ServiceError
 
 # A collection or report time may be this far ahead of the server clock (the lab's or the nurse's
@@ -285,7 +285,7 @@ def lab_panel_create(
     with transaction.atomic():
         for result in built:
             result.save()
-        schedule_evaluation(patient.pk)
+        events.announce_on_commit("patient.changed", patient_id=patient.pk)
     return built
 
 
@@ -321,5 +321,5 @@ def lab_result_create(
     )
     with transaction.atomic():
         result.save()
-        schedule_evaluation(patient.pk)
+        events.announce_on_commit("patient.changed", patient_id=patient.pk)
     return result

@@ -19,7 +19,6 @@ from django.db import transaction
 from django.db.models import Prefetch, Q
 from django.utils import timezone as djtz
 
-from patients import safety
 from patients.models import Clinic, ClosedDate, Patient, validate_timezone
 from regimens import schedule
 from regimens.models import (
@@ -36,6 +35,7 @@ from regimens.models import (
     Route,
     ScheduledDose,
 )
+from tracker import events
 from tracker.errors import ConflictError, ServiceError, require_acknowledged
 
 # A recorded administration time may be this far ahead of the server clock (clock skew between
@@ -208,9 +208,9 @@ def _resolve_spec(data: ProtocolPlanData, options: dict[str, Any]) -> schedule.P
 
 
 def _lab_context(patient: Patient, t0: date | None) -> schedule.LabContext:
-    from patients.monitoring import lab_context
-
-    return lab_context(patient, t0)
+    """The lab flags the recheck plan follows (RULES §2), from whichever app reads lab results."""
+    context: schedule.LabContext = events.answer("lab_context", schedule.LabContext(), patient=patient, t0=t0)
+    return context
 
 
 def _plan(
@@ -497,7 +497,7 @@ def regimen_start(
             patient=patient,
         )
         acknowledged = require_acknowledged(
-            safety.regimen_start_warnings(patient=patient, protocol=protocol), acknowledge
+            events.collect("regimen.starting", patient=patient, protocol=protocol), acknowledge
         )
         regimen = Regimen(
             patient=patient,
@@ -513,7 +513,7 @@ def regimen_start(
         _apply_progress(regimen, plan)
         regimen.save()
         _sync(regimen, plan, [], new=True)
-        safety.after_regimen_started(regimen=regimen, acknowledged=acknowledged)
+        events.announce("regimen.started", regimen=regimen, acknowledged=acknowledged)
     return regimen
 
 
@@ -582,7 +582,7 @@ def dose_record_administration(
         if expiry_date is not None and expiry_date < given_on:
             raise ServiceError("expiry_date", f"the product had expired on {expiry_date} before it was given")
         acknowledged = require_acknowledged(
-            safety.administration_warnings(dose=dose, route=given_route, administered_at=administered_at),
+            events.collect("dose.administering", dose=dose, route=given_route, administered_at=administered_at),
             acknowledge,
         )
         dose.status = DoseStatus.GIVEN
@@ -607,12 +607,10 @@ def dose_record_administration(
                 "acknowledged_warnings",
             ]
         )
-        safety.after_dose_recorded(dose=dose, acknowledged=acknowledged)
+        events.announce("dose.recorded", dose=dose, acknowledged=acknowledged)
         _replan(regimen)
         # The first dose sets T0: the monitoring rules (S-9 potassium, S-6, S-13) run once this commits.
-        from patients.evaluation import schedule_evaluation
-
-        schedule_evaluation(regimen.patient_id)
+        events.announce_on_commit("patient.changed", patient_id=regimen.patient_id)
     return dose
 
 
@@ -650,7 +648,7 @@ def dose_record_not_given(
         dose.recorded_at = djtz.now()
         dose.administered_by = user if getattr(user, "is_authenticated", False) else None
         dose.save(update_fields=["status", "not_given_reason", "not_given_on", "recorded_at", "administered_by"])
-        safety.after_dose_recorded(dose=dose, acknowledged=[])
+        events.announce("dose.recorded", dose=dose, acknowledged=[])
         _replan(regimen, today)
     return dose
 
@@ -699,7 +697,7 @@ def regimen_end_phase(
         is_last = phase.order == len(regimen_plan_data(regimen).phases) - 1
         acknowledged: list[str] = []
         if is_last:
-            acknowledged = require_acknowledged(safety.regimen_stop_warnings(regimen=regimen), acknowledge)
+            acknowledged = require_acknowledged(events.collect("regimen.stopping", regimen=regimen), acknowledge)
         RegimenDecision.objects.create(
             regimen=regimen,
             phase_index=phase.order,
@@ -714,7 +712,7 @@ def regimen_end_phase(
         if is_last and acknowledged:
             regimen.acknowledged_warnings = sorted({*regimen.acknowledged_warnings, *acknowledged})
             regimen.save(update_fields=["acknowledged_warnings"])
-            safety.after_regimen_stopped(regimen=regimen, acknowledged=acknowledged)
+            events.announce("regimen.stopped", regimen=regimen, acknowledged=acknowledged)
     return regimen
 
 
@@ -767,7 +765,7 @@ def regimen_record_review(*, regimen: Regimen, outcome: str, note: str = "", use
             decided_by=user if getattr(user, "is_authenticated", False) else None,
             note=note,
         )
-        safety.after_review_recorded(regimen=regimen, outcome=outcome)
+        events.announce("regimen.reviewed", regimen=regimen, outcome=outcome)
         if outcome == ReviewOutcome.PLATEAU_REACHED:
             # §1.3: plateau_reached creates maintenance, first dose after the last loading dose.
             regimen_end_phase(regimen=regimen, ended_on=today, note=note or "Plateau reached at review", user=user)
@@ -785,7 +783,7 @@ def regimen_stop(
     with transaction.atomic():
         regimen = _lock(regimen)
         _require_active(regimen)
-        acknowledged = require_acknowledged(safety.regimen_stop_warnings(regimen=regimen), acknowledge)
+        acknowledged = require_acknowledged(events.collect("regimen.stopping", regimen=regimen), acknowledge)
         regimen.status = RegimenStatus.STOPPED
         regimen.stopped_at = djtz.now()
         regimen.stopped_by = user if getattr(user, "is_authenticated", False) else None
@@ -799,7 +797,7 @@ def regimen_stop(
         regimen.lab_rechecks.filter(status__in=[RecheckStatus.DUE, RecheckStatus.OVERDUE]).update(
             status=RecheckStatus.CANCELLED
         )
-        safety.after_regimen_stopped(regimen=regimen, acknowledged=acknowledged)
+        events.announce("regimen.stopped", regimen=regimen, acknowledged=acknowledged)
     return regimen
 
 

@@ -31,7 +31,10 @@ def _today() -> Any:
 def evaluations(monkeypatch: pytest.MonkeyPatch) -> list[int]:
     """Patients whose monitoring evaluation was scheduled by a write."""
     seen: list[int] = []
-    monkeypatch.setattr("patients.clinical_services.schedule_evaluation", lambda pk, at=None: seen.append(pk))
+    monkeypatch.setattr(
+        "tracker.events.announce_on_commit",
+        lambda name, **payload: seen.append(payload["patient_id"]) if name == "patient.changed" else None,
+    )
     return seen
 
 

@@ -235,10 +235,10 @@ def test_it_refuses_a_unit_for_schistocytes(api: APIClient, patient: Patient) ->
 
 
 def test_it_evaluates_the_patient_after_a_result(api: APIClient, patient: Patient) -> None:
-    with mock.patch("patients.lab_services.schedule_evaluation") as evaluate:
+    with mock.patch("tracker.events.announce_on_commit") as evaluate:
         enter(api, patient, "hemoglobin", "120", "g/L")
 
-    evaluate.assert_called_once_with(patient.pk)
+    evaluate.assert_called_once_with("patient.changed", patient_id=patient.pk)
 
 
 # --- Panels -----------------------------------------------------------------------------------
@@ -258,7 +258,7 @@ def test_it_stores_a_panel_of_one_sample(api: APIClient, patient: Patient) -> No
         reported_at="2026-11-02T16:00:00+00:00",
     )
 
-    with mock.patch("patients.lab_services.schedule_evaluation") as evaluate:
+    with mock.patch("tracker.events.announce_on_commit") as evaluate:
         response = api.post("/api/lab-results/panel/", body, format="json")
 
     assert response.status_code == 201, response.json()
@@ -270,7 +270,7 @@ def test_it_stores_a_panel_of_one_sample(api: APIClient, patient: Patient) -> No
     ]
     assert {r["lab"] for r in results} == {"North Devon"}
     assert LabResult.objects.filter(patient=patient).count() == 3
-    evaluate.assert_called_once_with(patient.pk)
+    evaluate.assert_called_once_with("patient.changed", patient_id=patient.pk)
 
 
 def test_a_panel_with_one_bad_result_stores_nothing_and_names_it(api: APIClient, patient: Patient) -> None:

@@ -46,7 +46,7 @@ GOOD = (
 
 
 def test_it_imports_every_row_of_a_clean_file(api: APIClient, alice: Patient, bob: Patient, nurse: Any) -> None:
-    with mock.patch("patients.lab_import.schedule_evaluation") as evaluate:
+    with mock.patch("tracker.events.announce_on_commit") as evaluate:
         response = upload(api, GOOD)
 
     assert response.status_code == 201, response.json()
@@ -63,7 +63,7 @@ def test_it_imports_every_row_of_a_clean_file(api: APIClient, alice: Patient, bo
     assert {r.entered_by for r in results} == {nurse}
     assert results[1].lab == "RLBUHT"
     # Each affected patient is evaluated once, however many rows they have.
-    assert sorted(call.args[0] for call in evaluate.call_args_list) == sorted([alice.pk, bob.pk])
+    assert sorted(call.kwargs["patient_id"] for call in evaluate.call_args_list) == sorted([alice.pk, bob.pk])
 
 
 def test_a_date_means_the_start_of_that_day_in_the_patients_zone(api: APIClient, alice: Patient) -> None:
@@ -115,7 +115,7 @@ BAD_ERRORS = [
 
 
 def test_one_bad_row_means_nothing_is_written(api: APIClient, alice: Patient) -> None:
-    with mock.patch("patients.lab_import.schedule_evaluation") as evaluate:
+    with mock.patch("tracker.events.announce_on_commit") as evaluate:
         response = upload(api, BAD)
 
     assert response.status_code == 400

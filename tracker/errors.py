@@ -33,6 +33,8 @@ class SafetyWarning:
     message: str
     rule: str = ""
     details: dict[str, object] = field(default_factory=dict)
+    # RULES §4 "Hard-stop warning; override requires a reason": acknowledging the code is not enough.
+    hard_stop: bool = False
 
 
 class WarningsNotAcknowledged(ServiceError):

@@ -1,0 +1,72 @@
+"""Monitoring listens to what the other apps announce (tracker/events.py)."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from datetime import date
+from typing import Any
+
+from patients import evaluation, monitoring, safety
+from regimens.schedule import LabContext
+from tracker import events
+from tracker.errors import SafetyWarning
+
+
+def _marked(warnings: list[SafetyWarning]) -> list[SafetyWarning]:
+    return [replace(w, hard_stop=w.code in safety.HARD_STOP_CODES) for w in warnings]
+
+
+@events.listen("regimen.starting")
+def regimen_starting(**kw: Any) -> list[SafetyWarning]:
+    return _marked(safety.regimen_start_warnings(**kw))
+
+
+@events.listen("regimen.started")
+def regimen_started(**kw: Any) -> None:
+    safety.after_regimen_started(**kw)
+
+
+@events.listen("regimen.stopping")
+def regimen_stopping(**kw: Any) -> list[SafetyWarning]:
+    return _marked(safety.regimen_stop_warnings(**kw))
+
+
+@events.listen("regimen.stopped")
+def regimen_stopped(**kw: Any) -> None:
+    safety.after_regimen_stopped(**kw)
+
+
+@events.listen("regimen.reviewed")
+def regimen_reviewed(**kw: Any) -> None:
+    safety.after_review_recorded(**kw)
+
+
+@events.listen("dose.administering")
+def dose_administering(**kw: Any) -> list[SafetyWarning]:
+    return _marked(safety.administration_warnings(**kw))
+
+
+@events.listen("dose.recorded")
+def dose_recorded(**kw: Any) -> None:
+    safety.after_dose_recorded(**kw)
+
+
+@events.listen("medication.starting")
+def medication_starting(**kw: Any) -> list[SafetyWarning]:
+    return _marked(safety.medication_warnings(**kw))
+
+
+@events.listen("medication.recorded")
+def medication_recorded(**kw: Any) -> None:
+    safety.after_medication_recorded(**kw)
+
+
+@events.listen("patient.changed")
+def patient_changed(*, patient_id: int) -> None:
+    """A result, medication, fact or dose was committed: run the monitoring rules for the patient."""
+    evaluation.evaluate_patient(patient_id)
+
+
+@events.provide("lab_context")
+def lab_context(*, patient: Any, t0: date | None) -> LabContext:
+    return monitoring.lab_context(patient, t0)
