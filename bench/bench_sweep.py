@@ -1,4 +1,4 @@
-"""Benchmark of the monitoring sweep (patients/sweeps.py) on PostgreSQL (issue 3).
+"""Benchmark of the monitoring sweep (monitoring/sweep.py) on PostgreSQL (issue 3).
 
 Run from the project root with DATABASE_URL set:
 
@@ -228,7 +228,7 @@ def timed_sweep() -> tuple[float, int, dict[str, int]]:
     CaptureQueriesContext keeps at most 9,000 queries (connection.queries_log), too few for a first run."""
     from django.db import connection
 
-    from patients.sweeps import monitoring
+    from monitoring.sweep import monitoring
 
     executed = 0
 

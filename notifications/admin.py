@@ -8,7 +8,7 @@ from django.http import HttpRequest
 
 from notifications.alerts import alert_acknowledge
 from notifications.models import Alert, AlertStatus
-from patients.admin import ReadOnlyHistoryAdmin
+from tracker.admin import ReadOnlyHistoryAdmin
 
 
 @admin.register(Alert)

@@ -1,6 +1,6 @@
 """Alerts API: list and read the alerts of the user's clinics' patients, and acknowledge one (RULES.md
 §3.6: record who acknowledged it and what they did). Opening and resolving alerts is the rules'
-work (patients/evaluation.py, patients/safety.py), never the client's."""
+work (monitoring/evaluation.py, monitoring/safety.py), never the client's."""
 
 from __future__ import annotations
 

@@ -11,7 +11,7 @@ from django.utils import timezone
 
 from notifications.models import Delivery, DeliveryAttempt, DeliveryStatus
 from notifications.notification_serializers import mask_recipient
-from patients.admin import admin_clinic_ids
+from tracker.admin import admin_clinic_ids
 
 
 class DeliveryAttemptInline(admin.TabularInline):  # type: ignore[type-arg]

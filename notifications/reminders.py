@@ -35,7 +35,7 @@ from notifications.models import Alert, AlertKind, AlertStatus, Delivery, Delive
 from patients.models import Patient, ReminderChannel
 from regimens.models import DoseStatus, LabRecheck, RecheckStatus, Regimen, RegimenStatus, ScheduledDose
 
-# The same reading of "maintenance" as the S-4 overdue rule (patients/sweeps.py): a phase that runs for
+# The same reading of "maintenance" as the S-4 overdue rule (monitoring/sweep.py): a phase that runs for
 # life or until the cause is resolved; every other clinic-given phase counts as loading.
 MAINTENANCE_END_CONDITIONS = ("lifelong", "until_cause_resolved")
 REMINDER_PURPOSES = (Purpose.DOSE_REMINDER, Purpose.RECHECK_REMINDER, Purpose.DOSE_OVERDUE)

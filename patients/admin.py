@@ -11,21 +11,14 @@ from typing import Any
 
 from django import forms
 from django.contrib import admin
-from django.db.models import Count, ForeignKey, QuerySet
-from django.forms import ModelChoiceField
-from django.http import Http404, HttpRequest, HttpResponse
-from django.template.response import TemplateResponse
-from django.urls import URLPattern, path
-from django.utils.html import format_html
-from django.utils.safestring import mark_safe
-from simple_history.admin import SimpleHistoryAdmin
+from django.db.models import Count, QuerySet
+from django.http import HttpRequest
 
-from patients import clinical_admin, lab_admin  # noqa: F401  (register the monitoring models)
-from patients.charts import svg_chart
-from patients.insights import plasmic_for, trends_for
-from patients.models import Clinic, ClinicMembership, ClosedDate, Patient, Role
+from patients.clinical import admin as clinical_admin  # noqa: F401  (registers medications and facts)
+from patients.labs import admin as labs_admin  # noqa: F401  (registers lab results)
+from patients.models import Clinic, ClinicMembership, ClosedDate, Patient
 from regimens import services
-from regimens.models import Regimen
+from tracker.admin import ClinicScopedAdmin
 
 WEEKDAYS = [
     (0, "Monday"),
@@ -36,59 +29,6 @@ WEEKDAYS = [
     (5, "Saturday"),
     (6, "Sunday"),
 ]
-
-
-def admin_clinic_ids(request: HttpRequest) -> QuerySet[Clinic] | None:
-    """The clinics this admin user manages; None means all (superuser)."""
-    user = request.user
-    if user.is_superuser:
-        return None
-    return Clinic.objects.filter(memberships__user__pk=user.pk or 0, memberships__role=Role.ADMIN)
-
-
-class ClinicScopedAdmin(SimpleHistoryAdmin):
-    """Limits rows and foreign-key choices to the clinics the user administers.
-
-    `clinic_lookup` is the path from the model to its Clinic ("" for Clinic itself).
-    """
-
-    clinic_lookup = "clinic"
-
-    def get_queryset(self, request: HttpRequest) -> QuerySet[Any]:
-        queryset: QuerySet[Any] = super().get_queryset(request)
-        clinics = admin_clinic_ids(request)
-        if clinics is None:
-            return queryset
-        return queryset.filter(**{f"{self.clinic_lookup or 'pk'}__in": clinics}).distinct()
-
-    def formfield_for_foreignkey(
-        self, db_field: ForeignKey[Any, Any], request: HttpRequest, **kwargs: Any
-    ) -> ModelChoiceField | None:
-        clinics = admin_clinic_ids(request)
-        if clinics is not None:
-            # Without this a clinic admin could move a patient into a clinic they cannot see.
-            if db_field.related_model is Clinic:
-                kwargs["queryset"] = clinics
-            elif db_field.related_model is Patient:
-                kwargs["queryset"] = Patient.objects.filter(clinic__in=clinics)
-        return super().formfield_for_foreignkey(db_field, request, **kwargs)
-
-
-class ReadOnlyHistoryAdmin(ClinicScopedAdmin):
-    """For rows only services may write (they re-plan doses and raise alerts): view and history
-    only, no add, change, delete or revert from the admin."""
-
-    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def revert_disabled(self, request: HttpRequest, obj: Any = None) -> bool:
-        return True
 
 
 class ClinicForm(forms.ModelForm):  # type: ignore[type-arg]
@@ -156,23 +96,6 @@ class ClinicAdmin(ClinicScopedAdmin):
             )
 
 
-class RegimenInline(admin.TabularInline):  # type: ignore[type-arg]
-    """The patient's regimens, for navigation; regimens are started and changed in the app."""
-
-    model = Regimen
-    extra = 0
-    fields = ("protocol", "start_date", "status", "current_phase", "awaiting_gate")
-    readonly_fields = fields
-    show_change_link = True
-    can_delete = False
-
-    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def get_queryset(self, request: HttpRequest) -> QuerySet[Regimen]:
-        return super().get_queryset(request).select_related("protocol", "patient")
-
-
 @admin.register(Patient)
 class PatientAdmin(ClinicScopedAdmin):
     list_display = (
@@ -192,47 +115,11 @@ class PatientAdmin(ClinicScopedAdmin):
     list_filter = ("clinic", "sex", "deficiency_cause", "reminder_channel", "neurological_involvement")
     search_fields = ("mrn", "given_name", "family_name", "email")
     raw_id_fields = ("user",)
-    readonly_fields = ("ical_token", "created_at", "updated_at", "lab_trends")
-    fieldsets = (
+    readonly_fields: tuple[str, ...] = ("ical_token", "created_at", "updated_at")
+    fieldsets: tuple[Any, ...] = (
         (None, {"fields": ("clinic", "mrn", "given_name", "family_name", "birth_date", "sex")}),
-        ("Clinical", {"fields": ("deficiency_cause", "neurological_involvement", "lab_trends")}),
+        ("Clinical", {"fields": ("deficiency_cause", "neurological_involvement")}),
         ("Contact and reminders", {"fields": ("email", "phone", "timezone", "language", "reminder_channel")}),
         ("Portal", {"fields": ("user", "ical_token"), "classes": ("collapse",)}),
         ("Record", {"fields": ("created_at", "updated_at")}),
     )
-    inlines = (RegimenInline,)
-
-    @admin.display(description="Lab trends")
-    def lab_trends(self, patient: Patient) -> str:
-        if not patient.pk:
-            return "-"
-        return format_html('<a href="{}">Charts of every analyte, PLASMIC score</a>', "../trends/")
-
-    def get_urls(self) -> list[URLPattern]:
-        trends = path(
-            "<int:object_id>/trends/",
-            self.admin_site.admin_view(self.trends_view),
-            name="patients_patient_trends",
-        )
-        return [trends, *super().get_urls()]
-
-    def trends_view(self, request: HttpRequest, object_id: int) -> HttpResponse:
-        """Lab trends as charts (reference band, first dose, points by interpretation) and PLASMIC."""
-        patient = self.get_object(request, str(object_id))
-        if patient is None or not self.has_view_permission(request, patient):
-            raise Http404("No such patient.")
-        trends = trends_for(patient)
-        charts = [
-            {"entry": entry, "svg": mark_safe(svg_chart(entry, trends["t0"]))}  # noqa: S308 (escaped in svg_chart)
-            for entry in trends["analytes"]
-        ]
-        context = {
-            **self.admin_site.each_context(request),
-            "title": f"Lab trends: {patient}",
-            "patient": patient,
-            "opts": self.model._meta,
-            "t0": trends["t0"],
-            "charts": charts,
-            "plasmic": plasmic_for(patient),
-        }
-        return TemplateResponse(request, "admin/patients/patient/trends.html", context)

@@ -207,7 +207,7 @@ class Interpretation(models.TextChoices):
 
 class LabResult(models.Model):
     """One lab result: the value and unit as entered, and the value in the analyte's canonical unit
-    (patients/analytes.py). Qualitative analytes (schistocytes) keep `presence` instead."""
+    (patients/labs/analytes.py). Qualitative analytes (schistocytes) keep `presence` instead."""
 
     patient = models.ForeignKey(Patient, on_delete=models.CASCADE, related_name="lab_results")
     analyte = models.CharField(max_length=30, help_text="RULES.md analyte code, e.g. hemoglobin.")

@@ -15,7 +15,7 @@ from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from patients.models import Clinic, Patient
-from regimens import schedule
+from tracker.clock import local_date
 from tracker.permissions import staff_clinic_ids
 
 # RULES.md "Scope": Cobalt's rules are written for adults, 16 and over.
@@ -133,7 +133,7 @@ class PatientSerializer(serializers.ModelSerializer[Patient]):
         birth_date = attrs.get("birth_date")
         if birth_date is not None:
             zone = attrs.get("timezone", getattr(instance, "timezone", "UTC"))
-            today = schedule.local_date(djtz.now(), zone)
+            today = local_date(djtz.now(), zone)
             if birth_date > today:
                 raise serializers.ValidationError({"birth_date": ["cannot be in the future"]})
             if age_on(birth_date, today) < MINIMUM_AGE_YEARS:
@@ -161,3 +161,19 @@ class PatientSerializer(serializers.ModelSerializer[Patient]):
                 return super().update(instance, validated_data)
         except IntegrityError as exc:
             raise serializers.ValidationError({"mrn": ["is already used by a patient of this clinic"]}) from exc
+
+
+@extend_schema_field(OpenApiTypes.INT)
+class StaffPatientField(serializers.PrimaryKeyRelatedField):
+    """A patient of one of the requesting user's clinics; any other id is "not found"."""
+
+    default_error_messages = {
+        **serializers.PrimaryKeyRelatedField.default_error_messages,
+        "does_not_exist": "Patient {pk_value} was not found among your clinics' patients.",
+    }
+
+    def get_queryset(self) -> QuerySet[Patient]:
+        request = self.context.get("request")
+        user = getattr(request, "user", None)
+        ids = staff_clinic_ids(user) if user is not None else []
+        return Patient.objects.filter(clinic_id__in=ids).select_related("clinic")

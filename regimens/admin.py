@@ -14,7 +14,6 @@ from django.http import HttpRequest
 from django.utils import timezone
 from simple_history.admin import SimpleHistoryAdmin
 
-from patients.admin import ReadOnlyHistoryAdmin
 from regimens.models import (
     DoseStatus,
     LabRecheck,
@@ -26,6 +25,7 @@ from regimens.models import (
     ScheduledDose,
 )
 from regimens.schedule import local_date
+from tracker.admin import ReadOnlyHistoryAdmin
 
 
 class ProtocolPhaseInline(admin.StackedInline):  # type: ignore[type-arg]

@@ -139,7 +139,7 @@ class Enrolment:
 class LabContext:
     """What the baseline and follow-up results say, reduced to the flags §2 plans from.
 
-    Computed by the monitoring layer (patients.monitoring.lab_context) from the results and
+    Computed by the monitoring layer (monitoring.inputs.lab_context) from the results and
     reference ranges; the engine only reads the flags.
     """
 

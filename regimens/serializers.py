@@ -6,7 +6,7 @@ before a service is called; the services check the clinical rules and do the wri
 
 from __future__ import annotations
 
-from datetime import date, datetime
+from datetime import date
 from typing import Any
 
 from django.db.models import QuerySet
@@ -15,8 +15,8 @@ from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
-from patients.models import Patient, validate_timezone
-from patients.serializers import StaffClinicField
+from patients.models import validate_timezone
+from patients.serializers import StaffClinicField, StaffPatientField
 from regimens import schedule
 from regimens.models import (
     LabRecheck,
@@ -31,7 +31,7 @@ from regimens.models import (
     Route,
     ScheduledDose,
 )
-from tracker.permissions import staff_clinic_ids
+from tracker.api import AwareDateTimeField, acknowledge_field
 
 
 def dose_amount(dose_mcg: int, dose_unit: str) -> int | float:
@@ -164,22 +164,6 @@ class ProtocolCodeField(serializers.SlugRelatedField):
         return super().to_internal_value(data)
 
 
-@extend_schema_field(OpenApiTypes.INT)
-class StaffPatientField(serializers.PrimaryKeyRelatedField):
-    """A patient of one of the requesting user's clinics; any other id is "not found"."""
-
-    default_error_messages = {
-        **serializers.PrimaryKeyRelatedField.default_error_messages,
-        "does_not_exist": "Patient {pk_value} was not found among your clinics' patients.",
-    }
-
-    def get_queryset(self) -> QuerySet[Patient]:
-        request = self.context.get("request")
-        user = getattr(request, "user", None)
-        ids = staff_clinic_ids(user) if user is not None else []
-        return Patient.objects.filter(clinic_id__in=ids).select_related("clinic")
-
-
 class TimezoneField(serializers.CharField):
     def to_internal_value(self, data: Any) -> str:
         value = super().to_internal_value(data)
@@ -190,28 +174,6 @@ class TimezoneField(serializers.CharField):
                 f"'{value}' is not an IANA time zone (for example Europe/London)"
             ) from exc
         return value
-
-
-class AwareDateTimeField(serializers.DateTimeField):
-    """An ISO 8601 time that must carry its offset: a naive time is ambiguous across zones."""
-
-    default_error_messages = {
-        **serializers.DateTimeField.default_error_messages,
-        "naive": "must include a time zone offset, e.g. 2027-01-04T10:30:00+00:00",
-    }
-
-    def enforce_timezone(self, value: datetime) -> datetime:
-        if djtz.is_naive(value):
-            self.fail("naive")
-        return super().enforce_timezone(value)
-
-
-def acknowledge_field() -> serializers.ListField:
-    return serializers.ListField(
-        child=serializers.CharField(max_length=60),
-        required=False,
-        help_text="Codes of the safety warnings the user has seen and accepts (e.g. lifelong_therapy_stopped).",
-    )
 
 
 # --- Schedule preview -----------------------------------------------------------------------

@@ -354,7 +354,7 @@ def _sync(
         LabRecheck.objects.bulk_create(new_rechecks)
     if changed:
         LabRecheck.objects.bulk_update(changed, ["status", *values])
-    # Keys starting "task:" are monitoring tasks (patients/evaluation.py, RULES S-15), not the engine's plan.
+    # Keys starting "task:" are monitoring tasks (monitoring/evaluation.py, RULES S-15), not the engine's plan.
     dropped = [
         r.id
         for key, r in rechecks.items()

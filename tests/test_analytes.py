@@ -6,7 +6,7 @@ from decimal import Decimal, localcontext
 
 import pytest
 
-from patients.analytes import CATALOGUE, AnalyteError, normalize_unit, resolve, to_canonical, to_presence
+from patients.labs.analytes import CATALOGUE, AnalyteError, normalize_unit, resolve, to_canonical, to_presence
 
 # RULES.md first section, "Analyte codes and canonical units": code -> (preferred LOINC, canonical unit).
 RULES_TABLE = {

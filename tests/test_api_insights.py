@@ -213,7 +213,7 @@ def test_b12_status_is_unknown_without_a_level_and_hidden_from_other_clinics(
 
 
 def test_a_mistyped_cut_off_set_stops_the_system_check(settings: Any) -> None:
-    from patients.checks import b12_cutoff_settings
+    from monitoring.checks import b12_cutoff_settings
 
     settings.COBALT = {**settings.COBALT, "B12_CUTOFFS": "NICE"}
     errors = b12_cutoff_settings(None)

@@ -11,8 +11,8 @@ import pytest
 import time_machine
 from rest_framework.test import APIClient
 
+from monitoring.evaluation import S3_ADAMTS13_TEXT, S3_BANNER, evaluate_patient
 from notifications.models import Alert
-from patients.evaluation import S3_ADAMTS13_TEXT, S3_BANNER, evaluate_patient
 from patients.models import Patient, PatientFact
 from regimens.models import LabRecheck, Protocol, RecheckStatus, Regimen, ScheduledDose
 from regimens.services import dose_record_administration, regimen_replan, regimen_start

@@ -1,4 +1,4 @@
-"""The monitoring sweep (patients/sweeps.py): time-based rules run day by day through run_sweeps,
+"""The monitoring sweep (monitoring/sweep.py): time-based rules run day by day through run_sweeps,
 opening alerts on the right day and not before, idempotent, and with a query count that does not grow
 with the number of patients (RULES.md S-4, S-6(a), §1.3, §3.3)."""
 
@@ -15,9 +15,9 @@ from django.core.management import call_command
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
+from monitoring.sweep import monitoring
 from notifications.models import Alert
 from patients.models import Patient, PatientFact
-from patients.sweeps import monitoring
 from regimens.models import LabRecheck, Protocol, RecheckStatus, Regimen, RegimenDecision, ScheduledDose
 from regimens.services import dose_record_administration, regimen_record_review, regimen_start
 from tests.factories import PatientFactory

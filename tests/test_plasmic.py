@@ -7,7 +7,7 @@ from decimal import Decimal
 
 import pytest
 
-from patients.plasmic import EXPERIMENTAL_LABEL, Measured, PlasmicInputs, band_of, score
+from monitoring.plasmic import EXPERIMENTAL_LABEL, Measured, PlasmicInputs, band_of, score
 
 
 def m(value: str) -> Measured:

@@ -9,8 +9,8 @@ from typing import Any, cast
 import pytest
 from rest_framework.test import APIClient
 
+from monitoring.inputs import lab_context
 from patients.models import Patient
-from patients.monitoring import lab_context
 from regimens.models import LabRecheck, Protocol, RecheckStatus, Regimen, ScheduledDose
 from regimens.services import dose_record_administration, regimen_start
 from tests.factories import PatientFactory

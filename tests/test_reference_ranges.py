@@ -7,8 +7,8 @@ from decimal import Decimal
 
 import pytest
 
-from patients.analytes import AnalyteError, resolve, to_canonical
-from patients.reference_ranges import (
+from patients.labs.analytes import AnalyteError, resolve, to_canonical
+from patients.labs.reference_ranges import (
     B12_CUTOFF_SETS,
     BSH_2014,
     NG239_DEFAULT,

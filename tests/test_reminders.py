@@ -344,7 +344,7 @@ def test_an_overdue_dose_gets_one_follow_up_to_the_patient(clinic: Any) -> None:
     assert local(follow_ups[0]) == datetime(2027, 1, 5, 10, tzinfo=LONDON)
     assert "Monday 4 January 2027" in follow_ups[0].body
     assert clinical_words_in(follow_ups[0].body) == []
-    assert not Alert.objects.filter(patient=patient, kind="dose_overdue").exists()  # staff: patients/sweeps.py
+    assert not Alert.objects.filter(patient=patient, kind="dose_overdue").exists()  # staff: monitoring/sweep.py
 
 
 def test_a_spanish_speaking_patient_gets_spanish_text(clinic: Any) -> None:

@@ -1,4 +1,4 @@
-"""The haematological response rules, RULES.md §3.3-§3.6 (patients/rules.py). Pure: no database.
+"""The haematological response rules, RULES.md §3.3-§3.6 (monitoring/rules.py). Pure: no database.
 
 Expected results are worked out by hand from RULES.md; default limits are §5.2 (Hb LLN 120 female,
 130 male, 110 pregnant; platelets 150-400; MCV 80-100; reticulocytes 0.2-2.0 %; LDH 122-222).
@@ -9,7 +9,7 @@ from __future__ import annotations
 from datetime import date, timedelta
 from decimal import Decimal
 
-from patients.rules import (
+from monitoring.rules import (
     TRANSFUSION_NOTE,
     Finding,
     PatientContext,

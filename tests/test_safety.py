@@ -12,8 +12,8 @@ import pytest
 import time_machine
 from rest_framework.test import APIClient
 
+from monitoring import safety
 from notifications.models import Alert
-from patients import safety
 from patients.models import LabResult, PatientFact
 from regimens import services
 from regimens.models import Protocol, Regimen, ScheduledDose

@@ -481,8 +481,8 @@ def test_it_starts_a_regimen_in_the_same_few_queries_however_many_doses_it_plans
         counts[code] = len(queries)
         assert regimen.doses.count() >= 12
 
-    # 11 for the regimen itself, 2 for the baseline lab flags (patients.monitoring.lab_context) and
-    # 3 for the point-of-care safety checks (patients.safety: the phases' drugs and routes, Leber's
+    # 11 for the regimen itself, 2 for the baseline lab flags (monitoring.inputs.lab_context) and
+    # 3 for the point-of-care safety checks (monitoring.safety: the phases' drugs and routes, Leber's
     # disease, allergy).
     assert counts["ileal-resection"] == counts["bariatric-oral"] <= 16
 

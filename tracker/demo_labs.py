@@ -11,7 +11,7 @@ so that the stories show what the monitoring does:
 - platelets_slow: platelets not rising by day 8 and still low at day 14 (A-P1, A-P2), normal by day 28.
 - hemoglobin_falling: Hb falls by 22 g/L between day 7 and day 14 (A-H5).
 
-Everything is entered through `patients.lab_services.lab_panel_create`, the service the API uses, so
+Everything is entered through `patients.labs.services.lab_panel_create`, the service the API uses, so
 the alerts open exactly as they would for a nurse entering the same results.
 """
 
@@ -21,8 +21,8 @@ from datetime import date, datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from patients.insights import first_dose_date
-from patients.lab_services import ResultInput, lab_panel_create
+from monitoring.insights import first_dose_date
+from patients.labs.services import ResultInput, lab_panel_create
 from patients.models import Patient
 
 Panel = tuple[int, dict[str, tuple[Any, str]]]

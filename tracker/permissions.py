@@ -16,9 +16,8 @@ def staff_clinic_ids(user: Any) -> list[int]:
         return []
     cached = getattr(user, "_cobalt_clinic_ids", None)
     if cached is None:
-        from patients.models import ClinicMembership
-
-        cached = list(ClinicMembership.objects.filter(user=user).values_list("clinic_id", flat=True))
+        # user.memberships: patients.ClinicMembership (the kernel does not import the app).
+        cached = list(user.memberships.values_list("clinic_id", flat=True))
         user._cobalt_clinic_ids = cached
     return cached
 
@@ -45,7 +44,5 @@ CLINIC_ADMINS = ("admin",)
 
 def require_role(user: Any, clinic_id: int, roles: tuple[str, ...], doing: str) -> None:
     """Refuse (403) unless `user` holds one of `roles` in the clinic `clinic_id`."""
-    from patients.models import ClinicMembership
-
-    if not ClinicMembership.objects.filter(user=user, clinic_id=clinic_id, role__in=roles).exists():
+    if not user.memberships.filter(clinic_id=clinic_id, role__in=roles).exists():
         raise PermissionDenied(f"Only a {' or '.join(roles)} of this clinic may {doing}.")

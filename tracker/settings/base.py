@@ -42,6 +42,7 @@ INSTALLED_APPS = [
     "patients",
     "regimens",
     "notifications",
+    "monitoring",
 ]
 
 MIDDLEWARE = [

@@ -18,7 +18,7 @@ def _window(key: str, first: int, last: int) -> tuple[int, int]:
 
 
 SETTINGS: dict[str, object] = {
-    # --- §3.3-§3.6 response rules (patients/rules.py RuleSettings) ---
+    # --- §3.3-§3.6 response rules (monitoring/rules.py RuleSettings) ---
     # RULES A-H2 [P]: day 14 ± 3; Hb rise below this (g/L) over baseline.
     "RULES_A_H2_WINDOW": _window("RULES_A_H2_WINDOW", 11, 17),
     "RULES_A_H2_MIN_RISE": env.int("COBALT_RULES_A_H2_MIN_RISE", default=10),
@@ -37,7 +37,7 @@ SETTINGS: dict[str, object] = {
     # RULES A-P3 [P]: platelets < 20 x10^9/L or a fall >= 30 % (given in percent).
     "RULES_A_P3_FLOOR": env.int("COBALT_RULES_A_P3_FLOOR", default=20),
     "RULES_A_P3_FALL_PERCENT": env.int("COBALT_RULES_A_P3_FALL_PERCENT", default=30),
-    # RULES A-P4 [P]: "day 28", read as day 28 ± 4 (patients/rules.py).
+    # RULES A-P4 [P]: "day 28", read as day 28 ± 4 (monitoring/rules.py).
     "RULES_A_P4_WINDOW": _window("RULES_A_P4_WINDOW", 24, 32),
     # RULES A-L1 [P]: baseline LDH > 2 x ULN and a day 7 ± 2 fall < 50 % (given in percent).
     "RULES_A_L1_BASELINE_ULN_MULTIPLE": env.int("COBALT_RULES_A_L1_BASELINE_ULN_MULTIPLE", default=2),

@@ -19,7 +19,7 @@ SETTINGS: dict[str, object] = {
     # Issue 4 [P]: days before a lab recheck's window opens (RULES §2 windows).
     "REMINDER_RECHECK_DAYS_BEFORE": env.list("COBALT_REMINDER_RECHECK_DAYS_BEFORE", cast=int, default=[2]),
     # Issue 4 / RULES S-4 [P]: the patient's follow-up when a clinic-given dose is this many days past due.
-    # The staff dose_overdue alert has its own grace periods (OVERDUE_*_AFTER_DAYS, patients/sweeps.py).
+    # The staff dose_overdue alert has its own grace periods (OVERDUE_*_AFTER_DAYS, monitoring/sweep.py).
     "REMINDER_OVERDUE_AFTER_DAYS": env.int("COBALT_REMINDER_OVERDUE_AFTER_DAYS", default=1),
     # Local time (the patient's zone) at which reminders go out, and the quiet hours they never fall in.
     "REMINDER_LOCAL_TIME": env.str("COBALT_REMINDER_LOCAL_TIME", default="10:00"),

@@ -9,7 +9,7 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from tqdm import tqdm
 
-from patients.lab_import import import_lab_results
+from patients.labs.importer import import_lab_results
 from patients.models import Clinic
 from tracker.errors import ServiceError
 

@@ -2,7 +2,7 @@
 
 Input serializers check the shape of a request (types, offsets, the user's clinics); the checks
 that need the analyte catalogue (unit, plausible value, ranges) are the service's
-(patients/lab_services.py), so the API and the CSV import refuse exactly the same things.
+(patients/labs/services.py), so the API and the CSV import refuse exactly the same things.
 """
 
 from __future__ import annotations
@@ -14,11 +14,11 @@ from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
-from patients.analytes import Analyte
-from patients.lab_services import ResultInput
+from patients.labs.analytes import Analyte
+from patients.labs.services import ResultInput
 from patients.models import Interpretation, LabResult
-from patients.serializers import StaffClinicField
-from regimens.serializers import AwareDateTimeField, StaffPatientField
+from patients.serializers import StaffClinicField, StaffPatientField
+from tracker.api import AwareDateTimeField
 
 VALUE_HELP = (
     'The value as the lab reported it: a number (12.1 or "12.1"), or for schistocytes present/absent '

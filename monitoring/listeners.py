@@ -6,7 +6,7 @@ from dataclasses import replace
 from datetime import date
 from typing import Any
 
-from patients import evaluation, monitoring, safety
+from monitoring import evaluation, inputs, safety
 from regimens.schedule import LabContext
 from tracker import events
 from tracker.errors import SafetyWarning
@@ -69,4 +69,4 @@ def patient_changed(*, patient_id: int) -> None:
 
 @events.provide("lab_context")
 def lab_context(*, patient: Any, t0: date | None) -> LabContext:
-    return monitoring.lab_context(patient, t0)
+    return inputs.lab_context(patient, t0)

@@ -6,7 +6,7 @@ acknowledgement, notifications) is the service layer's job.
 
 Conventions and the decisions taken where RULES.md leaves room (each is also noted where it is applied):
 
-- Units are canonical (patients/analytes.py): hemoglobin g/L, platelets 10^9/L, mcv fL,
+- Units are canonical (patients/labs/analytes.py): hemoglobin g/L, platelets 10^9/L, mcv fL,
   reticulocytes_pct %, reticulocytes_abs 10^9/L, hematocrit L/L, ldh U/L.
 - T0 is the first dose date and Day = (collected_on - T0).days. Without a T0 no rule can place a result
   in a window, so every rule returns None.
@@ -32,7 +32,7 @@ from datetime import date
 from decimal import Decimal
 from typing import Any, Literal, cast
 
-from patients.reference_ranges import Sex, default_range
+from patients.labs.reference_ranges import Sex, default_range
 
 Severity = Literal["info", "medium", "high", "critical"]
 _SEVERITY_ORDER: dict[str, int] = {"info": 0, "medium": 1, "high": 2, "critical": 3}

@@ -1,4 +1,4 @@
-"""Admin for medications and patient facts/events (safety work). Imported by patients/admin.py.
+"""Admin for medications and patient facts/events (view only). Registered through patients/admin.py.
 
 View only: medications and facts are recorded through the API (/api/medications/, /api/patient-facts/),
 where the RULES.md §4 safety warnings are checked and acknowledged; an admin form would bypass them.
@@ -6,38 +6,14 @@ where the RULES.md §4 safety warnings are checked and acknowledged; an admin fo
 
 from __future__ import annotations
 
-from typing import Any
-
 from django.contrib import admin
-from django.db.models import Model, QuerySet
-from django.http import HttpRequest
-from simple_history.admin import SimpleHistoryAdmin
 
 from patients.models import Medication, PatientFact
+from tracker.admin import ReadOnlyHistoryAdmin
 
 
-class _ClinicalRecordAdmin(SimpleHistoryAdmin):
-    def get_queryset(self, request: HttpRequest) -> QuerySet[Model]:
-        # Imported late: patients/admin.py imports this module at its top.
-        from patients.admin import admin_clinic_ids
-
-        queryset: QuerySet[Model] = super().get_queryset(request)
-        clinics = admin_clinic_ids(request)
-        if clinics is None:
-            return queryset
-        return queryset.filter(patient__clinic__in=clinics)
-
-    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def revert_disabled(self, request: HttpRequest, obj: Any = None) -> bool:
-        return True
+class _ClinicalRecordAdmin(ReadOnlyHistoryAdmin):
+    clinic_lookup = "patient__clinic"
 
 
 @admin.register(Medication)

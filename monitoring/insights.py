@@ -1,28 +1,28 @@
 """A patient's PLASMIC score (RULES.md §6) and lab trends, read from the database.
 
-The arithmetic is pure (patients/plasmic.py; `time_in_range` and `normalization` below take plain
+The arithmetic is pure (monitoring/plasmic.py; `time_in_range` and `normalization` below take plain
 values); this module only chooses the inputs.
 """
 
 from __future__ import annotations
 
-import zoneinfo
 from collections import defaultdict
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+from datetime import date, timedelta
 from decimal import Decimal
 from typing import Any
 
 from django.conf import settings
 from django.utils import timezone
 
-from patients.analytes import CATALOGUE, QUALITATIVE, resolve
+from monitoring.plasmic import CAUTION as PLASMIC_CAUTION
+from monitoring.plasmic import EXPERIMENTAL_LABEL, Measured, PlasmicInputs, Score, band_of
+from monitoring.plasmic import score as plasmic_score
+from patients.labs.analytes import CATALOGUE, QUALITATIVE, resolve
+from patients.labs.reference_ranges import B12_CUTOFF_SETS, B12Cutoffs, b12_status, default_range
 from patients.models import FactKind, LabResult, Patient, PatientFact
-from patients.plasmic import CAUTION as PLASMIC_CAUTION
-from patients.plasmic import EXPERIMENTAL_LABEL, Measured, PlasmicInputs, Score, band_of
-from patients.plasmic import score as plasmic_score
-from patients.reference_ranges import B12_CUTOFF_SETS, B12Cutoffs, b12_status, default_range
-from regimens.models import DoseStatus, ScheduledDose
+from regimens.selectors import first_dose_date
+from tracker.clock import local_date
 
 # RULES.md §6.3: share with severe ADAMTS13 deficiency per band (derivation / internal / external).
 RISK_TABLE = {
@@ -34,19 +34,6 @@ RISK_TABLE = {
 ACTIVE_CANCER_LOOKBACK_DAYS = 365
 
 
-def local_date(moment: datetime, tz_name: str) -> date:
-    return timezone.localtime(moment, zoneinfo.ZoneInfo(tz_name)).date()
-
-
-def first_dose_date(patient: Patient) -> date | None:
-    """T0 (RULES.md §2): the date of the first B12 dose given, in the patient's time zone."""
-    first = (
-        ScheduledDose.objects.filter(patient=patient, status=DoseStatus.GIVEN, administered_at__isnull=False)
-        .order_by("administered_at")
-        .values_list("administered_at", flat=True)
-        .first()
-    )
-    return None if first is None else local_date(first, patient.timezone)
 
 
 # --- PLASMIC ---------------------------------------------------------------------------------------
@@ -223,7 +210,7 @@ def time_in_range(points: list[Point], low: Decimal | None, high: Decimal | None
 
 
 def normalization(points: list[Point], t0: date | None, low: Decimal | None, high: Decimal | None) -> dict[str, Any]:
-    """The baseline (latest on or before T0, as patients/rules.py) and the first result after T0 inside
+    """The baseline (latest on or before T0, as monitoring/rules.py) and the first result after T0 inside
     the band: time to normalization in days since T0."""
 
     def inside(value: Decimal) -> bool:

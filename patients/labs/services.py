@@ -1,8 +1,8 @@
 """Write services for lab results: one result, a panel of results, and the shared checks the CSV
-import (patients/lab_import.py) reuses row by row.
+import (patients/labs/importer.py) reuses row by row.
 
-The numbers come from the pure modules: patients/analytes.py (codes, LOINC, exact unit conversion,
-plausibility bounds) and patients/reference_ranges.py (RULES.md §5.2 defaults, critical limits,
+The numbers come from the pure modules: patients/labs/analytes.py (codes, LOINC, exact unit conversion,
+plausibility bounds) and patients/labs/reference_ranges.py (RULES.md §5.2 defaults, critical limits,
 `interpret`). This module only translates rows to and from them, checks times, and writes.
 
 Every problem is reported against the field that caused it ("unit", "results[2].ref_low"); a panel
@@ -14,22 +14,18 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta
+from datetime import date, datetime
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any, cast
 
 from django.db import transaction
 from django.utils import timezone as djtz
 
-from patients import analytes, reference_ranges
+from patients.labs import analytes, reference_ranges
 from patients.models import FactKind, Interpretation, LabResult, Patient, PatientFact, ResultSource
-from regimens.schedule import local_date
 from tracker import events
+from tracker.clock import CLOCK_SKEW, local_date
 from tracker.errors import ServiceError
-
-# A collection or report time may be this far ahead of the server clock (the lab's or the nurse's
-# device clock is a little fast); anything later is "in the future" and refused.
-CLOCK_SKEW = timedelta(minutes=5)
 
 # LabResult.value_canonical / ref_low / ref_high are stored with 6 decimal places: the two
 # conversions that do not terminate (B12 pmol/L / 0.738, folate nmol/L / 2.266) are rounded here,

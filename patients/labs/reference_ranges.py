@@ -1,7 +1,7 @@
 """Default adult reference ranges, critical limits, and the B12 and folate status bands.
 
 Pure: imports nothing from Django and touches no database. Values are in each analyte's canonical
-unit (patients/analytes.py) and are `decimal.Decimal`; `interpret` and the status functions accept
+unit (patients/labs/analytes.py) and are `decimal.Decimal`; `interpret` and the status functions accept
 Decimal, int or float. Every number cites RULES.md: §5.2 (reference ranges), §5.1 (B12 status), §3.3
 and §3.4 (critical limits), §8 (where sources disagree); the evidence tag ([V], [S], [P], [U], §0.1)
 travels in each range's `source` so a screen can show how firm a default is.
@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Literal
 
-from patients.analytes import AnalyteError, resolve
+from patients.labs.analytes import AnalyteError, resolve
 
 Sex = Literal["female", "male", "other", "unknown"]
 SEXES: tuple[str, ...] = ("female", "male", "other", "unknown")

@@ -5,7 +5,7 @@ from __future__ import annotations
 from django.urls import URLPattern, URLResolver, path
 from rest_framework.routers import SimpleRouter
 
-from patients.lab_views import AnalyteCatalogueView, LabResultViewSet
+from patients.labs.views import AnalyteCatalogueView, LabResultViewSet
 
 router = SimpleRouter()
 router.register("lab-results", LabResultViewSet, basename="lab-result")

@@ -7,11 +7,11 @@ from typing import Any
 from django.conf import settings
 from django.core.checks import CheckMessage, Error, register
 
+from patients.labs.reference_ranges import B12_CUTOFF_SETS
+
 
 @register()
 def b12_cutoff_settings(app_configs: Any, **kwargs: Any) -> list[CheckMessage]:
-    from patients.reference_ranges import B12_CUTOFF_SETS
-
     known = ", ".join(B12_CUTOFF_SETS)
     errors: list[CheckMessage] = []
     if settings.COBALT["B12_CUTOFFS"] not in B12_CUTOFF_SETS:

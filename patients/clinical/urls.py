@@ -5,7 +5,7 @@ from __future__ import annotations
 from django.urls import URLPattern, URLResolver
 from rest_framework.routers import SimpleRouter
 
-from patients.clinical_views import MedicationViewSet, PatientFactViewSet
+from patients.clinical.views import MedicationViewSet, PatientFactViewSet
 
 router = SimpleRouter()
 router.register("medications", MedicationViewSet, basename="medication")

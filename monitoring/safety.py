@@ -19,22 +19,19 @@ Warning codes (docs/safety-and-alerts.md):
 
 from __future__ import annotations
 
-import zoneinfo
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import date, datetime, time, timedelta
+from datetime import date, datetime
 from decimal import Decimal
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from django.conf import settings
-from django.utils import timezone as djtz
 
-from patients.models import IRREVERSIBLE_CAUSES, FactKind, LabResult, MedicationKind, PatientFact
+from notifications.alerts import alert_raise
+from patients.models import IRREVERSIBLE_CAUSES, FactKind, LabResult, Medication, MedicationKind, Patient, PatientFact
+from regimens.models import DoseStatus, Protocol, Regimen, ScheduledDose
+from tracker.clock import end_of_day, local_date, patient_today
 from tracker.errors import SafetyWarning
-
-if TYPE_CHECKING:
-    from patients.models import Medication, Patient
-    from regimens.models import Protocol, Regimen, ScheduledDose
 
 FOLIC_ACID_BEFORE_B12 = "folic_acid_before_b12"
 IM_INJECTION_LOW_PLATELETS = "im_injection_low_platelets"
@@ -116,16 +113,6 @@ def _cobalt(name: str) -> int:
     return int(settings.COBALT[name])
 
 
-def local_date(at: datetime, zone: str) -> date:
-    return at.astimezone(zoneinfo.ZoneInfo(zone)).date()
-
-
-def patient_today(patient: Patient) -> date:
-    return local_date(djtz.now(), patient.timezone)
-
-
-def _end_of_day(day: date, zone: str) -> datetime:
-    return datetime.combine(day + timedelta(days=1), time.min, tzinfo=zoneinfo.ZoneInfo(zone))
 
 
 # --- Facts ------------------------------------------------------------------------------------
@@ -300,7 +287,6 @@ def administration_warnings(*, dose: ScheduledDose, route: str, administered_at:
 
 def _regimen_acknowledged(dose: ScheduledDose) -> set[str]:
     """Codes already acknowledged for the dose's regimen: at its start or at one of its doses."""
-    from regimens.models import Regimen, ScheduledDose
 
     codes: set[str] = set(
         Regimen.objects.filter(pk=dose.regimen_id).values_list("acknowledged_warnings", flat=True).first() or []
@@ -321,11 +307,9 @@ def _regimen_acknowledged(dose: ScheduledDose) -> set[str]:
 def b12_given_on_or_before(patient: Patient, day: date, *, exclude_medication: int | None = None) -> bool:
     """A B12 dose is recorded on or before `day`: a dose given in a regimen, a B12 medication started,
     or a regimen enrolled with doses given elsewhere."""
-    from patients.models import Medication
-    from regimens.models import DoseStatus, Regimen, ScheduledDose
 
     if ScheduledDose.objects.filter(
-        patient=patient, status=DoseStatus.GIVEN, administered_at__lt=_end_of_day(day, patient.timezone)
+        patient=patient, status=DoseStatus.GIVEN, administered_at__lt=end_of_day(day, patient.timezone)
     ).exists():
         return True
     meds = Medication.objects.filter(patient=patient, kind__in=sorted(B12_DRUGS), start_date__lte=day)
@@ -407,7 +391,6 @@ def raise_acknowledged_alerts(
 ) -> list[Any]:
     """Open (or keep) one alert per kind for the warnings the user acknowledged and went ahead with.
     Must run inside the transaction of the write. Returns the alerts."""
-    from notifications.alerts import alert_raise
 
     given = set(acknowledged)
     by_kind: dict[str, list[SafetyWarning]] = {}
@@ -500,7 +483,7 @@ def after_dose_recorded(*, dose: ScheduledDose, acknowledged: list[str]) -> None
 def after_medication_recorded(
     *, medication: Medication, warnings: list[SafetyWarning], acknowledged: list[str]
 ) -> None:
-    """Called inside the transaction that records a medication (patients/clinical_services.py)."""
+    """Called inside the transaction that records a medication (patients/clinical/services.py)."""
     if not acknowledged:
         return
     raise_acknowledged_alerts(

@@ -1,5 +1,5 @@
 """Monitoring services (issue 3). `lab_context` feeds the lab-recheck plan of the engine; the helpers
-here turn stored rows into the pure inputs of patients/rules.py (shared with patients/evaluation.py).
+here turn stored rows into the pure inputs of monitoring/rules.py (shared with monitoring/evaluation.py).
 """
 
 from __future__ import annotations
@@ -12,10 +12,11 @@ from typing import cast
 
 from django.conf import settings
 
-from patients import rules
+from monitoring import rules
+from patients.labs.reference_ranges import Sex, default_range
 from patients.models import IRREVERSIBLE_CAUSES, FactKind, LabResult, Patient, PatientFact
-from patients.reference_ranges import Sex, default_range
-from regimens.schedule import LabContext, local_date
+from regimens.schedule import LabContext
+from tracker.clock import local_date
 
 HEMOLYSIS_MARKERS = ("ldh", "bilirubin_indirect", "haptoglobin")
 # RULES §2 L-4b: platelets < 50 x10^9/L plan the 24-72 h rechecks (the frequency is [P], the limit is L-4b's).
@@ -115,7 +116,7 @@ def above_uln(result: rules.Result, sex: str, age: int, pregnant: bool) -> bool:
 
 
 def baseline_of(results: Iterable[rules.Result], analyte: str, t0: date) -> rules.Result | None:
-    """RULES §2 baseline: the latest result of `analyte` on or before T0 (patients/rules.py: day 0 counts)."""
+    """RULES §2 baseline: the latest result of `analyte` on or before T0 (monitoring/rules.py: day 0 counts)."""
     return rules.baseline(tuple(results), analyte, t0)
 
 
@@ -207,7 +208,7 @@ def lab_context(patient: Patient, t0: date | None) -> LabContext:
     """The baseline and follow-up flags RULES.md §2 plans rechecks from (two queries).
 
     Baseline = the latest result of each analyte on or before T0 (§2; day 0 is the pre-dose sample, as in
-    patients/rules.py). Follow-up flags (platelets normal, rising; haemolysis markers normal) end the
+    monitoring/rules.py). Follow-up flags (platelets normal, rising; haemolysis markers normal) end the
     conditional rechecks "until normal" (L-4, L-4b, L-5).
     """
     facts = list(PatientFact.objects.filter(patient=patient))

@@ -3,8 +3,8 @@ catalogue for integrators.
 
 Results are clinical records: there is no update or delete. Any clinic staff role may enter and
 import results (nurses transcribe lab reports); staff see and write only their own clinics' patients.
-Views are thin: an input serializer checks the shape, a service (patients/lab_services.py,
-patients/lab_import.py) checks the clinical content and writes.
+Views are thin: an input serializer checks the shape, a service (patients/labs/services.py,
+patients/labs/importer.py) checks the clinical content and writes.
 """
 
 from __future__ import annotations
@@ -26,9 +26,9 @@ from rest_framework.response import Response
 from rest_framework.settings import api_settings
 from rest_framework.views import APIView
 
-from patients import analytes
-from patients.lab_import import clinic_for, import_lab_results
-from patients.lab_serializers import (
+from patients.labs import analytes
+from patients.labs.importer import clinic_for, import_lab_results
+from patients.labs.serializers import (
     AnalyteSerializer,
     LabImportReportSerializer,
     LabImportRequestSerializer,
@@ -36,7 +36,7 @@ from patients.lab_serializers import (
     LabResultCreateSerializer,
     LabResultSerializer,
 )
-from patients.lab_services import ResultInput, lab_panel_create, lab_result_create
+from patients.labs.services import ResultInput, lab_panel_create, lab_result_create
 from patients.models import Interpretation, LabResult, ResultSource
 from tracker.permissions import restrict_to_clinics, staff_clinic_ids
 

@@ -1,5 +1,5 @@
 """Serializers for medications and patient facts/events. Input serializers check the shape (types,
-the user's patients); the clinical checks are the service's (patients/clinical_services.py)."""
+the user's patients); the clinical checks are the service's (patients/clinical/services.py)."""
 
 from __future__ import annotations
 
@@ -9,8 +9,9 @@ from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from patients.models import FactKind, Medication, MedicationKind, PatientFact
-from patients.safety import patient_today
-from regimens.serializers import StaffPatientField, acknowledge_field
+from patients.serializers import StaffPatientField
+from tracker.api import acknowledge_field
+from tracker.clock import patient_today
 
 
 def _enum(values: list[str], description: str) -> dict[str, Any]:

@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any, Literal
 
-# §6.1 component thresholds, canonical units (patients/analytes.py) [V-copy, PLASMIC].
+# §6.1 component thresholds, canonical units (patients/labs/analytes.py) [V-copy, PLASMIC].
 PLATELETS_BELOW = Decimal(30)  # P: platelets < 30 x10^9/L
 RETICULOCYTES_ABOVE_PCT = Decimal("2.5")  # L: reticulocytes > 2.5 %
 # L: indirect bilirubin > 2.0 mg/dL; §5.3: x 17.1 = 34.2 umol/L (§6.1 rounds it to 34).
@@ -54,7 +54,7 @@ class Measured:
 class PlasmicInputs:
     platelets: Measured | None = None
     reticulocytes_pct: Measured | None = None
-    # Haptoglobin "undetectable" is a yes/no the caller decides from the result (see patients.insights).
+    # Haptoglobin "undetectable" is a yes/no the caller decides from the result (see monitoring.insights).
     haptoglobin_undetectable: bool | None = None
     haptoglobin: Measured | None = None
     indirect_bilirubin: Measured | None = None

@@ -22,8 +22,8 @@ from rest_framework.decorators import action
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from patients import clinical_services
-from patients.clinical_serializers import (
+from patients.clinical import services as clinical_services
+from patients.clinical.serializers import (
     MedicationCreateSerializer,
     MedicationSerializer,
     MedicationUpdateSerializer,

@@ -1,9 +1,9 @@
-"""Running the monitoring rules for one patient and turning findings into alerts (issue 3).
+"""Running the monitoring rules for one patient and turning findings into alerts.
 
-Writers of results, medications and facts call `schedule_evaluation(patient_id)` inside their
-transaction; the evaluation runs after the commit (so it sees the committed data and a failure in it
-can never undo the clinical write). The monitoring sweep (patients/sweeps.py) covers the time-based rules
-(overdue doses and rechecks, neuro review, S-6(a)).
+Writers of results, medications, facts and doses announce "patient.changed" (tracker/events.py) inside
+their transaction; monitoring/listeners.py runs the evaluation after the commit, so it sees the committed
+data and a failure in it can never undo the clinical write. The monitoring sweep (monitoring/sweep.py)
+covers the time-based rules (overdue doses and rechecks, neuro review, S-6(a)).
 
 `evaluate_patient` is idempotent: a second run with the same data changes nothing.
 """
@@ -21,10 +21,8 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone as djtz
 
-from notifications.models import AlertKind
-from patients import rules
-from patients.models import FactKind, LabResult, Medication, Patient, PatientFact
-from patients.monitoring import (
+from monitoring import rules
+from monitoring.inputs import (
     HEMOLYSIS_MARKERS,
     StoredResult,
     above_uln,
@@ -35,8 +33,14 @@ from patients.monitoring import (
     rule_settings,
     stored_results,
 )
-from patients.reference_ranges import b12_status
-from regimens.schedule import local_date
+from notifications.alerts import alert_raise
+from notifications.models import SEVERITY_RANK, Alert, AlertKind, AlertStatus
+from patients.labs.reference_ranges import b12_status
+from patients.models import FactKind, LabResult, Medication, Patient, PatientFact
+from regimens.models import LabRecheck, RecheckStatus, Regimen, RegimenStatus
+from regimens.selectors import first_dose_at, first_dose_date
+from regimens.services import regimen_plan, regimen_replan
+from tracker.clock import local_date
 
 log = logging.getLogger(__name__)
 
@@ -66,18 +70,6 @@ B12_MEDICATIONS = ("cyanocobalamin", "hydroxocobalamin")
 # RULES S-15 -> L-9: ferritin + folate when A-H1..A-H4 fires.
 S15_KINDS = ("no_reticulocyte_response", "hemoglobin_slow_rise", "hemoglobin_not_normalized")
 S15_RULES = ("A-H1", "A-H2", "A-H3", "A-H4")
-
-
-def schedule_evaluation(patient_id: int, at: datetime | None = None) -> None:
-    """Evaluate `patient_id` once the current transaction commits (at once outside a transaction)."""
-
-    def run() -> None:
-        try:
-            evaluate_patient(patient_id, at=at)
-        except Exception:  # logged; the patient's next write re-evaluates. Never fail a committed request.
-            log.exception("monitoring evaluation failed for patient %s", patient_id)
-
-    transaction.on_commit(run)
 
 
 @dataclass
@@ -112,15 +104,9 @@ class Inputs:
         return above_uln(result, self.ctx.sex, self.ctx.age, self.ctx.pregnant)
 
 
-def _first_dose_date(patient: Patient) -> date | None:
-    from patients.insights import first_dose_date
-
-    return first_dose_date(patient)
-
-
 def load_inputs(patient: Patient, at: datetime) -> Inputs:
     today = local_date(at, patient.timezone)
-    t0 = _first_dose_date(patient)
+    t0 = first_dose_date(patient)
     rows = list(LabResult.objects.filter(patient=patient, collected_at__lte=at))
     facts = list(PatientFact.objects.filter(patient=patient))
     pregnant = fact_present(facts, FactKind.PREGNANCY, today) is not None
@@ -323,14 +309,7 @@ def s13_sample_after_treatment(inp: Inputs) -> rules.Finding | None:
 
 
 def _first_b12_at(patient: Patient) -> datetime | None:
-    from regimens.models import DoseStatus, ScheduledDose
-
-    given = (
-        ScheduledDose.objects.filter(patient=patient, status=DoseStatus.GIVEN, administered_at__isnull=False)
-        .order_by("administered_at")
-        .values_list("administered_at", flat=True)
-        .first()
-    )
+    given = first_dose_at(patient)
     med = (
         Medication.objects.filter(patient=patient, kind__in=B12_MEDICATIONS)
         .order_by("start_date")
@@ -347,7 +326,6 @@ def _first_b12_at(patient: Patient) -> datetime | None:
 def complete_rechecks(patient: Patient, inp: Inputs) -> int:
     """Rechecks follow the data: a due/overdue recheck is done once every analyte it asks for has a result
     collected on or after its window start (inside or after the window)."""
-    from regimens.models import LabRecheck, RecheckStatus
 
     done = 0
     for recheck in LabRecheck.objects.filter(patient=patient, status__in=[RecheckStatus.DUE, RecheckStatus.OVERDUE]):
@@ -375,7 +353,6 @@ def complete_rechecks(patient: Patient, inp: Inputs) -> int:
 
 def _s15_task(patient: Patient, inp: Inputs, finding: rules.Finding, regimen_id: int) -> bool:
     """RULES S-15 -> L-9: a ferritin + folate recheck task, once per triggering result day."""
-    from regimens.models import LabRecheck
 
     day = finding.evidence.get("day", (inp.today - inp.t0).days if inp.t0 else 0)
     key = f"{TASK_PREFIX}S-15@{day}"
@@ -400,8 +377,6 @@ def _s15_task(patient: Patient, inp: Inputs, finding: rules.Finding, regimen_id:
 def _recheck_plan_changed(regimen: Any, today: date) -> bool:
     """Whether the engine's recheck plan differs from the stored rechecks (computed, not written), so an
     evaluation that changes nothing writes nothing (not even a history row of the regimen)."""
-    from regimens.models import LabRecheck, RecheckStatus
-    from regimens.services import regimen_plan
 
     plan = regimen_plan(regimen, today)
     stored = {r.key: r for r in LabRecheck.objects.filter(regimen=regimen)}
@@ -422,10 +397,6 @@ def _recheck_plan_changed(regimen: Any, today: date) -> bool:
 def evaluate_patient(patient_id: int, at: datetime | None = None) -> dict[str, Any]:
     """Run every rule for the patient as of `at` (now by default); open, update and resolve alerts; complete
     the rechecks the results answer and re-plan the conditional ones. One transaction; idempotent."""
-    from notifications.alerts import alert_raise
-    from notifications.models import SEVERITY_RANK, Alert, AlertStatus
-    from regimens.models import LabRecheck, RecheckStatus, Regimen, RegimenStatus
-    from regimens.services import regimen_replan
 
     at = at or djtz.now()
     summary: dict[str, Any] = {"raised": [], "escalated": [], "updated": [], "resolved": [], "rechecks_done": 0}

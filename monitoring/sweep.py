@@ -5,8 +5,8 @@ Exists/Subquery, bulk updates); only NEW or escalated alerts go through `alert_r
 the staff notifications in the same transaction), so the query count grows with new alerts, never with
 patients. Idempotent: the same `at` twice changes nothing the second time.
 
-The response rules A-* (patients/rules.py) depend only on the results, not on the clock: they run when a
-result arrives (patients/evaluation.py). A window that closes without its result is the "overdue test" of
+The response rules A-* (monitoring/rules.py) depend only on the results, not on the clock: they run when a
+result arrives (monitoring/evaluation.py). A window that closes without its result is the "overdue test" of
 RULES §3.3, raised here as lab_recheck_overdue.
 """
 
@@ -22,9 +22,9 @@ from django.conf import settings
 from django.db import transaction
 from django.db.models import Exists, Min, OuterRef, Subquery
 
+from monitoring.evaluation import B12_MEDICATIONS, s6a_delay
 from notifications.alerts import alert_raise
 from notifications.models import SEVERITY_RANK, Alert, AlertStatus
-from patients.evaluation import B12_MEDICATIONS, s6a_delay
 from patients.models import FactKind, LabResult, Medication, Patient, PatientFact
 from regimens.models import (
     DecisionKind,
@@ -36,7 +36,7 @@ from regimens.models import (
     RegimenStatus,
     ScheduledDose,
 )
-from regimens.schedule import local_date
+from tracker.clock import local_date
 from tracker.sweeps import register
 
 MAINTENANCE_END_CONDITIONS = ("lifelong", "until_cause_resolved")

@@ -2,7 +2,7 @@
 management command. Columns are documented in docs/lab-results.md.
 
 Two passes: every row is parsed and checked first (the same checks as the API, from
-patients/lab_services.py) and the errors are collected as {row, field, message}, row numbers as a
+patients/labs/services.py) and the errors are collected as {row, field, message}, row numbers as a
 spreadsheet shows them (the header is row 1). Then, unless there were errors and the caller did not
 ask to keep the valid rows, the rows are written with bulk inserts (10,000 rows take seconds) in
 one transaction, under one import batch id; each affected patient is evaluated once after commit.
@@ -24,7 +24,7 @@ from django.db.models import Q
 from django.utils import timezone as djtz
 from simple_history.utils import bulk_create_with_history
 
-from patients.lab_services import PatientContext, ResultInput, build_lab_result, check_times, patient_contexts
+from patients.labs.services import PatientContext, ResultInput, build_lab_result, check_times, patient_contexts
 from patients.models import Clinic, LabResult, Patient, ResultSource
 from tracker import events
 from tracker.errors import ServiceError

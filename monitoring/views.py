@@ -12,8 +12,8 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from patients.analytes import AnalyteError
-from patients.insights import b12_status_for, plasmic_for, trends_for
+from monitoring.insights import b12_status_for, plasmic_for, trends_for
+from patients.labs.analytes import AnalyteError
 from patients.models import Patient
 from tracker.permissions import restrict_to_clinics
 

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from django.urls import URLPattern, URLResolver, path
 
-from patients.insight_views import B12StatusView, PlasmicView, TrendsView
+from monitoring.views import B12StatusView, PlasmicView, TrendsView
 
 urlpatterns: list[URLPattern | URLResolver] = [
     path("patients/<int:pk>/plasmic/", PlasmicView.as_view(), name="patient-plasmic"),

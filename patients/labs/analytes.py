@@ -31,7 +31,7 @@ Number = Decimal | int | float | str
 class AnalyteError(ValueError):
     """An analyte, unit or value this module cannot accept; `field` names the offending input.
 
-    `field` is "analyte", "unit" or "value" here ("sex", "age", "cutoffs" in patients/reference_ranges.py),
+    `field` is "analyte", "unit" or "value" here ("sex", "age", "cutoffs" in patients/labs/reference_ranges.py),
     so an API can map it straight onto a 4xx error body.
     """
 
