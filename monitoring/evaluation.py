@@ -12,9 +12,7 @@ from __future__ import annotations
 
 import logging
 import zoneinfo
-from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
-from decimal import Decimal
 from typing import Any
 
 from django.conf import settings
@@ -22,21 +20,18 @@ from django.db import transaction
 from django.utils import timezone as djtz
 
 from monitoring import rules
-from monitoring.inputs import (
-    HEMOLYSIS_MARKERS,
-    StoredResult,
-    above_uln,
-    below_lln,
-    fact_present,
-    hemolysis_abnormal,
-    limits,
-    rule_settings,
-    stored_results,
+from monitoring.inputs import rule_settings, stored_results
+from monitoring.rules.patterns import (
+    Inputs,
+    neuro_treatment_delay,
+    potassium_check_due,
+    pseudo_tma_pattern,
+    sample_taken_after_treatment,
 )
 from notifications.alerts import alert_raise
 from notifications.models import SEVERITY_RANK, Alert, AlertKind, AlertStatus
-from patients.labs.reference_ranges import b12_status
 from patients.models import FactKind, LabResult, Medication, Patient, PatientFact
+from patients.selectors import pregnant_on
 from regimens.models import LabRecheck, RecheckStatus, Regimen, RegimenStatus
 from regimens.selectors import first_dose_at, first_dose_date
 from regimens.services import regimen_plan, regimen_replan
@@ -46,62 +41,14 @@ log = logging.getLogger(__name__)
 
 # Kinds with no row in RULES "Alert kinds": INFO notes on the record (§3.2 INFO = timeline note).
 TRANSFUSION_NOTE_KIND = AlertKind.TRANSFUSION_NOTE  # RULES §3.6
-SAMPLE_AFTER_TREATMENT_KIND = AlertKind.SAMPLE_AFTER_TREATMENT  # RULES S-13
 # Monitoring tasks are LabRecheck rows whose key starts with this; the re-plan keeps them
 # (regimens/services.py _sync).
 TASK_PREFIX = "task:"
 
-# RULES S-3 banner text (verbatim).
-S3_BANNER = (
-    "Possible B12-deficiency pseudo-TMA. Confirm B12 before or alongside plasma therapy. ADAMTS13 activity "
-    "distinguishes it from TTP (TTP usually < 10%)."
-)
-S3_ADAMTS13_TEXT = "TTP unlikely; plasma exchange may be avoidable: clinician decision"
-S3_ACTION_TEXT = (
-    "Decision support only: never delays or blocks plasma exchange. Draw ADAMTS13 activity before any plasma "
-    "therapy; confirm B12; blood film for schistocytes."
-)
-# RULES S-3 [V, Mayo]: ADAMTS13 < 10 % is highly indicative of TTP.
-S3_ADAMTS13_TTP_BELOW = Decimal(10)
-# RULES S-6(b) [V, FDA-CN]: deficiency for longer than 3 months may leave permanent lesions (90 days).
-S6B_ONSET_DAYS_BEFORE_T0 = 90
-B12_TESTS = ("b12_total", "b12_active", "mma", "homocysteine", "folate")  # RULES S-13 "B12/folate test"
 B12_MEDICATIONS = ("cyanocobalamin", "hydroxocobalamin")
 # RULES S-15 -> L-9: ferritin + folate when A-H1..A-H4 fires.
 S15_KINDS = ("no_reticulocyte_response", "hemoglobin_slow_rise", "hemoglobin_not_normalized")
 S15_RULES = ("A-H1", "A-H2", "A-H3", "A-H4")
-
-
-@dataclass
-class Inputs:
-    patient: Patient
-    at: datetime
-    today: date
-    t0: date | None
-    stored: list[StoredResult]
-    facts: list[PatientFact]
-    ctx: rules.PatientContext
-    qualitative: list[LabResult] = field(default_factory=list)
-
-    @property
-    def results(self) -> tuple[rules.Result, ...]:
-        return tuple(s.result for s in self.stored)
-
-    def ids(self, analyte: str, on: str | date | None = None) -> list[int]:
-        day = date.fromisoformat(on) if isinstance(on, str) else on
-        return [
-            s.id for s in self.stored if s.result.analyte == analyte and (day is None or s.result.collected_on == day)
-        ]
-
-    def latest(self, analyte: str) -> StoredResult | None:
-        series = [s for s in self.stored if s.result.analyte == analyte]
-        return series[-1] if series else None
-
-    def lln(self, result: rules.Result) -> bool:
-        return below_lln(result, self.ctx.sex, self.ctx.age, self.ctx.pregnant)
-
-    def uln(self, result: rules.Result) -> bool:
-        return above_uln(result, self.ctx.sex, self.ctx.age, self.ctx.pregnant)
 
 
 def load_inputs(patient: Patient, at: datetime) -> Inputs:
@@ -109,7 +56,7 @@ def load_inputs(patient: Patient, at: datetime) -> Inputs:
     t0 = first_dose_date(patient)
     rows = list(LabResult.objects.filter(patient=patient, collected_at__lte=at))
     facts = list(PatientFact.objects.filter(patient=patient))
-    pregnant = fact_present(facts, FactKind.PREGNANCY, today) is not None
+    pregnant = pregnant_on(facts, today)
     transfusions = tuple(
         sorted(f.onset_date for f in facts if f.kind == FactKind.TRANSFUSION and not f.absent and f.onset_date)
     )
@@ -124,6 +71,7 @@ def load_inputs(patient: Patient, at: datetime) -> Inputs:
         stored=stored_results(rows, patient.timezone),
         facts=facts,
         ctx=ctx,
+        settings=rule_settings(),
         qualitative=[r for r in rows if r.value_canonical is None],
     )
 
@@ -138,171 +86,6 @@ def _evidence_ids(inp: Inputs, finding: rules.Finding) -> dict[str, Any]:
     if inp.t0 is not None:
         evidence["t0"] = inp.t0.isoformat()
     return evidence
-
-
-def fmt(value: Decimal | float) -> str:
-    """A stored value without trailing zeros: 3000.000000 -> "3000", 0.350000 -> "0.35"."""
-    number = Decimal(str(value))
-    text = format(number.normalize(), "f")
-    return text
-
-
-def _result_evidence(s: StoredResult) -> dict[str, Any]:
-    return {
-        "id": s.id,
-        "analyte": s.result.analyte,
-        "value": fmt(s.result.value),
-        "collected_on": s.result.collected_on.isoformat(),
-    }
-
-
-# --- safety rules evaluated with the results (RULES §4) ----------------------------------------------
-
-
-def s3_pseudo_tma(inp: Inputs) -> rules.Finding | None:
-    """S-3 (CRITICAL): latest Hb < LLN and platelets < LLN (150) and >= 1 haemolysis marker abnormal, with B12
-    low or pending. Schistocytes are a supporting clue only (never their absence, §8 Q10)."""
-    hb, plt = inp.latest("hemoglobin"), inp.latest("platelets")
-    if hb is None or plt is None or not inp.lln(hb.result) or not inp.lln(plt.result):
-        return None
-    markers = [m for m in (inp.latest(a) for a in HEMOLYSIS_MARKERS) if m is not None]
-    abnormal = hemolysis_abnormal([m.result for m in markers], inp.ctx.sex, inp.ctx.age, inp.ctx.pregnant)
-    if not abnormal:
-        return None
-    total, active = inp.latest("b12_total"), inp.latest("b12_active")
-    b12 = "pending"
-    if total is not None or active is not None:
-        b12 = b12_status(
-            total.result.value if total else None, active.result.value if active else None
-        )  # RULES §5.1 NG239 defaults
-        if b12 == "unlikely":
-            return None
-    clues = [
-        f"haptoglobin {fmt(r.value)} g/L below the lower limit"
-        if r.analyte == "haptoglobin"
-        else f"indirect bilirubin {fmt(r.value)} umol/L above the upper limit"
-        for r in abnormal
-        if r.analyte != "ldh"
-    ]
-    ldh = inp.latest("ldh")
-    if ldh is not None:
-        high = limits(ldh.result, inp.ctx.sex, inp.ctx.age, inp.ctx.pregnant)[1]
-        if high:
-            clues.append(f"LDH {fmt(ldh.result.value)} U/L ({Decimal(str(ldh.result.value)) / high:.1f} x ULN)")
-    retic = inp.latest("reticulocytes_pct") or inp.latest("reticulocytes_abs")
-    if retic is not None and inp.lln(retic.result):
-        clues.append(f"reticulocytes low ({fmt(retic.result.value)})")
-    mcv = inp.latest("mcv")
-    if mcv is not None and inp.uln(mcv.result):
-        clues.append(f"MCV high ({fmt(mcv.result.value)} fL)")
-    schisto = next((r for r in inp.qualitative if r.analyte == "schistocytes"), None)
-    if schisto is not None and schisto.presence == "present":
-        clues.append("schistocytes present on the film")
-    message = f"{S3_BANNER} B12: {b12}. Supporting clues: {'; '.join(clues)}."
-    adamts13 = inp.latest("adamts13_activity")
-    if adamts13 is not None and b12 == "deficient":
-        low = limits(adamts13.result, inp.ctx.sex, inp.ctx.age, inp.ctx.pregnant)[0]
-        value = Decimal(str(adamts13.result.value))
-        if value >= S3_ADAMTS13_TTP_BELOW or (low is not None and value >= low):
-            message += f" ADAMTS13 {fmt(value)}%: {S3_ADAMTS13_TEXT}."
-    used = [hb, plt, *markers, *(x for x in (total, active, adamts13, retic, mcv) if x is not None)]
-    return rules.Finding(
-        kind="pseudo_tma_pattern",
-        rule_id="S-3",
-        severity="critical",
-        message=message,
-        action_text=S3_ACTION_TEXT,
-        evidence={"b12": b12, "results": [_result_evidence(s) for s in used], "clues": clues},
-    )
-
-
-def s9_potassium(inp: Inputs) -> tuple[rules.Finding | None, bool]:
-    """S-9 (MEDIUM task): Hb < 80 g/L [P] at T0 (baseline) or the severe-megaloblastic flag -> potassium within
-    48 h (L-1). Returns (finding, met): `met` once a potassium result on or after T0 exists."""
-    if inp.t0 is None:
-        return None, False
-    t0 = inp.t0
-    met = any(s.result.analyte == "potassium" and s.result.collected_on >= t0 for s in inp.stored)
-    base = rules.baseline(inp.results, "hemoglobin", t0)
-    below = Decimal(str(settings.COBALT["POTASSIUM_CHECK_HB_BELOW"]))  # RULES S-9 / L-1 [P]
-    flag = fact_present(inp.facts, FactKind.SEVERE_MEGALOBLASTIC)
-    if not ((base is not None and Decimal(str(base.value)) < below) or flag is not None):
-        return None, met
-    evidence: dict[str, Any] = {"t0": t0.isoformat()}
-    if base is not None:
-        evidence["baseline_hemoglobin"] = str(base.value)
-        evidence["result_ids"] = inp.ids("hemoglobin", base.collected_on)
-    if flag is not None:
-        evidence["fact_ids"] = [flag.pk]
-    reason = (
-        f"baseline Hb {base.value} g/L < {below}"
-        if base is not None and Decimal(str(base.value)) < below
-        else ("severe megaloblastic anaemia recorded")
-    )
-    finding = rules.Finding(
-        kind="potassium_check_due",
-        rule_id="S-9",
-        severity="medium",
-        message=f"Serum potassium due within 48 hours of the first dose ({reason}); hypokalaemia risk (S-9, L-1).",
-        action_text="Draw serum potassium within 48 h of the first dose and replace if low.",
-        evidence=evidence,
-    )
-    return finding, met
-
-
-def s6a_delay(recorded_at: datetime, first_b12: datetime | None, at: datetime) -> bool:
-    """S-6(a) [P]: symptoms recorded, and no B12 given by recorded_at + N hours, judged once that time passed."""
-    deadline = recorded_at + timedelta(hours=int(settings.COBALT["NEURO_TREATMENT_DELAY_HOURS"]))
-    return at >= deadline and (first_b12 is None or first_b12 > deadline)
-
-
-def s6_neuro(inp: Inputs, first_b12: datetime | None) -> rules.Finding | None:
-    fact = fact_present(inp.facts, FactKind.NEURO_SYMPTOMS)
-    if fact is None:
-        return None
-    if s6a_delay(fact.recorded_at, first_b12, inp.at):
-        return rules.Finding(
-            kind="neuro_treatment_delay",
-            rule_id="S-6(a)",
-            severity="high",
-            message=(
-                "Neurological symptoms recorded and no B12 dose within "
-                f"{settings.COBALT['NEURO_TREATMENT_DELAY_HOURS']} hours (S-6): do not delay treatment."
-            ),
-            action_text="Give B12 now; seek urgent specialist advice (haematology ± neurology).",
-            evidence={"fact_ids": [fact.pk], "recorded_at": fact.recorded_at.isoformat()},
-        )
-    if inp.t0 is not None and fact.onset_date is not None:
-        if (inp.t0 - fact.onset_date).days > S6B_ONSET_DAYS_BEFORE_T0:
-            return rules.Finding(
-                kind="neuro_treatment_delay",
-                rule_id="S-6(b)",
-                severity="info",
-                message=(
-                    f"Neurological symptoms began {(inp.t0 - fact.onset_date).days} days before the first dose: "
-                    "risk of permanent deficit (S-6)."
-                ),
-                action_text="",
-                evidence={"fact_ids": [fact.pk], "onset_date": fact.onset_date.isoformat(), "t0": inp.t0.isoformat()},
-            )
-    return None
-
-
-def s13_sample_after_treatment(inp: Inputs) -> rules.Finding | None:
-    if inp.t0 is None:
-        return None
-    t0 = inp.t0
-    late = [s for s in inp.stored if s.result.analyte in B12_TESTS and s.result.collected_on > t0]
-    if not late:
-        return None
-    return rules.Finding(
-        kind=SAMPLE_AFTER_TREATMENT_KIND,
-        rule_id="S-13",
-        severity="info",
-        message="B12/folate test taken after the first B12 dose: result may be falsely reassuring (S-13).",
-        action_text="",
-        evidence={"t0": t0.isoformat(), "results": [_result_evidence(s) for s in late]},
-    )
 
 
 # --- the evaluation ------------------------------------------------------------------------------------
@@ -413,25 +196,25 @@ def evaluate_patient(patient_id: int, at: datetime | None = None) -> dict[str, A
             regimen_replan(regimen=regimen, today=inp.today)
             summary["replanned"] = True
 
-        rs = rule_settings()
+        rs = inp.settings
         results = inp.results
         findings = rules.evaluate(results, inp.ctx, rs)
         resolved = set(rules.resolved_kinds(results, inp.ctx, rs)) - {f.kind for f in findings}
         raised_kinds = {f.kind for f in findings}
 
         extra: list[rules.Finding] = []
-        s3 = s3_pseudo_tma(inp)
+        s3 = pseudo_tma_pattern(inp)
         if s3 is not None:
             extra.append(s3)
-        s9, potassium_met = s9_potassium(inp)
+        s9, potassium_met = potassium_check_due(inp)
         if s9 is not None and not potassium_met:
             extra.append(s9)
         if potassium_met:
             resolved.add("potassium_check_due")
-        s6 = s6_neuro(inp, _first_b12_at(patient))
+        s6 = neuro_treatment_delay(inp, _first_b12_at(patient))
         if s6 is not None:
             extra.append(s6)
-        s13 = s13_sample_after_treatment(inp)
+        s13 = sample_taken_after_treatment(inp)
         if s13 is not None:
             extra.append(s13)
         note = rules.transfusion_note(results, inp.ctx, rs)

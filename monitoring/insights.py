@@ -21,6 +21,7 @@ from monitoring.plasmic import score as plasmic_score
 from patients.labs.analytes import CATALOGUE, QUALITATIVE, resolve
 from patients.labs.reference_ranges import B12_CUTOFF_SETS, B12Cutoffs, b12_status, default_range
 from patients.models import FactKind, LabResult, Patient, PatientFact
+from patients.selectors import patient_pregnant_on
 from regimens.selectors import first_dose_date
 from tracker.clock import local_date
 
@@ -235,13 +236,6 @@ def normalization(points: list[Point], t0: date | None, low: Decimal | None, hig
     }
 
 
-def _pregnant_on(facts: list[PatientFact], on: date) -> bool:
-    return any(
-        not f.absent and (f.onset_date is None or f.onset_date <= on) and (f.end_date is None or f.end_date >= on)
-        for f in facts
-    )
-
-
 def trends_for(patient: Patient, analytes: list[str] | None = None) -> dict[str, Any]:
     """Per analyte: the series in the canonical unit, the reference band, time in range since T0 and the
     time to normalization."""
@@ -254,7 +248,7 @@ def trends_for(patient: Patient, analytes: list[str] | None = None) -> dict[str,
         by_analyte[result.analyte].append(result)
     t0 = first_dose_date(patient)
     today = timezone.localdate()
-    pregnant = _pregnant_on(list(PatientFact.objects.filter(patient=patient, kind=FactKind.PREGNANCY)), today)
+    pregnant = patient_pregnant_on(patient, today)
     catalogue = {a.code: a for a in CATALOGUE}
     order = {code: i for i, code in enumerate(TREND_ORDER)}
     series = []

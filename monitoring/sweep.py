@@ -22,7 +22,9 @@ from django.conf import settings
 from django.db import transaction
 from django.db.models import Exists, Min, OuterRef, Subquery
 
-from monitoring.evaluation import B12_MEDICATIONS, s6a_delay
+from monitoring.evaluation import B12_MEDICATIONS
+from monitoring.inputs import rule_settings
+from monitoring.rules.patterns import neuro_treatment_overdue, neuro_treatment_overdue_finding
 from notifications.alerts import alert_raise
 from notifications.models import SEVERITY_RANK, Alert, AlertStatus
 from patients.models import FactKind, LabResult, Medication, Patient, PatientFact
@@ -340,7 +342,7 @@ def neuro_review_due(at: datetime) -> dict[str, int]:
 def neuro_treatment_delay(at: datetime) -> dict[str, int]:
     """RULES S-6(a) [P]: neurological symptoms recorded and no B12 dose within 24 h -> HIGH. Only S-6(a)
     alerts are resolved here (the S-6(b) INFO note belongs to the evaluation)."""
-    hours = int(_cobalt("NEURO_TREATMENT_DELAY_HOURS"))
+    hours = rule_settings().neuro_treatment_delay_hours
     rows = (
         PatientFact.objects.filter(
             kind=FactKind.NEURO_SYMPTOMS, absent=False, recorded_at__lte=at - timedelta(hours=hours)
@@ -377,13 +379,10 @@ def neuro_treatment_delay(at: datetime) -> dict[str, int]:
                 r["first_med"], datetime.min.time(), tzinfo=zoneinfo.ZoneInfo(r["patient__timezone"])
             )
             first = med_at if first is None else min(first, med_at)
-        if s6a_delay(r["recorded"], first, at):
+        if neuro_treatment_overdue(r["recorded"], first, at, hours):
+            finding = neuro_treatment_overdue_finding(fact_id=r["fact_id"], recorded_at=r["recorded"], hours=hours)
             wanted[r["patient_id"]] = Wanted(
-                "high",
-                f"Neurological symptoms recorded and no B12 dose within {hours} hours (S-6): do not delay treatment.",
-                "Give B12 now; seek urgent specialist advice (haematology ± neurology).",
-                {"fact_ids": [r["fact_id"]], "recorded_at": r["recorded"].isoformat()},
-                "S-6(a)",
+                finding.severity, finding.message, finding.action_text, finding.evidence, finding.rule_id
             )
     with transaction.atomic():
         return apply_alerts("neuro_treatment_delay", wanted, at, resolution="B12 given", resolve_rule_ids=("S-6(a)",))

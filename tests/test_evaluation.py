@@ -11,7 +11,8 @@ import pytest
 import time_machine
 from rest_framework.test import APIClient
 
-from monitoring.evaluation import S3_ADAMTS13_TEXT, S3_BANNER, evaluate_patient
+from monitoring.evaluation import evaluate_patient
+from monitoring.rules.patterns import S3_ADAMTS13_TEXT, S3_BANNER
 from notifications.models import Alert
 from patients.models import Patient, PatientFact
 from regimens.models import LabRecheck, Protocol, RecheckStatus, Regimen, ScheduledDose

@@ -145,6 +145,22 @@ def _finite(value: Value, name: str) -> Decimal:
     return number
 
 
+def normal_limits(
+    analyte_code: str,
+    ref_low: Value | None,
+    ref_high: Value | None,
+    sex: Sex,
+    age: int | None,
+    pregnant: bool = False,
+) -> tuple[Decimal | None, Decimal | None]:
+    """(LLN, ULN) of one result, side by side: the reporting lab's own limit when it sent one, else the
+    §5.2 default (§3.2 "Lab limits"). The one lookup every rule uses (monitoring/rules/base.py)."""
+    default = default_range(analyte_code, sex, age, pregnant)
+    low = Decimal(str(ref_low)) if ref_low is not None else (default.low if default else None)
+    high = Decimal(str(ref_high)) if ref_high is not None else (default.high if default else None)
+    return low, high
+
+
 def interpret(
     value_canonical: Value,
     reference_range: ReferenceRange,

@@ -1,0 +1,299 @@
+"""The haemoglobin and red-cell response rules A-H1..A-H7 (RULES §3.3, docs/clinical-reference.md)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import date
+from decimal import Decimal
+
+from monitoring.rules.base import (
+    DEFAULT_SETTINGS,
+    Finding,
+    PatientContext,
+    Result,
+    RuleSettings,
+    Severity,
+    Window,
+    above_uln,
+    baseline,
+    below_lln,
+    day_of,
+    dec,
+    evidence_of,
+    in_window,
+    interpretable_hb,
+    limits_of,
+    series_of,
+)
+
+# RULES.md §3.3 "Action text for every Hb alert" (A-H1..A-H7).
+HB_ACTION_TEXT = (
+    "Check adherence and doses given; check iron and folate (L-9); reconsider the diagnosis "
+    "(myelodysplasia, hypothyroidism, infection, drugs); consider haematology referral."
+)
+
+# A-H1 [V, FDA-CN]: "at least twice normal while haematocrit < 35%". "Normal" is read as the reticulocyte
+# reference ULN, so the bar is 2 x ULN (e.g. 4.0 % with the 0.2-2.0 % default).
+A_H1_RETICULOCYTE_ULN_MULTIPLE = Decimal(2)
+
+A_H1_HEMATOCRIT_BELOW = Decimal("0.35")  # A-H1 [V]: haematocrit < 35 %, i.e. 0.35 L/L (canonical unit)
+
+# --- §3.3 Hb / red-cell rules -----------------------------------------------------------------------
+
+
+def a_h1_no_reticulocyte_response(
+    results: tuple[Result, ...], ctx: PatientContext, settings: RuleSettings = DEFAULT_SETTINGS
+) -> Finding | None:
+    """A-H1 (HIGH): day 5-10 reticulocytes not above the ULN, or not at least 2 x ULN while haematocrit < 35 %
+    (Hb below LLN as the proxy when there is no haematocrit).
+
+    Decisions: reticulocytes_pct is used, reticulocytes_abs only when no % result is in the window.
+    The first clause looks at the PEAK in the window (a rise above the ULN at any point is a response; the
+    count peaks and falls, §3.1). The second clause ("do not STAY at least twice normal") looks at the
+    LATEST reticulocyte in the window, with the latest haematocrit (else Hb) taken on or before it.
+    """
+    if ctx.t0 is None:
+        return None
+    t0 = ctx.t0
+    retics = in_window(results, "reticulocytes_pct", t0, settings.a_h1_window) or in_window(
+        results, "reticulocytes_abs", t0, settings.a_h1_window
+    )
+    checked = [r for r in retics if limits_of(r, ctx)[1] is not None]
+    if not checked:
+        return None
+    peak = max(checked, key=lambda r: dec(r.value))
+    peak_uln = limits_of(peak, ctx)[1]
+    assert peak_uln is not None  # filtered above
+    if not dec(peak.value) > peak_uln:
+        return Finding(
+            kind="no_reticulocyte_response",
+            rule_id="A-H1",
+            severity="high",
+            message=(
+                f"No reticulocyte response: peak {peak.value} on day {day_of(peak, t0)} is not above the "
+                f"upper limit {peak_uln} (A-H1, days {settings.a_h1_window[0]}-{settings.a_h1_window[1]})."
+            ),
+            action_text=HB_ACTION_TEXT,
+            evidence=evidence_of(peak, t0, uln=peak_uln, clause="not above ULN"),
+        )
+    latest = checked[-1]
+    latest_uln = limits_of(latest, ctx)[1]
+    assert latest_uln is not None  # filtered above
+    bar = A_H1_RETICULOCYTE_ULN_MULTIPLE * latest_uln
+    if dec(latest.value) >= bar:
+        return None
+    anaemic, basis = _still_anaemic(results, ctx, latest.collected_on)
+    if not anaemic:
+        return None
+    return Finding(
+        kind="no_reticulocyte_response",
+        rule_id="A-H1",
+        severity="high",
+        message=(
+            f"Reticulocytes {latest.value} on day {day_of(latest, t0)} are below twice normal ({bar}) "
+            f"while {basis} (A-H1)."
+        ),
+        action_text=HB_ACTION_TEXT,
+        evidence=evidence_of(latest, t0, twice_normal=bar, anaemia_basis=basis, clause="not >= 2x normal"),
+    )
+
+
+def _still_anaemic(results: tuple[Result, ...], ctx: PatientContext, on: date) -> tuple[bool, str]:
+    """A-H1: haematocrit < 35 % on the latest haematocrit up to `on`; Hb < LLN as the proxy without one."""
+    hct = [r for r in series_of(results, "hematocrit") if r.collected_on <= on]
+    if hct:
+        value = dec(hct[-1].value)
+        return value < A_H1_HEMATOCRIT_BELOW, f"haematocrit {value} L/L < {A_H1_HEMATOCRIT_BELOW}"
+    hb = [r for r in series_of(results, "hemoglobin") if r.collected_on <= on]
+    if hb:
+        return bool(below_lln(hb[-1], ctx)), f"Hb {hb[-1].value} g/L is below the LLN (no haematocrit)"
+    return False, "no haematocrit or Hb"
+
+
+def a_h2_slow_early_rise(
+    results: tuple[Result, ...], ctx: PatientContext, settings: RuleSettings = DEFAULT_SETTINGS
+) -> Finding | None:
+    """A-H2 (MEDIUM): baseline Hb < LLN and the day 14 ± 3 Hb rise over baseline < 10 g/L [P].
+    Hb drawn within 14 days after a transfusion is ignored (§3.6)."""
+    if ctx.t0 is None:
+        return None
+    t0 = ctx.t0
+    base = baseline(results, "hemoglobin", t0)
+    if base is None or not below_lln(base, ctx):
+        return None
+    window = in_window(interpretable_hb(results, ctx, settings), "hemoglobin", t0, settings.a_h2_window)
+    if not window:
+        return None
+    latest = window[-1]
+    rise = dec(latest.value) - dec(base.value)
+    if rise >= settings.a_h2_min_rise:
+        return None
+    return Finding(
+        kind="hemoglobin_slow_rise",
+        rule_id="A-H2",
+        severity="medium",
+        message=(
+            f"Slow early Hb rise: {latest.value} g/L on day {day_of(latest, t0)}, {rise} g/L over the baseline "
+            f"{base.value} g/L; expected at least {settings.a_h2_min_rise} g/L by day 14 (A-H2)."
+        ),
+        action_text=HB_ACTION_TEXT,
+        evidence=evidence_of(
+            latest, t0, baseline=dec(base.value), baseline_on=base.collected_on.isoformat(), rise=rise
+        ),
+    )
+
+
+def a_h3_slow_rise_4_weeks(
+    results: tuple[Result, ...], ctx: PatientContext, settings: RuleSettings = DEFAULT_SETTINGS
+) -> Finding | None:
+    """A-H3 (MEDIUM, HIGH if rise < 10 g/L): day 28 ± 4 Hb < LLN and rise over baseline < 20 g/L [P].
+
+    Decision: without a baseline Hb the rise cannot be measured, so A-H3 does not fire (A-H4 still
+    catches a low Hb at week 8). Hb drawn within 14 days after a transfusion is ignored (§3.6).
+    """
+    if ctx.t0 is None:
+        return None
+    t0 = ctx.t0
+    base = baseline(results, "hemoglobin", t0)
+    if base is None:
+        return None
+    window = in_window(interpretable_hb(results, ctx, settings), "hemoglobin", t0, settings.a_h3_window)
+    if not window or not below_lln(window[-1], ctx):
+        return None
+    latest = window[-1]
+    rise = dec(latest.value) - dec(base.value)
+    if rise >= settings.a_h3_min_rise:
+        return None
+    severity: Severity = "high" if rise < settings.a_h3_high_below_rise else "medium"
+    return Finding(
+        kind="hemoglobin_slow_rise",
+        rule_id="A-H3",
+        severity=severity,
+        message=(
+            f"Slow Hb at 4 weeks: {latest.value} g/L on day {day_of(latest, t0)} is below the LLN and only {rise} g/L "
+            f"over the baseline {base.value} g/L (expected at least {settings.a_h3_min_rise}) (A-H3)."
+        ),
+        action_text=HB_ACTION_TEXT,
+        evidence=evidence_of(
+            latest, t0, baseline=dec(base.value), baseline_on=base.collected_on.isoformat(), rise=rise
+        ),
+    )
+
+
+def _hb_below_lln_in_window(
+    results: Iterable[Result], ctx: PatientContext, window: Window, analyte: str = "hemoglobin"
+) -> Result | None:
+    assert ctx.t0 is not None  # callers check
+    found = in_window(results, analyte, ctx.t0, window)
+    if found and below_lln(found[-1], ctx):
+        return found[-1]
+    return None
+
+
+def a_h4_hb_not_normalized(
+    results: tuple[Result, ...], ctx: PatientContext, settings: RuleSettings = DEFAULT_SETTINGS
+) -> Finding | None:
+    """A-H4 (HIGH): day 56 ± 7 Hb still below the sex-specific LLN. No baseline needed.
+    Hb drawn within 14 days after a transfusion is ignored (§3.6)."""
+    if ctx.t0 is None:
+        return None
+    low = _hb_below_lln_in_window(interpretable_hb(results, ctx, settings), ctx, settings.a_h4_window)
+    if low is None:
+        return None
+    lln = limits_of(low, ctx)[0]
+    return Finding(
+        kind="hemoglobin_not_normalized",
+        rule_id="A-H4",
+        severity="high",
+        message=f"Hb fails to normalize: {low.value} g/L on day {day_of(low, ctx.t0)} is below the LLN {lln} (A-H4).",
+        action_text=HB_ACTION_TEXT,
+        evidence=evidence_of(low, ctx.t0, lln=lln),
+    )
+
+
+def hb_falling(result: Result, previous: Result | None, settings: RuleSettings) -> str | None:
+    """Why this Hb meets A-H5, or None."""
+    value = dec(result.value)
+    if value < settings.a_h5_floor:
+        return f"below {settings.a_h5_floor} g/L"
+    if previous is not None and dec(previous.value) - value >= settings.a_h5_drop:
+        return f"{dec(previous.value) - value} g/L lower than the previous {previous.value} g/L"
+    return None
+
+
+def a_h5_hb_falling(
+    results: tuple[Result, ...], ctx: PatientContext, settings: RuleSettings = DEFAULT_SETTINGS
+) -> Finding | None:
+    """A-H5 (CRITICAL): any post-T0 Hb >= 20 g/L lower than the previous value, or < 70 g/L [P].
+
+    "Previous" is the Hb just before it, baseline included. The latest post-T0 result that meets the rule
+    is reported. Not suppressed by a transfusion: §3.6 names only A-H2, A-H3 and A-H4.
+    """
+    if ctx.t0 is None:
+        return None
+    series = series_of(results, "hemoglobin")
+    for index in range(len(series) - 1, -1, -1):
+        result = series[index]
+        if result.collected_on <= ctx.t0:
+            break
+        previous = series[index - 1] if index > 0 else None
+        reason = hb_falling(result, previous, settings)
+        if reason:
+            return Finding(
+                kind="hemoglobin_falling",
+                rule_id="A-H5",
+                severity="critical",
+                message=(
+                    f"Hb falling on treatment: {result.value} g/L on day {day_of(result, ctx.t0)}, {reason} (A-H5)."
+                ),
+                action_text=HB_ACTION_TEXT,
+                evidence=evidence_of(
+                    result, ctx.t0, previous=None if previous is None else str(dec(previous.value)), reason=reason
+                ),
+            )
+    return None
+
+
+def a_h6_mcv_not_normalized(
+    results: tuple[Result, ...], ctx: PatientContext, settings: RuleSettings = DEFAULT_SETTINGS
+) -> Finding | None:
+    """A-H6 (MEDIUM): day 56 ± 7 MCV above the ULN (default 100 fL)."""
+    if ctx.t0 is None:
+        return None
+    window = in_window(results, "mcv", ctx.t0, settings.a_h6_window)
+    if not window or not above_uln(window[-1], ctx):
+        return None
+    latest = window[-1]
+    uln = limits_of(latest, ctx)[1]
+    return Finding(
+        kind="mcv_not_normalized",
+        rule_id="A-H6",
+        severity="medium",
+        message=(
+            f"MCV not normalising: {latest.value} fL on day {day_of(latest, ctx.t0)} is above the ULN {uln} (A-H6)."
+        ),
+        action_text=HB_ACTION_TEXT,
+        evidence=evidence_of(latest, ctx.t0, uln=uln),
+    )
+
+
+def a_h7_hb_refractory(
+    results: tuple[Result, ...], ctx: PatientContext, settings: RuleSettings = DEFAULT_SETTINGS
+) -> Finding | None:
+    """A-H7 (HIGH): day 90 ± 14 Hb still below the LLN. Not transfusion-suppressed (§3.6 lists A-H2..A-H4)."""
+    if ctx.t0 is None:
+        return None
+    low = _hb_below_lln_in_window(results, ctx, settings.a_h7_window)
+    if low is None:
+        return None
+    lln = limits_of(low, ctx)[0]
+    return Finding(
+        kind="hemoglobin_refractory",
+        rule_id="A-H7",
+        severity="high",
+        message=(
+            f"Refractory at 3 months: Hb {low.value} g/L on day {day_of(low, ctx.t0)} is below the LLN {lln} (A-H7)."
+        ),
+        action_text=HB_ACTION_TEXT,
+        evidence=evidence_of(low, ctx.t0, lln=lln),
+    )
