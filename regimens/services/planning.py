@@ -1,25 +1,24 @@
-"""Write services for regimens (HackSoft style: keyword-only, typed, each one atomic).
+"""Planning: the translation between rows and the pure engine (regimens/schedule.py).
 
-Every service that changes what happened (a dose given or not given, a clinician decision,
-a calendar change) re-plans the regimen through the pure engine (regimens/schedule.py) and
-syncs its output back into rows: recorded doses never change; planned doses keep their row
-(and id) per slot (phase, sequence) and only move their date; slots that leave the plan
-are cancelled, never silently deleted.
+Rows (protocol, regimen, doses, decisions, clinic calendar) become the engine's frozen inputs;
+the plan it returns is synced back into rows: recorded doses never change; planned doses keep
+their row (and id) per slot (phase, sequence) and only move their date; slots that leave the
+plan are cancelled, never silently deleted. The write services (regimens, doses, clinics)
+build on this module; it imports none of them.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+from datetime import date, timedelta
 from typing import Any
 
 from django.conf import settings
-from django.db import transaction
-from django.db.models import Prefetch, Q
+from django.db.models import Prefetch
 from django.utils import timezone as djtz
 
-from patients.models import Clinic, ClosedDate, Patient, validate_timezone
+from patients.models import Clinic, Patient, validate_timezone
 from regimens import schedule
 from regimens.models import (
     DecisionKind,
@@ -29,21 +28,12 @@ from regimens.models import (
     ProtocolPhase,
     RecheckStatus,
     Regimen,
-    RegimenDecision,
     RegimenStatus,
-    ReviewOutcome,
-    Route,
     ScheduledDose,
 )
 from tracker import events
-from tracker.errors import ConflictError, ServiceError, require_acknowledged
-
-# A recorded administration time may be this far ahead of the server clock (clock skew between
-# the nurse's device and the server); anything later is "in the future" and refused.
-CLOCK_SKEW = timedelta(minutes=5)
-# A first dose may be given a little before the planned start (the patient came in early); a
-# date much earlier than that is a data-entry slip. Not a clinical number.
-EARLY_FIRST_DOSE = timedelta(days=7)
+from tracker.clock import local_date, patient_today
+from tracker.errors import ConflictError, ServiceError
 
 
 def _cobalt(name: str) -> int:
@@ -141,11 +131,6 @@ def clinic_calendar(clinic: Clinic | None) -> schedule.ClinicCalendar:
     )
 
 
-def patient_today(patient: Patient, at: datetime | None = None) -> date:
-    """Today's date where the patient lives."""
-    return schedule.local_date(at or djtz.now(), patient.timezone)
-
-
 def _engine_call(func: Any, *args: Any, **kwargs: Any) -> Any:
     try:
         return func(*args, **kwargs)
@@ -184,7 +169,7 @@ def _parse_enrolment(options: dict[str, Any], data: ProtocolPlanData, today: dat
     return schedule.Enrolment(phase_index=index, last_dose_date=last, doses_given_in_phase=given)
 
 
-def _validate_start_date(start_date: date, today: date) -> None:
+def validate_start_date(start_date: date, today: date) -> None:
     limit = _cobalt("MAX_START_DAYS_AHEAD")
     if start_date > today + timedelta(days=limit):
         raise ServiceError("start_date", f"is more than {limit} days in the future")
@@ -213,7 +198,7 @@ def _lab_context(patient: Patient, t0: date | None) -> schedule.LabContext:
     return context
 
 
-def _plan(
+def build_plan(
     *,
     data: ProtocolPlanData,
     options: dict[str, Any],
@@ -248,7 +233,7 @@ def _records(regimen: Regimen, doses: Iterable[ScheduledDose]) -> tuple[schedule
     out = []
     for dose in doses:
         if dose.status == DoseStatus.GIVEN and dose.administered_at is not None:
-            on = schedule.local_date(dose.administered_at, regimen.patient.timezone)
+            on = local_date(dose.administered_at, regimen.patient.timezone)
             out.append(schedule.DoseRecord(dose.phase_index, dose.sequence, schedule.GIVEN, on, dose.due_date))
         elif dose.status == DoseStatus.NOT_GIVEN:
             out.append(
@@ -272,7 +257,7 @@ def _decisions(regimen: Regimen) -> tuple[schedule.Decision, ...]:
     )
 
 
-def _regimen_queryset() -> Any:
+def regimen_queryset() -> Any:
     return Regimen.objects.select_related("patient__clinic", "protocol").prefetch_related(
         Prefetch("protocol__phases", queryset=ProtocolPhase.objects.order_by("order")),
         "protocol__recheck_steps",
@@ -280,7 +265,7 @@ def _regimen_queryset() -> Any:
     )
 
 
-def _sync(
+def sync_plan(
     regimen: Regimen, plan: schedule.Plan, existing: list[ScheduledDose] | None = None, *, new: bool = False
 ) -> None:
     """Write the plan's planned doses and rechecks to rows (see the module docstring). A `new`
@@ -312,9 +297,7 @@ def _sync(
                     **values,
                 )
             )
-        elif any(getattr(row, k) != v for k, v in values.items()):
-            for k, v in values.items():
-                setattr(row, k, v)
+        elif _assign(row, values):
             to_update.append(row)
     if live:
         ScheduledDose.objects.filter(id__in=[d.id for d in live.values()]).update(status=DoseStatus.CANCELLED)
@@ -344,11 +327,9 @@ def _sync(
             )
         elif recheck.status != RecheckStatus.DONE:
             revived = recheck.status == RecheckStatus.CANCELLED
-            if revived or any(getattr(recheck, k) != v for k, v in values.items()):
-                for k, v in values.items():
-                    setattr(recheck, k, v)
-                if revived:
-                    recheck.status = RecheckStatus.DUE
+            if revived:
+                recheck.status = RecheckStatus.DUE
+            if _assign(recheck, values) or revived:
                 changed.append(recheck)
     if new_rechecks:
         LabRecheck.objects.bulk_create(new_rechecks)
@@ -364,10 +345,10 @@ def _sync(
         LabRecheck.objects.filter(id__in=dropped).update(status=RecheckStatus.CANCELLED)
 
     if not new:
-        regimen.save(update_fields=_apply_progress(regimen, plan))
+        regimen.save(update_fields=apply_progress(regimen, plan))
 
 
-def _apply_progress(regimen: Regimen, plan: schedule.Plan) -> list[str]:
+def apply_progress(regimen: Regimen, plan: schedule.Plan) -> list[str]:
     """Set the regimen's progress fields from `plan`; returns the names of the fields."""
     regimen.current_phase = plan.current_phase
     regimen.extend_on = plan.extend_on
@@ -384,11 +365,18 @@ def _apply_progress(regimen: Regimen, plan: schedule.Plan) -> list[str]:
     return update
 
 
-def _replan(regimen: Regimen, today: date | None = None) -> schedule.Plan:
-    """Re-plan `regimen` (which must be locked by the caller's transaction) and sync rows."""
-    doses = list(regimen.doses.exclude(status=DoseStatus.CANCELLED))
-    today = today or patient_today(regimen.patient)
-    plan = _plan(
+def _assign(row: Any, values: dict[str, Any]) -> bool:
+    """Set `values` on `row`; True when any of them changed (the row then needs saving)."""
+    if all(getattr(row, k) == v for k, v in values.items()):
+        return False
+    for k, v in values.items():
+        setattr(row, k, v)
+    return True
+
+
+def _regimen_plan(regimen: Regimen, doses: list[ScheduledDose], today: date) -> schedule.Plan:
+    """The plan of `regimen` from its own protocol copy, calendar, decisions and `doses` (not cancelled)."""
+    return build_plan(
         data=regimen_plan_data(regimen),
         options=regimen.options,
         start_date=regimen.start_date,
@@ -398,37 +386,20 @@ def _replan(regimen: Regimen, today: date | None = None) -> schedule.Plan:
         decisions=_decisions(regimen),
         patient=regimen.patient,
     )
-    _sync(regimen, plan, [d for d in doses if d.status == DoseStatus.PLANNED])
-    return plan
-
-
-def _lock(regimen: Regimen) -> Regimen:
-    """Re-read the regimen under a row lock: re-plans of one regimen happen one at a time."""
-    locked: Regimen = _regimen_queryset().select_for_update(of=("self",)).get(pk=regimen.pk)
-    return locked
-
-
-def _lock_by_id(regimen_id: int) -> Regimen:
-    locked: Regimen = _regimen_queryset().select_for_update(of=("self",)).get(pk=regimen_id)
-    return locked
 
 
 def regimen_plan(regimen: Regimen, today: date | None = None) -> schedule.Plan:
     """The current plan of a regimen, computed but not stored (for review prompts and previews)."""
     doses = list(regimen.doses.exclude(status=DoseStatus.CANCELLED))
-    return _plan(
-        data=regimen_plan_data(regimen),
-        options=regimen.options,
-        start_date=regimen.start_date,
-        today=today or patient_today(regimen.patient),
-        calendar=clinic_calendar(regimen.patient.clinic),
-        records=_records(regimen, doses),
-        decisions=_decisions(regimen),
-        patient=regimen.patient,
-    )
+    return _regimen_plan(regimen, doses, today or patient_today(regimen.patient))
 
 
-# --- Services -------------------------------------------------------------------------------
+def replan(regimen: Regimen, today: date | None = None) -> schedule.Plan:
+    """Re-plan `regimen` (which must be locked by the caller's transaction) and sync rows."""
+    doses = list(regimen.doses.exclude(status=DoseStatus.CANCELLED))
+    plan = _regimen_plan(regimen, doses, today or patient_today(regimen.patient))
+    sync_plan(regimen, plan, [d for d in doses if d.status == DoseStatus.PLANNED])
+    return plan
 
 
 def schedule_preview(
@@ -446,9 +417,9 @@ def schedule_preview(
         validate_timezone(zone)
     except Exception as exc:
         raise ServiceError("timezone", f"'{zone}' is not an IANA time zone (for example Europe/London)") from exc
-    today = today or schedule.local_date(djtz.now(), zone)
-    _validate_start_date(start_date, today)
-    return _plan(
+    today = today or local_date(djtz.now(), zone)
+    validate_start_date(start_date, today)
+    return build_plan(
         data=protocol_plan_data(protocol),
         options=options or {},
         start_date=start_date,
@@ -457,407 +428,24 @@ def schedule_preview(
     )
 
 
-def regimen_start(
-    *,
-    patient: Patient,
-    protocol: Protocol,
-    start_date: date,
-    options: dict[str, Any] | None = None,
-    acknowledge: list[str] | None = None,
-    user: Any = None,
-    today: date | None = None,
-) -> Regimen:
-    """Start a regimen; its doses and rechecks are planned at once.
-
-    `options` may set per-phase values ({"phases": {"maintenance": {"spacing_value": 10}}},
-    with "override_reason" when outside the protocol's range) and enrol a patient already on
-    treatment elsewhere ({"enrol": {"phase": "maintenance", "last_dose_date": "2026-10-01"}}).
-    """
-    options = dict(options or {})
-    if not protocol.active:
-        raise ServiceError("protocol", f"protocol '{protocol.code}' is retired")
-    today = today or patient_today(patient)
-    _validate_start_date(start_date, today)
-    with transaction.atomic():
-        # Lock the patient so two concurrent starts cannot both pass the one-active check.
-        Patient.objects.select_for_update().filter(pk=patient.pk).first()
-        active = Regimen.objects.filter(patient=patient, status=RegimenStatus.ACTIVE).first()
-        if active is not None:
-            raise ServiceError(
-                "patient", f"already has an active regimen ({active.protocol.code}, #{active.pk}); stop it first"
-            )
-        snapshot = protocol_snapshot(protocol)
-        data = plan_data_from_snapshot(snapshot)
-        plan = _plan(
-            data=data,
-            options=options,
-            start_date=start_date,
-            today=today,
-            calendar=clinic_calendar(patient.clinic),
-            patient=patient,
-        )
-        acknowledged = require_acknowledged(
-            events.collect("regimen.starting", patient=patient, protocol=protocol), acknowledge
-        )
-        regimen = Regimen(
-            patient=patient,
-            protocol=protocol,
-            start_date=start_date,
-            options=options,
-            protocol_snapshot=snapshot,
-            override_reason=str(options.get("override_reason") or ""),
-            acknowledged_warnings=acknowledged,
-            created_by=user if getattr(user, "is_authenticated", False) else None,
-        )
-        # One INSERT (and one history row) with the progress already known, not INSERT + UPDATE.
-        _apply_progress(regimen, plan)
-        regimen.save()
-        _sync(regimen, plan, [], new=True)
-        events.announce("regimen.started", regimen=regimen, acknowledged=acknowledged)
-    return regimen
+# --- Locks and guards shared by the write services --------------------------------------------
 
 
-def _administration_fingerprint(dose: ScheduledDose) -> tuple[Any, ...]:
-    return (dose.administered_at, dose.lot_number, dose.expiry_date, dose.site, dose.given_route)
+def lock_regimen_id(regimen_id: int) -> Regimen:
+    """Re-read the regimen under a row lock: re-plans of one regimen happen one at a time."""
+    locked: Regimen = regimen_queryset().select_for_update(of=("self",)).get(pk=regimen_id)
+    return locked
 
 
-def dose_record_administration(
-    *,
-    dose: ScheduledDose,
-    administered_at: datetime,
-    lot_number: str = "",
-    expiry_date: date | None = None,
-    site: str = "",
-    route: str | None = None,
-    acknowledge: list[str] | None = None,
-    user: Any = None,
-) -> ScheduledDose:
-    """Record a dose as given and re-plan the later doses from its actual date.
-
-    A repeat of the same request returns the dose unchanged; a conflicting one is a 409.
-    """
-    if djtz.is_naive(administered_at):
-        raise ServiceError("administered_at", "must include a time zone offset, e.g. 2027-01-04T10:30:00+00:00")
-    if administered_at > djtz.now() + CLOCK_SKEW:
-        raise ServiceError("administered_at", "cannot be in the future")
-    if route is not None and route not in Route.values:
-        raise ServiceError("route", f"'{route}' is not a route; use one of {', '.join(Route.values)}")
-    with transaction.atomic():
-        # Regimen first, then the dose: the order every re-plan locks in, so two writers on one
-        # regimen queue up instead of deadlocking.
-        regimen = _lock_by_id(dose.regimen_id)
-        dose = ScheduledDose.objects.select_for_update().get(pk=dose.pk)
-        given_route = route or dose.route
-        request = (administered_at, lot_number, expiry_date, site, given_route)
-        if dose.status == DoseStatus.GIVEN:
-            if _administration_fingerprint(dose) == request:
-                return dose
-            raise ConflictError(
-                "status", f"this dose was already recorded as given at {dose.administered_at:%Y-%m-%d %H:%M %Z}"
-            )
-        if dose.status != DoseStatus.PLANNED:
-            raise ConflictError("status", f"a dose that is {dose.get_status_display().lower()} cannot be given")
-        if regimen.status != RegimenStatus.ACTIVE:
-            raise ConflictError("regimen", f"the regimen is {regimen.get_status_display().lower()}")
-        earlier = (
-            regimen.doses.filter(status=DoseStatus.PLANNED)
-            .filter(Q(phase_index__lt=dose.phase_index) | Q(phase_index=dose.phase_index, sequence__lt=dose.sequence))
-            .order_by("phase_index", "sequence")
-            .first()
-        )
-        if earlier is not None:
-            # Each dose is measured from the one before it as given (RULES.md "Scheduling
-            # semantics"): giving a later slot first would leave an earlier one planned after it.
-            raise ConflictError(
-                "dose",
-                f"{earlier.phase} dose {earlier.sequence} (due {earlier.due_date}) is still planned; "
-                "record it as given or not given first",
-            )
-        given_on = schedule.local_date(administered_at, regimen.patient.timezone)
-        earliest = regimen.start_date - EARLY_FIRST_DOSE
-        if given_on < earliest and not regimen.options.get("enrol"):
-            raise ServiceError(
-                "administered_at", f"is more than a week before the regimen starts ({regimen.start_date})"
-            )
-        if expiry_date is not None and expiry_date < given_on:
-            raise ServiceError("expiry_date", f"the product had expired on {expiry_date} before it was given")
-        acknowledged = require_acknowledged(
-            events.collect("dose.administering", dose=dose, route=given_route, administered_at=administered_at),
-            acknowledge,
-        )
-        dose.status = DoseStatus.GIVEN
-        dose.administered_at = administered_at
-        dose.lot_number = lot_number
-        dose.expiry_date = expiry_date
-        dose.site = site
-        dose.given_route = given_route
-        dose.recorded_at = djtz.now()
-        dose.administered_by = user if getattr(user, "is_authenticated", False) else None
-        dose.acknowledged_warnings = acknowledged
-        dose.save(
-            update_fields=[
-                "status",
-                "administered_at",
-                "lot_number",
-                "expiry_date",
-                "site",
-                "given_route",
-                "recorded_at",
-                "administered_by",
-                "acknowledged_warnings",
-            ]
-        )
-        events.announce("dose.recorded", dose=dose, acknowledged=acknowledged)
-        _replan(regimen)
-        # The first dose sets T0: the monitoring rules (S-9 potassium, S-6, S-13) run once this commits.
-        events.announce_on_commit("patient.changed", patient_id=regimen.patient_id)
-    return dose
+def lock_regimen(regimen: Regimen) -> Regimen:
+    return lock_regimen_id(regimen.pk)
 
 
-def dose_record_not_given(
-    *, dose: ScheduledDose, reason: str, on: date | None = None, user: Any = None
-) -> ScheduledDose:
-    """Record that a planned dose was not given (did not attend, refused, held). It stays visible
-    with its reason and a replacement is planned (RULES.md "Scheduling semantics")."""
-    reason = (reason or "").strip()
-    if not reason:
-        raise ServiceError("reason", "say why the dose was not given (e.g. did not attend, refused, held)")
-    with transaction.atomic():
-        # Regimen first, then the dose: the order every re-plan locks in, so two writers on one
-        # regimen queue up instead of deadlocking.
-        regimen = _lock_by_id(dose.regimen_id)
-        dose = ScheduledDose.objects.select_for_update().get(pk=dose.pk)
-        today = patient_today(regimen.patient)
-        # Recorded ahead (the patient phoned to cancel): it is missed on its due date, and the
-        # replacement goes after that day, not after today.
-        latest = max(today, dose.due_date)
-        on = on or latest
-        if dose.status == DoseStatus.NOT_GIVEN:
-            if dose.not_given_reason == reason and dose.not_given_on == on:
-                return dose
-            raise ConflictError("status", "this dose was already recorded as not given")
-        if dose.status != DoseStatus.PLANNED:
-            raise ConflictError("status", f"a dose that is {dose.get_status_display().lower()} cannot be not given")
-        if regimen.status != RegimenStatus.ACTIVE:
-            raise ConflictError("regimen", f"the regimen is {regimen.get_status_display().lower()}")
-        if on > latest:
-            raise ServiceError("on", "cannot be later than today or the dose's due date")
-        dose.status = DoseStatus.NOT_GIVEN
-        dose.not_given_reason = reason[:200]
-        dose.not_given_on = on
-        dose.recorded_at = djtz.now()
-        dose.administered_by = user if getattr(user, "is_authenticated", False) else None
-        dose.save(update_fields=["status", "not_given_reason", "not_given_on", "recorded_at", "administered_by"])
-        events.announce("dose.recorded", dose=dose, acknowledged=[])
-        _replan(regimen, today)
-    return dose
-
-
-def _open_phase(regimen: Regimen) -> ProtocolPhase:
-    phases = regimen_plan_data(regimen).phases
-    return phases[min(regimen.current_phase, len(phases) - 1)]
-
-
-def _require_active(regimen: Regimen) -> None:
+def require_active(regimen: Regimen) -> None:
     if regimen.status != RegimenStatus.ACTIVE:
         raise ConflictError("regimen", f"the regimen is {regimen.get_status_display().lower()}")
 
 
-def regimen_end_phase(
-    *,
-    regimen: Regimen,
-    ended_on: date | None = None,
-    note: str = "",
-    acknowledge: list[str] | None = None,
-    user: Any = None,
-) -> Regimen:
-    """A clinician ends the open-ended phase in progress ("no further improvement", R-UK-2).
-    The next phase is planned from the last dose given; ending the last phase completes the
-    regimen (with the S-5 warning when lifelong therapy is indicated)."""
-    with transaction.atomic():
-        regimen = _lock(regimen)
-        _require_active(regimen)
-        phase = _open_phase(regimen)
-        if phase.end_condition not in schedule.OPEN_ENDED:
-            raise ConflictError(
-                "phase", f"the {phase.key} phase ends by itself ({phase.get_end_condition_display().lower()})"
-            )
-        today = patient_today(regimen.patient)
-        ended_on = ended_on or today
-        if ended_on > today:
-            raise ServiceError("ended_on", "cannot be in the future")
-        last_given = (
-            regimen.doses.filter(phase_index=phase.order, status=DoseStatus.GIVEN)
-            .order_by("-administered_at")
-            .values_list("administered_at", flat=True)
-            .first()
-        )
-        if last_given is not None and ended_on < schedule.local_date(last_given, regimen.patient.timezone):
-            raise ServiceError("ended_on", "is before the last dose given in this phase")
-        is_last = phase.order == len(regimen_plan_data(regimen).phases) - 1
-        acknowledged: list[str] = []
-        if is_last:
-            acknowledged = require_acknowledged(events.collect("regimen.stopping", regimen=regimen), acknowledge)
-        RegimenDecision.objects.create(
-            regimen=regimen,
-            phase_index=phase.order,
-            kind=DecisionKind.END_PHASE,
-            outcome=ReviewOutcome.PLATEAU_REACHED,
-            decided_on=ended_on,
-            decided_by=user if getattr(user, "is_authenticated", False) else None,
-            note=note,
-        )
-        regimen = _lock(regimen)  # re-read the decisions
-        _replan(regimen, today)
-        if is_last and acknowledged:
-            regimen.acknowledged_warnings = sorted({*regimen.acknowledged_warnings, *acknowledged})
-            regimen.save(update_fields=["acknowledged_warnings"])
-            events.announce("regimen.stopped", regimen=regimen, acknowledged=acknowledged)
-    return regimen
-
-
-def regimen_confirm_gate(
-    *, regimen: Regimen, confirmed_on: date | None = None, note: str = "", user: Any = None
-) -> Regimen:
-    """A clinician confirms the condition that opens the next phase (R-US-1: reticulocyte
-    response seen); that phase is then planned."""
-    with transaction.atomic():
-        regimen = _lock(regimen)
-        _require_active(regimen)
-        today = patient_today(regimen.patient)
-        plan = regimen_plan(regimen, today)
-        if plan.awaiting_gate is None:
-            raise ConflictError("regimen", "no phase of this regimen is waiting for a clinician's confirmation")
-        confirmed_on = confirmed_on or today
-        if confirmed_on > today:
-            raise ServiceError("confirmed_on", "cannot be in the future")
-        RegimenDecision.objects.create(
-            regimen=regimen,
-            phase_index=plan.awaiting_gate,
-            kind=DecisionKind.CONFIRM_GATE,
-            decided_on=confirmed_on,
-            decided_by=user if getattr(user, "is_authenticated", False) else None,
-            note=note,
-        )
-        regimen = _lock(regimen)
-        _replan(regimen, today)
-    return regimen
-
-
-def regimen_record_review(*, regimen: Regimen, outcome: str, note: str = "", user: Any = None) -> RegimenDecision:
-    """Record a §1.3 review of the open-ended phase. `plateau_reached` ends the phase (and so
-    plans maintenance); `worsening` raises a HIGH alert through the monitoring hook."""
-    if outcome not in ReviewOutcome.values:
-        raise ServiceError("outcome", f"must be one of {', '.join(ReviewOutcome.values)}")
-    with transaction.atomic():
-        regimen = _lock(regimen)
-        _require_active(regimen)
-        phase = _open_phase(regimen)
-        if phase.end_condition not in schedule.OPEN_ENDED:
-            raise ConflictError("phase", f"the {phase.key} phase is not open-ended; there is nothing to review")
-        today = patient_today(regimen.patient)
-        decision = RegimenDecision.objects.create(
-            regimen=regimen,
-            phase_index=phase.order,
-            kind=DecisionKind.REVIEW,
-            outcome=outcome,
-            decided_on=today,
-            decided_by=user if getattr(user, "is_authenticated", False) else None,
-            note=note,
-        )
-        events.announce("regimen.reviewed", regimen=regimen, outcome=outcome)
-        if outcome == ReviewOutcome.PLATEAU_REACHED:
-            # §1.3: plateau_reached creates maintenance, first dose after the last loading dose.
-            regimen_end_phase(regimen=regimen, ended_on=today, note=note or "Plateau reached at review", user=user)
-    return decision
-
-
-def regimen_stop(
-    *, regimen: Regimen, reason: str, acknowledge: list[str] | None = None, user: Any = None
-) -> Regimen:
-    """Stop a regimen: planned doses and due rechecks are cancelled. Stopping lifelong therapy
-    for an irreversible cause needs the S-5 warning acknowledged."""
-    reason = (reason or "").strip()
-    if not reason:
-        raise ServiceError("reason", "say why the regimen is stopped")
-    with transaction.atomic():
-        regimen = _lock(regimen)
-        _require_active(regimen)
-        acknowledged = require_acknowledged(events.collect("regimen.stopping", regimen=regimen), acknowledge)
-        regimen.status = RegimenStatus.STOPPED
-        regimen.stopped_at = djtz.now()
-        regimen.stopped_by = user if getattr(user, "is_authenticated", False) else None
-        regimen.stop_reason = reason
-        regimen.acknowledged_warnings = sorted({*regimen.acknowledged_warnings, *acknowledged})
-        regimen.extend_on = None
-        regimen.save(
-            update_fields=["status", "stopped_at", "stopped_by", "stop_reason", "acknowledged_warnings", "extend_on"]
-        )
-        regimen.doses.filter(status=DoseStatus.PLANNED).update(status=DoseStatus.CANCELLED)
-        regimen.lab_rechecks.filter(status__in=[RecheckStatus.DUE, RecheckStatus.OVERDUE]).update(
-            status=RecheckStatus.CANCELLED
-        )
-        events.announce("regimen.stopped", regimen=regimen, acknowledged=acknowledged)
-    return regimen
-
-
-def regimen_replan(*, regimen: Regimen, today: date | None = None) -> Regimen:
-    """Re-plan from what happened so far (also after new lab results change the recheck plan)."""
-    with transaction.atomic():
-        regimen = _lock(regimen)
-        if regimen.status == RegimenStatus.ACTIVE:
-            _replan(regimen, today)
-    return regimen
-
-
-def clinic_update_calendar(
-    *,
-    clinic: Clinic,
-    open_weekdays: list[int] | None = None,
-    closed_dates: list[date] | None = None,
-    user: Any = None,
-) -> Clinic:
-    """Change the clinic's open weekdays and/or closed dates (the full list), and re-plan the
-    planned doses of its patients' active regimens."""
-    if open_weekdays is not None:
-        if (
-            not isinstance(open_weekdays, list)
-            or not open_weekdays
-            or any(not isinstance(d, int) or isinstance(d, bool) or not 0 <= d <= 6 for d in open_weekdays)
-        ):
-            raise ServiceError("open_weekdays", "must be a non-empty list of numbers 0 (Monday) to 6 (Sunday)")
-    with transaction.atomic():
-        clinic = Clinic.objects.select_for_update().get(pk=clinic.pk)
-        if open_weekdays is not None:
-            clinic.open_weekdays = sorted(set(open_weekdays))
-            clinic.save(update_fields=["open_weekdays"])
-        if closed_dates is not None:
-            wanted = set(closed_dates)
-            current = clinic.closed_date_set()
-            ClosedDate.objects.filter(clinic=clinic, date__in=current - wanted).delete()
-            ClosedDate.objects.bulk_create([ClosedDate(clinic=clinic, date=d) for d in sorted(wanted - current)])
-        for regimen in _regimen_queryset().filter(patient__clinic=clinic, status=RegimenStatus.ACTIVE):
-            _replan(_lock(regimen))
-    return clinic
-
-
-def regimens_extend_horizons(*, at: datetime) -> dict[str, int]:
-    """Extend the rolling horizons of the regimens that need it as of `at` (periodic task).
-
-    Idempotent: a re-planned regimen's extend_on moves past `at`, so a second run for the same
-    instant finds nothing to do.
-    """
-    # extend_on is a local date; a day of slack covers every time zone's "today".
-    candidates = Regimen.objects.filter(
-        status=RegimenStatus.ACTIVE, extend_on__lte=(at + timedelta(days=1)).date()
-    ).values_list("id", flat=True)
-    extended = 0
-    for regimen_id in list(candidates):
-        with transaction.atomic():
-            regimen = _regimen_queryset().select_for_update(of=("self",)).get(pk=regimen_id)
-            today = patient_today(regimen.patient, at)
-            if regimen.status != RegimenStatus.ACTIVE or regimen.extend_on is None or regimen.extend_on > today:
-                continue
-            _replan(regimen, today)
-            extended += 1
-    return {"extended": extended}
+def recorded_by(user: Any) -> Any:
+    """The user to store as the author of a write; None for an anonymous or system caller."""
+    return user if getattr(user, "is_authenticated", False) else None

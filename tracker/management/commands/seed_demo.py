@@ -31,6 +31,7 @@ from regimens import services
 from regimens.models import DoseStatus, Protocol, Regimen, RegimenStatus, ScheduledDose
 from regimens.protocol_data import PROTOCOLS
 from tracker import demo_labs
+from tracker.clock import patient_today
 
 SEED = 20270104
 # Demo-only logins, printed at the end on purpose; the command refuses to run in production.
@@ -563,7 +564,7 @@ class Command(BaseCommand):
                 neurological_involvement=seed.neuro,
                 reminder_channel=seed.channel,
             )
-            today = services.patient_today(patient)
+            today = patient_today(patient)
             options: dict[str, Any] = dict(story.options)
             if story.enrol_phase:
                 options["enrol"] = {
