@@ -31,6 +31,7 @@ from regimens.models import (
     Route,
     ScheduledDose,
 )
+from tracker.clock import local_date
 from tracker.permissions import staff_clinic_ids
 
 
@@ -52,7 +53,7 @@ class LocalToday:
 
     def __call__(self, zone: str) -> date:
         if zone not in self._cache:
-            self._cache[zone] = schedule.local_date(self.now, zone)
+            self._cache[zone] = local_date(self.now, zone)
         return self._cache[zone]
 
 
