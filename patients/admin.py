@@ -14,10 +14,10 @@ from django.contrib import admin
 from django.db.models import Count, QuerySet
 from django.http import HttpRequest
 
+from patients import services
 from patients.clinical import admin as clinical_admin  # noqa: F401  (registers medications and facts)
 from patients.labs import admin as labs_admin  # noqa: F401  (registers lab results)
 from patients.models import Clinic, ClinicMembership, ClosedDate, Patient
-from regimens import services
 from tracker.admin import ClinicScopedAdmin
 
 WEEKDAYS = [

@@ -15,7 +15,7 @@ from rest_framework.response import Response
 
 from patients.models import Clinic, Patient
 from patients.serializers import ClinicCalendarSerializer, ClinicSerializer, PatientSerializer
-from regimens.services import clinic_update_calendar
+from patients.services import clinic_update_calendar
 from tracker.permissions import CLINIC_ADMINS, require_role, restrict_to_clinics, staff_clinic_ids
 
 

@@ -1,6 +1,6 @@
 """Django admin for protocols (editable), and regimens, doses and lab rechecks (view and history).
 
-Regimens, doses and rechecks are written only by regimens/services.py, which re-plans the
+Regimens, doses and rechecks are written only by regimens/services/, which re-plans the
 schedule on every change; editing them here would leave the plan stale, so they are read-only.
 """
 
@@ -11,7 +11,6 @@ from typing import Any
 from django.contrib import admin
 from django.db.models import QuerySet
 from django.http import HttpRequest
-from django.utils import timezone
 from simple_history.admin import SimpleHistoryAdmin
 
 from regimens.models import (
@@ -24,8 +23,8 @@ from regimens.models import (
     RegimenDecision,
     ScheduledDose,
 )
-from regimens.schedule import local_date
 from tracker.admin import ReadOnlyHistoryAdmin
+from tracker.clock import patient_today
 
 
 class ProtocolPhaseInline(admin.StackedInline):  # type: ignore[type-arg]
@@ -164,7 +163,7 @@ class ScheduledDoseAdmin(ReadOnlyHistoryAdmin):
         # own calendar day (as the API does). Words, not a tick: a green tick reads as "fine".
         if obj.status != DoseStatus.PLANNED:
             return ""
-        days = (local_date(timezone.now(), obj.patient.timezone) - obj.due_date).days
+        days = (patient_today(obj.patient) - obj.due_date).days
         return f"overdue by {days} day{'s' if days != 1 else ''}" if days > 0 else ""
 
 

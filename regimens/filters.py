@@ -10,8 +10,8 @@ import django_filters
 from django.db.models import Q, QuerySet
 from django.utils import timezone as djtz
 
-from regimens import schedule
 from regimens.models import DoseStatus, LabRecheck, RecheckStatus, Regimen, RegimenStatus, ScheduledDose
+from tracker.clock import local_date
 
 
 def before_local_today(queryset: QuerySet[Any], date_field: str, now: datetime | None = None) -> Q:
@@ -25,7 +25,7 @@ def before_local_today(queryset: QuerySet[Any], date_field: str, now: datetime |
     zones = queryset.order_by().values_list("patient__timezone", flat=True).distinct()
     by_today: dict[date, list[str]] = defaultdict(list)
     for zone in zones:
-        by_today[schedule.local_date(now, zone)].append(zone)
+        by_today[local_date(now, zone)].append(zone)
     condition = Q(pk__in=[])
     for today, zone_names in by_today.items():
         condition |= Q(patient__timezone__in=zone_names, **{f"{date_field}__lt": today})

@@ -1,20 +1,22 @@
 """The schedule engine: protocol + start date + clinic calendar + what happened -> the plan.
 
-Pure and deterministic: it imports nothing from Django and touches no database. The ORM
-layer (regimens/services.py) translates rows into these frozen dataclasses and the plan
-back into rows. Every rule here is from RULES.md, first section ("Scheduling semantics",
-"Lab-recheck plan") and §2; the citations are next to the code that implements them.
+Pure and deterministic: it imports nothing from Django (only the pure tracker.clock) and
+touches no database. The ORM layer (regimens/services/planning.py) translates rows into these
+frozen dataclasses and the plan back into rows. Every rule here is from RULES.md, first section
+("Scheduling semantics", "Lab-recheck plan") and §2; the citations are next to the code that
+implements them.
 """
 
 from __future__ import annotations
 
-import zoneinfo
 from collections import Counter
 from dataclasses import dataclass, field, replace
 from datetime import date, datetime, timedelta
 from typing import Any
 
 from dateutil.relativedelta import relativedelta
+
+from tracker import clock
 
 DAILY = "daily"
 ALTERNATE_DAYS = "alternate_days"
@@ -241,11 +243,11 @@ class Plan:
 
 
 def local_date(instant: datetime, tz: str) -> date:
-    """The calendar date of `instant` in zone `tz`. Doses are calendar dates in the patient's
-    zone: 23:30 UTC on a summer evening is already tomorrow in Europe/Berlin."""
-    if instant.tzinfo is None:
-        raise ScheduleError("instant", "a time without a time zone is ambiguous")
-    return instant.astimezone(zoneinfo.ZoneInfo(tz)).date()
+    """tracker.clock.local_date, refusing a naive time as bad engine input (ScheduleError)."""
+    try:
+        return clock.local_date(instant, tz)
+    except clock.NaiveTimeError as exc:
+        raise ScheduleError("instant", str(exc)) from exc
 
 
 # --- Spacing ------------------------------------------------------------------------------

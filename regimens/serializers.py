@@ -32,6 +32,7 @@ from regimens.models import (
     ScheduledDose,
 )
 from tracker.api import AwareDateTimeField, acknowledge_field
+from tracker.clock import local_date
 
 
 def dose_amount(dose_mcg: int, dose_unit: str) -> int | float:
@@ -52,7 +53,7 @@ class LocalToday:
 
     def __call__(self, zone: str) -> date:
         if zone not in self._cache:
-            self._cache[zone] = schedule.local_date(self.now, zone)
+            self._cache[zone] = local_date(self.now, zone)
         return self._cache[zone]
 
 

@@ -7,6 +7,7 @@ the field), and an output serializer renders the result.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from django.db.models import Prefetch, QuerySet
@@ -130,6 +131,18 @@ class RegimenViewSet(
         regimen = services.regimen_start(user=request.user, **body.validated_data)
         return self._detail(regimen, status.HTTP_201_CREATED)
 
+    def _decide(
+        self, request: Request, body_class: type[BaseSerializer[Any]], service: Callable[..., object], doing: str
+    ) -> Response:
+        """One clinician decision: prescribers only, the body checked by `body_class`, the
+        write done by `service`, the regimen rendered as it is afterwards."""
+        regimen = self.get_object()
+        require_role(request.user, regimen.patient.clinic_id, PRESCRIBERS, doing)
+        body = body_class(data=request.data)
+        body.is_valid(raise_exception=True)
+        service(regimen=regimen, user=request.user, **body.validated_data)
+        return self._detail(regimen)
+
     @extend_schema(
         request=RegimenEndLoadingSerializer,
         responses={200: RegimenDetailSerializer, 400: ERRORS, 409: CONFLICT},
@@ -137,12 +150,7 @@ class RegimenViewSet(
     @action(detail=True, methods=["post"], url_path="end-loading")
     def end_loading(self, request: Request, pk: Any = None) -> Response:
         """A clinician ends the open-ended phase in progress: no further improvement (R-UK-2)."""
-        regimen = self.get_object()
-        require_role(request.user, regimen.patient.clinic_id, PRESCRIBERS, "end a loading phase")
-        body = RegimenEndLoadingSerializer(data=request.data)
-        body.is_valid(raise_exception=True)
-        regimen = services.regimen_end_phase(regimen=regimen, user=request.user, **body.validated_data)
-        return self._detail(regimen)
+        return self._decide(request, RegimenEndLoadingSerializer, services.regimen_end_phase, "end a loading phase")
 
     @extend_schema(
         request=RegimenStopSerializer,
@@ -152,12 +160,7 @@ class RegimenViewSet(
     def stop(self, request: Request, pk: Any = None) -> Response:
         """Stop the regimen; stopping lifelong therapy for an irreversible cause needs the S-5
         warning `lifelong_therapy_stopped` in `acknowledge`."""
-        regimen = self.get_object()
-        require_role(request.user, regimen.patient.clinic_id, PRESCRIBERS, "stop a regimen")
-        body = RegimenStopSerializer(data=request.data)
-        body.is_valid(raise_exception=True)
-        regimen = services.regimen_stop(regimen=regimen, user=request.user, **body.validated_data)
-        return self._detail(regimen)
+        return self._decide(request, RegimenStopSerializer, services.regimen_stop, "stop a regimen")
 
     @extend_schema(
         request=RegimenConfirmGateSerializer,
@@ -166,12 +169,9 @@ class RegimenViewSet(
     @action(detail=True, methods=["post"], url_path="confirm-gate")
     def confirm_gate(self, request: Request, pk: Any = None) -> Response:
         """A clinician confirms the condition that opens the next phase (R-US-1)."""
-        regimen = self.get_object()
-        require_role(request.user, regimen.patient.clinic_id, PRESCRIBERS, "confirm a phase gate")
-        body = RegimenConfirmGateSerializer(data=request.data)
-        body.is_valid(raise_exception=True)
-        regimen = services.regimen_confirm_gate(regimen=regimen, user=request.user, **body.validated_data)
-        return self._detail(regimen)
+        return self._decide(
+            request, RegimenConfirmGateSerializer, services.regimen_confirm_gate, "confirm a phase gate"
+        )
 
     @extend_schema(
         request=RegimenReviewSerializer,
@@ -180,12 +180,7 @@ class RegimenViewSet(
     @action(detail=True, methods=["post"])
     def review(self, request: Request, pk: Any = None) -> Response:
         """Record a §1.3 review of the open-ended phase; `plateau_reached` ends it."""
-        regimen = self.get_object()
-        require_role(request.user, regimen.patient.clinic_id, PRESCRIBERS, "record a phase review")
-        body = RegimenReviewSerializer(data=request.data)
-        body.is_valid(raise_exception=True)
-        services.regimen_record_review(regimen=regimen, user=request.user, **body.validated_data)
-        return self._detail(regimen)
+        return self._decide(request, RegimenReviewSerializer, services.regimen_record_review, "record a phase review")
 
 
 class DoseViewSet(viewsets.ReadOnlyModelViewSet[ScheduledDose]):
@@ -203,6 +198,15 @@ class DoseViewSet(viewsets.ReadOnlyModelViewSet[ScheduledDose]):
         fresh = self.get_queryset().get(pk=dose.pk)
         return Response(DoseSerializer(fresh, context=self.get_serializer_context()).data)
 
+    def _record(
+        self, request: Request, body_class: type[BaseSerializer[Any]], service: Callable[..., ScheduledDose]
+    ) -> Response:
+        """Record what happened to the dose: the body checked by `body_class`, the write done by `service`."""
+        dose = self.get_object()
+        body = body_class(data=request.data)
+        body.is_valid(raise_exception=True)
+        return self._dose(service(dose=dose, user=request.user, **body.validated_data))
+
     @extend_schema(
         request=DoseAdministerSerializer,
         responses={200: DoseSerializer, 400: ERRORS, 409: CONFLICT},
@@ -211,11 +215,7 @@ class DoseViewSet(viewsets.ReadOnlyModelViewSet[ScheduledDose]):
     def administer(self, request: Request, pk: Any = None) -> Response:
         """Record the dose as given; later doses are re-planned from the actual date. Repeating
         the same request changes nothing (200); a different one for a given dose is a 409."""
-        dose = self.get_object()
-        body = DoseAdministerSerializer(data=request.data)
-        body.is_valid(raise_exception=True)
-        dose = services.dose_record_administration(dose=dose, user=request.user, **body.validated_data)
-        return self._dose(dose)
+        return self._record(request, DoseAdministerSerializer, services.dose_record_administration)
 
     @extend_schema(
         request=DoseNotGivenSerializer,
@@ -224,11 +224,7 @@ class DoseViewSet(viewsets.ReadOnlyModelViewSet[ScheduledDose]):
     @action(detail=True, methods=["post"], url_path="not-given")
     def not_given(self, request: Request, pk: Any = None) -> Response:
         """Record the dose as not given (did not attend, refused, held); a replacement is planned."""
-        dose = self.get_object()
-        body = DoseNotGivenSerializer(data=request.data)
-        body.is_valid(raise_exception=True)
-        dose = services.dose_record_not_given(dose=dose, user=request.user, **body.validated_data)
-        return self._dose(dose)
+        return self._record(request, DoseNotGivenSerializer, services.dose_record_not_given)
 
 
 class LabRecheckViewSet(viewsets.ReadOnlyModelViewSet[LabRecheck]):

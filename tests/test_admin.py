@@ -18,6 +18,7 @@ from patients.models import ClinicMembership, Patient, Role
 from regimens import services
 from regimens.models import LabRecheck, Protocol, Regimen, ScheduledDose
 from tests.factories import PatientFactory, UserFactory
+from tracker.clock import patient_today
 
 pytestmark = pytest.mark.django_db
 
@@ -27,7 +28,7 @@ REGISTERED = sorted(admin.site._registry.items(), key=lambda item: item[0]._meta
 @pytest.fixture
 def regimen(patient: Patient, clinic: Any) -> Regimen:
     """A hydroxo-uk-standard regimen with its first dose given, an alert and planned rechecks."""
-    today = services.patient_today(patient)
+    today = patient_today(patient)
     started = services.regimen_start(
         patient=patient,
         protocol=Protocol.objects.get(code="hydroxo-uk-standard"),
@@ -181,7 +182,7 @@ def test_it_replans_doses_when_a_closed_date_is_added_in_the_admin(admin_client,
 def test_it_says_in_words_how_long_a_dose_has_been_overdue(admin_client, clinic):
     # Given a monthly regimen started 40 days ago whose first dose was never recorded
     patient = PatientFactory(clinic=clinic, mrn="RVH-LATE")
-    today = services.patient_today(patient)
+    today = patient_today(patient)
     regimen = services.regimen_start(
         patient=patient, protocol=Protocol.objects.get(code="ileal-resection"), start_date=today - timedelta(days=40)
     )

@@ -15,6 +15,7 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
 from patients.models import Clinic, Patient
+from patients.services import clinic_update_calendar
 from regimens.models import (
     DecisionKind,
     DoseStatus,
@@ -27,7 +28,6 @@ from regimens.models import (
     ScheduledDose,
 )
 from regimens.services import (
-    clinic_update_calendar,
     dose_record_administration,
     dose_record_not_given,
     regimen_confirm_gate,

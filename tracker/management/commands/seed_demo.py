@@ -27,10 +27,12 @@ from tqdm import tqdm
 
 from notifications.models import Alert, AlertStatus
 from patients.models import Clinic, ClinicMembership, FactKind, LabResult, Patient, PatientFact, Role
+from patients.services import clinic_update_calendar
 from regimens import services
 from regimens.models import DoseStatus, Protocol, Regimen, RegimenStatus, ScheduledDose
 from regimens.protocol_data import PROTOCOLS
 from tracker import demo_labs
+from tracker.clock import patient_today
 
 SEED = 20270104
 # Demo-only logins, printed at the end on purpose; the command refuses to run in production.
@@ -486,7 +488,7 @@ class Command(BaseCommand):
                 if abs((day - today).days) <= 365 and (not seed.holiday_filter or note.startswith(seed.holiday_filter))
             ]
             # Through the service, so the calendar rule (re-plan on change) is the product's own.
-            services.clinic_update_calendar(clinic=clinic, closed_dates=holidays)
+            clinic_update_calendar(clinic=clinic, closed_dates=holidays)
             notes = {day: note for day, note in UK_BANK_HOLIDAYS.items() if day in holidays}
             for closed in clinic.closed_dates.all():
                 closed.note = notes.get(closed.date, "")
@@ -563,7 +565,7 @@ class Command(BaseCommand):
                 neurological_involvement=seed.neuro,
                 reminder_channel=seed.channel,
             )
-            today = services.patient_today(patient)
+            today = patient_today(patient)
             options: dict[str, Any] = dict(story.options)
             if story.enrol_phase:
                 options["enrol"] = {

@@ -1,0 +1,57 @@
+"""Write services for regimens (HackSoft style: keyword-only, typed, each one atomic).
+
+Every service that changes what happened (a dose given or not given, a clinician decision,
+a calendar change) re-plans the regimen through the pure engine (regimens/schedule.py) and
+syncs its output back into rows (planning.py). The services live by the object they write:
+regimens.py, doses.py; a clinic calendar change (patients/services.py) re-plans through
+regimens/listeners.py. This package re-exports their public names, so callers import from
+`regimens.services`.
+"""
+
+from __future__ import annotations
+
+from regimens.services.doses import EARLY_FIRST_DOSE, dose_record_administration, dose_record_not_given
+from regimens.services.planning import (
+    PHASE_FIELDS,
+    STEP_FIELDS,
+    ProtocolPlanData,
+    clinic_calendar,
+    plan_data_from_snapshot,
+    protocol_plan_data,
+    protocol_snapshot,
+    regimen_plan,
+    regimen_plan_data,
+    schedule_preview,
+)
+from regimens.services.regimens import (
+    regimen_confirm_gate,
+    regimen_end_phase,
+    regimen_record_review,
+    regimen_replan,
+    regimen_start,
+    regimen_stop,
+    regimens_extend_horizons,
+)
+
+__all__ = [
+    "EARLY_FIRST_DOSE",
+    "PHASE_FIELDS",
+    "STEP_FIELDS",
+    "ProtocolPlanData",
+    "clinic_calendar",
+    "dose_record_administration",
+    "dose_record_not_given",
+    "plan_data_from_snapshot",
+    "protocol_plan_data",
+    "protocol_snapshot",
+    "regimen_confirm_gate",
+    "regimen_end_phase",
+    "regimen_plan",
+    "regimen_plan_data",
+    "regimen_record_review",
+    "regimen_replan",
+    "regimen_start",
+    "regimen_stop",
+    "regimens_extend_horizons",
+    "schedule_preview",
+]

@@ -1,0 +1,158 @@
+"""Write services on a scheduled dose: record it as given or as not given.
+
+Both re-plan the later doses from what happened.
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime, timedelta
+from typing import Any
+
+from django.db import transaction
+from django.db.models import Q
+from django.utils import timezone as djtz
+
+from regimens.models import DoseStatus, Regimen, Route, ScheduledDose
+from regimens.services.planning import lock_regimen_id, recorded_by, replan, require_active
+from tracker import events
+from tracker.clock import CLOCK_SKEW, local_date, patient_today
+from tracker.errors import ConflictError, ServiceError, require_acknowledged
+
+# A first dose may be given a little before the planned start (the patient came in early); a
+# date much earlier than that is a data-entry slip. Not a clinical number.
+EARLY_FIRST_DOSE = timedelta(days=7)
+
+
+def _lock(dose: ScheduledDose) -> tuple[Regimen, ScheduledDose]:
+    """Lock the dose's regimen, then the dose: the order every re-plan locks in, so two writers
+    on one regimen queue up instead of deadlocking."""
+    regimen = lock_regimen_id(dose.regimen_id)
+    return regimen, ScheduledDose.objects.select_for_update().get(pk=dose.pk)
+
+
+def _administration_fingerprint(dose: ScheduledDose) -> tuple[Any, ...]:
+    return (dose.administered_at, dose.lot_number, dose.expiry_date, dose.site, dose.given_route)
+
+
+def dose_record_administration(
+    *,
+    dose: ScheduledDose,
+    administered_at: datetime,
+    lot_number: str = "",
+    expiry_date: date | None = None,
+    site: str = "",
+    route: str | None = None,
+    acknowledge: list[str] | None = None,
+    user: Any = None,
+) -> ScheduledDose:
+    """Record a dose as given and re-plan the later doses from its actual date.
+
+    A repeat of the same request returns the dose unchanged; a conflicting one is a 409.
+    """
+    if djtz.is_naive(administered_at):
+        raise ServiceError("administered_at", "must include a time zone offset, e.g. 2027-01-04T10:30:00+00:00")
+    if administered_at > djtz.now() + CLOCK_SKEW:
+        raise ServiceError("administered_at", "cannot be in the future")
+    if route is not None and route not in Route.values:
+        raise ServiceError("route", f"'{route}' is not a route; use one of {', '.join(Route.values)}")
+    with transaction.atomic():
+        regimen, dose = _lock(dose)
+        given_route = route or dose.route
+        request = (administered_at, lot_number, expiry_date, site, given_route)
+        if dose.status == DoseStatus.GIVEN:
+            if _administration_fingerprint(dose) == request:
+                return dose
+            raise ConflictError(
+                "status", f"this dose was already recorded as given at {dose.administered_at:%Y-%m-%d %H:%M %Z}"
+            )
+        if dose.status != DoseStatus.PLANNED:
+            raise ConflictError("status", f"a dose that is {dose.get_status_display().lower()} cannot be given")
+        require_active(regimen)
+        earlier = (
+            regimen.doses.filter(status=DoseStatus.PLANNED)
+            .filter(Q(phase_index__lt=dose.phase_index) | Q(phase_index=dose.phase_index, sequence__lt=dose.sequence))
+            .order_by("phase_index", "sequence")
+            .first()
+        )
+        if earlier is not None:
+            # Each dose is measured from the one before it as given (RULES.md "Scheduling
+            # semantics"): giving a later slot first would leave an earlier one planned after it.
+            raise ConflictError(
+                "dose",
+                f"{earlier.phase} dose {earlier.sequence} (due {earlier.due_date}) is still planned; "
+                "record it as given or not given first",
+            )
+        given_on = local_date(administered_at, regimen.patient.timezone)
+        earliest = regimen.start_date - EARLY_FIRST_DOSE
+        if given_on < earliest and not regimen.options.get("enrol"):
+            raise ServiceError(
+                "administered_at", f"is more than a week before the regimen starts ({regimen.start_date})"
+            )
+        if expiry_date is not None and expiry_date < given_on:
+            raise ServiceError("expiry_date", f"the product had expired on {expiry_date} before it was given")
+        acknowledged = require_acknowledged(
+            events.collect("dose.administering", dose=dose, route=given_route, administered_at=administered_at),
+            acknowledge,
+        )
+        dose.status = DoseStatus.GIVEN
+        dose.administered_at = administered_at
+        dose.lot_number = lot_number
+        dose.expiry_date = expiry_date
+        dose.site = site
+        dose.given_route = given_route
+        dose.recorded_at = djtz.now()
+        dose.administered_by = recorded_by(user)
+        dose.acknowledged_warnings = acknowledged
+        dose.save(
+            update_fields=[
+                "status",
+                "administered_at",
+                "lot_number",
+                "expiry_date",
+                "site",
+                "given_route",
+                "recorded_at",
+                "administered_by",
+                "acknowledged_warnings",
+            ]
+        )
+        events.announce("dose.recorded", dose=dose, acknowledged=acknowledged)
+        replan(regimen)
+        # The first dose sets T0: the monitoring rules (S-9 potassium, S-6, S-13) run once this commits.
+        events.announce_on_commit("patient.changed", patient_id=regimen.patient_id)
+    return dose
+
+
+def dose_record_not_given(
+    *, dose: ScheduledDose, reason: str, on: date | None = None, user: Any = None
+) -> ScheduledDose:
+    """Record that a planned dose was not given (did not attend, refused, held). It stays visible
+    with its reason and a replacement is planned (RULES.md "Scheduling semantics")."""
+    reason = (reason or "").strip()
+    if not reason:
+        raise ServiceError("reason", "say why the dose was not given (e.g. did not attend, refused, held)")
+    with transaction.atomic():
+        regimen, dose = _lock(dose)
+        today = patient_today(regimen.patient)
+        # Recorded ahead (the patient phoned to cancel): it is missed on its due date, and the
+        # replacement goes after that day, not after today.
+        latest = max(today, dose.due_date)
+        on = on or latest
+        if dose.status == DoseStatus.NOT_GIVEN:
+            if dose.not_given_reason == reason and dose.not_given_on == on:
+                return dose
+            raise ConflictError("status", "this dose was already recorded as not given")
+        if dose.status != DoseStatus.PLANNED:
+            raise ConflictError("status", f"a dose that is {dose.get_status_display().lower()} cannot be not given")
+        require_active(regimen)
+        if on > latest:
+            raise ServiceError("on", "cannot be later than today or the dose's due date")
+        dose.status = DoseStatus.NOT_GIVEN
+        dose.not_given_reason = reason[:200]
+        dose.not_given_on = on
+        dose.recorded_at = djtz.now()
+        dose.administered_by = recorded_by(user)
+        dose.save(update_fields=["status", "not_given_reason", "not_given_on", "recorded_at", "administered_by"])
+        events.announce("dose.recorded", dose=dose, acknowledged=[])
+        replan(regimen, today)
+    return dose

@@ -1,0 +1,279 @@
+"""Write services on a regimen: start it, record a clinician's decision, stop it, re-plan it.
+
+Each one is atomic, locks the regimen row first and re-plans through regimens/services/planning.py.
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime, timedelta
+from typing import Any
+
+from django.db import transaction
+from django.utils import timezone as djtz
+
+from patients.models import Patient
+from regimens import schedule
+from regimens.models import (
+    DecisionKind,
+    DoseStatus,
+    Protocol,
+    ProtocolPhase,
+    RecheckStatus,
+    Regimen,
+    RegimenDecision,
+    RegimenStatus,
+    ReviewOutcome,
+)
+from regimens.services.planning import (
+    apply_progress,
+    build_plan,
+    clinic_calendar,
+    lock_regimen,
+    plan_data_from_snapshot,
+    protocol_snapshot,
+    recorded_by,
+    regimen_plan,
+    regimen_plan_data,
+    regimen_queryset,
+    replan,
+    require_active,
+    sync_plan,
+    validate_start_date,
+)
+from tracker import events
+from tracker.clock import local_date, patient_today
+from tracker.errors import ConflictError, ServiceError, require_acknowledged
+
+
+def regimen_start(
+    *,
+    patient: Patient,
+    protocol: Protocol,
+    start_date: date,
+    options: dict[str, Any] | None = None,
+    acknowledge: list[str] | None = None,
+    user: Any = None,
+    today: date | None = None,
+) -> Regimen:
+    """Start a regimen; its doses and rechecks are planned at once.
+
+    `options` may set per-phase values ({"phases": {"maintenance": {"spacing_value": 10}}},
+    with "override_reason" when outside the protocol's range) and enrol a patient already on
+    treatment elsewhere ({"enrol": {"phase": "maintenance", "last_dose_date": "2026-10-01"}}).
+    """
+    options = dict(options or {})
+    if not protocol.active:
+        raise ServiceError("protocol", f"protocol '{protocol.code}' is retired")
+    today = today or patient_today(patient)
+    validate_start_date(start_date, today)
+    with transaction.atomic():
+        # Lock the patient so two concurrent starts cannot both pass the one-active check.
+        Patient.objects.select_for_update().filter(pk=patient.pk).first()
+        active = Regimen.objects.filter(patient=patient, status=RegimenStatus.ACTIVE).first()
+        if active is not None:
+            raise ServiceError(
+                "patient", f"already has an active regimen ({active.protocol.code}, #{active.pk}); stop it first"
+            )
+        snapshot = protocol_snapshot(protocol)
+        data = plan_data_from_snapshot(snapshot)
+        plan = build_plan(
+            data=data,
+            options=options,
+            start_date=start_date,
+            today=today,
+            calendar=clinic_calendar(patient.clinic),
+            patient=patient,
+        )
+        acknowledged = require_acknowledged(
+            events.collect("regimen.starting", patient=patient, protocol=protocol), acknowledge
+        )
+        regimen = Regimen(
+            patient=patient,
+            protocol=protocol,
+            start_date=start_date,
+            options=options,
+            protocol_snapshot=snapshot,
+            override_reason=str(options.get("override_reason") or ""),
+            acknowledged_warnings=acknowledged,
+            created_by=recorded_by(user),
+        )
+        # One INSERT (and one history row) with the progress already known, not INSERT + UPDATE.
+        apply_progress(regimen, plan)
+        regimen.save()
+        sync_plan(regimen, plan, [], new=True)
+        events.announce("regimen.started", regimen=regimen, acknowledged=acknowledged)
+    return regimen
+
+
+def _open_phase(regimen: Regimen) -> ProtocolPhase:
+    phases = regimen_plan_data(regimen).phases
+    return phases[min(regimen.current_phase, len(phases) - 1)]
+
+
+def regimen_end_phase(
+    *,
+    regimen: Regimen,
+    ended_on: date | None = None,
+    note: str = "",
+    acknowledge: list[str] | None = None,
+    user: Any = None,
+) -> Regimen:
+    """A clinician ends the open-ended phase in progress ("no further improvement", R-UK-2).
+    The next phase is planned from the last dose given; ending the last phase completes the
+    regimen (with the S-5 warning when lifelong therapy is indicated)."""
+    with transaction.atomic():
+        regimen = lock_regimen(regimen)
+        require_active(regimen)
+        phase = _open_phase(regimen)
+        if phase.end_condition not in schedule.OPEN_ENDED:
+            raise ConflictError(
+                "phase", f"the {phase.key} phase ends by itself ({phase.get_end_condition_display().lower()})"
+            )
+        today = patient_today(regimen.patient)
+        ended_on = ended_on or today
+        if ended_on > today:
+            raise ServiceError("ended_on", "cannot be in the future")
+        last_given = (
+            regimen.doses.filter(phase_index=phase.order, status=DoseStatus.GIVEN)
+            .order_by("-administered_at")
+            .values_list("administered_at", flat=True)
+            .first()
+        )
+        if last_given is not None and ended_on < local_date(last_given, regimen.patient.timezone):
+            raise ServiceError("ended_on", "is before the last dose given in this phase")
+        is_last = phase.order == len(regimen_plan_data(regimen).phases) - 1
+        acknowledged: list[str] = []
+        if is_last:
+            acknowledged = require_acknowledged(events.collect("regimen.stopping", regimen=regimen), acknowledge)
+        RegimenDecision.objects.create(
+            regimen=regimen,
+            phase_index=phase.order,
+            kind=DecisionKind.END_PHASE,
+            outcome=ReviewOutcome.PLATEAU_REACHED,
+            decided_on=ended_on,
+            decided_by=recorded_by(user),
+            note=note,
+        )
+        regimen = lock_regimen(regimen)  # re-read the decisions
+        replan(regimen, today)
+        if is_last and acknowledged:
+            regimen.acknowledged_warnings = sorted({*regimen.acknowledged_warnings, *acknowledged})
+            regimen.save(update_fields=["acknowledged_warnings"])
+            events.announce("regimen.stopped", regimen=regimen, acknowledged=acknowledged)
+    return regimen
+
+
+def regimen_confirm_gate(
+    *, regimen: Regimen, confirmed_on: date | None = None, note: str = "", user: Any = None
+) -> Regimen:
+    """A clinician confirms the condition that opens the next phase (R-US-1: reticulocyte
+    response seen); that phase is then planned."""
+    with transaction.atomic():
+        regimen = lock_regimen(regimen)
+        require_active(regimen)
+        today = patient_today(regimen.patient)
+        plan = regimen_plan(regimen, today)
+        if plan.awaiting_gate is None:
+            raise ConflictError("regimen", "no phase of this regimen is waiting for a clinician's confirmation")
+        confirmed_on = confirmed_on or today
+        if confirmed_on > today:
+            raise ServiceError("confirmed_on", "cannot be in the future")
+        RegimenDecision.objects.create(
+            regimen=regimen,
+            phase_index=plan.awaiting_gate,
+            kind=DecisionKind.CONFIRM_GATE,
+            decided_on=confirmed_on,
+            decided_by=recorded_by(user),
+            note=note,
+        )
+        regimen = lock_regimen(regimen)
+        replan(regimen, today)
+    return regimen
+
+
+def regimen_record_review(*, regimen: Regimen, outcome: str, note: str = "", user: Any = None) -> RegimenDecision:
+    """Record a §1.3 review of the open-ended phase. `plateau_reached` ends the phase (and so
+    plans maintenance); `worsening` raises a HIGH alert through the monitoring hook."""
+    if outcome not in ReviewOutcome.values:
+        raise ServiceError("outcome", f"must be one of {', '.join(ReviewOutcome.values)}")
+    with transaction.atomic():
+        regimen = lock_regimen(regimen)
+        require_active(regimen)
+        phase = _open_phase(regimen)
+        if phase.end_condition not in schedule.OPEN_ENDED:
+            raise ConflictError("phase", f"the {phase.key} phase is not open-ended; there is nothing to review")
+        today = patient_today(regimen.patient)
+        decision = RegimenDecision.objects.create(
+            regimen=regimen,
+            phase_index=phase.order,
+            kind=DecisionKind.REVIEW,
+            outcome=outcome,
+            decided_on=today,
+            decided_by=recorded_by(user),
+            note=note,
+        )
+        events.announce("regimen.reviewed", regimen=regimen, outcome=outcome)
+        if outcome == ReviewOutcome.PLATEAU_REACHED:
+            # §1.3: plateau_reached creates maintenance, first dose after the last loading dose.
+            regimen_end_phase(regimen=regimen, ended_on=today, note=note or "Plateau reached at review", user=user)
+    return decision
+
+
+def regimen_stop(
+    *, regimen: Regimen, reason: str, acknowledge: list[str] | None = None, user: Any = None
+) -> Regimen:
+    """Stop a regimen: planned doses and due rechecks are cancelled. Stopping lifelong therapy
+    for an irreversible cause needs the S-5 warning acknowledged."""
+    reason = (reason or "").strip()
+    if not reason:
+        raise ServiceError("reason", "say why the regimen is stopped")
+    with transaction.atomic():
+        regimen = lock_regimen(regimen)
+        require_active(regimen)
+        acknowledged = require_acknowledged(events.collect("regimen.stopping", regimen=regimen), acknowledge)
+        regimen.status = RegimenStatus.STOPPED
+        regimen.stopped_at = djtz.now()
+        regimen.stopped_by = recorded_by(user)
+        regimen.stop_reason = reason
+        regimen.acknowledged_warnings = sorted({*regimen.acknowledged_warnings, *acknowledged})
+        regimen.extend_on = None
+        regimen.save(
+            update_fields=["status", "stopped_at", "stopped_by", "stop_reason", "acknowledged_warnings", "extend_on"]
+        )
+        regimen.doses.filter(status=DoseStatus.PLANNED).update(status=DoseStatus.CANCELLED)
+        regimen.lab_rechecks.filter(status__in=[RecheckStatus.DUE, RecheckStatus.OVERDUE]).update(
+            status=RecheckStatus.CANCELLED
+        )
+        events.announce("regimen.stopped", regimen=regimen, acknowledged=acknowledged)
+    return regimen
+
+
+def regimen_replan(*, regimen: Regimen, today: date | None = None) -> Regimen:
+    """Re-plan from what happened so far (also after new lab results change the recheck plan)."""
+    with transaction.atomic():
+        regimen = lock_regimen(regimen)
+        if regimen.status == RegimenStatus.ACTIVE:
+            replan(regimen, today)
+    return regimen
+
+
+def regimens_extend_horizons(*, at: datetime) -> dict[str, int]:
+    """Extend the rolling horizons of the regimens that need it as of `at` (periodic task).
+
+    Idempotent: a re-planned regimen's extend_on moves past `at`, so a second run for the same
+    instant finds nothing to do.
+    """
+    # extend_on is a local date; a day of slack covers every time zone's "today".
+    candidates = Regimen.objects.filter(
+        status=RegimenStatus.ACTIVE, extend_on__lte=(at + timedelta(days=1)).date()
+    ).values_list("id", flat=True)
+    extended = 0
+    for regimen_id in list(candidates):
+        with transaction.atomic():
+            regimen = regimen_queryset().select_for_update(of=("self",)).get(pk=regimen_id)
+            today = patient_today(regimen.patient, at)
+            if regimen.status != RegimenStatus.ACTIVE or regimen.extend_on is None or regimen.extend_on > today:
+                continue
+            replan(regimen, today)
+            extended += 1
+    return {"extended": extended}
