@@ -19,7 +19,8 @@ from django.test.utils import CaptureQueriesContext
 
 from notifications import messages
 from notifications.models import Alert, Delivery
-from notifications.reminders import Timing, in_quiet_hours, still_relevant
+from notifications.reminders import still_relevant
+from notifications.timing import Timing, in_quiet_hours
 from patients.models import Patient
 from regimens.models import Protocol, Regimen, ScheduledDose
 from regimens.services import dose_record_administration, dose_record_not_given, regimen_start
