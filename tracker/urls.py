@@ -15,7 +15,6 @@ urlpatterns = [
     path("api/", include("patients.urls")),
     path("api/", include("patients.monitoring_urls")),
     path("api/", include("regimens.urls")),
-    path("api/", include("notifications.alert_urls")),
     path("api/", include("notifications.urls")),
     path("", include("tracker.web_urls")),
 ]
