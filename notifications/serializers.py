@@ -12,9 +12,14 @@ from rest_framework import serializers
 from notifications.models import Alert, AlertKind, AlertStatus, Channel, Delivery, DeliveryStatus, Purpose, Severity
 
 
-def _enum(values: list[str], description: str) -> dict[str, Any]:
-    # Inline enums (no shared component): "kind", "status" and "purpose" mean different things on other models.
-    return {"type": "string", "enum": values, "description": description}
+def enum_field(values: list[str], description: str) -> serializers.CharField:
+    """A read-only string documented as an inline enum of `values`: no shared schema component, since
+    "kind", "status" and "purpose" mean different things on other models. The schema hangs on a class of
+    its own because DRF copies declared fields by re-creating them from their arguments."""
+    schema = {"type": "string", "enum": values, "description": description}
+    field_class = extend_schema_field(schema)(type("InlineEnumField", (serializers.CharField,), {}))
+    field: serializers.CharField = field_class(read_only=True)
+    return field
 
 
 # --- Alerts --------------------------------------------------------------------------------------------
@@ -32,9 +37,9 @@ class AlertResolutionSerializer(serializers.Serializer[Any]):
 
 
 class AlertSerializer(serializers.ModelSerializer[Alert]):
-    kind = serializers.SerializerMethodField()
-    severity = serializers.SerializerMethodField()
-    status = serializers.SerializerMethodField()
+    kind = enum_field(list(AlertKind.values), "RULES.md rule name.")
+    severity = enum_field(list(Severity.values), "info, medium, high or critical.")
+    status = enum_field(list(AlertStatus.values), "open, acknowledged or resolved.")
     kind_display = serializers.CharField(source="get_kind_display", read_only=True)
     clinic = serializers.IntegerField(source="patient.clinic_id", read_only=True)
     patient_name = serializers.SerializerMethodField()
@@ -62,18 +67,6 @@ class AlertSerializer(serializers.ModelSerializer[Alert]):
             "escalated_at",
         ]
         read_only_fields = fields
-
-    @extend_schema_field(_enum(list(AlertKind.values), "RULES.md rule name."))
-    def get_kind(self, alert: Alert) -> str:
-        return alert.kind
-
-    @extend_schema_field(_enum(list(Severity.values), "info, medium, high or critical."))
-    def get_severity(self, alert: Alert) -> str:
-        return alert.severity
-
-    @extend_schema_field(_enum(list(AlertStatus.values), "open, acknowledged or resolved."))
-    def get_status(self, alert: Alert) -> str:
-        return alert.status
 
     def get_patient_name(self, alert: Alert) -> str:
         return f"{alert.patient.family_name}, {alert.patient.given_name} ({alert.patient.mrn})"
@@ -136,9 +129,9 @@ def mask_recipient(delivery: Delivery) -> str:
 
 
 class NotificationSerializer(serializers.ModelSerializer[Delivery]):
-    purpose = serializers.SerializerMethodField()
-    channel = serializers.SerializerMethodField()
-    status = serializers.SerializerMethodField()
+    purpose = enum_field(list(Purpose.values), "What the message is for.")
+    channel = enum_field(list(Channel.values), "email, sms, inbox or webhook.")
+    status = enum_field(list(DeliveryStatus.values), "pending, sending, sent, failed or cancelled.")
     recipient = serializers.SerializerMethodField()
     patient = serializers.SerializerMethodField()
 
@@ -159,18 +152,6 @@ class NotificationSerializer(serializers.ModelSerializer[Delivery]):
         ]
         read_only_fields = fields
 
-    @extend_schema_field(_enum(list(Purpose.values), "What the message is for."))
-    def get_purpose(self, delivery: Delivery) -> str:
-        return delivery.purpose
-
-    @extend_schema_field(_enum(list(Channel.values), "email, sms, inbox or webhook."))
-    def get_channel(self, delivery: Delivery) -> str:
-        return delivery.channel
-
-    @extend_schema_field(_enum(list(DeliveryStatus.values), "pending, sending, sent, failed or cancelled."))
-    def get_status(self, delivery: Delivery) -> str:
-        return delivery.status
-
     @extend_schema_field(serializers.CharField(help_text="Masked address, e.g. j***@example.com, +44*******123."))
     def get_recipient(self, delivery: Delivery) -> str:
         return mask_recipient(delivery)
@@ -183,14 +164,10 @@ class NotificationSerializer(serializers.ModelSerializer[Delivery]):
 
 
 class InboxMessageSerializer(serializers.ModelSerializer[Delivery]):
-    purpose = serializers.SerializerMethodField()
+    purpose = enum_field(list(Purpose.values), "What the message is for.")
     alert = serializers.IntegerField(source="alert_id", read_only=True, allow_null=True)
 
     class Meta:
         model = Delivery
         fields = ["id", "purpose", "subject", "body", "alert", "due_at", "read_at"]
         read_only_fields = fields
-
-    @extend_schema_field(_enum(list(Purpose.values), "What the message is for."))
-    def get_purpose(self, delivery: Delivery) -> str:
-        return delivery.purpose
