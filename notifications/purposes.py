@@ -41,11 +41,11 @@ _RULES: dict[str, PurposeRules] = {}
 
 
 def register(purpose: str, *, relevant: Relevance = always_relevant, hold_until: Hold = any_hour) -> None:
-    _RULES[purpose] = PurposeRules(relevant=relevant, hold_until=hold_until)
+    _RULES[str(purpose)] = PurposeRules(relevant=relevant, hold_until=hold_until)
 
 
 def rules(purpose: str) -> PurposeRules:
-    return _RULES.get(purpose, PurposeRules())
+    return _RULES.get(str(purpose), PurposeRules())
 
 
 def still_relevant(delivery: Delivery) -> bool:
