@@ -1,14 +1,27 @@
-"""Django admin for staff alerts: view, history, and acknowledging through the alert service."""
+"""Django admin of the notifications app.
+
+- Alerts: view, history, and acknowledging through the alert service.
+- The delivery log: read-only, recipients masked, every attempt shown; failed rows can be retried.
+"""
 
 from __future__ import annotations
 
+from typing import Any
+
 from django.contrib import admin, messages
-from django.db.models import QuerySet
+from django.db.models import Q, QuerySet
 from django.http import HttpRequest
+from django.utils import timezone
 
 from notifications.alerts import alert_acknowledge
+<<<<<<< HEAD
 from notifications.models import Alert, AlertStatus
 from tracker.admin import ReadOnlyHistoryAdmin
+=======
+from notifications.models import Alert, AlertStatus, Delivery, DeliveryAttempt, DeliveryStatus
+from notifications.serializers import mask_recipient
+from patients.admin import ReadOnlyHistoryAdmin, admin_clinic_ids
+>>>>>>> wt-notif
 
 
 @admin.register(Alert)
@@ -37,4 +50,58 @@ class AlertAdmin(ReadOnlyHistoryAdmin):
             alert_acknowledge(alert=alert, user=request.user, note="Acknowledged in the admin")
             count += 1
         self.message_user(request, f"{count} alert(s) acknowledged.", messages.SUCCESS)
-from notifications import delivery_admin  # noqa: E402, F401  (registers the delivery log)
+
+
+class DeliveryAttemptInline(admin.TabularInline):  # type: ignore[type-arg]
+    model = DeliveryAttempt
+    extra = 0
+    can_delete = False
+    fields = ("number", "attempted_at", "outcome", "error", "provider_id", "worker")
+    readonly_fields = fields
+
+    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+
+@admin.register(Delivery)
+class DeliveryAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
+    list_display = ("due_at", "purpose", "channel", "recipient", "patient", "status", "attempts", "sent_at")
+    list_filter = ("status", "channel", "purpose")
+    search_fields = ("idempotency_key", "patient__mrn", "patient__family_name")
+    date_hierarchy = "due_at"
+    list_select_related = ("patient", "user")
+    inlines = (DeliveryAttemptInline,)
+    exclude = ("address",)
+    actions = ("retry_now",)
+
+    @admin.display(description="recipient")
+    def recipient(self, obj: Delivery) -> str:
+        return mask_recipient(obj)
+
+    def get_readonly_fields(self, request: HttpRequest, obj: Delivery | None = None) -> list[str]:
+        return ["recipient", *(f.name for f in Delivery._meta.fields if f.name != "address")]
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[Delivery]:
+        queryset = super().get_queryset(request)
+        clinics = admin_clinic_ids(request)
+        if clinics is None:
+            return queryset
+        return queryset.filter(
+            Q(patient__clinic__in=clinics) | Q(alert__patient__clinic__in=clinics) | Q(user=request.user)
+        ).distinct()
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return bool(request.user.has_perm("notifications.change_delivery"))
+
+    @admin.action(description="Retry selected failed deliveries now", permissions=["change"])
+    def retry_now(self, request: HttpRequest, queryset: QuerySet[Delivery]) -> None:
+        count = queryset.filter(status=DeliveryStatus.FAILED).update(
+            status=DeliveryStatus.PENDING, due_at=timezone.now(), updated_at=timezone.now()
+        )
+        self.message_user(request, f"{count} deliver(ies) queued again; the outbox sweep sends them.", messages.SUCCESS)

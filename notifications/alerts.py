@@ -1,8 +1,9 @@
 """Alert services: raise, resolve, acknowledge. One unresolved alert per patient and kind.
 
-`alert_raise` must run inside the transaction of the event that causes the alert; it
-calls notifications.staff.on_alert_opened in that same transaction so that the staff
-notification rows are written atomically with the alert (SPEC core behaviour 5).
+`alert_raise` must run inside the transaction of the event that causes the alert; it announces
+"alert.opened" (and "alert.severity_raised") through tracker/events.py, whose listeners run in that same
+transaction, so the staff notification rows (notifications/staff.py) are written atomically with the
+alert (SPEC core behaviour 5).
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from django.utils import timezone
 
 from notifications.models import SEVERITY_RANK, Alert, AlertStatus
 from patients.models import Patient
+from tracker import events
 
 
 def alert_raise(
@@ -46,10 +48,8 @@ def alert_raise(
             existing.evidence = evidence or {}
             existing.rule_id = rule_id or existing.rule_id
             existing.save(update_fields=["severity", "message", "action_text", "evidence", "rule_id"])
-            from notifications import staff
-
             # Risen to HIGH/CRITICAL: staff hear about it now, in this same transaction.
-            staff.on_alert_severity_raised(existing, previous)
+            events.announce("alert.severity_raised", alert=existing, previous=previous)
         return existing, False
     try:
         with transaction.atomic():
@@ -66,9 +66,7 @@ def alert_raise(
     except IntegrityError:
         # A concurrent transaction opened the same kind first: the constraint keeps one.
         return Alert.objects.get(patient=patient, kind=kind, status__in=["open", "acknowledged"]), False
-    from notifications import staff
-
-    staff.on_alert_opened(alert)
+    events.announce("alert.opened", alert=alert)
     return alert, True
 
 

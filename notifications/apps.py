@@ -5,3 +5,9 @@ from django.apps import AppConfig
 
 class NotificationsConfig(AppConfig):
     name = "notifications"
+
+    def ready(self) -> None:
+        # Imported here, once the models are loaded, in every process (web, worker, run_sweeps): reminders
+        # and staff register what the delivery worker asks of their purposes (notifications/purposes.py),
+        # and staff listens for new and escalating alerts (tracker/events.py).
+        from notifications import reminders, staff  # noqa: F401

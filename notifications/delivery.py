@@ -10,7 +10,6 @@ far-future broker messages. A permanent failure, or too many transient ones, fai
 from __future__ import annotations
 
 import logging
-import zoneinfo
 from datetime import datetime, timedelta
 
 from django.conf import settings
@@ -18,10 +17,10 @@ from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
 
+from notifications import purposes
 from notifications.alerts import alert_raise
 from notifications.channels import PermanentError, TransientError, get_channel
 from notifications.models import AlertKind, AttemptOutcome, Delivery, DeliveryAttempt, DeliveryStatus
-from notifications.reminders import REMINDER_PURPOSES, Timing, in_quiet_hours, still_relevant
 
 logger = logging.getLogger(__name__)
 
@@ -31,22 +30,6 @@ def backoff(attempts: int) -> timedelta:
     cobalt = settings.COBALT
     seconds = int(cobalt["DELIVERY_BACKOFF_SECONDS"]) * 2 ** max(attempts - 1, 0)
     return timedelta(seconds=min(seconds, int(cobalt["DELIVERY_BACKOFF_MAX_SECONDS"])))
-
-
-def _quiet_until(delivery: Delivery, now: datetime) -> datetime | None:
-    """For a patient reminder that would go out in the patient's quiet hours (the workers were behind):
-    the end of those quiet hours. None when it may go now."""
-    if delivery.purpose not in REMINDER_PURPOSES or delivery.patient is None:
-        return None
-    timing = Timing.from_settings()
-    tz = zoneinfo.ZoneInfo(delivery.patient.timezone)
-    local = now.astimezone(tz)
-    if not in_quiet_hours(local.time(), timing.quiet_start, timing.quiet_end):
-        return None
-    end = datetime.combine(local.date(), timing.quiet_end, tzinfo=tz)
-    if end <= local:
-        end = datetime.combine(local.date() + timedelta(days=1), timing.quiet_end, tzinfo=tz)
-    return end.astimezone(now.tzinfo)
 
 
 def deliver_one(delivery_id: int, *, now: datetime | None = None, worker: str = "") -> str:
@@ -59,15 +42,17 @@ def deliver_one(delivery_id: int, *, now: datetime | None = None, worker: str = 
         return "skipped"  # another worker has it, it is not due yet, or it is finished
     delivery = Delivery.objects.select_related("patient").get(pk=delivery_id)
 
-    if not still_relevant(delivery):
+    # The writer of each purpose decides (notifications/purposes.py): e.g. a reminder of a dose since given
+    # is cancelled, and one that would reach the patient in their quiet hours waits for the morning.
+    if not purposes.still_relevant(delivery):
         Delivery.objects.filter(pk=delivery_id).update(
             status=DeliveryStatus.CANCELLED, attempts=F("attempts") - 1, last_error="no longer relevant", updated_at=now
         )
         return "cancelled"
-    quiet_until = _quiet_until(delivery, now)
-    if quiet_until is not None:
+    wait_until = purposes.hold_until(delivery, now)
+    if wait_until is not None:
         Delivery.objects.filter(pk=delivery_id).update(
-            status=DeliveryStatus.PENDING, attempts=F("attempts") - 1, due_at=quiet_until, updated_at=now
+            status=DeliveryStatus.PENDING, attempts=F("attempts") - 1, due_at=wait_until, updated_at=now
         )
         return "deferred"
 

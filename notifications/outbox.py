@@ -9,13 +9,17 @@ when they fall due: no far-future ETA tasks.
 
 from __future__ import annotations
 
+import logging
 from datetime import datetime
 from typing import Any
 
-from django.db import IntegrityError, transaction
+from django.db import transaction
 from django.utils import timezone
 
 from notifications.models import Delivery, DeliveryStatus
+from notifications.tasks import deliver
+
+logger = logging.getLogger(__name__)
 
 
 def enqueue(
@@ -36,29 +40,27 @@ def enqueue(
     now: datetime | None = None,
 ) -> tuple[Delivery, bool]:
     """Write one delivery row unless one with `key` exists. Returns (delivery, created)."""
-    existing = Delivery.objects.filter(idempotency_key=key).first()
-    if existing is not None:
-        return existing, False
-    try:
-        with transaction.atomic():
-            delivery = Delivery.objects.create(
-                idempotency_key=key,
-                purpose=purpose,
-                channel=channel,
-                body=body,
-                subject=subject,
-                due_at=due_at,
-                patient=patient,
-                user=user,
-                address=address,
-                language=language,
-                dose=dose,
-                recheck=recheck,
-                alert=alert,
-            )
-    except IntegrityError:
-        # A concurrent writer enqueued the same message first; the unique key keeps one.
-        return Delivery.objects.get(idempotency_key=key), False
+    # get_or_create inserts in a savepoint and, should a concurrent writer enqueue the same message
+    # first, returns that one: the unique key keeps one.
+    delivery, created = Delivery.objects.get_or_create(
+        idempotency_key=key,
+        defaults={
+            "purpose": purpose,
+            "channel": channel,
+            "body": body,
+            "subject": subject,
+            "due_at": due_at,
+            "patient": patient,
+            "user": user,
+            "address": address,
+            "language": language,
+            "dose": dose,
+            "recheck": recheck,
+            "alert": alert,
+        },
+    )
+    if not created:
+        return delivery, False
     if due_at <= (now or timezone.now()):
         delivery_id = delivery.pk
         transaction.on_commit(lambda: dispatch(delivery_id))
@@ -69,13 +71,9 @@ def dispatch(delivery_id: int) -> None:
     """Hand one delivery to a worker. Losing this message is harmless: the outbox sweep re-dispatches
     every pending row that is due, and the claim makes a duplicate dispatch send nothing twice."""
     try:
-        from notifications.tasks import deliver
-
         deliver.delay(delivery_id)
     except Exception:  # broker down: the row stays pending and the sweep picks it up
-        import logging
-
-        logging.getLogger(__name__).warning("could not dispatch delivery %s; the sweep will", delivery_id)
+        logger.warning("could not dispatch delivery %s; the sweep will", delivery_id)
 
 
 def cancel(queryset: Any, reason: str) -> int:

@@ -19,19 +19,19 @@ through alert_raise one by one (it writes the staff notifications in the same tr
 
 from __future__ import annotations
 
-import zoneinfo
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import date, datetime, timedelta
 from typing import Any
 
 from django.conf import settings
 from django.db import transaction
 from django.db.models import Q, QuerySet
 
-from notifications import messages, outbox
+from notifications import messages, outbox, purposes
 from notifications.alerts import alert_raise
 from notifications.models import Alert, AlertKind, AlertStatus, Delivery, DeliveryStatus, Purpose
+from notifications.timing import Timing
 from patients.models import Patient, ReminderChannel
 from regimens.models import DoseStatus, LabRecheck, RecheckStatus, Regimen, RegimenStatus, ScheduledDose
 
@@ -41,64 +41,7 @@ MAINTENANCE_END_CONDITIONS = ("lifelong", "until_cause_resolved")
 REMINDER_PURPOSES = (Purpose.DOSE_REMINDER, Purpose.RECHECK_REMINDER, Purpose.DOSE_OVERDUE)
 
 
-# --- Pure timing rules ---------------------------------------------------------------------------------
-
-
-def parse_time(value: Any) -> time:
-    if isinstance(value, time):
-        return value
-    hours, minutes = str(value).strip().split(":")[:2]
-    return time(int(hours), int(minutes))
-
-
-def in_quiet_hours(moment: time, quiet_start: time, quiet_end: time) -> bool:
-    """Quiet hours may wrap midnight (21:00-08:00) or not (12:00-14:00); equal ends mean none."""
-    if quiet_start == quiet_end:
-        return False
-    if quiet_start < quiet_end:
-        return quiet_start <= moment < quiet_end
-    return moment >= quiet_start or moment < quiet_end
-
-
-@dataclass(frozen=True)
-class Timing:
-    local_time: time
-    quiet_start: time
-    quiet_end: time
-    lookahead: timedelta
-    stale: timedelta
-
-    @classmethod
-    def from_settings(cls) -> Timing:
-        cobalt = settings.COBALT
-        return cls(
-            local_time=parse_time(cobalt["REMINDER_LOCAL_TIME"]),
-            quiet_start=parse_time(cobalt["REMINDER_QUIET_START"]),
-            quiet_end=parse_time(cobalt["REMINDER_QUIET_END"]),
-            lookahead=timedelta(hours=int(cobalt["REMINDER_LOOKAHEAD_HOURS"])),
-            stale=timedelta(hours=int(cobalt["REMINDER_STALE_HOURS"])),
-        )
-
-    def send_at(self, local_day: date, tz: str) -> datetime:
-        """The UTC instant of `local_day` at the reminder time in zone `tz`. Computed in the zone and then
-        converted, so 10:00 stays 10:00 local on both sides of a DST change (09:00 or 10:00 UTC in London).
-        A configured time inside quiet hours moves to their end on the same local date, so a "day before"
-        reminder still arrives the day before."""
-        moment = self.local_time
-        if in_quiet_hours(moment, self.quiet_start, self.quiet_end):
-            moment = self.quiet_end
-        return datetime.combine(local_day, moment, tzinfo=zoneinfo.ZoneInfo(tz)).astimezone(UTC)
-
-    def in_window(self, send_at: datetime, at: datetime, tz: str) -> bool:
-        """Write a reminder once it is due within the lookahead; never one more than `stale` late (the
-        system was down: a reminder for yesterday's 10:00 is worse than none), and a late one only outside
-        quiet hours, since a row already due is sent at once."""
-        if not at - self.stale <= send_at <= at + self.lookahead:
-            return False
-        if send_at < at:
-            now_local = at.astimezone(zoneinfo.ZoneInfo(tz)).time()
-            return not in_quiet_hours(now_local, self.quiet_start, self.quiet_end)
-        return True
+# --- Pure rules ------------------------------------------------------------------------------------------
 
 
 def reminder_key(kind: str, object_id: int, offset: str, about: date, channel: str) -> str:
@@ -153,7 +96,33 @@ def irrelevance(
     return ""
 
 
-# --- Worker hook -----------------------------------------------------------------------------------------
+# What `irrelevance` reads of a delivery row.
+RELEVANCE_FIELDS = (
+    "purpose",
+    "idempotency_key",
+    "channel",
+    "patient__reminder_channel",
+    "dose__status",
+    "dose__due_date",
+    "recheck__status",
+    "recheck__window_start",
+)
+
+
+def row_irrelevance(row: dict[str, Any]) -> str:
+    return irrelevance(
+        purpose=row["purpose"],
+        key=row["idempotency_key"],
+        channel=row["channel"],
+        patient_channel=row["patient__reminder_channel"] or ReminderChannel.NONE,
+        dose_status=row["dose__status"],
+        dose_due=row["dose__due_date"],
+        recheck_status=row["recheck__status"],
+        recheck_start=row["recheck__window_start"],
+    )
+
+
+# --- Before sending: what the worker asks (notifications/purposes.py) --------------------------------------
 
 
 def still_relevant(delivery: Delivery) -> bool:
@@ -161,25 +130,20 @@ def still_relevant(delivery: Delivery) -> bool:
     reminds of was given, not given or cancelled since the reminder was written)."""
     if delivery.purpose not in REMINDER_PURPOSES:
         return True
-    row = (
-        Delivery.objects.filter(pk=delivery.pk)
-        .values(
-            "patient__reminder_channel", "dose__status", "dose__due_date", "recheck__status", "recheck__window_start"
-        )
-        .first()
-    )
-    if row is None:
-        return False
-    return not irrelevance(
-        purpose=delivery.purpose,
-        key=delivery.idempotency_key,
-        channel=delivery.channel,
-        patient_channel=row["patient__reminder_channel"] or ReminderChannel.NONE,
-        dose_status=row["dose__status"],
-        dose_due=row["dose__due_date"],
-        recheck_status=row["recheck__status"],
-        recheck_start=row["recheck__window_start"],
-    )
+    row = Delivery.objects.filter(pk=delivery.pk).values(*RELEVANCE_FIELDS).first()
+    return row is not None and not row_irrelevance(row)
+
+
+def hold_for_quiet_hours(delivery: Delivery, now: datetime) -> datetime | None:
+    """A reminder that would reach the patient in their quiet hours (the workers were behind) waits for
+    the end of them."""
+    if delivery.patient is None:
+        return None
+    return Timing.from_settings().quiet_until(now, delivery.patient.timezone)
+
+
+for _purpose in REMINDER_PURPOSES:
+    purposes.register(_purpose, relevant=still_relevant, hold_until=hold_for_quiet_hours)
 
 
 # --- The sweep -------------------------------------------------------------------------------------------
@@ -376,18 +340,7 @@ def cancel_irrelevant(at: datetime) -> int:
     longer due, or whose patient opted out or changed channel; point the rest at the patient's current
     address."""
     rows = Delivery.objects.filter(status=DeliveryStatus.PENDING, purpose__in=REMINDER_PURPOSES).values(
-        "id",
-        "purpose",
-        "idempotency_key",
-        "channel",
-        "address",
-        "patient__reminder_channel",
-        "patient__email",
-        "patient__phone",
-        "dose__status",
-        "dose__due_date",
-        "recheck__status",
-        "recheck__window_start",
+        "id", "address", "patient__email", "patient__phone", *RELEVANCE_FIELDS
     )
     by_reason: dict[str, list[int]] = {}
     for r in rows:
@@ -395,16 +348,7 @@ def cancel_irrelevant(at: datetime) -> int:
         if current and current != r["address"]:
             # The patient updated their contact details since the row was written (rare: one row each).
             Delivery.objects.filter(pk=r["id"], status=DeliveryStatus.PENDING).update(address=current)
-        reason = irrelevance(
-            purpose=r["purpose"],
-            key=r["idempotency_key"],
-            channel=r["channel"],
-            patient_channel=r["patient__reminder_channel"] or ReminderChannel.NONE,
-            dose_status=r["dose__status"],
-            dose_due=r["dose__due_date"],
-            recheck_status=r["recheck__status"],
-            recheck_start=r["recheck__window_start"],
-        )
+        reason = row_irrelevance(r)
         if reason:
             by_reason.setdefault(reason, []).append(r["id"])
     return sum(outbox.cancel(Delivery.objects.filter(id__in=ids), reason) for reason, ids in by_reason.items())

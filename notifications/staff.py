@@ -24,14 +24,21 @@ from django.contrib.auth import get_user_model
 from django.db import transaction
 from django.db.models import Q
 
-from notifications import messages, outbox
+from notifications import messages, outbox, purposes
 from notifications.models import Alert, AlertStatus, Channel, Delivery, Purpose, Severity
-from notifications.reminders import parse_time
+from notifications.timing import parse_time
 from patients.models import Clinic, ClinicMembership, Role
+from tracker import events
+from tracker.clock import local_date
 
 logger = logging.getLogger(__name__)
 
 NOTIFY_AT_ONCE = (Severity.HIGH, Severity.CRITICAL)
+
+# Staff messages matter until they are sent and go at any hour (notifications/purposes.py): an alert does
+# not wait for office hours, and a digest or escalation is written for the moment it is due.
+for _purpose in (Purpose.ALERT, Purpose.ESCALATION, Purpose.DIGEST):
+    purposes.register(_purpose)
 
 
 def _alert_context(alert: dict[str, Any]) -> dict[str, Any]:
@@ -85,6 +92,34 @@ def _channels(user: Any) -> list[tuple[str, str]]:
     return [*channels, (str(Channel.INBOX), "")]
 
 
+def _rows(
+    users: list[Any],
+    *,
+    key: str,
+    purpose: str,
+    subject: str,
+    body: str,
+    due_at: datetime,
+    alert_id: int | None = None,
+) -> list[Delivery]:
+    """Unsaved delivery rows, one per user and channel, keyed `<key>:<user>:<channel>` (see _write_new)."""
+    return [
+        Delivery(
+            idempotency_key=f"{key}:{user.pk}:{channel}",
+            purpose=purpose,
+            channel=channel,
+            user=user,
+            address=address,
+            subject=subject,
+            body=body,
+            due_at=due_at,
+            alert_id=alert_id,
+        )
+        for user in users
+        for channel, address in _channels(user)
+    ]
+
+
 def _fan_out(alert: Alert, key_prefix: str) -> int:
     row = Alert.objects.filter(pk=alert.pk).values(*ALERT_FIELDS).get()
     subject, body = messages.render(
@@ -108,13 +143,16 @@ def _fan_out(alert: Alert, key_prefix: str) -> int:
     return written
 
 
-def on_alert_opened(alert: Alert) -> None:
-    """Called in the transaction that opens `alert`: write the staff delivery rows here."""
+@events.listen("alert.opened")
+def on_alert_opened(*, alert: Alert) -> None:
+    """Announced in the transaction that opens `alert` (notifications.alerts.alert_raise): write the staff
+    delivery rows here."""
     if alert.severity in NOTIFY_AT_ONCE:
         _fan_out(alert, f"alert:{alert.id}")
 
 
-def on_alert_severity_raised(alert: Alert, previous: str) -> None:
+@events.listen("alert.severity_raised")
+def on_alert_severity_raised(*, alert: Alert, previous: str) -> None:
     """An open alert rose to a higher severity (notifications.alerts.alert_raise): once it reaches HIGH or
     CRITICAL, staff hear about it as if it were new, once per severity reached."""
     if alert.severity in NOTIFY_AT_ONCE and alert.severity != previous:
@@ -131,7 +169,7 @@ def _local_instant(day: date, tz: str, hhmm: Any) -> datetime:
 def digest_window(at: datetime, tz: str, hhmm: Any) -> tuple[date, datetime, datetime]:
     """(digest date, previous digest instant, this digest instant): the latest digest time at or before
     `at` in the clinic's zone, and the one the day before (each computed in the zone: DST-correct)."""
-    today = at.astimezone(zoneinfo.ZoneInfo(tz)).date()
+    today = local_date(at, tz)
     day = today if _local_instant(today, tz, hhmm) <= at else today - timedelta(days=1)
     return day, _local_instant(day - timedelta(days=1), tz, hhmm), _local_instant(day, tz, hhmm)
 
@@ -166,20 +204,8 @@ def send_digests(at: datetime) -> int:
         subject, body = messages.render(
             Purpose.DIGEST, "en", {"clinic": name, "date": day.isoformat(), "alerts": [_alert_context(r) for r in rows]}
         )
-        for user in staff.get(cid, []):
-            for channel, address in _channels(user):
-                new.append(
-                    Delivery(
-                        idempotency_key=f"digest:{cid}:{day.isoformat()}:{user.pk}:{channel}",
-                        purpose=Purpose.DIGEST,
-                        channel=channel,
-                        user=user,
-                        address=address,
-                        subject=subject,
-                        body=body,
-                        due_at=end,
-                    )
-                )
+        key = f"digest:{cid}:{day.isoformat()}"
+        new += _rows(staff.get(cid, []), key=key, purpose=Purpose.DIGEST, subject=subject, body=body, due_at=end)
     return _write_new(new)
 
 
@@ -237,21 +263,15 @@ def escalate(at: datetime) -> dict[str, int]:
             "en",
             {"alert": _alert_context(r), "clinic": r["patient__clinic__name"], "hours": hours[r["severity"]]},
         )
-        for user in recipients:
-            for channel, address in _channels(user):
-                new.append(
-                    Delivery(
-                        idempotency_key=f"escalation:{r['id']}:{user.pk}:{channel}",
-                        purpose=Purpose.ESCALATION,
-                        channel=channel,
-                        user=user,
-                        address=address,
-                        subject=subject,
-                        body=body,
-                        due_at=at,
-                        alert_id=r["id"],
-                    )
-                )
+        new += _rows(
+            recipients,
+            key=f"escalation:{r['id']}",
+            purpose=Purpose.ESCALATION,
+            subject=subject,
+            body=body,
+            due_at=at,
+            alert_id=r["id"],
+        )
         escalated.append(r["id"])
     with transaction.atomic():
         _write_new(new)

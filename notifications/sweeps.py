@@ -1,13 +1,25 @@
-"""The notification sweeps (tracker/sweeps.py): patient reminders, then staff digests and escalation.
-Both are idempotent for the same instant; the outbox sweep that runs after them sends what is due."""
+"""The notification sweeps (tracker/sweeps.py), registered in the order they run: patient reminders, staff
+digests and escalation, then the outbox. The first two are idempotent for the same instant and only write
+rows; the outbox sweep that runs after them sends what is due (SPEC core behaviour 5):
+
+1. Rows left "sending" longer than the lease belong to a dead worker: back to pending.
+2. Pending rows that are due go to a worker (Celery beat), or are delivered right here when
+   `manage.py run_sweeps` runs (tracker.sweeps.delivering_inline), so a day-by-day `run_sweeps --at`
+   sends what falls due that day with no worker running. The outbox is the safety net under the broker.
+"""
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 
+from django.conf import settings
+
+from notifications.delivery import deliver_one
+from notifications.models import Delivery, DeliveryStatus
+from notifications.outbox import dispatch
 from notifications.reminders import plan_reminders
 from notifications.staff import staff_sweep
-from tracker.sweeps import register
+from tracker.sweeps import inline_delivery, register
 
 
 @register("reminders")
@@ -18,3 +30,26 @@ def reminders(at: datetime) -> dict[str, int]:
 @register("staff")
 def staff(at: datetime) -> dict[str, int]:
     return staff_sweep(at)
+
+
+@register("outbox")
+def outbox(at: datetime) -> dict[str, int]:
+    lease = timedelta(seconds=int(settings.COBALT["DELIVERY_LEASE_SECONDS"]))
+    reclaimed = Delivery.objects.filter(status=DeliveryStatus.SENDING, claimed_at__lt=at - lease).update(
+        status=DeliveryStatus.PENDING, updated_at=at
+    )
+    due = list(
+        Delivery.objects.filter(status=DeliveryStatus.PENDING, due_at__lte=at)
+        .order_by("due_at", "id")
+        .values_list("id", flat=True)
+    )
+    counts = {"reclaimed": reclaimed, "due": len(due)}
+    if inline_delivery():
+        for delivery_id in due:
+            outcome = deliver_one(delivery_id, now=at, worker="run_sweeps")
+            counts[outcome] = counts.get(outcome, 0) + 1
+    else:
+        for delivery_id in due:
+            dispatch(delivery_id)
+        counts["dispatched"] = len(due)
+    return counts

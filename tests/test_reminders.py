@@ -18,8 +18,11 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
 from notifications import messages
+from notifications.delivery import deliver_one
 from notifications.models import Alert, Delivery
-from notifications.reminders import Timing, in_quiet_hours, still_relevant
+from notifications.outbox import enqueue
+from notifications.reminders import still_relevant
+from notifications.timing import Timing, in_quiet_hours
 from patients.models import Patient
 from regimens.models import Protocol, Regimen, ScheduledDose
 from regimens.services import dose_record_administration, dose_record_not_given, regimen_start
@@ -277,6 +280,22 @@ def test_opting_out_after_the_reminder_was_written_cancels_it(clinic: Any) -> No
     remind(utc(date(2027, 1, 3), 7))
     delivery.refresh_from_db()
     assert delivery.status == "cancelled"
+
+
+def test_the_worker_holds_a_late_reminder_until_quiet_hours_end_but_not_a_staff_message(clinic: Any) -> None:
+    patient = new_patient(clinic)
+    start(patient, "hydroxo-uk-standard")
+    remind(utc(date(2027, 1, 3), 6))
+    [delivery] = reminders(patient)
+    night = utc(date(2027, 1, 3), 22)  # the workers were behind: 22:00 in London is in the quiet hours
+    assert deliver_one(delivery.pk, now=night) == "deferred"
+    delivery.refresh_from_db()
+    assert (delivery.status, delivery.attempts) == ("pending", 0)
+    assert local(delivery) == datetime(2027, 1, 4, 8, tzinfo=LONDON)
+    staff, _ = enqueue(
+        key="t:staff", purpose="alert", channel="email", address="lead@example.test", body="New alert", due_at=night
+    )
+    assert deliver_one(staff.pk, now=night) == "sent"
 
 
 def test_sms_reminders_go_to_the_phone(clinic: Any) -> None:

@@ -32,7 +32,7 @@ def delivering_inline() -> Iterator[None]:
         _INLINE_DELIVERY.reset(token)
 
 # Modules that register sweeps when imported, in the order the sweeps run.
-SWEEP_MODULES = ("regimens.sweeps", "monitoring.sweep", "notifications.sweeps", "notifications.outbox_sweeps")
+SWEEP_MODULES = ("regimens.sweeps", "monitoring.sweep", "notifications.sweeps")
 
 
 def register(name: str) -> Callable[[SweepFunction], SweepFunction]:

@@ -17,7 +17,6 @@ urlpatterns = [
     path("api/", include("patients.clinical.urls")),
     path("api/", include("monitoring.urls")),
     path("api/", include("regimens.urls")),
-    path("api/", include("notifications.alert_urls")),
     path("api/", include("notifications.urls")),
     path("", include("tracker.web_urls")),
 ]
