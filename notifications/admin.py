@@ -14,14 +14,9 @@ from django.http import HttpRequest
 from django.utils import timezone
 
 from notifications.alerts import alert_acknowledge
-<<<<<<< HEAD
-from notifications.models import Alert, AlertStatus
-from tracker.admin import ReadOnlyHistoryAdmin
-=======
 from notifications.models import Alert, AlertStatus, Delivery, DeliveryAttempt, DeliveryStatus
 from notifications.serializers import mask_recipient
-from patients.admin import ReadOnlyHistoryAdmin, admin_clinic_ids
->>>>>>> wt-notif
+from tracker.admin import ReadOnlyHistoryAdmin, admin_clinic_ids
 
 
 @admin.register(Alert)
