@@ -1,111 +1,29 @@
-"""Fill the database with a believable demo: two clinics, their staff and ~40 patients on every
-built-in protocol at different stages.
+"""The demo patients: ~40 people on every built-in protocol, each with a story (just started, running,
+enrolled from elsewhere, late, ended or stopped) walked through day by day up to today.
 
 Every regimen, dose and decision is written through regimens/services.py, exactly as the product
 would have written it, so the demo data can never show a state the product cannot reach. Histories
 are built relative to today (services refuse start dates more than a year away and administrations
-in the future). Idempotent: clinics, users and patients are keyed on name, username and MRN, and a
-patient who already exists is skipped with the regimen they have.
+in the future). Patients are keyed on MRN: the caller skips one who already exists.
 """
 
 from __future__ import annotations
 
 import random
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from django.conf import settings
-from django.contrib.auth import get_user_model
-from django.contrib.auth.models import Group, Permission
-from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.db import transaction
-from django.utils import timezone as djtz
-from tqdm import tqdm
 
-from notifications.models import Alert, AlertStatus
-from patients.models import Clinic, ClinicMembership, FactKind, LabResult, Patient, PatientFact, Role
+from patients.models import Clinic, FactKind, Patient, PatientFact, Role
 from regimens import services
 from regimens.models import DoseStatus, Protocol, Regimen, RegimenStatus, ScheduledDose
 from regimens.protocol_data import PROTOCOLS
-from tracker import demo_labs
-
-SEED = 20270104
-# Demo-only logins, printed at the end on purpose; the command refuses to run in production.
-DEMO_PASSWORD = "cobalt-demo"  # noqa: S105
-ADMIN_USERNAME = "admin"
-ADMIN_PASSWORD = "cobalt-admin"  # noqa: S105
-CLINIC_ADMIN_GROUP = "Clinic admins"
-
-# England and Wales bank holidays around "today" (2025-2027); only those within a year of the
-# run date are stored, so the demo calendar stays small but always has holidays to plan around.
-UK_BANK_HOLIDAYS: dict[date, str] = {
-    date(2025, 12, 25): "Christmas Day",
-    date(2025, 12, 26): "Boxing Day",
-    date(2026, 1, 1): "New Year's Day",
-    date(2026, 4, 3): "Good Friday",
-    date(2026, 4, 6): "Easter Monday",
-    date(2026, 5, 4): "Early May bank holiday",
-    date(2026, 5, 25): "Spring bank holiday",
-    date(2026, 8, 31): "Summer bank holiday",
-    date(2026, 12, 25): "Christmas Day",
-    date(2026, 12, 28): "Boxing Day (substitute day)",
-    date(2027, 1, 1): "New Year's Day",
-    date(2027, 3, 26): "Good Friday",
-    date(2027, 3, 29): "Easter Monday",
-    date(2027, 5, 3): "Early May bank holiday",
-    date(2027, 5, 31): "Spring bank holiday",
-    date(2027, 8, 30): "Summer bank holiday",
-    date(2027, 12, 27): "Christmas Day (substitute day)",
-    date(2027, 12, 28): "Boxing Day (substitute day)",
-}
-
-
-@dataclass(frozen=True)
-class ClinicSeed:
-    name: str
-    slug: str
-    mrn_prefix: str
-    open_weekdays: list[int]
-    phone: str
-    email: str
-    # Christmas-only clinics close fewer days; the filter keeps the demo's two calendars distinct.
-    holiday_filter: tuple[str, ...] = ()
-
-
-CLINICS = [
-    ClinicSeed(
-        name="Riverside Haematology",
-        slug="riverside",
-        mrn_prefix="RVH",
-        open_weekdays=[0, 1, 2, 3, 4],
-        phone="+447700900100",
-        email="riverside.haematology@example.org",
-    ),
-    ClinicSeed(
-        name="Northgate Medical Centre",
-        slug="northgate",
-        mrn_prefix="NMC",
-        open_weekdays=[0, 2, 4],
-        phone="+447700900200",
-        email="northgate.medical@example.org",
-        holiday_filter=("Christmas", "Boxing", "New Year"),
-    ),
-]
-
-# (username suffix, role) per clinic; the clinician becomes the clinic's lead.
-STAFF = [
-    ("nurse", Role.NURSE),
-    ("nurse2", Role.NURSE),
-    ("clinician", Role.CLINICIAN),
-    ("admin", Role.ADMIN),
-]
-STAFF_NAMES = {
-    "riverside": [("Grace", "Okafor"), ("Tom", "Hughes"), ("Priya", "Raman"), ("Helen", "Marsh")],
-    "northgate": [("Sean", "Doyle"), ("Aisha", "Begum"), ("David", "Lindqvist"), ("Carol", "Pryce")],
-}
+from tracker.demo import labs
+from tracker.demo.clinics import CLINICS
 
 GIVEN_NAMES = {
     "female": [
@@ -400,223 +318,85 @@ def build_patient_seeds(count: int, rng: random.Random) -> list[PatientSeed]:
     return seeds
 
 
-class Command(BaseCommand):
-    help = (
-        "Creates a demo: two clinics, staff logins, an admin superuser and ~40 patients on all built-in "
-        "protocols at different stages. Safe to run twice (creates nothing that already exists)."
-    )
-
-    def add_arguments(self, parser: CommandParser) -> None:
-        parser.add_argument("--patients", type=int, default=40, help="How many patients (default 40).")
-        parser.add_argument("--no-progress", action="store_true", help="Do not show the progress bar.")
-        parser.add_argument(
-            "--allow-production", action="store_true", help="Run even with production settings (never do this)."
+def create_patient(*, seed: PatientSeed, clinic: Clinic, staff: dict[str, list[Any]]) -> Patient:
+    """The patient, their regimen walked through to today, and their lab history, in one transaction."""
+    rng = random.Random(seed.walk_seed)
+    nurses = staff[Role.NURSE] or staff[Role.CLINICIAN]
+    clinician = (staff[Role.CLINICIAN] or nurses)[0]
+    protocol = Protocol.objects.get(code=seed.protocol_code)
+    story = seed.story
+    # One transaction per patient: a failure leaves no half-built patient behind, so a re-run
+    # (which skips existing MRNs) can complete the demo.
+    with transaction.atomic():
+        patient = Patient.objects.create(
+            clinic=clinic,
+            mrn=seed.mrn,
+            given_name=seed.given_name,
+            family_name=seed.family_name,
+            birth_date=seed.birth_date,
+            sex=seed.sex,
+            email=seed.email,
+            phone=seed.phone,
+            timezone=seed.timezone,
+            deficiency_cause=seed.cause,
+            neurological_involvement=seed.neuro,
+            reminder_channel=seed.channel,
         )
-
-    def handle(self, *args: Any, **options: Any) -> None:
-        if settings.SETTINGS_MODULE.endswith(".production") and not options["allow_production"]:
-            # The demo creates a superuser with a published password.
-            raise CommandError("seed_demo refuses to run with production settings.")
-        count = options["patients"]
-        if count < 0:
-            raise CommandError("--patients must be 0 or more.")
-        missing = set(protocol_codes()) - set(Protocol.objects.values_list("code", flat=True))
-        if missing:
-            raise CommandError(f"Built-in protocols missing ({', '.join(sorted(missing))}); run migrate first.")
-        rng = random.Random(SEED)
-
-        clinics: dict[str, Clinic] = {}
-        logins: list[tuple[str, str, str, str]] = []
-        for seed in CLINICS:
-            clinic = self.ensure_clinic(seed)
-            clinics[seed.slug] = clinic
-            logins.extend(self.ensure_staff(seed, clinic))
-        self.ensure_superuser()
-
-        created = 0
-        skipped = 0
-        seeds = build_patient_seeds(count, rng)
-        bar = tqdm(seeds, desc="Patients", unit="patient", file=self.stderr, disable=options["no_progress"], leave=True)
-        for patient_seed in bar:
-            clinic = clinics[patient_seed.clinic_slug]
-            if Patient.objects.filter(clinic=clinic, mrn=patient_seed.mrn).exists():
-                skipped += 1
-                continue
-            staff = self.staff_of(clinic)
-            self.create_patient(patient_seed, clinic, staff)
-            created += 1
-
-        self.print_logins(logins)
-        self.stdout.write(f"Patients created: {created}, already there: {skipped}.")
-        self.stdout.write(self.summary())
-
-    def print_logins(self, logins: list[tuple[str, str, str, str]]) -> None:
-        rows = [*logins, (ADMIN_USERNAME, ADMIN_PASSWORD, "Superuser (Django admin)", "all clinics")]
-        self.stdout.write("")
-        self.stdout.write("Demo logins (web app and /admin/):")
-        for row in _table(rows, ("username", "password", "role", "clinic")):
-            self.stdout.write("  " + row)
-        self.stdout.write("")
-
-    def summary(self) -> str:
-        c = summary_counts()
-        return (
-            f"Summary: {c['patients']} patients, {c['regimens']} regimens; doses {c['given']} given, "
-            f"{c['planned']} planned ({c['overdue']} overdue), {c['not_given']} not given; "
-            f"{c['results']} lab results, {c['alerts']} open alerts."
+        today = services.patient_today(patient)
+        options: dict[str, Any] = dict(story.options)
+        if story.enrol_phase:
+            options["enrol"] = {
+                "phase": story.enrol_phase,
+                "last_dose_date": (today - timedelta(days=story.enrol_last_ago)).isoformat(),
+                "doses_given": 0,
+            }
+        regimen = services.regimen_start(
+            patient=patient,
+            protocol=protocol,
+            start_date=today - timedelta(days=story.start_ago),
+            options=options,
+            user=clinician,
+            today=today,
         )
-
-    # --- Clinics and staff ----------------------------------------------------------------
-
-    def ensure_clinic(self, seed: ClinicSeed) -> Clinic:
-        clinic, created = Clinic.objects.get_or_create(
-            name=seed.name,
-            defaults={
-                "timezone": "Europe/London",
-                "open_weekdays": seed.open_weekdays,
-                "phone": seed.phone,
-                "email": seed.email,
-            },
-        )
-        if created:
-            today = djtz.localdate()
-            holidays = [
-                day
-                for day, note in UK_BANK_HOLIDAYS.items()
-                if abs((day - today).days) <= 365 and (not seed.holiday_filter or note.startswith(seed.holiday_filter))
-            ]
-            # Through the service, so the calendar rule (re-plan on change) is the product's own.
-            services.clinic_update_calendar(clinic=clinic, closed_dates=holidays)
-            notes = {day: note for day, note in UK_BANK_HOLIDAYS.items() if day in holidays}
-            for closed in clinic.closed_dates.all():
-                closed.note = notes.get(closed.date, "")
-                closed.save(update_fields=["note"])
-        return clinic
-
-    def ensure_staff(self, seed: ClinicSeed, clinic: Clinic) -> list[tuple[str, str, str, str]]:
-        user_model = get_user_model()
-        group = self.clinic_admin_group()
-        rows = []
-        for (suffix, role), (first, last) in zip(STAFF, STAFF_NAMES[seed.slug], strict=True):
-            username = f"{seed.slug}-{suffix}"
-            user, created = user_model.objects.get_or_create(
-                username=username,
-                defaults={"first_name": first, "last_name": last, "email": f"{username}@example.org"},
-            )
-            if created:
-                user.set_password(DEMO_PASSWORD)
-                # Clinic admins work in the Django admin (SPEC: manage staff, clinics, protocols).
-                user.is_staff = role == Role.ADMIN
-                user.save()
-                if role == Role.ADMIN:
-                    user.groups.add(group)
-            ClinicMembership.objects.get_or_create(user=user, clinic=clinic, defaults={"role": role})
-            if role == Role.CLINICIAN and clinic.lead_id is None:
-                clinic.lead = user
-                clinic.save(update_fields=["lead"])
-            rows.append((username, DEMO_PASSWORD, Role(role).label, clinic.name))
-        return rows
-
-    def clinic_admin_group(self) -> Group:
-        group, created = Group.objects.get_or_create(name=CLINIC_ADMIN_GROUP)
-        if created:
-            wanted = Permission.objects.filter(
-                content_type__app_label__in=["patients", "regimens", "notifications"],
-                codename__regex=r"^(view|change|add)_",
-            ).exclude(content_type__model__startswith="historical")
-            group.permissions.set(wanted)
-        return group
-
-    def ensure_superuser(self) -> None:
-        user_model = get_user_model()
-        if not user_model.objects.filter(username=ADMIN_USERNAME).exists():
-            user_model.objects.create_superuser(ADMIN_USERNAME, "admin@example.org", ADMIN_PASSWORD)
-
-    def staff_of(self, clinic: Clinic) -> dict[str, list[Any]]:
-        staff: dict[str, list[Any]] = {role: [] for role in Role.values}
-        for membership in ClinicMembership.objects.filter(clinic=clinic).select_related("user").order_by("id"):
-            staff[membership.role].append(membership.user)
-        return staff
-
-    # --- Patients and their histories -----------------------------------------------------
-
-    def create_patient(self, seed: PatientSeed, clinic: Clinic, staff: dict[str, list[Any]]) -> None:
-        rng = random.Random(seed.walk_seed)
-        nurses = staff[Role.NURSE] or staff[Role.CLINICIAN]
-        clinician = (staff[Role.CLINICIAN] or nurses)[0]
-        protocol = Protocol.objects.get(code=seed.protocol_code)
-        story = seed.story
-        # One transaction per patient: a failure leaves no half-built patient behind, so a re-run
-        # (which skips existing MRNs) can complete the demo.
-        with transaction.atomic():
-            patient = Patient.objects.create(
-                clinic=clinic,
-                mrn=seed.mrn,
-                given_name=seed.given_name,
-                family_name=seed.family_name,
-                birth_date=seed.birth_date,
-                sex=seed.sex,
-                email=seed.email,
-                phone=seed.phone,
-                timezone=seed.timezone,
-                deficiency_cause=seed.cause,
-                neurological_involvement=seed.neuro,
-                reminder_channel=seed.channel,
-            )
-            today = services.patient_today(patient)
-            options: dict[str, Any] = dict(story.options)
-            if story.enrol_phase:
-                options["enrol"] = {
-                    "phase": story.enrol_phase,
-                    "last_dose_date": (today - timedelta(days=story.enrol_last_ago)).isoformat(),
-                    "doses_given": 0,
-                }
-            regimen = services.regimen_start(
-                patient=patient,
-                protocol=protocol,
-                start_date=today - timedelta(days=story.start_ago),
-                options=options,
+        walker = DoseWalker(patient=patient, clinic=clinic, nurses=nurses, rng=rng, story=story, today=today)
+        walker.walk(regimen, until=today - timedelta(days=story.stop_ago))
+        if story.confirm_gate:
+            regimen.refresh_from_db()
+            last = walker.last_given or today
+            services.regimen_confirm_gate(
+                regimen=regimen,
+                confirmed_on=min(today, last + timedelta(days=2)),
+                note="Reticulocyte count up on day 6; clinical improvement.",
                 user=clinician,
-                today=today,
             )
-            walker = DoseWalker(patient=patient, clinic=clinic, nurses=nurses, rng=rng, story=story, today=today)
             walker.walk(regimen, until=today - timedelta(days=story.stop_ago))
-            if story.confirm_gate:
-                regimen.refresh_from_db()
-                last = walker.last_given or today
-                services.regimen_confirm_gate(
-                    regimen=regimen,
-                    confirmed_on=min(today, last + timedelta(days=2)),
-                    note="Reticulocyte count up on day 6; clinical improvement.",
-                    user=clinician,
-                )
-                walker.walk(regimen, until=today - timedelta(days=story.stop_ago))
-            if story.end_phase_ago is not None:
-                ended_on = today - timedelta(days=story.end_phase_ago)
-                # The end date cannot precede the last dose given in the phase.
-                ended_on = max(ended_on, walker.last_given or ended_on)
-                services.regimen_end_phase(
-                    regimen=regimen,
-                    ended_on=ended_on,
-                    note=story.end_note,
-                    acknowledge=["lifelong_therapy_stopped"],
-                    user=clinician,
-                )
-                walker.walk(regimen, until=today)
-            if story.stop_reason:
-                services.regimen_stop(
-                    regimen=regimen, reason=story.stop_reason, acknowledge=["lifelong_therapy_stopped"], user=clinician
-                )
-            if seed.neuro:
-                PatientFact.objects.create(
-                    patient=patient,
-                    kind=FactKind.NEURO_SYMPTOMS,
-                    onset_date=today - timedelta(days=story.start_ago + 21),
-                    note="Paraesthesia in both feet, unsteady gait.",
-                    recorded_by=clinician,
-                )
-            # Results last: their evaluation (after this transaction commits) opens the story's alerts.
-            demo_labs.add_lab_history(patient=patient, index=seed.index, user=nurses[0], today=today)
+        if story.end_phase_ago is not None:
+            ended_on = today - timedelta(days=story.end_phase_ago)
+            # The end date cannot precede the last dose given in the phase.
+            ended_on = max(ended_on, walker.last_given or ended_on)
+            services.regimen_end_phase(
+                regimen=regimen,
+                ended_on=ended_on,
+                note=story.end_note,
+                acknowledge=["lifelong_therapy_stopped"],
+                user=clinician,
+            )
+            walker.walk(regimen, until=today)
+        if story.stop_reason:
+            services.regimen_stop(
+                regimen=regimen, reason=story.stop_reason, acknowledge=["lifelong_therapy_stopped"], user=clinician
+            )
+        if seed.neuro:
+            PatientFact.objects.create(
+                patient=patient,
+                kind=FactKind.NEURO_SYMPTOMS,
+                onset_date=today - timedelta(days=story.start_ago + 21),
+                note="Paraesthesia in both feet, unsteady gait.",
+                recorded_by=clinician,
+            )
+        # Results last: their evaluation (after this transaction commits) opens the story's alerts.
+        labs.add_lab_history(patient=patient, index=seed.index, user=nurses[0], today=today)
+    return patient
 
 
 class DoseWalker:
@@ -718,26 +498,3 @@ class DoseWalker:
             )
             self.lots[drug] = current
         return current
-
-
-def summary_counts() -> dict[str, int]:
-    today = djtz.localdate()
-    doses = ScheduledDose.objects
-    return {
-        "patients": Patient.objects.count(),
-        "regimens": Regimen.objects.count(),
-        "given": doses.filter(status=DoseStatus.GIVEN).count(),
-        "planned": doses.filter(status=DoseStatus.PLANNED).count(),
-        "not_given": doses.filter(status=DoseStatus.NOT_GIVEN).count(),
-        "overdue": doses.filter(status=DoseStatus.PLANNED, due_date__lt=today).count(),
-        "results": LabResult.objects.count(),
-        "alerts": Alert.objects.exclude(status=AlertStatus.RESOLVED).count(),
-    }
-
-
-def _table(rows: Sequence[tuple[str, ...]], header: tuple[str, ...]) -> list[str]:
-    widths = [max(len(str(r[i])) for r in [header, *rows]) for i in range(len(header))]
-    line = "  ".join("-" * w for w in widths)
-    out = ["  ".join(h.ljust(w) for h, w in zip(header, widths, strict=True)), line]
-    out += ["  ".join(str(c).ljust(w) for c, w in zip(r, widths, strict=True)) for r in rows]
-    return [row.rstrip() for row in out]
