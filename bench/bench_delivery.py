@@ -1,4 +1,4 @@
-"""Benchmark of reminder delivery (issue 4 §9): N email reminders through two Celery workers to a local
+"""Benchmark of reminder delivery: N email reminders through two Celery workers to a local
 SMTP server, counting throughput, duplicates and losses.
 
 Run from the project root with DATABASE_URL set and Redis on 127.0.0.1:6379:
@@ -16,7 +16,6 @@ message is duplicated or lost.
 
 from __future__ import annotations
 
-import argparse
 import os
 import signal
 import socket
@@ -29,18 +28,14 @@ from collections.abc import Sequence
 from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
-
-from tqdm import tqdm
 
 ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from bench.benchdb import bench_url, setup_django  # noqa: E402
+from bench import benchdb  # noqa: E402
 
 REDIS_URL = "redis://127.0.0.1:6379/12"
-BATCH = 2000
 
 
 class Recorder:
@@ -70,7 +65,6 @@ def address(n: int) -> str:
 
 
 def populate(n: int) -> list[int]:
-    from django.db import connection
     from django.utils import timezone
 
     from notifications.models import Alert, Channel, Delivery, Purpose
@@ -78,57 +72,69 @@ def populate(n: int) -> list[int]:
     from regimens.models import Protocol, Regimen, ScheduledDose
     from regimens.services import protocol_snapshot
 
-    tables = [Delivery._meta.db_table, Alert._meta.db_table, Patient._meta.db_table, Clinic._meta.db_table]
-    with connection.cursor() as cursor:
-        cursor.execute("TRUNCATE " + ", ".join(f'"{t}"' for t in tables) + " CASCADE")
+    benchdb.truncate(Delivery, Alert, Patient, Clinic)
     clinic = Clinic.objects.create(name="Bench clinic")
     protocol = Protocol.objects.prefetch_related("phases", "recheck_steps").get(code="hydroxo-uk-standard")
     snapshot = protocol_snapshot(protocol)
     today = timezone.localdate()
     now = timezone.now()
 
-    def bulk(model: Any, rows: list[Any], desc: str) -> list[Any]:
-        out: list[Any] = []
-        for i in tqdm(range(0, len(rows), BATCH), desc=desc, unit="batch", file=sys.stderr, leave=False):
-            out.extend(model.objects.bulk_create(rows[i : i + BATCH]))
-        return out
-
-    patients = bulk(
+    patients = benchdb.bulk_create(
         Patient,
         [
             Patient(
-                clinic=clinic, mrn=f"D{i:07d}", given_name="Bench", family_name=f"Patient {i}",
-                birth_date=date(1960, 1, 1), sex="female", timezone="Europe/London",
-                deficiency_cause="pernicious_anemia", email=address(i), reminder_channel="email",
+                clinic=clinic,
+                mrn=f"D{i:07d}",
+                given_name="Bench",
+                family_name=f"Patient {i}",
+                birth_date=date(1960, 1, 1),
+                sex="female",
+                timezone="Europe/London",
+                deficiency_cause="pernicious_anemia",
+                email=address(i),
+                reminder_channel="email",
                 ical_token=uuid.uuid4().hex,
             )
             for i in range(n)
         ],
         "patients",
     )
-    regimens = bulk(
+    regimens = benchdb.bulk_create(
         Regimen,
         [Regimen(patient=p, protocol=protocol, start_date=today, protocol_snapshot=snapshot) for p in patients],
         "regimens",
     )
-    doses = bulk(
+    doses = benchdb.bulk_create(
         ScheduledDose,
         [
             ScheduledDose(
-                regimen=r, patient_id=r.patient_id, phase_index=0, phase="loading", sequence=1,
-                due_date=today + timedelta(days=1), drug="hydroxocobalamin", dose_mcg=1000, route="IM",
+                regimen=r,
+                patient_id=r.patient_id,
+                phase_index=0,
+                phase="loading",
+                sequence=1,
+                due_date=today + timedelta(days=1),
+                drug="hydroxocobalamin",
+                dose_mcg=1000,
+                route="IM",
             )
             for r in regimens
         ],
         "doses",
     )
-    deliveries = bulk(
+    deliveries = benchdb.bulk_create(
         Delivery,
         [
             Delivery(
-                idempotency_key=f"bench:dose:{d.pk}", purpose=Purpose.DOSE_REMINDER, channel=Channel.EMAIL,
-                patient_id=d.patient_id, dose=d, address=address(i), subject=f"Reminder {i}",
-                body="Your B12 injection is due tomorrow.", due_at=now,
+                idempotency_key=f"bench:dose:{d.pk}",
+                purpose=Purpose.DOSE_REMINDER,
+                channel=Channel.EMAIL,
+                patient_id=d.patient_id,
+                dose=d,
+                address=address(i),
+                subject=f"Reminder {i}",
+                body="Your B12 injection is due tomorrow.",
+                due_at=now,
             )
             for i, d in enumerate(doses)
         ],
@@ -151,9 +157,27 @@ def start_worker(url: str, smtp_port: int, concurrency: int, log_dir: Path) -> s
     }
     log = open(log_dir / f"{name}.log", "wb")  # noqa: SIM115 - closed with the process
     return subprocess.Popen(
-        [sys.executable, "-m", "celery", "-A", "tracker", "worker", "--loglevel=INFO", f"--concurrency={concurrency}",
-         "--pool=prefork", "--without-gossip", "--without-mingle", "--without-heartbeat", "-n", f"{name}@%h"],
-        cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+        [
+            sys.executable,
+            "-m",
+            "celery",
+            "-A",
+            "tracker",
+            "worker",
+            "--loglevel=INFO",
+            f"--concurrency={concurrency}",
+            "--pool=prefork",
+            "--without-gossip",
+            "--without-mingle",
+            "--without-heartbeat",
+            "-n",
+            f"{name}@%h",
+        ],
+        cwd=ROOT,
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
     )
 
 
@@ -183,16 +207,12 @@ def stop(procs: list[subprocess.Popen[bytes]]) -> None:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--deliveries", type=int, default=10_000)
+    parser = benchdb.parser(__doc__)
+    benchdb.add_size(parser, "--deliveries", default=10_000, what="due email reminders")
     parser.add_argument("--concurrency", type=int, default=4, help="prefork processes per worker (two workers)")
     parser.add_argument("--timeout", type=float, default=600.0)
     args = parser.parse_args(argv)
-    url = os.environ.get("DATABASE_URL")
-    if not url or not url.startswith("postgres"):
-        raise SystemExit("set DATABASE_URL to a PostgreSQL URL (the bench uses <name>_bench_delivery beside it)")
-    url = bench_url(url, "bench_delivery")
-    setup_django(url, REDIS_URL=REDIS_URL)
+    url = benchdb.setup_sibling_database("bench_delivery", REDIS_URL=REDIS_URL)
     import tempfile
 
     import redis
@@ -204,10 +224,10 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     redis.Redis.from_url(REDIS_URL).flushdb()
     n = args.deliveries
-    started = time.perf_counter()
-    ids = populate(n)
-    print(f"Delivery benchmark on {urlsplit(url).path.lstrip('/')}: {n:,} due email reminders")
-    print(f"  data built in {time.perf_counter() - started:.1f} s")
+    with benchdb.timed() as building:
+        ids = populate(n)
+    print(f"Delivery benchmark on {benchdb.database_name(url)}: {n:,} due email reminders")
+    print(f"  data built in {building.seconds:.1f} s")
 
     recorder = Recorder()
     port = free_port()
@@ -219,11 +239,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         wait_ready(procs, log_dir)
         print(f"  two workers x {args.concurrency} processes ready (logs in {log_dir})")
         started = time.perf_counter()
-        for delivery_id in tqdm(ids, desc="dispatch", unit="task", file=sys.stderr, leave=False):
+        for delivery_id in benchdb.progress(ids, desc="dispatch", unit="task"):
             dispatch(delivery_id)
         dispatched = time.perf_counter() - started
         deadline = time.monotonic() + args.timeout
-        with tqdm(total=n, desc="delivered", unit="msg", file=sys.stderr, leave=False) as bar:
+        with benchdb.progress(total=n, desc="delivered", unit="msg") as bar:
             while time.monotonic() < deadline:
                 settled = Delivery.objects.exclude(status__in=["pending", "sending"]).count()
                 bar.update(recorder.total - bar.n)

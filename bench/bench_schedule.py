@@ -1,4 +1,4 @@
-"""Benchmark of the schedule engine and of regimen_start on PostgreSQL (issue 2, item 12).
+"""Benchmark of the schedule engine and of regimen_start on PostgreSQL.
 
 Run from the project root:
 
@@ -14,84 +14,33 @@ the output. This is a script, not a test: it asserts nothing about speed.
 
 from __future__ import annotations
 
-import argparse
 import cProfile
 import io
 import os
 import platform
 import pstats
 import random
-import re
 import statistics
 import sys
 import time
 import tracemalloc
-from collections import Counter
-from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
-from dataclasses import dataclass, field, fields
+from collections.abc import Sequence
+from dataclasses import dataclass, fields
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
-
-from tqdm import tqdm
 
 ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from regimens import schedule  # noqa: E402  (needs ROOT on sys.path when run as a script)
+from bench import benchdb  # noqa: E402  (needs ROOT on sys.path when run as a script)
+from bench.benchdb import heading, kib, line, max_rss, mib, ms, percentile, progress  # noqa: E402
+from regimens import schedule  # noqa: E402
 from regimens.protocol_data import PROTOCOLS  # noqa: E402
 
 DEFAULT_DATABASE_URL = "postgres://postgres@127.0.0.1:5432/cobalt_bench"
 SEED = 20260512
-
-
-# --- Reporting helpers ------------------------------------------------------------------------
-
-
-def percentile(values: Sequence[float], pct: float) -> float:
-    """Nearest-rank percentile of `values` (pct in 0-100)."""
-    ordered = sorted(values)
-    if not ordered:
-        return 0.0
-    rank = max(1, min(len(ordered), round(pct / 100 * len(ordered) + 0.5)))
-    return ordered[rank - 1]
-
-
-def ms(seconds: float) -> str:
-    return f"{seconds * 1000:.3f} ms"
-
-
-def mib(size: float) -> str:
-    return f"{size / (1024 * 1024):.1f} MiB"
-
-
-def kib(size: float) -> str:
-    return f"{size / 1024:.1f} KiB"
-
-
-def line(label: str, value: str) -> None:
-    print(f"  {label:<34} {value}")
-
-
-def heading(text: str) -> None:
-    print()
-    print(text)
-    print("-" * len(text))
-
-
-def progress(iterable: Sequence[Any], desc: str) -> Any:
-    """A tqdm bar on stderr (stdout stays clean for the report)."""
-    return tqdm(iterable, desc=desc, unit="reg", file=sys.stderr, leave=False, mininterval=0.5)
-
-
-def max_rss() -> int:
-    """The process's peak resident set size so far, in bytes (Linux reports KiB)."""
-    import resource
-
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
 
 
 # --- Part 1: the engine alone ------------------------------------------------------------------
@@ -233,26 +182,28 @@ def bench_engine(count: int, seed: int) -> None:
     heading(f"Part 1: engine alone (regimens.schedule.plan), {count:,} regimens")
     rng = random.Random(seed)
     catalogue = protocol_catalogue()
-    inputs = [engine_case(i, rng, catalogue) for i in progress(range(count), "engine: building inputs")]
+    inputs = [
+        engine_case(i, rng, catalogue) for i in progress(range(count), desc="engine: building inputs", unit="reg")
+    ]
     with_history = sum(1 for inp in inputs if inp.records)
 
     durations: list[float] = []
     doses = rechecks = 0
-    started = time.perf_counter()
-    for inp in progress(inputs, "engine: planning"):
-        t = time.perf_counter()
-        result = schedule.plan(inp)
-        durations.append(time.perf_counter() - t)
-        doses += len(result.doses)
-        rechecks += len(result.rechecks)
-    total = time.perf_counter() - started
+    with benchdb.timed() as planning:
+        for inp in progress(inputs, desc="engine: planning", unit="reg"):
+            t = time.perf_counter()
+            result = schedule.plan(inp)
+            durations.append(time.perf_counter() - t)
+            doses += len(result.doses)
+            rechecks += len(result.rechecks)
+    total = planning.seconds
 
     # Memory on a second pass: tracemalloc slows Python down, so it never overlaps the timing.
     tracemalloc.start()
     kept = []
     peak_all = 0
     peak_one = 0
-    for inp in progress(inputs, "engine: memory pass"):
+    for inp in progress(inputs, desc="engine: memory pass", unit="reg"):
         tracemalloc.reset_peak()
         before, _ = tracemalloc.get_traced_memory()
         kept.append(schedule.plan(inp))
@@ -284,105 +235,15 @@ def bench_engine(count: int, seed: int) -> None:
 # --- Part 2: the service layer on PostgreSQL ------------------------------------------------------
 
 
-def ensure_database(url: str) -> str:
-    """Create the bench database if it does not exist (connecting to `postgres`); its name."""
-    import psycopg
-    from psycopg import sql
-
-    parts = urlsplit(url)
-    name = parts.path.lstrip("/")
-    if "bench" not in name:
-        # The bench empties its tables at the start and the end; never point it at real data.
-        raise SystemExit(f"refusing to use database '{name}': its name must contain 'bench'")
-    admin = urlunsplit(parts._replace(scheme="postgresql", path="/postgres"))
-    with psycopg.connect(admin, autocommit=True) as conn:
-        exists = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", [name]).fetchone()
-        if not exists:
-            conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
-            print(f"  created database {name}", file=sys.stderr)
-    return name
-
-
-def setup_django(url: str) -> str:
-    os.environ["DJANGO_SETTINGS_MODULE"] = "tracker.settings.base"
-    os.environ["DATABASE_URL"] = url
-    os.environ.setdefault("DEBUG", "False")  # no in-memory query log: we count queries ourselves
-    name = ensure_database(url)
-    import django
-    from django.core.management import call_command
-
-    django.setup()
-    started = time.perf_counter()
-    call_command("migrate", verbosity=0, interactive=False)
-    print(f"  migrate: {time.perf_counter() - started:.1f} s", file=sys.stderr)
-    return name
-
-
 def reset_bench_data() -> None:
     """Empty every table holding clinics, patients, regimens and what hangs off them, and make
     sure the built-in protocols are there. Only ever run against the bench database."""
-    from django.db import connection
-
     from patients.models import Clinic, Patient
     from regimens.models import Protocol, ProtocolPhase, ProtocolRecheckStep, Regimen
     from regimens.protocol_data import load_protocols
 
-    tables = [Clinic._meta.db_table, Patient.history.model._meta.db_table, Regimen.history.model._meta.db_table]
-    with connection.cursor() as cursor:
-        quoted = ", ".join(connection.ops.quote_name(t) for t in tables)
-        cursor.execute(f"TRUNCATE {quoted} RESTART IDENTITY CASCADE")
+    benchdb.truncate(Clinic, Patient.history.model, Regimen.history.model, restart_identity=True)
     load_protocols(Protocol, ProtocolPhase, ProtocolRecheckStep)
-
-
-def query_kind(sql: str) -> str:
-    """'SELECT patients_patient FOR UPDATE', 'INSERT regimens_scheduleddose', ..."""
-    head = sql.lstrip()[:12].upper()
-    verb = next(
-        (v for v in ("SELECT", "INSERT", "UPDATE", "DELETE", "SAVEPOINT", "RELEASE") if head.startswith(v)),
-        head.split(" ")[0],
-    )
-    if verb == "SELECT":
-        match = re.search(r'\bFROM\s+"(\w+)"', sql)
-    elif verb == "INSERT":
-        match = re.search(r'INTO\s+"(\w+)"', sql)
-    elif verb in ("UPDATE", "DELETE"):
-        match = re.search(r'(?:UPDATE|FROM)\s+"(\w+)"', sql)
-    else:
-        match = None
-    table = match.group(1) if match else ""
-    suffix = " FOR UPDATE" if verb == "SELECT" and "FOR UPDATE" in sql[-200:] else ""
-    return f"{verb} {table}{suffix}".strip()
-
-
-@dataclass
-class QueryLog:
-    """Counts (and times) every query Django sends, by kind."""
-
-    count: int = 0
-    seconds: float = 0.0
-    kinds: Counter[str] = field(default_factory=Counter)
-    kind_seconds: Counter[str] = field(default_factory=Counter)
-
-    def __call__(self, execute: Callable[..., Any], sql: str, params: Any, many: bool, context: Any) -> Any:
-        started = time.perf_counter()
-        try:
-            return execute(sql, params, many, context)
-        finally:
-            took = time.perf_counter() - started
-            kind = query_kind(sql)
-            self.count += 1
-            self.seconds += took
-            self.kinds[kind] += 1
-            self.kind_seconds[kind] += took
-
-
-@contextmanager
-def counting_queries() -> Iterator[QueryLog]:
-    from django.db import connection
-
-    log = QueryLog()
-    with connection.execute_wrapper(log):
-        yield log
 
 
 CLINICS = (
@@ -422,7 +283,7 @@ def make_patients(count: int, prefix: str) -> list[Any]:
                 deficiency_cause=CAUSES[i % len(CAUSES)],
             )
         )
-    Patient.objects.bulk_create(rows, batch_size=2000)
+    benchdb.bulk_create(Patient, rows, f"patients {prefix}")
     return list(Patient.objects.select_related("clinic").filter(mrn__startswith=prefix).order_by("id"))
 
 
@@ -476,37 +337,29 @@ def bench_bare_writes(regimen_ids: list[int], batch_size: int) -> tuple[float, d
     rechecks = list(LabRecheck.objects.filter(regimen_id__in=regimen_ids).order_by("id"))
 
     per_table: dict[str, float] = {}
-    started = time.perf_counter()
-    with transaction.atomic():
-        t = time.perf_counter()
-        Regimen.objects.bulk_create(new_regimens, batch_size=batch_size)
-        per_table["regimen"] = time.perf_counter() - t
+    with benchdb.timed() as writing, transaction.atomic():
+        with benchdb.timed() as table:
+            Regimen.objects.bulk_create(new_regimens, batch_size=batch_size)
+        per_table["regimen"] = table.seconds
         new_id = {old.id: new.id for old, new in zip(regimens, new_regimens, strict=True)}
-        t = time.perf_counter()
-        historical.objects.bulk_create(
-            [copy_instance(historical, h, id=new_id[h.id], patient_id=patient_for[h.id]) for h in histories],
-            batch_size=batch_size,
-        )
-        per_table["historicalregimen"] = time.perf_counter() - t
-        t = time.perf_counter()
-        ScheduledDose.objects.bulk_create(
-            [
-                copy_instance(ScheduledDose, d, regimen_id=new_id[d.regimen_id], patient_id=patient_for[d.regimen_id])
-                for d in doses
-            ],
-            batch_size=batch_size,
-        )
-        per_table["scheduleddose"] = time.perf_counter() - t
-        t = time.perf_counter()
-        LabRecheck.objects.bulk_create(
-            [
-                copy_instance(LabRecheck, c, regimen_id=new_id[c.regimen_id], patient_id=patient_for[c.regimen_id])
-                for c in rechecks
-            ],
-            batch_size=batch_size,
-        )
-        per_table["labrecheck"] = time.perf_counter() - t
-    total = time.perf_counter() - started
+        with benchdb.timed() as table:
+            historical.objects.bulk_create(
+                [copy_instance(historical, h, id=new_id[h.id], patient_id=patient_for[h.id]) for h in histories],
+                batch_size=batch_size,
+            )
+        per_table["historicalregimen"] = table.seconds
+        # Doses and rechecks hang off their regimen (and its patient) the same way.
+        for model, sources in ((ScheduledDose, doses), (LabRecheck, rechecks)):
+            with benchdb.timed() as table:
+                model.objects.bulk_create(
+                    [
+                        copy_instance(model, r, regimen_id=new_id[r.regimen_id], patient_id=patient_for[r.regimen_id])
+                        for r in sources
+                    ],
+                    batch_size=batch_size,
+                )
+            per_table[model._meta.model_name] = table.seconds
+    total = writing.seconds
     rows = len(new_regimens) + len(histories) + len(doses) + len(rechecks)
 
     # The SQL floor: the dose and recheck rows again, as INSERT ... SELECT inside the server.
@@ -533,8 +386,7 @@ def bench_insert_select(new_id: dict[int, int], patient_for: dict[int, int]) -> 
             cursor.execute(
                 f"DELETE FROM {quote(model._meta.db_table)} WHERE regimen_id IN (SELECT new_id FROM bench_map)"  # noqa: S608  (table names from model meta)
             )
-    started = time.perf_counter()
-    with transaction.atomic(), connection.cursor() as cursor:
+    with benchdb.timed() as floor, transaction.atomic(), connection.cursor() as cursor:
         for model in (ScheduledDose, LabRecheck):
             columns = [f.column for f in model._meta.concrete_fields if not f.primary_key]
             selected = [
@@ -546,16 +398,15 @@ def bench_insert_select(new_id: dict[int, int], patient_for: dict[int, int]) -> 
                 f"SELECT {', '.join(selected)} FROM {quote(model._meta.db_table)} s "
                 "JOIN bench_map m ON s.regimen_id = m.old_id"
             )
-    took = time.perf_counter() - started
     with connection.cursor() as cursor:
         cursor.execute("DROP TABLE bench_map")
-    return took
+    return floor.seconds
 
 
 def bench_service(
     count: int, seed: int, url: str, memory_sample: int, keep: bool, batch_size: int, profile: bool
 ) -> None:
-    name = setup_django(url)
+    name = benchdb.setup_django(url)
     from django.db import connection
 
     from regimens.models import Protocol
@@ -568,26 +419,25 @@ def bench_service(
     reset_bench_data()
     rng = random.Random(seed)
     protocols = list(Protocol.objects.filter(active=True).order_by("code"))
-    t = time.perf_counter()
-    patients = make_patients(count + memory_sample, "BENCH")
-    print(f"  set-up: {len(patients):,} patients in {time.perf_counter() - t:.1f} s", file=sys.stderr)
+    with benchdb.timed() as setting_up:
+        patients = make_patients(count + memory_sample, "BENCH")
+    print(f"  set-up: {len(patients):,} patients in {setting_up.seconds:.1f} s", file=sys.stderr)
     timed, sample = patients[:count], patients[count:]
     today = datetime.now(UTC).date()
     cases = [service_case(i, rng, protocols, today) for i in range(len(patients))]
 
     durations: list[float] = []
     profiler = cProfile.Profile() if profile else None
-    with counting_queries() as log:
-        started = time.perf_counter()
+    with benchdb.counting_queries() as log, benchdb.timed() as starting:
         if profiler is not None:
             profiler.enable()
-        for patient, case in zip(progress(timed, "service: regimen_start"), cases, strict=False):
+        for patient, case in zip(progress(timed, desc="service: regimen_start", unit="reg"), cases, strict=False):
             t = time.perf_counter()
             regimen_start(patient=patient, **case)
             durations.append(time.perf_counter() - t)
         if profiler is not None:
             profiler.disable()
-        total = time.perf_counter() - started
+    total = starting.seconds
     rows = written_row_counts()
     written = sum(rows.values())
 
@@ -617,7 +467,9 @@ def bench_service(
         tracemalloc.start()
         peaks = []
         start_traced, _ = tracemalloc.get_traced_memory()
-        for patient, case in zip(progress(sample, "service: memory sample"), cases[count:], strict=True):
+        for patient, case in zip(
+            progress(sample, desc="service: memory sample", unit="reg"), cases[count:], strict=True
+        ):
             tracemalloc.reset_peak()
             before, _ = tracemalloc.get_traced_memory()
             regimen_start(patient=patient, **case)
@@ -658,9 +510,9 @@ def timed_regimens(patients: Sequence[Any]) -> list[Any]:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--regimens", type=int, default=10_000, help="how many regimens (default 10,000)")
-    parser.add_argument("--seed", type=int, default=SEED, help="random seed for the varied inputs")
+    parser = benchdb.parser(__doc__)
+    benchdb.add_size(parser, "--regimens", default=10_000, what="regimens")
+    benchdb.add_seed(parser, default=SEED)
     parser.add_argument(
         "--database-url",
         default=os.environ.get("BENCH_DATABASE_URL", DEFAULT_DATABASE_URL),
@@ -683,8 +535,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     only.add_argument("--engine-only", action="store_true", help="part 1 only (no database)")
     only.add_argument("--service-only", action="store_true", help="part 2 only")
     args = parser.parse_args(argv)
-    if args.regimens < 1:
-        parser.error("--regimens must be at least 1")
 
     print(f"Cobalt schedule benchmark, {datetime.now(UTC):%Y-%m-%d %H:%M} UTC")
     load = ", ".join(f"{x:.2f}" for x in os.getloadavg())

@@ -1,4 +1,4 @@
-"""Benchmark of the monitoring sweep (monitoring/sweep.py) on PostgreSQL (issue 3).
+"""Benchmark of the monitoring sweep (monitoring/sweep.py) on PostgreSQL.
 
 Run from the project root with DATABASE_URL set:
 
@@ -16,46 +16,27 @@ A script, not a test: it asserts nothing about speed.
 
 from __future__ import annotations
 
-import argparse
-import os
 import random
 import sys
-import time
 from collections.abc import Sequence
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
-from typing import Any
-from urllib.parse import urlsplit
-
-from tqdm import tqdm
 
 ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from bench.benchdb import bench_url, setup_django  # noqa: E402
+from bench import benchdb  # noqa: E402
 
 SEED = 20270105
 AT = datetime(2027, 1, 5, 10, tzinfo=UTC)
-BATCH = 2000
 
 
 def reset() -> None:
-    from django.db import connection
-
     from notifications.models import Alert, Delivery
     from patients.models import Clinic, Patient
 
-    tables = [Delivery._meta.db_table, Alert._meta.db_table, Patient._meta.db_table, Clinic._meta.db_table]
-    with connection.cursor() as cursor:
-        cursor.execute("TRUNCATE " + ", ".join(f'"{t}"' for t in tables) + " CASCADE")
-
-
-def bulk(model: Any, rows: Sequence[Any], desc: str) -> list[Any]:
-    out: list[Any] = []
-    for i in tqdm(range(0, len(rows), BATCH), desc=desc, unit="batch", file=sys.stderr, leave=False):
-        out.extend(model.objects.bulk_create(rows[i : i + BATCH]))
-    return out
+    benchdb.truncate(Delivery, Alert, Patient, Clinic)
 
 
 def populate(n: int, rng: random.Random) -> dict[str, int]:
@@ -70,7 +51,7 @@ def populate(n: int, rng: random.Random) -> dict[str, int]:
     protocols = {p.code: p for p in Protocol.objects.prefetch_related("phases", "recheck_steps")}
     snapshots = {code: protocol_snapshot(p) for code, p in protocols.items()}
     zones = ["Europe/London", "Europe/Berlin", "America/New_York", "Pacific/Auckland"]
-    patients = bulk(
+    patients = benchdb.bulk_create(
         Patient,
         [
             Patient(
@@ -91,7 +72,7 @@ def populate(n: int, rng: random.Random) -> dict[str, int]:
     )
     codes = ["ileal-resection"] * 2 + ["hydroxo-uk-standard"] * 2 + ["hydroxo-uk-neuro"]
     plan = [(p, codes[i % 5], today - timedelta(days=rng.randint(0, 120))) for i, p in enumerate(patients)]
-    regimens = bulk(
+    regimens = benchdb.bulk_create(
         Regimen,
         [
             Regimen(patient=p, protocol=protocols[code], start_date=start, protocol_snapshot=snapshots[code])
@@ -104,6 +85,17 @@ def populate(n: int, rng: random.Random) -> dict[str, int]:
     results: list[LabResult] = []
     facts: list[PatientFact] = []
     decisions: list[RegimenDecision] = []
+
+    def hemoglobin(patient_id: int, value: int, on: date) -> LabResult:
+        return LabResult(
+            patient_id=patient_id,
+            analyte="hemoglobin",
+            loinc="718-7",
+            value_as_entered=str(value),
+            value_canonical=value,
+            unit_canonical="g/L",
+            collected_at=datetime(on.year, on.month, on.day, 8, tzinfo=UTC),
+        )
 
     def dose(reg: Regimen, phase_index: int, phase: str, seq: int, due: date, given: bool) -> None:
         doses.append(
@@ -122,9 +114,7 @@ def populate(n: int, rng: random.Random) -> dict[str, int]:
             )
         )
 
-    for reg, (p, code, start) in tqdm(
-        zip(regimens, plan, strict=True), total=n, desc="rows", file=sys.stderr, leave=False
-    ):
+    for reg, (p, code, start) in benchdb.progress(zip(regimens, plan, strict=True), total=n, desc="rows"):
         missed = rng.random() < 0.3
         if code == "ileal-resection":
             due, seq = start, 1
@@ -178,38 +168,18 @@ def populate(n: int, rng: random.Random) -> dict[str, int]:
                     analytes=["hemoglobin"] if key.startswith("L-6") else ["hemoglobin", "mcv"],
                 )
             )
-        results.append(
-            LabResult(
-                patient_id=p.pk,
-                analyte="hemoglobin",
-                loinc="718-7",
-                value_as_entered="105",
-                value_canonical=105,
-                unit_canonical="g/L",
-                collected_at=datetime(start.year, start.month, start.day, 8, tzinfo=UTC),
-            )
-        )
+        results.append(hemoglobin(p.pk, 105, start))
         if rng.random() < 0.5:
             on = start + timedelta(days=15)
             if on < today:
-                results.append(
-                    LabResult(
-                        patient_id=p.pk,
-                        analyte="hemoglobin",
-                        loinc="718-7",
-                        value_as_entered="118",
-                        value_canonical=118,
-                        unit_canonical="g/L",
-                        collected_at=datetime(on.year, on.month, on.day, 8, tzinfo=UTC),
-                    )
-                )
+                results.append(hemoglobin(p.pk, 118, on))
         if rng.random() < 0.05:
             facts.append(PatientFact(patient_id=p.pk, kind="neuro_symptoms", onset_date=start))
-    bulk(ScheduledDose, doses, "doses")
-    bulk(LabRecheck, rechecks, "rechecks")
-    bulk(LabResult, results, "results")
-    bulk(RegimenDecision, decisions, "decisions")
-    created = bulk(PatientFact, facts, "facts")
+    benchdb.bulk_create(ScheduledDose, doses, "doses")
+    benchdb.bulk_create(LabRecheck, rechecks, "rechecks")
+    benchdb.bulk_create(LabResult, results, "results")
+    benchdb.bulk_create(RegimenDecision, decisions, "decisions")
+    created = benchdb.bulk_create(PatientFact, facts, "facts")
     # recorded_at is auto_now_add: put the symptoms well before AT so S-6(a) applies.
     PatientFact.objects.filter(id__in=[f.pk for f in created]).update(recorded_at=AT - timedelta(days=3))
     return {
@@ -224,43 +194,25 @@ def populate(n: int, rng: random.Random) -> dict[str, int]:
 
 
 def timed_sweep() -> tuple[float, int, dict[str, int]]:
-    """Run the sweep once; (seconds, queries, counts). Queries are counted with an execute wrapper:
-    CaptureQueriesContext keeps at most 9,000 queries (connection.queries_log), too few for a first run."""
-    from django.db import connection
-
+    """Run the sweep once; (seconds, queries, counts)."""
     from monitoring.sweep import monitoring
 
-    executed = 0
-
-    def count(execute: Any, sql: str, params: Any, many: bool, context: Any) -> Any:
-        nonlocal executed
-        executed += 1
-        return execute(sql, params, many, context)
-
-    with connection.execute_wrapper(count):
-        started = time.perf_counter()
+    with benchdb.counting_queries(detailed=False) as log, benchdb.timed() as sweep:
         counts = monitoring(AT)
-        took = time.perf_counter() - started
-    return took, executed, counts
+    return sweep.seconds, log.count, counts
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--patients", type=int, default=10_000)
-    parser.add_argument("--seed", type=int, default=SEED)
+    parser = benchdb.parser(__doc__)
+    benchdb.add_size(parser, "--patients", default=10_000, what="patients")
+    benchdb.add_seed(parser, default=SEED)
     args = parser.parse_args(argv)
-    url = os.environ.get("DATABASE_URL")
-    if not url or not url.startswith("postgres"):
-        raise SystemExit("set DATABASE_URL to a PostgreSQL URL (the bench uses <name>_bench_sweep beside it)")
-    url = bench_url(url, "bench_sweep")
-    setup_django(url)
+    url = benchdb.setup_sibling_database("bench_sweep")
     reset()
-    started = time.perf_counter()
-    sizes = populate(args.patients, random.Random(args.seed))
-    print(f"Monitoring sweep benchmark as of {AT.isoformat()} on {urlsplit(url).path.lstrip('/')}")
-    print(
-        f"  data: {', '.join(f'{k}={v:,}' for k, v in sizes.items())} (built in {time.perf_counter() - started:.1f} s)"
-    )
+    with benchdb.timed() as building:
+        sizes = populate(args.patients, random.Random(args.seed))
+    print(f"Monitoring sweep benchmark as of {AT.isoformat()} on {benchdb.database_name(url)}")
+    print(f"  data: {', '.join(f'{k}={v:,}' for k, v in sizes.items())} (built in {building.seconds:.1f} s)")
     from notifications.models import Alert
 
     for label in ("first run (opens alerts)", "second run (same instant)"):

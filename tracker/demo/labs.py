@@ -21,9 +21,9 @@ from datetime import date, datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from monitoring.insights import first_dose_date
 from patients.labs.services import ResultInput, lab_panel_create
 from patients.models import Patient
+from regimens.selectors import first_dose_date
 
 Panel = tuple[int, dict[str, tuple[Any, str]]]
 
