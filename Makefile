@@ -10,7 +10,7 @@ TEST_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/cobalt
 PORT ?= 8000
 export PORT
 
-.PHONY: run test lint bench venv clean
+.PHONY: run test test-fast lint bench venv clean
 
 venv: $(STAMP)
 
@@ -30,6 +30,10 @@ run: venv
 
 test: venv
 	DATABASE_URL=$${DATABASE_URL:-$(TEST_DATABASE_URL)} $(PY) -m pytest
+
+# The tests that need no database (tests/conftest.py marks the others needs_db): seconds, no PostgreSQL.
+test-fast: venv
+	$(PY) -m pytest -m "not needs_db and not integration and not browser" -p no:cacheprovider -q
 
 lint: venv
 	$(PY) -m ruff check .

@@ -1,4 +1,8 @@
-"""Shared fixtures. The suite runs on PostgreSQL (DATABASE_URL); see README "Tests"."""
+"""Shared fixtures. The suite runs on PostgreSQL (DATABASE_URL); see README "Tests".
+
+Also marks every test that needs the database `needs_db` (pytest_collection_modifyitems below), so
+`make test-fast` (-m "not needs_db ...") runs the rest in seconds without PostgreSQL.
+"""
 
 from __future__ import annotations
 
@@ -9,11 +13,46 @@ from typing import Any
 
 import pytest
 import time_machine
+from django.test import TransactionTestCase
 from rest_framework.test import APIClient
 
 from patients.models import Clinic, Role
 from tests.factories import ClinicFactory, PatientFactory, staff_user
 from tests.timeline import T0, noon
+
+# pytest-django's fixtures that open the test database; a test uses the database when it asks for one
+# of them directly or through another fixture (item.fixturenames is the whole closure).
+DB_FIXTURES = frozenset(
+    {
+        "db",
+        "transactional_db",
+        "django_db_setup",
+        "django_db_reset_sequences",
+        "django_db_serialized_rollback",
+        "client",
+        "async_client",
+        "admin_client",
+        "admin_user",
+        "live_server",
+        "django_user_model",
+    }
+)
+
+
+def needs_db(item: pytest.Item) -> bool:
+    if item.get_closest_marker("django_db") is not None:
+        return True
+    if DB_FIXTURES.intersection(getattr(item, "fixturenames", ())):
+        return True
+    # Django's own TestCase classes open the database without a marker or a fixture.
+    cls = getattr(item, "cls", None)
+    return cls is not None and issubclass(cls, TransactionTestCase)
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    for item in items:
+        if needs_db(item):
+            item.add_marker(pytest.mark.needs_db)
 
 
 def service_reachable(host: str, port: int) -> bool:
@@ -55,8 +94,20 @@ def clinician(clinic: Clinic) -> Any:
 
 
 @pytest.fixture
+def clinic_admin(clinic: Clinic) -> Any:
+    """A clinic admin of `clinic` (API role; not a Django superuser: that is pytest-django's admin_user)."""
+    return staff_user(clinic, Role.ADMIN, username="clinic-admin")
+
+
+@pytest.fixture
 def patient(clinic: Clinic) -> Any:
     return PatientFactory(clinic=clinic)
+
+
+@pytest.fixture
+def other_patient(other_clinic: Clinic) -> Any:
+    """A patient of another clinic: staff of `clinic` must not see them."""
+    return PatientFactory(clinic=other_clinic)
 
 
 def client_for(user: Any) -> APIClient:
@@ -70,6 +121,22 @@ def client_for(user: Any) -> APIClient:
 def api(nurse: Any) -> APIClient:
     """An API client logged in as a nurse of `clinic`."""
     return client_for(nurse)
+
+
+@pytest.fixture
+def nurse_api(nurse: Any) -> APIClient:
+    return client_for(nurse)
+
+
+@pytest.fixture
+def clinician_api(clinician: Any) -> APIClient:
+    return client_for(clinician)
+
+
+@pytest.fixture
+def admin_api(clinic_admin: Any) -> APIClient:
+    """An API client logged in as the clinic admin of `clinic`."""
+    return client_for(clinic_admin)
 
 
 @pytest.fixture

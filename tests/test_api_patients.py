@@ -12,7 +12,6 @@ from rest_framework.test import APIClient
 from patients.models import Clinic, ClosedDate, Patient, Role
 from regimens import services
 from regimens.models import Protocol
-from tests.conftest import client_for
 from tests.factories import PatientFactory, UserFactory, staff_user
 
 TODAY = "2026-12-01 09:00:00+00:00"
@@ -328,11 +327,6 @@ def test_it_does_not_let_staff_change_another_clinics_calendar(admin_api: APICli
     assert response.status_code == 404
     other_clinic.refresh_from_db()
     assert other_clinic.open_weekdays == [0, 1, 2, 3, 4]
-
-
-@pytest.fixture
-def admin_api(clinic: Clinic) -> APIClient:
-    return client_for(staff_user(clinic, Role.ADMIN, username="clinic-admin"))
 
 
 def test_it_leaves_the_calendar_to_the_clinic_admin(api: APIClient, clinic: Clinic) -> None:

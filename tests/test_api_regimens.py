@@ -39,16 +39,6 @@ def api(clinician: Any) -> APIClient:
 
 
 @pytest.fixture
-def nurse_api(nurse: Any) -> APIClient:
-    return client_for(nurse)
-
-
-@pytest.fixture
-def other_patient(other_clinic: Any) -> Any:
-    return PatientFactory(clinic=other_clinic)
-
-
-@pytest.fixture
 def other_api(other_clinic: Any) -> APIClient:
     return client_for(staff_user(other_clinic, Role.CLINICIAN, username="other-clinician"))
 

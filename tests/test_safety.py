@@ -17,7 +17,6 @@ from notifications.models import Alert
 from patients.models import LabResult, PatientFact
 from regimens import services
 from regimens.models import Protocol, Regimen, ScheduledDose
-from tests.conftest import client_for
 from tracker.errors import WarningsNotAcknowledged
 
 pytestmark = pytest.mark.django_db
@@ -60,11 +59,6 @@ def fact(patient: Any, kind: str, **values: Any) -> PatientFact:
 
 def alerts(patient: Any, kind: str) -> list[Alert]:
     return list(Alert.objects.filter(patient=patient, kind=kind))
-
-
-@pytest.fixture
-def clinician_api(clinician: Any) -> APIClient:
-    return client_for(clinician)
 
 
 # --- S-2: IM injection with low platelets -------------------------------------------------------
