@@ -1,5 +1,5 @@
 """factory_boy factories shared by the whole suite: one per concrete model of patients, regimens and
-notifications, and the User (tests/test_factories.py checks that every one saves a valid row).
+notifications, and the User (tests/tracker/test_factories.py checks that every one saves a valid row).
 
 Rows that belong together are built together: a dose or a recheck belongs to the patient of its
 regimen, a regimen runs a real built-in protocol (regimens/protocol_data.py) and keeps its snapshot,

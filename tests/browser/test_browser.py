@@ -17,7 +17,7 @@ from regimens.services import regimen_start
 from tests.factories import PatientFactory, staff_user
 
 CHROMIUM = "/usr/bin/chromium"
-SHOTS = Path(__file__).resolve().parent.parent / "var" / "screenshots"
+SHOTS = Path(__file__).resolve().parents[2] / "var" / "screenshots"
 
 # Transactional (a live server in another thread): pytest-django then runs these after the
 # tests that rely on the data migrations, since the database is flushed after each of these.

@@ -19,7 +19,7 @@ from regimens.models import Protocol, Regimen
 from regimens.services import regimen_start
 from tests.conftest import require_service
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def _lifelong_regimen(patient: Any) -> Regimen:

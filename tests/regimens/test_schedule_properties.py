@@ -39,7 +39,7 @@ from regimens.schedule import (
     add_interval,
     plan,
 )
-from tests.test_schedule import builtin
+from tests.regimens.test_schedule import builtin
 
 # A short lifelong horizon keeps daily lifelong phases small; the properties do not depend on it.
 HORIZONS = Horizons(lifelong_months=3, clinician_ended_days=14)
