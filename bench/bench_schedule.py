@@ -91,7 +91,7 @@ def bank_holidays(first_year: int, last_year: int) -> frozenset[date]:
 
 HOLIDAYS = bank_holidays(2025, 2031)
 CALENDARS = (
-    schedule.ClinicCalendar(),  # Monday-Friday, nothing closed (the RULES.md default)
+    schedule.ClinicCalendar(),  # Monday-Friday, nothing closed (the RULES default)
     schedule.ClinicCalendar(closed_dates=HOLIDAYS),
     schedule.ClinicCalendar(open_weekdays=frozenset({0, 1, 2, 3, 4, 5}), closed_dates=HOLIDAYS),
     schedule.ClinicCalendar(open_weekdays=frozenset({1, 3}), closed_dates=HOLIDAYS),  # Tuesday/Thursday

@@ -160,7 +160,7 @@ def lab_context_from(
 
 
 def lab_context(patient: Patient, t0: date | None) -> LabContext:
-    """The baseline and follow-up flags RULES.md §2 plans rechecks from (two queries).
+    """The baseline and follow-up flags RULES §2 plans rechecks from (two queries).
 
     Baseline = the latest result of each analyte on or before T0 (§2; day 0 is the pre-dose sample, as in
     monitoring/rules/). Follow-up flags (platelets normal, rising; haemolysis markers normal) end the

@@ -1,4 +1,4 @@
-"""A patient's PLASMIC score (RULES.md §6) and lab trends, read from the database.
+"""A patient's PLASMIC score (RULES §6) and lab trends, read from the database.
 
 The arithmetic is pure (monitoring/plasmic.py; `time_in_range` and `normalization` below take plain
 values); this module only chooses the inputs.
@@ -25,7 +25,7 @@ from patients.selectors import patient_pregnant_on
 from regimens.selectors import first_dose_date
 from tracker.clock import local_date
 
-# RULES.md §6.3: share with severe ADAMTS13 deficiency per band (derivation / internal / external).
+# RULES §6.3: share with severe ADAMTS13 deficiency per band (derivation / internal / external).
 RISK_TABLE = {
     "low": "0-4: 0/84 (0%) / 0/89 (0%) / 2/47 (4%)",
     "intermediate": "5: 2/44 (5%) / 3/32 (9%) / 6/25 (24%)",
@@ -157,7 +157,7 @@ def plasmic_for(patient: Patient, since: date | None = None) -> dict[str, Any]:
 
 # --- Trends ----------------------------------------------------------------------------------------
 
-# The order analytes are shown in: the response markers first (RULES.md §3.1).
+# The order analytes are shown in: the response markers first (RULES §3.1).
 TREND_ORDER = (
     "hemoglobin",
     "platelets",
@@ -298,12 +298,12 @@ def trends_for(patient: Patient, analytes: list[str] | None = None) -> dict[str,
     return {"patient": patient.pk, "t0": t0.isoformat() if t0 else None, "analytes": series}
 
 
-# --- B12 status (RULES.md §5.1) ----------------------------------------------------------------------
+# --- B12 status (RULES §5.1) ----------------------------------------------------------------------
 
 
 def b12_cutoffs_for(lab: str) -> B12Cutoffs:
     """The cut-off set for results of `lab`: its own (COBALT["B12_LAB_CUTOFFS"]) or the default
-    (COBALT["B12_CUTOFFS"], NG239 unless configured; RULES.md §5.1, §8 Q5 and Q7)."""
+    (COBALT["B12_CUTOFFS"], NG239 unless configured; RULES §5.1, §8 Q5 and Q7)."""
     per_lab: dict[str, str] = settings.COBALT["B12_LAB_CUTOFFS"]
     name = per_lab.get(lab.strip(), settings.COBALT["B12_CUTOFFS"])
     return B12_CUTOFF_SETS[name]
@@ -313,7 +313,7 @@ def b12_status_for(patient: Patient) -> dict[str, Any]:
     """The diagnostic B12 status: the latest total and active B12 before T0 (the first dose), or the
     latest at all when there is no dose yet, read with the cut-offs of the lab that reported them.
 
-    After T0 a B12 level is "falsely reassuring" (RULES.md S-13) and not used on IM therapy (L-10).
+    After T0 a B12 level is "falsely reassuring" (RULES S-13) and not used on IM therapy (L-10).
     """
     t0 = first_dose_date(patient)
     results = LabResult.objects.filter(patient=patient, analyte__in=["b12_total", "b12_active"]).order_by(

@@ -1,6 +1,6 @@
-"""The PLASMIC score (RULES.md §6) as a pure function.
+"""The PLASMIC score (RULES §6) as a pure function.
 
-Pure (STYLE.md "A pure core"): no Django, no database. The caller passes, per input, the value it chose
+Pure: no Django, no database. The caller passes, per input, the value it chose
 (§6.2: the earliest available value for a new presentation) or None when it is missing, and gets back
 the score with every component and the evidence behind it.
 
@@ -31,11 +31,11 @@ CREATININE_BELOW = Decimal("176.8")  # C: creatinine < 2.0 mg/dL = 176.8 umol/L 
 # §6.2 applicability: platelets < 150 x10^9/L and schistocytes seen.
 APPLIES_BELOW_PLATELETS = Decimal(150)
 
-EXPERIMENTAL_LABEL = "PLASMIC-retic (experimental): not validated, do not use for decisions (RULES.md §6.5)."
+EXPERIMENTAL_LABEL = "PLASMIC-retic (experimental): not validated, do not use for decisions (RULES §6.5)."
 # §6.4 caution, shown with every score.
 CAUTION = (
     "The score does not exclude TTP or confirm B12-deficiency pseudo-TMA: published pseudo-TMA cases "
-    "scored 4-5. ADAMTS13 activity and the B12 result are decisive (RULES.md §6.4)."
+    "scored 4-5. ADAMTS13 activity and the B12 result are decisive (RULES §6.4)."
 )
 
 Band = Literal["low", "intermediate", "high"]
@@ -197,10 +197,10 @@ def _applicability(inputs: PlasmicInputs) -> tuple[bool | None, str]:
     if inputs.schistocytes_present is False:
         reasons.append("no schistocytes were seen on the film")
     if reasons:
-        return False, "Does not apply: " + " and ".join(reasons) + " (RULES.md §6.2)."
+        return False, "Does not apply: " + " and ".join(reasons) + " (RULES §6.2)."
     if inputs.platelets is None or inputs.schistocytes_present is None:
         return None, (
-            "Applies only when platelets < 150 x10^9/L and schistocytes are seen (RULES.md §6.2); "
+            "Applies only when platelets < 150 x10^9/L and schistocytes are seen (RULES §6.2); "
             "a platelet count and a blood film for schistocytes are needed to tell."
         )
-    return True, "Applies: platelets < 150 x10^9/L and schistocytes seen (RULES.md §6.2)."
+    return True, "Applies: platelets < 150 x10^9/L and schistocytes seen (RULES §6.2)."

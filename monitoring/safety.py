@@ -1,4 +1,4 @@
-"""Point-of-care safety checks (RULES.md §4) that services call before they write.
+"""Point-of-care safety checks (RULES §4) that services call before they write.
 
 Each `*_warnings` function returns the warnings that apply; the service refuses to write until the
 client acknowledges each warning's code (tracker.errors.require_acknowledged). The `after_*` hooks
@@ -54,7 +54,7 @@ class AlertSpec:
     action_text: str
 
 
-# RULES.md "Alert kinds": every safety kind below is HIGH.
+# RULES "Alert kinds": every safety kind below is HIGH.
 ALERT_FOR_CODE: dict[str, AlertSpec] = {
     FOLIC_ACID_BEFORE_B12: AlertSpec(
         "folic_acid_before_b12",

@@ -1,4 +1,4 @@
-"""The monitoring sweep (registered in tracker/sweeps.py): the time-based rules of RULES.md.
+"""The monitoring sweep (registered in tracker/sweeps.py): the time-based rules of RULES.
 
 Set-based: each part runs a fixed number of queries whatever the number of patients (bulk reads with
 Exists/Subquery, bulk updates); only NEW or escalated alerts go through `alert_raise` one by one (it writes

@@ -23,14 +23,14 @@ def _patient(request: Request, pk: int) -> Patient:
 
 
 class PlasmicQuery(serializers.Serializer[Any]):
-    since = serializers.DateField(required=False, help_text="Day TTP was first suspected (RULES.md §6.2).")
+    since = serializers.DateField(required=False, help_text="Day TTP was first suspected (RULES §6.2).")
 
 
 class PlasmicView(APIView):
     @extend_schema(
         parameters=[OpenApiParameter("since", OpenApiTypes.DATE, description="Use values from this day on.")],
         responses=OpenApiTypes.OBJECT,
-        summary="The patient's PLASMIC score (RULES.md §6)",
+        summary="The patient's PLASMIC score (RULES §6)",
         description=(
             "Standard PLASMIC from the earliest value of each input (§6.2). With inputs missing the status is "
             "'incomplete' with min_score and max_score; missing is never counted as 0. `applicable` says "
@@ -56,7 +56,7 @@ class TrendsView(APIView):
         summary="The patient's lab trends",
         description=(
             "Per analyte: the series in the canonical unit with day since T0 (first dose), the reference band "
-            "(the reporting lab's, else RULES.md §5.2 defaults), time in range since T0 by Rosendaal linear "
+            "(the reporting lab's, else RULES §5.2 defaults), time in range since T0 by Rosendaal linear "
             "interpolation, and the time to normalization."
         ),
     )
@@ -73,7 +73,7 @@ class TrendsView(APIView):
 class B12StatusView(APIView):
     @extend_schema(
         responses=OpenApiTypes.OBJECT,
-        summary="The patient's diagnostic B12 status (RULES.md §5.1)",
+        summary="The patient's diagnostic B12 status (RULES §5.1)",
         description=(
             "deficient, indeterminate, unlikely or unknown, from the latest total and active B12 taken before the "
             "first dose, read with the reporting lab's cut-off set (COBALT_B12_LAB_CUTOFFS) or the default "

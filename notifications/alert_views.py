@@ -1,4 +1,4 @@
-"""Alerts API: list and read the alerts of the user's clinics' patients, and acknowledge one (RULES.md
+"""Alerts API: list and read the alerts of the user's clinics' patients, and acknowledge one (RULES
 §3.6: record who acknowledged it and what they did). Opening and resolving alerts is the rules'
 work (monitoring/evaluation.py, monitoring/safety.py), never the client's."""
 

@@ -3,7 +3,7 @@
 `alert_raise` must run inside the transaction of the event that causes the alert; it announces
 "alert.opened" (and "alert.severity_raised") through tracker/events.py, whose listeners run in that same
 transaction, so the staff notification rows (notifications/staff.py) are written atomically with the
-alert (SPEC core behaviour 5).
+alert.
 """
 
 from __future__ import annotations
@@ -80,7 +80,7 @@ def alert_resolve(*, patient: Patient, kind: str, resolution: str, at: datetime 
 
 
 def alert_acknowledge(*, alert: Alert, user: Any, note: str = "", at: datetime | None = None) -> Alert:
-    """Record who acknowledged the alert and what they did (RULES.md §3.6)."""
+    """Record who acknowledged the alert and what they did (RULES §3.6)."""
     if alert.status == AlertStatus.RESOLVED:
         return alert
     alert.status = AlertStatus.ACKNOWLEDGED

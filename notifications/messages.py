@@ -1,6 +1,6 @@
 """The texts of patient reminders and staff notifications.
 
-Patient texts (SPEC core behaviour 5) name the clinic, the date in the patient's language and how to
+Patient texts name the clinic, the date in the patient's language and how to
 change it, and nothing clinical: email and SMS are read on lock screens and shared devices. Doses and lab
 rechecks are both "an appointment at <clinic>" on purpose (docs/reminders.md): even "blood test" tells a
 reader more than the patient chose to share. Staff texts go to staff email and the staff inbox and may
@@ -173,7 +173,7 @@ def staff_escalation(context: dict[str, Any]) -> tuple[str, str]:
     subject = f"[ESCALATED {str(alert['severity']).upper()}] {alert['kind']}: {alert['patient']}"
     body = (
         f"This {alert['severity']} alert at {context['clinic']} has not been acknowledged after "
-        f"{context['hours']} hours (RULES.md §3.2). Please make sure someone reviews it.\n\n{_alert_lines(alert)}\n"
+        f"{context['hours']} hours (RULES §3.2). Please make sure someone reviews it.\n\n{_alert_lines(alert)}\n"
     )
     return subject[:200], body
 
@@ -183,7 +183,7 @@ def staff_digest(context: dict[str, Any]) -> tuple[str, str]:
     subject = f"{context['clinic']}: {len(alerts)} medium alert{'s' if len(alerts) != 1 else ''} ({context['date']})"
     parts = [
         f"Medium alerts opened at {context['clinic']} since the last digest and still unresolved "
-        f"(RULES.md §3.2: review within 7 days).",
+        f"(RULES §3.2: review within 7 days).",
     ]
     for alert in alerts:
         parts.append(

@@ -11,7 +11,7 @@ from patients.models import Patient
 
 
 class AlertKind(models.TextChoices):
-    # RULES.md "Alert kinds": the kind is the rule name.
+    # RULES "Alert kinds": the kind is the rule name.
     NO_RETICULOCYTE_RESPONSE = "no_reticulocyte_response", "No reticulocyte response (A-H1)"
     HEMOGLOBIN_SLOW_RISE = "hemoglobin_slow_rise", "Hemoglobin rising slowly (A-H2, A-H3)"
     HEMOGLOBIN_NOT_NORMALIZED = "hemoglobin_not_normalized", "Hemoglobin fails to normalize (A-H4)"
@@ -41,7 +41,7 @@ class AlertKind(models.TextChoices):
 
 
 class Severity(models.TextChoices):
-    # RULES.md §3.2; ordered from least to most urgent.
+    # RULES §3.2; ordered from least to most urgent.
     INFO = "info", "Info"
     MEDIUM = "medium", "Medium"
     HIGH = "high", "High"
@@ -60,7 +60,7 @@ class AlertStatus(models.TextChoices):
 class Alert(models.Model):
     patient = models.ForeignKey(Patient, on_delete=models.CASCADE, related_name="alerts")
     kind = models.CharField(max_length=40, choices=AlertKind.choices)
-    rule_id = models.CharField(max_length=20, blank=True, help_text="RULES.md rule, e.g. A-H4.")
+    rule_id = models.CharField(max_length=20, blank=True, help_text="RULES rule, e.g. A-H4.")
     severity = models.CharField(max_length=10, choices=Severity.choices)
     status = models.CharField(max_length=15, choices=AlertStatus.choices, default=AlertStatus.OPEN)
     message = models.TextField()
@@ -80,7 +80,7 @@ class Alert(models.Model):
     class Meta:
         ordering = ["-opened_at", "-id"]
         constraints = [
-            # RULES.md §3.6 / SPEC core behaviour 4: at most one unresolved alert per patient and kind.
+            # RULES §3.6: at most one unresolved alert per patient and kind.
             models.UniqueConstraint(
                 fields=["patient", "kind"],
                 condition=~Q(status="resolved"),
@@ -95,7 +95,7 @@ class Alert(models.Model):
         return f"{self.kind} ({self.severity}) for {self.patient}"
 
 
-# --- The delivery outbox (issue 4; SPEC core behaviour 5, STYLE.md) -----------------------------
+# --- The delivery outbox -----------------------------
 
 
 class Channel(models.TextChoices):
@@ -182,7 +182,7 @@ class AttemptOutcome(models.TextChoices):
 
 
 class DeliveryAttempt(models.Model):
-    """Every attempt to send a delivery, kept for the log (SPEC core behaviour 5)."""
+    """Every attempt to send a delivery, kept for the log."""
 
     delivery = models.ForeignKey(Delivery, on_delete=models.CASCADE, related_name="attempt_log")
     number = models.PositiveSmallIntegerField()

@@ -1,4 +1,4 @@
-"""Writing to the delivery outbox (SPEC core behaviour 5, STYLE.md).
+"""Writing to the delivery outbox.
 
 `enqueue` is called inside the transaction of the event that causes the message, so the message and
 its cause commit together or not at all. The unique idempotency key makes a second enqueue of the same

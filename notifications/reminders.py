@@ -1,4 +1,4 @@
-"""Patient reminders (issue 4 section 5; SPEC core behaviour 5; docs/reminders.md).
+"""Patient reminders (docs/reminders.md).
 
 The reminders sweep writes one Delivery row per reminder a little before it is due (within
 REMINDER_LOOKAHEAD_HOURS); the outbox sweep and the workers send it. Nothing here sends.

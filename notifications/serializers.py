@@ -37,7 +37,7 @@ class AlertResolutionSerializer(serializers.Serializer[Any]):
 
 
 class AlertSerializer(serializers.ModelSerializer[Alert]):
-    kind = enum_field(list(AlertKind.values), "RULES.md rule name.")
+    kind = enum_field(list(AlertKind.values), "RULES rule name.")
     severity = enum_field(list(Severity.values), "info, medium, high or critical.")
     status = enum_field(list(AlertStatus.values), "open, acknowledged or resolved.")
     kind_display = serializers.CharField(source="get_kind_display", read_only=True)
@@ -98,7 +98,7 @@ class AlertAcknowledgeSerializer(serializers.Serializer[Any]):
         required=False,
         allow_blank=True,
         default="",
-        help_text="What was done (RULES.md §3.6). Required for critical alerts.",
+        help_text="What was done (RULES §3.6). Required for critical alerts.",
     )
 
 

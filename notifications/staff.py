@@ -1,4 +1,4 @@
-"""Staff notifications for alerts (issue 4 section 6; RULES.md §3.2; docs/reminders.md).
+"""Staff notifications for alerts (RULES §3.2; docs/reminders.md).
 
 - A new HIGH or CRITICAL alert reaches every active staff member of the patient's clinic at once: an
   email (when they have an address) and an inbox message, written in the transaction that opens it.

@@ -1,6 +1,6 @@
 """The notification sweeps (tracker/sweeps.py), registered in the order they run: patient reminders, staff
 digests and escalation, then the outbox. The first two are idempotent for the same instant and only write
-rows; the outbox sweep that runs after them sends what is due (SPEC core behaviour 5):
+rows; the outbox sweep that runs after them sends what is due:
 
 1. Rows left "sending" longer than the lease belong to a dead worker: back to pending.
 2. Pending rows that are due go to a worker (Celery beat), or are delivered right here when

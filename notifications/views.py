@@ -1,6 +1,6 @@
 """Notifications API.
 
-- Alerts: list and read the alerts of the user's clinics' patients, and acknowledge one (RULES.md §3.6:
+- Alerts: list and read the alerts of the user's clinics' patients, and acknowledge one (RULES §3.6:
   record who acknowledged it and what they did). Opening and resolving alerts is the rules' work
   (patients/evaluation.py, patients/safety.py), never the client's.
 - Notifications: the delivery log of the user's clinics (staff only; SPEC "Public interface") and the

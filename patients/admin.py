@@ -2,7 +2,7 @@
 
 Clinic admins (staff users in the "Clinic admins" group, with an admin membership) see only their
 own clinics' rows; superusers see everything. Every admin page keeps simple_history's "History"
-button, so who changed what and when is visible (SPEC core behaviour 6).
+button, so who changed what and when is visible.
 """
 
 from __future__ import annotations
@@ -86,7 +86,7 @@ class ClinicAdmin(ClinicScopedAdmin):
             formset.model is ClosedDate and formset.has_changed() for formset in formsets
         )
         if change and calendar_changed:
-            # RULES.md: changing the calendar re-plans future doses; the service does that.
+            # RULES: changing the calendar re-plans future doses; the service does that.
             clinic = form.instance
             services.clinic_update_calendar(
                 clinic=clinic,

@@ -26,7 +26,7 @@ def validate_weekdays(value: object) -> None:
 
 
 def default_open_weekdays() -> list[int]:
-    # RULES.md "Scheduling semantics": the default clinic calendar is Monday–Friday.
+    # RULES "Scheduling semantics": the default clinic calendar is Monday–Friday.
     return [0, 1, 2, 3, 4]
 
 
@@ -104,7 +104,7 @@ class Sex(models.TextChoices):
 
 
 class DeficiencyCause(models.TextChoices):
-    # RULES.md "Deficiency causes".
+    # RULES "Deficiency causes".
     PERNICIOUS_ANEMIA = "pernicious_anemia", "Pernicious anaemia"
     AUTOIMMUNE_GASTRITIS = "autoimmune_gastritis", "Autoimmune gastritis"
     GASTRECTOMY = "gastrectomy", "Gastrectomy"
@@ -119,7 +119,7 @@ class DeficiencyCause(models.TextChoices):
     UNKNOWN = "unknown", "Unknown"
 
 
-# RULES.md "Deficiency causes" / S-5: these need lifelong therapy.
+# RULES "Deficiency causes" / S-5: these need lifelong therapy.
 IRREVERSIBLE_CAUSES = frozenset(
     {"pernicious_anemia", "autoimmune_gastritis", "gastrectomy", "bariatric_surgery", "ileal_resection"}
 )
@@ -185,7 +185,7 @@ class Patient(models.Model):
         return years
 
 
-# --- Monitoring data (issue 3): lab results, medications, clinical facts and events -------------
+# --- Monitoring data): lab results, medications, clinical facts and events -------------
 
 
 class ResultSource(models.TextChoices):
@@ -194,7 +194,7 @@ class ResultSource(models.TextChoices):
 
 
 class Interpretation(models.TextChoices):
-    # Against the reporting lab's range when given, else the RULES.md §5.2 defaults.
+    # Against the reporting lab's range when given, else the RULES §5.2 defaults.
     CRITICALLY_LOW = "critically_low", "Critically low"
     LOW = "low", "Low"
     NORMAL = "normal", "Normal"
@@ -210,7 +210,7 @@ class LabResult(models.Model):
     (patients/labs/analytes.py). Qualitative analytes (schistocytes) keep `presence` instead."""
 
     patient = models.ForeignKey(Patient, on_delete=models.CASCADE, related_name="lab_results")
-    analyte = models.CharField(max_length=30, help_text="RULES.md analyte code, e.g. hemoglobin.")
+    analyte = models.CharField(max_length=30, help_text="RULES analyte code, e.g. hemoglobin.")
     loinc = models.CharField(max_length=20, help_text="The LOINC code the lab sent, or the analyte's preferred one.")
     value_as_entered = models.CharField(max_length=40, help_text="The value exactly as entered or imported.")
     unit_as_entered = models.CharField(max_length=30, blank=True)
@@ -230,7 +230,7 @@ class LabResult(models.Model):
     reported_at = models.DateTimeField(null=True, blank=True)
     source = models.CharField(max_length=10, choices=ResultSource.choices, default=ResultSource.ENTERED)
     lab = models.CharField(
-        max_length=100, blank=True, help_text="Reporting lab or assay identifier (RULES.md §5.1 cut-offs)."
+        max_length=100, blank=True, help_text="Reporting lab or assay identifier (RULES §5.1 cut-offs)."
     )
     import_batch = models.CharField(max_length=64, blank=True)
     note = models.CharField(max_length=500, blank=True)
@@ -264,7 +264,7 @@ class MedicationKind(models.TextChoices):
 
 
 class Medication(models.Model):
-    """A concomitant medication (RULES.md S-1 folic acid; S-10..S-12 drug and route checks)."""
+    """A concomitant medication (RULES S-1 folic acid; S-10..S-12 drug and route checks)."""
 
     patient = models.ForeignKey(Patient, on_delete=models.CASCADE, related_name="medications")
     kind = models.CharField(max_length=20, choices=MedicationKind.choices)

@@ -18,7 +18,7 @@ from patients.models import Clinic, Patient
 from tracker.clock import local_date
 from tracker.permissions import staff_clinic_ids
 
-# RULES.md "Scope": Cobalt's rules are written for adults, 16 and over.
+# RULES "Scope": Cobalt's rules are written for adults, 16 and over.
 MINIMUM_AGE_YEARS = 16
 # E.164: a plus sign, a country code that does not start with 0, at most 15 digits in all.
 E164 = re.compile(r"^\+[1-9]\d{6,14}$")
@@ -141,7 +141,7 @@ class PatientSerializer(serializers.ModelSerializer[Patient]):
                     {
                         "birth_date": [
                             f"the patient is under {MINIMUM_AGE_YEARS}; Cobalt's rules cover adults "
-                            f"{MINIMUM_AGE_YEARS} and over (RULES.md Scope)"
+                            f"{MINIMUM_AGE_YEARS} and over (RULES Scope)"
                         ]
                     }
                 )

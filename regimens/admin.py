@@ -159,7 +159,7 @@ class ScheduledDoseAdmin(ReadOnlyHistoryAdmin):
 
     @admin.display(description="Overdue")
     def overdue(self, obj: ScheduledDose) -> str:
-        # RULES.md: a planned dose whose due date has passed is overdue, judged on the patient's
+        # RULES: a planned dose whose due date has passed is overdue, judged on the patient's
         # own calendar day (as the API does). Words, not a tick: a green tick reads as "fine".
         if obj.status != DoseStatus.PLANNED:
             return ""

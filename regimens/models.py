@@ -21,7 +21,7 @@ class Drug(models.TextChoices):
 
 
 class Route(models.TextChoices):
-    # RULES.md §1.1 routes.
+    # RULES §1.1 routes.
     IM = "IM", "Intramuscular"
     SC = "SC", "Subcutaneous"
     DEEP_SC = "deep SC", "Deep subcutaneous"
@@ -32,7 +32,7 @@ class Route(models.TextChoices):
 
 
 class Spacing(models.TextChoices):
-    # RULES.md "Scheduling semantics": spacing rules.
+    # RULES "Scheduling semantics": spacing rules.
     DAILY = "daily", "Daily"
     ALTERNATE_DAYS = "alternate_days", "Alternate days"
     TIMES_PER_WEEK = "times_per_week", "N times a week"
@@ -42,7 +42,7 @@ class Spacing(models.TextChoices):
 
 
 class EndCondition(models.TextChoices):
-    # RULES.md §1.1 end conditions. The conditional gate is modelled on the *next* phase
+    # RULES §1.1 end conditions. The conditional gate is modelled on the *next* phase
     # (ProtocolPhase.start_gate): the phase starts only after a clinician confirms it.
     FIXED_COUNT = "fixed_count", "After a number of doses given"
     FIXED_DURATION = "fixed_duration", "After a number of days"
@@ -55,8 +55,8 @@ class Protocol(models.Model):
     code = models.SlugField(max_length=60, unique=True)
     name = models.CharField(max_length=200)
     description = models.TextField(blank=True)
-    rules = models.CharField(max_length=200, help_text="RULES.md rule IDs this protocol implements.")
-    source = models.TextField(help_text="Where the regimen comes from (RULES.md §0.2 source IDs).")
+    rules = models.CharField(max_length=200, help_text="RULES rule IDs this protocol implements.")
+    source = models.TextField(help_text="Where the regimen comes from (RULES §0.2 source IDs).")
     is_builtin = models.BooleanField(default=False)
     active = models.BooleanField(default=True)
     history = HistoricalRecords()
@@ -74,7 +74,7 @@ class ProtocolPhase(models.Model):
     key = models.SlugField(max_length=30, help_text="Short name used in options, e.g. 'loading'.")
     name = models.CharField(max_length=100)
     drug = models.CharField(max_length=30, choices=Drug.choices)
-    dose_mcg = models.PositiveIntegerField(help_text="Dose in micrograms (1 mg = 1000 mcg, RULES.md §1.1).")
+    dose_mcg = models.PositiveIntegerField(help_text="Dose in micrograms (1 mg = 1000 mcg, RULES §1.1).")
     dose_unit = models.CharField(max_length=5, default="mcg", help_text="Unit shown to people: mcg or mg.")
     dose_min_mcg = models.PositiveIntegerField(null=True, blank=True)
     dose_max_mcg = models.PositiveIntegerField(null=True, blank=True)
@@ -102,7 +102,7 @@ class ProtocolPhase(models.Model):
     )
     prompt = models.TextField(blank=True, help_text="Shown to staff when the phase starts.")
     source_rule = models.CharField(max_length=60)
-    evidence_tag = models.CharField(max_length=10, help_text="RULES.md §0.1 tag: V, S, SEED, P, U.")
+    evidence_tag = models.CharField(max_length=10, help_text="RULES §0.1 tag: V, S, SEED, P, U.")
     history = HistoricalRecords()
 
     class Meta:
@@ -117,10 +117,10 @@ class ProtocolPhase(models.Model):
 
 
 class ProtocolRecheckStep(models.Model):
-    """A protocol-specific lab recheck on top of the general plan of RULES.md §2."""
+    """A protocol-specific lab recheck on top of the general plan of RULES §2."""
 
     protocol = models.ForeignKey(Protocol, on_delete=models.CASCADE, related_name="recheck_steps")
-    rule = models.CharField(max_length=20, help_text="RULES.md §2 rule ID, e.g. L-11.")
+    rule = models.CharField(max_length=20, help_text="RULES §2 rule ID, e.g. L-11.")
     day = models.PositiveSmallIntegerField(help_text="Days after T0 (the first dose).")
     window_before = models.PositiveSmallIntegerField(default=0)
     window_after = models.PositiveSmallIntegerField(default=0)
@@ -188,7 +188,7 @@ class DecisionKind(models.TextChoices):
 
 
 class ReviewOutcome(models.TextChoices):
-    # RULES.md §1.3 review outcomes.
+    # RULES §1.3 review outcomes.
     STILL_IMPROVING = "still_improving", "Still improving"
     PLATEAU_REACHED = "plateau_reached", "Plateau reached"
     WORSENING = "worsening", "Worsening"
@@ -284,7 +284,7 @@ class RecheckStatus(models.TextChoices):
 class LabRecheck(models.Model):
     patient = models.ForeignKey(Patient, on_delete=models.CASCADE, related_name="lab_rechecks")
     regimen = models.ForeignKey(Regimen, on_delete=models.CASCADE, related_name="lab_rechecks")
-    rule = models.CharField(max_length=20, help_text="RULES.md §2 rule ID, e.g. L-6.")
+    rule = models.CharField(max_length=20, help_text="RULES §2 rule ID, e.g. L-6.")
     key = models.CharField(max_length=40, help_text="Stable identity within the regimen, e.g. 'L-6@14'.")
     due_date = models.DateField()
     window_start = models.DateField()

@@ -1,7 +1,7 @@
-"""The built-in protocols of RULES.md ("Protocol codes"), as data.
+"""The built-in protocols of RULES ("Protocol codes"), as data.
 
 Loaded into the database by migration regimens/0002 and editable by admins afterwards.
-Every phase cites its RULES.md rule and evidence tag (§0.1). Doses are in mcg (§1.1).
+Every phase cites its RULES rule and evidence tag (§0.1). Doses are in mcg (§1.1).
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ from typing import Any
 HYDROXO = "hydroxocobalamin"
 CYANO = "cyanocobalamin"
 
-NEURO_PROMPT = "Urgent specialist advice (haematology ± neurology) advised (RULES.md §1.3, CKS; SEED-004)."
+NEURO_PROMPT = "Urgent specialist advice (haematology ± neurology) advised (RULES §1.3, CKS; SEED-004)."
 
 PROTOCOLS: list[dict[str, Any]] = [
     {
@@ -36,7 +36,7 @@ PROTOCOLS: list[dict[str, Any]] = [
         "code": "hydroxo-uk-neuro",
         "name": "Hydroxocobalamin, UK, with neurological involvement",
         "rules": "R-UK-2, R-UK-3b, §1.3",
-        "source": "BNF hydroxocobalamin monograph; NICE CKS; SEED-003/004; RULES.md §1.3",
+        "source": "BNF hydroxocobalamin monograph; NICE CKS; SEED-003/004; RULES §1.3",
         "description": "1 mg IM on alternate days until no further improvement (clinician ends it; review every "
         "14 days), then 1 mg IM every 8 weeks for life.",
         "phases": [
@@ -66,7 +66,7 @@ PROTOCOLS: list[dict[str, Any]] = [
                  spacing="alternate_days", end_condition="fixed_count", end_value=7,
                  start_gate="Clinical improvement and a reticulocyte response observed",
                  source_rule="R-US-1 B", evidence_tag="V"),
-            # "every 3-4 days for 2-3 weeks": every 3 days (RULES.md spacing rules) for 3 weeks.
+            # "every 3-4 days for 2-3 weeks": every 3 days (RULES spacing rules) for 3 weeks.
             dict(key="every-3-days", name="Every 3 days", drug=CYANO, dose_mcg=100, route="IM",
                  spacing="every_n_days", spacing_value=3, spacing_min=3, spacing_max=4,
                  end_condition="fixed_duration", end_value=21, end_min=14, end_max=21,

@@ -2,7 +2,7 @@
 
 Pure and deterministic: it imports nothing from Django (only the pure tracker.clock) and
 touches no database. The ORM layer (regimens/services/planning.py) translates rows into these
-frozen dataclasses and the plan back into rows. Every rule here is from RULES.md, first section
+frozen dataclasses and the plan back into rows. Every rule here is from RULES, first section
 ("Scheduling semantics", "Lab-recheck plan") and §2; the citations are next to the code that
 implements them.
 """
@@ -88,7 +88,7 @@ class ProtocolSpec:
 
 @dataclass(frozen=True)
 class ClinicCalendar:
-    # RULES.md: the default clinic calendar is Monday–Friday with no closed dates.
+    # RULES: the default clinic calendar is Monday–Friday with no closed dates.
     open_weekdays: frozenset[int] = frozenset({0, 1, 2, 3, 4})
     closed_dates: frozenset[date] = frozenset()
 
@@ -162,7 +162,7 @@ class LabContext:
 
 @dataclass(frozen=True)
 class Horizons:
-    # RULES.md "Scheduling semantics": lifelong phases at least 12 months ahead, clinician-ended
+    # RULES "Scheduling semantics": lifelong phases at least 12 months ahead, clinician-ended
     # phases 14 days ahead. Conditional rechecks (weekly platelets, 24-72 h platelets, LDH every
     # 2 weeks) are planned this many days ahead and extended by the same periodic task.
     lifelong_months: int = 12
@@ -254,7 +254,7 @@ def local_date(instant: datetime, tz: str) -> date:
 
 
 def add_interval(day: date, phase: PhaseSpec) -> date:
-    """`day` plus one interval of `phase` (RULES.md "Spacing rules")."""
+    """`day` plus one interval of `phase` (RULES "Spacing rules")."""
     n = phase.spacing_value
     if phase.spacing == DAILY:
         return day + timedelta(days=1)
@@ -335,7 +335,7 @@ def plan(inp: PlanInput) -> Plan:
     for index in range(first_phase, len(phases)):
         phase = phases[index]
         if phase.start_gate and index not in gates:
-            # RULES.md R-US-1: the next phase starts only after a clinician confirms the gate.
+            # RULES R-US-1: the next phase starts only after a clinician confirms the gate.
             awaiting_gate = index
             current = index if current is None else current
             break
@@ -461,7 +461,7 @@ def _dose(
 
 
 def _t0(doses: list[PlannedDose], inp: PlanInput) -> date | None:
-    """T0 is the date of the first B12 dose (RULES.md §2): as given, else as planned. Patients
+    """T0 is the date of the first B12 dose (RULES §2): as given, else as planned. Patients
     enrolled mid-treatment have no T0 here; their initial rechecks happened elsewhere."""
     if inp.enrolment is not None:
         return None
@@ -481,7 +481,7 @@ HEMOLYSIS = ("ldh", "bilirubin_indirect", "haptoglobin")
 def plan_rechecks(
     inp: PlanInput, t0: date, until: date
 ) -> tuple[tuple[PlannedRecheck, ...], date | None]:
-    """The lab-recheck plan of RULES.md §2 from T0 and the baseline flags, and the day it must
+    """The lab-recheck plan of RULES §2 from T0 and the baseline flags, and the day it must
     be extended (for the repeating rechecks that run "until normal")."""
     labs = inp.labs
     out: list[PlannedRecheck] = []
@@ -550,7 +550,7 @@ def plan_rechecks(
     # L-8: clinical review at month 3 (after 1 month if pregnant, NG239); CBC if it was abnormal.
     months = 1 if labs.pregnant else 3
     review_day = (t0 + relativedelta(months=months) - t0).days
-    # The ±14-day window is the A-H7 "day 90 ± 14" window, the only one RULES.md gives near month 3.
+    # The ±14-day window is the A-H7 "day 90 ± 14" window, the only one RULES gives near month 3.
     add("L-8", review_day, 14, 14, CBC if (no_baseline or labs.cbc_abnormal) else (),
         "Clinical review of symptoms" + (" and full blood count" if (no_baseline or labs.cbc_abnormal) else ""))
     if labs.irreversible_cause:
@@ -589,8 +589,8 @@ def apply_options(
     {"phases": {"maintenance": {"spacing_value": 10}}, "override_reason": "..."}.
 
     A value inside the protocol's range (for example 8-13 weeks for hydroxo-uk-standard
-    maintenance, RULES.md R-UK-3a) needs no reason; a value outside it is a clinician
-    override and needs `override_reason` (RULES.md §1.1: record overrides with a reason).
+    maintenance, RULES R-UK-3a) needs no reason; a value outside it is a clinician
+    override and needs `override_reason` (RULES §1.1: record overrides with a reason).
     """
     limits = limits or {}
     if not isinstance(options, dict):
@@ -624,7 +624,7 @@ def apply_options(
             low, high = getattr(limits.get(key, PhaseLimits()), name)
             if low is None and high is None:
                 # No range in the protocol: its own value is the only one that needs no reason
-                # (RULES.md §1.1: a clinician can override any number, with a reason).
+                # (RULES §1.1: a clinician can override any number, with a reason).
                 low = high = phase.end_value if name == "count" else getattr(phase, name)
             outside = (low is not None and value < low) or (high is not None and value > high)
             if outside and not reason:

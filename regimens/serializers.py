@@ -36,7 +36,7 @@ from tracker.clock import local_date
 
 
 def dose_amount(dose_mcg: int, dose_unit: str) -> int | float:
-    """The dose in the unit shown to people (RULES.md §1.1: 1 mg = 1000 mcg)."""
+    """The dose in the unit shown to people (RULES §1.1: 1 mg = 1000 mcg)."""
     if dose_unit == "mg":
         amount = dose_mcg / 1000
         return int(amount) if amount.is_integer() else amount

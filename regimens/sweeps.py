@@ -10,6 +10,6 @@ from tracker.sweeps import register
 
 @register("horizons")
 def extend_horizons(at: datetime) -> dict[str, int]:
-    """RULES.md "Scheduling semantics": lifelong phases are planned at least 12 months ahead and
+    """RULES "Scheduling semantics": lifelong phases are planned at least 12 months ahead and
     clinician-ended phases 14 days ahead; this extends both as time passes."""
     return regimens_extend_horizons(at=at)

@@ -1,6 +1,6 @@
 """Protocols, schedule preview, regimens, doses and lab rechecks API.
 
-Views are thin (STYLE.md): an input serializer checks the request, one service does the
+Views are thin: an input serializer checks the request, one service does the
 write (services are atomic and raise ServiceError, which tracker.api turns into a 4xx naming
 the field), and an output serializer renders the result.
 """

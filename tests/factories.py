@@ -61,7 +61,7 @@ from regimens.models import (
 )
 from tests.timeline import T0
 
-# The protocol a regimen runs unless told otherwise: RULES.md R-UK-1 / R-UK-3a, loaded by migration.
+# The protocol a regimen runs unless told otherwise: RULES R-UK-1 / R-UK-3a, loaded by migration.
 DEFAULT_PROTOCOL = "hydroxo-uk-standard"
 
 
@@ -185,7 +185,7 @@ class MedicationFactory(factory.django.DjangoModelFactory):
 
 
 class PatientFactFactory(factory.django.DjangoModelFactory):
-    """A transfusion (an event: `onset_date` is its day; RULES.md §3.6)."""
+    """A transfusion (an event: `onset_date` is its day; RULES §3.6)."""
 
     class Meta:
         model = PatientFact
@@ -232,7 +232,7 @@ class ProtocolPhaseFactory(factory.django.DjangoModelFactory):
 
 
 class ProtocolRecheckStepFactory(factory.django.DjangoModelFactory):
-    """RULES.md L-11: month 3 on oral therapy."""
+    """RULES L-11: month 3 on oral therapy."""
 
     class Meta:
         model = ProtocolRecheckStep
@@ -289,7 +289,7 @@ class ScheduledDoseFactory(factory.django.DjangoModelFactory):
     phase_index = 0
     phase = factory.LazyAttribute(lambda d: _phase(d.regimen, d.phase_index)["key"])
     sequence = factory.LazyAttribute(lambda d: _next_sequence(d.regimen, d.phase_index))
-    # Two days apart (the loading phases' minimum spacing, RULES.md "Spacing rules").
+    # Two days apart (the loading phases' minimum spacing, RULES "Spacing rules").
     due_date = factory.LazyAttribute(lambda d: d.regimen.start_date + timedelta(days=2 * (d.sequence - 1)))
     drug = factory.LazyAttribute(lambda d: _phase(d.regimen, d.phase_index)["drug"])
     dose_mcg = factory.LazyAttribute(lambda d: _phase(d.regimen, d.phase_index)["dose_mcg"])
@@ -300,7 +300,7 @@ class ScheduledDoseFactory(factory.django.DjangoModelFactory):
 
 
 class RegimenDecisionFactory(factory.django.DjangoModelFactory):
-    """A clinician's review of the regimen's first phase (RULES.md §1.3)."""
+    """A clinician's review of the regimen's first phase (RULES §1.3)."""
 
     class Meta:
         model = RegimenDecision
@@ -313,7 +313,7 @@ class RegimenDecisionFactory(factory.django.DjangoModelFactory):
 
 
 class LabRecheckFactory(factory.django.DjangoModelFactory):
-    """RULES.md L-6: hemoglobin on day 14 ± 3 of the regimen, keyed as the engine keys it (rule@day)."""
+    """RULES L-6: hemoglobin on day 14 ± 3 of the regimen, keyed as the engine keys it (rule@day)."""
 
     class Meta:
         model = LabRecheck

@@ -27,7 +27,7 @@ class ConflictError(ServiceError):
 
 @dataclass(frozen=True)
 class SafetyWarning:
-    """A RULES.md safety warning the client must acknowledge before the write happens."""
+    """A RULES safety warning the client must acknowledge before the write happens."""
 
     code: str
     message: str

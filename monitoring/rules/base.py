@@ -1,10 +1,10 @@
 """What every response rule shares: settings, inputs, findings and the window and limit helpers.
 
-Pure (STYLE.md "A pure core"): no Django, no database, no clock. A caller passes the patient's results
+Pure: no Django, no database, no clock. A caller passes the patient's results
 and context and gets back `Finding`s; turning them into stored alerts (one open alert per kind,
 acknowledgement, notifications) is the service layer's job.
 
-Conventions and the decisions taken where RULES.md leaves room (each is also noted where it is applied):
+Conventions and the decisions taken where RULES leaves room (each is also noted where it is applied):
 
 - Units are canonical (patients/labs/analytes.py): hemoglobin g/L, platelets 10^9/L, mcv fL,
   reticulocytes_pct %, reticulocytes_abs 10^9/L, hematocrit L/L, ldh U/L.
@@ -38,7 +38,7 @@ Severity = Literal["info", "medium", "high", "critical"]
 SEVERITY_ORDER: dict[str, int] = {"info": 0, "medium": 1, "high": 2, "critical": 3}
 
 
-# RULES.md §3.6: the INFO note shown instead of A-H2/A-H3/A-H4 after a transfusion.
+# RULES §3.6: the INFO note shown instead of A-H2/A-H3/A-H4 after a transfusion.
 TRANSFUSION_NOTE = "post-transfusion: Hb response not interpretable"
 
 Window = tuple[int, int]
@@ -46,7 +46,7 @@ Window = tuple[int, int]
 
 @dataclass(frozen=True)
 class RuleSettings:
-    """Every number of the rules that RULES.md marks [P] (proposal), with its proposed default, so the
+    """Every number of the rules that RULES marks [P] (proposal), with its proposed default, so the
     product can expose them as settings (§0.1 [P]: "must be approved by a clinician and be configurable").
     Numbers from a source ([V]/[S]) are here too when they are windows, so all windows live in one place;
     their tag is given. Windows are (first day, last day), inclusive, in days since T0.

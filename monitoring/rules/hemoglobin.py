@@ -26,7 +26,7 @@ from monitoring.rules.base import (
     series_of,
 )
 
-# RULES.md §3.3 "Action text for every Hb alert" (A-H1..A-H7).
+# RULES §3.3 "Action text for every Hb alert" (A-H1..A-H7).
 HB_ACTION_TEXT = (
     "Check adherence and doses given; check iron and folate (L-9); reconsider the diagnosis "
     "(myelodysplasia, hypothyroidism, infection, drugs); consider haematology referral."

@@ -17,7 +17,7 @@ from monitoring.rules.base import (
     limits_of,
 )
 
-# RULES.md §3.5 gives no action text; A-L1/A-L2 follow up a pseudo-TMA pattern (S-3), so the same check.
+# RULES §3.5 gives no action text; A-L1/A-L2 follow up a pseudo-TMA pattern (S-3), so the same check.
 LDH_ACTION_TEXT = (
     "Check adherence and doses given; review the haemolysis markers (LDH, haptoglobin, indirect bilirubin, "
     "film for schistocytes); reconsider another cause of haemolysis or a true TMA (S-3)."

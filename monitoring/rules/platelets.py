@@ -22,19 +22,19 @@ from monitoring.rules.base import (
     series_of,
 )
 
-# RULES.md §3.4 gives no action text block; these follow each rule's "Basis" column.
+# RULES §3.4 gives no action text block; these follow each rule's "Basis" column.
 PLATELET_ACTION_TEXT = (
     "Check adherence and doses given; check iron and folate (L-9); re-evaluate for another cause of "
     "thrombocytopenia; consider haematology referral."
 )
 
-# RULES.md §3.4 A-P3 basis: "Reconsider a true thrombotic microangiopathy or TTP (see S-3)".
+# RULES §3.4 A-P3 basis: "Reconsider a true thrombotic microangiopathy or TTP (see S-3)".
 PLATELET_CRITICAL_ACTION_TEXT = (
     "Reconsider a true thrombotic microangiopathy or TTP (see S-3): blood film for schistocytes, LDH, "
     "haptoglobin, ADAMTS13 before any plasma therapy; urgent haematology advice."
 )
 
-# RULES.md §3.4 A-P5: informational only.
+# RULES §3.4 A-P5: informational only.
 PLATELET_REBOUND_ACTION_TEXT = "Informational: a platelet rise with the erythropoietic response has been described."
 
 # --- §3.4 platelet rules ----------------------------------------------------------------------------

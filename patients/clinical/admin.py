@@ -1,7 +1,7 @@
 """Admin for medications and patient facts/events (view only). Registered through patients/admin.py.
 
 View only: medications and facts are recorded through the API (/api/medications/, /api/patient-facts/),
-where the RULES.md §4 safety warnings are checked and acknowledged; an admin form would bypass them.
+where the RULES §4 safety warnings are checked and acknowledged; an admin form would bypass them.
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Write services for medications and patient facts/events (issue 3).
+"""Write services for medications and patient facts/events).
 
 Each service is one transaction: it checks the input (ServiceError naming the field), runs the
 point-of-care safety checks (announced through tracker/events.py; a warning must be acknowledged before anything is

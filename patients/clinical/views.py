@@ -1,4 +1,4 @@
-"""Medications and patient facts/events API (issue 3).
+"""Medications and patient facts/events API).
 
 Any clinic staff role may record them (nurses transcribe orders and histories); staff see and write
 only their own clinics' patients (another clinic's patient is "not found"). Medications and facts are

@@ -1,7 +1,7 @@
 """The analyte catalogue: codes, LOINC, canonical units and exact unit conversions.
 
 Pure: imports nothing from Django and touches no database. Every analyte, LOINC code and unit here
-comes from RULES.md, first section ("Analyte codes and canonical units"), §7.1 (LOINC, preferred and
+comes from RULES, first section ("Analyte codes and canonical units"), §7.1 (LOINC, preferred and
 alternates) and §5.3 (unit conversions); the citations are next to the data.
 
 Numbers: `to_canonical` returns a `decimal.Decimal`. Each conversion factor is an exact
@@ -62,7 +62,7 @@ class Analyte:
     canonical_unit: str
     units: tuple[Unit, ...]
     # Highest physically possible value in the canonical unit (inclusive). Any negative value is refused
-    # for every analyte (RULES.md first section: "any negative value").
+    # for every analyte (RULES first section: "any negative value").
     plausible_max: Decimal | None
     alternate_loinc: tuple[str, ...] = ()
     kind: str = QUANTITATIVE
@@ -77,14 +77,14 @@ class Analyte:
 
 
 def _canonical(symbol: str, *aliases: str) -> Unit:
-    return Unit(symbol, Fraction(1), "canonical unit (RULES.md, analyte table)", aliases)
+    return Unit(symbol, Fraction(1), "canonical unit (RULES, analyte table)", aliases)
 
 
-_TABLE = "RULES.md analyte table"
+_TABLE = "RULES analyte table"
 
 # Plausibility bounds marked [bound] below are NOT clinical thresholds: they are plausibility bounds
 # to catch unit slips (e.g. a g/dL value sent as g/L, µmol/L sent as mg/dL). Only the hemoglobin and
-# platelet limits are given by RULES.md; the others are deliberately generous physical limits chosen
+# platelet limits are given by RULES; the others are deliberately generous physical limits chosen
 # here, so that no real (even extreme) patient value is ever refused.
 CATALOGUE: tuple[Analyte, ...] = (
     Analyte(
@@ -94,7 +94,7 @@ CATALOGUE: tuple[Analyte, ...] = (
             Unit("g/dL", Fraction(10), f"{_TABLE}; §5.3: g/L = g/dL x 10"),
             Unit("mmol/L", Fraction("16.11"), f"{_TABLE}: mmol/L x 16.11"),
         ),
-        # RULES.md first section: hemoglobin above 300 g/L is refused.
+        # RULES first section: hemoglobin above 300 g/L is refused.
         plausible_max=Decimal(300),
     ),
     Analyte(
@@ -116,7 +116,7 @@ CATALOGUE: tuple[Analyte, ...] = (
             Unit("/uL", Fraction(1, 1000), f"{_TABLE}; §5.3: cells/uL = (x10^9/L) x 1000",
                  ("cells/ul",)),
         ),
-        # RULES.md first section: platelets above 5000 x10^9/L are refused.
+        # RULES first section: platelets above 5000 x10^9/L are refused.
         plausible_max=Decimal(5000),
     ),
     Analyte(
@@ -166,7 +166,7 @@ CATALOGUE: tuple[Analyte, ...] = (
             Unit("IU/L", Fraction(1), f"{_TABLE}; §5.3: U/L = IU/L"),
             Unit("ukat/L", Fraction(60), f"{_TABLE}; §5.3: ukat/L x 60 = U/L"),
         ),
-        # [bound] pseudo-TMA median LDH is 7310 IU/L (RULES.md S-3, NOEL-2013); 100 000 leaves wide room
+        # [bound] pseudo-TMA median LDH is 7310 IU/L (RULES S-3, NOEL-2013); 100 000 leaves wide room
         plausible_max=Decimal(100_000),
     ),
     Analyte(
@@ -260,9 +260,9 @@ CATALOGUE: tuple[Analyte, ...] = (
 
 # LOINC codes a lab may send that look close but are different tests: refuse them by name (§7.1).
 NOT_THESE_LOINC: dict[str, str] = {
-    "20646-6": "homocystine, not homocysteine; RULES.md §7.1 says do not use it (homocysteine is 13965-9)",
-    "15152-2": "RBC folate, a different test from serum folate (2284-8), RULES.md §7.1",
-    "40824-5": "ADAMTS13 antibody/inhibitor, not ADAMTS13 activity (53622-7), RULES.md §7.1",
+    "20646-6": "homocystine, not homocysteine; RULES §7.1 says do not use it (homocysteine is 13965-9)",
+    "15152-2": "RBC folate, a different test from serum folate (2284-8), RULES §7.1",
+    "40824-5": "ADAMTS13 antibody/inhibitor, not ADAMTS13 activity (53622-7), RULES §7.1",
 }
 
 _BY_CODE: dict[str, Analyte] = {analyte.code: analyte for analyte in CATALOGUE}
@@ -339,7 +339,7 @@ def to_canonical(analyte: Analyte, value: Number, unit: str) -> Decimal:
 
     Refuses (AnalyteError): an unknown unit (field "unit"), a value that is not a finite number, is
     negative or is above the analyte's physically possible maximum (field "value", naming the
-    analyte, value and unit, as the RULES.md first section requires).
+    analyte, value and unit, as the RULES first section requires).
     """
     if analyte.kind == QUALITATIVE:
         raise AnalyteError("value", f"{analyte.code} is reported as present or absent, not as a number.")
@@ -367,7 +367,7 @@ def _brief(number: Decimal) -> str:
     return f"{number.quantize(Decimal('0.01')).normalize():f}"
 
 
-# Lab wording for a smear finding, mapped to the canonical present/absent (RULES.md: schistocytes 800-3).
+# Lab wording for a smear finding, mapped to the canonical present/absent (RULES: schistocytes 800-3).
 _PRESENCE_WORDS: dict[str, Presence] = {
     "present": PRESENT, "seen": PRESENT, "positive": PRESENT, "detected": PRESENT,
     "absent": ABSENT, "not seen": ABSENT, "none seen": ABSENT, "negative": ABSENT, "not detected": ABSENT,

@@ -2,11 +2,11 @@
 
 Pure: imports nothing from Django and touches no database. Values are in each analyte's canonical
 unit (patients/labs/analytes.py) and are `decimal.Decimal`; `interpret` and the status functions accept
-Decimal, int or float. Every number cites RULES.md: §5.2 (reference ranges), §5.1 (B12 status), §3.3
+Decimal, int or float. Every number cites RULES: §5.2 (reference ranges), §5.1 (B12 status), §3.3
 and §3.4 (critical limits), §8 (where sources disagree); the evidence tag ([V], [S], [P], [U], §0.1)
 travels in each range's `source` so a screen can show how firm a default is.
 
-RULES.md §3.2 and §5.2: the reporting lab's own range always wins. These defaults are only for a
+RULES §3.2 and §5.2: the reporting lab's own range always wins. These defaults are only for a
 result that arrives without one; the caller decides which range to pass to `interpret`.
 """
 
@@ -27,7 +27,7 @@ FolateStatus = Literal["deficient", "indeterminate", "normal"]
 
 Value = Decimal | int | float
 
-# RULES.md scope: adult patients, 16 and over. Younger patients get no default range.
+# RULES scope: adult patients, 16 and over. Younger patients get no default range.
 ADULT_FROM_AGE = 16
 
 
@@ -46,11 +46,11 @@ class ReferenceRange:
 
 def _range(low: int | str | None, high: int | str | None, source: str) -> ReferenceRange:
     return ReferenceRange(
-        None if low is None else Decimal(low), None if high is None else Decimal(high), f"RULES.md {source}"
+        None if low is None else Decimal(low), None if high is None else Decimal(high), f"RULES {source}"
     )
 
 
-# --- Hemoglobin (g/L), RULES.md §5.2 ------------------------------------------------------------
+# --- Hemoglobin (g/L), RULES §5.2 ------------------------------------------------------------
 # §5.2 gives the WHO anaemia cut-offs as the LLN and "typical UK lab" upper limits of 150/160 g/L
 # (female) and 170/180 g/L (male). The upper limit drives no rule (A-H2..A-H7 and S-3 use the LLN
 # only), so the higher figure is taken: it avoids flagging healthy values as high.
@@ -89,16 +89,16 @@ _SEX_INDEPENDENT: dict[str, ReferenceRange] = {
     "adamts13_activity": _range(70, None, "§5.2: ADAMTS13 activity >= 70 % (Mayo) [V]"),
     "potassium": _range("3.5", "5.0", "§5.2: potassium typically 3.5-5.0 mmol/L [U]"),
 }
-# No default, deliberately (RULES.md gives none, or says the lab range is the only one):
+# No default, deliberately (RULES gives none, or says the lab range is the only one):
 # hematocrit, bilirubin_indirect ("lab-specific"), creatinine, inr, ferritin, esr (S-8: no rules use it),
 # schistocytes (qualitative), and b12_total (§5.2: lab ranges "vary widely"; use b12_status, §5.1).
 
 # LDH: Mayo's 122-222 U/L is given for >= 18 y only (§5.2).
 _MINIMUM_AGE: dict[str, int] = {"ldh": 18}
 
-# --- Critical limits: only where RULES.md gives a number -----------------------------------------
-HEMOGLOBIN_CRITICAL_LOW = Decimal(70)  # RULES.md §3.3 A-H5 [P]: any post-T0 Hb < 70 g/L is CRITICAL
-PLATELETS_CRITICAL_LOW = Decimal(20)  # RULES.md §3.4 A-P3 [P]: any post-T0 platelets < 20 x10^9/L is CRITICAL
+# --- Critical limits: only where RULES gives a number -----------------------------------------
+HEMOGLOBIN_CRITICAL_LOW = Decimal(70)  # RULES §3.3 A-H5 [P]: any post-T0 Hb < 70 g/L is CRITICAL
+PLATELETS_CRITICAL_LOW = Decimal(20)  # RULES §3.4 A-P3 [P]: any post-T0 platelets < 20 x10^9/L is CRITICAL
 
 _CRITICAL_LIMITS: dict[str, tuple[Decimal | None, Decimal | None]] = {
     "hemoglobin": (HEMOGLOBIN_CRITICAL_LOW, None),
@@ -112,7 +112,7 @@ def _check_sex(sex: str) -> None:
 
 
 def default_range(analyte_code: str, sex: Sex, age: int | None, pregnant: bool = False) -> ReferenceRange | None:
-    """The RULES.md §5.2 default adult range for an analyte (code or LOINC), or None when there is none.
+    """The RULES §5.2 default adult range for an analyte (code or LOINC), or None when there is none.
 
     `age` in whole years; None is read as an adult (the product's scope is 16 and over). `pregnant`
     applies the pregnancy Hb limit whatever the recorded sex. Other analytes ignore it: §5.2 gives no
@@ -170,8 +170,8 @@ def interpret(
     """Where a canonical value falls: below `critical_low` (strictly), below the range, in it
     (limits inclusive), above it, above `critical_high` (strictly).
 
-    Critical limits come from `critical_limits()`; pass None where RULES.md gives none. The range is
-    the lab's own when the result carries one, otherwise `default_range()` (RULES.md §3.2).
+    Critical limits come from `critical_limits()`; pass None where RULES gives none. The range is
+    the lab's own when the result carries one, otherwise `default_range()` (RULES §3.2).
     """
     value = _finite(value_canonical, "value")
     if critical_low is not None and value < _finite(critical_low, "critical_low"):
@@ -185,10 +185,10 @@ def interpret(
     return "normal"
 
 
-# --- B12 status, RULES.md §5.1 --------------------------------------------------------------------
+# --- B12 status, RULES §5.1 --------------------------------------------------------------------
 @dataclass(frozen=True)
 class B12Cutoffs:
-    """One set of B12 status cut-offs, as data (RULES.md §5.1 "store them as configurable alternatives").
+    """One set of B12 status cut-offs, as data (RULES §5.1 "store them as configurable alternatives").
 
     For each test: below `*_deficient_below` is "deficient"; from there up to and including
     `*_indeterminate_up_to` is "indeterminate"; above it "unlikely". An indeterminate limit of None means
@@ -204,29 +204,29 @@ class B12Cutoffs:
     active_indeterminate_up_to: Decimal | None = None
 
 
-# RULES.md §5.1: total < 180 / 180-350 / > 350 ng/L [S]; active < 25 / 25-70 / > 70 pmol/L [V-copy].
+# RULES §5.1: total < 180 / 180-350 / > 350 ng/L [S]; active < 25 / 25-70 / > 70 pmol/L [V-copy].
 # §8 Q5 and Q7: the default, unless the lab has its own cut-offs configured.
 NG239_DEFAULT = B12Cutoffs(
     name="NG239",
-    source="RULES.md §5.1: NICE NG239 thresholds (total [S], active via NWL Pathology [V-copy])",
+    source="RULES §5.1: NICE NG239 thresholds (total [S], active via NWL Pathology [V-copy])",
     total_deficient_below=Decimal(180),
     total_indeterminate_up_to=Decimal(350),
     active_deficient_below=Decimal(25),
     active_indeterminate_up_to=Decimal(70),
 )
-# RULES.md §5.1 "Older/alternative cut-offs": BSH-2014 200 ng/L (148 pmol/L) [V-copy], CKS 2020 the same.
+# RULES §5.1 "Older/alternative cut-offs": BSH-2014 200 ng/L (148 pmol/L) [V-copy], CKS 2020 the same.
 # One cut-off, no indeterminate band, nothing on active B12. BSH adds that with strong clinical
 # suspicion a value above it should still be investigated (MMA, homocysteine, holoTC).
 BSH_2014 = B12Cutoffs(
     name="BSH-2014",
-    source="RULES.md §5.1: BSH-2014 and CKS 2020, serum cobalamin < 200 ng/L [V-copy]; superseded by NG239 (§8 Q19)",
+    source="RULES §5.1: BSH-2014 and CKS 2020, serum cobalamin < 200 ng/L [V-copy]; superseded by NG239 (§8 Q19)",
     total_deficient_below=Decimal(200),
     total_indeterminate_up_to=None,
 )
-# RULES.md §8 Q5: AFP-2017 summary, < 200 deficient, 200-400 borderline.
+# RULES §8 Q5: AFP-2017 summary, < 200 deficient, 200-400 borderline.
 AFP_2017 = B12Cutoffs(
     name="AFP-2017",
-    source="RULES.md §8 Q5: AFP-2017 summary, < 200 ng/L deficient, 200-400 borderline",
+    source="RULES §8 Q5: AFP-2017 summary, < 200 ng/L deficient, 200-400 borderline",
     total_deficient_below=Decimal(200),
     total_indeterminate_up_to=Decimal(400),
 )
@@ -250,7 +250,7 @@ def b12_status(
 ) -> B12Status:
     """B12 status from total B12 (ng/L) and/or active B12 (pmol/L), by the given cut-off set (§5.1).
 
-    With both results, the more concerning one wins: RULES.md gives no rule for discordant results,
+    With both results, the more concerning one wins: RULES gives no rule for discordant results,
     and §5.1 warns that a normal B12 does not exclude deficiency (BSH-2014), so a low active B12 is
     not overruled by a normal total (nor the reverse).
     """
@@ -268,13 +268,13 @@ def b12_status(
     return max(statuses, key=_B12_SEVERITY.__getitem__)
 
 
-# RULES.md §5.2 (ARUP) [V]: serum folate <= 3.9 ng/mL deficient; 4.0-5.8 indeterminate; >= 5.9 normal.
+# RULES §5.2 (ARUP) [V]: serum folate <= 3.9 ng/mL deficient; 4.0-5.8 indeterminate; >= 5.9 normal.
 FOLATE_DEFICIENT_UP_TO = Decimal("3.9")
 FOLATE_NORMAL_FROM = Decimal("5.9")
 
 
 def folate_status(folate_ug_per_l: Value) -> FolateStatus:
-    """Serum folate (ug/L = ng/mL) in the three ARUP bands of RULES.md §5.2.
+    """Serum folate (ug/L = ng/mL) in the three ARUP bands of RULES §5.2.
 
     ARUP reports one decimal; a value between the bands (3.95, 5.85) goes to "indeterminate".
     """

@@ -120,7 +120,7 @@ class LabResultSerializer(serializers.ModelSerializer[LabResult]):
     )
     interpretation = serializers.ChoiceField(
         choices=Interpretation.choices,
-        help_text="Against the lab's range when sent, else the RULES.md §5.2 default for the patient's sex, "
+        help_text="Against the lab's range when sent, else the RULES §5.2 default for the patient's sex, "
         "age and pregnancy on the collection date; empty when there is no range.",
     )
     entered_by: serializers.SlugRelatedField[Any] = serializers.SlugRelatedField(
@@ -190,7 +190,7 @@ class AnalyteSerializer(serializers.Serializer[Any]):
     code = serializers.CharField()
     name = serializers.CharField()
     loinc = serializers.CharField(help_text="Preferred LOINC code.")
-    alternate_loinc = serializers.ListField(child=serializers.CharField(), help_text="Also accepted (RULES.md §7.1).")
+    alternate_loinc = serializers.ListField(child=serializers.CharField(), help_text="Also accepted (RULES §7.1).")
     kind = serializers.ChoiceField(choices=[("quantitative", "quantitative"), ("qualitative", "qualitative")])
     canonical_unit = serializers.CharField()
     units = serializers.SerializerMethodField(help_text="Units accepted, with the conversion to the canonical unit.")

@@ -2,7 +2,7 @@
 import (patients/labs/importer.py) reuses row by row.
 
 The numbers come from the pure modules: patients/labs/analytes.py (codes, LOINC, exact unit conversion,
-plausibility bounds) and patients/labs/reference_ranges.py (RULES.md §5.2 defaults, critical limits,
+plausibility bounds) and patients/labs/reference_ranges.py (RULES §5.2 defaults, critical limits,
 `interpret`). This module only translates rows to and from them, checks times, and writes.
 
 Every problem is reported against the field that caused it ("unit", "results[2].ref_low"); a panel
@@ -72,7 +72,7 @@ class PatientContext:
     pregnancies: list[PatientFact] = field(default_factory=list)
 
     def pregnant_on(self, day: date) -> bool:
-        # RULES.md §5.2 / L-8: a recorded pregnancy (not one checked and absent) covering the day.
+        # RULES §5.2 / L-8: a recorded pregnancy (not one checked and absent) covering the day.
         return any(
             not fact.absent
             and (fact.onset_date is None or fact.onset_date <= day)
@@ -141,7 +141,7 @@ def _interpretation(
 ) -> str:
     critical_low, critical_high = reference_ranges.critical_limits(analyte.code)
     if ref_low is not None or ref_high is not None:
-        # RULES.md §3.2 / §5.2: the reporting lab's own range always wins (a one-sided range, such as
+        # RULES §3.2 / §5.2: the reporting lab's own range always wins (a one-sided range, such as
         # MMA "<= 400 nmol/L", is used as sent: no limit on the other side).
         band: reference_ranges.ReferenceRange | None = reference_ranges.ReferenceRange(ref_low, ref_high, "lab")
     else:
@@ -179,7 +179,7 @@ def build_lab_result(
     except analytes.AnalyteError as exc:
         raise ServiceError(prefix + "analyte", exc.message) from None
     code = item.analyte.strip() if isinstance(item.analyte, str) else ""
-    # RULES.md §7.1: always store the lab's own LOINC if supplied, else the preferred one.
+    # RULES §7.1: always store the lab's own LOINC if supplied, else the preferred one.
     loinc = code if code in analyte.loinc_codes else analyte.loinc
     value_text = _text(item.value)
     unit = item.unit.strip() if isinstance(item.unit, str) else ""
@@ -300,7 +300,7 @@ def lab_result_create(
     entered_by: Any = None,
     now: datetime | None = None,
 ) -> LabResult:
-    """Store one lab result, converted to the canonical unit and interpreted (RULES.md §5.2, §5.3)."""
+    """Store one lab result, converted to the canonical unit and interpreted (RULES §5.2, §5.3)."""
     _check_patient(patient)
     now = now or djtz.now()
     errors = check_times(patient=patient, collected_at=collected_at, reported_at=reported_at, now=now)

@@ -75,7 +75,7 @@ def dose_record_administration(
             .first()
         )
         if earlier is not None:
-            # Each dose is measured from the one before it as given (RULES.md "Scheduling
+            # Each dose is measured from the one before it as given (RULES "Scheduling
             # semantics"): giving a later slot first would leave an earlier one planned after it.
             raise ConflictError(
                 "dose",
@@ -127,7 +127,7 @@ def dose_record_not_given(
     *, dose: ScheduledDose, reason: str, on: date | None = None, user: Any = None
 ) -> ScheduledDose:
     """Record that a planned dose was not given (did not attend, refused, held). It stays visible
-    with its reason and a replacement is planned (RULES.md "Scheduling semantics")."""
+    with its reason and a replacement is planned (RULES "Scheduling semantics")."""
     reason = (reason or "").strip()
     if not reason:
         raise ServiceError("reason", "say why the dose was not given (e.g. did not attend, refused, held)")

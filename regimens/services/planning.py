@@ -50,7 +50,7 @@ class ProtocolPlanData:
     phases: tuple[ProtocolPhase, ...]
 
 
-# What a regimen keeps of its protocol (RULES.md §1.1: every number stays editable per patient;
+# What a regimen keeps of its protocol (RULES §1.1: every number stays editable per patient;
 # an admin's later edit of the protocol must not silently change treatment already under way).
 PHASE_FIELDS = tuple(f.name for f in ProtocolPhase._meta.concrete_fields if f.name not in ("id", "protocol"))
 STEP_FIELDS = ("rule", "day", "window_before", "window_after", "analytes", "note")

@@ -1,4 +1,4 @@
-"""Real parts for the delivery integration tests (issue 4 §8): an aiosmtpd SMTP server, Celery worker
+"""Real parts for the delivery integration tests): an aiosmtpd SMTP server, Celery worker
 subprocesses on Redis, a throwaway redis-server, and bulk helpers that write committed Delivery rows.
 All on 127.0.0.1; tests/conftest.py `require_service` skips locally / fails under CI without PostgreSQL
 and Redis."""

@@ -1,4 +1,4 @@
-"""Delivery with the real parts (issue 4 §8): PostgreSQL, Redis, Celery worker processes, aiosmtpd.
+"""Delivery with the real parts): PostgreSQL, Redis, Celery worker processes, aiosmtpd.
 
 "Exactly once" is counted at the SMTP server: every delivery goes to its own address
 (patient<n>@example.test), so a duplicate shows as two messages for one address.

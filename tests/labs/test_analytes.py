@@ -1,4 +1,4 @@
-"""The analyte catalogue and exact unit conversions (RULES.md first section, §5.3, §7.1). No database."""
+"""The analyte catalogue and exact unit conversions (RULES first section, §5.3, §7.1). No database."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import pytest
 
 from patients.labs.analytes import CATALOGUE, AnalyteError, normalize_unit, resolve, to_canonical, to_presence
 
-# RULES.md first section, "Analyte codes and canonical units": code -> (preferred LOINC, canonical unit).
+# RULES first section, "Analyte codes and canonical units": code -> (preferred LOINC, canonical unit).
 RULES_TABLE = {
     "hemoglobin": ("718-7", "g/L"),
     "hematocrit": ("4544-3", "L/L"),
@@ -33,7 +33,7 @@ RULES_TABLE = {
     "ferritin": ("2276-4", "ug/L"),
 }
 
-# RULES.md §7.1, "Alternates / notes" column (different tests such as RBC folate excluded).
+# RULES §7.1, "Alternates / notes" column (different tests such as RBC folate excluded).
 ALTERNATE_LOINC = {
     "26515-7": "platelets",
     "30428-7": "mcv",
@@ -88,11 +88,11 @@ def test_it_refuses_an_unknown_analyte_listing_what_is_accepted() -> None:
 
 @pytest.mark.parametrize("loinc", ["20646-6", "15152-2", "40824-5"])
 def test_it_refuses_look_alike_loinc_by_name(loinc: str) -> None:
-    # RULES.md §7.1: homocystine (not homocysteine), RBC folate, ADAMTS13 antibody are different tests.
+    # RULES §7.1: homocystine (not homocysteine), RBC folate, ADAMTS13 antibody are different tests.
     with pytest.raises(AnalyteError) as error:
         resolve(loinc)
     assert error.value.field == "analyte"
-    assert "RULES.md §7.1" in error.value.message
+    assert "RULES §7.1" in error.value.message
 
 
 def test_an_analyte_error_is_a_value_error() -> None:
@@ -100,7 +100,7 @@ def test_an_analyte_error_is_a_value_error() -> None:
         resolve("")
 
 
-# --- Exact conversions, one per row of the RULES.md table and §5.3 ------------------------------
+# --- Exact conversions, one per row of the RULES table and §5.3 ------------------------------
 
 
 @pytest.mark.parametrize(
@@ -157,7 +157,7 @@ def test_it_converts_exactly(code: str, value: str, unit: str, expected: str) ->
 
 
 def test_it_converts_b12_pmol_per_litre_by_dividing_by_0_738() -> None:
-    # RULES.md §5.1 and §8 Q6: 180 ng/L = 133 pmol/L, so 133 pmol/L is ~180.2 ng/L.
+    # RULES §5.1 and §8 Q6: 180 ng/L = 133 pmol/L, so 133 pmol/L is ~180.2 ng/L.
     result = canonical("b12_total", 133, "pmol/L")
     assert result.quantize(Decimal("0.1")) == Decimal("180.2")
     with localcontext() as context:
@@ -241,7 +241,7 @@ def test_it_refuses_values_that_are_not_numbers(value: object) -> None:
 
 @pytest.mark.parametrize("code", sorted(set(RULES_TABLE) - {"schistocytes"}))
 def test_it_refuses_any_negative_value(code: str) -> None:
-    # RULES.md first section: any negative value is refused.
+    # RULES first section: any negative value is refused.
     analyte = resolve(code)
     with pytest.raises(AnalyteError) as error:
         to_canonical(analyte, "-0.1", analyte.canonical_unit)
@@ -258,7 +258,7 @@ def test_it_accepts_zero_and_the_plausible_maximum(code: str) -> None:
 
 
 def test_it_refuses_hemoglobin_above_300_g_per_litre() -> None:
-    # RULES.md first section: hemoglobin above 300 g/L is refused, naming analyte, value and unit.
+    # RULES first section: hemoglobin above 300 g/L is refused, naming analyte, value and unit.
     assert canonical("hemoglobin", 300, "g/L") == 300
     with pytest.raises(AnalyteError) as error:
         canonical("hemoglobin", "300.1", "g/L")
@@ -277,7 +277,7 @@ def test_it_catches_a_unit_slip_and_says_what_it_converted_to() -> None:
 
 
 def test_it_refuses_platelets_above_5000() -> None:
-    # RULES.md first section: platelets above 5000 x10^9/L are refused.
+    # RULES first section: platelets above 5000 x10^9/L are refused.
     assert canonical("platelets", 5000, "10^9/L") == 5000
     with pytest.raises(AnalyteError) as error:
         canonical("platelets", 5_000_001, "/uL")

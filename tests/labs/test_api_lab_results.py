@@ -30,7 +30,7 @@ def enter(api: APIClient, patient: Patient, analyte: str, value: Any, unit: str,
 CONVERSIONS = [
     ("hemoglobin", "120", "g/L", "120"),
     ("hemoglobin", "12.1", "g/dL", "121"),
-    ("hemoglobin", "7.5", "mmol/L", "120.825"),  # RULES.md: mmol/L x 16.11
+    ("hemoglobin", "7.5", "mmol/L", "120.825"),  # RULES: mmol/L x 16.11
     ("platelets", "150", "10^9/L", "150"),
     ("platelets", "150", "x10^9/L", "150"),
     ("platelets", "150", "10^3/uL", "150"),
@@ -95,7 +95,7 @@ def test_it_accepts_the_preferred_loinc_and_stores_it(api: APIClient, patient: P
 
 
 def test_it_accepts_an_alternate_loinc_and_keeps_the_labs_code(api: APIClient, patient: Patient) -> None:
-    # RULES.md §7.1: always store the lab's own LOINC if supplied.
+    # RULES §7.1: always store the lab's own LOINC if supplied.
     body = enter(api, patient, "26515-7", "200", "10^9/L").json()
 
     assert (body["analyte"], body["loinc"]) == ("platelets", "26515-7")
@@ -122,7 +122,7 @@ def test_it_records_schistocytes_as_present_or_absent(api: APIClient, patient: P
     ("sex", "value", "expected"),
     [
         ("female", "119", "low"),
-        ("female", "120", "normal"),  # exactly at the LLN is normal (RULES.md §5.2, WHO 120 g/L)
+        ("female", "120", "normal"),  # exactly at the LLN is normal (RULES §5.2, WHO 120 g/L)
         ("male", "129", "low"),
         ("male", "130", "normal"),  # WHO 130 g/L
         ("male", "181", "high"),
@@ -184,7 +184,7 @@ BAD_INPUTS = [
     ({"value": "twelve"}, "value"),
     ({"value": ""}, "value"),
     ({"value": True}, "value"),
-    ({"value": "350"}, "value"),  # RULES.md: hemoglobin above 300 g/L is impossible
+    ({"value": "350"}, "value"),  # RULES: hemoglobin above 300 g/L is impossible
     ({"value": "35", "unit": "g/dL"}, "value"),
     ({"value": "-1"}, "value"),
     ({"collected_at": "2026-11-02T09:30:00"}, "collected_at"),  # no offset

@@ -1,4 +1,4 @@
-"""Default reference ranges, interpretation and B12/folate status (RULES.md §5.1, §5.2, §3.3, §3.4).
+"""Default reference ranges, interpretation and B12/folate status (RULES §5.1, §5.2, §3.3, §3.4).
 No database."""
 
 from __future__ import annotations
@@ -68,7 +68,7 @@ def test_without_a_recorded_sex_the_male_lower_limit_is_used(sex: str) -> None:
 
 
 def test_hemoglobin_below_70_is_critical() -> None:
-    # RULES.md §3.3 A-H5: Hb < 70 g/L is CRITICAL; 70 itself is only low.
+    # RULES §3.3 A-H5: Hb < 70 g/L is CRITICAL; 70 itself is only low.
     assert judge("hemoglobin", 69, "male") == "critically_low"
     assert judge("hemoglobin", 70, "male") == "low"
 
@@ -118,7 +118,7 @@ def test_one_sided_limits() -> None:
 
 
 def test_platelets_below_20_are_critical() -> None:
-    # RULES.md §3.4 A-P3: platelets < 20 x10^9/L is CRITICAL; 20 itself is only low.
+    # RULES §3.4 A-P3: platelets < 20 x10^9/L is CRITICAL; 20 itself is only low.
     assert judge("platelets", 19) == "critically_low"
     assert judge("platelets", 20) == "low"
 
@@ -137,7 +137,7 @@ def test_a_caller_may_pass_a_critical_high() -> None:
 
 
 def test_the_lab_range_overrides_the_default() -> None:
-    # RULES.md §3.2 / §5.2: the reporting lab's range wins; the caller passes it.
+    # RULES §3.2 / §5.2: the reporting lab's range wins; the caller passes it.
     lab = ReferenceRange(Decimal(115), Decimal(165), "Riverside lab")
     assert interpret(118, adult_range("hemoglobin", "female")) == "low"
     assert interpret(118, lab) == "normal"
@@ -176,7 +176,7 @@ def test_ldh_has_a_default_from_18() -> None:
 
 
 def test_children_get_no_default() -> None:
-    # RULES.md scope: adults 16 and over.
+    # RULES scope: adults 16 and over.
     assert default_range("platelets", "female", 15) is None
     assert default_range("platelets", "female", 16) is not None
 
@@ -207,7 +207,7 @@ def test_it_refuses_an_unknown_sex_or_age() -> None:
 def test_every_default_cites_its_rule_and_evidence(code: str) -> None:
     for sex in ("female", "male", "other", "unknown"):
         source = adult_range(code, sex).source
-        assert source.startswith("RULES.md §")
+        assert source.startswith("RULES §")
         assert any(tag in source for tag in ("[V]", "[S]", "[P]", "[U]", "[V;"))
 
 
@@ -235,7 +235,7 @@ def test_with_both_results_the_more_concerning_wins() -> None:
 
 
 def test_a_b12_in_pmol_per_litre_is_judged_in_ng_per_litre() -> None:
-    # RULES.md §8 Q6: 133 pmol/L is the 180 ng/L threshold (~180.2 ng/L), so it is indeterminate.
+    # RULES §8 Q6: 133 pmol/L is the 180 ng/L threshold (~180.2 ng/L), so it is indeterminate.
     b12 = resolve("14685-2")
     assert b12_status(total_ng_per_l=to_canonical(b12, 133, "pmol/L")) == "indeterminate"
     assert b12_status(total_ng_per_l=to_canonical(b12, 132, "pmol/L")) == "deficient"

@@ -141,7 +141,7 @@ def test_anonymous_users_are_refused(anon_api: Any) -> None:
     assert anon_api.get(f"/api/patients/{patient.pk}/trends/").status_code in (401, 403)
 
 
-# --- B12 status (RULES.md §5.1) ---------------------------------------------------------------------
+# --- B12 status (RULES §5.1) ---------------------------------------------------------------------
 
 
 def b12(patient: Patient, analyte: str, value: str, on: date, lab: str = "") -> LabResult:

@@ -1,5 +1,5 @@
-"""Monitoring evaluation (issue 3): results entered through the API raise, dedupe and resolve alerts
-(RULES.md §3.3-§3.6) and the evaluation-time safety rules (S-3, S-6(b), S-9, S-13, S-15)."""
+"""Monitoring evaluation): results entered through the API raise, dedupe and resolve alerts
+(RULES §3.3-§3.6) and the evaluation-time safety rules (S-3, S-6(b), S-9, S-13, S-15)."""
 
 from __future__ import annotations
 

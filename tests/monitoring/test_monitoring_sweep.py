@@ -1,6 +1,6 @@
 """The monitoring sweep (monitoring/sweep.py): time-based rules run day by day through run_sweeps,
 opening alerts on the right day and not before, idempotent, and with a query count that does not grow
-with the number of patients (RULES.md S-4, S-6(a), §1.3, §3.3)."""
+with the number of patients (RULES S-4, S-6(a), §1.3, §3.3)."""
 
 from __future__ import annotations
 

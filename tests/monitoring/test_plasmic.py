@@ -1,4 +1,4 @@
-"""PLASMIC (RULES.md §6): each component at its limit, incomplete scores, bands, applicability, the
+"""PLASMIC (RULES §6): each component at its limit, incomplete scores, bands, applicability, the
 experimental variant."""
 
 from __future__ import annotations

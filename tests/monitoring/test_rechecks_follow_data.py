@@ -1,4 +1,4 @@
-"""Rechecks follow the data (issue 3 item 6; RULES.md §2): baseline results re-plan the conditional
+"""Rechecks follow the data (RULES §2): baseline results re-plan the conditional
 rechecks, and a result inside or after a recheck's window completes it."""
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
-"""The haematological response rules, RULES.md §3.3-§3.6 (monitoring/rules.py). Pure: no database.
+"""The haematological response rules, RULES §3.3-§3.6 (monitoring/rules.py). Pure: no database.
 
-Expected results are worked out by hand from RULES.md; default limits are §5.2 (Hb LLN 120 female,
+Expected results are worked out by hand from RULES; default limits are §5.2 (Hb LLN 120 female,
 130 male, 110 pregnant; platelets 150-400; MCV 80-100; reticulocytes 0.2-2.0 %; LDH 122-222).
 """
 
@@ -38,7 +38,7 @@ T0 = date(2027, 1, 4)
 MAN = PatientContext(sex="male", age=50, t0=T0)
 WOMAN = PatientContext(sex="female", age=50, t0=T0)
 
-# RULES.md first section, "Alert kinds" (the hematological ones).
+# RULES first section, "Alert kinds" (the hematological ones).
 ALERT_KINDS = {
     "no_reticulocyte_response",
     "hemoglobin_slow_rise",

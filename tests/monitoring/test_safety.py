@@ -1,4 +1,4 @@
-"""Point-of-care safety warnings (RULES.md §4 S-2, S-5, S-10, S-11, S-12) on the regimen and dose API:
+"""Point-of-care safety warnings (RULES §4 S-2, S-5, S-10, S-11, S-12) on the regimen and dose API:
 a warning must be acknowledged before anything is written; the acknowledgement is stored and the
 matching alert is raised once, in the same transaction."""
 

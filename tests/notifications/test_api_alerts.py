@@ -1,4 +1,4 @@
-"""API: alerts (list, filters, ordering, read, acknowledge; RULES.md §3.6)."""
+"""API: alerts (list, filters, ordering, read, acknowledge; RULES §3.6)."""
 
 from __future__ import annotations
 

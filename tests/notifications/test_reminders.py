@@ -1,4 +1,4 @@
-"""Patient reminders (notifications/reminders.py, issue 4 section 5): written on the right day at the right
+"""Patient reminders (notifications/reminders.py): written on the right day at the right
 local time, once, in the patient's language, with nothing clinical in them; cancelled when the dose is
 recorded first; opt-out and missing contact details respected."""
 
@@ -170,7 +170,7 @@ def test_no_patient_text_in_any_language_carries_clinical_words() -> None:
 
 
 def test_day_by_day_it_writes_exactly_the_listed_reminders(clinic: Any, clock: Any) -> None:
-    # hydroxo-uk-standard from Monday 2027-01-04 (RULES.md example): loading on 4, 6, 8, 11, 13, 15 January,
+    # hydroxo-uk-standard from Monday 2027-01-04 (RULES example): loading on 4, 6, 8, 11, 13, 15 January,
     # first maintenance dose on 2027-04-09. Each dose is given on its day at 11:00 UTC.
     clinic.phone = "020 7946 0000"
     clinic.save()
@@ -197,7 +197,7 @@ def test_day_by_day_it_writes_exactly_the_listed_reminders(clinic: Any, clock: A
         (date(2027, 4, 8), date(2027, 4, 9)),  # and the day before
     ]
     # No baseline results: L-6 (days 14 and 28, ± 3), L-7 (day 56 ± 7) and L-8 (month 3), each 2 days before
-    # its window opens (RULES.md "Lab-recheck plan").
+    # its window opens (RULES "Lab-recheck plan").
     rechecks = [(local(d).date(), d.recheck.rule, d.recheck.window_start) for d in reminders(patient) if d.recheck]
     assert rechecks == [
         (date(2027, 1, 13), "L-6", date(2027, 1, 15)),

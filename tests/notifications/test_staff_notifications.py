@@ -1,6 +1,6 @@
-"""Staff notifications (notifications/staff.py, issue 4 section 6): HIGH and CRITICAL alerts reach the
+"""Staff notifications (notifications/staff.py): HIGH and CRITICAL alerts reach the
 clinic's staff at once, MEDIUM ones in the next morning's digest, and unacknowledged HIGH/CRITICAL ones
-escalate to the clinic lead once (RULES.md §3.2)."""
+escalate to the clinic lead once (RULES §3.2)."""
 
 from __future__ import annotations
 

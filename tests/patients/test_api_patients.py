@@ -275,7 +275,7 @@ def test_it_lists_only_the_users_clinics_with_their_calendars(
 def test_it_replans_future_doses_when_the_clinic_closes_a_day(
     admin_api: APIClient, clinic: Clinic, patient: Patient
 ) -> None:
-    # Given the RULES.md example regimen (second loading dose on Wednesday 6 January)
+    # Given the RULES example regimen (second loading dose on Wednesday 6 January)
     regimen = services.regimen_start(
         patient=patient, protocol=Protocol.objects.get(code="hydroxo-uk-standard"), start_date=date(2027, 1, 4)
     )

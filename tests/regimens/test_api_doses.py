@@ -71,7 +71,7 @@ def test_it_lists_doses_with_the_fields_a_nurse_needs(api: APIClient, regimen: R
 
 @time_machine.travel(TODAY, tick=False)
 def test_it_shows_a_dose_in_milligrams_as_milligrams(api: APIClient, regimen: Regimen) -> None:
-    # Given a dose whose unit for people is mg (1000 mcg = 1 mg, RULES.md §1.1)
+    # Given a dose whose unit for people is mg (1000 mcg = 1 mg, RULES §1.1)
     ScheduledDose.objects.filter(pk=dose(regimen).pk).update(dose_unit="mg", dose_mcg=1500)
 
     response = api.get(f"/api/doses/{dose(regimen).pk}/")

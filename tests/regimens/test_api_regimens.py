@@ -17,7 +17,7 @@ from tests.factories import PatientFactory, staff_user
 
 # "Today" for most tests: a 2027 start date is then within the one-year limit.
 TODAY = "2026-12-01 09:00:00+00:00"
-# RULES.md "Scheduling semantics" example: hydroxo-uk-standard from Monday 2027-01-04, Mon–Fri clinic.
+# RULES "Scheduling semantics" example: hydroxo-uk-standard from Monday 2027-01-04, Mon–Fri clinic.
 RULES_LOADING = ["2027-01-04", "2027-01-06", "2027-01-08", "2027-01-11", "2027-01-13", "2027-01-15"]
 RULES_FIRST_MAINTENANCE = "2027-04-09"
 

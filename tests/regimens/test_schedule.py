@@ -1,4 +1,4 @@
-"""The pure schedule engine against RULES.md, first section ("Scheduling semantics", "Lab-recheck
+"""The pure schedule engine against RULES, first section ("Scheduling semantics", "Lab-recheck
 plan"), §1.3 and §2. No database: plain functions over frozen dataclasses.
 
 Every expected date below was worked out by hand from the rules (weekday facts: 2027-01-04 is a
@@ -40,7 +40,7 @@ EVERY_DAY = ClinicCalendar(open_weekdays=frozenset(range(7)))
 
 
 def builtin(code: str) -> ProtocolSpec:
-    """A built-in protocol of RULES.md "Protocol codes", straight from regimens/protocol_data."""
+    """A built-in protocol of RULES "Protocol codes", straight from regimens/protocol_data."""
     data = next(p for p in PROTOCOLS if p["code"] == code)
     phases = tuple(
         PhaseSpec(
@@ -124,14 +124,14 @@ def phase_spec(spacing: str, value: int = 1, count: int = 6, **kwargs: Any) -> P
     return ProtocolSpec("test", (phase,))
 
 
-# --- The RULES.md example and start days ------------------------------------------------------
+# --- The RULES example and start days ------------------------------------------------------
 
 
 def test_it_plans_the_rules_example_hydroxo_uk_standard_from_monday_4_january_2027() -> None:
     p = run("hydroxo-uk-standard", jan(4))
 
     assert due(p, "loading") == [jan(4), jan(6), jan(8), jan(11), jan(13), jan(15)]
-    # First maintenance dose 12 weeks after the sixth loading dose (RULES.md example).
+    # First maintenance dose 12 weeks after the sixth loading dose (RULES example).
     assert due(p, "maintenance")[0] == date(2027, 4, 9)
 
 
@@ -337,7 +337,7 @@ def test_it_counts_only_doses_given_towards_a_fixed_count_phase() -> None:
 def test_it_does_not_move_an_overdue_planned_dose() -> None:
     p = run("hydroxo-uk-standard", jan(4), jan(12), records=(given(0, 1, jan(4)),))
 
-    # RULES.md: a planned dose whose due date has passed is overdue until it is given or not given.
+    # RULES: a planned dose whose due date has passed is overdue until it is given or not given.
     assert due(p, "loading")[0] == jan(6)
 
 
@@ -476,7 +476,7 @@ def test_it_needs_an_override_reason_for_maintenance_outside_8_to_13_weeks(weeks
 
 
 def test_it_needs_an_override_reason_to_change_a_number_the_protocol_gives_no_range_for() -> None:
-    # RULES.md §1.1: a clinician can override any number; record overrides with a reason.
+    # RULES §1.1: a clinician can override any number; record overrides with a reason.
     spec = builtin("hydroxo-uk-standard")
     limits = builtin_limits("hydroxo-uk-standard")
 
@@ -506,7 +506,7 @@ def test_it_refuses_a_number_for_a_spacing_that_has_none() -> None:
     assert exc.value.field == "options.phases.loading.spacing_value"
 
 
-# --- Lab rechecks (RULES.md "Lab-recheck plan", §2) ---------------------------------------------
+# --- Lab rechecks (RULES "Lab-recheck plan", §2) ---------------------------------------------
 
 
 def rechecks(p: Plan) -> list[tuple[str, date, date, date, tuple[str, ...]]]:

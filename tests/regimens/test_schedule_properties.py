@@ -1,5 +1,5 @@
 """Properties of the schedule engine that hold for any protocol, start date, clinic calendar and
-history (RULES.md "Scheduling semantics"). No database.
+history (RULES "Scheduling semantics"). No database.
 
 A history is simulated the way the services build one: plan, act on the first planned dose (give
 it early or late, or record it not given), let a clinician confirm a gate or end an open-ended

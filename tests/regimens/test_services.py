@@ -1,5 +1,5 @@
 """Regimen write services on PostgreSQL: every write re-plans through the engine and syncs rows
-(RULES.md "Scheduling semantics"; SPEC.md "Core behaviour" 3). "Now" is fixed with time_machine.
+(RULES "Scheduling semantics"; SPEC.md "Core behaviour" 3). "Now" is fixed with time_machine.
 """
 
 from __future__ import annotations
@@ -309,7 +309,7 @@ def test_it_moves_the_lab_rechecks_with_the_day_the_first_dose_was_given(patient
     give(slot(regimen, 0, 1), at(jan(5)))
 
     day_14.refresh_from_db()
-    # T0 is the first dose as given (RULES.md §2): 5 January + 14 days, window ± 3.
+    # T0 is the first dose as given (RULES §2): 5 January + 14 days, window ± 3.
     assert (day_14.due_date, day_14.window_start, day_14.window_end) == (jan(19), jan(16), jan(22))
 
 
@@ -493,7 +493,7 @@ def test_it_starts_a_regimen_in_the_same_few_queries_however_many_doses_it_plans
 def test_it_keeps_a_running_regimen_on_the_protocol_it_started_with(
     patient: Patient, clinic: Clinic, clock: Any
 ) -> None:
-    # Given the RULES.md example regimen (maintenance every 12 weeks: first on 2027-04-09)
+    # Given the RULES example regimen (maintenance every 12 weeks: first on 2027-04-09)
     regimen = start(patient, "hydroxo-uk-standard")
     # When an admin changes the protocol's maintenance to every 8 weeks
     ProtocolPhase.objects.filter(protocol__code="hydroxo-uk-standard", key="maintenance").update(spacing_value=8)

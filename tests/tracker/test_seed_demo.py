@@ -124,7 +124,7 @@ def test_it_gives_treated_patients_lab_histories_entered_through_the_service():
     assert with_results == {p.pk for p in treated}
     now = timezone.now()
     assert not LabResult.objects.filter(collected_at__gt=now).exists()
-    # Baselines are taken before the first dose (RULES.md §2) and are interpreted like any result.
+    # Baselines are taken before the first dose (RULES §2) and are interpreted like any result.
     for patient in treated:
         first = LabResult.objects.filter(patient=patient).order_by("collected_at").first()
         assert first is not None

@@ -1,13 +1,13 @@
 """Lab histories for the demo patients (used by `manage.py seed_demo`).
 
-Each story is a list of panels on days relative to T0 (the first dose given, RULES.md §2); day -2
+Each story is a list of panels on days relative to T0 (the first dose given, RULES §2); day -2
 is the baseline sample taken before treatment. Panels dated after today are left out, so a patient
 who started recently has only their first results. The values are invented for the demo and chosen
 so that the stories show what the monitoring does:
 
-- responding: the expected trajectory of RULES.md §3.1; no alert.
+- responding: the expected trajectory of RULES §3.1; no alert.
 - slow_hemoglobin: Hb rises too little at day 14 and 28 and is still low at week 8 (A-H2, A-H3, A-H4).
-- pseudo_tma: the pattern of RULES.md S-3 at baseline, LDH falls too slowly by day 7 (A-L1).
+- pseudo_tma: the pattern of RULES S-3 at baseline, LDH falls too slowly by day 7 (A-L1).
 - platelets_slow: platelets not rising by day 8 and still low at day 14 (A-P1, A-P2), normal by day 28.
 - hemoglobin_falling: Hb falls by 22 g/L between day 7 and day 14 (A-H5).
 

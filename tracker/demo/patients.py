@@ -226,7 +226,7 @@ STORIES: dict[str, list[Story]] = {
     ],
 }
 
-# Causes that fit each protocol (RULES.md "Deficiency causes"); the first is the most common.
+# Causes that fit each protocol (RULES "Deficiency causes"); the first is the most common.
 CAUSES: dict[str, list[str]] = {
     "hydroxo-uk-standard": ["pernicious_anemia", "autoimmune_gastritis", "pernicious_anemia", "gastrectomy"],
     "hydroxo-uk-neuro": ["pernicious_anemia", "nitrous_oxide", "pernicious_anemia", "autoimmune_gastritis"],
@@ -284,7 +284,7 @@ def build_patient_seeds(count: int, rng: random.Random) -> list[PatientSeed]:
             if (given, family) not in used_names or len(used_names) > 500:
                 break
         used_names.add((given, family))
-        # Adults only (RULES.md scope is 16 and over); B12 deficiency skews older.
+        # Adults only (RULES scope is 16 and over); B12 deficiency skews older.
         age = rng.choice([rng.randint(18, 45), rng.randint(45, 70), rng.randint(60, 92)])
         birth = date(2026 - age, rng.randint(1, 12), rng.randint(1, 28))
         if code in US_PROTOCOLS and (i // len(codes)) % 2 == 0:

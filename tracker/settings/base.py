@@ -167,25 +167,25 @@ CELERY_BEAT_SCHEDULE = {
         "schedule": env.float("COBALT_SWEEP_HORIZONS_SECONDS", default=3600.0),
         "args": ("horizons",),
     },
-    # Issue 3: time-based monitoring rules (overdue doses and rechecks, neuro review, windows).
+    # time-based monitoring rules (overdue doses and rechecks, neuro review, windows).
     "monitoring": {
         "task": "tracker.run_sweep",
         "schedule": env.float("COBALT_SWEEP_MONITORING_SECONDS", default=900.0),
         "args": ("monitoring",),
     },
-    # Issue 4: plan patient reminders (due times live in rows; no far-future ETA tasks).
+    # plan patient reminders (due times live in rows; no far-future ETA tasks).
     "reminders": {
         "task": "tracker.run_sweep",
         "schedule": env.float("COBALT_SWEEP_REMINDERS_SECONDS", default=300.0),
         "args": ("reminders",),
     },
-    # Issue 4: staff digests and escalation of unacknowledged high and critical alerts.
+    # staff digests and escalation of unacknowledged high and critical alerts.
     "staff": {
         "task": "tracker.run_sweep",
         "schedule": env.float("COBALT_SWEEP_STAFF_SECONDS", default=300.0),
         "args": ("staff",),
     },
-    # Issue 4: the safety net: re-queue due deliveries left pending, reclaim expired leases.
+    # the safety net: re-queue due deliveries left pending, reclaim expired leases.
     "outbox": {
         "task": "tracker.run_sweep",
         "schedule": env.float("COBALT_SWEEP_OUTBOX_SECONDS", default=60.0),
@@ -203,16 +203,16 @@ EMAIL_USE_TLS = env.bool("EMAIL_USE_TLS", default=False)
 EMAIL_TIMEOUT = env.int("EMAIL_TIMEOUT", default=10)
 DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="Cobalt <no-reply@cobalt.localhost>")
 
-# --- Clinical settings for RULES.md proposals ([P]) -------------------------------------
-# Every [P] number in RULES.md is a setting with the proposed default. A clinician must
-# sign them off before go-live (RULES.md §9).
+# --- Clinical settings for RULES proposals ([P]) -------------------------------------
+# Every [P] number in RULES is a setting with the proposed default. A clinician must
+# sign them off before go-live (RULES §9).
 COBALT = {
     # Scheduling semantics: lifelong phases planned 12 months ahead, clinician-ended 14 days.
     "HORIZON_LIFELONG_MONTHS": env.int("COBALT_HORIZON_LIFELONG_MONTHS", default=12),
     "HORIZON_CLINICIAN_ENDED_DAYS": env.int("COBALT_HORIZON_CLINICIAN_ENDED_DAYS", default=14),
     # §1.3 [P]: review prompt every 14 days in the open-ended neuro loading phase.
     "NEURO_REVIEW_EVERY_DAYS": env.int("COBALT_NEURO_REVIEW_EVERY_DAYS", default=14),
-    # Issue 2: a start date more than this many days ahead is refused as implausible.
+    # a start date more than this many days ahead is refused as implausible.
     "MAX_START_DAYS_AHEAD": env.int("COBALT_MAX_START_DAYS_AHEAD", default=365),
     # §5.1: the B12 cut-off set (NG239, BSH-2014 or AFP-2017; §8 Q5, Q7) and per-lab sets,
     # e.g. COBALT_B12_LAB_CUTOFFS="St Mary's Pathology=BSH-2014;Other lab=AFP-2017".

@@ -1,7 +1,7 @@
 """COBALT settings of the reminders work, merged into settings.COBALT by tracker/settings/base.py.
 
-Each entry: the RULES.md rule it comes from, and an env override COBALT_<KEY>. [P] numbers are
-RULES.md proposals awaiting clinical sign-off (RULES.md §9). docs/reminders.md explains them to staff.
+Each entry: the RULES rule it comes from, and an env override COBALT_<KEY>. [P] numbers are
+RULES proposals awaiting clinical sign-off (RULES §9). docs/reminders.md explains them to staff.
 """
 
 from __future__ import annotations
@@ -11,14 +11,14 @@ import environ
 env = environ.Env()
 
 SETTINGS: dict[str, object] = {
-    # --- Patient reminders (issue 4 section 5) ---
-    # RULES S-4: "Reminder 7 days before the due date"; the day-before reminder is issue 4's [P].
+    # --- Patient reminders) ---
+    # RULES S-4: "Reminder 7 days before the due date"; the day-before reminder is a proposal [P].
     "REMINDER_MAINTENANCE_DAYS_BEFORE": env.list("COBALT_REMINDER_MAINTENANCE_DAYS_BEFORE", cast=int, default=[7, 1]),
-    # Issue 4 [P]: loading doses come every few days, so only the day before.
+    # [P]: loading doses come every few days, so only the day before.
     "REMINDER_LOADING_DAYS_BEFORE": env.list("COBALT_REMINDER_LOADING_DAYS_BEFORE", cast=int, default=[1]),
-    # Issue 4 [P]: days before a lab recheck's window opens (RULES §2 windows).
+    # [P]: days before a lab recheck's window opens (RULES §2 windows).
     "REMINDER_RECHECK_DAYS_BEFORE": env.list("COBALT_REMINDER_RECHECK_DAYS_BEFORE", cast=int, default=[2]),
-    # Issue 4 / RULES S-4 [P]: the patient's follow-up when a clinic-given dose is this many days past due.
+    # RULES S-4 [P]: the patient's follow-up when a clinic-given dose is this many days past due.
     # The staff dose_overdue alert has its own grace periods (OVERDUE_*_AFTER_DAYS, monitoring/sweep.py).
     "REMINDER_OVERDUE_AFTER_DAYS": env.int("COBALT_REMINDER_OVERDUE_AFTER_DAYS", default=1),
     # Local time (the patient's zone) at which reminders go out, and the quiet hours they never fall in.
@@ -29,7 +29,7 @@ SETTINGS: dict[str, object] = {
     "REMINDER_LOOKAHEAD_HOURS": env.int("COBALT_REMINDER_LOOKAHEAD_HOURS", default=24),
     # ... and never one whose send time is more than this many hours past (the system was down).
     "REMINDER_STALE_HOURS": env.int("COBALT_REMINDER_STALE_HOURS", default=12),
-    # --- Staff notifications (issue 4 section 6) ---
+    # --- Staff notifications) ---
     # Where staff open the links in their emails, e.g. https://cobalt.example.org (empty: relative links).
     "SITE_URL": env.str("COBALT_SITE_URL", default=""),
     # Medium alerts go out in one digest a day at this local time of the clinic.

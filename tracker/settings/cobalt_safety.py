@@ -1,7 +1,7 @@
 """COBALT settings of the safety work, merged into settings.COBALT by tracker/settings/base.py.
 
-Each entry: the RULES.md rule it comes from, and an env override COBALT_<KEY>. [P] numbers are
-RULES.md proposals awaiting clinical sign-off (RULES.md §9).
+Each entry: the RULES rule it comes from, and an env override COBALT_<KEY>. [P] numbers are
+RULES proposals awaiting clinical sign-off (RULES §9).
 """
 
 from __future__ import annotations
