@@ -18,7 +18,7 @@ from django.utils.html import format_html
 from django.utils.safestring import mark_safe
 
 from monitoring.charts import svg_chart
-from monitoring.insights import plasmic_for, trends_for
+from monitoring.selectors import plasmic_for, trends_for
 from patients import admin as patients_admin
 from patients.models import Patient
 from regimens.models import Regimen

@@ -1,7 +1,7 @@
 """Lab trend charts as inline SVG (no JavaScript, no CDN): the reference band as a shaded strip, the
 series as a line with its points coloured by interpretation, and T0 (first dose) as a dashed line.
 
-Pure: takes one analyte entry of `monitoring.insights.trends_for` and returns SVG markup. Every text that
+Pure: takes one analyte entry of `monitoring.selectors.trends_for` and returns SVG markup. Every text that
 reaches the markup is escaped.
 """
 

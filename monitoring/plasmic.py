@@ -54,7 +54,7 @@ class Measured:
 class PlasmicInputs:
     platelets: Measured | None = None
     reticulocytes_pct: Measured | None = None
-    # Haptoglobin "undetectable" is a yes/no the caller decides from the result (see monitoring.insights).
+    # Haptoglobin "undetectable" is a yes/no the caller decides from the result (see monitoring.selectors).
     haptoglobin_undetectable: bool | None = None
     haptoglobin: Measured | None = None
     indirect_bilirubin: Measured | None = None

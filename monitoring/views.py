@@ -12,7 +12,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from monitoring.insights import b12_status_for, plasmic_for, trends_for
+from monitoring.selectors import b12_status_for, plasmic_for, trends_for
 from patients.labs.analytes import AnalyteError
 from patients.models import Patient
 from tracker.permissions import restrict_to_clinics

@@ -94,30 +94,19 @@ class LabPanelCreateSerializer(serializers.Serializer[Any]):
     results = PanelResultSerializer(many=True, allow_empty=False, help_text="The results of this one sample.")
 
 
+
+def canonical_decimal(help_text: str) -> serializers.DecimalField:
+    """A stored value in the analyte's canonical unit (6 decimal places), as a JSON number."""
+    return serializers.DecimalField(
+        max_digits=18, decimal_places=6, coerce_to_string=False, allow_null=True, help_text=help_text
+    )
+
 class LabResultSerializer(serializers.ModelSerializer[LabResult]):
     value = serializers.CharField(source="value_as_entered", help_text="The value as entered or imported.")
     unit = serializers.CharField(source="unit_as_entered", help_text="The unit as entered or imported.")
-    value_canonical = serializers.DecimalField(
-        max_digits=18,
-        decimal_places=6,
-        coerce_to_string=False,
-        allow_null=True,
-        help_text="The value in unit_canonical (null for schistocytes: see presence).",
-    )
-    ref_low = serializers.DecimalField(
-        max_digits=18,
-        decimal_places=6,
-        coerce_to_string=False,
-        allow_null=True,
-        help_text="The reporting lab's lower limit in unit_canonical, if it sent one.",
-    )
-    ref_high = serializers.DecimalField(
-        max_digits=18,
-        decimal_places=6,
-        coerce_to_string=False,
-        allow_null=True,
-        help_text="The reporting lab's upper limit in unit_canonical, if it sent one.",
-    )
+    value_canonical = canonical_decimal("The value in unit_canonical (null for schistocytes: see presence).")
+    ref_low = canonical_decimal("The reporting lab's lower limit in unit_canonical, if it sent one.")
+    ref_high = canonical_decimal("The reporting lab's upper limit in unit_canonical, if it sent one.")
     interpretation = serializers.ChoiceField(
         choices=Interpretation.choices,
         help_text="Against the lab's range when sent, else the RULES §5.2 default for the patient's sex, "

@@ -1,4 +1,5 @@
-"""A patient's PLASMIC score (RULES §6) and lab trends, read from the database.
+"""Selectors of monitoring: a patient's PLASMIC score (RULES §6), lab trends and B12 status (§5.1), read
+from the database for the API and the admin.
 
 The arithmetic is pure (monitoring/plasmic.py; `time_in_range` and `normalization` below take plain
 values); this module only chooses the inputs.
