@@ -212,7 +212,7 @@ def time_in_range(points: list[Point], low: Decimal | None, high: Decimal | None
 
 
 def normalization(points: list[Point], t0: date | None, low: Decimal | None, high: Decimal | None) -> dict[str, Any]:
-    """The baseline (latest on or before T0, as monitoring/rules.py) and the first result after T0 inside
+    """The baseline (latest on or before T0, as monitoring/rules/) and the first result after T0 inside
     the band: time to normalization in days since T0."""
 
     def inside(value: Decimal) -> bool:

@@ -5,7 +5,7 @@ Exists/Subquery, bulk updates); only NEW or escalated alerts go through `alert_r
 the staff notifications in the same transaction), so the query count grows with new alerts, never with
 patients. Idempotent: the same `at` twice changes nothing the second time.
 
-The response rules A-* (monitoring/rules.py) depend only on the results, not on the clock: they run when a
+The response rules A-* (monitoring/rules/) depend only on the results, not on the clock: they run when a
 result arrives (monitoring/evaluation.py). A window that closes without its result is the "overdue test" of
 RULES §3.3, raised here as lab_recheck_overdue.
 """

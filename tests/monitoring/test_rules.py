@@ -1,4 +1,4 @@
-"""The haematological response rules, RULES §3.3-§3.6 (monitoring/rules.py). Pure: no database.
+"""The haematological response rules, RULES §3.3-§3.6 (monitoring/rules/). Pure: no database.
 
 Expected results are worked out by hand from RULES; default limits are §5.2 (Hb LLN 120 female,
 130 male, 110 pregnant; platelets 150-400; MCV 80-100; reticulocytes 0.2-2.0 %; LDH 122-222).
