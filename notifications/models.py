@@ -38,6 +38,11 @@ class AlertKind(models.TextChoices):
     SAMPLE_AFTER_TREATMENT = "sample_after_treatment", "Sample taken after treatment started (S-13)"
     DELIVERY_FAILED = "delivery_failed", "A reminder or notification could not be delivered"
     CONTACT_MISSING = "contact_missing", "Patient has no usable contact for reminders"
+    # RULES §10 revisions.
+    TMA_PATTERN_B12_NOT_LOW = "tma_pattern_b12_not_low", "TMA pattern without low B12: exclude TTP (V-7)"
+    GATE_PENDING = "gate_pending", "Regimen waiting at a gate (V-9)"
+    NEURO_WORSENING = "neuro_worsening", "Neurological worsening at review (§1.3, V-5)"
+    ORAL_FIRST_LINE_CAUTION = "oral_first_line_caution", "Oral treatment first line: caution (R-ORAL-1, V-6)"
 
 
 class Severity(models.TextChoices):
@@ -75,6 +80,10 @@ class Alert(models.Model):
     resolved_at = models.DateTimeField(null=True, blank=True)
     resolution = models.CharField(max_length=200, blank=True)
     escalated_at = models.DateTimeField(null=True, blank=True)
+    # RULES §10 V-2: a CRITICAL alert whose target a later result meets stays open, showing that result,
+    # until a person acknowledges it.
+    target_met_at = models.DateTimeField(null=True, blank=True)
+    target_met_evidence = models.JSONField(default=dict, blank=True, help_text="The result that met the target.")
     history = HistoricalRecords()
 
     class Meta:

@@ -237,6 +237,12 @@ class LabResult(models.Model):
     entered_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
+    # RULES §10 V-14: a result marked entered in error stays visible; no rule reads it any more.
+    error_reason = models.TextField(blank=True)
+    error_recorded_at = models.DateTimeField(null=True, blank=True)
+    error_recorded_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
     created_at = models.DateTimeField(auto_now_add=True)
     history = HistoricalRecords()
 

@@ -222,6 +222,8 @@ class DoseStatus(models.TextChoices):
     GIVEN = "given", "Given"
     NOT_GIVEN = "not_given", "Not given"
     CANCELLED = "cancelled", "Cancelled"
+    # RULES §10 V-14: a record corrected later; it stays visible, struck through, and the slot is planned again.
+    ENTERED_IN_ERROR = "entered_in_error", "Entered in error"
 
 
 class ScheduledDose(models.Model):
@@ -250,6 +252,12 @@ class ScheduledDose(models.Model):
     not_given_on = models.DateField(null=True, blank=True)
     recorded_at = models.DateTimeField(null=True, blank=True)
     acknowledged_warnings = models.JSONField(default=list, blank=True)
+    # RULES §10 V-14: who marked the record entered in error, when and why.
+    error_reason = models.TextField(blank=True)
+    error_recorded_at = models.DateTimeField(null=True, blank=True)
+    error_recorded_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
     created_at = models.DateTimeField(auto_now_add=True)
     history = HistoricalRecords()
 
@@ -293,6 +301,11 @@ class LabRecheck(models.Model):
     description = models.CharField(max_length=200, blank=True)
     status = models.CharField(max_length=20, choices=RecheckStatus.choices, default=RecheckStatus.DUE)
     completed_at = models.DateTimeField(null=True, blank=True)
+    # RULES §10 V-10: a clinician closed it by hand (completed elsewhere, with a note; or cancelled, with a reason).
+    close_note = models.TextField(blank=True)
+    closed_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
     created_at = models.DateTimeField(auto_now_add=True)
     history = HistoricalRecords()
 
