@@ -9,9 +9,11 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.contrib.admin.utils import unquote
+from django.core.exceptions import PermissionDenied
 from django.db.models import ForeignKey, QuerySet
 from django.forms import ModelChoiceField
-from django.http import HttpRequest
+from django.http import Http404, HttpRequest, HttpResponse
 from simple_history.admin import SimpleHistoryAdmin
 
 from tracker.permissions import CLINIC_ADMINS
@@ -55,6 +57,28 @@ class ClinicScopedAdmin(SimpleHistoryAdmin):
         if clinics is not None and lookup is not None:
             kwargs["queryset"] = related._default_manager.filter(**{f"{lookup}__in": clinics})
         return super().formfield_for_foreignkey(db_field, request, **kwargs)
+
+    # django-simple-history's history pages look rows up without get_queryset(): without these checks a
+    # clinic admin could read (and revert) another clinic's rows by their id.
+    def _in_scope(self, request: HttpRequest, object_id: str) -> bool:
+        return self.get_queryset(request).filter(pk=unquote(object_id)).exists()
+
+    def history_view(self, request: HttpRequest, object_id: str, extra_context: Any = None) -> HttpResponse:
+        if not self._in_scope(request, object_id):
+            raise Http404("No such record among your clinics' records.")
+        response: HttpResponse = super().history_view(request, object_id, extra_context)
+        return response
+
+    def history_form_view(
+        self, request: HttpRequest, object_id: str, version_id: str, extra_context: Any = None
+    ) -> HttpResponse:
+        if not self._in_scope(request, object_id):
+            raise Http404("No such record among your clinics' records.")
+        # The history form saves on POST even where the page shows no "Revert" button.
+        if request.method == "POST" and (self.revert_disabled(request) or not self.has_change_permission(request)):
+            raise PermissionDenied("This record cannot be reverted from the admin.")
+        response: HttpResponse = super().history_form_view(request, object_id, version_id, extra_context)
+        return response
 
 
 class ReadOnlyHistoryAdmin(ClinicScopedAdmin):

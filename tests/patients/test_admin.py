@@ -194,3 +194,63 @@ def test_it_says_in_words_how_long_a_dose_has_been_overdue(admin_client, clinic)
 
     # Then the first dose says how late it is
     assert f"overdue by {late_by} days" in response.content.decode()
+
+
+# --- History pages are scoped like the change pages ----------------------------------------------
+
+
+@pytest.fixture
+def other_clinic_admin(client: Any, other_clinic: Any) -> Any:
+    """A clinic admin of ANOTHER clinic, with every admin permission a clinic admin is given."""
+    user = UserFactory(username="other-admin", is_staff=True)
+    ClinicMembership.objects.create(user=user, clinic=other_clinic, role=Role.ADMIN)
+    user.user_permissions.add(*Permission.objects.filter(content_type__app_label__in=["patients", "notifications"]))
+    client.force_login(user)
+    return user
+
+
+def test_it_hides_another_clinics_patient_history_from_a_clinic_admin(client, clinic, other_clinic_admin):
+    patient = PatientFactory(clinic=clinic, mrn="RVH000333", phone="+447700900111")
+    version = patient.history.latest()
+
+    assert client.get(admin_url(Patient, "history", patient.pk)).status_code == 404
+    page = client.get(admin_url(Patient, "history", patient.pk) + f"{version.history_id}/")
+    assert page.status_code == 404
+    assert b"+447700900111" not in page.content
+
+
+def test_it_refuses_a_revert_of_another_clinics_patient(client, clinic, other_clinic, other_clinic_admin):
+    patient = PatientFactory(clinic=clinic, mrn="RVH000444")
+    version = patient.history.latest()
+
+    response = client.post(
+        admin_url(Patient, "history", patient.pk) + f"{version.history_id}/",
+        {"clinic": other_clinic.pk, "mrn": "RVH000444", "given_name": "A", "family_name": "B"},
+    )
+
+    assert response.status_code == 404
+    patient.refresh_from_db()
+    assert patient.clinic_id == clinic.pk  # not moved into the attacker's clinic
+
+
+def test_it_refuses_a_revert_on_a_read_only_admin_page(admin_client, regimen):
+    alert = Alert.objects.get(kind="dose_overdue")
+    version = alert.history.latest()
+    alert_ack = {"status": "acknowledged"}
+    Alert.objects.filter(pk=alert.pk).update(**alert_ack)
+
+    response = admin_client.post(admin_url(Alert, "history", alert.pk) + f"{version.history_id}/", {"status": "open"})
+
+    assert response.status_code == 403
+    alert.refresh_from_db()
+    assert alert.status == "acknowledged"
+
+
+def test_it_still_shows_a_clinic_admin_the_history_of_their_own_patient(client, clinic):
+    user = UserFactory(username="own-admin", is_staff=True)
+    ClinicMembership.objects.create(user=user, clinic=clinic, role=Role.ADMIN)
+    user.user_permissions.add(*Permission.objects.filter(codename__in=["view_patient", "change_patient"]))
+    client.force_login(user)
+    patient = PatientFactory(clinic=clinic, mrn="RVH000555")
+
+    assert client.get(admin_url(Patient, "history", patient.pk)).status_code == 200
