@@ -1,6 +1,9 @@
+"""The patients app's API routes: clinics and patients, lab results (labs/) and medications and facts
+(clinical/). tracker/urls.py includes this module under /api/."""
+
 from __future__ import annotations
 
-from django.urls import URLPattern, URLResolver
+from django.urls import URLPattern, URLResolver, include, path
 from rest_framework.routers import SimpleRouter
 
 from patients.views import ClinicViewSet, PatientViewSet
@@ -9,4 +12,8 @@ router = SimpleRouter()
 router.register("patients", PatientViewSet, basename="patient")
 router.register("clinics", ClinicViewSet, basename="clinic")
 
-urlpatterns: list[URLPattern | URLResolver] = [*router.urls]
+urlpatterns: list[URLPattern | URLResolver] = [
+    *router.urls,
+    path("", include("patients.labs.urls")),
+    path("", include("patients.clinical.urls")),
+]

@@ -13,8 +13,6 @@ urlpatterns = [
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
     path("api/", include("patients.urls")),
-    path("api/", include("patients.labs.urls")),
-    path("api/", include("patients.clinical.urls")),
     path("api/", include("monitoring.urls")),
     path("api/", include("regimens.urls")),
     path("api/", include("notifications.urls")),

@@ -1,4 +1,4 @@
-"""Medications and patient facts routes (included under /api/ by patients/monitoring_urls.py)."""
+"""Medications and patient facts routes (included by patients/urls.py)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Lab results routes (included under /api/ by patients/monitoring_urls.py)."""
+"""Lab results routes (included by patients/urls.py)."""
 
 from __future__ import annotations
 
