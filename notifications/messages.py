@@ -198,9 +198,12 @@ def staff_digest(context: dict[str, Any]) -> tuple[str, str]:
         f"(RULES §3.2: review within 7 days).",
     ]
     for alert in alerts:
+        # RULES §10 V-3: a reopened alert is in the digest of its reopening.
+        reopened = alert.get("reopened_at")
+        again = f", reopened {reopened} (new evidence after an acknowledgement)" if reopened else ""
         parts.append(
             f"- {alert['patient']}: {alert['kind']}{' (' + alert['rule_id'] + ')' if alert.get('rule_id') else ''}"
-            f", opened {alert['opened_at']}\n  {alert['message']}\n  {alert_link(alert['id'])}"
+            f", opened {alert['opened_at']}{again}\n  {alert['message']}\n  {alert_link(alert['id'])}"
         )
     return subject[:200], "\n\n".join(parts) + "\n"
 
