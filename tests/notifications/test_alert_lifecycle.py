@@ -244,3 +244,27 @@ def test_it_names_the_records_an_evidence_shows() -> None:
     assert evidence_refs(evidence) == {
         ("result", 1), ("result", 2), ("fact", 4), ("dose", 5), ("result", 6), ("recheck", 7),
     }  # fmt: skip
+
+
+def test_an_override_on_another_dose_reopens_an_acknowledged_override_alert(patient: Patient, nurse: Any) -> None:
+    # S-2 overridden at one dose, acknowledged, then overridden again at the next dose (D-41, V-3).
+    def override(dose_id: int, at: datetime) -> Alert:
+        alert, _created = alert_raise(
+            patient=patient,
+            kind="im_injection_low_platelets",
+            severity="high",
+            message="Acknowledged and overridden: IM injection with platelets 45.",
+            evidence={"warnings": [{"code": "im_injection_low_platelets"}], "dose_id": dose_id, "regimen_id": 3},
+            rule_id="S-2",
+            at=at,
+        )
+        return alert
+
+    alert = override(41, OPENED)
+    alert_acknowledge(alert=alert, user=nurse, note="No bleeding", at=OPENED + timedelta(hours=1))
+    override(41, OPENED + timedelta(hours=2))  # the same dose again (a retried request): nothing new
+    assert fresh(alert).status == "acknowledged"
+
+    override(42, OPENED + timedelta(days=2))
+
+    assert fresh(alert).status == "open" and fresh(alert).evidence["dose_id"] == 42
