@@ -21,6 +21,7 @@ from django.utils import timezone as djtz
 
 from monitoring import rules
 from monitoring.inputs import rule_settings, stored_results
+from monitoring.rules.base import fmt
 from monitoring.rules.patterns import (
     Inputs,
     neuro_treatment_delay,
@@ -28,8 +29,9 @@ from monitoring.rules.patterns import (
     pseudo_tma_pattern,
     sample_taken_after_treatment,
 )
-from notifications.alerts import alert_raise
+from notifications.alerts import alert_close, alert_raise, has_new_evidence
 from notifications.models import SEVERITY_RANK, Alert, AlertKind, AlertStatus
+from patients.labs.analytes import AnalyteError, resolve
 from patients.models import FactKind, LabResult, Medication, Patient, PatientFact
 from patients.selectors import pregnant_on
 from regimens.models import LabRecheck, RecheckStatus, Regimen, RegimenStatus
@@ -49,6 +51,24 @@ B12_MEDICATIONS = ("cyanocobalamin", "hydroxocobalamin")
 # RULES S-15 -> L-9: ferritin + folate when A-H1..A-H4 fires.
 S15_KINDS = ("no_reticulocyte_response", "hemoglobin_slow_rise", "hemoglobin_not_normalized")
 S15_RULES = ("A-H1", "A-H2", "A-H3", "A-H4")
+
+# The analyte whose latest result closes each kind (rules.resolved_kinds, and S-9 for potassium): the result
+# shown as "target met" on a critical alert (RULES §10 V-2).
+TARGET_ANALYTE = {
+    "hemoglobin_falling": "hemoglobin",
+    "hemoglobin_slow_rise": "hemoglobin",
+    "hemoglobin_not_normalized": "hemoglobin",
+    "hemoglobin_refractory": "hemoglobin",
+    "mcv_not_normalized": "mcv",
+    "ldh_not_falling": "ldh",
+    "ldh_not_normalized": "ldh",
+    "platelets_not_normalized": "platelets",
+    "platelets_not_rising": "platelets",
+    "platelets_critical": "platelets",
+    "platelets_rebound": "platelets",
+    "potassium_check_due": "potassium",
+}
+TARGET_MET = "target met by a later result (RULES §3.6)"
 
 
 def load_inputs(patient: Patient, at: datetime) -> Inputs:
@@ -86,6 +106,25 @@ def _evidence_ids(inp: Inputs, finding: rules.Finding) -> dict[str, Any]:
     if inp.t0 is not None:
         evidence["t0"] = inp.t0.isoformat()
     return evidence
+
+
+def target_met_evidence(inp: Inputs, kind: str) -> dict[str, Any]:
+    """The result that met `kind`'s target, for people (V-2): id, analyte, value, unit, collected_on."""
+    analyte = TARGET_ANALYTE.get(kind)
+    latest = inp.latest(analyte) if analyte else None
+    if latest is None:
+        return {"reason": TARGET_MET}
+    try:
+        unit = resolve(latest.result.analyte).canonical_unit
+    except AnalyteError:
+        unit = ""
+    return {
+        "id": latest.id,
+        "analyte": latest.result.analyte,
+        "value": fmt(latest.result.value),
+        "unit": unit,
+        "collected_on": latest.result.collected_on.isoformat(),
+    }
 
 
 # --- the evaluation ------------------------------------------------------------------------------------
@@ -183,6 +222,7 @@ def evaluate_patient(patient_id: int, at: datetime | None = None) -> dict[str, A
 
     at = at or djtz.now()
     summary: dict[str, Any] = {"raised": [], "escalated": [], "updated": [], "resolved": [], "rechecks_done": 0}
+    summary["reopened"], summary["target_met"] = [], []
     summary["tasks"] = 0
     with transaction.atomic():
         patient = Patient.objects.select_for_update().get(pk=patient_id)
@@ -237,11 +277,25 @@ def evaluate_patient(patient_id: int, at: datetime | None = None) -> dict[str, A
         else:
             resolved.add(TRANSFUSION_NOTE_KIND)
 
-        open_alerts = {a.kind: a for a in Alert.objects.filter(patient=patient).exclude(status=AlertStatus.RESOLVED)}
+        open_alerts = {
+            a.kind: a
+            for a in Alert.objects.filter(patient=patient)
+            .exclude(status=AlertStatus.RESOLVED)
+            .select_related("acknowledged_by")
+        }
         for finding in [*findings, *extra]:
             evidence = _evidence_ids(inp, finding) if finding in findings else finding.evidence
             current = open_alerts.get(finding.kind)
-            if current is None or SEVERITY_RANK[finding.severity] > SEVERITY_RANK[current.severity]:
+            # alert_raise opens a new alert, raises the severity, reopens an acknowledged alert that new evidence
+            # reached (V-3) and clears "target met" when the problem is back (V-2); the same evidence on an
+            # open alert is only kept current below.
+            if (
+                current is None
+                or SEVERITY_RANK[finding.severity] > SEVERITY_RANK[current.severity]
+                or current.target_met_at is not None
+                or (current.status == AlertStatus.ACKNOWLEDGED and has_new_evidence(current, evidence))
+            ):
+                was = None if current is None else (current.severity, current.status)
                 current, created = alert_raise(
                     patient=patient,
                     kind=finding.kind,
@@ -253,7 +307,14 @@ def evaluate_patient(patient_id: int, at: datetime | None = None) -> dict[str, A
                     at=at,
                 )
                 open_alerts[finding.kind] = current
-                summary["raised" if created else "escalated"].append(finding.kind)
+                if created:
+                    summary["raised"].append(finding.kind)
+                elif was is not None and was[1] == AlertStatus.ACKNOWLEDGED and current.status == AlertStatus.OPEN:
+                    summary["reopened"].append(finding.kind)
+                elif was is not None and was[0] != current.severity:
+                    summary["escalated"].append(finding.kind)
+                else:
+                    summary["updated"].append(finding.kind)
             elif current.severity == finding.severity and (
                 current.message != finding.message or current.evidence != evidence
             ):
@@ -262,11 +323,12 @@ def evaluate_patient(patient_id: int, at: datetime | None = None) -> dict[str, A
                 current.save(update_fields=["message", "evidence", "rule_id"])
                 summary["updated"].append(finding.kind)
         closing = sorted((resolved - raised_kinds - {f.kind for f in extra}) & set(open_alerts))
-        if closing:
-            Alert.objects.filter(patient=patient, kind__in=closing).exclude(status=AlertStatus.RESOLVED).update(
-                status=AlertStatus.RESOLVED, resolved_at=at, resolution="target met by a later result (RULES §3.6)"
-            )
-            summary["resolved"].extend(closing)
+        for kind in closing:
+            # §3.6 auto-resolve; a CRITICAL alert only shows "target met" until a person acknowledges it (V-2).
+            met = target_met_evidence(inp, kind)
+            done = alert_close(alert=open_alerts[kind], resolution=TARGET_MET, at=at, target_met_evidence=met)
+            if done:
+                summary["resolved" if done == "resolved" else "target_met"].append(kind)
 
         if regimen is not None:
             for finding in findings:
@@ -277,8 +339,12 @@ def evaluate_patient(patient_id: int, at: datetime | None = None) -> dict[str, A
             "lab_recheck_overdue" in open_alerts
             and not LabRecheck.objects.filter(patient=patient, status=RecheckStatus.OVERDUE).exists()
         ):
-            Alert.objects.filter(pk=open_alerts["lab_recheck_overdue"].pk).update(
-                status=AlertStatus.RESOLVED, resolved_at=at, resolution="recheck results received"
+            done = alert_close(
+                alert=open_alerts["lab_recheck_overdue"],
+                resolution="recheck results received",
+                at=at,
+                target_met_evidence={"reason": "recheck results received"},
             )
-            summary["resolved"].append("lab_recheck_overdue")
+            if done:
+                summary["resolved" if done == "resolved" else "target_met"].append("lab_recheck_overdue")
     return summary

@@ -25,8 +25,8 @@ from django.db.models import Exists, Min, OuterRef, Subquery
 from monitoring.evaluation import B12_MEDICATIONS
 from monitoring.inputs import rule_settings
 from monitoring.rules.patterns import neuro_treatment_overdue, neuro_treatment_overdue_finding
-from notifications.alerts import alert_raise
-from notifications.models import SEVERITY_RANK, Alert, AlertStatus
+from notifications.alerts import alert_close, alert_raise, evidence_refs
+from notifications.models import SEVERITY_RANK, Alert, AlertStatus, Severity
 from patients.models import FactKind, LabResult, Medication, Patient, PatientFact
 from regimens.models import (
     DecisionKind,
@@ -65,20 +65,30 @@ def apply_alerts(
     resolution: str,
     resolve_rule_ids: Iterable[str] | None = None,
 ) -> dict[str, int]:
-    """Make the open alerts of `kind` match `wanted` (patient id -> alert): raise the new ones and escalate
-    the ones whose severity rose (through alert_raise), resolve the ones no longer wanted (one UPDATE).
-    `resolve_rule_ids` limits resolving to alerts raised by those rules (S-6 has two)."""
+    """Make the open alerts of `kind` match `wanted` (patient id -> alert): through alert_raise, raise the new
+    ones, escalate the ones whose severity rose, reopen acknowledged ones that new evidence reached (V-3: a
+    further overdue dose or recheck; the same one a day later is not new) and clear "target met" where the
+    problem is back (V-2); close the ones no longer wanted (one UPDATE; a CRITICAL one only records "target
+    met" until a person acknowledges it, V-2). `resolve_rule_ids` limits closing to alerts raised by those
+    rules (S-6 has two)."""
     existing = {
-        pid: (severity, rule_id)
-        for pid, severity, rule_id in Alert.objects.filter(kind=kind)
+        pid: (severity, rule_id, status, evidence, target_met_at)
+        for pid, severity, rule_id, status, evidence, target_met_at in Alert.objects.filter(kind=kind)
         .exclude(status=AlertStatus.RESOLVED)
-        .values_list("patient_id", "severity", "rule_id")
+        .values_list("patient_id", "severity", "rule_id", "status", "evidence", "target_met_at")
     }
-    to_raise = [
-        pid
-        for pid, w in wanted.items()
-        if pid not in existing or SEVERITY_RANK[w.severity] > SEVERITY_RANK[existing[pid][0]]
-    ]
+
+    def needs_raise(pid: int, w: Wanted) -> bool:
+        if pid not in existing:
+            return True
+        severity, _rule_id, status, evidence, target_met_at = existing[pid]
+        return (
+            SEVERITY_RANK[w.severity] > SEVERITY_RANK[severity]
+            or target_met_at is not None
+            or (status == AlertStatus.ACKNOWLEDGED and bool(evidence_refs(w.evidence) - evidence_refs(evidence)))
+        )
+
+    to_raise = [pid for pid, w in wanted.items() if needs_raise(pid, w)]
     raised = escalated = 0
     if to_raise:
         patients = Patient.objects.in_bulk(to_raise)
@@ -98,16 +108,18 @@ def apply_alerts(
             escalated += int(not created)
     stale = [
         pid
-        for pid, (_severity, rule_id) in existing.items()
+        for pid, (_severity, rule_id, *_rest) in existing.items()
         if pid not in wanted and (resolve_rule_ids is None or rule_id in set(resolve_rule_ids))
     ]
     resolved = 0
     if stale:
-        resolved = (
-            Alert.objects.filter(kind=kind, patient_id__in=stale)
-            .exclude(status=AlertStatus.RESOLVED)
-            .update(status=AlertStatus.RESOLVED, resolved_at=at, resolution=resolution[:200])
+        closing = Alert.objects.filter(kind=kind, patient_id__in=stale).exclude(status=AlertStatus.RESOLVED)
+        resolved = closing.exclude(severity=Severity.CRITICAL).update(
+            status=AlertStatus.RESOLVED, resolved_at=at, resolution=resolution[:200]
         )
+        for alert in closing.filter(severity=Severity.CRITICAL).select_related("acknowledged_by"):
+            done = alert_close(alert=alert, resolution=resolution, at=at, target_met_evidence={"reason": resolution})
+            resolved += int(done == "resolved")
     return {f"{kind}_raised": raised, f"{kind}_escalated": escalated, f"{kind}_resolved": resolved}
 
 

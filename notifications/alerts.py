@@ -1,22 +1,82 @@
-"""Alert services: raise, resolve, acknowledge. One unresolved alert per patient and kind.
+"""Alert services: raise, close, acknowledge. One unresolved alert per patient and kind.
 
 `alert_raise` must run inside the transaction of the event that causes the alert; it announces
-"alert.opened" (and "alert.severity_raised") through tracker/events.py, whose listeners run in that same
-transaction, so the staff notification rows (notifications/staff.py) are written atomically with the
-alert.
+"alert.opened", "alert.severity_raised" or "alert.reopened" through tracker/events.py, whose listeners run in
+that same transaction, so the staff notification rows (notifications/staff.py) are written atomically with
+the alert.
+
+The life of an alert (RULES §3.6 as revised by §10 V-2 and V-3):
+- open -> acknowledged: a person has seen it (who, when, what they did);
+- the finding fires again with NEW evidence (a result, fact, dose ... it did not show before) or at a higher
+  severity: an acknowledged alert is open again and staff are told as if it were new (V-3); the same
+  evidence changes nothing, so evaluating twice is harmless;
+- a later result meets the target (`alert_close`): INFO, MEDIUM and HIGH alerts resolve; a CRITICAL one
+  stays open showing "target met" with that result until a person acknowledges it, which then closes it
+  (V-2). If the problem comes back first, "target met" is cleared.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from notifications.models import SEVERITY_RANK, Alert, AlertStatus
+from notifications.models import SEVERITY_RANK, Alert, AlertStatus, Severity
 from patients.models import Patient
 from tracker import events
+
+# Evidence keys that name a record (RULES §10 V-3 "new evidence"): a finding whose evidence names a record
+# the alert did not show before is a new event. Other keys (days overdue, a rule's note, the baseline the
+# finding is compared with) change without anything new having happened.
+_ID_LIST_KEYS = {"result_ids": "result", "fact_ids": "fact"}
+_ID_KEYS = {"dose_id": "dose", "medication_id": "medication", "regimen_id": "regimen"}
+_ROW_LIST_KEYS = {"results": "result", "rechecks": "recheck"}
+
+
+def evidence_refs(evidence: Mapping[str, Any] | None) -> set[tuple[str, int]]:
+    """The records an alert's evidence names, as (kind, id)."""
+    refs: set[tuple[str, int]] = set()
+    for key, value in (evidence or {}).items():
+        if key in _ID_LIST_KEYS and isinstance(value, list):
+            refs |= {(_ID_LIST_KEYS[key], int(v)) for v in value if isinstance(v, int)}
+        elif key in _ID_KEYS and isinstance(value, int):
+            refs.add((_ID_KEYS[key], value))
+        elif key in _ROW_LIST_KEYS and isinstance(value, list):
+            refs |= {
+                (_ROW_LIST_KEYS[key], int(row["id"]))
+                for row in value
+                if isinstance(row, dict) and isinstance(row.get("id"), int)
+            }
+    return refs
+
+
+def has_new_evidence(alert: Alert, evidence: Mapping[str, Any] | None) -> bool:
+    """Whether `evidence` names a record the alert's current evidence does not (V-3)."""
+    return bool(evidence_refs(evidence) - evidence_refs(alert.evidence))
+
+
+def _reopen(alert: Alert, at: datetime) -> dict[str, Any]:
+    """V-3: acknowledged -> open. Returns the acknowledgement it clears (the history keeps it too), for the
+    staff message. Escalation starts again from now (notifications/staff.py)."""
+    previous = {
+        "by": alert.acknowledged_by.get_username() if alert.acknowledged_by is not None else None,
+        "at": alert.acknowledged_at,
+        "note": alert.acknowledgement_note,
+    }
+    alert.status = AlertStatus.OPEN
+    alert.acknowledged_at = None
+    alert.acknowledged_by = None
+    alert.acknowledgement_note = ""
+    alert.reopened_at = at
+    alert.escalated_at = None
+    return previous
+
+
+REOPEN_FIELDS = ["status", "acknowledged_at", "acknowledged_by", "acknowledgement_note", "reopened_at", "escalated_at"]
+TARGET_FIELDS = ["target_met_at", "target_met_evidence"]
 
 
 def alert_raise(
@@ -32,24 +92,29 @@ def alert_raise(
 ) -> tuple[Alert, bool]:
     """Open an alert, or return the unresolved one of the same kind. Returns (alert, created).
 
-    An existing alert whose severity is lower is raised to the new severity (and its message and
-    evidence updated), so an escalating condition is visible without opening a second alert.
+    The finding behind it fires now, so on an existing alert:
+    - a higher severity raises it (message and evidence updated), so an escalating condition is visible
+      without a second alert;
+    - "target met" (V-2) is cleared: the problem is back;
+    - an acknowledged alert with a higher severity or new evidence (`has_new_evidence`) is reopened (V-3),
+      and announced as "alert.reopened" (staff hear about it as if it were new);
+    - otherwise nothing changes (the same evidence again is not a new event).
     """
     at = at or timezone.now()
+    evidence = evidence or {}
     existing = Alert.objects.select_for_update().filter(patient=patient, kind=kind).exclude(
         status=AlertStatus.RESOLVED
     ).first()
     if existing is not None:
-        if SEVERITY_RANK[severity] > SEVERITY_RANK[existing.severity]:
-            previous = existing.severity
-            existing.severity = severity
-            existing.message = message
-            existing.action_text = action_text
-            existing.evidence = evidence or {}
-            existing.rule_id = rule_id or existing.rule_id
-            existing.save(update_fields=["severity", "message", "action_text", "evidence", "rule_id"])
-            # Risen to HIGH/CRITICAL: staff hear about it now, in this same transaction.
-            events.announce("alert.severity_raised", alert=existing, previous=previous)
+        _raise_existing(
+            existing,
+            severity=severity,
+            message=message,
+            action_text=action_text,
+            evidence=evidence,
+            rule_id=rule_id,
+            at=at,
+        )
         return existing, False
     try:
         with transaction.atomic():
@@ -59,7 +124,7 @@ def alert_raise(
                 severity=severity,
                 message=message,
                 action_text=action_text,
-                evidence=evidence or {},
+                evidence=evidence,
                 rule_id=rule_id,
                 opened_at=at,
             )
@@ -70,22 +135,110 @@ def alert_raise(
     return alert, True
 
 
+def _raise_existing(
+    existing: Alert,
+    *,
+    severity: str,
+    message: str,
+    action_text: str,
+    evidence: dict[str, Any],
+    rule_id: str,
+    at: datetime,
+) -> bool:
+    """The existing-alert half of `alert_raise`. Returns whether it changed."""
+    higher = SEVERITY_RANK[severity] > SEVERITY_RANK[existing.severity]
+    reopen = existing.status == AlertStatus.ACKNOWLEDGED and (higher or has_new_evidence(existing, evidence))
+    target_back = existing.target_met_at is not None
+    if not (higher or reopen or target_back):
+        return False
+    fields = ["message", "action_text", "evidence", "rule_id"]
+    previous_severity = existing.severity
+    if higher:
+        existing.severity = severity
+        fields.append("severity")
+    existing.message = message
+    existing.action_text = action_text
+    existing.evidence = evidence
+    existing.rule_id = rule_id or existing.rule_id
+    if target_back:
+        existing.target_met_at = None
+        existing.target_met_evidence = {}
+        fields += TARGET_FIELDS
+    acknowledged: dict[str, Any] | None = None
+    if reopen:
+        acknowledged = _reopen(existing, at)
+        fields += REOPEN_FIELDS
+    existing.save(update_fields=fields)
+    if acknowledged is not None:
+        events.announce("alert.reopened", alert=existing, acknowledged=acknowledged)
+    elif higher:
+        # Risen to HIGH/CRITICAL: staff hear about it now, in this same transaction.
+        events.announce("alert.severity_raised", alert=existing, previous=previous_severity)
+    return True
+
+
+def alert_close(*, alert: Alert, resolution: str, at: datetime, target_met_evidence: dict[str, Any]) -> str:
+    """A later result (or event) meets the alert's target (RULES §3.6, §10 V-2). Returns what happened:
+    "resolved", "target_met" or "" (nothing new).
+
+    - INFO, MEDIUM, HIGH: resolved.
+    - CRITICAL, not acknowledged: stays open with `target_met_at` and the evidence that met it (the first
+      time only: a second run changes nothing) until a person acknowledges it (`alert_acknowledge`).
+    - CRITICAL already acknowledged (a person saw it before the target was met): resolved, the resolution
+      naming who acknowledged it. Decision needing clinical sign-off (docs/clinical-reference.md).
+    """
+    if alert.status == AlertStatus.RESOLVED:
+        return ""
+    if alert.severity != Severity.CRITICAL:
+        alert.status, alert.resolved_at, alert.resolution = AlertStatus.RESOLVED, at, resolution[:200]
+        alert.save(update_fields=["status", "resolved_at", "resolution"])
+        return "resolved"
+    fields: list[str] = []
+    if alert.target_met_at is None:
+        alert.target_met_at, alert.target_met_evidence = at, target_met_evidence
+        fields += TARGET_FIELDS
+    if alert.status == AlertStatus.ACKNOWLEDGED:
+        who = alert.acknowledged_by.get_username() if alert.acknowledged_by is not None else "a person"
+        alert.status, alert.resolved_at = AlertStatus.RESOLVED, at
+        alert.resolution = f"{resolution}; acknowledged before by {who} (RULES §10 V-2)"[:200]
+        alert.save(update_fields=[*fields, "status", "resolved_at", "resolution"])
+        return "resolved"
+    if not fields:
+        return ""
+    alert.save(update_fields=fields)
+    return "target_met"
+
+
 def alert_resolve(*, patient: Patient, kind: str, resolution: str, at: datetime | None = None) -> int:
-    """Resolve the unresolved alert of this kind, if any. Returns how many were resolved (0 or 1)."""
-    return (
-        Alert.objects.filter(patient=patient, kind=kind)
-        .exclude(status=AlertStatus.RESOLVED)
-        .update(status=AlertStatus.RESOLVED, resolved_at=at or timezone.now(), resolution=resolution[:200])
-    )
+    """Resolve the unresolved alert of this kind, if any (a CRITICAL one only records "target met", V-2).
+    Returns how many were resolved (0 or 1)."""
+    alert = Alert.objects.select_for_update().filter(patient=patient, kind=kind).exclude(
+        status=AlertStatus.RESOLVED
+    ).first()
+    if alert is None:
+        return 0
+    done = alert_close(alert=alert, resolution=resolution, at=at or timezone.now(), target_met_evidence={})
+    return int(done == "resolved")
 
 
 def alert_acknowledge(*, alert: Alert, user: Any, note: str = "", at: datetime | None = None) -> Alert:
-    """Record who acknowledged the alert and what they did (RULES §3.6)."""
+    """Record who acknowledged the alert and what they did (RULES §3.6). An alert whose target a later
+    result has met (a CRITICAL one, V-2) is closed by this acknowledgement."""
     if alert.status == AlertStatus.RESOLVED:
         return alert
+    at = at or timezone.now()
     alert.status = AlertStatus.ACKNOWLEDGED
-    alert.acknowledged_at = at or timezone.now()
+    alert.acknowledged_at = at
     alert.acknowledged_by = user
     alert.acknowledgement_note = note
-    alert.save(update_fields=["status", "acknowledged_at", "acknowledged_by", "acknowledgement_note"])
+    fields = ["status", "acknowledged_at", "acknowledged_by", "acknowledgement_note"]
+    if alert.target_met_at is not None:
+        met = alert.target_met_evidence or {}
+        shown = " ".join(str(met[k]) for k in ("analyte", "value", "unit") if met.get(k))
+        on = f" on {met['collected_on']}" if met.get("collected_on") else ""
+        by = f" ({shown}{on})" if shown else ""
+        alert.status, alert.resolved_at = AlertStatus.RESOLVED, at
+        alert.resolution = f"target met{by}; closed on acknowledgement (RULES §10 V-2)"[:200]
+        fields += ["resolved_at", "resolution"]
+    alert.save(update_fields=fields)
     return alert

@@ -152,7 +152,8 @@ def _alert_lines(alert: dict[str, Any]) -> str:
     lines = [
         f"Patient: {alert['patient']}",
         f"Alert: {alert['kind']} ({alert['severity']}){' ' + alert['rule_id'] if alert.get('rule_id') else ''}",
-        f"Opened: {alert['opened_at']}",
+        f"Opened: {alert['opened_at']}"
+        + (f", reopened {alert['reopened_at']}" if alert.get("reopened_at") else ""),
         "",
         str(alert["message"]),
     ]
@@ -164,6 +165,17 @@ def _alert_lines(alert: dict[str, Any]) -> str:
 
 def staff_alert(context: dict[str, Any]) -> tuple[str, str]:
     alert = context["alert"]
+    reopened = context.get("reopened")
+    if reopened:
+        # RULES §10 V-3: an acknowledged alert that new evidence reopened is announced as if new.
+        subject = f"[{str(alert['severity']).upper()} REOPENED] {alert['kind']}: {alert['patient']}"
+        before = f"{reopened['by']}{' on ' + reopened['at'] if reopened.get('at') else ''}"
+        note = f' ("{reopened["note"]}")' if reopened.get("note") else ""
+        intro = (
+            f"A {alert['severity']} alert at {context['clinic']} is open again: new evidence of the same problem "
+            f"arrived after it was acknowledged by {before}{note}."
+        )
+        return subject[:200], f"{intro}\n\n{_alert_lines(alert)}\n"
     subject = f"[{str(alert['severity']).upper()}] {alert['kind']}: {alert['patient']}"
     return subject[:200], f"A new {alert['severity']} alert at {context['clinic']}.\n\n{_alert_lines(alert)}\n"
 
@@ -186,9 +198,12 @@ def staff_digest(context: dict[str, Any]) -> tuple[str, str]:
         f"(RULES §3.2: review within 7 days).",
     ]
     for alert in alerts:
+        # RULES §10 V-3: a reopened alert is in the digest of its reopening.
+        reopened = alert.get("reopened_at")
+        again = f", reopened {reopened} (new evidence after an acknowledgement)" if reopened else ""
         parts.append(
             f"- {alert['patient']}: {alert['kind']}{' (' + alert['rule_id'] + ')' if alert.get('rule_id') else ''}"
-            f", opened {alert['opened_at']}\n  {alert['message']}\n  {alert_link(alert['id'])}"
+            f", opened {alert['opened_at']}{again}\n  {alert['message']}\n  {alert_link(alert['id'])}"
         )
     return subject[:200], "\n\n".join(parts) + "\n"
 

@@ -84,6 +84,11 @@ class Alert(models.Model):
     # until a person acknowledges it.
     target_met_at = models.DateTimeField(null=True, blank=True)
     target_met_evidence = models.JSONField(default=dict, blank=True, help_text="The result that met the target.")
+    # RULES §10 V-3: when new evidence made an acknowledged alert unacknowledged again. Staff are notified
+    # as if it were new, and escalation counts from here (notifications/staff.py).
+    reopened_at = models.DateTimeField(
+        null=True, blank=True, help_text="When new evidence reopened it after an acknowledgement (V-3)."
+    )
     history = HistoricalRecords()
 
     class Meta:

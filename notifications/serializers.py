@@ -36,6 +36,37 @@ class AlertResolutionSerializer(serializers.Serializer[Any]):
     resolution = serializers.CharField(allow_blank=True)
 
 
+# RULES §10 V-2: a CRITICAL alert whose target a later result met stays open until a person acknowledges it.
+# An inline object schema with `nullable: true` (not `nullable` beside an `allOf`), which client generators
+# read as "this object, or null".
+TARGET_MET_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "nullable": True,
+    "readOnly": True,
+    "description": (
+        "Null, or: a later result met this critical alert's target; it stays open until a person acknowledges "
+        "it, which closes it (RULES §10 V-2)."
+    ),
+    "properties": {
+        "at": {"type": "string", "format": "date-time", "description": "When the target was found met."},
+        "evidence": {
+            "type": "object",
+            "description": "What met it: the result (id, analyte, value and unit for people, collected_on), or "
+            "a `reason` for an alert that a result does not close.",
+            "properties": {
+                "id": {"type": "integer", "description": "Lab result id."},
+                "analyte": {"type": "string"},
+                "value": {"type": "string", "description": "Canonical value for people, e.g. 120."},
+                "unit": {"type": "string", "description": "Canonical unit, e.g. 10^9/L."},
+                "collected_on": {"type": "string", "format": "date", "description": "Patient's local date."},
+                "reason": {"type": "string"},
+            },
+        },
+    },
+    "required": ["at", "evidence"],
+}
+
+
 class AlertSerializer(serializers.ModelSerializer[Alert]):
     kind = enum_field(list(AlertKind.values), "RULES rule name.")
     severity = enum_field(list(Severity.values), "info, medium, high or critical.")
@@ -45,6 +76,7 @@ class AlertSerializer(serializers.ModelSerializer[Alert]):
     patient_name = serializers.SerializerMethodField()
     acknowledged = serializers.SerializerMethodField()
     resolved = serializers.SerializerMethodField()
+    target_met = serializers.SerializerMethodField()
 
     class Meta:
         model = Alert
@@ -63,6 +95,8 @@ class AlertSerializer(serializers.ModelSerializer[Alert]):
             "evidence",
             "opened_at",
             "acknowledged",
+            "target_met",
+            "reopened_at",
             "resolved",
             "escalated_at",
         ]
@@ -80,6 +114,15 @@ class AlertSerializer(serializers.ModelSerializer[Alert]):
             "by": user.get_username() if user is not None else None,
             "at": serializers.DateTimeField().to_representation(alert.acknowledged_at),
             "note": alert.acknowledgement_note,
+        }
+
+    @extend_schema_field(TARGET_MET_SCHEMA)
+    def get_target_met(self, alert: Alert) -> dict[str, Any] | None:
+        if alert.target_met_at is None:
+            return None
+        return {
+            "at": serializers.DateTimeField().to_representation(alert.target_met_at),
+            "evidence": alert.target_met_evidence or {},
         }
 
     @extend_schema_field(AlertResolutionSerializer(allow_null=True))

@@ -6,6 +6,8 @@
   timeline notes only (§3.2).
 - HIGH and CRITICAL alerts still open (not acknowledged) after ESCALATE_*_AFTER_HOURS escalate to the
   clinic lead (no lead: the clinic admins; none either: all clinic staff), once (Alert.escalated_at).
+- An acknowledged alert reopened by new evidence (RULES §10 V-3) is announced as if it were new: HIGH and
+  CRITICAL at once, MEDIUM in the next digest; its escalation counts from the reopening.
 
 Staff deliveries carry the alert, not the patient: Delivery.patient marks messages to or about a patient's
 own reminders, and a failed staff email must not look like the patient's delivery failure.
@@ -23,6 +25,7 @@ from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.db import transaction
 from django.db.models import Q
+from django.db.models.functions import Coalesce
 
 from notifications import messages, outbox, purposes
 from notifications.models import Alert, AlertStatus, Channel, Delivery, Purpose, Severity
@@ -43,6 +46,8 @@ for _purpose in (Purpose.ALERT, Purpose.ESCALATION, Purpose.DIGEST):
 
 def _alert_context(alert: dict[str, Any]) -> dict[str, Any]:
     opened: datetime = alert["opened_at"]
+    zone = zoneinfo.ZoneInfo(alert["patient__clinic__timezone"])
+    reopened: datetime | None = alert.get("reopened_at")
     return {
         "id": alert["id"],
         "patient": f"{alert['patient__family_name']}, {alert['patient__given_name']} ({alert['patient__mrn']})",
@@ -51,9 +56,8 @@ def _alert_context(alert: dict[str, Any]) -> dict[str, Any]:
         "rule_id": alert["rule_id"],
         "message": alert["message"],
         "action_text": alert["action_text"],
-        "opened_at": opened.astimezone(zoneinfo.ZoneInfo(alert["patient__clinic__timezone"])).strftime(
-            "%Y-%m-%d %H:%M %Z"
-        ),
+        "opened_at": opened.astimezone(zone).strftime("%Y-%m-%d %H:%M %Z"),
+        "reopened_at": reopened.astimezone(zone).strftime("%Y-%m-%d %H:%M %Z") if reopened else "",
     }
 
 
@@ -65,6 +69,7 @@ ALERT_FIELDS = (
     "message",
     "action_text",
     "opened_at",
+    "reopened_at",
     "patient__family_name",
     "patient__given_name",
     "patient__mrn",
@@ -120,10 +125,10 @@ def _rows(
     ]
 
 
-def _fan_out(alert: Alert, key_prefix: str) -> int:
+def _fan_out(alert: Alert, key_prefix: str, *, due_at: datetime | None = None, **extra: Any) -> int:
     row = Alert.objects.filter(pk=alert.pk).values(*ALERT_FIELDS).get()
     subject, body = messages.render(
-        Purpose.ALERT, "en", {"alert": _alert_context(row), "clinic": row["patient__clinic__name"]}
+        Purpose.ALERT, "en", {"alert": _alert_context(row), "clinic": row["patient__clinic__name"], **extra}
     )
     written = 0
     for user in _staff([row["patient__clinic_id"]]).get(row["patient__clinic_id"], []):
@@ -134,7 +139,7 @@ def _fan_out(alert: Alert, key_prefix: str) -> int:
                 channel=channel,
                 subject=subject,
                 body=body,
-                due_at=alert.opened_at,
+                due_at=due_at or alert.opened_at,
                 user=user,
                 address=address,
                 alert=alert,
@@ -157,6 +162,23 @@ def on_alert_severity_raised(*, alert: Alert, previous: str) -> None:
     CRITICAL, staff hear about it as if it were new, once per severity reached."""
     if alert.severity in NOTIFY_AT_ONCE and alert.severity != previous:
         _fan_out(alert, f"alert:{alert.id}:{alert.severity}")
+
+
+@events.listen("alert.reopened")
+def on_alert_reopened(*, alert: Alert, acknowledged: dict[str, Any]) -> None:
+    """RULES §10 V-3: new evidence made an acknowledged alert open again (notifications.alerts.alert_raise).
+    HIGH and CRITICAL: staff hear about it at once, as for a new alert, once per reopening; MEDIUM: the next
+    digest (it counts from `reopened_at`); INFO: nobody."""
+    if alert.severity not in NOTIFY_AT_ONCE or alert.reopened_at is None:
+        return
+    at = alert.reopened_at
+    when = acknowledged.get("at")
+    previous = {
+        "by": acknowledged.get("by") or "someone",
+        "at": when.astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC") if isinstance(when, datetime) else "",
+        "note": acknowledged.get("note") or "",
+    }
+    _fan_out(alert, f"alert:{alert.id}:reopened:{at.astimezone(UTC):%Y%m%dT%H%M%S}", due_at=at, reopened=previous)
 
 
 # --- The staff sweep: daily digest and escalation ----------------------------------------------------------
@@ -185,15 +207,17 @@ def send_digests(at: datetime) -> int:
     earliest = min(w[2] for w in windows.values())
     latest = max(w[3] for w in windows.values())
     by_clinic: dict[int, list[dict[str, Any]]] = defaultdict(list)
+    # A MEDIUM alert reopened by new evidence (V-3) is in the digest of its reopening, as if new.
     alerts = (
-        Alert.objects.filter(severity=Severity.MEDIUM, opened_at__gte=earliest, opened_at__lt=latest)
+        Alert.objects.annotate(announced_at=Coalesce("reopened_at", "opened_at"))
+        .filter(severity=Severity.MEDIUM, announced_at__gte=earliest, announced_at__lt=latest)
         .exclude(status=AlertStatus.RESOLVED)
-        .order_by("opened_at", "id")
-        .values(*ALERT_FIELDS)
+        .order_by("announced_at", "id")
+        .values(*ALERT_FIELDS, "announced_at")
     )
     for a in alerts:
         _name, _day, start, end = windows[a["patient__clinic_id"]]
-        if start <= a["opened_at"] < end:
+        if start <= a["announced_at"] < end:
             by_clinic[a["patient__clinic_id"]].append(a)
     if not by_clinic:
         return 0
@@ -223,16 +247,18 @@ def _write_new(rows: list[Delivery]) -> int:
 
 def escalate(at: datetime) -> dict[str, int]:
     """RULES §3.2 [P]: HIGH needs review within 1 working day, CRITICAL is interruptive. Still open (not
-    acknowledged) after the set hours -> the clinic lead hears about it, once."""
+    acknowledged) after the set hours -> the clinic lead hears about it, once. Counted from the opening, or
+    from the reopening of an alert that new evidence reopened (V-3; reopening clears escalated_at)."""
     hours = {
         Severity.HIGH: int(settings.COBALT["ESCALATE_HIGH_AFTER_HOURS"]),
         Severity.CRITICAL: int(settings.COBALT["ESCALATE_CRITICAL_AFTER_HOURS"]),
     }
     overdue = Q(pk__in=[])
     for severity, h in hours.items():
-        overdue |= Q(severity=severity, opened_at__lte=at - timedelta(hours=h))
+        overdue |= Q(severity=severity, announced_at__lte=at - timedelta(hours=h))
     rows = list(
-        Alert.objects.filter(status=AlertStatus.OPEN, escalated_at__isnull=True)
+        Alert.objects.annotate(announced_at=Coalesce("reopened_at", "opened_at"))
+        .filter(status=AlertStatus.OPEN, escalated_at__isnull=True)
         .filter(overdue)
         .values(*ALERT_FIELDS, "patient__clinic__lead_id")
     )
@@ -263,9 +289,11 @@ def escalate(at: datetime) -> dict[str, int]:
             "en",
             {"alert": _alert_context(r), "clinic": r["patient__clinic__name"], "hours": hours[r["severity"]]},
         )
+        # Once per opening, and once again per reopening (V-3).
+        reopened = f":reopened:{r['reopened_at'].astimezone(UTC):%Y%m%dT%H%M%S}" if r["reopened_at"] else ""
         new += _rows(
             recipients,
-            key=f"escalation:{r['id']}",
+            key=f"escalation:{r['id']}{reopened}",
             purpose=Purpose.ESCALATION,
             subject=subject,
             body=body,

@@ -106,26 +106,37 @@ class AlertViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Ge
     )
     @action(detail=True, methods=["post"])
     def acknowledge(self, request: Request, pk: Any = None) -> Response:
-        """Acknowledge the alert with a `note` of what was done (required for critical alerts). A
-        resolved alert cannot be acknowledged (409); repeating the same acknowledgement is a no-op."""
+        """Acknowledge the alert with a `note` of what was done (required for critical alerts). A critical
+        alert whose target a later result met (`target_met`) is closed by it (RULES §10 V-2). A resolved alert
+        cannot be acknowledged (409); repeating the same acknowledgement is a no-op."""
         alert = self.get_object()
         body = AlertAcknowledgeSerializer(data=request.data)
         body.is_valid(raise_exception=True)
         note = str(body.validated_data["note"]).strip()
         with transaction.atomic():
             alert = Alert.objects.select_for_update().get(pk=alert.pk)
+            if self._same_acknowledgement(alert, request.user, note):
+                return self._render(alert)
             if alert.status == AlertStatus.RESOLVED:
                 when = f" on {alert.resolved_at:%Y-%m-%d %H:%M %Z}" if alert.resolved_at else ""
                 raise ConflictError("status", f"the alert was resolved{when}; there is nothing to acknowledge")
             if alert.status == AlertStatus.ACKNOWLEDGED:
-                if alert.acknowledged_by_id == request.user.pk and alert.acknowledgement_note == note:
-                    return self._render(alert)
                 who = alert.acknowledged_by.get_username() if alert.acknowledged_by else "someone"
                 raise ConflictError("status", f"the alert was already acknowledged by {who}")
             if alert.severity == Severity.CRITICAL and not note:
                 raise ServiceError("note", "a critical alert needs a note saying what was done")
             alert = alert_acknowledge(alert=alert, user=request.user, note=note)
         return self._render(alert)
+
+    @staticmethod
+    def _same_acknowledgement(alert: Alert, user: Any, note: str) -> bool:
+        """The request repeats the acknowledgement already recorded (also one that closed the alert, V-2)."""
+        return (
+            alert.status != AlertStatus.OPEN
+            and alert.acknowledged_at is not None
+            and alert.acknowledged_by_id == user.pk
+            and alert.acknowledgement_note == note
+        )
 
     def _render(self, alert: Alert) -> Response:
         fresh = self.get_queryset().get(pk=alert.pk)

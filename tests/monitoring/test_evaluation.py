@@ -13,6 +13,7 @@ from rest_framework.test import APIClient
 
 from monitoring.evaluation import evaluate_patient
 from monitoring.rules.patterns import S3_ADAMTS13_TEXT, S3_BANNER
+from notifications.alerts import alert_acknowledge
 from notifications.models import Alert
 from patients.models import Patient, PatientFact
 from regimens.models import LabRecheck, Protocol, RecheckStatus, Regimen, ScheduledDose
@@ -129,6 +130,124 @@ def test_platelet_alert_resolves_when_a_later_count_reaches_the_lln(patient: Pat
     assert "platelets_not_normalized" not in open_alerts(patient)
     resolved = Alert.objects.get(patient=patient, kind="platelets_not_normalized")
     assert resolved.status == "resolved" and resolved.resolved_at is not None
+
+
+# --- §3.6 as revised by §10 V-2 (critical alerts wait for a person) and V-3 (new evidence reopens) ----------
+
+
+def acknowledge(alert: Alert, user: Any, note: str = "Seen; haematology called") -> Alert:
+    return alert_acknowledge(alert=Alert.objects.get(pk=alert.pk), user=user, note=note)
+
+
+@pytest.mark.parametrize(
+    ("kind", "analyte", "unit", "baseline", "low", "recovered"),
+    [
+        ("platelets_critical", "platelets", "10^9/L", "90", "15", "120"),  # A-P3: < 20, then recovered
+        ("hemoglobin_falling", "hemoglobin", "g/L", "100", "65", "90"),  # A-H5: < 70, then recovered
+    ],
+)
+def test_it_keeps_a_critical_alert_open_with_target_met_when_a_later_result_meets_the_target(
+    patient: Patient, enter: Enter, kind: str, analyte: str, unit: str, baseline: str, low: str, recovered: str
+) -> None:
+    # This replaces the old §3.6 behaviour, where A-H5 and A-P3 closed by themselves (D-23).
+    start_treatment(patient)
+    enter(patient, analyte, baseline, unit, T0)
+    enter(patient, analyte, low, unit, day(5))
+    assert open_alerts(patient)[kind].severity == "critical"
+
+    later = enter(patient, analyte, recovered, unit, day(10))
+
+    alert = open_alerts(patient)[kind]
+    assert alert.status == "open" and alert.resolved_at is None
+    assert alert.target_met_at == noon(day(10)) + timedelta(hours=1)
+    assert alert.target_met_evidence == {
+        "id": later["id"],
+        "analyte": analyte,
+        "value": recovered,
+        "unit": unit,
+        "collected_on": day(10).isoformat(),
+    }
+    assert evaluate_patient(patient.pk)["target_met"] == []  # a second run changes nothing
+
+
+def test_it_still_closes_a_high_alert_by_itself(patient: Patient, enter: Enter) -> None:
+    start_treatment(patient)
+    enter(patient, "platelets", "90", "10^9/L", T0)
+    enter(patient, "platelets", "140", "10^9/L", day(14))  # A-P2, high
+
+    enter(patient, "platelets", "160", "10^9/L", day(16))
+
+    closed = Alert.objects.get(patient=patient, kind="platelets_not_normalized")
+    assert (closed.status, closed.target_met_at) == ("resolved", None)
+
+
+def test_a_critical_alert_whose_target_is_met_closes_when_a_nurse_acknowledges_it(
+    patient: Patient, enter: Enter, nurse: Any
+) -> None:
+    start_treatment(patient)
+    enter(patient, "platelets", "90", "10^9/L", T0)
+    enter(patient, "platelets", "15", "10^9/L", day(5))
+    enter(patient, "platelets", "120", "10^9/L", day(10))
+
+    alert = acknowledge(open_alerts(patient)["platelets_critical"], nurse)
+
+    assert alert.status == "resolved" and "closed on acknowledgement" in alert.resolution
+    assert "platelets_critical" not in open_alerts(patient)
+
+
+def test_target_met_is_cleared_when_the_fall_comes_back_before_acknowledgement(
+    patient: Patient, enter: Enter
+) -> None:
+    start_treatment(patient)
+    enter(patient, "platelets", "90", "10^9/L", T0)
+    enter(patient, "platelets", "15", "10^9/L", day(5))
+    enter(patient, "platelets", "120", "10^9/L", day(10))
+    assert open_alerts(patient)["platelets_critical"].target_met_at is not None
+
+    again = enter(patient, "platelets", "12", "10^9/L", day(12))
+
+    alert = open_alerts(patient)["platelets_critical"]
+    assert alert.status == "open" and alert.target_met_at is None and alert.target_met_evidence == {}
+    assert alert.evidence["result_ids"] == [again["id"]]
+
+
+def test_a_further_fall_reopens_an_acknowledged_critical_alert(patient: Patient, enter: Enter, nurse: Any) -> None:
+    start_treatment(patient)
+    enter(patient, "platelets", "90", "10^9/L", T0)
+    enter(patient, "platelets", "15", "10^9/L", day(5))
+    acknowledge(open_alerts(patient)["platelets_critical"], nurse)
+
+    enter(patient, "platelets", "8", "10^9/L", day(6))
+
+    alert = open_alerts(patient)["platelets_critical"]
+    assert alert.status == "open" and alert.acknowledged_by is None and alert.reopened_at is not None
+    assert Alert.objects.filter(patient=patient, kind="platelets_critical").count() == 1
+
+
+def test_evaluating_again_with_the_same_evidence_does_not_reopen(patient: Patient, enter: Enter, nurse: Any) -> None:
+    start_treatment(patient)
+    enter(patient, "platelets", "90", "10^9/L", T0)
+    enter(patient, "platelets", "15", "10^9/L", day(5))
+    acknowledge(open_alerts(patient)["platelets_critical"], nurse)
+
+    summary = evaluate_patient(patient.pk)
+    enter(patient, "hemoglobin", "110", "g/L", day(6))  # another analyte: no new platelet evidence
+
+    assert summary["reopened"] == [] and summary["updated"] == []
+    alert = open_alerts(patient)["platelets_critical"]
+    assert alert.status == "acknowledged" and alert.acknowledged_by == nurse
+
+
+def test_a_higher_severity_reopens_an_acknowledged_alert(patient: Patient, enter: Enter, nurse: Any) -> None:
+    start_treatment(patient)
+    enter(patient, "hemoglobin", "100", "g/L", T0)
+    enter(patient, "hemoglobin", "105", "g/L", day(14))  # A-H2: rise 5 < 10, medium
+    acknowledge(open_alerts(patient)["hemoglobin_slow_rise"], nurse, "Adherence checked")
+
+    enter(patient, "hemoglobin", "105", "g/L", day(28))  # A-H3: rise 5 < 10 at 4 weeks, high
+
+    alert = open_alerts(patient)["hemoglobin_slow_rise"]
+    assert (alert.status, alert.severity, alert.rule_id) == ("open", "high", "A-H3")
 
 
 # --- S-3 pseudo-TMA ------------------------------------------------------------------------------

@@ -15,8 +15,8 @@ from django.core.management import call_command
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
-from monitoring.sweep import monitoring
-from notifications.models import Alert
+from monitoring.sweep import Wanted, apply_alerts, monitoring
+from notifications.models import Alert, Delivery
 from patients.models import Patient, PatientFact
 from regimens.models import LabRecheck, Protocol, RecheckStatus, Regimen, RegimenDecision, ScheduledDose
 from regimens.services import dose_record_administration, regimen_record_review, regimen_start
@@ -136,6 +136,48 @@ def test_the_same_instant_twice_changes_nothing(clinic: Any) -> None:
     assert first["dose_overdue_raised"] == 1
     assert all(v == 0 for v in second.values()), second
     assert list(Alert.objects.values_list("id", "status", "severity", "message")) == snapshot
+
+
+# --- RULES §10 V-3 (a further overdue step reopens) and V-2 (a critical alert waits for a person) -----------
+
+
+def test_a_further_overdue_step_reopens_an_acknowledged_overdue_alert(clinic: Any) -> None:
+    from notifications.alerts import alert_acknowledge
+    from tests.factories import staff_user
+
+    patient = new_patient(clinic=clinic)
+    start(patient, "ileal-resection")
+    run(START + timedelta(days=15))
+    found = alert(patient, "dose_overdue")
+    assert found is not None and found.severity == "medium"
+    nurse = staff_user(clinic)
+    alert_acknowledge(alert=found, user=nurse, note="Left a message", at=at(START + timedelta(days=15), 11))
+
+    run(START + timedelta(days=20))  # the same dose, more days: nothing new
+    still = alert(patient, "dose_overdue")
+    assert still is not None and (still.status, still.acknowledged_by) == ("acknowledged", nurse)
+
+    run(START + timedelta(days=29))  # more than 28 days: high
+    reopened = alert(patient, "dose_overdue")
+    assert reopened is not None and (reopened.status, reopened.severity) == ("open", "high")
+    assert reopened.acknowledged_by is None and reopened.reopened_at == at(START + timedelta(days=29))
+    assert Delivery.objects.filter(purpose="alert", alert=reopened, user=nurse).exists()
+
+
+def test_a_critical_sweep_alert_no_longer_wanted_shows_target_met_and_stays_open(clinic: Any) -> None:
+    patient = new_patient(clinic=clinic)
+    wanted = {patient.pk: Wanted("critical", "Critical for the test.", "Act.", {"fact_ids": [1]}, "S-6(a)")}
+    apply_alerts("neuro_treatment_delay", wanted, at(START), resolution="B12 given")
+
+    counts = apply_alerts("neuro_treatment_delay", {}, at(START + timedelta(days=1)), resolution="B12 given")
+
+    found = alert(patient, "neuro_treatment_delay")
+    assert counts["neuro_treatment_delay_resolved"] == 0
+    assert found is not None and found.status == "open"
+    assert (found.target_met_at, found.target_met_evidence) == (at(START + timedelta(days=1)), {"reason": "B12 given"})
+    again = apply_alerts("neuro_treatment_delay", {}, at(START + timedelta(days=2)), resolution="B12 given")
+    assert all(v == 0 for v in again.values())
+    assert alert(patient, "neuro_treatment_delay").target_met_at == at(START + timedelta(days=1))  # type: ignore[union-attr]
 
 
 # --- §3.3 lab_recheck_overdue ------------------------------------------------------------------------------

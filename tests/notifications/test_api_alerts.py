@@ -197,3 +197,50 @@ def test_it_lists_alerts_in_a_constant_number_of_queries(
 
     with django_assert_max_num_queries(6):
         assert len(ids(api.get("/api/alerts/"))) == 3
+
+
+# --- RULES §10 V-2: target met, closed by a person; V-3: reopened ----------------------------------------
+
+MET_AT = datetime(2027, 1, 9, 12, 0, tzinfo=UTC)
+MET = {"id": 41, "analyte": "platelets", "value": "120", "unit": "10^9/L", "collected_on": "2027-01-09"}
+
+
+def test_it_shows_no_target_met_until_a_later_result_meets_the_target(api: APIClient, patient: Any) -> None:
+    shown = alert(patient, kind="platelets_critical", severity="critical", rule_id="A-P3")
+
+    body = api.get(f"/api/alerts/{shown.pk}/").json()
+
+    assert body["target_met"] is None and body["reopened_at"] is None
+
+
+@time_machine.travel(NOW, tick=False)
+def test_acknowledging_a_critical_alert_whose_target_is_met_closes_it(api: APIClient, patient: Any) -> None:
+    shown = alert(
+        patient, kind="platelets_critical", severity="critical", rule_id="A-P3", target_met_at=MET_AT,
+        target_met_evidence=MET,
+    )  # fmt: skip
+    listed = api.get("/api/alerts/?status=open").json()["results"]
+    assert [(a["id"], a["target_met"]) for a in listed] == [(shown.pk, {"at": "2027-01-09T12:00:00Z", "evidence": MET})]
+
+    done = api.post(f"/api/alerts/{shown.pk}/acknowledge/", {"note": "Recovered, GP told"}, format="json")
+    again = api.post(f"/api/alerts/{shown.pk}/acknowledge/", {"note": "Recovered, GP told"}, format="json")
+
+    assert done.status_code == 200, done.json()
+    body = done.json()
+    assert body["status"] == "resolved"
+    assert body["acknowledged"] == {"by": "nurse", "at": "2027-01-10T09:00:00Z", "note": "Recovered, GP told"}
+    assert body["resolved"]["at"] == "2027-01-10T09:00:00Z"
+    assert "closed on acknowledgement" in body["resolved"]["resolution"]
+    assert body["target_met"]["evidence"] == MET
+    assert again.status_code == 200 and again.json() == body  # the same acknowledgement again: a no-op
+
+
+def test_the_schema_describes_target_met_as_a_nullable_object(api: APIClient) -> None:
+    schema = api.get("/api/schema/", HTTP_ACCEPT="application/vnd.oai.openapi+json").json()
+
+    target_met = schema["components"]["schemas"]["Alert"]["properties"]["target_met"]
+
+    assert (target_met["type"], target_met["nullable"]) == ("object", True)
+    assert "allOf" not in target_met and "$ref" not in target_met
+    assert set(target_met["properties"]) == {"at", "evidence"}
+    assert {"id", "analyte", "value", "unit", "collected_on"} <= set(target_met["properties"]["evidence"]["properties"])
