@@ -32,6 +32,7 @@ from regimens.models import (
 )
 from regimens.serializers import (
     DoseAdministerSerializer,
+    DoseDetailSerializer,
     DoseNotGivenSerializer,
     DoseSerializer,
     LabRecheckSerializer,
@@ -183,11 +184,35 @@ class RegimenViewSet(
         return self._decide(request, RegimenReviewSerializer, services.regimen_record_review, "record a phase review")
 
 
+@extend_schema_view(
+    list=extend_schema(
+        parameters=[
+            OpenApiParameter(
+                "warnings",
+                bool,
+                description=(
+                    "true: each dose carries `warnings` as in the dose detail (RULES §10 V-12). Costs a few "
+                    "queries per planned dose: filter the list to today's doses first."
+                ),
+            )
+        ],
+        responses=DoseDetailSerializer(many=True),
+    ),
+    retrieve=extend_schema(responses=DoseDetailSerializer),
+)
 class DoseViewSet(viewsets.ReadOnlyModelViewSet[ScheduledDose]):
-    """Scheduled doses of the user's clinics' patients: the nurse's worklist."""
+    """Scheduled doses of the user's clinics' patients: the nurse's worklist. The dose detail (and the
+    list with ?warnings=true) shows the safety warnings giving a planned dose now would raise."""
 
     serializer_class = DoseSerializer
     filterset_class = DoseFilter
+
+    def get_serializer_class(self) -> type[BaseSerializer[Any]]:
+        if self.action == "retrieve" or (
+            self.action == "list" and self.request.query_params.get("warnings") in ("true", "1")
+        ):
+            return DoseDetailSerializer
+        return DoseSerializer
 
     def get_queryset(self) -> QuerySet[ScheduledDose]:
         # The patient is needed for `overdue` (their time zone): joined, not fetched per row.
