@@ -291,6 +291,9 @@ class SafetyWarningSerializer(serializers.Serializer[Any]):
 class DoseDetailSerializer(DoseSerializer):
     """A dose with the warnings that recording it as given now would raise (RULES §10 V-12)."""
 
+    # A plain string: the Dose component documents the choices (one choice set, one component; see
+    # RegimenSerializer.status).
+    status: serializers.Field = serializers.CharField(read_only=True, help_text="As in Dose: planned, given, ...")
     warnings = serializers.SerializerMethodField(
         help_text=(
             "For a planned dose: the point-of-care warnings (S-2 low platelets for an IM dose, S-10, S-11, S-12) "

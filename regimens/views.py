@@ -15,6 +15,7 @@ from django.shortcuts import get_object_or_404
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema, extend_schema_view
 from rest_framework import mixins, status, viewsets
 from rest_framework.decorators import action
+from rest_framework.exceptions import ValidationError
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.serializers import BaseSerializer
@@ -189,14 +190,14 @@ class RegimenViewSet(
         parameters=[
             OpenApiParameter(
                 "warnings",
-                bool,
+                str,
+                enum=["true", "false"],
                 description=(
-                    "true: each dose carries `warnings` as in the dose detail (RULES §10 V-12). Costs a few "
-                    "queries per planned dose: filter the list to today's doses first."
+                    "true: each row is a DoseDetail, carrying `warnings` as in the dose detail (RULES §10 V-12). "
+                    "Costs a few queries per planned dose: filter the list to today's doses first (due_to)."
                 ),
             )
         ],
-        responses=DoseDetailSerializer(many=True),
     ),
     retrieve=extend_schema(responses=DoseDetailSerializer),
 )
@@ -208,10 +209,14 @@ class DoseViewSet(viewsets.ReadOnlyModelViewSet[ScheduledDose]):
     filterset_class = DoseFilter
 
     def get_serializer_class(self) -> type[BaseSerializer[Any]]:
-        if self.action == "retrieve" or (
-            self.action == "list" and self.request.query_params.get("warnings") in ("true", "1")
-        ):
+        if self.action == "retrieve":
             return DoseDetailSerializer
+        if self.action == "list":
+            asked = self.request.query_params.get("warnings", "false")
+            if asked not in ("true", "false"):
+                raise ValidationError({"warnings": ["must be true or false"]})
+            if asked == "true":
+                return DoseDetailSerializer
         return DoseSerializer
 
     def get_queryset(self) -> QuerySet[ScheduledDose]:
