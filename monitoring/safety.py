@@ -30,7 +30,16 @@ from typing import Any
 from django.conf import settings
 
 from notifications.alerts import alert_raise
-from patients.models import IRREVERSIBLE_CAUSES, DeficiencyCause, FactKind, LabResult, Medication, MedicationKind, Patient, PatientFact
+from patients.models import (
+    IRREVERSIBLE_CAUSES,
+    DeficiencyCause,
+    FactKind,
+    LabResult,
+    Medication,
+    MedicationKind,
+    Patient,
+    PatientFact,
+)
 from patients.selectors import oral_caution_cause
 from regimens.models import ORAL_ROUTES, DoseStatus, Protocol, Regimen, ScheduledDose
 from tracker.clock import end_of_day, local_date, patient_today

@@ -86,8 +86,11 @@ class B12StatusView(APIView):
 
 
 class PromptSerializer(serializers.Serializer[Any]):
-    code = serializers.CharField(help_text="age_75_or_over, pregnancy_active_b12, nitrous_oxide_homocysteine_or_mma, "
-                                 "ethnicity_reference_ranges")
+    code = serializers.CharField(
+        help_text=(
+            "age_75_or_over, pregnancy_active_b12, nitrous_oxide_homocysteine_or_mma or ethnicity_reference_ranges."
+        )
+    )
     rule = serializers.CharField(help_text="RULES id: S-7 or S-14.")
     severity = serializers.CharField(help_text="Always info: a prompt never changes a dose.")
     message = serializers.CharField()

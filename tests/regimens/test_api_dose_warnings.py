@@ -84,7 +84,9 @@ def test_the_dose_detail_applies_the_s2_threshold_exactly(
     assert codes == (["im_injection_low_platelets"] if warned else [])
 
 
-@pytest.mark.parametrize(("viewed", "warned"), [("2027-01-04 09:00:00+00:00", False), ("2027-01-05 09:00:00+00:00", True)])
+@pytest.mark.parametrize(
+    ("viewed", "warned"), [("2027-01-04 09:00:00+00:00", False), ("2027-01-05 09:00:00+00:00", True)]
+)
 def test_the_dose_detail_judges_the_lookback_as_of_now(
     api: APIClient, patient: Any, regimen: Regimen, viewed: str, warned: bool
 ) -> None:
