@@ -12,9 +12,11 @@ Warning codes (docs/safety-and-alerts.md):
 | folic_acid_before_b12 | S-1 (hard stop, needs override_reason) | folic_acid_before_b12 |
 | im_injection_low_platelets | S-2 | im_injection_low_platelets |
 | lifelong_therapy_stopped | S-5 (hard stop) | lifelong_therapy_stopped |
-| lebers_disease_cyanocobalamin | S-10 (hard stop) | contraindication |
-| cobalamin_allergy | S-11 (hard stop) | contraindication |
+| lifelong_therapy_not_planned | S-5 at start, §10 V-13 (hard stop, needs override_reason) | lifelong_therapy_stopped |
+| lebers_disease_cyanocobalamin | S-10 (hard stop, needs override_reason) | contraindication |
+| cobalamin_allergy | S-11 (hard stop, needs override_reason) | contraindication |
 | wrong_route | S-12 | contraindication |
+| oral_first_line_caution | R-ORAL-1, §8 Q2, §10 V-6 (hard stop, needs override_reason) | oral_first_line_caution |
 """
 
 from __future__ import annotations
@@ -28,8 +30,18 @@ from typing import Any
 from django.conf import settings
 
 from notifications.alerts import alert_raise
-from patients.models import IRREVERSIBLE_CAUSES, FactKind, LabResult, Medication, MedicationKind, Patient, PatientFact
-from regimens.models import DoseStatus, Protocol, Regimen, ScheduledDose
+from patients.models import (
+    IRREVERSIBLE_CAUSES,
+    DeficiencyCause,
+    FactKind,
+    LabResult,
+    Medication,
+    MedicationKind,
+    Patient,
+    PatientFact,
+)
+from patients.selectors import oral_caution_cause
+from regimens.models import ORAL_ROUTES, DoseStatus, Protocol, Regimen, ScheduledDose
 from tracker.clock import end_of_day, local_date, patient_today
 from tracker.errors import SafetyWarning
 
@@ -39,11 +51,21 @@ LIFELONG_THERAPY_STOPPED = "lifelong_therapy_stopped"
 LEBERS_DISEASE_CYANOCOBALAMIN = "lebers_disease_cyanocobalamin"
 COBALAMIN_ALLERGY = "cobalamin_allergy"
 WRONG_ROUTE = "wrong_route"
+ORAL_FIRST_LINE_CAUTION = "oral_first_line_caution"
+LIFELONG_THERAPY_NOT_PLANNED = "lifelong_therapy_not_planned"
 
-# RULES §4: "Hard-stop warning; override requires a reason" (S-1, S-5, S-10, S-11). S-2 and S-12 are
-# warnings: acknowledging the code is enough.
+# RULES §4: "Hard-stop warning; override requires a reason" (S-1, S-5, S-10, S-11; §10 V-6 for the oral
+# caution). S-2 and S-12 are warnings: acknowledging the code is enough. Every write that can meet a hard
+# stop asks for `override_reason` (a stop's own reason is the S-5 reason).
 HARD_STOP_CODES = frozenset(
-    {FOLIC_ACID_BEFORE_B12, LIFELONG_THERAPY_STOPPED, LEBERS_DISEASE_CYANOCOBALAMIN, COBALAMIN_ALLERGY}
+    {
+        FOLIC_ACID_BEFORE_B12,
+        LIFELONG_THERAPY_STOPPED,
+        LIFELONG_THERAPY_NOT_PLANNED,
+        LEBERS_DISEASE_CYANOCOBALAMIN,
+        COBALAMIN_ALLERGY,
+        ORAL_FIRST_LINE_CAUTION,
+    }
 )
 
 
@@ -74,6 +96,19 @@ ALERT_FOR_CODE: dict[str, AlertSpec] = {
         "Lifelong therapy was stopped although the recorded cause is irreversible. Confirm the decision and "
         "the follow-up plan with the patient (RULES S-5).",
     ),
+    LIFELONG_THERAPY_NOT_PLANNED: AlertSpec(
+        "lifelong_therapy_stopped",
+        "high",
+        "A regimen that ends was started although the recorded cause is irreversible and lifelong therapy is "
+        "indicated. Plan lifelong maintenance, or confirm the decision with the patient (RULES S-5).",
+    ),
+    ORAL_FIRST_LINE_CAUTION: AlertSpec(
+        "oral_first_line_caution",
+        "high",
+        "Oral B12 was started as first line despite neurological involvement or a cause for which oral B12 is "
+        "not dependable (pernicious anaemia, autoimmune gastritis, IF antibody). Review the response closely "
+        "and switch to IM if symptoms do not improve (RULES R-ORAL-1, §8 Q2).",
+    ),
     LEBERS_DISEASE_CYANOCOBALAMIN: AlertSpec(
         "contraindication",
         "high",
@@ -98,6 +133,8 @@ RULE_FOR_CODE = {
     FOLIC_ACID_BEFORE_B12: "S-1",
     IM_INJECTION_LOW_PLATELETS: "S-2",
     LIFELONG_THERAPY_STOPPED: "S-5",
+    LIFELONG_THERAPY_NOT_PLANNED: "S-5",
+    ORAL_FIRST_LINE_CAUTION: "R-ORAL-1",
     LEBERS_DISEASE_CYANOCOBALAMIN: "S-10",
     COBALAMIN_ALLERGY: "S-11",
     WRONG_ROUTE: "S-12",
@@ -208,10 +245,117 @@ def _merge(warnings: Iterable[SafetyWarning]) -> list[SafetyWarning]:
 
 
 def regimen_start_warnings(*, patient: Patient, protocol: Protocol) -> list[SafetyWarning]:
-    """Warnings when a regimen is started: S-10, S-11, S-12 for each drug and route of its phases."""
+    """Warnings when a regimen is started: S-10, S-11, S-12 for each drug and route of its phases; the oral
+    first-line caution (§10 V-6); S-5 for a regimen that ends although the cause is irreversible (§10 V-13)."""
     today = patient_today(patient)
-    pairs = sorted({(p.drug, p.route) for p in protocol.phases.all()})
-    return _merge(w for drug, route in pairs for w in drug_warnings(patient=patient, drug=drug, route=route, on=today))
+    phases = sorted(protocol.phases.all(), key=lambda p: p.order)
+    pairs = sorted({(p.drug, p.route) for p in phases})
+    warnings = _merge(
+        w for drug, route in pairs for w in drug_warnings(patient=patient, drug=drug, route=route, on=today)
+    )
+    warnings.extend(oral_first_line_warnings(patient=patient, phases=phases, on=today))
+    warnings.extend(lifelong_not_planned_warnings(patient=patient, phases=phases, on=today))
+    return warnings
+
+
+# --- R-ORAL-1 / §8 Q2 / §10 V-6: oral first line ----------------------------------------------
+
+
+def neurological_involvement(patient: Patient, facts: Iterable[PatientFact] | None = None) -> PatientFact | bool:
+    """The patient's neurological-involvement flag, or a recorded neurological-symptom fact (§10 V-5:
+    either counts). An ended symptom fact still counts, as for S-4's neurological history."""
+    if patient.neurological_involvement:
+        return True
+    if facts is None:
+        facts = PatientFact.objects.filter(patient=patient, kind=FactKind.NEURO_SYMPTOMS).order_by("-recorded_at")
+    return next((f for f in facts if f.kind == FactKind.NEURO_SYMPTOMS and not f.absent), False)
+
+
+def oral_first_line_warnings(*, patient: Patient, phases: Iterable[Any], on: date) -> list[SafetyWarning]:
+    """§10 V-6: starting a protocol with an oral phase (PO, SL or IN, in any phase) for a patient with
+    neurological involvement, or with pernicious anaemia / autoimmune gastritis / IF antibody positive,
+    is a hard stop: the override (with its reason) is the clinician's confirmation."""
+    oral = [p for p in phases if p.route in ORAL_ROUTES]
+    if not oral:
+        return []
+    # One query for both facts.
+    facts = list(
+        PatientFact.objects.filter(
+            patient=patient, kind__in=[FactKind.NEURO_SYMPTOMS, FactKind.IF_ANTIBODY_POSITIVE]
+        ).order_by("-recorded_at", "-id")
+    )
+    neuro = neurological_involvement(patient, facts)
+    cause = oral_caution_cause(patient, on, facts)
+    if not neuro and cause is None:
+        return []
+    reasons: list[str] = []
+    details: dict[str, object] = {"phases": [p.key for p in oral], "routes": sorted({p.route for p in oral})}
+    if neuro:
+        reasons.append("neurological involvement is recorded (oral is not first line with neurological symptoms)")
+        details["neurological_involvement"] = True
+        if isinstance(neuro, PatientFact):
+            details["neuro_fact_id"] = neuro.pk
+    if cause is not None:
+        label = "IF antibody positive" if cause == FactKind.IF_ANTIBODY_POSITIVE else DeficiencyCause(cause).label
+        reasons.append(f"the cause is {label.lower()} (oral B12 is not dependable; at least 1000 mcg a day)")
+        details["cause"] = cause
+    return [
+        SafetyWarning(
+            code=ORAL_FIRST_LINE_CAUTION,
+            rule="R-ORAL-1",
+            message=(
+                f"Oral B12 as first line: {'; '.join(reasons)}. IM is preferred. Hard stop: a clinician confirms "
+                "oral treatment by overriding with a reason."
+            ),
+            details=details,
+        )
+    ]
+
+
+# --- S-5: stopping lifelong therapy ------------------------------------------------------------
+
+# RULES §1.2: end conditions that stop treatment unless a clinician ends the phase; a regimen whose last
+# phase is lifelong or clinician-ended does not end by itself.
+ENDING_CONDITIONS = frozenset({"until_cause_resolved", "fixed_count", "fixed_duration"})
+
+
+def irreversible_cause(patient: Patient, on: date) -> dict[str, object] | None:
+    """S-5: the recorded cause is irreversible, or IF antibody is positive (§10 V-13). The details name it."""
+    if patient.deficiency_cause in IRREVERSIBLE_CAUSES:
+        return {"deficiency_cause": patient.deficiency_cause}
+    fact = present_fact(patient, FactKind.IF_ANTIBODY_POSITIVE, on)
+    if fact is not None:
+        return {"deficiency_cause": patient.deficiency_cause, "if_antibody_positive": True, "fact_id": fact.pk}
+    return None
+
+
+def _cause_label(patient: Patient, cause: dict[str, object]) -> str:
+    if cause.get("if_antibody_positive"):
+        return "IF antibody positive"
+    return str(patient.get_deficiency_cause_display())
+
+
+def lifelong_not_planned_warnings(*, patient: Patient, phases: list[Any], on: date) -> list[SafetyWarning]:
+    """§10 V-13: a regimen *started* with an end condition (its last phase ends until the cause resolves,
+    after a number of doses or a duration) for an irreversible cause is an S-5 hard stop."""
+    if not phases or phases[-1].end_condition not in ENDING_CONDITIONS:
+        return []
+    cause = irreversible_cause(patient, on)
+    if cause is None:
+        return []
+    last = phases[-1]
+    return [
+        SafetyWarning(
+            code=LIFELONG_THERAPY_NOT_PLANNED,
+            rule="S-5",
+            message=(
+                f"Lifelong therapy is indicated: the recorded cause ({_cause_label(patient, cause)}) is "
+                f"irreversible, but this regimen ends ({last.key} phase: {last.end_condition.replace('_', ' ')}). "
+                "Hard stop: override only with a reason."
+            ),
+            details={**cause, "phase": last.key, "end_condition": last.end_condition},
+        )
+    ]
 
 
 # --- S-2: IM injection with low platelets -----------------------------------------------------
@@ -351,35 +495,45 @@ def medication_warnings(*, patient: Patient, kind: str, route: str, start_date: 
     return []
 
 
-# --- S-5: stopping lifelong therapy ------------------------------------------------------------
-
-
 def regimen_stop_warnings(*, regimen: Regimen) -> list[SafetyWarning]:
-    """S-5: stopping lifelong therapy when the cause is irreversible is a hard-stop warning."""
+    """S-5: stopping lifelong therapy when the cause is irreversible (or IF antibody positive, §10 V-13) is a
+    hard-stop warning. Lifelong therapy = a lifelong or until-cause-resolved phase, or a last phase that only
+    a clinician ends (oral-high-dose, §10 V-13): stopping it stops treatment."""
     # The regimen's own copy of its protocol (regimens/services.py protocol_snapshot).
     snapshot_phases = regimen.protocol_snapshot.get("phases")
     conditions = (
-        {p["end_condition"] for p in snapshot_phases}
+        [p["end_condition"] for p in sorted(snapshot_phases, key=lambda p: p.get("order", 0))]
         if snapshot_phases
-        else set(regimen.protocol.phases.values_list("end_condition", flat=True))
+        else list(regimen.protocol.phases.order_by("order").values_list("end_condition", flat=True))
     )
-    lifelong = bool(conditions & {"lifelong", "until_cause_resolved"})
-    if lifelong and regimen.patient.deficiency_cause in IRREVERSIBLE_CAUSES:
-        return [
-            SafetyWarning(
-                code=LIFELONG_THERAPY_STOPPED,
-                rule="S-5",
-                message=(
-                    "Lifelong therapy is indicated: the recorded cause "
-                    f"({regimen.patient.get_deficiency_cause_display()}) is irreversible."
-                ),
-                details={"deficiency_cause": regimen.patient.deficiency_cause},
-            )
-        ]
-    return []
+    lifelong = bool(set(conditions) & {"lifelong", "until_cause_resolved"}) or (
+        bool(conditions) and conditions[-1] == "clinician_ended"
+    )
+    if not lifelong:
+        return []
+    patient = regimen.patient
+    cause = irreversible_cause(patient, patient_today(patient))
+    if cause is None:
+        return []
+    return [
+        SafetyWarning(
+            code=LIFELONG_THERAPY_STOPPED,
+            rule="S-5",
+            message=(
+                f"Lifelong therapy is indicated: the recorded cause ({_cause_label(patient, cause)}) is irreversible."
+            ),
+            details=cause,
+        )
+    ]
 
 
 # --- Alerts for acknowledged warnings ---------------------------------------------------------
+
+
+def _rule_order(rule: str) -> tuple[str, int]:
+    """S-10 after S-2 (by number), R-ORAL-1 apart from the S rules."""
+    prefix, _, number = rule.rpartition("-")
+    return (prefix, int(number) if number.isdigit() else 0)
 
 
 def raise_acknowledged_alerts(
@@ -410,7 +564,7 @@ def raise_acknowledged_alerts(
                 "warnings": [{"code": w.code, "rule": w.rule, "details": w.details} for w in items],
                 **context,
             },
-            rule_id=", ".join(sorted({w.rule for w in items}, key=lambda r: int(r.split("-")[1])))[:20],
+            rule_id=", ".join(sorted({w.rule for w in items}, key=_rule_order))[:20],
         )
         alerts.append(alert)
     return alerts
@@ -433,6 +587,7 @@ def after_regimen_started(*, regimen: Regimen, acknowledged: list[str]) -> None:
             "source": "regimen_start",
             "regimen_id": regimen.pk,
             "protocol": regimen.protocol.code,
+            "override_reason": regimen.override_reason,
             "acknowledged_by": _user_name(regimen.created_by),
         },
     )
@@ -457,9 +612,10 @@ def after_regimen_stopped(*, regimen: Regimen, acknowledged: list[str]) -> None:
     )
 
 
-def after_dose_recorded(*, dose: ScheduledDose, acknowledged: list[str]) -> None:
-    """Called inside the transaction that records a dose given or not given: acknowledged S-2 / S-12
-    warnings open their alerts."""
+def after_dose_recorded(*, dose: ScheduledDose, acknowledged: list[str], override_reason: str = "") -> None:
+    """Called inside the transaction that records a dose given or not given: acknowledged S-2 / S-10 /
+    S-11 / S-12 warnings open their alerts. A dose has no field for the override reason, so the alert's
+    evidence keeps it."""
     if not acknowledged or dose.administered_at is None:
         return
     warnings = administration_warnings(
@@ -475,6 +631,7 @@ def after_dose_recorded(*, dose: ScheduledDose, acknowledged: list[str]) -> None
             "regimen_id": dose.regimen_id,
             "route": dose.given_route or dose.route,
             "administered_at": dose.administered_at.isoformat(),
+            "override_reason": override_reason,
             "acknowledged_by": _user_name(dose.administered_by),
         },
     )

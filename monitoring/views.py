@@ -12,6 +12,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from monitoring.prompts import patient_prompts_data
 from monitoring.selectors import b12_status_for, plasmic_for, trends_for
 from patients.labs.analytes import AnalyteError
 from patients.models import Patient
@@ -82,3 +83,31 @@ class B12StatusView(APIView):
     )
     def get(self, request: Request, pk: int) -> Response:
         return Response(b12_status_for(_patient(request, pk)))
+
+
+class PromptSerializer(serializers.Serializer[Any]):
+    code = serializers.CharField(
+        help_text=(
+            "age_75_or_over, pregnancy_active_b12, nitrous_oxide_homocysteine_or_mma or ethnicity_reference_ranges."
+        )
+    )
+    rule = serializers.CharField(help_text="RULES id: S-7 or S-14.")
+    severity = serializers.CharField(help_text="Always info: a prompt never changes a dose.")
+    message = serializers.CharField()
+    details = serializers.DictField()
+
+
+class PromptsView(APIView):
+    @extend_schema(
+        responses=PromptSerializer(many=True),
+        summary="Information prompts for the patient record and the lab request (RULES S-7, S-14)",
+        description=(
+            "INFO prompts, recomputed from the record: age 75 or over (S-7: screening, a lower threshold to act on "
+            "borderline results); pregnancy → active B12 as the initial test; nitrous oxide as the cause → "
+            "homocysteine or MMA as the initial test; the note that reference ranges may be higher for people of "
+            "Black ethnicity (S-14; shown on every record, as Cobalt records no ethnicity). They never change a dose "
+            "and open no alert (§10 V-15)."
+        ),
+    )
+    def get(self, request: Request, pk: int) -> Response:
+        return Response(patient_prompts_data(_patient(request, pk)))

@@ -31,6 +31,10 @@ class Route(models.TextChoices):
     IV = "IV", "Intravenous"
 
 
+# RULES §7.3: the routes taken by mouth or nose (the oral protocols of R-ORAL-1, R-BARI-1, R-UK-5).
+ORAL_ROUTES = frozenset({Route.PO.value, Route.SL.value, Route.IN.value})
+
+
 class Spacing(models.TextChoices):
     # RULES "Scheduling semantics": spacing rules.
     DAILY = "daily", "Daily"

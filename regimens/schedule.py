@@ -271,6 +271,23 @@ def add_interval(day: date, phase: PhaseSpec) -> date:
     raise ScheduleError("spacing", f"unknown spacing rule '{phase.spacing}'")
 
 
+def mean_daily_mcg(phase: PhaseSpec) -> float:
+    """The phase's dose averaged per day (RULES R-ORAL-1 and NG239 speak of mcg a day): a daily phase gives
+    its dose; others their dose over one interval (a calendar month counted as 365/12 days)."""
+    n = phase.spacing_value
+    days = {
+        DAILY: 1.0,
+        ALTERNATE_DAYS: 2.0,
+        TIMES_PER_WEEK: 7 / max(n, 1),
+        EVERY_N_DAYS: float(n),
+        EVERY_N_WEEKS: 7.0 * n,
+        MONTHLY: 365 / 12 * n,
+    }.get(phase.spacing)
+    if days is None:
+        raise ScheduleError("spacing", f"unknown spacing rule '{phase.spacing}'")
+    return phase.dose_mcg / days
+
+
 def _week(day: date) -> date:
     """The Monday of `day`'s Monday–Sunday week."""
     return day - timedelta(days=day.weekday())

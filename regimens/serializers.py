@@ -31,6 +31,7 @@ from regimens.models import (
     Route,
     ScheduledDose,
 )
+from regimens.selectors import dose_pending_warnings
 from tracker.api import AwareDateTimeField, acknowledge_field
 from tracker.clock import local_date
 
@@ -278,6 +279,51 @@ class DoseSerializer(serializers.ModelSerializer[ScheduledDose]):
         return dose.status == "planned" and dose.due_date < today
 
 
+class SafetyWarningSerializer(serializers.Serializer[Any]):
+    """A point-of-care safety warning, as in the 400 body of a write that needs it acknowledged."""
+
+    code = serializers.CharField(help_text="Put this in `acknowledge` to proceed, e.g. im_injection_low_platelets.")
+    rule = serializers.CharField(help_text="The RULES id, e.g. S-2 (docs/clinical-reference.md).")
+    message = serializers.CharField()
+    details = serializers.DictField(help_text="The evidence, e.g. the platelet count, its date and the suggestion.")
+
+
+class DoseDetailSerializer(DoseSerializer):
+    """A dose with the warnings that recording it as given now would raise (RULES §10 V-12)."""
+
+    # A plain string: the Dose component documents the choices (one choice set, one component; see
+    # RegimenSerializer.status).
+    status: serializers.Field = serializers.CharField(read_only=True, help_text="As in Dose: planned, given, ...")
+    warnings = serializers.SerializerMethodField(
+        help_text=(
+            "For a planned dose: the point-of-care warnings (S-2 low platelets for an IM dose, S-10, S-11, S-12) "
+            "that recording it as given now by its planned route would raise; empty otherwise. Acknowledge "
+            "them in POST .../administer/ (hard stops also need override_reason)."
+        )
+    )
+
+    class Meta(DoseSerializer.Meta):
+        fields = [*DoseSerializer.Meta.fields, "warnings"]
+        read_only_fields = fields
+
+    @extend_schema_field(SafetyWarningSerializer(many=True))
+    def get_warnings(self, dose: ScheduledDose) -> list[dict[str, object]]:
+        return [
+            {"code": w.code, "rule": w.rule, "message": w.message, "details": w.details}
+            for w in dose_pending_warnings(dose)
+        ]
+
+
+def override_reason_field() -> serializers.CharField:
+    return serializers.CharField(
+        required=False,
+        allow_blank=True,
+        default="",
+        max_length=2000,
+        help_text="Why a hard-stop warning in `acknowledge` is overridden (RULES §4: required for hard stops).",
+    )
+
+
 class DoseAdministerSerializer(serializers.Serializer[Any]):
     administered_at = AwareDateTimeField(help_text="ISO 8601 with offset, e.g. 2027-01-04T10:30:00+00:00.")
     lot_number = serializers.CharField(max_length=60, required=False, allow_blank=True, default="")
@@ -287,6 +333,7 @@ class DoseAdministerSerializer(serializers.Serializer[Any]):
         choices=Route.choices, required=False, allow_null=True, default=None, help_text="Defaults to the planned route."
     )
     acknowledge = acknowledge_field()
+    override_reason = override_reason_field()
 
 
 class DoseNotGivenSerializer(serializers.Serializer[Any]):
@@ -391,6 +438,7 @@ class RegimenCreateSerializer(serializers.Serializer[Any]):
     start_date = serializers.DateField()
     options = serializers.DictField(required=False, default=dict)
     acknowledge = acknowledge_field()
+    override_reason = override_reason_field()
 
 
 class RegimenEndLoadingSerializer(serializers.Serializer[Any]):

@@ -15,6 +15,7 @@ from django.shortcuts import get_object_or_404
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema, extend_schema_view
 from rest_framework import mixins, status, viewsets
 from rest_framework.decorators import action
+from rest_framework.exceptions import ValidationError
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.serializers import BaseSerializer
@@ -32,6 +33,7 @@ from regimens.models import (
 )
 from regimens.serializers import (
     DoseAdministerSerializer,
+    DoseDetailSerializer,
     DoseNotGivenSerializer,
     DoseSerializer,
     LabRecheckSerializer,
@@ -183,11 +185,39 @@ class RegimenViewSet(
         return self._decide(request, RegimenReviewSerializer, services.regimen_record_review, "record a phase review")
 
 
+@extend_schema_view(
+    list=extend_schema(
+        parameters=[
+            OpenApiParameter(
+                "warnings",
+                str,
+                enum=["true", "false"],
+                description=(
+                    "true: each row is a DoseDetail, carrying `warnings` as in the dose detail (RULES §10 V-12). "
+                    "Costs a few queries per planned dose: filter the list to today's doses first (due_to)."
+                ),
+            )
+        ],
+    ),
+    retrieve=extend_schema(responses=DoseDetailSerializer),
+)
 class DoseViewSet(viewsets.ReadOnlyModelViewSet[ScheduledDose]):
-    """Scheduled doses of the user's clinics' patients: the nurse's worklist."""
+    """Scheduled doses of the user's clinics' patients: the nurse's worklist. The dose detail (and the
+    list with ?warnings=true) shows the safety warnings giving a planned dose now would raise."""
 
     serializer_class = DoseSerializer
     filterset_class = DoseFilter
+
+    def get_serializer_class(self) -> type[BaseSerializer[Any]]:
+        if self.action == "retrieve":
+            return DoseDetailSerializer
+        if self.action == "list":
+            asked = self.request.query_params.get("warnings", "false")
+            if asked not in ("true", "false"):
+                raise ValidationError({"warnings": ["must be true or false"]})
+            if asked == "true":
+                return DoseDetailSerializer
+        return DoseSerializer
 
     def get_queryset(self) -> QuerySet[ScheduledDose]:
         # The patient is needed for `overdue` (their time zone): joined, not fetched per row.

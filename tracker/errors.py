@@ -62,3 +62,13 @@ def require_acknowledged(warnings: list[SafetyWarning], acknowledge: list[str] |
     if missing:
         raise WarningsNotAcknowledged(missing)
     return sorted({w.code for w in warnings})
+
+
+def require_override_reason(warnings: list[SafetyWarning], acknowledged: list[str], override_reason: str) -> str:
+    """RULES §4 "Hard-stop warning; override requires a reason": an acknowledged hard stop needs a reason.
+    Returns the reason, stripped."""
+    reason = (override_reason or "").strip()
+    hard = sorted({w.code for w in warnings if w.hard_stop} & set(acknowledged))
+    if hard and not reason:
+        raise ServiceError("override_reason", f"a hard-stop warning ({', '.join(hard)}) needs a reason to override")
+    return reason

@@ -13,10 +13,11 @@ from django.db.models import Q
 from django.utils import timezone as djtz
 
 from regimens.models import DoseStatus, Regimen, Route, ScheduledDose
+from regimens.selectors import dose_administration_warnings
 from regimens.services.planning import lock_regimen_id, recorded_by, replan, require_active
 from tracker import events
 from tracker.clock import CLOCK_SKEW, local_date, patient_today
-from tracker.errors import ConflictError, ServiceError, require_acknowledged
+from tracker.errors import ConflictError, ServiceError, require_acknowledged, require_override_reason
 
 # A first dose may be given a little before the planned start (the patient came in early); a
 # date much earlier than that is a data-entry slip. Not a clinical number.
@@ -43,10 +44,13 @@ def dose_record_administration(
     site: str = "",
     route: str | None = None,
     acknowledge: list[str] | None = None,
+    override_reason: str = "",
     user: Any = None,
 ) -> ScheduledDose:
     """Record a dose as given and re-plan the later doses from its actual date.
 
+    Safety warnings must be acknowledged; the hard stops (S-10, S-11) also need `override_reason`, kept
+    in the evidence of the alert the override opens (a dose has no field for it).
     A repeat of the same request returns the dose unchanged; a conflicting one is a 409.
     """
     if djtz.is_naive(administered_at):
@@ -90,10 +94,9 @@ def dose_record_administration(
             )
         if expiry_date is not None and expiry_date < given_on:
             raise ServiceError("expiry_date", f"the product had expired on {expiry_date} before it was given")
-        acknowledged = require_acknowledged(
-            events.collect("dose.administering", dose=dose, route=given_route, administered_at=administered_at),
-            acknowledge,
-        )
+        warnings = dose_administration_warnings(dose=dose, route=given_route, administered_at=administered_at)
+        acknowledged = require_acknowledged(warnings, acknowledge)
+        reason = require_override_reason(warnings, acknowledged, override_reason)
         dose.status = DoseStatus.GIVEN
         dose.administered_at = administered_at
         dose.lot_number = lot_number
@@ -116,7 +119,7 @@ def dose_record_administration(
                 "acknowledged_warnings",
             ]
         )
-        events.announce("dose.recorded", dose=dose, acknowledged=acknowledged)
+        events.announce("dose.recorded", dose=dose, acknowledged=acknowledged, override_reason=reason)
         replan(regimen)
         # The first dose sets T0: the monitoring rules (S-9 potassium, S-6, S-13) run once this commits.
         events.announce_on_commit("patient.changed", patient_id=regimen.patient_id)

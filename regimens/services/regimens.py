@@ -12,8 +12,10 @@ from django.db import transaction
 from django.utils import timezone as djtz
 
 from patients.models import Patient
+from patients.selectors import oral_caution_cause
 from regimens import schedule
 from regimens.models import (
+    ORAL_ROUTES,
     DecisionKind,
     DoseStatus,
     Protocol,
@@ -42,7 +44,7 @@ from regimens.services.planning import (
 )
 from tracker import events
 from tracker.clock import local_date, patient_today
-from tracker.errors import ConflictError, ServiceError, require_acknowledged
+from tracker.errors import ConflictError, ServiceError, require_acknowledged, require_override_reason
 
 
 def regimen_start(
@@ -52,6 +54,7 @@ def regimen_start(
     start_date: date,
     options: dict[str, Any] | None = None,
     acknowledge: list[str] | None = None,
+    override_reason: str = "",
     user: Any = None,
     today: date | None = None,
 ) -> Regimen:
@@ -60,6 +63,8 @@ def regimen_start(
     `options` may set per-phase values ({"phases": {"maintenance": {"spacing_value": 10}}},
     with "override_reason" when outside the protocol's range) and enrol a patient already on
     treatment elsewhere ({"enrol": {"phase": "maintenance", "last_dose_date": "2026-10-01"}}).
+    Safety warnings must be acknowledged; the hard stops (S-5 at start, S-10, S-11, the oral
+    first-line caution) also need `override_reason`.
     """
     options = dict(options or {})
     if not protocol.active:
@@ -84,16 +89,19 @@ def regimen_start(
             calendar=clinic_calendar(patient.clinic),
             patient=patient,
         )
-        acknowledged = require_acknowledged(
-            events.collect("regimen.starting", patient=patient, protocol=protocol), acknowledge
-        )
+        warnings = events.collect("regimen.starting", patient=patient, protocol=protocol)
+        acknowledged = require_acknowledged(warnings, acknowledge)
+        reason = require_override_reason(warnings, acknowledged, override_reason)
+        options_reason = str(options.get("override_reason") or "").strip()
+        spec = schedule.apply_options(data.spec, options, data.limits)
+        _check_oral_dose(patient=patient, spec=spec, reason=reason or options_reason, today=today)
         regimen = Regimen(
             patient=patient,
             protocol=protocol,
             start_date=start_date,
             options=options,
             protocol_snapshot=snapshot,
-            override_reason=str(options.get("override_reason") or ""),
+            override_reason="; ".join(dict.fromkeys(r for r in (reason, options_reason) if r)),
             acknowledged_warnings=acknowledged,
             created_by=recorded_by(user),
         )
@@ -103,6 +111,30 @@ def regimen_start(
         sync_plan(regimen, plan, [], new=True)
         events.announce("regimen.started", regimen=regimen, acknowledged=acknowledged)
     return regimen
+
+
+# RULES R-ORAL-1 (NG239: "at least 1 mg a day" when the cause is or may be malabsorption), §8 Q2, §10 V-6.
+ORAL_MIN_MCG_PER_DAY = 1000
+
+
+def _check_oral_dose(
+    *, patient: Patient, spec: schedule.ProtocolSpec, reason: str, today: date
+) -> None:
+    """§10 V-6: for pernicious anaemia, autoimmune gastritis or IF antibody positive, an oral phase below
+    1000 mcg a day (as the protocol or `options` sets it) is refused without an override reason."""
+    low = [p for p in spec.phases if p.route in ORAL_ROUTES and schedule.mean_daily_mcg(p) < ORAL_MIN_MCG_PER_DAY]
+    if reason or not low:
+        return
+    cause = oral_caution_cause(patient, today)
+    if cause is None:
+        return
+    phase = low[0]
+    per_day = schedule.mean_daily_mcg(phase)
+    raise ServiceError(
+        f"options.phases.{phase.key}.dose_mcg",
+        f"{per_day:g} mcg a day by mouth is below the {ORAL_MIN_MCG_PER_DAY} mcg a day needed when the cause is "
+        f"{cause.replace('_', ' ')} (RULES R-ORAL-1); set at least {ORAL_MIN_MCG_PER_DAY} or give override_reason",
+    )
 
 
 def _open_phase(regimen: Regimen) -> ProtocolPhase:

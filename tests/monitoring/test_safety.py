@@ -26,13 +26,16 @@ TODAY = "2026-12-01 09:00:00+00:00"
 GIVEN_AT = datetime(2027, 1, 4, 10, 30, tzinfo=UTC)
 
 
-def start(patient: Any, code: str = "hydroxo-uk-standard", acknowledge: list[str] | None = None) -> Regimen:
+def start(
+    patient: Any, code: str = "hydroxo-uk-standard", acknowledge: list[str] | None = None, override_reason: str = ""
+) -> Regimen:
     with time_machine.travel(TODAY, tick=False):
         return services.regimen_start(
             patient=patient,
             protocol=Protocol.objects.get(code=code),
             start_date=date(2027, 1, 4),
             acknowledge=acknowledge,
+            override_reason=override_reason,
         )
 
 
@@ -244,18 +247,27 @@ def test_it_warns_before_starting_cyanocobalamin_for_lebers_disease(clinician_ap
         ]
         assert not Regimen.objects.filter(patient=patient).exists()
 
-        # When it is started acknowledging the warning
+        # When it is acknowledged without a reason, it is refused naming override_reason (a hard stop)
+        acked = {**body, "acknowledge": ["lebers_disease_cyanocobalamin"]}
+        no_reason = clinician_api.post("/api/regimens/", acked, format="json")
+        assert no_reason.status_code == 400
+        assert "override_reason" in no_reason.json()
+        assert not Regimen.objects.filter(patient=patient).exists()
+
+        # When it is started acknowledging the warning with a reason
         started = clinician_api.post(
-            "/api/regimens/", {**body, "acknowledge": ["lebers_disease_cyanocobalamin"]}, format="json"
+            "/api/regimens/", {**acked, "override_reason": "ophthalmology agrees; no OHCbl"}, format="json"
         )
 
-    # Then it starts, the acknowledgement is kept and one contraindication alert is open
+    # Then it starts, the acknowledgement and the reason are kept and one contraindication alert is open
     assert started.status_code == 201, started.json()
     regimen = Regimen.objects.get(patient=patient)
     assert regimen.acknowledged_warnings == ["lebers_disease_cyanocobalamin"]
+    assert regimen.override_reason == "ophthalmology agrees; no OHCbl"
     [alert] = alerts(patient, "contraindication")
     assert (alert.rule_id, alert.severity, alert.status) == ("S-10", "high", "open")
     assert alert.evidence["regimen_id"] == regimen.pk
+    assert alert.evidence["override_reason"] == "ophthalmology agrees; no OHCbl"
     assert alert.evidence["acknowledged_by"] == "clinician"
 
 
@@ -282,7 +294,11 @@ def test_it_warns_before_starting_any_b12_for_a_recorded_cobalamin_allergy(
         assert warning["details"]["note"] == "anaphylaxis 2019"
         assert not Regimen.objects.filter(patient=patient).exists()
 
-        started = clinician_api.post("/api/regimens/", {**body, "acknowledge": ["cobalamin_allergy"]}, format="json")
+        acked = {**body, "acknowledge": ["cobalamin_allergy"]}
+        assert clinician_api.post("/api/regimens/", acked, format="json").json()["override_reason"]
+        started = clinician_api.post(
+            "/api/regimens/", {**acked, "override_reason": "test dose tolerated"}, format="json"
+        )
 
     assert started.status_code == 201, started.json()
     [alert] = alerts(patient, "contraindication")
@@ -300,7 +316,12 @@ def test_it_lists_every_warning_and_needs_all_of_them_acknowledged(patient: Any)
     assert [w.code for w in refused.value.warnings] == ["lebers_disease_cyanocobalamin"]
     assert not Regimen.objects.filter(patient=patient).exists()
 
-    start(patient, code="cyano-1000-weekly", acknowledge=["cobalamin_allergy", "lebers_disease_cyanocobalamin"])
+    start(
+        patient,
+        code="cyano-1000-weekly",
+        acknowledge=["cobalamin_allergy", "lebers_disease_cyanocobalamin"],
+        override_reason="specialist advice",
+    )
 
     # One alert per kind (RULES §3.6), naming both rules.
     [alert] = alerts(patient, "contraindication")
@@ -367,8 +388,11 @@ def test_it_raises_no_alert_when_no_warning_applied(clinician_api: APIClient, pa
 
 
 def test_ending_the_last_open_ended_phase_needs_s5_and_raises_its_alert(clinician_api: APIClient, patient: Any) -> None:
-    # Given a pernicious anaemia patient on an "until cause resolved" oral regimen (one open-ended phase)
-    regimen = start(patient, code="diet-oral")
+    # Given a patient after gastrectomy on high-dose oral B12 (one clinician-ended phase; §10 V-13). (A
+    # pernicious anaemia patient on diet-oral, as before, now meets S-5 already at the start.)
+    patient.deficiency_cause = "gastrectomy"
+    patient.save()
+    regimen = start(patient, code="oral-high-dose")
 
     with time_machine.travel("2027-01-20 09:00:00+00:00", tick=False):
         refused = clinician_api.post(f"/api/regimens/{regimen.pk}/end-loading/", {}, format="json")
@@ -417,8 +441,15 @@ def test_an_allergy_recorded_after_the_start_stops_the_next_dose_once(api: APICl
         assert refused.status_code == 400
         assert [w["code"] for w in refused.json()["warnings"]] == ["cobalamin_allergy"]
 
+        acked = {**body, "acknowledge": ["cobalamin_allergy"]}
+        no_reason = api.post(f"/api/doses/{first.pk}/administer/", acked, format="json")
+        assert no_reason.status_code == 400
+        assert "override_reason" in no_reason.json()
+
         given = api.post(
-            f"/api/doses/{first.pk}/administer/", {**body, "acknowledge": ["cobalamin_allergy"]}, format="json"
+            f"/api/doses/{first.pk}/administer/",
+            {**acked, "override_reason": "intradermal test dose tolerated"},
+            format="json",
         )
         assert given.status_code == 200, given.json()
 
@@ -431,3 +462,5 @@ def test_an_allergy_recorded_after_the_start_stops_the_next_dose_once(api: APICl
     assert later.status_code == 200, later.json()
     [alert] = alerts(patient, "contraindication")
     assert alert.rule_id == "S-11"
+    # A dose has no field for the reason: the override's alert keeps it.
+    assert alert.evidence["override_reason"] == "intradermal test dose tolerated"

@@ -376,7 +376,7 @@ def test_a_spanish_speaking_patient_gets_spanish_text(clinic: Any) -> None:
 
 
 def test_self_administered_oral_doses_get_no_reminders(clinic: Any) -> None:
-    patient = new_patient(clinic)
+    patient = new_patient(clinic, deficiency_cause="bariatric_surgery")
     start(patient, "bariatric-oral")
     remind(utc(date(2027, 1, 5), 6))
     assert [d for d in reminders(patient) if d.dose_id] == []
