@@ -111,6 +111,11 @@ class Result:
     ref_low: float | Decimal | None = None
     ref_high: float | Decimal | None = None
 
+    @property
+    def shown(self) -> str:
+        """The value for people (alert texts): no exponent, no trailing zeros, the analyte's decimals."""
+        return fmt(self.value, self.analyte)
+
 
 @dataclass(frozen=True)
 class PatientContext:

@@ -385,11 +385,14 @@ def format_value(value: Number | None, analyte: str | Analyte | None = None, *, 
     """A number for people (alert texts, staff emails, trends, admin): never an exponent, no trailing zeros,
     and with an analyte at most its `display_decimals` (half up): 100.000000 -> "100", Decimal("1E+2") ->
     "100", 0.350000 -> "0.35", 135.501355 ng/L -> "135.5". Without an analyte nothing is rounded, only
-    the zeros trimmed. `unit=True` appends the analyte's canonical unit ("100 g/L"). None -> "".
+    the zeros trimmed (nor with a code it does not know: a display helper never raises on a stored row).
+    `unit=True` appends the analyte's canonical unit ("100 g/L"). None -> "".
     """
     if value is None:
         return ""
-    found = resolve(analyte) if isinstance(analyte, str) else analyte
+    found = analyte
+    if isinstance(analyte, str):
+        found = _BY_CODE.get(analyte) or _BY_LOINC.get(analyte)
     number = value if isinstance(value, Decimal) else Decimal(str(value).strip())
     if found is not None and number.is_finite():
         with localcontext() as context:
