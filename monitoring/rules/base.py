@@ -224,10 +224,10 @@ class StoredResult:
     result: Result
 
 
-def fmt(value: Decimal | float, analyte: str | None = None) -> str:
+def fmt(value: Decimal | float | None, analyte: str | None = None) -> str:
     """A value for people: no exponent, no trailing zeros (3000.000000 -> "3000", 0.350000 -> "0.35"), at most
     the analyte's display decimals when it is named (patients/labs/analytes.py format_value)."""
-    return format_value(dec(value), analyte)
+    return "unknown" if value is None else format_value(dec(value), analyte)
 
 
 B12Reading = Literal["deficient", "indeterminate", "unlikely", "unknown"]

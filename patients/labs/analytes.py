@@ -390,9 +390,9 @@ def format_value(value: Number | None, analyte: str | Analyte | None = None, *, 
     """
     if value is None:
         return ""
-    found = analyte
-    if isinstance(analyte, str):
-        found = _BY_CODE.get(analyte) or _BY_LOINC.get(analyte)
+    found: Analyte | None = (
+        _BY_CODE.get(analyte) or _BY_LOINC.get(analyte) if isinstance(analyte, str) else analyte
+    )
     number = value if isinstance(value, Decimal) else Decimal(str(value).strip())
     if found is not None and number.is_finite():
         with localcontext() as context:

@@ -159,7 +159,9 @@ def test_pseudo_tma_adamts13_follow_up_when_b12_is_low(patient: Patient, enter: 
     assert S3_ADAMTS13_TEXT in open_alerts(patient)["pseudo_tma_pattern"].message
 
 
-def test_no_pseudo_tma_without_haemolysis_and_with_a_normal_b12_the_ttp_alert_instead(patient: Patient, enter: Enter) -> None:
+def test_no_pseudo_tma_without_haemolysis_and_with_a_normal_b12_the_ttp_alert_instead(
+    patient: Patient, enter: Enter
+) -> None:
     enter(patient, "hemoglobin", "85", "g/L", day(-2))
     enter(patient, "platelets", "60", "10^9/L", day(-2))
     enter(patient, "ldh", "200", "U/L", day(-2))  # normal: no haemolysis marker
