@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from django.conf import settings
@@ -29,4 +30,24 @@ def b12_cutoff_settings(app_configs: Any, **kwargs: Any) -> list[CheckMessage]:
                     id="cobalt.E002",
                 )
             )
+    return errors
+
+
+@register()
+def haptoglobin_detection_limit_settings(app_configs: Any, **kwargs: Any) -> list[CheckMessage]:
+    """COBALT_HAPTOGLOBIN_DETECTION_LIMIT and COBALT_HAPTOGLOBIN_LAB_DETECTION_LIMITS are g/L numbers >= 0."""
+    given = {"COBALT_HAPTOGLOBIN_DETECTION_LIMIT": settings.COBALT.get("HAPTOGLOBIN_DETECTION_LIMIT", "")}
+    for lab, limit in settings.COBALT.get("HAPTOGLOBIN_LAB_DETECTION_LIMITS", {}).items():
+        given[f"COBALT_HAPTOGLOBIN_LAB_DETECTION_LIMITS ({lab!r})"] = limit
+    errors: list[CheckMessage] = []
+    for name, raw in given.items():
+        if str(raw).strip() == "":
+            continue
+        try:
+            ok = Decimal(str(raw).strip()).is_finite() and Decimal(str(raw).strip()) >= 0
+        except InvalidOperation:
+            ok = False
+        if not ok:
+            message = f"{name}={raw!r} is not a haptoglobin limit in g/L (a number, 0 or more)."
+            errors.append(Error(message, id="cobalt.E003"))
     return errors

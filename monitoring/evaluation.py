@@ -28,7 +28,9 @@ from monitoring.rules.patterns import (
     potassium_check_due,
     pseudo_tma_pattern,
     sample_taken_after_treatment,
+    tma_pattern_b12_not_low,
 )
+from monitoring.selectors import pre_treatment_b12
 from notifications.alerts import alert_close, alert_raise, has_new_evidence
 from notifications.models import SEVERITY_RANK, Alert, AlertKind, AlertStatus
 from patients.labs.analytes import AnalyteError, resolve
@@ -92,6 +94,8 @@ def load_inputs(patient: Patient, at: datetime) -> Inputs:
         facts=facts,
         ctx=ctx,
         settings=rule_settings(),
+        # S-3 (§10 V-7): the one pre-treatment B12 answer (also the trends' and /b12-status/'s).
+        b12=pre_treatment_b12(rows, t0, patient.timezone).verdict,
         qualitative=[r for r in rows if r.value_canonical is None],
     )
 
@@ -243,9 +247,9 @@ def evaluate_patient(patient_id: int, at: datetime | None = None) -> dict[str, A
         raised_kinds = {f.kind for f in findings}
 
         extra: list[rules.Finding] = []
-        s3 = pseudo_tma_pattern(inp)
-        if s3 is not None:
-            extra.append(s3)
+        for s3 in (pseudo_tma_pattern(inp), tma_pattern_b12_not_low(inp)):
+            if s3 is not None:
+                extra.append(s3)
         s9, potassium_met = potassium_check_due(inp)
         if s9 is not None and not potassium_met:
             extra.append(s9)

@@ -30,6 +30,7 @@ from typing import Any
 from django.conf import settings
 
 from notifications.alerts import alert_raise
+from patients.labs.analytes import format_value
 from patients.models import (
     IRREVERSIBLE_CAUSES,
     DeficiencyCause,
@@ -388,12 +389,13 @@ def platelet_warning(*, patient: Patient, at: datetime) -> SafetyWarning | None:
         "suggestion": "cyanocobalamin deep SC (label-permitted route), or IM by clinician judgement",
     }
     if value < low:
-        reason = f"the most recent platelet count is {value.normalize():f} ×10⁹/L (below {low})"
+        shown = format_value(value, "platelets")
+        reason = f"the most recent platelet count is {shown} ×10⁹/L (below {format_value(low)})"
         details["reason"] = "below_threshold"
     elif age_days > lookback_days and value < lookback_low:
         reason = (
             f"no platelet count in the last {lookback_days} days and the last one ({age_days} days ago) was "
-            f"{value.normalize():f} ×10⁹/L (below {lookback_low})"
+            f"{format_value(value, 'platelets')} ×10⁹/L (below {format_value(lookback_low)})"
         )
         details["reason"] = "count_out_of_date"
     else:

@@ -8,6 +8,7 @@ values); this module only chooses the inputs.
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date, timedelta
 from decimal import Decimal
@@ -19,7 +20,8 @@ from django.utils import timezone
 from monitoring.plasmic import CAUTION as PLASMIC_CAUTION
 from monitoring.plasmic import EXPERIMENTAL_LABEL, Measured, PlasmicInputs, Score, band_of
 from monitoring.plasmic import score as plasmic_score
-from patients.labs.analytes import CATALOGUE, QUALITATIVE, resolve
+from monitoring.rules.base import B12Reading, B12Verdict
+from patients.labs.analytes import CATALOGUE, QUALITATIVE, format_value, resolve
 from patients.labs.reference_ranges import B12_CUTOFF_SETS, B12Cutoffs, b12_status, default_range
 from patients.models import FactKind, LabResult, Patient, PatientFact
 from patients.selectors import patient_pregnant_on
@@ -57,6 +59,25 @@ def _fact_state(facts: list[PatientFact], on: date, lookback_days: int | None = 
     return None
 
 
+def haptoglobin_detection_limit(lab: str) -> Decimal | None:
+    """The reporting lab's haptoglobin detection limit in g/L (COBALT_HAPTOGLOBIN_LAB_DETECTION_LIMITS, else
+    COBALT_HAPTOGLOBIN_DETECTION_LIMIT), or None when none is configured (RULES gives no number)."""
+    per_lab: dict[str, str] = settings.COBALT.get("HAPTOGLOBIN_LAB_DETECTION_LIMITS", {})
+    raw = per_lab.get(lab.strip(), settings.COBALT.get("HAPTOGLOBIN_DETECTION_LIMIT", ""))
+    return Decimal(str(raw).strip()) if str(raw).strip() else None
+
+
+def haptoglobin_undetectable(row: LabResult) -> bool:
+    """§6.1 "haptoglobin undetectable": below the lab's detection limit. A result written "<x" (the lab's own
+    "below x"), a result of 0, or one below the configured detection limit of its lab (a "<0.1" entered as
+    0.05); without a configured limit only 0 and "<x" count, as RULES gives no number."""
+    if row.value_as_entered.strip().startswith("<"):
+        return True
+    value = Decimal(row.value_canonical or 0)
+    limit = haptoglobin_detection_limit(row.lab)
+    return value == 0 or (limit is not None and value < limit)
+
+
 def plasmic_inputs(patient: Patient, since: date | None = None) -> PlasmicInputs:
     """§6.2: the earliest available value of each input (new presentation), counting from `since`
     (the day TTP was first suspected) when given."""
@@ -90,6 +111,7 @@ def plasmic_inputs(patient: Patient, since: date | None = None) -> PlasmicInputs
         )
 
     haptoglobin = measured("haptoglobin")
+    hapto_row = earliest.get("haptoglobin")
     facts: dict[str, list[PatientFact]] = defaultdict(list)
     for fact in PatientFact.objects.filter(patient=patient, kind__in=[FactKind.ACTIVE_CANCER, FactKind.TRANSPLANT]):
         facts[fact.kind].append(fact)
@@ -99,8 +121,7 @@ def plasmic_inputs(patient: Patient, since: date | None = None) -> PlasmicInputs
         platelets=measured("platelets"),
         reticulocytes_pct=measured("reticulocytes_pct"),
         haptoglobin=haptoglobin,
-        # §6.1 "haptoglobin undetectable": the lab reports below its detection limit, entered as 0.
-        haptoglobin_undetectable=None if haptoglobin is None else haptoglobin.value == 0,
+        haptoglobin_undetectable=None if hapto_row is None else haptoglobin_undetectable(hapto_row),
         indirect_bilirubin=measured("bilirubin_indirect"),
         mcv=measured("mcv"),
         inr=measured("inr"),
@@ -223,10 +244,36 @@ def normalization(points: list[Point], t0: date | None, low: Decimal | None, hig
     before = [p for p in points if p.on <= t0]
     after = [p for p in points if p.on > t0]
     baseline = before[-1] if before else None
-    base = {"value": str(baseline.value), "on": baseline.on.isoformat()} if baseline else None
+    base = {"value": format_value(baseline.value), "on": baseline.on.isoformat()} if baseline else None
     if baseline is not None and inside(baseline.value):
         return {"status": "normal_at_baseline", "baseline": base, "normalized_on": None, "days_to_normal": None}
     first_normal = next((p for p in after if inside(p.value)), None)
+    if first_normal is None:
+        return {"status": "not_yet_normal", "baseline": base, "normalized_on": None, "days_to_normal": None}
+    return {
+        "status": "normalized",
+        "baseline": base,
+        "normalized_on": first_normal.on.isoformat(),
+        "days_to_normal": (first_normal.on - t0).days,
+    }
+
+
+def _b12_normalization(
+    rows: list[LabResult], points: list[Point], t0: date | None, verdict: B12Verdict
+) -> dict[str, Any]:
+    """`normalization` for a B12 entry, told by the one B12 answer (`pre_treatment_b12`), so the trends never
+    call "normal at baseline" a B12 that /b12-status/ and S-3 read as low: normal at baseline only when the
+    pre-treatment status is "deficiency unlikely"; after T0, the first result its lab's cut-offs read so."""
+    if t0 is None:
+        return {"status": "no_treatment_start", "baseline": None, "normalized_on": None, "days_to_normal": None}
+    before = [p for p in points if p.on < t0]
+    baseline = before[-1] if before else None
+    base = {"value": format_value(baseline.value), "on": baseline.on.isoformat()} if baseline else None
+    if verdict.status == "unlikely":
+        return {"status": "normal_at_baseline", "baseline": base, "normalized_on": None, "days_to_normal": None}
+    first_normal = next(
+        (p for r, p in zip(rows, points, strict=True) if p.on > t0 and b12_reading(r)[0] == "unlikely"), None
+    )
     if first_normal is None:
         return {"status": "not_yet_normal", "baseline": base, "normalized_on": None, "days_to_normal": None}
     return {
@@ -252,6 +299,7 @@ def trends_for(patient: Patient, analytes: list[str] | None = None) -> dict[str,
     pregnant = patient_pregnant_on(patient, today)
     catalogue = {a.code: a for a in CATALOGUE}
     order = {code: i for i, code in enumerate(TREND_ORDER)}
+    b12: PreTreatmentB12 | None = None
     series = []
     for code in sorted(by_analyte, key=lambda c: order.get(c, len(order))):
         analyte = catalogue[code]
@@ -268,6 +316,14 @@ def trends_for(patient: Patient, analytes: list[str] | None = None) -> dict[str,
         points = [Point(local_date(r.collected_at, patient.timezone), Decimal(r.value_canonical or 0)) for r in rows]
         from_t0 = [p for p in points if t0 is None or p.on >= t0]
         tir = time_in_range(from_t0, low, high)
+        extra: dict[str, Any] = {}
+        if code in B12_ANALYTES:
+            if b12 is None:
+                b12 = patient_b12(patient, t0)
+            extra["b12_status"] = {"status": b12.verdict.status, "cutoffs": b12.cutoffs.name}
+            norm = _b12_normalization(rows, points, t0, b12.verdict)
+        else:
+            norm = normalization(points, t0, low, high)
         series.append(
             {
                 "analyte": code,
@@ -275,8 +331,8 @@ def trends_for(patient: Patient, analytes: list[str] | None = None) -> dict[str,
                 "loinc": analyte.loinc,
                 "unit": analyte.canonical_unit,
                 "band": {
-                    "low": None if low is None else str(low),
-                    "high": None if high is None else str(high),
+                    "low": None if low is None else format_value(low, code),
+                    "high": None if high is None else format_value(high, code),
                     "source": band_source,
                 },
                 "points": [
@@ -285,7 +341,7 @@ def trends_for(patient: Patient, analytes: list[str] | None = None) -> dict[str,
                         "collected_at": r.collected_at.isoformat(),
                         "on": p.on.isoformat(),
                         "day": None if t0 is None else (p.on - t0).days,
-                        "value": str(p.value.normalize()),
+                        "value": format_value(p.value, code),
                         "interpretation": r.interpretation,
                     }
                     for r, p in zip(rows, points, strict=True)
@@ -293,13 +349,17 @@ def trends_for(patient: Patient, analytes: list[str] | None = None) -> dict[str,
                 "time_in_range": None
                 if tir is None
                 else {"percent": tir[0], "days": tir[1], "since": "T0" if t0 else "first result"},
-                "normalization": normalization(points, t0, low, high),
+                "normalization": norm,
+                **extra,
             }
         )
     return {"patient": patient.pk, "t0": t0.isoformat() if t0 else None, "analytes": series}
 
 
 # --- B12 status (RULES §5.1) ----------------------------------------------------------------------
+
+B12_ANALYTES = ("b12_total", "b12_active")
+_B12_SEVERITY = {"unknown": -1, "unlikely": 0, "indeterminate": 1, "deficient": 2}
 
 
 def b12_cutoffs_for(lab: str) -> B12Cutoffs:
@@ -310,43 +370,69 @@ def b12_cutoffs_for(lab: str) -> B12Cutoffs:
     return B12_CUTOFF_SETS[name]
 
 
-def b12_status_for(patient: Patient) -> dict[str, Any]:
-    """The diagnostic B12 status: the latest total and active B12 before T0 (the first dose), or the
-    latest at all when there is no dose yet, read with the cut-offs of the lab that reported them.
+def b12_reading(row: LabResult) -> tuple[B12Reading, B12Cutoffs]:
+    """One total or active B12 result read with its reporting lab's cut-off set (§5.1); "unknown" when
+    the set says nothing on active B12 (BSH-2014, AFP-2017: judged on total alone)."""
+    cutoffs = b12_cutoffs_for(row.lab)
+    value = row.value_canonical
+    if value is None or (row.analyte == "b12_active" and cutoffs.active_deficient_below is None):
+        return "unknown", cutoffs
+    if row.analyte == "b12_total":
+        return b12_status(total_ng_per_l=value, cutoffs=cutoffs), cutoffs
+    return b12_status(active_pmol_per_l=value, cutoffs=cutoffs), cutoffs
+
+
+@dataclass(frozen=True)
+class PreTreatmentB12:
+    verdict: B12Verdict
+    cutoffs: B12Cutoffs
+    results: tuple[LabResult, ...]  # the latest total and active B12 before T0, newest first
+
+
+def pre_treatment_b12(rows: Iterable[LabResult], t0: date | None, zone: str) -> PreTreatmentB12:
+    """THE pre-treatment B12 status (§5.1, §10 V-7), the one answer S-3, the trends and /b12-status/ give:
+    the latest total and the latest active B12 collected before T0 (strictly before its date: a same-day
+    sample may follow the dose; the latest at all when no dose was given), entered-in-error results left
+    out, each read with its reporting lab's cut-off set; with both, the more concerning one wins.
 
     After T0 a B12 level is "falsely reassuring" (RULES S-13) and not used on IM therapy (L-10).
     """
-    t0 = first_dose_date(patient)
-    results = LabResult.objects.filter(patient=patient, analyte__in=["b12_total", "b12_active"]).order_by(
-        "-collected_at"
-    )
     latest: dict[str, LabResult] = {}
-    for result in results:
-        if t0 is not None and local_date(result.collected_at, patient.timezone) >= t0:
-            continue
-        latest.setdefault(result.analyte, result)
-    if not latest:
-        return {"status": "unknown", "t0": t0, "cutoffs": settings.COBALT["B12_CUTOFFS"], "results": []}
-    lab = next(iter(latest.values())).lab
-    cutoffs = b12_cutoffs_for(lab)
-    total = latest.get("b12_total")
-    active = latest.get("b12_active")
-    if active is not None and cutoffs.active_deficient_below is None:
-        active = None  # this set says nothing on active B12 (BSH-2014): judge on total alone
-    status = (
-        b12_status(
-            total_ng_per_l=total.value_canonical if total else None,
-            active_pmol_per_l=active.value_canonical if active else None,
-            cutoffs=cutoffs,
-        )
-        if total or active
-        else "unknown"
+    usable = (
+        r
+        for r in rows
+        if r.analyte in B12_ANALYTES and r.value_canonical is not None and r.error_recorded_at is None
     )
+    for row in sorted(usable, key=lambda r: (r.collected_at, r.pk)):
+        if t0 is None or local_date(row.collected_at, zone) < t0:
+            latest[row.analyte] = row
+    results = tuple(sorted(latest.values(), key=lambda r: (r.collected_at, r.pk), reverse=True))
+    readings = [(*b12_reading(row), row) for row in results]
+    judged = [reading for reading in readings if reading[0] != "unknown"]
+    if not judged:
+        default = B12_CUTOFF_SETS[settings.COBALT["B12_CUTOFFS"]]
+        cutoffs = readings[0][1] if readings else default
+        return PreTreatmentB12(B12Verdict("unknown", cutoffs.name), cutoffs, results)
+    # The more concerning wins; on a tie the newer result (first in `judged`) names the cut-off set.
+    status, cutoffs, _ = max(judged, key=lambda reading: _B12_SEVERITY[reading[0]])
+    verdict = B12Verdict(status, cutoffs.name, tuple(row.pk for _, _, row in judged))
+    return PreTreatmentB12(verdict, cutoffs, results)
+
+
+def patient_b12(patient: Patient, t0: date | None) -> PreTreatmentB12:
+    rows = LabResult.objects.filter(patient=patient, analyte__in=B12_ANALYTES)
+    return pre_treatment_b12(rows, t0, patient.timezone)
+
+
+def b12_status_for(patient: Patient) -> dict[str, Any]:
+    """The diagnostic B12 status for /api/patients/{id}/b12-status/: `pre_treatment_b12` at the patient's T0."""
+    t0 = first_dose_date(patient)
+    b12 = patient_b12(patient, t0)
     return {
-        "status": status,
+        "status": b12.verdict.status,
         "t0": t0,
-        "cutoffs": cutoffs.name,
-        "cutoffs_source": cutoffs.source,
+        "cutoffs": b12.cutoffs.name,
+        "cutoffs_source": b12.cutoffs.source,
         "results": [
             {
                 "id": r.pk,
@@ -356,6 +442,6 @@ def b12_status_for(patient: Patient) -> dict[str, Any]:
                 "collected_at": r.collected_at,
                 "lab": r.lab,
             }
-            for r in latest.values()
+            for r in b12.results
         ],
     }

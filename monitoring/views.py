@@ -58,7 +58,9 @@ class TrendsView(APIView):
         description=(
             "Per analyte: the series in the canonical unit with day since T0 (first dose), the reference band "
             "(the reporting lab's, else RULES §5.2 defaults), time in range since T0 by Rosendaal linear "
-            "interpolation, and the time to normalization."
+            "interpolation, and the time to normalization. Total and active B12 also carry `b12_status`, the "
+            "pre-treatment B12 status of /b12-status/, which their normalization follows. Values are for people "
+            "(no exponent, no trailing zeros)."
         ),
     )
     def get(self, request: Request, pk: int) -> Response:
@@ -77,8 +79,9 @@ class B12StatusView(APIView):
         summary="The patient's diagnostic B12 status (RULES §5.1)",
         description=(
             "deficient, indeterminate, unlikely or unknown, from the latest total and active B12 taken before the "
-            "first dose, read with the reporting lab's cut-off set (COBALT_B12_LAB_CUTOFFS) or the default "
-            "(COBALT_B12_CUTOFFS, NG239). With both results the more concerning one wins."
+            "first dose, each read with its reporting lab's cut-off set (COBALT_B12_LAB_CUTOFFS) or the default "
+            "(COBALT_B12_CUTOFFS, NG239). With both results the more concerning one wins. The same answer as "
+            "S-3 and the trends' B12 entries (RULES §10 V-7)."
         ),
     )
     def get(self, request: Request, pk: int) -> Response:

@@ -12,6 +12,8 @@ from django.db import models
 from django.db.models import Q
 from simple_history.models import HistoricalRecords
 
+from patients.labs.analytes import format_value
+
 
 def validate_timezone(value: str) -> None:
     if value not in zoneinfo.available_timezones():
@@ -257,7 +259,7 @@ class LabResult(models.Model):
         ]
 
     def __str__(self) -> str:
-        shown = self.presence or f"{self.value_canonical} {self.unit_canonical}"
+        shown = self.presence or f"{format_value(self.value_canonical, self.analyte)} {self.unit_canonical}"
         return f"{self.analyte} {shown} for {self.patient_id} at {self.collected_at:%Y-%m-%d}"
 
 

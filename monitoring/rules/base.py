@@ -32,6 +32,7 @@ from datetime import date
 from decimal import Decimal
 from typing import Any, Literal, cast
 
+from patients.labs.analytes import format_value
 from patients.labs.reference_ranges import Sex, normal_limits
 
 Severity = Literal["info", "medium", "high", "critical"]
@@ -92,6 +93,9 @@ class RuleSettings:
     potassium_check_hb_below: Decimal = Decimal(80)
     # S-6(a) [P]: neurological symptoms recorded and no B12 dose within this many hours -> HIGH.
     neuro_treatment_delay_hours: int = 24
+    # S-3 (§10 V-7) [P]: the Hb, platelet and haemolysis inputs are collected within this many days of each
+    # other (the first and last of them at most this many calendar days apart).
+    s3_inputs_within_days: int = 7
 
 
 DEFAULT_SETTINGS = RuleSettings()
@@ -106,6 +110,11 @@ class Result:
     collected_on: date
     ref_low: float | Decimal | None = None
     ref_high: float | Decimal | None = None
+
+    @property
+    def shown(self) -> str:
+        """The value for people (alert texts): no exponent, no trailing zeros, the analyte's decimals."""
+        return fmt(self.value, self.analyte)
 
 
 @dataclass(frozen=True)
@@ -215,9 +224,32 @@ class StoredResult:
     result: Result
 
 
-def fmt(value: Decimal | float) -> str:
-    """A value for people: no exponent, no trailing zeros (3000.000000 -> "3000", 0.350000 -> "0.35")."""
-    return format(dec(value).normalize(), "f")
+def fmt(value: Decimal | float | None, analyte: str | None = None) -> str:
+    """A value for people: no exponent, no trailing zeros (3000.000000 -> "3000", 0.350000 -> "0.35"), at most
+    the analyte's display decimals when it is named (patients/labs/analytes.py format_value)."""
+    return "unknown" if value is None else format_value(dec(value), analyte)
+
+
+B12Reading = Literal["deficient", "indeterminate", "unlikely", "unknown"]
+
+
+@dataclass(frozen=True)
+class B12Verdict:
+    """The patient's pre-treatment B12 status (§5.1, §10 V-7) as every view reads it: computed once by
+    monitoring.selectors.pre_treatment_b12 (the latest total and active B12 before T0, each read with its
+    reporting lab's cut-off set) and handed to the rules, the trends and /b12-status/.
+
+    "unknown" = no usable pre-treatment B12 (S-3 reads it as "pending", which counts as low).
+    """
+
+    status: B12Reading = "unknown"
+    cutoffs: str = ""
+    result_ids: tuple[int, ...] = ()
+
+    @property
+    def low_or_pending(self) -> bool:
+        """S-3: "low or pending" B12. Indeterminate counts as low (it needs confirming, §5.1)."""
+        return self.status != "unlikely"
 
 
 # RULES S-3 / L-4b / L-5: the haemolysis markers.

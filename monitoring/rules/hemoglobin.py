@@ -20,6 +20,7 @@ from monitoring.rules.base import (
     day_of,
     dec,
     evidence_of,
+    fmt,
     in_window,
     interpretable_hb,
     limits_of,
@@ -70,8 +71,8 @@ def a_h1_no_reticulocyte_response(
             rule_id="A-H1",
             severity="high",
             message=(
-                f"No reticulocyte response: peak {peak.value} on day {day_of(peak, t0)} is not above the "
-                f"upper limit {peak_uln} (A-H1, days {settings.a_h1_window[0]}-{settings.a_h1_window[1]})."
+                f"No reticulocyte response: peak {peak.shown} on day {day_of(peak, t0)} is not above the "
+                f"upper limit {fmt(peak_uln)} (A-H1, days {settings.a_h1_window[0]}-{settings.a_h1_window[1]})."
             ),
             action_text=HB_ACTION_TEXT,
             evidence=evidence_of(peak, t0, uln=peak_uln, clause="not above ULN"),
@@ -90,7 +91,7 @@ def a_h1_no_reticulocyte_response(
         rule_id="A-H1",
         severity="high",
         message=(
-            f"Reticulocytes {latest.value} on day {day_of(latest, t0)} are below twice normal ({bar}) "
+            f"Reticulocytes {latest.shown} on day {day_of(latest, t0)} are below twice normal ({fmt(bar)}) "
             f"while {basis} (A-H1)."
         ),
         action_text=HB_ACTION_TEXT,
@@ -103,10 +104,10 @@ def _still_anaemic(results: tuple[Result, ...], ctx: PatientContext, on: date) -
     hct = [r for r in series_of(results, "hematocrit") if r.collected_on <= on]
     if hct:
         value = dec(hct[-1].value)
-        return value < A_H1_HEMATOCRIT_BELOW, f"haematocrit {value} L/L < {A_H1_HEMATOCRIT_BELOW}"
+        return value < A_H1_HEMATOCRIT_BELOW, f"haematocrit {fmt(value)} L/L < {fmt(A_H1_HEMATOCRIT_BELOW)}"
     hb = [r for r in series_of(results, "hemoglobin") if r.collected_on <= on]
     if hb:
-        return bool(below_lln(hb[-1], ctx)), f"Hb {hb[-1].value} g/L is below the LLN (no haematocrit)"
+        return bool(below_lln(hb[-1], ctx)), f"Hb {hb[-1].shown} g/L is below the LLN (no haematocrit)"
     return False, "no haematocrit or Hb"
 
 
@@ -133,8 +134,8 @@ def a_h2_slow_early_rise(
         rule_id="A-H2",
         severity="medium",
         message=(
-            f"Slow early Hb rise: {latest.value} g/L on day {day_of(latest, t0)}, {rise} g/L over the baseline "
-            f"{base.value} g/L; expected at least {settings.a_h2_min_rise} g/L by day 14 (A-H2)."
+            f"Slow early Hb rise: {latest.shown} g/L on day {day_of(latest, t0)}, {fmt(rise)} g/L over the baseline "
+            f"{base.shown} g/L; expected at least {fmt(settings.a_h2_min_rise)} g/L by day 14 (A-H2)."
         ),
         action_text=HB_ACTION_TEXT,
         evidence=evidence_of(
@@ -170,8 +171,9 @@ def a_h3_slow_rise_4_weeks(
         rule_id="A-H3",
         severity=severity,
         message=(
-            f"Slow Hb at 4 weeks: {latest.value} g/L on day {day_of(latest, t0)} is below the LLN and only {rise} g/L "
-            f"over the baseline {base.value} g/L (expected at least {settings.a_h3_min_rise}) (A-H3)."
+            f"Slow Hb at 4 weeks: {latest.shown} g/L on day {day_of(latest, t0)} is below the LLN and only "
+            f"{fmt(rise)} g/L "
+            f"over the baseline {base.shown} g/L (expected at least {fmt(settings.a_h3_min_rise)}) (A-H3)."
         ),
         action_text=HB_ACTION_TEXT,
         evidence=evidence_of(
@@ -205,7 +207,9 @@ def a_h4_hb_not_normalized(
         kind="hemoglobin_not_normalized",
         rule_id="A-H4",
         severity="high",
-        message=f"Hb fails to normalize: {low.value} g/L on day {day_of(low, ctx.t0)} is below the LLN {lln} (A-H4).",
+        message=(
+            f"Hb fails to normalize: {low.shown} g/L on day {day_of(low, ctx.t0)} is below the LLN {fmt(lln)} (A-H4)."
+        ),
         action_text=HB_ACTION_TEXT,
         evidence=evidence_of(low, ctx.t0, lln=lln),
     )
@@ -215,9 +219,9 @@ def hb_falling(result: Result, previous: Result | None, settings: RuleSettings) 
     """Why this Hb meets A-H5, or None."""
     value = dec(result.value)
     if value < settings.a_h5_floor:
-        return f"below {settings.a_h5_floor} g/L"
+        return f"below {fmt(settings.a_h5_floor)} g/L"
     if previous is not None and dec(previous.value) - value >= settings.a_h5_drop:
-        return f"{dec(previous.value) - value} g/L lower than the previous {previous.value} g/L"
+        return f"{fmt(dec(previous.value) - value, previous.analyte)} g/L lower than the previous {previous.shown} g/L"
     return None
 
 
@@ -244,7 +248,7 @@ def a_h5_hb_falling(
                 rule_id="A-H5",
                 severity="critical",
                 message=(
-                    f"Hb falling on treatment: {result.value} g/L on day {day_of(result, ctx.t0)}, {reason} (A-H5)."
+                    f"Hb falling on treatment: {result.shown} g/L on day {day_of(result, ctx.t0)}, {reason} (A-H5)."
                 ),
                 action_text=HB_ACTION_TEXT,
                 evidence=evidence_of(
@@ -270,7 +274,8 @@ def a_h6_mcv_not_normalized(
         rule_id="A-H6",
         severity="medium",
         message=(
-            f"MCV not normalising: {latest.value} fL on day {day_of(latest, ctx.t0)} is above the ULN {uln} (A-H6)."
+            f"MCV not normalising: {latest.shown} fL on day {day_of(latest, ctx.t0)} is above the ULN {fmt(uln)} "
+            "(A-H6)."
         ),
         action_text=HB_ACTION_TEXT,
         evidence=evidence_of(latest, ctx.t0, uln=uln),
@@ -292,7 +297,8 @@ def a_h7_hb_refractory(
         rule_id="A-H7",
         severity="high",
         message=(
-            f"Refractory at 3 months: Hb {low.value} g/L on day {day_of(low, ctx.t0)} is below the LLN {lln} (A-H7)."
+            f"Refractory at 3 months: Hb {low.shown} g/L on day {day_of(low, ctx.t0)} is below the LLN {fmt(lln)} "
+            "(A-H7)."
         ),
         action_text=HB_ACTION_TEXT,
         evidence=evidence_of(low, ctx.t0, lln=lln),

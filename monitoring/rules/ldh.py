@@ -13,6 +13,7 @@ from monitoring.rules.base import (
     day_of,
     dec,
     evidence_of,
+    fmt,
     in_window,
     limits_of,
 )
@@ -51,8 +52,8 @@ def a_l1_ldh_not_falling(
         rule_id="A-L1",
         severity="high",
         message=(
-            f"LDH not falling: {latest.value} U/L on day {day_of(latest, ctx.t0)} is {fall * 100:.0f}% below the "
-            f"baseline {base.value} U/L (expected at least {settings.a_l1_min_fall_fraction * 100:.0f}%) (A-L1)."
+            f"LDH not falling: {latest.shown} U/L on day {day_of(latest, ctx.t0)} is {fall * 100:.0f}% below the "
+            f"baseline {base.shown} U/L (expected at least {settings.a_l1_min_fall_fraction * 100:.0f}%) (A-L1)."
         ),
         action_text=LDH_ACTION_TEXT,
         evidence=evidence_of(latest, ctx.t0, baseline=base_value, baseline_uln=base_uln, fall_fraction=fall),
@@ -74,7 +75,9 @@ def a_l2_ldh_not_normalized(
         kind="ldh_not_normalized",
         rule_id="A-L2",
         severity="medium",
-        message=f"LDH not normal: {latest.value} U/L on day {day_of(latest, ctx.t0)} is above the ULN {uln} (A-L2).",
+        message=(
+            f"LDH not normal: {latest.shown} U/L on day {day_of(latest, ctx.t0)} is above the ULN {fmt(uln)} (A-L2)."
+        ),
         action_text=LDH_ACTION_TEXT,
         evidence=evidence_of(latest, ctx.t0, uln=uln),
     )

@@ -1,7 +1,8 @@
 """The safety patterns read together with the results (RULES §4, docs/clinical-reference.md) as pure
 functions of one patient's loaded results and facts: no database, no clock.
 
-- `pseudo_tma_pattern` (S-3): anaemia, low platelets and haemolysis with B12 low or pending.
+- `pseudo_tma_pattern` (S-3): anaemia, low platelets and haemolysis within 7 days [P], pre-treatment B12 low
+  or pending; `tma_pattern_b12_not_low` (§10 V-7): the same pattern with a B12 that is not low.
 - `potassium_check_due` (S-9): severe anaemia at the first dose needs a potassium check.
 - `neuro_treatment_delay` (S-6): neurological symptoms and no B12 in time; onset long before T0.
 - `sample_taken_after_treatment` (S-13): a B12/folate test drawn after the first dose.
@@ -20,6 +21,7 @@ from typing import Any
 from monitoring.rules.base import (
     DEFAULT_SETTINGS,
     HEMOLYSIS_MARKERS,
+    B12Verdict,
     Finding,
     PatientContext,
     Result,
@@ -32,7 +34,6 @@ from monitoring.rules.base import (
     hemolysis_abnormal,
     limits_of,
 )
-from patients.labs.reference_ranges import b12_status
 from patients.selectors import fact_present
 
 # RULES S-3 banner text (verbatim, docs/clinical-reference.md).
@@ -44,6 +45,12 @@ S3_ADAMTS13_TEXT = "TTP unlikely; plasma exchange may be avoidable: clinician de
 S3_ACTION_TEXT = (
     "Decision support only: never delays or blocks plasma exchange. Draw ADAMTS13 activity before any plasma "
     "therapy; confirm B12; blood film for schistocytes."
+)
+# RULES §10 V-7: the TMA pattern with a B12 that is not low (verbatim).
+S3_B12_NOT_LOW_TEXT = "TMA pattern without low B12: exclude TTP urgently; ADAMTS13"
+S3_B12_NOT_LOW_ACTION = (
+    "Decision support only: never delays or blocks plasma exchange. Urgent haematology advice; draw ADAMTS13 "
+    "activity before any plasma therapy; blood film for schistocytes."
 )
 # RULES S-3 [V, Mayo]: ADAMTS13 < 10 % is highly indicative of TTP.
 S3_ADAMTS13_TTP_BELOW = Decimal(10)
@@ -64,6 +71,9 @@ class Inputs:
     facts: Sequence[Any]
     ctx: PatientContext
     settings: RuleSettings = DEFAULT_SETTINGS
+    # S-3 (§10 V-7): the pre-treatment B12 status, computed by monitoring.selectors.pre_treatment_b12 (the
+    # same answer as the trends and /b12-status/); "unknown" until the loader fills it.
+    b12: B12Verdict = field(default_factory=B12Verdict)
     # Qualitative rows (schistocytes present/absent): `analyte`, `presence`, `collected_at`.
     qualitative: list[Any] = field(default_factory=list)
 
@@ -100,28 +110,39 @@ def _result_evidence(s: StoredResult) -> dict[str, Any]:
 # --- safety rules evaluated with the results (RULES §4) ----------------------------------------------
 
 
-def pseudo_tma_pattern(inp: Inputs) -> Finding | None:
-    """S-3 (CRITICAL): latest Hb < LLN and platelets < LLN (150) and >= 1 haemolysis marker abnormal, with B12
-    low or pending. Schistocytes are a supporting clue only (never their absence, §8 Q10)."""
+@dataclass(frozen=True)
+class TmaPattern:
+    """The S-3 laboratory pattern found: the results it rests on and the supporting clues."""
+
+    used: list[StoredResult]
+    clues: list[str]
+    adamts13: StoredResult | None
+
+
+def tma_pattern(inp: Inputs) -> TmaPattern | None:
+    """S-3's laboratory pattern, whatever the B12: the latest Hb < LLN and the latest platelets < LLN (150) and
+    at least one haemolysis marker abnormal (the latest of each), all collected within
+    `s3_inputs_within_days` [P] of each other (§10 V-7): a marker drawn further away does not count.
+    Schistocytes are a supporting clue only (never their absence, §8 Q10)."""
     hb, plt = inp.latest("hemoglobin"), inp.latest("platelets")
     if hb is None or plt is None or not inp.lln(hb.result) or not inp.lln(plt.result):
         return None
-    markers = [m for m in (inp.latest(a) for a in HEMOLYSIS_MARKERS) if m is not None]
+    within = inp.settings.s3_inputs_within_days
+
+    def together(*items: StoredResult) -> bool:
+        days = [s.result.collected_on for s in items]
+        return (max(days) - min(days)).days <= within
+
+    if not together(hb, plt):
+        return None
+    markers = [m for m in (inp.latest(a) for a in HEMOLYSIS_MARKERS) if m is not None and together(hb, plt, m)]
     abnormal = hemolysis_abnormal([m.result for m in markers], inp.ctx)
     if not abnormal:
         return None
-    total, active = inp.latest("b12_total"), inp.latest("b12_active")
-    b12 = "pending"
-    if total is not None or active is not None:
-        b12 = b12_status(
-            total.result.value if total else None, active.result.value if active else None
-        )  # RULES §5.1 NG239 defaults
-        if b12 == "unlikely":
-            return None
     clues = [
-        f"haptoglobin {fmt(r.value)} g/L below the lower limit"
+        f"haptoglobin {fmt(r.value, r.analyte)} g/L below the lower limit"
         if r.analyte == "haptoglobin"
-        else f"indirect bilirubin {fmt(r.value)} umol/L above the upper limit"
+        else f"indirect bilirubin {fmt(r.value, r.analyte)} umol/L above the upper limit"
         for r in abnormal
         if r.analyte != "ldh"
     ]
@@ -129,31 +150,79 @@ def pseudo_tma_pattern(inp: Inputs) -> Finding | None:
     if ldh is not None:
         high = limits_of(ldh.result, inp.ctx)[1]
         if high:
-            clues.append(f"LDH {fmt(ldh.result.value)} U/L ({Decimal(str(ldh.result.value)) / high:.1f} x ULN)")
+            multiple = Decimal(str(ldh.result.value)) / high
+            clues.append(f"LDH {fmt(ldh.result.value, 'ldh')} U/L ({multiple:.1f} x ULN)")
     retic = inp.latest("reticulocytes_pct") or inp.latest("reticulocytes_abs")
     if retic is not None and inp.lln(retic.result):
-        clues.append(f"reticulocytes low ({fmt(retic.result.value)})")
+        clues.append(f"reticulocytes low ({fmt(retic.result.value, retic.result.analyte)})")
     mcv = inp.latest("mcv")
     if mcv is not None and inp.uln(mcv.result):
-        clues.append(f"MCV high ({fmt(mcv.result.value)} fL)")
+        clues.append(f"MCV high ({fmt(mcv.result.value, 'mcv')} fL)")
     schisto = next((r for r in inp.qualitative if r.analyte == "schistocytes"), None)
     if schisto is not None and schisto.presence == "present":
         clues.append("schistocytes present on the film")
-    message = f"{S3_BANNER} B12: {b12}. Supporting clues: {'; '.join(clues)}."
     adamts13 = inp.latest("adamts13_activity")
+    used = [hb, plt, *markers, *(x for x in (adamts13, retic, mcv) if x is not None)]
+    return TmaPattern(used=used, clues=clues, adamts13=adamts13)
+
+
+def _b12_evidence(inp: Inputs) -> list[dict[str, Any]]:
+    return [_result_evidence(s) for s in inp.stored if s.id in inp.b12.result_ids]
+
+
+def pseudo_tma_pattern(inp: Inputs) -> Finding | None:
+    """S-3 (CRITICAL): the TMA pattern (`tma_pattern`) with the pre-treatment B12 low or pending (§10 V-7:
+    `inp.b12`, the latest total/active B12 before T0 at the reporting lab's cut-offs; "indeterminate" counts
+    as low, no B12 as pending)."""
+    pattern = tma_pattern(inp)
+    if pattern is None or not inp.b12.low_or_pending:
+        return None
+    b12 = "pending" if inp.b12.status == "unknown" else inp.b12.status
+    clues = pattern.clues
+    message = f"{S3_BANNER} B12: {b12}. Supporting clues: {'; '.join(clues) or 'none'}."
+    adamts13 = pattern.adamts13
     if adamts13 is not None and b12 == "deficient":
         low = limits_of(adamts13.result, inp.ctx)[0]
         value = Decimal(str(adamts13.result.value))
         if value >= S3_ADAMTS13_TTP_BELOW or (low is not None and value >= low):
-            message += f" ADAMTS13 {fmt(value)}%: {S3_ADAMTS13_TEXT}."
-    used = [hb, plt, *markers, *(x for x in (total, active, adamts13, retic, mcv) if x is not None)]
+            message += f" ADAMTS13 {fmt(value, 'adamts13_activity')}%: {S3_ADAMTS13_TEXT}."
     return Finding(
         kind="pseudo_tma_pattern",
         rule_id="S-3",
         severity="critical",
         message=message,
         action_text=S3_ACTION_TEXT,
-        evidence={"b12": b12, "results": [_result_evidence(s) for s in used], "clues": clues},
+        evidence={
+            "b12": b12,
+            "b12_cutoffs": inp.b12.cutoffs,
+            "results": [_result_evidence(s) for s in pattern.used] + _b12_evidence(inp),
+            "clues": clues,
+        },
+    )
+
+
+def tma_pattern_b12_not_low(inp: Inputs) -> Finding | None:
+    """§10 V-7 (CRITICAL): the same TMA pattern with a pre-treatment B12 that is not low ("deficiency
+    unlikely" at the reporting lab's cut-offs): exclude TTP urgently."""
+    pattern = tma_pattern(inp)
+    if pattern is None or inp.b12.low_or_pending:
+        return None
+    message = (
+        f"{S3_B12_NOT_LOW_TEXT}. Pre-treatment B12: deficiency unlikely ({inp.b12.cutoffs} cut-offs). "
+        f"Supporting clues: {'; '.join(pattern.clues) or 'none'}."
+    )
+    return Finding(
+        kind="tma_pattern_b12_not_low",
+        rule_id="S-3",
+        severity="critical",
+        message=message,
+        action_text=S3_B12_NOT_LOW_ACTION,
+        evidence={
+            "b12": inp.b12.status,
+            "b12_cutoffs": inp.b12.cutoffs,
+            "results": [_result_evidence(s) for s in pattern.used] + _b12_evidence(inp),
+            "clues": pattern.clues,
+        },
     )
 
 
@@ -171,12 +240,12 @@ def potassium_check_due(inp: Inputs) -> tuple[Finding | None, bool]:
         return None, met
     evidence: dict[str, Any] = {"t0": t0.isoformat()}
     if base is not None:
-        evidence["baseline_hemoglobin"] = str(base.value)
+        evidence["baseline_hemoglobin"] = str(base.value)  # exact, for machines
         evidence["result_ids"] = inp.ids("hemoglobin", base.collected_on)
     if flag is not None:
         evidence["fact_ids"] = [flag.pk]
     reason = (
-        f"baseline Hb {base.value} g/L < {below}"
+        f"baseline Hb {fmt(base.value, 'hemoglobin')} g/L < {fmt(below)}"
         if base is not None and Decimal(str(base.value)) < below
         else ("severe megaloblastic anaemia recorded")
     )

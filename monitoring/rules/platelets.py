@@ -16,6 +16,7 @@ from monitoring.rules.base import (
     day_of,
     dec,
     evidence_of,
+    fmt,
     in_window,
     limits_of,
     post_t0,
@@ -67,8 +68,8 @@ def a_p1_platelets_not_rising(
         rule_id="A-P1",
         severity=severity,
         message=(
-            f"Platelets not rising: {latest.value} x10^9/L on day {day_of(latest, ctx.t0)}, "
-            f"baseline {base.value} (A-P1)."
+            f"Platelets not rising: {latest.shown} x10^9/L on day {day_of(latest, ctx.t0)}, "
+            f"baseline {base.shown} (A-P1)."
         ),
         action_text=PLATELET_ACTION_TEXT,
         evidence=evidence_of(latest, ctx.t0, baseline=dec(base.value), baseline_on=base.collected_on.isoformat()),
@@ -91,7 +92,7 @@ def _platelets_below_lln(
         rule_id=rule_id,
         severity="high",
         message=(
-            f"{label}: {latest.value} x10^9/L on day {day_of(latest, ctx.t0)} is below the LLN {lln} ({rule_id})."
+            f"{label}: {latest.shown} x10^9/L on day {day_of(latest, ctx.t0)} is below the LLN {fmt(lln)} ({rule_id})."
         ),
         action_text=PLATELET_ACTION_TEXT,
         evidence=evidence_of(latest, ctx.t0, lln=lln, baseline=dec(base.value)),
@@ -115,11 +116,11 @@ def a_p4_persistent_thrombocytopenia(
 def platelets_falling(result: Result, previous: Result | None, settings: RuleSettings) -> str | None:
     value = dec(result.value)
     if value < settings.a_p3_floor:
-        return f"below {settings.a_p3_floor} x10^9/L"
+        return f"below {fmt(settings.a_p3_floor)} x10^9/L"
     if previous is not None and dec(previous.value) > 0:
         fall = (dec(previous.value) - value) / dec(previous.value)
         if fall >= settings.a_p3_fall_fraction:
-            return f"a fall of {fall * 100:.0f}% from the previous {previous.value} x10^9/L"
+            return f"a fall of {fall * 100:.0f}% from the previous {previous.shown} x10^9/L"
     return None
 
 
@@ -147,7 +148,7 @@ def a_p3_platelets_critical(
                 rule_id="A-P3",
                 severity="critical",
                 message=(
-                    f"Platelets falling or very low: {result.value} x10^9/L on day {day_of(result, ctx.t0)}, "
+                    f"Platelets falling or very low: {result.shown} x10^9/L on day {day_of(result, ctx.t0)}, "
                     f"{reason} (A-P3)."
                 ),
                 action_text=PLATELET_CRITICAL_ACTION_TEXT,
@@ -176,8 +177,8 @@ def a_p5_platelets_rebound(
         rule_id="A-P5",
         severity="info",
         message=(
-            f"Rebound thrombocytosis: {latest.value} x10^9/L on day {day_of(latest, ctx.t0)} is above the ULN {uln} "
-            "(A-P5)."
+            f"Rebound thrombocytosis: {latest.shown} x10^9/L on day {day_of(latest, ctx.t0)} is above the ULN "
+            f"{fmt(uln)} (A-P5)."
         ),
         action_text=PLATELET_REBOUND_ACTION_TEXT,
         evidence=evidence_of(latest, ctx.t0, uln=uln),

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from django.contrib import admin
 
+from patients.labs.analytes import format_value
 from patients.models import LabResult
 from tracker.admin import ReadOnlyHistoryAdmin
 
@@ -19,7 +20,7 @@ class LabResultAdmin(ReadOnlyHistoryAdmin):
         "analyte",
         "value_as_entered",
         "unit_as_entered",
-        "value_canonical",
+        "value_shown",
         "unit_canonical",
         "presence",
         "interpretation",
@@ -32,3 +33,8 @@ class LabResultAdmin(ReadOnlyHistoryAdmin):
     date_hierarchy = "collected_at"
     raw_id_fields = ("patient", "entered_by")
     clinic_lookup = "patient__clinic"
+
+    @admin.display(description="Value (canonical unit)", ordering="value_canonical")
+    def value_shown(self, result: LabResult) -> str:
+        # For people: 100, not 100.000000 or 1E+2 (the exact stored value stays on the detail page).
+        return format_value(result.value_canonical, result.analyte) or "-"

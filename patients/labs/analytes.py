@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from decimal import Decimal, InvalidOperation, localcontext
+from decimal import ROUND_HALF_UP, Decimal, InvalidOperation, localcontext
 from fractions import Fraction
 from typing import Final, Literal
 
@@ -72,8 +72,26 @@ class Analyte:
         return (self.loinc, *self.alternate_loinc)
 
     @property
+    def display_decimals(self) -> int:
+        return DISPLAY_DECIMALS.get(self.code, 1)
+
+    @property
     def unit_symbols(self) -> tuple[str, ...]:
         return tuple(unit.symbol for unit in self.units)
+
+
+# At most this many decimals when a value is shown to people (format_value); 1 for the others. A display
+# choice, not a clinical number: the precision labs report in plus one, so an entered value is not rounded,
+# only the tails of unit conversions (100 pmol/L of B12 = 135.501355 ng/L, shown 135.5).
+DISPLAY_DECIMALS: dict[str, int] = {
+    "hematocrit": 3,  # 35.5 % = 0.355 L/L
+    "haptoglobin": 3,  # 35.5 mg/dL = 0.355 g/L
+    "reticulocytes_pct": 2,
+    "folate": 2,
+    "potassium": 2,
+    "inr": 2,
+    "esr": 0,
+}
 
 
 def _canonical(symbol: str, *aliases: str) -> Unit:
@@ -361,6 +379,31 @@ def to_canonical(analyte: Analyte, value: Number, unit: str) -> Decimal:
             f"{analyte.plausible_max} {analyte.canonical_unit}; check the unit.",
         )
     return canonical
+
+
+def format_value(value: Number | None, analyte: str | Analyte | None = None, *, unit: bool = False) -> str:
+    """A number for people (alert texts, staff emails, trends, admin): never an exponent, no trailing zeros,
+    and with an analyte at most its `display_decimals` (half up): 100.000000 -> "100", Decimal("1E+2") ->
+    "100", 0.350000 -> "0.35", 135.501355 ng/L -> "135.5". Without an analyte nothing is rounded, only
+    the zeros trimmed (nor with a code it does not know: a display helper never raises on a stored row).
+    `unit=True` appends the analyte's canonical unit ("100 g/L"). None -> "".
+    """
+    if value is None:
+        return ""
+    found: Analyte | None = (
+        _BY_CODE.get(analyte) or _BY_LOINC.get(analyte) if isinstance(analyte, str) else analyte
+    )
+    number = value if isinstance(value, Decimal) else Decimal(str(value).strip())
+    if found is not None and number.is_finite():
+        with localcontext() as context:
+            context.prec = 40
+            number = number.quantize(Decimal(1).scaleb(-found.display_decimals), rounding=ROUND_HALF_UP)
+    text = f"{number:f}"
+    if "." in text:
+        text = text.rstrip("0").rstrip(".")
+    if text in ("-0", ""):
+        text = "0"
+    return f"{text} {found.canonical_unit}" if unit and found is not None else text
 
 
 def _brief(number: Decimal) -> str:

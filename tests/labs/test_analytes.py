@@ -3,10 +3,19 @@
 from __future__ import annotations
 
 from decimal import Decimal, localcontext
+from typing import Any
 
 import pytest
 
-from patients.labs.analytes import CATALOGUE, AnalyteError, normalize_unit, resolve, to_canonical, to_presence
+from patients.labs.analytes import (
+    CATALOGUE,
+    AnalyteError,
+    format_value,
+    normalize_unit,
+    resolve,
+    to_canonical,
+    to_presence,
+)
 
 # RULES first section, "Analyte codes and canonical units": code -> (preferred LOINC, canonical unit).
 RULES_TABLE = {
@@ -330,3 +339,49 @@ def test_it_refuses_unclear_schistocyte_wording() -> None:
 def test_it_refuses_present_absent_for_a_number() -> None:
     with pytest.raises(AnalyteError):
         to_presence(resolve("hemoglobin"), "present")
+
+
+# --- Numbers for people (format_value) ---------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("value", "shown"),
+    [
+        (100, "100"),
+        (Decimal("100.000000"), "100"),
+        ("100.000000", "100"),
+        (Decimal("1E+2"), "100"),
+        (Decimal("0.35"), "0.35"),
+        (0.35, "0.35"),
+        (Decimal("221.4"), "221.4"),
+        (Decimal("221.400000"), "221.4"),
+        (Decimal("0.000000"), "0"),
+        (None, ""),
+    ],
+)
+def test_it_formats_a_value_without_exponent_or_trailing_zeros(value: Any, shown: str) -> None:
+    assert format_value(value) == shown
+
+
+@pytest.mark.parametrize(
+    ("value", "analyte", "shown"),
+    [
+        (Decimal("100.000000"), "hemoglobin", "100"),
+        (Decimal("1E+2"), "platelets", "100"),
+        (Decimal("221.400000"), "ldh", "221.4"),
+        (Decimal("0.350000"), "haptoglobin", "0.35"),
+        (Decimal("0.355000"), "haptoglobin", "0.355"),  # 35.5 mg/dL: not rounded away
+        (Decimal("135.501355"), "b12_total", "135.5"),  # 100 pmol/L: a conversion tail is rounded
+        (Decimal("5.869373"), "folate", "5.87"),
+        (Decimal("1.150000"), "inr", "1.15"),
+        (Decimal("12.000000"), "esr", "12"),
+    ],
+)
+def test_it_shows_as_many_decimals_as_the_analyte_needs(value: Decimal, analyte: str, shown: str) -> None:
+    assert format_value(value, analyte) == shown
+
+
+def test_it_appends_the_canonical_unit_and_never_raises_on_an_unknown_code() -> None:
+    assert format_value(Decimal("100.000000"), "hemoglobin", unit=True) == "100 g/L"
+    assert format_value(Decimal("0.350000"), "4542-7", unit=True) == "0.35 g/L"  # by LOINC
+    assert format_value(Decimal("1.500000"), "not-an-analyte") == "1.5"

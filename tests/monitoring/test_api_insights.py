@@ -110,7 +110,7 @@ def test_trends_report_band_time_in_range_and_days_to_normal(api: Any, patient: 
     assert [p["day"] for p in hb["points"]] == [0, 14, 28]
     assert hb["normalization"] == {
         "status": "normalized",
-        "baseline": {"value": "90.000000", "on": "2027-01-04"},
+        "baseline": {"value": "90", "on": "2027-01-04"},  # for people: no trailing zeros
         "normalized_on": "2027-02-01",
         "days_to_normal": 28,
     }
@@ -121,7 +121,7 @@ def test_trends_report_band_time_in_range_and_days_to_normal(api: Any, patient: 
 def test_trends_use_the_reporting_labs_range_when_given(api: Any, patient: Patient) -> None:
     result(patient, "platelets", "140", date(2027, 1, 4), ref_low=Decimal(140), ref_high=Decimal(450))
     (platelets,) = api.get(f"/api/patients/{patient.pk}/trends/").json()["analytes"]
-    assert (platelets["band"]["low"], platelets["band"]["source"]) == ("140.000000", "reporting lab")
+    assert (platelets["band"]["low"], platelets["band"]["source"]) == ("140", "reporting lab")
 
 
 def test_an_unknown_analyte_is_a_400_naming_it(api: Any, patient: Patient) -> None:
@@ -219,3 +219,88 @@ def test_a_mistyped_cut_off_set_stops_the_system_check(settings: Any) -> None:
     errors = b12_cutoff_settings(None)
     assert [e.id for e in errors] == ["cobalt.E001"]
     assert "NG239" in errors[0].msg
+
+
+# --- PLASMIC "haptoglobin undetectable" (RULES §6.1): below the lab's detection limit ---------------------
+
+
+def haptoglobin_points(api: Any, patient: Patient) -> Any:
+    body = api.get(f"/api/patients/{patient.pk}/plasmic/").json()
+    hemolysis = next(c for c in body["components"] if c["letter"] == "L")
+    return hemolysis["evidence"]["haptoglobin"]["undetectable"], hemolysis["points"]
+
+
+def hemolysis_negative_otherwise(patient: Patient) -> None:
+    result(patient, "reticulocytes_pct", "0.5", date(2027, 1, 4))  # not > 2.5 %
+    result(patient, "bilirubin_indirect", "10", date(2027, 1, 4))  # not > 34.2 umol/L
+
+
+@pytest.mark.parametrize(
+    ("value", "configured", "undetectable"),
+    [
+        ("0", None, True),  # entered as 0: undetectable, as before
+        ("0.05", None, False),  # no detection limit configured (RULES gives none): as before
+        ("0.05", "0.1", True),  # a "<0.1" entered as 0.05 keeps its point
+        ("0.1", "0.1", False),  # at the limit: detected
+        ("0.3", "0.1", False),
+    ],
+)
+def test_it_counts_haptoglobin_below_the_detection_limit_as_undetectable(
+    api: Any, patient: Patient, settings: Any, value: str, configured: str | None, undetectable: bool
+) -> None:
+    settings.COBALT = {**settings.COBALT, "HAPTOGLOBIN_DETECTION_LIMIT": configured or ""}
+    hemolysis_negative_otherwise(patient)
+    result(patient, "haptoglobin", value, date(2027, 1, 4))
+
+    assert haptoglobin_points(api, patient) == (undetectable, int(undetectable))
+
+
+def test_it_reads_the_reporting_labs_own_detection_limit(api: Any, patient: Patient, settings: Any) -> None:
+    settings.COBALT = {
+        **settings.COBALT,
+        "HAPTOGLOBIN_DETECTION_LIMIT": "0.05",
+        "HAPTOGLOBIN_LAB_DETECTION_LIMITS": {"St Mary's": "0.1"},
+    }
+    hemolysis_negative_otherwise(patient)
+    result(patient, "haptoglobin", "0.08", date(2027, 1, 4), lab="St Mary's")
+
+    assert haptoglobin_points(api, patient) == (True, 1)  # 0.08 < 0.1 there (not < the default 0.05)
+
+
+def test_a_haptoglobin_written_below_a_limit_is_undetectable(api: Any, patient: Patient) -> None:
+    hemolysis_negative_otherwise(patient)
+    row = result(patient, "haptoglobin", "0.1", date(2027, 1, 4))
+    LabResult.objects.filter(pk=row.pk).update(value_as_entered="<0.1")
+
+    assert haptoglobin_points(api, patient) == (True, 1)
+
+
+def test_a_mistyped_haptoglobin_detection_limit_stops_the_system_check(settings: Any) -> None:
+    from monitoring.checks import haptoglobin_detection_limit_settings
+
+    settings.COBALT = {
+        **settings.COBALT,
+        "HAPTOGLOBIN_DETECTION_LIMIT": "0,1",
+        "HAPTOGLOBIN_LAB_DETECTION_LIMITS": {"St Mary's": "-1", "Good lab": "0.08"},
+    }
+    errors = haptoglobin_detection_limit_settings(None)
+    assert [e.id for e in errors] == ["cobalt.E003", "cobalt.E003"]
+    settings.COBALT = {**settings.COBALT, "HAPTOGLOBIN_DETECTION_LIMIT": "", "HAPTOGLOBIN_LAB_DETECTION_LIMITS": {}}
+    assert haptoglobin_detection_limit_settings(None) == []
+
+
+# --- Numbers for people in the trends --------------------------------------------------------------------
+
+
+def test_trends_show_values_without_exponent_or_trailing_zeros(api: Any, patient: Patient) -> None:
+    give_first_dose(patient, date(2027, 1, 4))
+    result(patient, "hemoglobin", "100", date(2027, 1, 4))  # 100.000000 stored; normalize() gave "1E+2"
+    result(patient, "hemoglobin", "121.4", date(2027, 1, 18))
+    result(patient, "haptoglobin", "0.35", date(2027, 1, 4), ref_low=Decimal("0.3"), ref_high=Decimal(2))
+
+    hb, hapto = api.get(f"/api/patients/{patient.pk}/trends/?analytes=hemoglobin,haptoglobin").json()["analytes"]
+
+    assert [p["value"] for p in hb["points"]] == ["100", "121.4"]
+    assert hb["normalization"]["baseline"]["value"] == "100"
+    assert [p["value"] for p in hapto["points"]] == ["0.35"]
+    assert (hapto["band"]["low"], hapto["band"]["high"]) == ("0.3", "2")

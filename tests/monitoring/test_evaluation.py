@@ -278,7 +278,9 @@ def test_pseudo_tma_adamts13_follow_up_when_b12_is_low(patient: Patient, enter: 
     assert S3_ADAMTS13_TEXT in open_alerts(patient)["pseudo_tma_pattern"].message
 
 
-def test_no_pseudo_tma_with_a_normal_b12_or_no_haemolysis(patient: Patient, enter: Enter) -> None:
+def test_no_pseudo_tma_without_haemolysis_and_with_a_normal_b12_the_ttp_alert_instead(
+    patient: Patient, enter: Enter
+) -> None:
     enter(patient, "hemoglobin", "85", "g/L", day(-2))
     enter(patient, "platelets", "60", "10^9/L", day(-2))
     enter(patient, "ldh", "200", "U/L", day(-2))  # normal: no haemolysis marker
@@ -286,6 +288,10 @@ def test_no_pseudo_tma_with_a_normal_b12_or_no_haemolysis(patient: Patient, ente
     enter(patient, "b12_total", "400", "ng/L", day(-2))  # B12 unlikely deficient
     enter(patient, "ldh", "3000", "U/L", day(-2))
     assert "pseudo_tma_pattern" not in open_alerts(patient)
+    # RULES §10 V-7: the pattern with a B12 that is not low is no longer silent.
+    not_low = open_alerts(patient)["tma_pattern_b12_not_low"]
+    assert (not_low.severity, not_low.rule_id) == ("critical", "S-3")
+    assert not_low.message.startswith("TMA pattern without low B12: exclude TTP urgently; ADAMTS13")
 
 
 # --- S-9 potassium, S-13, S-15, S-6(b), transfusion note -------------------------------------------------
@@ -391,3 +397,18 @@ def test_the_first_dose_sets_t0_and_asks_for_potassium_without_a_new_result(
         start_treatment(patient)
 
     assert open_alerts(patient)["potassium_check_due"].evidence["t0"] == T0.isoformat()
+
+
+# --- Numbers for people in alert texts (and so in staff emails, which carry the message) -------------------
+
+
+def test_it_writes_alert_values_for_people(clinic: Any, enter: Enter) -> None:
+    patient = new_patient(clinic=clinic, sex="male")
+    start_treatment(patient)
+    enter(patient, "hemoglobin", "9.00", "g/dL", T0)  # 90 g/L, stored 90.000000
+    enter(patient, "hemoglobin", "12.50", "g/dL", day(56), ref_low="13.0", ref_high="17.0")  # LLN 130 g/L
+
+    message = open_alerts(patient)["hemoglobin_not_normalized"].message
+
+    assert "125 g/L on day 56 is below the LLN 130 (A-H4)" in message
+    assert ".000000" not in message and "E+" not in message

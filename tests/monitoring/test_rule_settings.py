@@ -36,3 +36,17 @@ def test_it_applies_overrides_from_the_environment(monkeypatch: pytest.MonkeyPat
     assert rs.potassium_check_hb_below == Decimal(75)
     assert rs.neuro_treatment_delay_hours == 12
     assert rs.a_h3_window == DEFAULT_SETTINGS.a_h3_window  # untouched numbers keep their default
+
+
+def test_the_s3_input_window_is_overridden_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setitem(settings.COBALT, "RULE_OVERRIDES", {"S3_INPUTS_WITHIN_DAYS": "5"})
+
+    assert DEFAULT_SETTINGS.s3_inputs_within_days == 7  # RULES §10 V-7 [P]
+    assert rule_settings().s3_inputs_within_days == 5
+
+
+def test_every_override_key_names_a_rule_setting() -> None:
+    from tracker.settings.cobalt_monitoring import RULE_OVERRIDE_KEYS
+
+    fields = set(DEFAULT_SETTINGS.__dataclass_fields__) | {"a_p3_fall_percent", "a_l1_min_fall_percent"}
+    assert {key.lower().removeprefix("rules_") for key in RULE_OVERRIDE_KEYS} <= fields

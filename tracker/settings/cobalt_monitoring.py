@@ -36,12 +36,19 @@ RULE_OVERRIDE_KEYS = (
     "RULES_TRANSFUSION_SUPPRESSION_DAYS",
     "POTASSIUM_CHECK_HB_BELOW",
     "NEURO_TREATMENT_DELAY_HOURS",
+    "S3_INPUTS_WITHIN_DAYS",
 )
 
 
 def _overrides() -> dict[str, str]:
     values = {key: env.str(f"COBALT_{key}", default="") for key in RULE_OVERRIDE_KEYS}
     return {key: value for key, value in values.items() if value}
+
+
+def _lab_limits(raw: str) -> dict[str, str]:
+    """ "Lab A=0.1;Lab B=0.08" -> {"Lab A": "0.1", "Lab B": "0.08"} (checked by monitoring/checks.py)."""
+    pairs = (item.split("=", 1) for item in raw.split(";") if "=" in item)
+    return {lab.strip(): limit.strip() for lab, limit in pairs}
 
 
 SETTINGS: dict[str, object] = {
@@ -60,4 +67,10 @@ SETTINGS: dict[str, object] = {
     # RULES §1.3 rule 3 [P]: phase still open at 6 weeks (42 days) and again at 12 weeks (84 days) without a
     # specialist note (a review with a note) -> HIGH.
     "NEURO_REVIEW_HIGH_AT_DAYS": env.list("COBALT_NEURO_REVIEW_HIGH_AT_DAYS", cast=int, default=[42, 84]),
+    # RULES §6.1 PLASMIC "haptoglobin undetectable": below the reporting lab's detection limit (g/L). RULES
+    # gives no number (§5.2: haptoglobin is lab-specific [U]), so there is no default: without a limit only a
+    # result entered as 0 (or as "<x") counts, as before. Per lab, e.g. "St Mary's Pathology=0.1;Other=0.08";
+    # the default applies to the other labs. Needs clinical sign-off.
+    "HAPTOGLOBIN_DETECTION_LIMIT": env.str("COBALT_HAPTOGLOBIN_DETECTION_LIMIT", default=""),
+    "HAPTOGLOBIN_LAB_DETECTION_LIMITS": _lab_limits(env.str("COBALT_HAPTOGLOBIN_LAB_DETECTION_LIMITS", default="")),
 }
