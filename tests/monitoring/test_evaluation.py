@@ -69,8 +69,9 @@ def open_alerts(patient: Patient) -> dict[str, Alert]:
 # --- A-H2 window boundaries (day 14 ± 3 = days 11..17), value at the limit -------------------------------
 
 
-@pytest.mark.parametrize(("on_day", "fires"), [(10, False), (11, True), (17, True), (18, False)])
-def test_slow_hb_rise_fires_only_inside_its_window(
+# RULES §10 V-8: day 18 used to be outside every window; with no Hb in days 11-17 it is now judged by A-H2.
+@pytest.mark.parametrize(("on_day", "fires"), [(10, False), (11, True), (17, True), (18, True)])
+def test_slow_hb_rise_fires_inside_its_window_or_after_it_was_missed(
     patient: Patient, enter: Enter, clock: Any, on_day: int, fires: bool
 ) -> None:
     start_treatment(patient)
@@ -84,6 +85,7 @@ def test_slow_hb_rise_fires_only_inside_its_window(
         assert alert.rule_id == "A-H2"
         assert body["id"] in alert.evidence["result_ids"]
         assert alert.evidence["day"] == on_day
+        assert alert.evidence.get("judged_late", False) is (on_day > 17)
 
 
 def test_a_rise_exactly_at_the_limit_is_not_slow(patient: Patient, enter: Enter) -> None:
