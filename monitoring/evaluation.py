@@ -33,7 +33,7 @@ from notifications.models import SEVERITY_RANK, Alert, AlertKind, AlertStatus
 from patients.models import FactKind, LabResult, Medication, Patient, PatientFact
 from patients.selectors import pregnant_on
 from regimens.models import LabRecheck, RecheckStatus, Regimen, RegimenStatus
-from regimens.selectors import first_dose_at, first_dose_date
+from regimens.selectors import current_regimen, enrolled_at_maintenance, first_dose_at, regimen_t0
 from regimens.services import regimen_plan, regimen_replan
 from tracker.clock import local_date
 
@@ -53,15 +53,30 @@ S15_RULES = ("A-H1", "A-H2", "A-H3", "A-H4")
 
 def load_inputs(patient: Patient, at: datetime) -> Inputs:
     today = local_date(at, patient.timezone)
-    t0 = first_dose_date(patient)
+    # RULES §10 V-1: T0 and baseline are those of the current regimen (a restart or a switch starts again).
+    regimen = current_regimen(patient)
+    t0 = None if regimen is None else regimen_t0(regimen)
+    enrolled = regimen is not None and enrolled_at_maintenance(regimen)
     rows = list(LabResult.objects.filter(patient=patient, collected_at__lte=at))
     facts = list(PatientFact.objects.filter(patient=patient))
     pregnant = pregnant_on(facts, today)
     transfusions = tuple(
         sorted(f.onset_date for f in facts if f.kind == FactKind.TRANSFUSION and not f.absent and f.onset_date)
     )
+    # A-P3's film clause (V-4): schistocytes present/absent, oldest first.
+    films = tuple(
+        (local_date(r.collected_at, patient.timezone), r.presence == "present")
+        for r in sorted(rows, key=lambda r: (r.collected_at, r.pk))
+        if r.analyte == "schistocytes" and r.presence in ("present", "absent")
+    )
     ctx = rules.PatientContext(
-        sex=patient.sex, age=patient.age_on(today), pregnant=pregnant, t0=t0, transfusions=transfusions
+        sex=patient.sex,
+        age=patient.age_on(today),
+        pregnant=pregnant,
+        t0=t0,
+        transfusions=transfusions,
+        enrolled=enrolled,
+        schistocytes=films,
     )
     return Inputs(
         patient=patient,
@@ -80,7 +95,11 @@ def _evidence_ids(inp: Inputs, finding: rules.Finding) -> dict[str, Any]:
     evidence = dict(finding.evidence)
     analyte, on = evidence.get("analyte"), evidence.get("collected_on")
     if isinstance(analyte, str) and isinstance(on, str):
-        evidence["result_ids"] = inp.ids(analyte, on)
+        evidence["result_ids"] = inp.ids(analyte, on) or [
+            q.pk
+            for q in inp.qualitative
+            if q.analyte == analyte and local_date(q.collected_at, inp.patient.timezone).isoformat() == on
+        ]
     if evidence.get("baseline_on") and isinstance(analyte, str):
         evidence["baseline_result_ids"] = inp.ids(analyte, evidence["baseline_on"])
     if inp.t0 is not None:

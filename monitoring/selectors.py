@@ -23,7 +23,7 @@ from patients.labs.analytes import CATALOGUE, QUALITATIVE, resolve
 from patients.labs.reference_ranges import B12_CUTOFF_SETS, B12Cutoffs, b12_status, default_range
 from patients.models import FactKind, LabResult, Patient, PatientFact
 from patients.selectors import patient_pregnant_on
-from regimens.selectors import first_dose_date
+from regimens.selectors import current_t0
 from tracker.clock import local_date
 
 # RULES §6.3: share with severe ADAMTS13 deficiency per band (derivation / internal / external).
@@ -247,7 +247,7 @@ def trends_for(patient: Patient, analytes: list[str] | None = None) -> dict[str,
     by_analyte: dict[str, list[LabResult]] = defaultdict(list)
     for result in queryset:
         by_analyte[result.analyte].append(result)
-    t0 = first_dose_date(patient)
+    t0 = current_t0(patient)  # RULES §10 V-1: the current regimen's T0
     today = timezone.localdate()
     pregnant = patient_pregnant_on(patient, today)
     catalogue = {a.code: a for a in CATALOGUE}
@@ -316,7 +316,7 @@ def b12_status_for(patient: Patient) -> dict[str, Any]:
 
     After T0 a B12 level is "falsely reassuring" (RULES S-13) and not used on IM therapy (L-10).
     """
-    t0 = first_dose_date(patient)
+    t0 = current_t0(patient)  # RULES §10 V-1: the current regimen's T0
     results = LabResult.objects.filter(patient=patient, analyte__in=["b12_total", "b12_active"]).order_by(
         "-collected_at"
     )
