@@ -196,6 +196,48 @@ def _recheck_plan_changed(regimen: Any, today: date) -> bool:
     return any(row.status == RecheckStatus.DUE and not key.startswith(TASK_PREFIX) for key, row in stored.items())
 
 
+# The kinds of the window rules (RULES §3.3-§3.5): each judges one regimen's response from its own T0.
+RESPONSE_KINDS = frozenset(
+    {
+        "no_reticulocyte_response",
+        "hemoglobin_slow_rise",
+        "hemoglobin_not_normalized",
+        "mcv_not_normalized",
+        "hemoglobin_refractory",
+        "platelets_not_rising",
+        "platelets_not_normalized",
+        "platelets_rebound",
+        "ldh_not_falling",
+        "ldh_not_normalized",
+    }
+)
+
+
+def _supersede_previous_regimen(open_alerts: dict[str, Alert], inp: Inputs, at: datetime) -> list[str]:
+    """RULES §10 V-1: a restart or a switch gets new response rules. A response alert raised from an earlier
+    T0 (its evidence says which) is about the previous regimen: once the current regimen has its own T0 it is
+    closed as superseded, so the new regimen's findings open (and notify) afresh instead of hiding behind it.
+    Critical alerts (A-H5, A-P3) are not response-window alerts and are never closed here (V-2)."""
+    if inp.t0 is None:
+        return []
+    current = inp.t0.isoformat()
+    stale = [
+        alert
+        for kind, alert in open_alerts.items()
+        if kind in RESPONSE_KINDS
+        and alert.severity != "critical"
+        and isinstance(alert.evidence, dict)
+        and alert.evidence.get("t0") not in (None, current)
+    ]
+    for alert in stale:
+        alert.status = AlertStatus.RESOLVED
+        alert.resolved_at = at
+        alert.resolution = f"superseded: a new regimen started (T0 {current}); its own response rules apply (RULES V-1)"
+        alert.save(update_fields=["status", "resolved_at", "resolution"])
+        del open_alerts[alert.kind]
+    return sorted(a.kind for a in stale)
+
+
 def evaluate_patient(patient_id: int, at: datetime | None = None) -> dict[str, Any]:
     """Run every rule for the patient as of `at` (now by default); open, update and resolve alerts; complete
     the rechecks the results answer and re-plan the conditional ones. One transaction; idempotent."""
@@ -257,6 +299,7 @@ def evaluate_patient(patient_id: int, at: datetime | None = None) -> dict[str, A
             resolved.add(TRANSFUSION_NOTE_KIND)
 
         open_alerts = {a.kind: a for a in Alert.objects.filter(patient=patient).exclude(status=AlertStatus.RESOLVED)}
+        summary["superseded"] = _supersede_previous_regimen(open_alerts, inp, at)
         for finding in [*findings, *extra]:
             evidence = _evidence_ids(inp, finding) if finding in findings else finding.evidence
             current = open_alerts.get(finding.kind)

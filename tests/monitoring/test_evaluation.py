@@ -274,3 +274,50 @@ def test_the_first_dose_sets_t0_and_asks_for_potassium_without_a_new_result(
         start_treatment(patient)
 
     assert open_alerts(patient)["potassium_check_due"].evidence["t0"] == T0.isoformat()
+
+
+# --- RULES §10 V-4: A-P3 for every patient, the film clause -------------------------------------------------
+
+
+def test_new_schistocytes_after_t0_open_a_p3_whatever_the_baseline(patient: Patient, enter: Enter) -> None:
+    start_treatment(patient)
+    enter(patient, "platelets", "260", "10^9/L", T0)  # normal baseline: A-P3 used to stay silent
+    enter(patient, "schistocytes", "absent", "", T0)
+    enter(patient, "platelets", "240", "10^9/L", day(5))
+    assert "platelets_critical" not in open_alerts(patient)
+
+    body = enter(patient, "schistocytes", "present", "", day(6))
+
+    alert = open_alerts(patient)["platelets_critical"]
+    assert (alert.rule_id, alert.severity) == ("A-P3", "critical")
+    assert alert.evidence["analyte"] == "schistocytes" and alert.evidence["day"] == 6
+    assert alert.evidence["result_ids"] == [body["id"]]
+
+
+def test_a_platelet_fall_to_a_normal_count_is_not_critical(patient: Patient, enter: Enter) -> None:
+    start_treatment(patient)
+    enter(patient, "platelets", "600", "10^9/L", T0)
+    enter(patient, "platelets", "400", "10^9/L", day(5))  # a 33 % fall, still normal
+    assert "platelets_critical" not in open_alerts(patient)
+    enter(patient, "platelets", "140", "10^9/L", day(9))  # a 65 % fall to below the LLN
+    assert open_alerts(patient)["platelets_critical"].rule_id == "A-P3"
+
+
+# --- RULES §10 V-1: an enrolment at maintenance has no response windows -------------------------------------
+
+
+def test_an_enrolment_at_maintenance_gets_a_h5_but_no_window_rules(patient: Patient, enter: Enter) -> None:
+    with time_machine.travel(noon(T0), tick=False):
+        regimen_start(
+            patient=patient,
+            protocol=Protocol.objects.get(code="hydroxo-uk-standard"),
+            start_date=T0,
+            options={"enrol": {"phase": "maintenance", "last_dose_date": "2026-12-01"}},
+        )
+    enter(patient, "hemoglobin", "110", "g/L", T0)  # below the female LLN 120
+    enter(patient, "hemoglobin", "108", "g/L", day(56))  # would be A-H4 with response windows
+    assert open_alerts(patient) == {}
+
+    enter(patient, "hemoglobin", "85", "g/L", day(60))  # 23 g/L lower than the previous: A-H5
+    assert set(open_alerts(patient)) == {"hemoglobin_falling"}
+    assert open_alerts(patient)["hemoglobin_falling"].evidence["t0"] == "2026-12-01"
