@@ -239,7 +239,8 @@ def test_it_applies_a_h4_from_day_49_to_day_63_and_after_a_missed_window_until_a
     late = only(a_h4_hb_not_normalized((hb(70, 125),), MAN))
     assert (late.evidence["judged_late"], late.evidence["missed_window"]) == (True, "49-63")
     assert "Judged late" in late.message
-    assert "judged_late" not in only(a_h4_hb_not_normalized((hb(63, 125),), MAN)).evidence
+    assert "judged_late" not in only(a_h4_hb_not_normalized((hb(63, 125),), MAN)).evidence  # day 63: in time
+    assert only(a_h4_hb_not_normalized((hb(64, 125),), MAN)).evidence["judged_late"] is True  # day 64: late
 
 
 def test_it_judges_a_result_after_a_window_only_when_the_window_had_none() -> None:
