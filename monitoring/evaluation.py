@@ -37,7 +37,7 @@ from patients.labs.analytes import AnalyteError, resolve
 from patients.models import FactKind, LabResult, Medication, Patient, PatientFact
 from patients.selectors import pregnant_on
 from regimens.models import LabRecheck, RecheckStatus, Regimen, RegimenStatus
-from regimens.selectors import first_dose_at, first_dose_date
+from regimens.selectors import current_regimen, enrolled_at_maintenance, first_dose_at, regimen_t0
 from regimens.services import regimen_plan, regimen_replan
 from tracker.clock import local_date
 
@@ -75,15 +75,30 @@ TARGET_MET = "target met by a later result (RULES §3.6)"
 
 def load_inputs(patient: Patient, at: datetime) -> Inputs:
     today = local_date(at, patient.timezone)
-    t0 = first_dose_date(patient)
+    # RULES §10 V-1: T0 and baseline are those of the current regimen (a restart or a switch starts again).
+    regimen = current_regimen(patient)
+    t0 = None if regimen is None else regimen_t0(regimen)
+    enrolled = regimen is not None and enrolled_at_maintenance(regimen)
     rows = list(LabResult.objects.filter(patient=patient, collected_at__lte=at))
     facts = list(PatientFact.objects.filter(patient=patient))
     pregnant = pregnant_on(facts, today)
     transfusions = tuple(
         sorted(f.onset_date for f in facts if f.kind == FactKind.TRANSFUSION and not f.absent and f.onset_date)
     )
+    # A-P3's film clause (V-4): schistocytes present/absent, oldest first.
+    films = tuple(
+        (local_date(r.collected_at, patient.timezone), r.presence == "present")
+        for r in sorted(rows, key=lambda r: (r.collected_at, r.pk))
+        if r.analyte == "schistocytes" and r.presence in ("present", "absent")
+    )
     ctx = rules.PatientContext(
-        sex=patient.sex, age=patient.age_on(today), pregnant=pregnant, t0=t0, transfusions=transfusions
+        sex=patient.sex,
+        age=patient.age_on(today),
+        pregnant=pregnant,
+        t0=t0,
+        transfusions=transfusions,
+        enrolled=enrolled,
+        schistocytes=films,
     )
     return Inputs(
         patient=patient,
@@ -104,7 +119,11 @@ def _evidence_ids(inp: Inputs, finding: rules.Finding) -> dict[str, Any]:
     evidence = dict(finding.evidence)
     analyte, on = evidence.get("analyte"), evidence.get("collected_on")
     if isinstance(analyte, str) and isinstance(on, str):
-        evidence["result_ids"] = inp.ids(analyte, on)
+        evidence["result_ids"] = inp.ids(analyte, on) or [
+            q.pk
+            for q in inp.qualitative
+            if q.analyte == analyte and local_date(q.collected_at, inp.patient.timezone).isoformat() == on
+        ]
     if evidence.get("baseline_on") and isinstance(analyte, str):
         evidence["baseline_result_ids"] = inp.ids(analyte, evidence["baseline_on"])
     if inp.t0 is not None:
@@ -220,6 +239,48 @@ def _recheck_plan_changed(regimen: Any, today: date) -> bool:
     return any(row.status == RecheckStatus.DUE and not key.startswith(TASK_PREFIX) for key, row in stored.items())
 
 
+# The kinds of the window rules (RULES §3.3-§3.5): each judges one regimen's response from its own T0.
+RESPONSE_KINDS = frozenset(
+    {
+        "no_reticulocyte_response",
+        "hemoglobin_slow_rise",
+        "hemoglobin_not_normalized",
+        "mcv_not_normalized",
+        "hemoglobin_refractory",
+        "platelets_not_rising",
+        "platelets_not_normalized",
+        "platelets_rebound",
+        "ldh_not_falling",
+        "ldh_not_normalized",
+    }
+)
+
+
+def _supersede_previous_regimen(open_alerts: dict[str, Alert], inp: Inputs, at: datetime) -> list[str]:
+    """RULES §10 V-1: a restart or a switch gets new response rules. A response alert raised from an earlier
+    T0 (its evidence says which) is about the previous regimen: once the current regimen has its own T0 it is
+    closed as superseded, so the new regimen's findings open (and notify) afresh instead of hiding behind it.
+    Critical alerts (A-H5, A-P3) are not response-window alerts and are never closed here (V-2)."""
+    if inp.t0 is None:
+        return []
+    current = inp.t0.isoformat()
+    stale = [
+        alert
+        for kind, alert in open_alerts.items()
+        if kind in RESPONSE_KINDS
+        and alert.severity != "critical"
+        and isinstance(alert.evidence, dict)
+        and alert.evidence.get("t0") not in (None, current)
+    ]
+    for alert in stale:
+        alert.status = AlertStatus.RESOLVED
+        alert.resolved_at = at
+        alert.resolution = f"superseded: a new regimen started (T0 {current}); its own response rules apply (RULES V-1)"
+        alert.save(update_fields=["status", "resolved_at", "resolution"])
+        del open_alerts[alert.kind]
+    return sorted(a.kind for a in stale)
+
+
 def evaluate_patient(patient_id: int, at: datetime | None = None) -> dict[str, Any]:
     """Run every rule for the patient as of `at` (now by default); open, update and resolve alerts; complete
     the rechecks the results answer and re-plan the conditional ones. One transaction; idempotent."""
@@ -287,6 +348,7 @@ def evaluate_patient(patient_id: int, at: datetime | None = None) -> dict[str, A
             .exclude(status=AlertStatus.RESOLVED)
             .select_related("acknowledged_by")
         }
+        summary["superseded"] = _supersede_previous_regimen(open_alerts, inp, at)
         for finding in [*findings, *extra]:
             evidence = _evidence_ids(inp, finding) if finding in findings else finding.evidence
             current = open_alerts.get(finding.kind)

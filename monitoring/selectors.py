@@ -25,7 +25,7 @@ from patients.labs.analytes import CATALOGUE, QUALITATIVE, format_value, resolve
 from patients.labs.reference_ranges import B12_CUTOFF_SETS, B12Cutoffs, b12_status, default_range
 from patients.models import FactKind, LabResult, Patient, PatientFact
 from patients.selectors import patient_pregnant_on
-from regimens.selectors import first_dose_date
+from regimens.selectors import current_t0
 from tracker.clock import local_date
 
 # RULES §6.3: share with severe ADAMTS13 deficiency per band (derivation / internal / external).
@@ -294,7 +294,7 @@ def trends_for(patient: Patient, analytes: list[str] | None = None) -> dict[str,
     by_analyte: dict[str, list[LabResult]] = defaultdict(list)
     for result in queryset:
         by_analyte[result.analyte].append(result)
-    t0 = first_dose_date(patient)
+    t0 = current_t0(patient)  # RULES §10 V-1: the current regimen's T0
     today = timezone.localdate()
     pregnant = patient_pregnant_on(patient, today)
     catalogue = {a.code: a for a in CATALOGUE}
@@ -426,7 +426,7 @@ def patient_b12(patient: Patient, t0: date | None) -> PreTreatmentB12:
 
 def b12_status_for(patient: Patient) -> dict[str, Any]:
     """The diagnostic B12 status for /api/patients/{id}/b12-status/: `pre_treatment_b12` at the patient's T0."""
-    t0 = first_dose_date(patient)
+    t0 = current_t0(patient)  # RULES §10 V-1: the current regimen's T0
     b12 = patient_b12(patient, t0)
     return {
         "status": b12.verdict.status,

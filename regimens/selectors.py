@@ -7,14 +7,17 @@ from typing import Any
 
 from django.utils import timezone as djtz
 
-from regimens.models import DoseStatus, ScheduledDose
+from regimens.models import DoseStatus, Regimen, RegimenStatus, ScheduledDose
 from tracker import events
 from tracker.clock import local_date
 from tracker.errors import SafetyWarning
 
 
 def first_dose_at(patient: Any) -> datetime | None:
-    """When the patient's first B12 dose recorded in Cobalt was given (any regimen), or None."""
+    """When the patient's first B12 dose recorded in Cobalt was given (any regimen), or None.
+
+    About the patient, not a regimen: S-6(a) asks whether the patient has had any B12 at all. The response
+    rules use the current regimen's T0 instead (`regimen_t0`, RULES §10 V-1)."""
     first: datetime | None = (
         ScheduledDose.objects.filter(patient=patient, status=DoseStatus.GIVEN, administered_at__isnull=False)
         .order_by("administered_at")
@@ -25,7 +28,7 @@ def first_dose_at(patient: Any) -> datetime | None:
 
 
 def first_dose_date(patient: Any) -> date | None:
-    """T0 (RULES §2, docs/clinical-reference.md): the date of the first B12 dose given, in the patient's zone."""
+    """The local date of the patient's first B12 dose given in Cobalt, in any regimen (S-6)."""
     first = first_dose_at(patient)
     return None if first is None else local_date(first, patient.timezone)
 
@@ -51,3 +54,49 @@ def dose_pending_warnings(dose: ScheduledDose) -> list[SafetyWarning]:
     if dose.status != DoseStatus.PLANNED:
         return []
     return dose_administration_warnings(dose=dose)
+
+
+def current_regimen(patient: Any) -> Regimen | None:
+    """RULES §10 V-1: the regimen whose T0 and baseline the rules use: the patient's active regimen, else the
+    latest one (by start date, then the later entry). A stopped or completed regimen stays current until
+    another starts, so its windows still judge the results that follow it."""
+    regimens = Regimen.objects.filter(patient=patient).order_by("-start_date", "-id")
+    active = regimens.filter(status=RegimenStatus.ACTIVE).first()
+    return active if active is not None else regimens.first()
+
+
+def enrolled_at_maintenance(regimen: Regimen) -> bool:
+    """RULES §10 V-1: the regimen was entered by enrolment (options.enrol: the patient was already treated
+    elsewhere), so it has no response windows."""
+    return isinstance(regimen.options, dict) and regimen.options.get("enrol") is not None
+
+
+def regimen_t0(regimen: Regimen) -> date | None:
+    """RULES §10 V-1 T0: the patient's local date of the first dose given in this regimen, or None before one.
+
+    Doses entered in error, not given or cancelled do not count. For an enrolment at maintenance the patient
+    was on treatment before Cobalt: T0 is the last dose given elsewhere (options.enrol.last_dose_date) when it
+    is earlier, so "post-T0" (A-H5, A-P3) covers every result since enrolment and a B12 drawn at enrolment is
+    not mistaken for a pre-treatment level (decision, docs/clinical-reference.md D-1).
+    """
+    first: datetime | None = (
+        regimen.doses.filter(status=DoseStatus.GIVEN, administered_at__isnull=False)
+        .order_by("administered_at")
+        .values_list("administered_at", flat=True)
+        .first()
+    )
+    t0 = None if first is None else local_date(first, regimen.patient.timezone)
+    if enrolled_at_maintenance(regimen):
+        try:
+            elsewhere: date | None = date.fromisoformat(str(regimen.options["enrol"].get("last_dose_date")))
+        except (AttributeError, ValueError):
+            elsewhere = None  # validated at start (regimens/services/planning.py); never trusted blindly here
+        if elsewhere is not None and (t0 is None or elsewhere < t0):
+            t0 = elsewhere
+    return t0
+
+
+def current_t0(patient: Any) -> date | None:
+    """T0 of the patient's current regimen (RULES §10 V-1), or None."""
+    regimen = current_regimen(patient)
+    return None if regimen is None else regimen_t0(regimen)

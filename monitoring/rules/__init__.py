@@ -46,6 +46,7 @@ from monitoring.rules.platelets import (
     a_p4_persistent_thrombocytopenia,
     a_p5_platelets_rebound,
     platelets_falling,
+    schistocytes_cleared,
 )
 
 # --- §3.6 closing, transfusion, and the whole evaluation -------------------------------------------
@@ -62,7 +63,9 @@ def resolved_kinds(
     - hemoglobin_falling: latest Hb >= 70 and not >= 20 lower than the one before (A-H5 no longer met).
     - mcv_not_normalized: latest MCV <= ULN. ldh_not_falling, ldh_not_normalized: latest LDH <= ULN.
     - platelets_not_normalized: latest platelets >= LLN. platelets_not_rising: latest > baseline.
-    - platelets_critical: latest >= 20 and not a >= 30 % fall. platelets_rebound: latest <= ULN.
+    - platelets_critical: latest >= 20 and not a >= 30 % fall to below the LLN, and the latest post-T0 film (if
+      any) shows no schistocytes; at least one of the two post-T0 results must exist (V-4).
+      platelets_rebound: latest <= ULN.
     - no_reticulocyte_response never auto-resolves: its window is over, so a clinician closes it.
     """
     if ctx.t0 is None:
@@ -96,10 +99,13 @@ def resolved_kinds(
         base = baseline(results, "platelets", t0)
         if base is not None and dec(plt.value) > dec(base.value):
             resolved.add("platelets_not_rising")
-        if platelets_falling(plt, plt_previous, settings) is None:
-            resolved.add("platelets_critical")
         if above_uln(plt, ctx) is False:
             resolved.add("platelets_rebound")
+    # A-P3 (V-4): both of its inputs must be safe now, and at least one post-T0 result must show it.
+    count_safe = None if plt is None else platelets_falling(plt, plt_previous, ctx, settings) is None
+    film_clear = schistocytes_cleared(ctx)
+    if count_safe is not False and film_clear is not False and (count_safe or film_clear):
+        resolved.add("platelets_critical")
     return resolved
 
 

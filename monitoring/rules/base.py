@@ -8,8 +8,11 @@ Conventions and the decisions taken where RULES leaves room (each is also noted 
 
 - Units are canonical (patients/labs/analytes.py): hemoglobin g/L, platelets 10^9/L, mcv fL,
   reticulocytes_pct %, reticulocytes_abs 10^9/L, hematocrit L/L, ldh U/L.
-- T0 is the first dose date and Day = (collected_on - T0).days. Without a T0 no rule can place a result
-  in a window, so every rule returns None.
+- T0 is the first dose date of the patient's current regimen (RULES §10 V-1; regimens/selectors.py
+  regimen_t0) and Day = (collected_on - T0).days. Without a T0 no rule can place a result in a window, so
+  every rule returns None. A restart or a switch gets a new T0, so a new baseline and new windows.
+- A regimen entered by enrolment at maintenance (`PatientContext.enrolled`) has no response windows
+  (V-1): only A-H5 and A-P3 judge its results.
 - Baseline (§2 "the most recent result before T0") is the latest result collected ON OR BEFORE T0.
   Results carry a date, not a time, and the pre-dose sample is usually drawn on the day of the first dose
   (§2: "take samples ... before starting replacement"); a day-0 result is therefore a baseline, and
@@ -19,6 +22,10 @@ Conventions and the decisions taken where RULES leaves room (each is also noted 
   ULN is normal (reference_ranges.ReferenceRange).
 - Windows are inclusive: "day 14 ± 3" is days 11..17. When several results fall inside a window, the
   latest one is judged (it is the current state of the patient), except A-H1 (see there).
+- Results outside windows (V-8, `judged_results`): when a window had no result of its analyte, the results
+  after it closed and before the next window of the same analyte opens are judged by its rule (a day-70
+  Hb below the LLN fires A-H4, whose window is 49-63). With no next window (A-H6, A-H7, A-P4, A-L2) every
+  later result counts. A-H1 is not extended (see there).
 - Results on the same date keep the order they were given in (the sort is stable).
 - `evaluate` returns what should be open now: at most one Finding per kind (§3.6), and not a kind that
   `resolved_kinds` says a later result has already closed.
@@ -76,7 +83,8 @@ class RuleSettings:
     a_p1_high_below: Decimal = Decimal(50)
     # A-P2: day 14 ± 2 [P].
     a_p2_window: Window = (12, 16)
-    # A-P3: any post-T0 platelets < 20 x10^9/L, or a fall >= 30 % from the previous value [P].
+    # A-P3: any post-T0 platelets < 20 x10^9/L, or a fall >= 30 % from the previous value to below the LLN
+    # (RULES §10 V-4) [P].
     a_p3_floor: Decimal = Decimal(20)
     a_p3_fall_fraction: Decimal = Decimal("0.30")
     # A-P4: "still < LLN on day 28" [P]. RULES gives no width; ± 4 as A-H3 and A-L2 use for day 28.
@@ -124,6 +132,11 @@ class PatientContext:
     pregnant: bool = False
     t0: date | None = None
     transfusions: tuple[date, ...] = ()
+    # RULES §10 V-1: the current regimen was entered by enrolment at maintenance (treated elsewhere before):
+    # no response windows; A-H5 and A-P3 still apply.
+    enrolled: bool = False
+    # RULES §10 V-4 (A-P3): the blood films reported, oldest first: (collected_on, schistocytes present).
+    schistocytes: tuple[tuple[date, bool], ...] = ()
 
 
 @dataclass(frozen=True)
@@ -182,6 +195,36 @@ def post_t0(results: Iterable[Result], analyte: str, t0: date) -> list[Result]:
 def in_window(results: Iterable[Result], analyte: str, t0: date, window: Window) -> list[Result]:
     first, last = window
     return [r for r in series_of(results, analyte) if first <= day_of(r, t0) <= last]
+
+
+def judged_results(
+    results: Iterable[Result], analyte: str, t0: date, window: Window, next_opens: int | None
+) -> tuple[list[Result], bool]:
+    """The results a window rule judges, and whether they were taken late (RULES §10 V-8).
+
+    The results inside `window`; if there are none, the results taken after the window closed and before
+    the next window of the same analyte opens on day `next_opens` (None: no next window, every later result).
+    """
+    inside = in_window(results, analyte, t0, window)
+    if inside:
+        return inside, False
+    last = window[1]
+    late = [
+        r
+        for r in series_of(results, analyte)
+        if day_of(r, t0) > last and (next_opens is None or day_of(r, t0) < next_opens)
+    ]
+    return late, bool(late)
+
+
+def late_note(late: bool, window: Window) -> str:
+    """The message suffix of a finding judged on a result after its window (V-8)."""
+    return f" Judged late: no result in days {window[0]}-{window[1]} (RULES V-8)." if late else ""
+
+
+def late_evidence(late: bool, window: Window) -> dict[str, Any]:
+    """Evidence keys of a finding judged on a result after its window (V-8); nothing when on time."""
+    return {"judged_late": True, "missed_window": f"{window[0]}-{window[1]}"} if late else {}
 
 
 def after_transfusion(result: Result, ctx: PatientContext, settings: RuleSettings) -> date | None:

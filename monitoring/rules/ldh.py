@@ -14,7 +14,9 @@ from monitoring.rules.base import (
     dec,
     evidence_of,
     fmt,
-    in_window,
+    judged_results,
+    late_evidence,
+    late_note,
     limits_of,
 )
 
@@ -30,8 +32,9 @@ LDH_ACTION_TEXT = (
 def a_l1_ldh_not_falling(
     results: tuple[Result, ...], ctx: PatientContext, settings: RuleSettings = DEFAULT_SETTINGS
 ) -> Finding | None:
-    """A-L1 (HIGH): baseline LDH > 2 x ULN and the day 7 ± 2 LDH fall < 50 % from baseline [P]."""
-    if ctx.t0 is None:
+    """A-L1 (HIGH): baseline LDH > 2 x ULN and the day 7 ± 2 LDH fall < 50 % from baseline [P]. A missed
+    window: the LDH before day 24 (A-L2 opens) is judged (V-8). Not for an enrolment at maintenance (V-1)."""
+    if ctx.t0 is None or ctx.enrolled:
         return None
     base = baseline(results, "ldh", ctx.t0)
     if base is None:
@@ -40,7 +43,7 @@ def a_l1_ldh_not_falling(
     base_value = dec(base.value)
     if base_uln is None or not base_value > settings.a_l1_baseline_uln_multiple * base_uln or base_value <= 0:
         return None
-    window = in_window(results, "ldh", ctx.t0, settings.a_l1_window)
+    window, late = judged_results(results, "ldh", ctx.t0, settings.a_l1_window, settings.a_l2_window[0])
     if not window:
         return None
     latest = window[-1]
@@ -54,19 +57,28 @@ def a_l1_ldh_not_falling(
         message=(
             f"LDH not falling: {latest.shown} U/L on day {day_of(latest, ctx.t0)} is {fall * 100:.0f}% below the "
             f"baseline {base.shown} U/L (expected at least {settings.a_l1_min_fall_fraction * 100:.0f}%) (A-L1)."
+            + late_note(late, settings.a_l1_window)
         ),
         action_text=LDH_ACTION_TEXT,
-        evidence=evidence_of(latest, ctx.t0, baseline=base_value, baseline_uln=base_uln, fall_fraction=fall),
+        evidence=evidence_of(
+            latest,
+            ctx.t0,
+            baseline=base_value,
+            baseline_uln=base_uln,
+            fall_fraction=fall,
+            **late_evidence(late, settings.a_l1_window),
+        ),
     )
 
 
 def a_l2_ldh_not_normalized(
     results: tuple[Result, ...], ctx: PatientContext, settings: RuleSettings = DEFAULT_SETTINGS
 ) -> Finding | None:
-    """A-L2 (MEDIUM): day 28 ± 4 LDH above the ULN [P]. No baseline needed."""
-    if ctx.t0 is None:
+    """A-L2 (MEDIUM): day 28 ± 4 LDH above the ULN [P]. No baseline needed. A missed window: any later LDH is
+    judged (V-8; no later LDH window). Not for an enrolment at maintenance (V-1)."""
+    if ctx.t0 is None or ctx.enrolled:
         return None
-    window = in_window(results, "ldh", ctx.t0, settings.a_l2_window)
+    window, late = judged_results(results, "ldh", ctx.t0, settings.a_l2_window, None)
     if not window or not above_uln(window[-1], ctx):
         return None
     latest = window[-1]
@@ -77,7 +89,8 @@ def a_l2_ldh_not_normalized(
         severity="medium",
         message=(
             f"LDH not normal: {latest.shown} U/L on day {day_of(latest, ctx.t0)} is above the ULN {fmt(uln)} (A-L2)."
+            + late_note(late, settings.a_l2_window)
         ),
         action_text=LDH_ACTION_TEXT,
-        evidence=evidence_of(latest, ctx.t0, uln=uln),
+        evidence=evidence_of(latest, ctx.t0, uln=uln, **late_evidence(late, settings.a_l2_window)),
     )

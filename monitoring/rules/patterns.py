@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from monitoring.rules.base import (
     DEFAULT_SETTINGS,
@@ -229,7 +230,7 @@ def tma_pattern_b12_not_low(inp: Inputs) -> Finding | None:
 def potassium_check_due(inp: Inputs) -> tuple[Finding | None, bool]:
     """S-9 (MEDIUM task): Hb < 80 g/L [P] at T0 (baseline) or the severe-megaloblastic flag -> potassium within
     48 h (L-1). Returns (finding, met): `met` once a potassium result on or after T0 exists."""
-    if inp.t0 is None:
+    if inp.t0 is None or inp.ctx.enrolled:  # V-1: an enrolment at maintenance is not a start of treatment
         return None, False
     t0 = inp.t0
     met = any(s.result.analyte == "potassium" and s.result.collected_on >= t0 for s in inp.stored)
@@ -287,18 +288,25 @@ def neuro_treatment_delay(inp: Inputs, first_b12: datetime | None) -> Finding | 
     hours = inp.settings.neuro_treatment_delay_hours
     if neuro_treatment_overdue(fact.recorded_at, first_b12, inp.at, hours):
         return neuro_treatment_overdue_finding(fact_id=fact.pk, recorded_at=fact.recorded_at, hours=hours)
-    if inp.t0 is not None and fact.onset_date is not None:
-        if (inp.t0 - fact.onset_date).days > S6B_ONSET_DAYS_BEFORE_T0:
+    # S-6(b) is about the delay before the patient's FIRST B12 ever, not the current regimen's T0 (RULES §10
+    # V-1 moves T0 on a restart or a switch; the delay to first treatment does not move).
+    treated_on = inp.t0 if first_b12 is None else first_b12.astimezone(ZoneInfo(inp.patient.timezone)).date()
+    if treated_on is not None and fact.onset_date is not None:
+        if (treated_on - fact.onset_date).days > S6B_ONSET_DAYS_BEFORE_T0:
             return Finding(
                 kind="neuro_treatment_delay",
                 rule_id="S-6(b)",
                 severity="info",
                 message=(
-                    f"Neurological symptoms began {(inp.t0 - fact.onset_date).days} days before the first dose: "
+                    f"Neurological symptoms began {(treated_on - fact.onset_date).days} days before the first dose: "
                     "risk of permanent deficit (S-6)."
                 ),
                 action_text="",
-                evidence={"fact_ids": [fact.pk], "onset_date": fact.onset_date.isoformat(), "t0": inp.t0.isoformat()},
+                evidence={
+                    "fact_ids": [fact.pk],
+                    "onset_date": fact.onset_date.isoformat(),
+                    "t0": treated_on.isoformat(),
+                },
             )
     return None
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import date
+
 from monitoring.rules.base import (
     DEFAULT_SETTINGS,
     Finding,
@@ -17,7 +19,9 @@ from monitoring.rules.base import (
     dec,
     evidence_of,
     fmt,
-    in_window,
+    judged_results,
+    late_evidence,
+    late_note,
     limits_of,
     post_t0,
     series_of,
@@ -42,8 +46,9 @@ PLATELET_REBOUND_ACTION_TEXT = "Informational: a platelet rise with the erythrop
 
 
 def _platelet_baseline(results: tuple[Result, ...], ctx: PatientContext) -> Result | None:
-    """The baseline platelet count when §3.4 applies (baseline below LLN), else None."""
-    if ctx.t0 is None:
+    """The baseline platelet count when A-P1, A-P2, A-P4 and A-P5 apply (baseline below LLN; not an enrolment
+    at maintenance, RULES §10 V-1), else None. A-P3 does not use it (V-4)."""
+    if ctx.t0 is None or ctx.enrolled:
         return None
     base = baseline(results, "platelets", ctx.t0)
     if base is None or not below_lln(base, ctx):
@@ -54,11 +59,12 @@ def _platelet_baseline(results: tuple[Result, ...], ctx: PatientContext) -> Resu
 def a_p1_platelets_not_rising(
     results: tuple[Result, ...], ctx: PatientContext, settings: RuleSettings = DEFAULT_SETTINGS
 ) -> Finding | None:
-    """A-P1 (MEDIUM, HIGH if still < 50): day 7-10 platelets <= baseline [P]."""
+    """A-P1 (MEDIUM, HIGH if still < 50): day 7-10 platelets <= baseline [P]. A missed window: the count before
+    day 12 (A-P2 opens) is judged (V-8)."""
     base = _platelet_baseline(results, ctx)
     if base is None or ctx.t0 is None:
         return None
-    window = in_window(results, "platelets", ctx.t0, settings.a_p1_window)
+    window, late = judged_results(results, "platelets", ctx.t0, settings.a_p1_window, settings.a_p2_window[0])
     if not window or dec(window[-1].value) > dec(base.value):
         return None
     latest = window[-1]
@@ -69,20 +75,31 @@ def a_p1_platelets_not_rising(
         severity=severity,
         message=(
             f"Platelets not rising: {latest.shown} x10^9/L on day {day_of(latest, ctx.t0)}, "
-            f"baseline {base.shown} (A-P1)."
+            f"baseline {base.shown} (A-P1)." + late_note(late, settings.a_p1_window)
         ),
         action_text=PLATELET_ACTION_TEXT,
-        evidence=evidence_of(latest, ctx.t0, baseline=dec(base.value), baseline_on=base.collected_on.isoformat()),
+        evidence=evidence_of(
+            latest,
+            ctx.t0,
+            baseline=dec(base.value),
+            baseline_on=base.collected_on.isoformat(),
+            **late_evidence(late, settings.a_p1_window),
+        ),
     )
 
 
 def _platelets_below_lln(
-    results: tuple[Result, ...], ctx: PatientContext, window: Window, rule_id: str, label: str
+    results: tuple[Result, ...],
+    ctx: PatientContext,
+    window: Window,
+    next_opens: int | None,
+    rule_id: str,
+    label: str,
 ) -> Finding | None:
     base = _platelet_baseline(results, ctx)
     if base is None or ctx.t0 is None:
         return None
-    window_results = in_window(results, "platelets", ctx.t0, window)
+    window_results, late = judged_results(results, "platelets", ctx.t0, window, next_opens)
     if not window_results or not below_lln(window_results[-1], ctx):
         return None
     latest = window_results[-1]
@@ -93,47 +110,79 @@ def _platelets_below_lln(
         severity="high",
         message=(
             f"{label}: {latest.shown} x10^9/L on day {day_of(latest, ctx.t0)} is below the LLN {fmt(lln)} ({rule_id})."
+            + late_note(late, window)
         ),
         action_text=PLATELET_ACTION_TEXT,
-        evidence=evidence_of(latest, ctx.t0, lln=lln, baseline=dec(base.value)),
+        evidence=evidence_of(latest, ctx.t0, lln=lln, baseline=dec(base.value), **late_evidence(late, window)),
     )
 
 
 def a_p2_platelets_not_normalized(
     results: tuple[Result, ...], ctx: PatientContext, settings: RuleSettings = DEFAULT_SETTINGS
 ) -> Finding | None:
-    """A-P2 (HIGH): day 14 ± 2 platelets below the LLN [P]."""
-    return _platelets_below_lln(results, ctx, settings.a_p2_window, "A-P2", "Platelets fail to normalize")
+    """A-P2 (HIGH): day 14 ± 2 platelets below the LLN [P]. A missed window: the count before day 24 (A-P4
+    opens) is judged (V-8)."""
+    return _platelets_below_lln(
+        results, ctx, settings.a_p2_window, settings.a_p4_window[0], "A-P2", "Platelets fail to normalize"
+    )
 
 
 def a_p4_persistent_thrombocytopenia(
     results: tuple[Result, ...], ctx: PatientContext, settings: RuleSettings = DEFAULT_SETTINGS
 ) -> Finding | None:
-    """A-P4 (HIGH): still below the LLN on day 28 [P]; window day 28 ± 4 (RuleSettings.a_p4_window)."""
-    return _platelets_below_lln(results, ctx, settings.a_p4_window, "A-P4", "Persistent thrombocytopenia")
+    """A-P4 (HIGH): still below the LLN on day 28 [P]; window day 28 ± 4 (RuleSettings.a_p4_window). A missed
+    window: any later count is judged (V-8; no later platelet window)."""
+    return _platelets_below_lln(results, ctx, settings.a_p4_window, None, "A-P4", "Persistent thrombocytopenia")
 
 
-def platelets_falling(result: Result, previous: Result | None, settings: RuleSettings) -> str | None:
+def platelets_falling(
+    result: Result, previous: Result | None, ctx: PatientContext, settings: RuleSettings
+) -> str | None:
+    """Why this count meets A-P3's numeric clauses (RULES §10 V-4), or None: below 20, or a fall of 30 % or more
+    from the previous count TO a value below the LLN (600 -> 400 is a fall, not a critical one)."""
     value = dec(result.value)
     if value < settings.a_p3_floor:
         return f"below {fmt(settings.a_p3_floor)} x10^9/L"
-    if previous is not None and dec(previous.value) > 0:
+    if previous is not None and dec(previous.value) > 0 and below_lln(result, ctx):
         fall = (dec(previous.value) - value) / dec(previous.value)
         if fall >= settings.a_p3_fall_fraction:
-            return f"a fall of {fall * 100:.0f}% from the previous {previous.shown} x10^9/L"
+            return f"a fall of {fall * 100:.0f}% from the previous {previous.shown} x10^9/L to below the LLN"
     return None
+
+
+def new_schistocytes(ctx: PatientContext) -> tuple[date, bool] | None:
+    """A-P3's film clause (V-4): the latest post-T0 film reporting schistocytes present when the film before it
+    had none or there was none (a film before T0 counts as "the previous film")."""
+    if ctx.t0 is None:
+        return None
+    films = sorted(ctx.schistocytes, key=lambda f: f[0])
+    for index in range(len(films) - 1, -1, -1):
+        on, present = films[index]
+        if on <= ctx.t0:
+            break
+        if present and (index == 0 or not films[index - 1][1]):
+            return films[index]
+    return None
+
+
+def schistocytes_cleared(ctx: PatientContext) -> bool | None:
+    """The film side of A-P3's target: True when the latest film after T0 shows none, False when it shows
+    schistocytes, None when there is no post-T0 film."""
+    if ctx.t0 is None:
+        return None
+    post = [f for f in sorted(ctx.schistocytes, key=lambda f: f[0]) if f[0] > ctx.t0]
+    return None if not post else not post[-1][1]
 
 
 def a_p3_platelets_critical(
     results: tuple[Result, ...], ctx: PatientContext, settings: RuleSettings = DEFAULT_SETTINGS
 ) -> Finding | None:
-    """A-P3 (CRITICAL): any post-T0 platelets < 20 x10^9/L, or a fall >= 30 % from the previous value [P].
-
-    Applies only when baseline platelets are below the LLN (§3.4 first line). The third clause, "new
-    schistocytes on film", is not covered here: a qualitative result does not fit `Result.value`.
-    """
-    base = _platelet_baseline(results, ctx)
-    if base is None or ctx.t0 is None:
+    """A-P3 (CRITICAL), for every patient on treatment whatever the baseline (RULES §10 V-4), enrolments at
+    maintenance included (V-1): any post-T0 platelets < 20 x10^9/L; a fall >= 30 % from the previous value to
+    a value below the LLN [P]; or schistocytes reported present after T0 when the previous film had none or
+    there was none. "Previous" includes the baseline. The latest post-T0 count that meets it is reported;
+    without one, the new film."""
+    if ctx.t0 is None:
         return None
     series = series_of(results, "platelets")
     for index in range(len(series) - 1, -1, -1):
@@ -141,7 +190,7 @@ def a_p3_platelets_critical(
         if result.collected_on <= ctx.t0:
             break
         previous = series[index - 1] if index > 0 else None
-        reason = platelets_falling(result, previous, settings)
+        reason = platelets_falling(result, previous, ctx, settings)
         if reason:
             return Finding(
                 kind="platelets_critical",
@@ -156,6 +205,23 @@ def a_p3_platelets_critical(
                     result, ctx.t0, previous=None if previous is None else str(dec(previous.value)), reason=reason
                 ),
             )
+    film = new_schistocytes(ctx)
+    if film is not None:
+        day = (film[0] - ctx.t0).days
+        return Finding(
+            kind="platelets_critical",
+            rule_id="A-P3",
+            severity="critical",
+            message=f"New schistocytes on the blood film on day {day} (A-P3).",
+            action_text=PLATELET_CRITICAL_ACTION_TEXT,
+            evidence={
+                "analyte": "schistocytes",
+                "value": "present",
+                "collected_on": film[0].isoformat(),
+                "day": day,
+                "reason": "new schistocytes on film",
+            },
+        )
     return None
 
 

@@ -70,8 +70,9 @@ def open_alerts(patient: Patient) -> dict[str, Alert]:
 # --- A-H2 window boundaries (day 14 ± 3 = days 11..17), value at the limit -------------------------------
 
 
-@pytest.mark.parametrize(("on_day", "fires"), [(10, False), (11, True), (17, True), (18, False)])
-def test_slow_hb_rise_fires_only_inside_its_window(
+# RULES §10 V-8: day 18 used to be outside every window; with no Hb in days 11-17 it is now judged by A-H2.
+@pytest.mark.parametrize(("on_day", "fires"), [(10, False), (11, True), (17, True), (18, True)])
+def test_slow_hb_rise_fires_inside_its_window_or_after_it_was_missed(
     patient: Patient, enter: Enter, clock: Any, on_day: int, fires: bool
 ) -> None:
     start_treatment(patient)
@@ -85,6 +86,7 @@ def test_slow_hb_rise_fires_only_inside_its_window(
         assert alert.rule_id == "A-H2"
         assert body["id"] in alert.evidence["result_ids"]
         assert alert.evidence["day"] == on_day
+        assert alert.evidence.get("judged_late", False) is (on_day > 17)
 
 
 def test_a_rise_exactly_at_the_limit_is_not_slow(patient: Patient, enter: Enter) -> None:
@@ -412,3 +414,50 @@ def test_it_writes_alert_values_for_people(clinic: Any, enter: Enter) -> None:
 
     assert "125 g/L on day 56 is below the LLN 130 (A-H4)" in message
     assert ".000000" not in message and "E+" not in message
+
+
+# --- RULES §10 V-4: A-P3 for every patient, the film clause -------------------------------------------------
+
+
+def test_new_schistocytes_after_t0_open_a_p3_whatever_the_baseline(patient: Patient, enter: Enter) -> None:
+    start_treatment(patient)
+    enter(patient, "platelets", "260", "10^9/L", T0)  # normal baseline: A-P3 used to stay silent
+    enter(patient, "schistocytes", "absent", "", T0)
+    enter(patient, "platelets", "240", "10^9/L", day(5))
+    assert "platelets_critical" not in open_alerts(patient)
+
+    body = enter(patient, "schistocytes", "present", "", day(6))
+
+    alert = open_alerts(patient)["platelets_critical"]
+    assert (alert.rule_id, alert.severity) == ("A-P3", "critical")
+    assert alert.evidence["analyte"] == "schistocytes" and alert.evidence["day"] == 6
+    assert alert.evidence["result_ids"] == [body["id"]]
+
+
+def test_a_platelet_fall_to_a_normal_count_is_not_critical(patient: Patient, enter: Enter) -> None:
+    start_treatment(patient)
+    enter(patient, "platelets", "600", "10^9/L", T0)
+    enter(patient, "platelets", "400", "10^9/L", day(5))  # a 33 % fall, still normal
+    assert "platelets_critical" not in open_alerts(patient)
+    enter(patient, "platelets", "140", "10^9/L", day(9))  # a 65 % fall to below the LLN
+    assert open_alerts(patient)["platelets_critical"].rule_id == "A-P3"
+
+
+# --- RULES §10 V-1: an enrolment at maintenance has no response windows -------------------------------------
+
+
+def test_an_enrolment_at_maintenance_gets_a_h5_but_no_window_rules(patient: Patient, enter: Enter) -> None:
+    with time_machine.travel(noon(T0), tick=False):
+        regimen_start(
+            patient=patient,
+            protocol=Protocol.objects.get(code="hydroxo-uk-standard"),
+            start_date=T0,
+            options={"enrol": {"phase": "maintenance", "last_dose_date": "2026-12-01"}},
+        )
+    enter(patient, "hemoglobin", "110", "g/L", T0)  # below the female LLN 120
+    enter(patient, "hemoglobin", "108", "g/L", day(56))  # would be A-H4 with response windows
+    assert open_alerts(patient) == {}
+
+    enter(patient, "hemoglobin", "85", "g/L", day(60))  # 23 g/L lower than the previous: A-H5
+    assert set(open_alerts(patient)) == {"hemoglobin_falling"}
+    assert open_alerts(patient)["hemoglobin_falling"].evidence["t0"] == "2026-12-01"

@@ -6,6 +6,7 @@ Expected results are worked out by hand from RULES; default limits are §5.2 (Hb
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import date, timedelta
 from decimal import Decimal
 
@@ -94,22 +95,49 @@ def only(finding: Finding | None) -> Finding:
 
 def test_it_flags_reticulocytes_not_above_the_uln_on_days_5_to_10() -> None:
     for day in (5, 7, 10):
-        finding = only(a_h1_no_reticulocyte_response((retic(day, "1.8"),), WOMAN))
+        finding = only(a_h1_no_reticulocyte_response((hb(-1, 90), retic(day, "1.8")), WOMAN))
         assert (finding.kind, finding.rule_id, finding.severity) == ("no_reticulocyte_response", "A-H1", "high")
 
 
 def test_it_counts_reticulocytes_exactly_at_the_uln_as_not_above_it() -> None:
-    assert a_h1_no_reticulocyte_response((retic(7, "2.0"),), WOMAN) is not None
+    assert a_h1_no_reticulocyte_response((hb(-1, 90), retic(7, "2.0")), WOMAN) is not None
 
 
 def test_it_ignores_reticulocytes_outside_days_5_to_10() -> None:
-    assert a_h1_no_reticulocyte_response((retic(4, "1.0"), retic(11, "1.0")), WOMAN) is None
+    assert a_h1_no_reticulocyte_response((hb(-1, 90), retic(4, "1.0"), retic(11, "1.0")), WOMAN) is None
+
+
+def test_it_does_not_judge_a_late_reticulocyte_count_by_a_h1() -> None:
+    # V-8 does not extend A-H1: after the day-5-10 peak the count falls back into the range in responders too.
+    for day in (11, 20, 56):
+        assert a_h1_no_reticulocyte_response((hb(-1, 90), retic(day, "1.0")), WOMAN) is None, day
 
 
 def test_it_accepts_a_response_when_the_peak_was_above_the_uln() -> None:
     # Peak 5.0 on day 6 (above 2 x ULN); the later fall on day 9 is expected (§3.1) and Hb is normal.
     results = (retic(6, "5.0"), retic(9, "4.5"), hb(9, 125))
     assert a_h1_no_reticulocyte_response(results, WOMAN) is None
+
+
+def test_it_does_not_flag_a_normal_reticulocyte_count_in_a_non_anaemic_patient() -> None:
+    # A-H1 is read "while haematocrit < 35 %" for both clauses: no anaemia, no reticulocyte response expected.
+    assert a_h1_no_reticulocyte_response((hb(-1, 135), retic(7, "1.0")), WOMAN) is None
+    assert a_h1_no_reticulocyte_response((r("hematocrit", 7, "0.40"), retic(7, "1.0")), WOMAN) is None
+    assert a_h1_no_reticulocyte_response((retic(7, "1.0"),), WOMAN) is None  # no Hb, no haematocrit: unknown
+    # The same counts in an anaemic patient fire.
+    assert a_h1_no_reticulocyte_response((hb(-1, 119), retic(7, "1.0")), WOMAN) is not None
+    assert a_h1_no_reticulocyte_response((r("hematocrit", 7, "0.34"), retic(7, "1.0")), WOMAN) is not None
+
+
+def test_it_judges_anaemia_on_the_most_recent_of_haematocrit_and_hb() -> None:
+    # An old anaemic haematocrit does not outweigh a newer normal Hb, and the reverse.
+    old_hct_new_hb = (r("hematocrit", -1, "0.30"), hb(7, 125), retic(7, "3.0"))
+    assert a_h1_no_reticulocyte_response(old_hct_new_hb, WOMAN) is None
+    old_hb_new_hct = (hb(-1, 125), r("hematocrit", 7, "0.30"), retic(7, "3.0"))
+    assert a_h1_no_reticulocyte_response(old_hb_new_hct, WOMAN) is not None
+    # Same day: the haematocrit is used.
+    same_day = (hb(7, 100), r("hematocrit", 7, "0.36"), retic(7, "3.0"))
+    assert a_h1_no_reticulocyte_response(same_day, WOMAN) is None
 
 
 def test_it_flags_reticulocytes_below_twice_normal_while_haematocrit_is_below_35_percent() -> None:
@@ -126,7 +154,7 @@ def test_it_uses_hb_below_lln_as_the_haematocrit_proxy() -> None:
 
 def test_it_uses_the_labs_own_reticulocyte_range_over_the_default() -> None:
     # 2.5 % is above the default ULN 2.0 but not above this lab's 3.0.
-    assert a_h1_no_reticulocyte_response((retic(7, "2.5", high=3.0),), WOMAN) is not None
+    assert a_h1_no_reticulocyte_response((hb(-1, 90), retic(7, "2.5", high=3.0)), WOMAN) is not None
     assert a_h1_no_reticulocyte_response((retic(7, "2.5"), hb(7, 125)), WOMAN) is None
 
 
@@ -143,9 +171,12 @@ def test_it_accepts_a_rise_of_exactly_10() -> None:
     assert a_h2_slow_early_rise((hb(-3, 90), hb(14, 100)), WOMAN) is None
 
 
-def test_it_applies_a_h2_from_day_11_to_day_17_only() -> None:
-    for day, expected in ((10, False), (11, True), (17, True), (18, False)):
+def test_it_applies_a_h2_from_day_11_to_day_17_and_after_a_missed_window_until_a_h3_opens() -> None:
+    # V-8: with no Hb in days 11-17, an Hb on days 18-23 is judged by A-H2; from day 24 A-H3 judges it.
+    for day, expected in ((10, False), (11, True), (17, True), (18, True), (23, True), (24, False)):
         assert (a_h2_slow_early_rise((hb(-3, 90), hb(day, 95)), WOMAN) is not None) is expected, day
+    # A window that had its result is not extended: the day-14 Hb rose enough, the day-18 one is not judged.
+    assert a_h2_slow_early_rise((hb(-3, 90), hb(14, 101), hb(18, 95)), WOMAN) is None
 
 
 def test_it_needs_a_baseline_below_lln_for_a_h2() -> None:
@@ -179,8 +210,8 @@ def test_it_accepts_a_rise_of_20_or_an_hb_at_lln_at_day_28() -> None:
     assert only(a_h3_slow_rise_4_weeks((hb(-1, 110), hb(28, 120)), MAN)).severity == "medium"
 
 
-def test_it_applies_a_h3_from_day_24_to_day_32_only() -> None:
-    for day, expected in ((23, False), (24, True), (32, True), (33, False)):
+def test_it_applies_a_h3_from_day_24_to_day_32_and_after_a_missed_window_until_a_h4_opens() -> None:
+    for day, expected in ((23, False), (24, True), (32, True), (33, True), (48, True), (49, False)):
         assert (a_h3_slow_rise_4_weeks((hb(-1, 80), hb(day, 95)), WOMAN) is not None) is expected, day
 
 
@@ -201,9 +232,25 @@ def test_it_counts_hb_exactly_at_lln_as_normal() -> None:
     assert a_h4_hb_not_normalized((hb(56, 130),), MAN) is None
 
 
-def test_it_applies_a_h4_from_day_49_to_day_63_only() -> None:
-    for day, expected in ((48, False), (49, True), (63, True), (64, False)):
+def test_it_applies_a_h4_from_day_49_to_day_63_and_after_a_missed_window_until_a_h7_opens() -> None:
+    # V-8: a day-70 Hb below the LLN fires A-H4 (window 49-63, no result in it); from day 76 A-H7 judges it.
+    for day, expected in ((48, False), (49, True), (63, True), (64, True), (70, True), (75, True), (76, False)):
         assert (a_h4_hb_not_normalized((hb(day, 125),), MAN) is not None) is expected, day
+    late = only(a_h4_hb_not_normalized((hb(70, 125),), MAN))
+    assert (late.evidence["judged_late"], late.evidence["missed_window"]) == (True, "49-63")
+    assert "Judged late" in late.message
+    assert "judged_late" not in only(a_h4_hb_not_normalized((hb(63, 125),), MAN)).evidence  # day 63: in time
+    assert only(a_h4_hb_not_normalized((hb(64, 125),), MAN)).evidence["judged_late"] is True  # day 64: late
+
+
+def test_it_judges_a_result_after_a_window_only_when_the_window_had_none() -> None:
+    # Day 63 normal (in the window): the day-64 low Hb is not A-H4's; A-H7's window has not opened.
+    assert a_h4_hb_not_normalized((hb(63, 131), hb(64, 125)), MAN) is None
+    # Day 63 low and day 64 low: judged on the in-window day 63.
+    assert only(a_h4_hb_not_normalized((hb(63, 125), hb(64, 120)), MAN)).evidence["day"] == 63
+    # Several late results: the latest before A-H7 opens is judged.
+    assert a_h4_hb_not_normalized((hb(66, 125), hb(72, 131)), MAN) is None
+    assert only(a_h4_hb_not_normalized((hb(66, 131), hb(72, 125)), MAN)).evidence["day"] == 72
 
 
 def test_it_uses_the_labs_own_hb_range_over_the_sex_default() -> None:
@@ -246,14 +293,19 @@ def test_it_flags_mcv_above_uln_at_week_8() -> None:
     assert (finding.kind, finding.rule_id, finding.severity) == ("mcv_not_normalized", "A-H6", "medium")
     assert a_h6_mcv_not_normalized((r("mcv", 56, 100),), WOMAN) is None
     assert a_h6_mcv_not_normalized((r("mcv", 56, 99, high=98),), WOMAN) is not None
-    assert a_h6_mcv_not_normalized((r("mcv", 64, 110),), WOMAN) is None
+    # V-8: no MCV in days 49-63, and no later MCV window: a later MCV is judged by A-H6.
+    assert a_h6_mcv_not_normalized((r("mcv", 64, 110),), WOMAN) is not None
+    assert a_h6_mcv_not_normalized((r("mcv", 48, 110),), WOMAN) is None
+    assert a_h6_mcv_not_normalized((r("mcv", 56, 100), r("mcv", 64, 110)), WOMAN) is None
 
 
-def test_it_flags_hb_below_lln_from_day_76_to_day_104() -> None:
-    for day, expected in ((75, False), (76, True), (104, True), (105, False)):
+def test_it_flags_hb_below_lln_from_day_76_to_day_104_and_after_a_missed_window() -> None:
+    # V-8: A-H7 has no next Hb window, so any later Hb is judged by it when days 76-104 had none.
+    for day, expected in ((75, False), (76, True), (104, True), (105, True), (200, True)):
         assert (a_h7_hb_refractory((hb(day, 119),), WOMAN) is not None) is expected, day
     assert only(a_h7_hb_refractory((hb(90, 119),), WOMAN)).severity == "high"
     assert a_h7_hb_refractory((hb(90, 120),), WOMAN) is None
+    assert a_h7_hb_refractory((hb(90, 120), hb(105, 119)), WOMAN) is None
 
 
 # --- A-P1..A-P5 ------------------------------------------------------------------------------------
@@ -264,7 +316,10 @@ def test_it_flags_platelets_not_above_baseline_on_days_7_to_10() -> None:
     assert (finding.kind, finding.rule_id, finding.severity) == ("platelets_not_rising", "A-P1", "medium")
     assert a_p1_platelets_not_rising((plt(-1, 100), plt(7, 101)), WOMAN) is None
     assert a_p1_platelets_not_rising((plt(-1, 100), plt(6, 90)), WOMAN) is None
-    assert a_p1_platelets_not_rising((plt(-1, 100), plt(11, 90)), WOMAN) is None
+    # V-8: day 11 is after A-P1's window and before A-P2 opens (day 12).
+    assert a_p1_platelets_not_rising((plt(-1, 100), plt(11, 90)), WOMAN) is not None
+    assert a_p1_platelets_not_rising((plt(-1, 100), plt(12, 90)), WOMAN) is None
+    assert a_p1_platelets_not_rising((plt(-1, 100), plt(8, 120), plt(11, 90)), WOMAN) is None
 
 
 def test_it_makes_a_p1_high_while_platelets_are_still_below_50() -> None:
@@ -272,15 +327,18 @@ def test_it_makes_a_p1_high_while_platelets_are_still_below_50() -> None:
     assert only(a_p1_platelets_not_rising((plt(-1, 50), plt(7, 50)), WOMAN)).severity == "medium"
 
 
-def test_it_applies_platelet_rules_only_with_a_baseline_below_lln() -> None:
+def test_it_applies_a_p1_a_p2_only_with_a_baseline_below_lln_but_a_p3_to_every_patient() -> None:
     for results in ((plt(7, 40), plt(14, 40)), (plt(-1, 150), plt(7, 140), plt(14, 100))):
         assert a_p1_platelets_not_rising(results, WOMAN) is None
         assert a_p2_platelets_not_normalized(results, WOMAN) is None
-        assert a_p3_platelets_critical(results, WOMAN) is None
+    # V-4: A-P3 whatever the baseline (it used to need a baseline below the LLN).
+    assert only(a_p3_platelets_critical((plt(-1, 250), plt(7, 19)), WOMAN)).severity == "critical"
+    assert only(a_p3_platelets_critical((plt(-1, 250), plt(7, 140)), WOMAN)).rule_id == "A-P3"  # 44 % fall
+    assert only(a_p3_platelets_critical((plt(7, 19),), WOMAN)).rule_id == "A-P3"  # no baseline at all
 
 
-def test_it_flags_platelets_below_lln_on_days_12_to_16() -> None:
-    for day, expected in ((11, False), (12, True), (16, True), (17, False)):
+def test_it_flags_platelets_below_lln_on_days_12_to_16_and_after_a_missed_window_until_a_p4_opens() -> None:
+    for day, expected in ((11, False), (12, True), (16, True), (17, True), (23, True), (24, False)):
         assert (a_p2_platelets_not_normalized((plt(-1, 100), plt(day, 149)), WOMAN) is not None) is expected
     finding = only(a_p2_platelets_not_normalized((plt(-1, 100), plt(14, 149)), WOMAN))
     assert (finding.kind, finding.rule_id, finding.severity) == ("platelets_not_normalized", "A-P2", "high")
@@ -294,10 +352,56 @@ def test_it_flags_platelets_below_20_or_a_30_percent_fall_as_critical() -> None:
     assert a_p3_platelets_critical((plt(-1, 100), plt(3, 71)), WOMAN) is None
 
 
+def films(ctx: PatientContext, *entries: tuple[int, bool]) -> PatientContext:
+    return replace(ctx, schistocytes=tuple((on(day), present) for day, present in entries))
+
+
+def test_it_flags_a_30_percent_fall_only_when_it_ends_below_the_lln() -> None:
+    # V-4: 600 -> 400 is a 33 % fall to a normal count: not critical. 200 -> 140 is 30 % to below 150: critical.
+    assert a_p3_platelets_critical((plt(-1, 600), plt(7, 400)), WOMAN) is None
+    assert a_p3_platelets_critical((plt(-1, 214), plt(7, 150)), WOMAN) is None  # 30 % fall, to exactly the LLN
+    finding = only(a_p3_platelets_critical((plt(-1, 200), plt(7, 140)), WOMAN))
+    assert "below the LLN" in finding.message
+    assert a_p3_platelets_critical((plt(-1, 200), plt(7, 141)), WOMAN) is None  # 29.5 %
+    # The lab's own range decides "below the LLN".
+    assert a_p3_platelets_critical((plt(-1, 200), r("platelets", 7, 140, low=130)), WOMAN) is None
+
+
+def test_it_flags_new_schistocytes_after_t0_as_critical() -> None:
+    counts = (plt(-1, 250), plt(7, 240))
+    finding = only(a_p3_platelets_critical(counts, films(WOMAN, (-1, False), (7, True))))
+    assert (finding.rule_id, finding.severity, finding.evidence["analyte"]) == ("A-P3", "critical", "schistocytes")
+    assert finding.evidence["day"] == 7
+    # No film before: also new.
+    assert a_p3_platelets_critical(counts, films(WOMAN, (7, True))) is not None
+    # The previous film already had them (pre-T0 or post-T0): not new.
+    assert a_p3_platelets_critical(counts, films(WOMAN, (-1, True), (7, True))) is None
+    # Present only before T0, or reported absent: nothing.
+    assert a_p3_platelets_critical(counts, films(WOMAN, (-1, True))) is None
+    assert a_p3_platelets_critical(counts, films(WOMAN, (7, False))) is None
+    # Present on day 0 (the baseline film) is not "after T0".
+    assert a_p3_platelets_critical(counts, films(WOMAN, (0, True))) is None
+    # Absent, present, present: the film that made them new is reported.
+    found = only(a_p3_platelets_critical(counts, films(WOMAN, (3, False), (5, True), (9, True))))
+    assert found.evidence["day"] == 5
+
+
+def test_it_resolves_a_p3_only_when_counts_and_film_are_both_safe() -> None:
+    ctx = films(WOMAN, (-1, False), (5, True))
+    assert "platelets_critical" not in resolved_kinds((plt(-1, 250), plt(7, 240)), ctx)
+    cleared = films(WOMAN, (-1, False), (5, True), (9, False))
+    assert "platelets_critical" in resolved_kinds((plt(-1, 250), plt(7, 240)), cleared)
+    assert "platelets_critical" in resolved_kinds((), cleared)  # a clear film alone meets the film target
+    assert "platelets_critical" not in resolved_kinds((plt(-1, 30), plt(7, 19)), cleared)
+    assert "platelets_critical" not in resolved_kinds((), WOMAN)  # nothing after T0: nothing shown safe
+
+
 def test_it_flags_platelets_still_below_lln_around_day_28() -> None:
     finding = only(a_p4_persistent_thrombocytopenia((plt(-1, 100), plt(28, 140)), WOMAN))
     assert (finding.kind, finding.rule_id, finding.severity) == ("platelets_not_normalized", "A-P4", "high")
-    assert a_p4_persistent_thrombocytopenia((plt(-1, 100), plt(33, 140)), WOMAN) is None
+    # V-8: no count in days 24-32 and no later platelet window: a later count is judged by A-P4.
+    assert only(a_p4_persistent_thrombocytopenia((plt(-1, 100), plt(33, 140)), WOMAN)).evidence["judged_late"]
+    assert a_p4_persistent_thrombocytopenia((plt(-1, 100), plt(28, 150), plt(33, 140)), WOMAN) is None
 
 
 def test_it_notes_rebound_thrombocytosis_above_uln() -> None:
@@ -314,15 +418,19 @@ def test_it_flags_ldh_falling_less_than_half_from_a_baseline_above_twice_uln() -
     assert (finding.kind, finding.rule_id, finding.severity) == ("ldh_not_falling", "A-L1", "high")
     assert a_l1_ldh_not_falling((ldh(-1, 500), ldh(7, 250)), WOMAN) is None  # exactly 50 %
     assert a_l1_ldh_not_falling((ldh(-1, 444), ldh(7, 440)), WOMAN) is None  # baseline exactly 2 x 222
-    for day, expected in ((4, False), (5, True), (9, True), (10, False)):
-        assert (a_l1_ldh_not_falling((ldh(-1, 500), ldh(day, 400)), WOMAN) is not None) is expected
+    # V-8: with no LDH in days 5-9, an LDH before day 24 (A-L2 opens) is judged by A-L1.
+    for day, expected in ((4, False), (5, True), (9, True), (10, True), (23, True), (24, False)):
+        assert (a_l1_ldh_not_falling((ldh(-1, 500), ldh(day, 400)), WOMAN) is not None) is expected, day
 
 
 def test_it_flags_ldh_above_uln_around_day_28() -> None:
     finding = only(a_l2_ldh_not_normalized((ldh(28, 223),), WOMAN))
     assert (finding.kind, finding.rule_id, finding.severity) == ("ldh_not_normalized", "A-L2", "medium")
     assert a_l2_ldh_not_normalized((ldh(28, 222),), WOMAN) is None
-    assert a_l2_ldh_not_normalized((ldh(33, 300),), WOMAN) is None
+    assert a_l2_ldh_not_normalized((ldh(23, 300),), WOMAN) is None
+    # V-8: no LDH in days 24-32 and no later LDH window: a later LDH is judged by A-L2.
+    assert a_l2_ldh_not_normalized((ldh(33, 300),), WOMAN) is not None
+    assert a_l2_ldh_not_normalized((ldh(28, 200), ldh(33, 300)), WOMAN) is None
 
 
 # --- §3.6 transfusion ------------------------------------------------------------------------------
@@ -408,3 +516,17 @@ def test_it_takes_proposed_numbers_from_settings() -> None:
     stricter = RuleSettings(a_h2_min_rise=Decimal(20))
     assert a_h2_slow_early_rise((hb(-1, 90), hb(14, 105)), WOMAN) is None
     assert a_h2_slow_early_rise((hb(-1, 90), hb(14, 105)), WOMAN, stricter) is not None
+
+
+# --- RULES §10 V-1: enrolment at maintenance ---------------------------------------------------------
+
+
+def test_it_applies_only_a_h5_and_a_p3_to_an_enrolment_at_maintenance() -> None:
+    enrolled = replace(WOMAN, enrolled=True)
+    results = (
+        hb(-1, 80), plt(-1, 40), ldh(-1, 600), retic(7, "1.0"), plt(7, 30), ldh(7, 500),
+        hb(14, 85), plt(14, 40), hb(28, 88), ldh(28, 400), r("mcv", 56, 110), hb(56, 60), plt(56, 10),
+        hb(90, 60), plt(90, 12),
+    )  # fmt: skip
+    assert {f.rule_id for f in evaluate(results, enrolled)} == {"A-H5", "A-P3"}
+    assert len({f.rule_id for f in evaluate(results, WOMAN)}) > 2

@@ -113,8 +113,8 @@ def test_it_seeds_fewer_patients_on_request_still_covering_every_protocol():
 
 
 def test_it_gives_treated_patients_lab_histories_entered_through_the_service():
-    from monitoring.selectors import first_dose_date
     from patients.models import LabResult
+    from regimens.selectors import first_dose_date
 
     seed(14)
 

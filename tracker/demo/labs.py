@@ -23,7 +23,7 @@ from zoneinfo import ZoneInfo
 
 from patients.labs.services import ResultInput, lab_panel_create
 from patients.models import Patient
-from regimens.selectors import first_dose_date
+from regimens.selectors import current_t0
 
 Panel = tuple[int, dict[str, tuple[Any, str]]]
 
@@ -143,7 +143,7 @@ def story_for(index: int) -> str:
 
 def add_lab_history(*, patient: Patient, index: int, user: Any, today: date) -> int:
     """Enter the patient's story up to today; returns how many results were stored."""
-    t0 = first_dose_date(patient)
+    t0 = current_t0(patient)  # RULES §10 V-1: the stories are told from the current regimen's T0
     if t0 is None:
         return 0
     zone = ZoneInfo(patient.timezone)
