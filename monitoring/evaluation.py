@@ -11,7 +11,6 @@ covers the time-based rules (overdue doses and rechecks, neuro review, S-6(a)).
 from __future__ import annotations
 
 import logging
-import zoneinfo
 from datetime import date, datetime, timedelta
 from typing import Any
 
@@ -28,12 +27,13 @@ from monitoring.rules.patterns import (
     pseudo_tma_pattern,
     sample_taken_after_treatment,
 )
+from monitoring.selectors import first_b12_at, neuro_flag_set_at
 from notifications.alerts import alert_raise
 from notifications.models import SEVERITY_RANK, Alert, AlertKind, AlertStatus
-from patients.models import FactKind, LabResult, Medication, Patient, PatientFact
+from patients.models import FactKind, LabResult, Patient, PatientFact
 from patients.selectors import pregnant_on
 from regimens.models import LabRecheck, RecheckStatus, Regimen, RegimenStatus
-from regimens.selectors import first_dose_at, first_dose_date
+from regimens.selectors import first_dose_date
 from regimens.services import regimen_plan, regimen_replan
 from tracker.clock import local_date
 
@@ -73,6 +73,7 @@ def load_inputs(patient: Patient, at: datetime) -> Inputs:
         ctx=ctx,
         settings=rule_settings(),
         qualitative=[r for r in rows if r.value_canonical is None],
+        neuro_flag_since=neuro_flag_set_at([patient.pk]).get(patient.pk),
     )
 
 
@@ -92,18 +93,8 @@ def _evidence_ids(inp: Inputs, finding: rules.Finding) -> dict[str, Any]:
 
 
 def _first_b12_at(patient: Patient) -> datetime | None:
-    given = first_dose_at(patient)
-    med = (
-        Medication.objects.filter(patient=patient, kind__in=B12_MEDICATIONS)
-        .order_by("start_date")
-        .values_list("start_date", flat=True)
-        .first()
-    )
-    med_at = None
-    if med is not None:  # a medication has a date only: count it from the start of that day (patient's zone)
-        med_at = datetime.combine(med, datetime.min.time(), tzinfo=zoneinfo.ZoneInfo(patient.timezone))
-    candidates = [x for x in (given, med_at) if x is not None]
-    return min(candidates) if candidates else None
+    """The first B12 recorded (dose given, B12 medication, or the last dose before an enrolment), S-6(a)."""
+    return first_b12_at([patient.pk]).get(patient.pk)
 
 
 def complete_rechecks(patient: Patient, inp: Inputs) -> int:
