@@ -11,7 +11,6 @@ covers the time-based rules (overdue doses and rechecks, neuro review, S-6(a)).
 from __future__ import annotations
 
 import logging
-import zoneinfo
 from datetime import date, datetime, timedelta
 from typing import Any
 
@@ -30,14 +29,14 @@ from monitoring.rules.patterns import (
     sample_taken_after_treatment,
     tma_pattern_b12_not_low,
 )
-from monitoring.selectors import pre_treatment_b12
+from monitoring.selectors import first_b12_at, neuro_flag_set_at, pre_treatment_b12
 from notifications.alerts import alert_close, alert_raise, has_new_evidence
 from notifications.models import SEVERITY_RANK, Alert, AlertKind, AlertStatus
 from patients.labs.analytes import AnalyteError, resolve
-from patients.models import FactKind, LabResult, Medication, Patient, PatientFact
+from patients.models import FactKind, LabResult, Patient, PatientFact
 from patients.selectors import pregnant_on
 from regimens.models import LabRecheck, RecheckStatus, Regimen, RegimenStatus
-from regimens.selectors import current_regimen, enrolled_at_maintenance, first_dose_at, regimen_t0
+from regimens.selectors import current_regimen, enrolled_at_maintenance, regimen_t0
 from regimens.services import regimen_plan, regimen_replan
 from tracker.clock import local_date
 
@@ -112,6 +111,7 @@ def load_inputs(patient: Patient, at: datetime) -> Inputs:
         # S-3 (§10 V-7): the one pre-treatment B12 answer (also the trends' and /b12-status/'s).
         b12=pre_treatment_b12(rows, t0, patient.timezone).verdict,
         qualitative=[r for r in rows if r.value_canonical is None],
+        neuro_flag_since=neuro_flag_set_at([patient.pk]).get(patient.pk),
     )
 
 
@@ -154,18 +154,8 @@ def target_met_evidence(inp: Inputs, kind: str) -> dict[str, Any]:
 
 
 def _first_b12_at(patient: Patient) -> datetime | None:
-    given = first_dose_at(patient)
-    med = (
-        Medication.objects.filter(patient=patient, kind__in=B12_MEDICATIONS)
-        .order_by("start_date")
-        .values_list("start_date", flat=True)
-        .first()
-    )
-    med_at = None
-    if med is not None:  # a medication has a date only: count it from the start of that day (patient's zone)
-        med_at = datetime.combine(med, datetime.min.time(), tzinfo=zoneinfo.ZoneInfo(patient.timezone))
-    candidates = [x for x in (given, med_at) if x is not None]
-    return min(candidates) if candidates else None
+    """The first B12 recorded (dose given, B12 medication, or the last dose before an enrolment), S-6(a)."""
+    return first_b12_at([patient.pk]).get(patient.pk)
 
 
 def complete_rechecks(patient: Patient, inp: Inputs) -> int:

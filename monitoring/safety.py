@@ -29,7 +29,7 @@ from typing import Any
 
 from django.conf import settings
 
-from notifications.alerts import alert_raise
+from notifications.alerts import alert_raise, alert_resolve
 from patients.labs.analytes import format_value
 from patients.models import (
     IRREVERSIBLE_CAUSES,
@@ -661,6 +661,44 @@ def after_medication_recorded(
     )
 
 
-def after_review_recorded(*, regimen: Regimen, outcome: str) -> None:
-    """Called inside the transaction that records a §1.3 review. The monitoring rules (patients/
-    evaluation.py) own review follow-up alerts; nothing is raised here."""
+# RULES §1.3 rule 2, §10 V-5: a later review with one of these outcomes says the patient is no longer
+# worsening, so the neuro_worsening alert closes (HIGH closes on its own, §3.6). `specialist_review_pending`
+# does not: the specialist has not seen the patient yet.
+NEURO_WORSENING_RESOLVED_BY = ("still_improving", "plateau_reached")
+
+
+def after_review_recorded(*, regimen: Regimen, outcome: str, decision: Any = None) -> None:
+    """Called inside the transaction that records a §1.3 review: `worsening` opens `neuro_worsening` (HIGH,
+    §1.3 rule 2, §10 V-5); a later `still_improving` or `plateau_reached` review resolves it. The review
+    prompts themselves (neuro_review_due) belong to the monitoring sweep."""
+    if outcome == "worsening":
+        note = getattr(decision, "note", "") or ""
+        decided_on = getattr(decision, "decided_on", None)
+        alert_raise(
+            patient=regimen.patient,
+            kind="neuro_worsening",
+            severity="high",
+            message=(
+                "Neurological loading phase: review recorded as worsening"
+                f"{f' on {decided_on.isoformat()}' if decided_on else ''}: needs urgent specialist review "
+                "(§1.3 rule 2)."
+            ),
+            action_text=(
+                "Seek urgent specialist advice (haematology and neurology); check the doses were given; "
+                "record the specialist's plan as a review note."
+            ),
+            evidence={
+                "regimen_id": regimen.pk,
+                "decision_id": getattr(decision, "pk", None),
+                "decided_on": decided_on.isoformat() if decided_on else None,
+                "note": note[:500],
+                "decided_by": _user_name(getattr(decision, "decided_by", None)),
+            },
+            rule_id="§1.3",
+        )
+    elif outcome in NEURO_WORSENING_RESOLVED_BY:
+        alert_resolve(
+            patient=regimen.patient,
+            kind="neuro_worsening",
+            resolution=f"later review recorded: {outcome.replace('_', ' ')}",
+        )

@@ -7,14 +7,16 @@ values); this module only chooses the inputs.
 
 from __future__ import annotations
 
+import zoneinfo
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable
 from dataclasses import dataclass
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
 from django.conf import settings
+from django.db.models import Min
 from django.utils import timezone
 
 from monitoring.plasmic import CAUTION as PLASMIC_CAUTION
@@ -23,8 +25,9 @@ from monitoring.plasmic import score as plasmic_score
 from monitoring.rules.base import B12Reading, B12Verdict
 from patients.labs.analytes import CATALOGUE, QUALITATIVE, format_value, resolve
 from patients.labs.reference_ranges import B12_CUTOFF_SETS, B12Cutoffs, b12_status, default_range
-from patients.models import FactKind, LabResult, Patient, PatientFact
+from patients.models import FactKind, LabResult, Medication, Patient, PatientFact
 from patients.selectors import patient_pregnant_on
+from regimens.models import DoseStatus, Regimen, ScheduledDose
 from regimens.selectors import current_t0
 from tracker.clock import local_date
 
@@ -36,6 +39,8 @@ RISK_TABLE = {
 }
 # PLASMIC §6.1 component 3: "no active cancer in the previous year".
 ACTIVE_CANCER_LOOKBACK_DAYS = 365
+# B12 products among medications (S-6(a): any of them counts as B12 given).
+B12_MEDICATION_KINDS = ("cyanocobalamin", "hydroxocobalamin")
 
 
 
@@ -445,3 +450,67 @@ def b12_status_for(patient: Patient) -> dict[str, Any]:
             for r in b12.results
         ],
     }
+
+
+# --- S-6(a): when neurological involvement became known, and the first B12 --------------------------------
+
+
+def neuro_flag_set_at(patient_ids: Collection[int] | None) -> dict[int, datetime]:
+    """Patient id -> when the patient's "neurological involvement" flag was last switched on, for the patients
+    (all when None) whose flag is on now (RULES §10 V-5: S-6(a) also runs on the flag). Read from the
+    patient's history; a patient with no history row (bulk-loaded) counts from its creation. Two queries."""
+    patients = Patient.objects.filter(neurological_involvement=True)
+    if patient_ids is not None:
+        patients = patients.filter(pk__in=list(patient_ids))
+    flagged = dict(patients.values_list("pk", "created_at"))
+    since: dict[int, datetime] = {}
+    seen: set[int] = set()
+    history = Patient.history.model.objects.filter(id__in=list(flagged)).order_by("id", "history_date", "history_id")
+    for pid, at, on in history.values_list("id", "history_date", "neurological_involvement"):
+        seen.add(pid)
+        if not on:
+            since.pop(pid, None)
+        else:
+            since.setdefault(pid, at)
+    for pid, created in flagged.items():
+        if pid not in seen:
+            since[pid] = created
+    return since
+
+
+def first_b12_at(patient_ids: Collection[int]) -> dict[int, datetime]:
+    """Patient id -> the earliest B12 recorded: a regimen dose given, a B12 medication (from 00:00 of its start
+    date, the patient's zone) or the last dose given elsewhere before an enrolment (same). Three queries."""
+    ids = list(patient_ids)
+    out: dict[int, datetime] = {}
+
+    def keep(pid: int, at: datetime) -> None:
+        out[pid] = min(out.get(pid, at), at)
+
+    def midnight(day: date, tz: str) -> datetime:
+        return datetime.combine(day, datetime.min.time(), tzinfo=zoneinfo.ZoneInfo(tz))
+
+    for pid, first in (
+        ScheduledDose.objects.filter(patient_id__in=ids, status=DoseStatus.GIVEN, administered_at__isnull=False)
+        .values("patient_id")
+        .annotate(first=Min("administered_at"))
+        .values_list("patient_id", "first")
+    ):
+        keep(pid, first)
+    for pid, tz, first_med in (
+        Medication.objects.filter(patient_id__in=ids, kind__in=B12_MEDICATION_KINDS)
+        .values("patient_id", "patient__timezone")
+        .annotate(first=Min("start_date"))
+        .values_list("patient_id", "patient__timezone", "first")
+    ):
+        keep(pid, midnight(first_med, tz))
+    for pid, tz, options in Regimen.objects.filter(patient_id__in=ids, options__has_key="enrol").values_list(
+        "patient_id", "patient__timezone", "options"
+    ):
+        enrol = options.get("enrol") if isinstance(options, dict) else None
+        if isinstance(enrol, dict) and enrol.get("last_dose_date"):
+            try:
+                keep(pid, midnight(date.fromisoformat(str(enrol["last_dose_date"])), tz))
+            except ValueError:
+                continue
+    return out

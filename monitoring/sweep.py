@@ -12,7 +12,6 @@ RULES §3.3, raised here as lab_recheck_overdue.
 
 from __future__ import annotations
 
-import zoneinfo
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
@@ -20,14 +19,18 @@ from typing import Any
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import Exists, Min, OuterRef, Subquery
+from django.db.models import Exists, OuterRef, Subquery
 
-from monitoring.evaluation import B12_MEDICATIONS
 from monitoring.inputs import rule_settings
-from monitoring.rules.patterns import neuro_treatment_overdue, neuro_treatment_overdue_finding
+from monitoring.rules.patterns import (
+    neuro_treatment_overdue,
+    neuro_treatment_overdue_finding,
+    neuro_treatment_start,
+)
+from monitoring.selectors import first_b12_at, neuro_flag_set_at
 from notifications.alerts import alert_close, alert_raise, evidence_refs
 from notifications.models import SEVERITY_RANK, Alert, AlertStatus, Severity
-from patients.models import FactKind, LabResult, Medication, Patient, PatientFact
+from patients.models import FactKind, LabResult, Patient, PatientFact
 from regimens.models import (
     DecisionKind,
     DoseStatus,
@@ -38,6 +41,7 @@ from regimens.models import (
     RegimenStatus,
     ScheduledDose,
 )
+from regimens.schedule import is_neuro_loading
 from tracker.clock import local_date
 from tracker.sweeps import register
 
@@ -131,23 +135,46 @@ def _latest_local_today(at: datetime) -> date:
 # --- S-4 dose_overdue ------------------------------------------------------------------------------------
 
 
-def _maintenance_phases(regimen_ids: Iterable[int]) -> dict[int, set[int]]:
-    """Regimen id -> indexes of its maintenance phases (lifelong / until the cause is resolved), from the
-    regimen's protocol snapshot (one query)."""
-    out: dict[int, set[int]] = {}
+@dataclass(frozen=True)
+class PhaseKinds:
+    maintenance: frozenset[int]
+    neuro_loading: frozenset[int]
+
+
+def _phase_kinds(regimen_ids: Iterable[int]) -> dict[int, PhaseKinds]:
+    """Regimen id -> indexes of its maintenance phases (lifelong / until the cause is resolved) and of its
+    neurological loading phase (R-UK-2), from the regimen's protocol snapshot (one query)."""
+    out: dict[int, PhaseKinds] = {}
     for rid, snapshot in Regimen.objects.filter(id__in=list(regimen_ids)).values_list("id", "protocol_snapshot"):
         phases = (snapshot or {}).get("phases", [])
-        out[rid] = {i for i, p in enumerate(phases) if p.get("end_condition") in MAINTENANCE_END_CONDITIONS}
+        out[rid] = PhaseKinds(
+            maintenance=frozenset(
+                i for i, p in enumerate(phases) if p.get("end_condition") in MAINTENANCE_END_CONDITIONS
+            ),
+            neuro_loading=frozenset(
+                i
+                for i, p in enumerate(phases)
+                if is_neuro_loading(
+                    end_condition=str(p.get("end_condition") or ""),
+                    review_every_days=p.get("review_every_days"),
+                    self_administered=bool(p.get("self_administered")),
+                )
+            ),
+        )
     return out
 
 
 def dose_overdue(at: datetime) -> dict[str, int]:
     """RULES S-4 [P]: a maintenance dose not recorded by its due date: overdue > 14 days MEDIUM, > 28 HIGH;
-    with neurological history > 7 MEDIUM, > 14 HIGH. Days overdue = the patient's local date - due date.
-    Resolves once no such dose is left (given, not given or cancelled)."""
+    with neurological history > 7 MEDIUM, > 14 HIGH. §10 V-5 [P]: a loading dose of the neurological loading
+    phase (R-UK-2), or of a patient with neurological history, overdue > 2 days -> HIGH. Neurological history =
+    the patient's flag or a neurological-symptom fact. Days overdue = the patient's local date - due date.
+    One alert per patient, for the worst dose (severity, then days). Resolves once no such dose is left
+    (given, not given or cancelled)."""
     medium, high = int(_cobalt("OVERDUE_MEDIUM_AFTER_DAYS")), int(_cobalt("OVERDUE_HIGH_AFTER_DAYS"))
     n_medium, n_high = int(_cobalt("OVERDUE_NEURO_MEDIUM_AFTER_DAYS")), int(_cobalt("OVERDUE_NEURO_HIGH_AFTER_DAYS"))
-    bound = _latest_local_today(at) - timedelta(days=min(medium, n_medium))
+    loading_high = int(_cobalt("OVERDUE_NEURO_LOADING_HIGH_AFTER_DAYS"))
+    bound = _latest_local_today(at) - timedelta(days=min(medium, n_medium, loading_high))
     neuro_fact = PatientFact.objects.filter(
         patient_id=OuterRef("patient_id"), kind=FactKind.NEURO_SYMPTOMS, absent=False
     )
@@ -171,28 +198,51 @@ def dose_overdue(at: datetime) -> dict[str, int]:
             "neuro_fact",
         )
     )
-    maintenance = _maintenance_phases({r["regimen_id"] for r in rows})
+    kinds = _phase_kinds({r["regimen_id"] for r in rows})
     wanted: dict[int, Wanted] = {}
-    worst: dict[int, int] = {}
+    worst: dict[int, tuple[int, int]] = {}
     for r in rows:
-        phases = maintenance.get(r["regimen_id"])
-        if not (r["phase_index"] in phases if phases else r["phase"] == "maintenance"):
-            continue
+        found = kinds.get(r["regimen_id"])
+        maintenance = r["phase_index"] in found.maintenance if found else r["phase"] == "maintenance"
+        neuro_phase = found is not None and r["phase_index"] in found.neuro_loading
         days = (local_date(at, r["patient__timezone"]) - r["due_date"]).days
         neuro = bool(r["patient__neurological_involvement"] or r["neuro_fact"])
-        lo, hi = (n_medium, n_high) if neuro else (medium, high)
-        if days <= lo or days <= worst.get(r["patient_id"], -1):
-            continue
-        worst[r["patient_id"]] = days
-        severity = "high" if days > hi else "medium"
-        wanted[r["patient_id"]] = Wanted(
-            severity=severity,
-            message=(
+        if maintenance:
+            lo, hi = (n_medium, n_high) if neuro else (medium, high)
+            if days <= lo:
+                continue
+            severity = "high" if days > hi else "medium"
+            message = (
                 f"Maintenance dose due {r['due_date'].isoformat()} not recorded: {days} days overdue "
                 f"(S-4: more than {lo} days MEDIUM, more than {hi} HIGH{', neurological history' if neuro else ''})."
-            ),
+            )
+        elif neuro or neuro_phase:
+            if days <= loading_high:
+                continue
+            severity = "high"
+            why = "neurological loading phase" if neuro_phase else "neurological history"
+            message = (
+                f"Loading dose due {r['due_date'].isoformat()} not recorded: {days} days overdue "
+                f"(S-4, §10 V-5: a loading dose more than {loading_high} days overdue is HIGH, {why})."
+            )
+        else:
+            continue  # other loading doses: RULES S-4 covers maintenance only
+        rank = (SEVERITY_RANK[severity], days)
+        if rank <= worst.get(r["patient_id"], (-1, -1)):
+            continue
+        worst[r["patient_id"]] = rank
+        wanted[r["patient_id"]] = Wanted(
+            severity=severity,
+            message=message,
             action_text="Contact the patient and book the dose; record it as given or not given.",
-            evidence={"dose_id": r["id"], "due_date": r["due_date"].isoformat(), "days_overdue": days, "neuro": neuro},
+            evidence={
+                "dose_id": r["id"],
+                "due_date": r["due_date"].isoformat(),
+                "days_overdue": days,
+                "neuro": neuro,
+                "phase": r["phase"],
+                "loading": not maintenance,
+            },
             rule_id="S-4",
         )
     with transaction.atomic():
@@ -352,58 +402,113 @@ def neuro_review_due(at: datetime) -> dict[str, int]:
 
 
 def neuro_treatment_delay(at: datetime) -> dict[str, int]:
-    """RULES S-6(a) [P]: neurological symptoms recorded and no B12 dose within 24 h -> HIGH. Only S-6(a)
-    alerts are resolved here (the S-6(b) INFO note belongs to the evaluation)."""
+    """RULES S-6(a) [P]: neurological symptoms recorded, or the patient's neurological-involvement flag set
+    (§10 V-5), and no B12 dose within 24 h of the first of the two -> HIGH. Only S-6(a) alerts are resolved
+    here (the S-6(b) INFO note belongs to the evaluation). A fixed number of queries: the facts, the flagged
+    patients and their history, the first B12 of each candidate."""
     hours = rule_settings().neuro_treatment_delay_hours
-    rows = (
-        PatientFact.objects.filter(
-            kind=FactKind.NEURO_SYMPTOMS, absent=False, recorded_at__lte=at - timedelta(hours=hours)
-        )
-        .values("patient_id", "patient__timezone")
-        .annotate(recorded=Min("recorded_at"))
-        .annotate(
-            first_dose=Subquery(
-                ScheduledDose.objects.filter(patient_id=OuterRef("patient_id"), status=DoseStatus.GIVEN)
-                .exclude(administered_at=None)
-                .order_by("administered_at")
-                .values("administered_at")[:1]
-            ),
-            first_med=Subquery(
-                Medication.objects.filter(patient_id=OuterRef("patient_id"), kind__in=B12_MEDICATIONS)
-                .order_by("start_date")
-                .values("start_date")[:1]
-            ),
-            fact_id=Subquery(
-                PatientFact.objects.filter(
-                    patient_id=OuterRef("patient_id"), kind=FactKind.NEURO_SYMPTOMS, absent=False
-                )
-                .order_by("recorded_at")
-                .values("id")[:1]
-            ),
-        )
-        .values("patient_id", "recorded", "first_dose", "first_med", "fact_id", "patient__timezone")
-    )
+    cutoff = at - timedelta(hours=hours)
+    facts: dict[int, tuple[datetime, int]] = {}
+    for pid, recorded, fact_id in (
+        PatientFact.objects.filter(kind=FactKind.NEURO_SYMPTOMS, absent=False, recorded_at__lte=cutoff)
+        .order_by("patient_id", "recorded_at", "id")
+        .values_list("patient_id", "recorded_at", "id")
+    ):
+        facts.setdefault(pid, (recorded, fact_id))
+    flagged = neuro_flag_set_at(None)
+    candidates: dict[int, datetime] = {}
+    for pid in {*facts, *flagged}:
+        start = neuro_treatment_start(facts[pid][0] if pid in facts else None, flagged.get(pid))
+        if start is not None and start <= cutoff:
+            candidates[pid] = start
+    first = first_b12_at(candidates)
     wanted: dict[int, Wanted] = {}
-    for r in rows:
-        first = r["first_dose"]
-        if r["first_med"] is not None:
-            med_at = datetime.combine(
-                r["first_med"], datetime.min.time(), tzinfo=zoneinfo.ZoneInfo(r["patient__timezone"])
+    for pid, start in candidates.items():
+        if neuro_treatment_overdue(start, first.get(pid), at, hours):
+            finding = neuro_treatment_overdue_finding(
+                fact_id=facts[pid][1] if pid in facts else None,
+                recorded_at=start,
+                hours=hours,
+                flag_since=flagged.get(pid),
             )
-            first = med_at if first is None else min(first, med_at)
-        if neuro_treatment_overdue(r["recorded"], first, at, hours):
-            finding = neuro_treatment_overdue_finding(fact_id=r["fact_id"], recorded_at=r["recorded"], hours=hours)
-            wanted[r["patient_id"]] = Wanted(
+            wanted[pid] = Wanted(
                 finding.severity, finding.message, finding.action_text, finding.evidence, finding.rule_id
             )
     with transaction.atomic():
         return apply_alerts("neuro_treatment_delay", wanted, at, resolution="B12 given", resolve_rule_ids=("S-6(a)",))
 
 
+# --- §10 V-9 gate_pending -----------------------------------------------------------------------------------
+
+
+def gate_pending(at: datetime) -> dict[str, int]:
+    """RULES §10 V-9 [P] (R-US-1 gate): a regimen waiting at a gate (Regimen.awaiting_gate: the phase before it
+    has nothing left to give) more than GATE_PENDING_AFTER_DAYS after the last dose given in that phase -> HIGH.
+    Days = the patient's local date - the local date of that dose. Resolves once the regimen no longer waits
+    (gate confirmed, or the regimen stopped)."""
+    after = int(_cobalt("GATE_PENDING_AFTER_DAYS"))
+    # When waiting, current_phase is the gated phase (regimens/schedule.py plan); the one before it just ended.
+    last_before = (
+        ScheduledDose.objects.filter(
+            regimen_id=OuterRef("pk"), phase_index=OuterRef("current_phase") - 1, status=DoseStatus.GIVEN
+        )
+        .exclude(administered_at=None)
+        .order_by("-administered_at")
+    )
+    rows = (
+        Regimen.objects.filter(status=RegimenStatus.ACTIVE, awaiting_gate=True)
+        .annotate(
+            last_dose_at=Subquery(last_before.values("administered_at")[:1]),
+            last_dose_id=Subquery(last_before.values("id")[:1]),
+        )
+        .values(
+            "id",
+            "patient_id",
+            "current_phase",
+            "protocol_snapshot",
+            "patient__timezone",
+            "last_dose_at",
+            "last_dose_id",
+        )
+    )
+    wanted: dict[int, Wanted] = {}
+    for r in rows:
+        if r["last_dose_at"] is None:
+            continue  # nothing given before the gate (cannot happen while waiting): no count to start from
+        tz = r["patient__timezone"]
+        last = local_date(r["last_dose_at"], tz)
+        days = (local_date(at, tz) - last).days
+        if days <= after:
+            continue
+        phases = (r["protocol_snapshot"] or {}).get("phases", [])
+        gated = phases[r["current_phase"]] if r["current_phase"] < len(phases) else {}
+        condition = str(gated.get("start_gate") or "the gate condition")
+        name = str(gated.get("name") or gated.get("key") or "the next phase")
+        wanted[r["patient_id"]] = Wanted(
+            "high",
+            (
+                f"Waiting {days} days at the gate before {name} (last dose {last.isoformat()}): confirm "
+                f"\"{condition}\" or change the plan (§10 V-9, R-US-1)."
+            ),
+            "Check the reticulocyte response and clinical improvement; confirm the gate, or stop or change the "
+            "regimen.",
+            {
+                "regimen_id": r["id"],
+                "phase_index": r["current_phase"],
+                "last_dose_id": r["last_dose_id"],
+                "last_dose_on": last.isoformat(),
+                "days_waiting": days,
+            },
+            "§10 V-9",
+        )
+    with transaction.atomic():
+        return apply_alerts("gate_pending", wanted, at, resolution="gate confirmed or regimen stopped")
+
+
 @register("monitoring")
 def monitoring(at: datetime) -> dict[str, int]:
     """Every time-based monitoring rule as of `at` (idempotent)."""
     counts: dict[str, int] = {}
-    for part in (dose_overdue, recheck_overdue, neuro_review_due, neuro_treatment_delay):
+    for part in (dose_overdue, recheck_overdue, neuro_review_due, neuro_treatment_delay, gate_pending):
         counts.update(part(at))
     return counts

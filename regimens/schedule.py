@@ -33,6 +33,17 @@ UNTIL_CAUSE_RESOLVED = "until_cause_resolved"
 LIFELONG = "lifelong"
 OPEN_ENDED = (CLINICIAN_ENDED, UNTIL_CAUSE_RESOLVED)
 
+# RULES §10 V-5: ending the neurological loading phase (R-UK-2) needs at least one loading dose given, and a
+# reason when fewer than this many were given (the count of R-UK-1's loading course, NHS-PT "two weeks").
+NEURO_LOADING_DOSES_WITHOUT_REASON = 6
+
+
+def is_neuro_loading(*, end_condition: str, review_every_days: int | None, self_administered: bool = False) -> bool:
+    """The open-ended neurological loading phase (R-UK-2, §1.3): clinician-ended, with review prompts, given in
+    clinic. Takes the phase's fields so the engine's PhaseSpec, a ProtocolPhase and a snapshot dict all fit."""
+    return end_condition == CLINICIAN_ENDED and bool(review_every_days) and not self_administered
+
+
 GIVEN = "given"
 NOT_GIVEN = "not_given"
 PLANNED = "planned"

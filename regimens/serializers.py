@@ -444,6 +444,14 @@ class RegimenCreateSerializer(serializers.Serializer[Any]):
 class RegimenEndLoadingSerializer(serializers.Serializer[Any]):
     ended_on = serializers.DateField(required=False, allow_null=True, default=None)
     note = serializers.CharField(required=False, allow_blank=True, default="", max_length=2000)
+    reason = serializers.CharField(
+        required=False,
+        allow_blank=True,
+        default="",
+        max_length=2000,
+        help_text="Why the neurological loading phase (R-UK-2) ends before six loading doses were given: "
+        "required then (RULES §10 V-5); kept on the decision's note.",
+    )
     acknowledge = acknowledge_field()
 
 

@@ -77,6 +77,8 @@ class Inputs:
     b12: B12Verdict = field(default_factory=B12Verdict)
     # Qualitative rows (schistocytes present/absent): `analyte`, `presence`, `collected_at`.
     qualitative: list[Any] = field(default_factory=list)
+    # When the patient's "neurological involvement" flag was last switched on (None: off). §10 V-5: S-6(a).
+    neuro_flag_since: datetime | None = None
 
     @property
     def results(self) -> tuple[Result, ...]:
@@ -267,27 +269,53 @@ def neuro_treatment_overdue(recorded_at: datetime, first_b12: datetime | None, a
     return at >= deadline and (first_b12 is None or first_b12 > deadline)
 
 
-def neuro_treatment_overdue_finding(*, fact_id: int, recorded_at: datetime, hours: int) -> Finding:
-    """S-6(a) (HIGH), as the evaluation and the monitoring sweep both raise it."""
+def neuro_treatment_overdue_finding(
+    *, fact_id: int | None, recorded_at: datetime, hours: int, flag_since: datetime | None = None
+) -> Finding:
+    """S-6(a) (HIGH), as the evaluation and the monitoring sweep both raise it. `recorded_at` is when the clock
+    started: the earlier of the symptom fact's recording and the neurological-involvement flag (§10 V-5)."""
+    what = "Neurological symptoms recorded" if fact_id is not None else "Neurological involvement recorded"
+    evidence: dict[str, Any] = {
+        "fact_ids": [fact_id] if fact_id is not None else [],
+        "recorded_at": recorded_at.isoformat(),
+    }
+    if flag_since is not None:
+        evidence["neurological_involvement_since"] = flag_since.isoformat()
     return Finding(
         kind="neuro_treatment_delay",
         rule_id="S-6(a)",
         severity="high",
-        message=f"Neurological symptoms recorded and no B12 dose within {hours} hours (S-6): do not delay treatment.",
+        message=f"{what} and no B12 dose within {hours} hours (S-6): do not delay treatment.",
         action_text="Give B12 now; seek urgent specialist advice (haematology ± neurology).",
-        evidence={"fact_ids": [fact_id], "recorded_at": recorded_at.isoformat()},
+        evidence=evidence,
     )
 
 
+def neuro_treatment_start(fact_recorded_at: datetime | None, flag_since: datetime | None) -> datetime | None:
+    """§10 V-5: S-6(a) counts from the first sign of neurological involvement in Cobalt: a symptom fact recorded
+    or the patient's flag switched on, whichever came first."""
+    known = [t for t in (fact_recorded_at, flag_since) if t is not None]
+    return min(known) if known else None
+
+
 def neuro_treatment_delay(inp: Inputs, first_b12: datetime | None) -> Finding | None:
-    """S-6: (a) HIGH when no B12 was given within the delay after symptoms were recorded; (b) an INFO note when
-    the symptoms began more than 3 months before the first dose."""
+    """S-6: (a) HIGH when no B12 was given within the delay after symptoms were recorded or the neurological-
+    involvement flag set (§10 V-5); (b) an INFO note when the symptoms began more than 3 months before the
+    first dose."""
     fact = fact_present(inp.facts, "neuro_symptoms")
-    if fact is None:
+    start = neuro_treatment_start(fact.recorded_at if fact is not None else None, inp.neuro_flag_since)
+    if start is None:
         return None
     hours = inp.settings.neuro_treatment_delay_hours
-    if neuro_treatment_overdue(fact.recorded_at, first_b12, inp.at, hours):
-        return neuro_treatment_overdue_finding(fact_id=fact.pk, recorded_at=fact.recorded_at, hours=hours)
+    if neuro_treatment_overdue(start, first_b12, inp.at, hours):
+        return neuro_treatment_overdue_finding(
+            fact_id=fact.pk if fact is not None else None,
+            recorded_at=start,
+            hours=hours,
+            flag_since=inp.neuro_flag_since,
+        )
+    if fact is None:
+        return None
     # S-6(b) is about the delay before the patient's FIRST B12 ever, not the current regimen's T0 (RULES §10
     # V-1 moves T0 on a restart or a switch; the delay to first treatment does not move).
     treated_on = inp.t0 if first_b12 is None else first_b12.astimezone(ZoneInfo(inp.patient.timezone)).date()

@@ -142,17 +142,55 @@ def _open_phase(regimen: Regimen) -> ProtocolPhase:
     return phases[min(regimen.current_phase, len(phases) - 1)]
 
 
+def _loading_doses_given(regimen: Regimen, phase: ProtocolPhase) -> int | None:
+    """Doses given in the neurological loading phase (R-UK-2), counting those given elsewhere before an
+    enrolment into it; None when `phase` is not that phase (RULES §10 V-5 applies to it only)."""
+    if not schedule.is_neuro_loading(
+        end_condition=phase.end_condition,
+        review_every_days=phase.review_every_days,
+        self_administered=phase.self_administered,
+    ):
+        return None
+    given = regimen.doses.filter(phase_index=phase.order, status=DoseStatus.GIVEN).count()
+    enrol = regimen.options.get("enrol") if isinstance(regimen.options, dict) else None
+    if isinstance(enrol, dict) and enrol.get("phase") == phase.key:
+        given += int(enrol.get("doses_given") or 0)
+    return given
+
+
+def _require_loading_end_allowed(given: int | None, reason: str, *, field: str) -> None:
+    """RULES §10 V-5: the neurological loading phase cannot end before one loading dose is given; before
+    NEURO_LOADING_DOSES_WITHOUT_REASON doses it needs a reason (`field` names where the request gives it)."""
+    if given is None:
+        return
+    if given < 1:
+        raise ConflictError(
+            "phase",
+            "no loading dose has been given yet: the neurological loading phase cannot end before the first "
+            "loading dose is recorded as given (§10 V-5)",
+        )
+    if given < schedule.NEURO_LOADING_DOSES_WITHOUT_REASON and not reason:
+        raise ServiceError(
+            field,
+            f"only {given} of {schedule.NEURO_LOADING_DOSES_WITHOUT_REASON} loading doses given: say why the "
+            "neurological loading phase ends this early (§10 V-5)",
+        )
+
+
 def regimen_end_phase(
     *,
     regimen: Regimen,
     ended_on: date | None = None,
     note: str = "",
+    reason: str = "",
     acknowledge: list[str] | None = None,
     user: Any = None,
 ) -> Regimen:
     """A clinician ends the open-ended phase in progress ("no further improvement", R-UK-2).
     The next phase is planned from the last dose given; ending the last phase completes the
-    regimen (with the S-5 warning when lifelong therapy is indicated)."""
+    regimen (with the S-5 warning when lifelong therapy is indicated). The neurological loading
+    phase needs one dose given first and, before six, a `reason`, kept on the decision's note (§10 V-5)."""
+    reason = (reason or "").strip()
     with transaction.atomic():
         regimen = lock_regimen(regimen)
         require_active(regimen)
@@ -173,6 +211,12 @@ def regimen_end_phase(
         )
         if last_given is not None and ended_on < local_date(last_given, regimen.patient.timezone):
             raise ServiceError("ended_on", "is before the last dose given in this phase")
+        given = _loading_doses_given(regimen, phase)
+        _require_loading_end_allowed(given, reason, field="reason")
+        if reason:
+            early = given is not None and given < schedule.NEURO_LOADING_DOSES_WITHOUT_REASON
+            label = f"Ended after {given} loading dose{'s' if given != 1 else ''} (§10 V-5)" if early else "Reason"
+            note = "\n".join(part for part in (note.strip(), f"{label}: {reason}") if part)
         is_last = phase.order == len(regimen_plan_data(regimen).phases) - 1
         acknowledged: list[str] = []
         if is_last:
@@ -225,7 +269,8 @@ def regimen_confirm_gate(
 
 def regimen_record_review(*, regimen: Regimen, outcome: str, note: str = "", user: Any = None) -> RegimenDecision:
     """Record a §1.3 review of the open-ended phase. `plateau_reached` ends the phase (and so
-    plans maintenance); `worsening` raises a HIGH alert through the monitoring hook."""
+    plans maintenance; before six loading doses the note is the reason §10 V-5 asks for);
+    `worsening` opens the HIGH `neuro_worsening` alert through the monitoring listener."""
     if outcome not in ReviewOutcome.values:
         raise ServiceError("outcome", f"must be one of {', '.join(ReviewOutcome.values)}")
     with transaction.atomic():
@@ -234,6 +279,10 @@ def regimen_record_review(*, regimen: Regimen, outcome: str, note: str = "", use
         phase = _open_phase(regimen)
         if phase.end_condition not in schedule.OPEN_ENDED:
             raise ConflictError("phase", f"the {phase.key} phase is not open-ended; there is nothing to review")
+        plateau = outcome == ReviewOutcome.PLATEAU_REACHED
+        given = _loading_doses_given(regimen, phase) if plateau else None
+        # §10 V-5: a plateau ends the phase, so the same limits apply; the review's note is the reason.
+        _require_loading_end_allowed(given, note.strip(), field="note")
         today = patient_today(regimen.patient)
         decision = RegimenDecision.objects.create(
             regimen=regimen,
@@ -244,10 +293,17 @@ def regimen_record_review(*, regimen: Regimen, outcome: str, note: str = "", use
             decided_by=recorded_by(user),
             note=note,
         )
-        events.announce("regimen.reviewed", regimen=regimen, outcome=outcome)
-        if outcome == ReviewOutcome.PLATEAU_REACHED:
+        events.announce("regimen.reviewed", regimen=regimen, outcome=outcome, decision=decision)
+        if plateau:
             # §1.3: plateau_reached creates maintenance, first dose after the last loading dose.
-            regimen_end_phase(regimen=regimen, ended_on=today, note=note or "Plateau reached at review", user=user)
+            early = given is not None and given < schedule.NEURO_LOADING_DOSES_WITHOUT_REASON
+            regimen_end_phase(
+                regimen=regimen,
+                ended_on=today,
+                note="Plateau reached at review" if early else (note or "Plateau reached at review"),
+                reason=note if early else "",
+                user=user,
+            )
     return decision
 
 

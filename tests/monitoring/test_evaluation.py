@@ -367,6 +367,29 @@ def test_symptoms_90_days_before_t0_add_no_note(patient: Patient, enter: Enter) 
     assert "neuro_treatment_delay" not in open_alerts(patient)
 
 
+def test_the_neurological_involvement_flag_alone_raises_s6a_at_evaluation(clinic: Any) -> None:
+    # RULES §10 V-5: S-6(a) applies on the patient's flag as well as on a symptom fact.
+    with time_machine.travel(noon(T0 - timedelta(days=3)), tick=False):
+        patient = new_patient(clinic=clinic, neurological_involvement=True)
+    start_treatment(patient)  # first dose on T0: three days after the flag
+
+    evaluate_patient(patient.pk, at=noon(T0))
+
+    alert = open_alerts(patient)["neuro_treatment_delay"]
+    assert (alert.severity, alert.rule_id) == ("high", "S-6(a)")
+    assert alert.evidence["fact_ids"] == []
+
+
+def test_a_flagged_patient_dosed_within_24_hours_has_no_delay_at_evaluation(clinic: Any) -> None:
+    with time_machine.travel(datetime(2027, 1, 3, 18, tzinfo=UTC), tick=False):
+        patient = new_patient(clinic=clinic, neurological_involvement=True)
+    start_treatment(patient)  # given 10:00 on 4 January, 16 hours later
+
+    evaluate_patient(patient.pk, at=noon(T0 + timedelta(days=2)))
+
+    assert "neuro_treatment_delay" not in open_alerts(patient)
+
+
 def test_transfusion_suppresses_slow_rise_and_shows_the_note(patient: Patient, enter: Enter) -> None:
     start_treatment(patient)
     PatientFact.objects.create(patient=patient, kind="transfusion", onset_date=day(5))

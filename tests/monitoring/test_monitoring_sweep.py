@@ -19,7 +19,13 @@ from monitoring.sweep import Wanted, apply_alerts, monitoring
 from notifications.models import Alert, Delivery
 from patients.models import Patient, PatientFact
 from regimens.models import LabRecheck, Protocol, RecheckStatus, Regimen, RegimenDecision, ScheduledDose
-from regimens.services import dose_record_administration, regimen_record_review, regimen_start
+from regimens.services import (
+    dose_record_administration,
+    regimen_confirm_gate,
+    regimen_record_review,
+    regimen_start,
+    regimen_stop,
+)
 from tests.factories import PatientFactory
 
 pytestmark = pytest.mark.django_db
@@ -105,6 +111,67 @@ def test_loading_doses_are_not_maintenance_doses(clinic: Any) -> None:
     start(patient, "hydroxo-uk-standard")  # six loading doses, none given
 
     run(START + timedelta(days=40))
+
+    assert alert(patient, "dose_overdue") is None
+
+
+# RULES §10 V-5 [P]: S-4 covers the loading doses of neurological patients: more than 2 days overdue -> HIGH.
+
+
+def test_a_neuro_loading_dose_more_than_2_days_overdue_opens_dose_overdue_high(clinic: Any) -> None:
+    patient = new_patient(clinic=clinic)  # no flag: the R-UK-2 loading phase is neurological by itself
+    start(patient, "hydroxo-uk-neuro")  # first loading dose due 4 Jan, never given
+    seen = {}
+    for offset in (1, 2, 3):
+        run(START + timedelta(days=offset))
+        found = alert(patient, "dose_overdue")
+        seen[offset] = (found.severity, found.evidence["days_overdue"], found.evidence["loading"]) if found else None
+    assert seen == {1: None, 2: None, 3: ("high", 3, True)}
+
+
+def test_a_loading_dose_of_a_patient_with_the_neurological_flag_counts_after_2_days(clinic: Any) -> None:
+    patient = new_patient(clinic=clinic, neurological_involvement=True)
+    start(patient, "hydroxo-uk-standard")
+
+    run(START + timedelta(days=2))
+    assert alert(patient, "dose_overdue") is None
+    run(START + timedelta(days=3))
+    found = alert(patient, "dose_overdue")
+    assert found is not None and (found.severity, found.rule_id) == ("high", "S-4")
+
+
+def test_a_loading_dose_of_a_patient_with_a_neurological_symptom_fact_counts_after_2_days(clinic: Any) -> None:
+    patient = new_patient(clinic=clinic)
+    PatientFact.objects.create(patient=patient, kind="neuro_symptoms", onset_date=START)
+    start(patient, "hydroxo-uk-standard")
+
+    run(START + timedelta(days=3))
+
+    found = alert(patient, "dose_overdue")
+    assert found is not None and found.severity == "high" and found.evidence["neuro"] is True
+
+
+def test_a_symptom_fact_marked_absent_is_not_neurological_history(clinic: Any) -> None:
+    patient = new_patient(clinic=clinic)
+    PatientFact.objects.create(patient=patient, kind="neuro_symptoms", absent=True)
+    start(patient, "hydroxo-uk-standard")
+
+    run(START + timedelta(days=10))
+
+    assert alert(patient, "dose_overdue") is None
+
+
+def test_the_neuro_loading_overdue_alert_resolves_once_the_dose_is_recorded(clinic: Any, clock: Any) -> None:
+    patient = new_patient(clinic=clinic)
+    regimen = start(patient, "hydroxo-uk-neuro")
+    run(START + timedelta(days=3))
+    assert alert(patient, "dose_overdue") is not None
+
+    clock.move_to(at(START + timedelta(days=3), 11))
+    dose = ScheduledDose.objects.filter(regimen=regimen, status="planned").order_by("due_date").first()
+    assert dose is not None
+    dose_record_administration(dose=dose, administered_at=at(START + timedelta(days=3), 10))
+    run(START + timedelta(days=3), hour=12)
 
     assert alert(patient, "dose_overdue") is None
 
@@ -271,6 +338,127 @@ def test_a_dose_within_24_hours_means_no_delay_alert(clinic: Any, clock: Any) ->
     monitoring(at(START + timedelta(days=2)))
 
     assert alert(patient, "neuro_treatment_delay") is None
+
+
+def test_the_neurological_involvement_flag_alone_starts_the_24_hours(clinic: Any, clock: Any) -> None:
+    # RULES §10 V-5: S-6(a) also applies when only the patient's flag is set.
+    clock.move_to(at(START, 8))
+    patient = new_patient(clinic=clinic, neurological_involvement=True)
+
+    monitoring(at(START + timedelta(days=1), 7))  # 23 h
+    assert alert(patient, "neuro_treatment_delay") is None
+    monitoring(at(START + timedelta(days=1), 8))  # 24 h
+    found = alert(patient, "neuro_treatment_delay")
+    assert found is not None and (found.severity, found.rule_id) == ("high", "S-6(a)")
+    assert found.evidence["fact_ids"] == []
+    assert found.evidence["neurological_involvement_since"] == at(START, 8).isoformat()
+
+
+def test_the_flag_counts_from_when_it_was_switched_on(clinic: Any, clock: Any) -> None:
+    clock.move_to(at(START, 8))
+    patient = new_patient(clinic=clinic)
+    clock.move_to(at(START + timedelta(days=3), 9))
+    patient.neurological_involvement = True
+    patient.save()
+
+    monitoring(at(START + timedelta(days=4), 8))  # 23 h after the flag, 4 days after the patient was created
+    assert alert(patient, "neuro_treatment_delay") is None
+    monitoring(at(START + timedelta(days=4), 9))
+    assert alert(patient, "neuro_treatment_delay") is not None
+
+
+def test_a_flag_switched_off_raises_nothing(clinic: Any, clock: Any) -> None:
+    clock.move_to(at(START, 8))
+    patient = new_patient(clinic=clinic, neurological_involvement=True)
+    patient.neurological_involvement = False
+    patient.save()
+
+    monitoring(at(START + timedelta(days=2)))
+
+    assert alert(patient, "neuro_treatment_delay") is None
+
+
+def test_a_flagged_patient_enrolled_after_treatment_elsewhere_has_no_delay(clinic: Any, clock: Any) -> None:
+    clock.move_to(at(START, 8))
+    patient = new_patient(clinic=clinic, neurological_involvement=True)
+    regimen_start(
+        patient=patient,
+        protocol=Protocol.objects.get(code="hydroxo-uk-neuro"),
+        start_date=START,
+        options={"enrol": {"phase": "maintenance", "last_dose_date": "2026-12-20"}},
+    )
+
+    monitoring(at(START + timedelta(days=3)))
+
+    assert alert(patient, "neuro_treatment_delay") is None
+
+
+# --- §10 V-9 gate_pending ----------------------------------------------------------------------------------
+
+
+def reach_the_gate(patient: Patient, clock: Any) -> Regimen:
+    """cyano-us-label with its seven daily doses given on their due days (the last on Tue 12 Jan)."""
+    regimen = start(patient, "cyano-us-label")
+    for _ in range(7):
+        dose = ScheduledDose.objects.filter(regimen=regimen, status="planned").order_by("due_date").first()
+        assert dose is not None
+        clock.move_to(at(dose.due_date, 11))
+        dose_record_administration(dose=dose, administered_at=at(dose.due_date, 9))
+    regimen.refresh_from_db()
+    assert regimen.awaiting_gate is True
+    return regimen
+
+
+def test_gate_pending_opens_high_more_than_2_days_after_the_last_dose_before_the_gate(
+    clinic: Any, clock: Any
+) -> None:
+    patient = new_patient(clinic=clinic)
+    reach_the_gate(patient, clock)
+    seen = {}
+    for day in (12, 13, 14, 15):
+        run(date(2027, 1, day))
+        found = alert(patient, "gate_pending")
+        seen[day] = found.severity if found else None
+    assert seen == {12: None, 13: None, 14: None, 15: "high"}
+    found = alert(patient, "gate_pending")
+    assert found is not None and found.rule_id == "§10 V-9"
+    assert found.evidence["last_dose_on"] == "2027-01-12" and found.evidence["days_waiting"] == 3
+
+
+def test_gate_pending_resolves_when_the_gate_is_confirmed(clinic: Any, clock: Any) -> None:
+    patient = new_patient(clinic=clinic)
+    regimen = reach_the_gate(patient, clock)
+    run(date(2027, 1, 15))
+    assert alert(patient, "gate_pending") is not None
+
+    clock.move_to(at(date(2027, 1, 15), 12))
+    regimen_confirm_gate(regimen=regimen, note="reticulocytes up")
+    run(date(2027, 1, 15), hour=13)
+
+    assert alert(patient, "gate_pending") is None
+    assert Alert.objects.get(patient=patient, kind="gate_pending").resolution == "gate confirmed or regimen stopped"
+
+
+def test_gate_pending_resolves_when_the_regimen_is_stopped(clinic: Any, clock: Any) -> None:
+    patient = new_patient(clinic=clinic, deficiency_cause="unknown")
+    regimen = reach_the_gate(patient, clock)
+    run(date(2027, 1, 16))
+    assert alert(patient, "gate_pending") is not None
+
+    clock.move_to(at(date(2027, 1, 16), 12))
+    regimen_stop(regimen=regimen, reason="no reticulocyte response: switching")
+    run(date(2027, 1, 16), hour=13)
+
+    assert alert(patient, "gate_pending") is None
+
+
+def test_a_regimen_with_doses_left_before_the_gate_is_not_pending(clinic: Any) -> None:
+    patient = new_patient(clinic=clinic)
+    start(patient, "cyano-us-label")  # seven daily doses, none given: overdue, but not waiting at the gate
+
+    run(START + timedelta(days=20))
+
+    assert alert(patient, "gate_pending") is None
 
 
 # --- Bounded queries ---------------------------------------------------------------------------------------

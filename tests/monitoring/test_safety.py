@@ -464,3 +464,44 @@ def test_an_allergy_recorded_after_the_start_stops_the_next_dose_once(api: APICl
     assert alert.rule_id == "S-11"
     # A dose has no field for the reason: the override's alert keeps it.
     assert alert.evidence["override_reason"] == "intradermal test dose tolerated"
+
+
+# --- §1.3 rule 2, §10 V-5: a review recorded as worsening ----------------------------------------
+
+
+def review(api: APIClient, regimen: Regimen, outcome: str, note: str = "") -> Any:
+    with time_machine.travel("2027-01-10 12:00:00+00:00", tick=False):
+        return api.post(f"/api/regimens/{regimen.pk}/review/", {"outcome": outcome, "note": note}, format="json")
+
+
+def test_a_worsening_review_opens_neuro_worsening_high(clinician_api: APIClient, patient: Any) -> None:
+    regimen = start(patient, "hydroxo-uk-neuro")
+
+    response = review(clinician_api, regimen, "worsening", "new ataxia")
+
+    assert response.status_code == 200, response.json()
+    [found] = alerts(patient, "neuro_worsening")
+    assert (found.severity, found.status, found.rule_id) == ("high", "open", "§1.3")
+    assert "urgent specialist review" in found.message
+    assert found.evidence["note"] == "new ataxia" and found.evidence["regimen_id"] == regimen.pk
+
+
+@pytest.mark.parametrize("outcome", ["still_improving", "specialist_review_pending"])
+def test_other_review_outcomes_open_nothing(clinician_api: APIClient, patient: Any, outcome: str) -> None:
+    regimen = start(patient, "hydroxo-uk-neuro")
+
+    review(clinician_api, regimen, outcome)
+
+    assert alerts(patient, "neuro_worsening") == []
+
+
+def test_a_later_still_improving_review_resolves_neuro_worsening(clinician_api: APIClient, patient: Any) -> None:
+    regimen = start(patient, "hydroxo-uk-neuro")
+    review(clinician_api, regimen, "worsening")
+    review(clinician_api, regimen, "specialist_review_pending")
+    assert alerts(patient, "neuro_worsening")[0].status == "open"
+
+    review(clinician_api, regimen, "still_improving", "improving after specialist review")
+
+    [found] = alerts(patient, "neuro_worsening")
+    assert found.status == "resolved" and found.resolution == "later review recorded: still improving"

@@ -388,8 +388,12 @@ def test_it_ends_an_open_ended_loading_phase_and_plans_maintenance(api: APIClien
     first = regimen.doses.get(phase="loading", sequence=1)
     services.dose_record_administration(dose=first, administered_at=datetime(2026, 12, 1, 8, 30, tzinfo=UTC))
 
-    # When the clinician ends loading (no further improvement)
-    response = api.post(f"/api/regimens/{regimen.pk}/end-loading/", {"note": "no further improvement"}, format="json")
+    # When the clinician ends loading (no further improvement), saying why so early (one dose: §10 V-5)
+    response = api.post(
+        f"/api/regimens/{regimen.pk}/end-loading/",
+        {"note": "no further improvement", "reason": "specialist advised maintenance"},
+        format="json",
+    )
 
     # Then maintenance is planned 8 weeks after the last loading dose and no more loading doses
     assert response.status_code == 200, response.json()
@@ -398,6 +402,33 @@ def test_it_ends_an_open_ended_loading_phase_and_plans_maintenance(api: APIClien
     assert doses_of(body, "loading") == []
     assert doses_of(body, "maintenance")[0] == "2027-01-26"
     assert [d["kind"] for d in body["decisions"]] == ["end_phase"]
+    assert body["decisions"][0]["note"].endswith("(§10 V-5): specialist advised maintenance")
+
+
+@time_machine.travel(TODAY, tick=False)
+def test_it_refuses_to_end_the_neuro_loading_phase_before_a_loading_dose_is_given(api: APIClient, patient: Any) -> None:
+    regimen = start(patient, "hydroxo-uk-neuro", date(2026, 12, 1))
+
+    response = api.post(f"/api/regimens/{regimen.pk}/end-loading/", {"reason": "patient declined"}, format="json")
+
+    assert response.status_code == 409
+    assert "phase" in response.json()
+    assert not RegimenDecision.objects.exists()
+
+
+@time_machine.travel(TODAY, tick=False)
+def test_it_asks_for_the_reason_when_the_neuro_loading_phase_ends_before_six_doses(
+    api: APIClient, patient: Any
+) -> None:
+    regimen = start(patient, "hydroxo-uk-neuro", date(2026, 12, 1))
+    first = regimen.doses.get(phase="loading", sequence=1)
+    services.dose_record_administration(dose=first, administered_at=datetime(2026, 12, 1, 8, 30, tzinfo=UTC))
+
+    response = api.post(f"/api/regimens/{regimen.pk}/end-loading/", {"note": "no further improvement"}, format="json")
+
+    assert response.status_code == 400
+    assert "reason" in response.json()
+    assert not RegimenDecision.objects.exists()
 
 
 @time_machine.travel(TODAY, tick=False)

@@ -32,6 +32,7 @@ from regimens.services import (
     dose_record_not_given,
     regimen_confirm_gate,
     regimen_end_phase,
+    regimen_record_review,
     regimen_start,
     regimen_stop,
     regimens_extend_horizons,
@@ -325,7 +326,8 @@ def test_it_plans_neuro_maintenance_56_days_after_the_last_loading_dose_when_the
     clock.move_to(at(jan(6), 12))
     give(slot(regimen, 0, 2), at(jan(6)))
 
-    regimen = regimen_end_phase(regimen=regimen, note="no further improvement")
+    # (two loading doses: ending this early needs a reason, RULES §10 V-5)
+    regimen = regimen_end_phase(regimen=regimen, note="no further improvement", reason="plateau confirmed by neurology")
 
     assert planned(regimen, "loading") == []
     assert regimen.doses.filter(phase="loading", status=DoseStatus.CANCELLED).exists()
@@ -342,6 +344,98 @@ def test_it_refuses_to_end_a_phase_that_ends_by_itself(patient: Patient, clock: 
         regimen_end_phase(regimen=regimen)
 
     assert exc.value.field == "phase"
+
+
+# RULES §10 V-5: the neurological loading phase (R-UK-2) needs a dose before it ends, and a reason before six.
+
+
+def give_loading(regimen: Regimen, clock: Any, count: int) -> None:
+    """Give the next `count` planned loading doses, each on its due day."""
+    for _ in range(count):
+        dose = regimen.doses.filter(phase="loading", status=DoseStatus.PLANNED).order_by("sequence").first()
+        assert dose is not None
+        clock.move_to(at(dose.due_date, 12))
+        give(dose, at(dose.due_date))
+
+
+def test_it_refuses_to_end_the_neuro_loading_phase_before_any_loading_dose_is_given(
+    patient: Patient, clock: Any
+) -> None:
+    regimen = start(patient, "hydroxo-uk-neuro")
+
+    with pytest.raises(ConflictError) as exc:
+        regimen_end_phase(regimen=regimen, reason="no longer needed")
+
+    assert exc.value.field == "phase"
+    assert not regimen.decisions.exists()
+    assert planned(regimen, "maintenance") == []
+
+
+def test_it_needs_a_reason_to_end_the_neuro_loading_phase_after_five_loading_doses(
+    patient: Patient, clock: Any
+) -> None:
+    regimen = start(patient, "hydroxo-uk-neuro")
+    give_loading(regimen, clock, 5)
+
+    with pytest.raises(ServiceError) as exc:
+        regimen_end_phase(regimen=regimen, note="no further improvement", reason="  ")
+
+    assert exc.value.field == "reason"
+    assert not regimen.decisions.exists()
+
+
+def test_it_keeps_the_reason_for_ending_the_neuro_loading_phase_early_on_the_decision_note(
+    patient: Patient, clock: Any
+) -> None:
+    regimen = start(patient, "hydroxo-uk-neuro")
+    give_loading(regimen, clock, 1)
+
+    regimen = regimen_end_phase(regimen=regimen, note="no further improvement", reason="transferred to neurology")
+
+    decision = regimen.decisions.get(kind=DecisionKind.END_PHASE)
+    assert decision.note == "no further improvement\nEnded after 1 loading dose (§10 V-5): transferred to neurology"
+    assert regimen.current_phase == 1
+
+
+def test_it_ends_the_neuro_loading_phase_after_six_loading_doses_without_a_reason(patient: Patient, clock: Any) -> None:
+    regimen = start(patient, "hydroxo-uk-neuro")
+    give_loading(regimen, clock, 6)
+
+    regimen = regimen_end_phase(regimen=regimen)
+
+    assert regimen.current_phase == 1
+    assert regimen.decisions.get(kind=DecisionKind.END_PHASE).note == ""
+
+
+def test_it_counts_loading_doses_given_elsewhere_before_an_enrolment(patient: Patient, clock: Any) -> None:
+    enrol = {"phase": "loading", "last_dose_date": "2027-01-02", "doses_given": 5}
+    regimen = start(patient, "hydroxo-uk-neuro", options={"enrol": enrol})
+    give_loading(regimen, clock, 1)
+
+    regimen = regimen_end_phase(regimen=regimen)
+
+    assert regimen.current_phase == 1
+
+
+def test_a_plateau_review_before_six_loading_doses_needs_a_note_as_its_reason(patient: Patient, clock: Any) -> None:
+    regimen = start(patient, "hydroxo-uk-neuro")
+    with pytest.raises(ConflictError) as none_given:
+        regimen_record_review(regimen=regimen, outcome="plateau_reached", note="no change")
+    give_loading(regimen, clock, 3)
+
+    with pytest.raises(ServiceError) as exc:
+        regimen_record_review(regimen=regimen, outcome="plateau_reached")
+    assert not regimen.decisions.exists()
+    regimen_record_review(regimen=regimen, outcome="plateau_reached", note="neurologist: plateau since week 1")
+
+    assert none_given.value.field == "phase"
+    assert exc.value.field == "note"
+    end = regimen.decisions.get(kind=DecisionKind.END_PHASE)
+    assert end.note == (
+        "Plateau reached at review\nEnded after 3 loading doses (§10 V-5): neurologist: plateau since week 1"
+    )
+    regimen.refresh_from_db()
+    assert regimen.current_phase == 1
 
 
 def test_it_plans_the_phase_after_the_gate_once_a_clinician_confirms_it(patient: Patient, clock: Any) -> None:

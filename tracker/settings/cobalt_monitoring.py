@@ -60,6 +60,12 @@ SETTINGS: dict[str, object] = {
     # RULES S-4 [P]: with neurological history.
     "OVERDUE_NEURO_MEDIUM_AFTER_DAYS": env.int("COBALT_OVERDUE_NEURO_MEDIUM_AFTER_DAYS", default=7),
     "OVERDUE_NEURO_HIGH_AFTER_DAYS": env.int("COBALT_OVERDUE_NEURO_HIGH_AFTER_DAYS", default=14),
+    # RULES §10 V-5 [P] (S-4 for loading doses): a loading dose of the neurological loading phase (R-UK-2), or of
+    # a patient with neurological history, overdue by more than N days -> HIGH.
+    "OVERDUE_NEURO_LOADING_HIGH_AFTER_DAYS": env.int("COBALT_OVERDUE_NEURO_LOADING_HIGH_AFTER_DAYS", default=2),
+    # RULES §10 V-9 [P] (R-US-1 gate): a regimen waiting at a gate more than N days after the last dose of the
+    # phase before it -> gate_pending HIGH.
+    "GATE_PENDING_AFTER_DAYS": env.int("COBALT_GATE_PENDING_AFTER_DAYS", default=2),
     # RULES S-15 -> L-9 [P]: the ferritin + folate task is due within this many days (§3.2: MEDIUM = 7 days).
     "S15_TASK_WINDOW_DAYS": env.int("COBALT_S15_TASK_WINDOW_DAYS", default=7),
     # RULES §1.3 rule 3 [P]: no review within this many days (of phase start or the last review) -> MEDIUM.
