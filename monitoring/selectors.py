@@ -62,6 +62,7 @@ def plasmic_inputs(patient: Patient, since: date | None = None) -> PlasmicInputs
     (the day TTP was first suspected) when given."""
     results = LabResult.objects.filter(
         patient=patient,
+        error_recorded_at__isnull=True,  # RULES §10 V-14
         analyte__in=[
             "platelets",
             "reticulocytes_pct",
@@ -241,7 +242,9 @@ def trends_for(patient: Patient, analytes: list[str] | None = None) -> dict[str,
     """Per analyte: the series in the canonical unit, the reference band, time in range since T0 and the
     time to normalization."""
     codes = [resolve(a).code for a in analytes] if analytes else None
-    queryset = LabResult.objects.filter(patient=patient, value_canonical__isnull=False).order_by("collected_at", "id")
+    queryset = LabResult.objects.filter(
+        patient=patient, value_canonical__isnull=False, error_recorded_at__isnull=True
+    ).order_by("collected_at", "id")
     if codes:
         queryset = queryset.filter(analyte__in=codes)
     by_analyte: dict[str, list[LabResult]] = defaultdict(list)
@@ -317,7 +320,9 @@ def b12_status_for(patient: Patient) -> dict[str, Any]:
     After T0 a B12 level is "falsely reassuring" (RULES S-13) and not used on IM therapy (L-10).
     """
     t0 = first_dose_date(patient)
-    results = LabResult.objects.filter(patient=patient, analyte__in=["b12_total", "b12_active"]).order_by(
+    results = LabResult.objects.filter(
+        patient=patient, analyte__in=["b12_total", "b12_active"], error_recorded_at__isnull=True
+    ).order_by(
         "-collected_at"
     )
     latest: dict[str, LabResult] = {}

@@ -60,4 +60,7 @@ SETTINGS: dict[str, object] = {
     # RULES §1.3 rule 3 [P]: phase still open at 6 weeks (42 days) and again at 12 weeks (84 days) without a
     # specialist note (a review with a note) -> HIGH.
     "NEURO_REVIEW_HIGH_AT_DAYS": env.list("COBALT_NEURO_REVIEW_HIGH_AT_DAYS", cast=int, default=[42, 84]),
+    # RULES §10 V-14 [P]: the nurse who recorded a dose may mark it entered in error within this many days of
+    # recording it; after that only a clinician may.
+    "ENTERED_IN_ERROR_RECORDER_DAYS": env.int("COBALT_ENTERED_IN_ERROR_RECORDER_DAYS", default=7),
 }
