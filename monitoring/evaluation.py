@@ -230,6 +230,35 @@ def _recheck_plan_changed(regimen: Any, today: date) -> bool:
     return any(row.status == RecheckStatus.DUE and not key.startswith(TASK_PREFIX) for key, row in stored.items())
 
 
+# Rules whose alerts this evaluation raises from results (the sweep and the safety checks raise the others).
+EVALUATED_RULE_IDS = ("S-3", "S-9", "S-13", "§3.6")
+
+
+def _evaluated_here(rule_id: str) -> bool:
+    return rule_id.startswith("A-") or rule_id in EVALUATED_RULE_IDS
+
+
+def cited_results(evidence: Any) -> set[int]:
+    """The lab result ids an alert's evidence cites (result_ids, baseline_result_ids, results[].id)."""
+    if not isinstance(evidence, dict):
+        return set()
+    ids = [*evidence.get("result_ids", []), *evidence.get("baseline_result_ids", [])]
+    ids += [r.get("id") for r in evidence.get("results", []) if isinstance(r, dict)]
+    return {i for i in ids if isinstance(i, int)}
+
+
+def _errored_result_ids(patient: Patient, alerts: Any) -> set[int]:
+    """The results entered in error (RULES §10 V-14) among those the open alerts cite (no query without any)."""
+    cited = set().union(*(cited_results(a.evidence) for a in alerts))
+    if not cited:
+        return set()
+    return set(
+        LabResult.objects.filter(patient=patient, pk__in=cited, error_recorded_at__isnull=False).values_list(
+            "pk", flat=True
+        )
+    )
+
+
 def evaluate_patient(patient_id: int, at: datetime | None = None) -> dict[str, Any]:
     """Run every rule for the patient as of `at` (now by default); open, update and resolve alerts; complete
     the rechecks the results answer and re-plan the conditional ones. One transaction; idempotent."""
@@ -291,10 +320,22 @@ def evaluate_patient(patient_id: int, at: datetime | None = None) -> dict[str, A
             resolved.add(TRANSFUSION_NOTE_KIND)
 
         open_alerts = {a.kind: a for a in Alert.objects.filter(patient=patient).exclude(status=AlertStatus.RESOLVED)}
+        errored = _errored_result_ids(patient, open_alerts.values())
         for finding in [*findings, *extra]:
             evidence = _evidence_ids(inp, finding) if finding in findings else finding.evidence
             current = open_alerts.get(finding.kind)
-            if current is None or SEVERITY_RANK[finding.severity] > SEVERITY_RANK[current.severity]:
+            stale = current is not None and bool(cited_results(current.evidence) & errored)
+            if current is not None and stale and current.severity != finding.severity:
+                # RULES §10 V-14: the severity came from a result entered in error; what holds now replaces it.
+                current.severity, current.message, current.evidence, current.rule_id = (
+                    finding.severity,
+                    finding.message,
+                    evidence,
+                    finding.rule_id,
+                )
+                current.save(update_fields=["severity", "message", "evidence", "rule_id"])
+                summary["updated"].append(finding.kind)
+            elif current is None or SEVERITY_RANK[finding.severity] > SEVERITY_RANK[current.severity]:
                 current, created = alert_raise(
                     patient=patient,
                     kind=finding.kind,
@@ -320,6 +361,22 @@ def evaluate_patient(patient_id: int, at: datetime | None = None) -> dict[str, A
                 status=AlertStatus.RESOLVED, resolved_at=at, resolution="target met by a later result (RULES §3.6)"
             )
             summary["resolved"].extend(closing)
+        withdrawn = sorted(
+            kind
+            for kind, alert in open_alerts.items()
+            if kind not in raised_kinds | {f.kind for f in extra} | set(closing)
+            and _evaluated_here(alert.rule_id)
+            and alert.severity != "critical"  # V-2: a CRITICAL alert waits for a person
+            and cited_results(alert.evidence) & errored
+        )
+        if withdrawn:
+            # RULES §10 V-14: the finding no longer holds without the result entered in error.
+            Alert.objects.filter(patient=patient, kind__in=withdrawn).exclude(status=AlertStatus.RESOLVED).update(
+                status=AlertStatus.RESOLVED,
+                resolved_at=at,
+                resolution="the result it was based on was entered in error (RULES §10 V-14)",
+            )
+            summary["resolved"].extend(withdrawn)
 
         if regimen is not None:
             for finding in findings:
