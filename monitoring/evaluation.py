@@ -124,6 +124,15 @@ def recheck_answered(rule: str, analytes: list[str], answered: Callable[[str], b
     return all(answered(a) for a in wanted) and (not either or any(answered(a) for a in either))
 
 
+def has_result_from(days: dict[str, list[date]], start: date) -> Callable[[str], bool]:
+    """Whether an analyte has a result collected on or after `start` (days: analyte -> collection dates)."""
+
+    def answered(analyte: str) -> bool:
+        return any(d >= start for d in days.get(analyte, ()))
+
+    return answered
+
+
 def complete_rechecks(patient: Patient, inp: Inputs) -> int:
     """Rechecks follow the data: a due/overdue recheck is done once every analyte it asks for has a result
     collected on or after its window start (inside or after the window; L-11: B12 or MMA, see ANY_OF).
@@ -143,11 +152,7 @@ def complete_rechecks(patient: Patient, inp: Inputs) -> int:
         patient=patient, status__in=[RecheckStatus.DUE, RecheckStatus.OVERDUE, RecheckStatus.DONE]
     )
     for recheck in rechecks:
-        answered = recheck_answered(
-            recheck.rule,
-            list(recheck.analytes),
-            lambda a, start=recheck.window_start: any(d >= start for d in days.get(a, ())),
-        )
+        answered = recheck_answered(recheck.rule, list(recheck.analytes), has_result_from(days, recheck.window_start))
         if recheck.status != RecheckStatus.DONE and answered:
             recheck.status = RecheckStatus.DONE
             recheck.completed_at = inp.at

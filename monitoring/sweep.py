@@ -23,7 +23,7 @@ from django.db import transaction
 from django.db.models import Exists, Min, OuterRef, Subquery
 from django.db.models.functions import Coalesce, Least
 
-from monitoring.evaluation import B12_MEDICATIONS, recheck_answered
+from monitoring.evaluation import B12_MEDICATIONS, has_result_from, recheck_answered
 from monitoring.inputs import rule_settings
 from monitoring.rules.patterns import neuro_treatment_overdue, neuro_treatment_overdue_finding
 from notifications.alerts import alert_raise
@@ -236,11 +236,8 @@ def recheck_overdue(at: datetime) -> dict[str, int]:
     done: list[dict[str, Any]] = []
     late: list[dict[str, Any]] = []
     for c in overdue:
-        answered = recheck_answered(
-            c["rule"],
-            c["analytes"],
-            lambda a, c=c: any(d >= c["window_start"] for d in seen.get((c["patient_id"], a), [])),
-        )
+        days = {a: seen.get((c["patient_id"], a), []) for a in c["analytes"]}
+        answered = recheck_answered(c["rule"], c["analytes"], has_result_from(days, c["window_start"]))
         (done if answered else late).append(c)
     wanted: dict[int, Wanted] = {}
     for c in late:
