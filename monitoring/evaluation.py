@@ -11,6 +11,7 @@ covers the time-based rules (overdue doses and rechecks, neuro review, S-6(a)).
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from datetime import date, datetime, timedelta
 from typing import Any
 
@@ -52,6 +53,7 @@ B12_MEDICATIONS = ("cyanocobalamin", "hydroxocobalamin")
 # RULES S-15 -> L-9: ferritin + folate when A-H1..A-H4 fires.
 S15_KINDS = ("no_reticulocyte_response", "hemoglobin_slow_rise", "hemoglobin_not_normalized")
 S15_RULES = ("A-H1", "A-H2", "A-H3", "A-H4")
+S15_ANALYTES = ("ferritin", "folate")
 
 # The analyte whose latest result closes each kind (rules.resolved_kinds, and S-9 for potassium): the result
 # shown as "target met" on a critical alert (RULES §10 V-2).
@@ -78,7 +80,8 @@ def load_inputs(patient: Patient, at: datetime) -> Inputs:
     regimen = current_regimen(patient)
     t0 = None if regimen is None else regimen_t0(regimen)
     enrolled = regimen is not None and enrolled_at_maintenance(regimen)
-    rows = list(LabResult.objects.filter(patient=patient, collected_at__lte=at))
+    # RULES §10 V-14: a result marked entered in error is read by no rule.
+    rows = list(LabResult.objects.filter(patient=patient, collected_at__lte=at, error_recorded_at__isnull=True))
     facts = list(PatientFact.objects.filter(patient=patient))
     pregnant = pregnant_on(facts, today)
     transfusions = tuple(
@@ -158,32 +161,72 @@ def _first_b12_at(patient: Patient) -> datetime | None:
     return first_b12_at([patient.pk]).get(patient.pk)
 
 
+# RULES §10 V-10: L-11 is met by B12 (total or active) *or* MMA; its other analytes (the CBC) are all needed.
+ANY_OF: dict[str, frozenset[str]] = {"L-11": frozenset({"b12_total", "b12_active", "mma"})}
+
+
+def recheck_answered(rule: str, analytes: list[str], answered: Callable[[str], bool]) -> bool:
+    """Whether results answer a recheck: every analyte it asks for has one (`answered`), except that one of a
+    rule's alternatives (ANY_OF) stands for all of them. A recheck with no analytes (L-8 review) never is."""
+    if not analytes:
+        return False
+    alternatives = ANY_OF.get(rule, frozenset())
+    wanted = [a for a in analytes if a not in alternatives]
+    either = [a for a in analytes if a in alternatives]
+    return all(answered(a) for a in wanted) and (not either or any(answered(a) for a in either))
+
+
+def has_result_from(days: dict[str, list[date]], start: date) -> Callable[[str], bool]:
+    """Whether an analyte has a result collected on or after `start` (days: analyte -> collection dates)."""
+
+    def answered(analyte: str) -> bool:
+        return any(d >= start for d in days.get(analyte, ()))
+
+    return answered
+
+
 def complete_rechecks(patient: Patient, inp: Inputs) -> int:
     """Rechecks follow the data: a due/overdue recheck is done once every analyte it asks for has a result
-    collected on or after its window start (inside or after the window)."""
+    collected on or after its window start (inside or after the window; L-11: B12 or MMA, see ANY_OF).
+
+    RULES §10 V-14: a recheck completed by results (not closed by hand) that no valid result answers any more,
+    because the result that completed it was entered in error, is due again (overdue once its window ends,
+    on the next sweep)."""
+
+    days: dict[str, list[date]] = {}
+    for s in inp.stored:
+        days.setdefault(s.result.analyte, []).append(s.result.collected_on)
+    for q in inp.qualitative:
+        days.setdefault(q.analyte, []).append(local_date(q.collected_at, patient.timezone))
 
     done = 0
-    for recheck in LabRecheck.objects.filter(patient=patient, status__in=[RecheckStatus.DUE, RecheckStatus.OVERDUE]):
-        if not recheck.analytes:
-            continue  # a clinical review (L-8) is not completed by a result
-        for analyte in recheck.analytes:
-            hits = [
-                s.result.collected_on
-                for s in inp.stored
-                if s.result.analyte == analyte and s.result.collected_on >= recheck.window_start
-            ] + [
-                local_date(q.collected_at, patient.timezone)
-                for q in inp.qualitative
-                if q.analyte == analyte and local_date(q.collected_at, patient.timezone) >= recheck.window_start
-            ]
-            if not hits:
-                break
-        else:
+    rechecks = LabRecheck.objects.filter(
+        patient=patient, status__in=[RecheckStatus.DUE, RecheckStatus.OVERDUE, RecheckStatus.DONE]
+    )
+    for recheck in rechecks:
+        answered = recheck_answered(recheck.rule, list(recheck.analytes), has_result_from(days, recheck.window_start))
+        if recheck.status != RecheckStatus.DONE and answered:
             recheck.status = RecheckStatus.DONE
             recheck.completed_at = inp.at
             recheck.save(update_fields=["status", "completed_at"])
             done += 1
+        elif recheck.status == RecheckStatus.DONE and not answered and not recheck.close_note and recheck.analytes:
+            if _answered_by_error(patient, recheck):
+                recheck.status = RecheckStatus.DUE
+                recheck.completed_at = None
+                recheck.save(update_fields=["status", "completed_at"])
     return done
+
+
+def _answered_by_error(patient: Patient, recheck: LabRecheck) -> bool:
+    """Whether a result entered in error (RULES §10 V-14) falls in what `recheck` asks for: then its
+    completion came from that result and it reopens. Only asked for a done recheck no valid result answers."""
+    for collected_at in LabResult.objects.filter(
+        patient=patient, analyte__in=list(recheck.analytes), error_recorded_at__isnull=False
+    ).values_list("collected_at", flat=True):
+        if local_date(collected_at, patient.timezone) >= recheck.window_start:
+            return True
+    return False
 
 
 def _s15_task(patient: Patient, inp: Inputs, finding: rules.Finding, regimen_id: int) -> bool:
@@ -193,6 +236,21 @@ def _s15_task(patient: Patient, inp: Inputs, finding: rules.Finding, regimen_id:
     key = f"{TASK_PREFIX}S-15@{day}"
     # §3.2: a HIGH/MEDIUM alert is reviewed within 1 / 7 days; the task window is those 7 days.
     window = int(settings.COBALT["S15_TASK_WINDOW_DAYS"])
+    # RULES §10 V-10: one recheck per (regimen, analyte set, window): an open recheck of the same analytes
+    # whose window overlaps this one already asks for it.
+    analytes = sorted(S15_ANALYTES)
+    open_same = [
+        r
+        for r in LabRecheck.objects.filter(
+            regimen_id=regimen_id,
+            status__in=[RecheckStatus.DUE, RecheckStatus.OVERDUE],
+            window_start__lte=inp.today + timedelta(days=window),
+            window_end__gte=inp.today,
+        )
+        if sorted(r.analytes) == analytes
+    ]
+    if open_same:
+        return False
     _, created = LabRecheck.objects.get_or_create(
         regimen_id=regimen_id,
         key=key,
@@ -202,7 +260,7 @@ def _s15_task(patient: Patient, inp: Inputs, finding: rules.Finding, regimen_id:
             "due_date": inp.today,
             "window_start": inp.today,
             "window_end": inp.today + timedelta(days=window),
-            "analytes": ["ferritin", "folate"],
+            "analytes": list(S15_ANALYTES),
             "description": f"Ferritin and folate: poor response ({finding.rule_id}), S-15",
         },
     )
@@ -217,9 +275,9 @@ def _recheck_plan_changed(regimen: Any, today: date) -> bool:
     stored = {r.key: r for r in LabRecheck.objects.filter(regimen=regimen)}
     for planned in plan.rechecks:
         row = stored.pop(planned.key, None)
-        if row is None or row.status == RecheckStatus.CANCELLED:
-            return True
-        if row.status != RecheckStatus.DONE and (
+        if row is None or (row.status == RecheckStatus.CANCELLED and not row.close_note):
+            return True  # a recheck cancelled by hand stays cancelled (V-10): not a change
+        if row.status != RecheckStatus.DONE and not row.close_note and (
             row.due_date,
             row.window_start,
             row.window_end,
@@ -269,6 +327,35 @@ def _supersede_previous_regimen(open_alerts: dict[str, Alert], inp: Inputs, at: 
         alert.save(update_fields=["status", "resolved_at", "resolution"])
         del open_alerts[alert.kind]
     return sorted(a.kind for a in stale)
+
+
+# Rules whose alerts this evaluation raises from results (the sweep and the safety checks raise the others).
+EVALUATED_RULE_IDS = ("S-3", "S-9", "S-13", "§3.6")
+
+
+def _evaluated_here(rule_id: str) -> bool:
+    return rule_id.startswith("A-") or rule_id in EVALUATED_RULE_IDS
+
+
+def cited_results(evidence: Any) -> set[int]:
+    """The lab result ids an alert's evidence cites (result_ids, baseline_result_ids, results[].id)."""
+    if not isinstance(evidence, dict):
+        return set()
+    ids = [*evidence.get("result_ids", []), *evidence.get("baseline_result_ids", [])]
+    ids += [r.get("id") for r in evidence.get("results", []) if isinstance(r, dict)]
+    return {i for i in ids if isinstance(i, int)}
+
+
+def _errored_result_ids(patient: Patient, alerts: Any) -> set[int]:
+    """The results entered in error (RULES §10 V-14) among those the open alerts cite (no query without any)."""
+    cited = set().union(*(cited_results(a.evidence) for a in alerts))
+    if not cited:
+        return set()
+    return set(
+        LabResult.objects.filter(patient=patient, pk__in=cited, error_recorded_at__isnull=False).values_list(
+            "pk", flat=True
+        )
+    )
 
 
 def evaluate_patient(patient_id: int, at: datetime | None = None) -> dict[str, Any]:
@@ -339,13 +426,25 @@ def evaluate_patient(patient_id: int, at: datetime | None = None) -> dict[str, A
             .select_related("acknowledged_by")
         }
         summary["superseded"] = _supersede_previous_regimen(open_alerts, inp, at)
+        errored = _errored_result_ids(patient, open_alerts.values())
         for finding in [*findings, *extra]:
             evidence = _evidence_ids(inp, finding) if finding in findings else finding.evidence
             current = open_alerts.get(finding.kind)
+            stale = current is not None and bool(cited_results(current.evidence) & errored)
+            if current is not None and stale and current.severity != finding.severity:
+                # RULES §10 V-14: the severity came from a result entered in error; what holds now replaces it.
+                current.severity, current.message, current.evidence, current.rule_id = (
+                    finding.severity,
+                    finding.message,
+                    evidence,
+                    finding.rule_id,
+                )
+                current.save(update_fields=["severity", "message", "evidence", "rule_id"])
+                summary["updated"].append(finding.kind)
             # alert_raise opens a new alert, raises the severity, reopens an acknowledged alert that new evidence
             # reached (V-3) and clears "target met" when the problem is back (V-2); the same evidence on an
             # open alert is only kept current below.
-            if (
+            elif (
                 current is None
                 or SEVERITY_RANK[finding.severity] > SEVERITY_RANK[current.severity]
                 or current.target_met_at is not None
@@ -385,6 +484,22 @@ def evaluate_patient(patient_id: int, at: datetime | None = None) -> dict[str, A
             done = alert_close(alert=open_alerts[kind], resolution=TARGET_MET, at=at, target_met_evidence=met)
             if done:
                 summary["resolved" if done == "resolved" else "target_met"].append(kind)
+        withdrawn = sorted(
+            kind
+            for kind, alert in open_alerts.items()
+            if kind not in raised_kinds | {f.kind for f in extra} | set(closing)
+            and _evaluated_here(alert.rule_id)
+            and alert.severity != "critical"  # V-2: a CRITICAL alert waits for a person
+            and cited_results(alert.evidence) & errored
+        )
+        if withdrawn:
+            # RULES §10 V-14: the finding no longer holds without the result entered in error.
+            Alert.objects.filter(patient=patient, kind__in=withdrawn).exclude(status=AlertStatus.RESOLVED).update(
+                status=AlertStatus.RESOLVED,
+                resolved_at=at,
+                resolution="the result it was based on was entered in error (RULES §10 V-14)",
+            )
+            summary["resolved"].extend(withdrawn)
 
         if regimen is not None:
             for finding in findings:

@@ -152,6 +152,8 @@ def lab_context_from(
         hemolysis_abnormal=hemolysis,
         cbc_abnormal=cbc_abnormal,
         pregnant=pregnant,
+        # RULES §10 V-10: L-8 after 1 month when breastfeeding at T0, as when pregnant.
+        breastfeeding=fact_present(facts, FactKind.BREASTFEEDING, t0) is not None,
         irreversible_cause=irreversible,
         platelets_normal_on=platelets_normal_on,
         platelets_rising_on=platelets_rising_on,
@@ -169,7 +171,9 @@ def lab_context(patient: Patient, t0: date | None) -> LabContext:
     facts = list(PatientFact.objects.filter(patient=patient))
     if t0 is None:
         return lab_context_from(patient, None, [], facts)
-    rows = LabResult.objects.filter(patient=patient, value_canonical__isnull=False).only(
+    rows = LabResult.objects.filter(
+        patient=patient, value_canonical__isnull=False, error_recorded_at__isnull=True
+    ).only(
         "id", "analyte", "value_canonical", "collected_at", "ref_low", "ref_high"
     )
     results = [s.result for s in stored_results(rows, patient.timezone)]

@@ -368,7 +368,11 @@ def platelet_warning(*, patient: Patient, at: datetime) -> SafetyWarning | None:
     SAFETY_S2_LOOKBACK_PLATELETS_BELOW. No count at all: no warning (the rule needs a count)."""
     last = (
         LabResult.objects.filter(
-            patient=patient, analyte="platelets", collected_at__lte=at, value_canonical__isnull=False
+            patient=patient,
+            analyte="platelets",
+            collected_at__lte=at,
+            value_canonical__isnull=False,
+            error_recorded_at__isnull=True,  # RULES §10 V-14
         )
         .order_by("-collected_at", "-id")
         .first()

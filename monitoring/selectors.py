@@ -88,6 +88,7 @@ def plasmic_inputs(patient: Patient, since: date | None = None) -> PlasmicInputs
     (the day TTP was first suspected) when given."""
     results = LabResult.objects.filter(
         patient=patient,
+        error_recorded_at__isnull=True,  # RULES §10 V-14
         analyte__in=[
             "platelets",
             "reticulocytes_pct",
@@ -293,7 +294,9 @@ def trends_for(patient: Patient, analytes: list[str] | None = None) -> dict[str,
     """Per analyte: the series in the canonical unit, the reference band, time in range since T0 and the
     time to normalization."""
     codes = [resolve(a).code for a in analytes] if analytes else None
-    queryset = LabResult.objects.filter(patient=patient, value_canonical__isnull=False).order_by("collected_at", "id")
+    queryset = LabResult.objects.filter(
+        patient=patient, value_canonical__isnull=False, error_recorded_at__isnull=True
+    ).order_by("collected_at", "id")
     if codes:
         queryset = queryset.filter(analyte__in=codes)
     by_analyte: dict[str, list[LabResult]] = defaultdict(list)

@@ -20,7 +20,9 @@ from typing import Any
 from django.conf import settings
 from django.db import transaction
 from django.db.models import Exists, OuterRef, Subquery
+from django.db.models.functions import Coalesce, Least
 
+from monitoring.evaluation import has_result_from, recheck_answered
 from monitoring.inputs import rule_settings
 from monitoring.rules.patterns import (
     neuro_treatment_overdue,
@@ -168,7 +170,8 @@ def dose_overdue(at: datetime) -> dict[str, int]:
     """RULES S-4 [P]: a maintenance dose not recorded by its due date: overdue > 14 days MEDIUM, > 28 HIGH;
     with neurological history > 7 MEDIUM, > 14 HIGH. §10 V-5 [P]: a loading dose of the neurological loading
     phase (R-UK-2), or of a patient with neurological history, overdue > 2 days -> HIGH. Neurological history =
-    the patient's flag or a neurological-symptom fact. Days overdue = the patient's local date - due date.
+    the patient's flag or a neurological-symptom fact. Days overdue = the patient's local date - the slot's
+    original due date (V-11: its earliest dose not given, else the planned dose's own due date).
     One alert per patient, for the worst dose (severity, then days). Resolves once no such dose is left
     (given, not given or cancelled)."""
     medium, high = int(_cobalt("OVERDUE_MEDIUM_AFTER_DAYS")), int(_cobalt("OVERDUE_HIGH_AFTER_DAYS"))
@@ -178,13 +181,26 @@ def dose_overdue(at: datetime) -> dict[str, int]:
     neuro_fact = PatientFact.objects.filter(
         patient_id=OuterRef("patient_id"), kind=FactKind.NEURO_SYMPTOMS, absent=False
     )
+    # RULES §10 V-11: S-4 counts from the slot's original due date (its earliest dose not given), not from
+    # the date of the replacement planned after it.
+    first_missed = (
+        ScheduledDose.objects.filter(
+            regimen_id=OuterRef("regimen_id"),
+            phase_index=OuterRef("phase_index"),
+            sequence=OuterRef("sequence"),
+            status=DoseStatus.NOT_GIVEN,
+        )
+        .order_by("due_date")
+        .values("due_date")[:1]
+    )
     rows = list(
         ScheduledDose.objects.filter(
             status=DoseStatus.PLANNED,
             self_administered=False,
-            due_date__lt=bound,
             regimen__status=RegimenStatus.ACTIVE,
         )
+        .annotate(original_due=Least("due_date", Coalesce(Subquery(first_missed), "due_date")))
+        .filter(original_due__lt=bound)
         .annotate(neuro_fact=Exists(neuro_fact))
         .values(
             "id",
@@ -192,7 +208,7 @@ def dose_overdue(at: datetime) -> dict[str, int]:
             "regimen_id",
             "phase_index",
             "phase",
-            "due_date",
+            "original_due",
             "patient__timezone",
             "patient__neurological_involvement",
             "neuro_fact",
@@ -205,7 +221,8 @@ def dose_overdue(at: datetime) -> dict[str, int]:
         found = kinds.get(r["regimen_id"])
         maintenance = r["phase_index"] in found.maintenance if found else r["phase"] == "maintenance"
         neuro_phase = found is not None and r["phase_index"] in found.neuro_loading
-        days = (local_date(at, r["patient__timezone"]) - r["due_date"]).days
+        due = r["original_due"]
+        days = (local_date(at, r["patient__timezone"]) - due).days
         neuro = bool(r["patient__neurological_involvement"] or r["neuro_fact"])
         if maintenance:
             lo, hi = (n_medium, n_high) if neuro else (medium, high)
@@ -213,7 +230,7 @@ def dose_overdue(at: datetime) -> dict[str, int]:
                 continue
             severity = "high" if days > hi else "medium"
             message = (
-                f"Maintenance dose due {r['due_date'].isoformat()} not recorded: {days} days overdue "
+                f"Maintenance dose due {due.isoformat()} not recorded: {days} days overdue "
                 f"(S-4: more than {lo} days MEDIUM, more than {hi} HIGH{', neurological history' if neuro else ''})."
             )
         elif neuro or neuro_phase:
@@ -222,7 +239,7 @@ def dose_overdue(at: datetime) -> dict[str, int]:
             severity = "high"
             why = "neurological loading phase" if neuro_phase else "neurological history"
             message = (
-                f"Loading dose due {r['due_date'].isoformat()} not recorded: {days} days overdue "
+                f"Loading dose due {due.isoformat()} not recorded: {days} days overdue "
                 f"(S-4, §10 V-5: a loading dose more than {loading_high} days overdue is HIGH, {why})."
             )
         else:
@@ -237,7 +254,7 @@ def dose_overdue(at: datetime) -> dict[str, int]:
             action_text="Contact the patient and book the dose; record it as given or not given.",
             evidence={
                 "dose_id": r["id"],
-                "due_date": r["due_date"].isoformat(),
+                "due_date": due.isoformat(),
                 "days_overdue": days,
                 "neuro": neuro,
                 "phase": r["phase"],
@@ -276,14 +293,14 @@ def recheck_overdue(at: datetime) -> dict[str, int]:
             analyte__in=analytes,
             collected_at__gte=datetime.combine(earliest - timedelta(days=1), datetime.min.time(), tzinfo=UTC),
             collected_at__lte=at,
+            error_recorded_at__isnull=True,  # RULES §10 V-14: a result entered in error answers nothing
         ).values_list("patient_id", "analyte", "collected_at", "patient__timezone"):
             seen.setdefault((pid, analyte), []).append(local_date(collected_at, tz))
     done: list[dict[str, Any]] = []
     late: list[dict[str, Any]] = []
     for c in overdue:
-        answered = bool(c["analytes"]) and all(
-            any(d >= c["window_start"] for d in seen.get((c["patient_id"], a), [])) for a in c["analytes"]
-        )
+        days = {a: seen.get((c["patient_id"], a), []) for a in c["analytes"]}
+        answered = recheck_answered(c["rule"], c["analytes"], has_result_from(days, c["window_start"]))
         (done if answered else late).append(c)
     wanted: dict[int, Wanted] = {}
     for c in late:

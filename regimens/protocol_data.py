@@ -13,6 +13,14 @@ CYANO = "cyanocobalamin"
 
 NEURO_PROMPT = "Urgent specialist advice (haematology ± neurology) advised (RULES §1.3, CKS; SEED-004)."
 
+# L-11 [P]: lab check at month 3 on oral therapy (absorption or adherence failing is the main risk). RULES §10
+# V-10: every oral protocol, and B12 (total or active) *or* MMA meets it (monitoring/evaluation.py ANY_OF).
+L11_STEP: dict[str, Any] = dict(
+    rule="L-11", day=90, window_before=14, window_after=14,
+    analytes=["b12_total", "mma", "hemoglobin", "mcv", "platelets"],
+    note="Month 3 on oral therapy: B12 or MMA, and full blood count",
+)
+
 PROTOCOLS: list[dict[str, Any]] = [
     {
         "code": "hydroxo-uk-standard",
@@ -129,12 +137,7 @@ PROTOCOLS: list[dict[str, Any]] = [
                  route="PO", spacing="daily", end_condition="clinician_ended", self_administered=True,
                  source_rule="R-ORAL-1", evidence_tag="V"),
         ],
-        # R-ORAL-1 / L-11 [P]: optional lab check at month 3 for a malabsorption cause.
-        "recheck_steps": [
-            dict(rule="L-11", day=90, window_before=14, window_after=14,
-                 analytes=["b12_total", "mma", "hemoglobin", "mcv", "platelets"],
-                 note="Month 3 on oral therapy: B12 or MMA and full blood count (optional; malabsorption)"),
-        ],
+        "recheck_steps": [L11_STEP],
     },
     {
         "code": "ileal-resection",
@@ -157,6 +160,7 @@ PROTOCOLS: list[dict[str, Any]] = [
             dict(key="oral", name="Oral daily", drug=CYANO, dose_mcg=1000, route="PO", spacing="daily",
                  end_condition="lifelong", self_administered=True, source_rule="R-BARI-1", evidence_tag="V"),
         ],
+        "recheck_steps": [L11_STEP],
     },
     {
         "code": "diet-oral",
@@ -169,6 +173,7 @@ PROTOCOLS: list[dict[str, Any]] = [
                  route="PO", spacing="daily", end_condition="until_cause_resolved", self_administered=True,
                  source_rule="R-UK-5", evidence_tag="S"),
         ],
+        "recheck_steps": [L11_STEP],
     },
 ]
 
@@ -190,3 +195,17 @@ def load_protocols(protocol_model: Any, phase_model: Any, step_model: Any) -> No
             phase_model.objects.update_or_create(protocol=protocol, order=order, defaults=phase)
         for step in data.get("recheck_steps", []):
             step_model.objects.update_or_create(protocol=protocol, rule=step["rule"], day=step["day"], defaults=step)
+
+
+def load_recheck_steps(protocol_model: Any, step_model: Any, rules: tuple[str, ...]) -> None:
+    """Create or update only the recheck steps of `rules` in the built-in protocols (idempotent; for data
+    migrations that change a step without touching phases an admin may have edited)."""
+    for data in PROTOCOLS:
+        protocol = protocol_model.objects.filter(code=data["code"]).first()
+        if protocol is None:
+            continue
+        for step in data.get("recheck_steps", []):
+            if step["rule"] in rules:
+                step_model.objects.update_or_create(
+                    protocol=protocol, rule=step["rule"], day=step["day"], defaults=step
+                )

@@ -131,6 +131,17 @@ class DoseRecord:
 
 
 @dataclass(frozen=True)
+class HeldDose:
+    """A planned dose whose due date has passed (RULES §10 V-11): it keeps that date and stays overdue,
+    whatever the clinic calendar says now, as long as the spacing rule still allows it (a dose given late
+    before it moves it on, as any later dose)."""
+
+    phase_index: int
+    sequence: int
+    due_date: date
+
+
+@dataclass(frozen=True)
 class Decision:
     """A clinician decision: 'end_phase' (no further improvement) or 'confirm_gate'."""
 
@@ -165,6 +176,7 @@ class LabContext:
     hemolysis_abnormal: bool = False  # LDH, indirect bilirubin or haptoglobin abnormal (L-5)
     cbc_abnormal: bool = False  # baseline Hb, MCV or platelets outside range (L-7)
     pregnant: bool = False  # L-8 review after 1 month instead of 3
+    breastfeeding: bool = False  # L-8 too (RULES §10 V-10)
     irreversible_cause: bool = False  # L-12 annual review
     platelets_normal_on: date | None = None  # first follow-up with platelets >= LLN (ends L-4)
     platelets_rising_on: date | None = None  # first follow-up with platelets rising (ends L-4b)
@@ -190,6 +202,7 @@ class PlanInput:
     records: tuple[DoseRecord, ...] = ()
     decisions: tuple[Decision, ...] = ()
     enrolment: Enrolment | None = None
+    held: tuple[HeldDose, ...] = ()
     labs: LabContext = field(default_factory=LabContext)
     horizons: Horizons = field(default_factory=Horizons)
 
@@ -344,6 +357,8 @@ def plan(inp: PlanInput) -> Plan:
         elif decision.kind == "confirm_gate":
             gates[decision.phase_index] = decision.on
 
+    # RULES §10 V-11: only doses due today or later are re-planned; one due before today keeps its date.
+    held = {(h.phase_index, h.sequence): h.due_date for h in inp.held if h.due_date < inp.today}
     doses: list[PlannedDose] = []
     reviews: list[ReviewPrompt] = []
     previous: date | None = None
@@ -404,7 +419,11 @@ def plan(inp: PlanInput) -> Plan:
                     # A replacement for a dose not given: the first day after it that also
                     # respects the spacing rule.
                     candidate = max(candidate, not_given[-1].on + timedelta(days=1))
-                day = _place(candidate, phase, calendar, per_week)
+                kept = held.get((index, sequence))
+                if kept is not None and kept >= candidate:
+                    day = kept
+                else:
+                    day = _place(candidate, phase, calendar, per_week)
                 if (
                     phase.end_condition == FIXED_DURATION
                     and phase_first is not None
@@ -575,8 +594,9 @@ def plan_rechecks(
     if no_baseline or labs.cbc_abnormal:
         # L-7: week 8 (day 56 ± 7) CBC + reticulocytes.
         add("L-7", 56, 7, 7, (*CBC, "reticulocytes_pct"), "Full blood count and reticulocytes, week 8")
-    # L-8: clinical review at month 3 (after 1 month if pregnant, NG239); CBC if it was abnormal.
-    months = 1 if labs.pregnant else 3
+    # L-8: clinical review at month 3 (after 1 month if pregnant or breastfeeding, NG239; V-10); CBC if it
+    # was abnormal.
+    months = 1 if (labs.pregnant or labs.breastfeeding) else 3
     review_day = (t0 + relativedelta(months=months) - t0).days
     # The ±14-day window is the A-H7 "day 90 ± 14" window, the only one RULES gives near month 3.
     add("L-8", review_day, 14, 14, CBC if (no_baseline or labs.cbc_abnormal) else (),

@@ -267,6 +267,9 @@ class DoseSerializer(serializers.ModelSerializer[ScheduledDose]):
             "not_given_on",
             "recorded_at",
             "acknowledged_warnings",
+            "error_reason",
+            "error_recorded_at",
+            "error_recorded_by",
         ]
         read_only_fields = fields
 
@@ -341,6 +344,22 @@ class DoseNotGivenSerializer(serializers.Serializer[Any]):
     on = serializers.DateField(required=False, allow_null=True, default=None, help_text="Defaults to today.")
 
 
+class EnteredInErrorSerializer(serializers.Serializer[Any]):
+    reason = serializers.CharField(
+        max_length=500, help_text="Why the record is wrong, e.g. recorded on the wrong patient (RULES §10 V-14)."
+    )
+
+
+class RecheckCompleteSerializer(serializers.Serializer[Any]):
+    note = serializers.CharField(
+        max_length=500, help_text="Where and when it was drawn, e.g. 'drawn at the GP surgery on 2027-02-01'."
+    )
+
+
+class RecheckCancelSerializer(serializers.Serializer[Any]):
+    reason = serializers.CharField(max_length=500, help_text="Why the recheck is no longer needed.")
+
+
 class LabRecheckSerializer(serializers.ModelSerializer[LabRecheck]):
     status = serializers.SerializerMethodField(help_text="due, done, overdue (window has passed) or cancelled.")
 
@@ -358,6 +377,8 @@ class LabRecheckSerializer(serializers.ModelSerializer[LabRecheck]):
             "description",
             "status",
             "completed_at",
+            "close_note",
+            "closed_by",
         ]
         read_only_fields = fields
 

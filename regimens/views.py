@@ -36,8 +36,11 @@ from regimens.serializers import (
     DoseDetailSerializer,
     DoseNotGivenSerializer,
     DoseSerializer,
+    EnteredInErrorSerializer,
     LabRecheckSerializer,
     ProtocolSerializer,
+    RecheckCancelSerializer,
+    RecheckCompleteSerializer,
     RegimenConfirmGateSerializer,
     RegimenCreateSerializer,
     RegimenDetailSerializer,
@@ -48,7 +51,7 @@ from regimens.serializers import (
     SchedulePreviewRequestSerializer,
     SchedulePreviewSerializer,
 )
-from tracker.permissions import PRESCRIBERS, require_role, restrict_to_clinics
+from tracker.permissions import PRESCRIBERS, is_prescriber, require_role, restrict_to_clinics
 
 ERRORS = OpenApiResponse(description='Bad input: {"field": ["reason"]}, naming each field that was wrong.')
 CONFLICT = OpenApiResponse(description='Conflicts with what is recorded: {"field": ["reason"]}.')
@@ -75,7 +78,8 @@ class ProtocolViewSet(viewsets.ReadOnlyModelViewSet[Protocol]):
 
     def get_object(self) -> Protocol:
         value = str(self.kwargs["code"])
-        lookup: dict[str, int | str] = {"pk": int(value)} if value.isdigit() else {"code": value}
+        # isascii: "¹".isdigit() is True but int("¹") fails (a 500 the fuzzer found); such a code is just unknown.
+        lookup: dict[str, int | str] = {"pk": int(value)} if value.isascii() and value.isdigit() else {"code": value}
         protocol: Protocol = get_object_or_404(self.get_queryset(), **lookup)
         return protocol
 
@@ -256,9 +260,33 @@ class DoseViewSet(viewsets.ReadOnlyModelViewSet[ScheduledDose]):
         """Record the dose as not given (did not attend, refused, held); a replacement is planned."""
         return self._record(request, DoseNotGivenSerializer, services.dose_record_not_given)
 
+    @extend_schema(
+        request=EnteredInErrorSerializer,
+        responses={
+            200: DoseSerializer,
+            400: ERRORS,
+            403: OpenApiResponse(description="Neither a clinician nor the nurse who recorded it within 7 days."),
+            409: CONFLICT,
+        },
+    )
+    @action(detail=True, methods=["post"], url_path="entered-in-error")
+    def entered_in_error(self, request: Request, pk: Any = None) -> Response:
+        """Mark a dose recorded as given or not given as entered in error (RULES §10 V-14): the record stays,
+        struck through with who and why; the dose is planned again and the later doses re-planned. A
+        clinician may always; the nurse who recorded it within 7 days [P]."""
+        dose = self.get_object()
+        body = EnteredInErrorSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        clinician = is_prescriber(request.user, dose.patient.clinic_id)
+        marked = services.dose_mark_entered_in_error(
+            dose=dose, user=request.user, clinician=clinician, **body.validated_data
+        )
+        return self._dose(marked)
+
 
 class LabRecheckViewSet(viewsets.ReadOnlyModelViewSet[LabRecheck]):
-    """Planned lab rechecks of the user's clinics' patients."""
+    """Planned lab rechecks of the user's clinics' patients. A clinician can always close one by hand
+    (RULES §10 V-10): completed (drawn elsewhere, with a note) or cancelled (with a reason)."""
 
     serializer_class = LabRecheckSerializer
     filterset_class = LabRecheckFilter
@@ -266,3 +294,28 @@ class LabRecheckViewSet(viewsets.ReadOnlyModelViewSet[LabRecheck]):
     def get_queryset(self) -> QuerySet[LabRecheck]:
         queryset = LabRecheck.objects.select_related("patient")
         return restrict_to_clinics(queryset, self.request.user, "patient__clinic")
+
+    def _close(
+        self, request: Request, body_class: type[BaseSerializer[Any]], service: Callable[..., LabRecheck], doing: str
+    ) -> Response:
+        recheck = self.get_object()
+        require_role(request.user, recheck.patient.clinic_id, PRESCRIBERS, doing)
+        body = body_class(data=request.data)
+        body.is_valid(raise_exception=True)
+        closed = service(recheck=recheck, user=request.user, **body.validated_data)
+        fresh = self.get_queryset().get(pk=closed.pk)
+        return Response(LabRecheckSerializer(fresh, context=self.get_serializer_context()).data)
+
+    @extend_schema(
+        request=RecheckCompleteSerializer, responses={200: LabRecheckSerializer, 400: ERRORS, 409: CONFLICT}
+    )
+    @action(detail=True, methods=["post"])
+    def complete(self, request: Request, pk: Any = None) -> Response:
+        """A clinician marks the recheck done without a result here (drawn elsewhere), with a note."""
+        return self._close(request, RecheckCompleteSerializer, services.recheck_complete, "complete a lab recheck")
+
+    @extend_schema(request=RecheckCancelSerializer, responses={200: LabRecheckSerializer, 400: ERRORS, 409: CONFLICT})
+    @action(detail=True, methods=["post"])
+    def cancel(self, request: Request, pk: Any = None) -> Response:
+        """A clinician cancels the recheck, with a reason. The re-plan never reopens it."""
+        return self._close(request, RecheckCancelSerializer, services.recheck_cancel, "cancel a lab recheck")

@@ -42,6 +42,17 @@ PRESCRIBERS = ("clinician", "admin")
 CLINIC_ADMINS = ("admin",)
 
 
+def has_role(user: Any, clinic_id: int, roles: tuple[str, ...]) -> bool:
+    return bool(getattr(user, "is_authenticated", False)) and user.memberships.filter(
+        clinic_id=clinic_id, role__in=roles
+    ).exists()
+
+
+def is_prescriber(user: Any, clinic_id: int) -> bool:
+    """A clinician (or clinic admin) of the clinic `clinic_id`."""
+    return has_role(user, clinic_id, PRESCRIBERS)
+
+
 def require_role(user: Any, clinic_id: int, roles: tuple[str, ...], doing: str) -> None:
     """Refuse (403) unless `user` holds one of `roles` in the clinic `clinic_id`."""
     if not user.memberships.filter(clinic_id=clinic_id, role__in=roles).exists():

@@ -115,6 +115,12 @@ class LabResultSerializer(serializers.ModelSerializer[LabResult]):
     entered_by: serializers.SlugRelatedField[Any] = serializers.SlugRelatedField(
         slug_field="username", read_only=True, allow_null=True, help_text="Who entered or imported it."
     )
+    entered_in_error = serializers.SerializerMethodField(
+        help_text="Marked entered in error (RULES §10 V-14): shown struck through; no rule reads it."
+    )
+    error_recorded_by: serializers.SlugRelatedField[Any] = serializers.SlugRelatedField(
+        slug_field="username", read_only=True, allow_null=True, help_text="Who marked it entered in error."
+    )
 
     class Meta:
         model = LabResult
@@ -139,8 +145,21 @@ class LabResultSerializer(serializers.ModelSerializer[LabResult]):
             "import_batch",
             "entered_by",
             "created_at",
+            "entered_in_error",
+            "error_reason",
+            "error_recorded_at",
+            "error_recorded_by",
         ]
         read_only_fields = fields
+
+    def get_entered_in_error(self, result: LabResult) -> bool:
+        return result.error_recorded_at is not None
+
+
+class LabResultEnteredInErrorSerializer(serializers.Serializer[Any]):
+    reason = serializers.CharField(
+        max_length=500, help_text="Why the result is wrong, e.g. entered on the wrong patient (RULES §10 V-14)."
+    )
 
 
 class LabImportRequestSerializer(serializers.Serializer[Any]):

@@ -14,18 +14,20 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any, cast
 
+from django.conf import settings
 from django.db import transaction
 from django.utils import timezone as djtz
+from rest_framework.exceptions import PermissionDenied
 
 from patients.labs import analytes, reference_ranges
 from patients.models import FactKind, Interpretation, LabResult, Patient, PatientFact, ResultSource
 from tracker import events
 from tracker.clock import CLOCK_SKEW, local_date
-from tracker.errors import ServiceError
+from tracker.errors import ConflictError, ServiceError
 
 # LabResult.value_canonical / ref_low / ref_high are stored with 6 decimal places: the two
 # conversions that do not terminate (B12 pmol/L / 0.738, folate nmol/L / 2.266) are rounded here,
@@ -318,4 +320,43 @@ def lab_result_create(
     with transaction.atomic():
         result.save()
         events.announce_on_commit("patient.changed", patient_id=patient.pk)
+    return result
+
+
+def lab_result_mark_entered_in_error(
+    *, result: LabResult, reason: str, user: Any = None, clinician: bool = False
+) -> LabResult:
+    """RULES §10 V-14: mark a lab result entered in error (wrong patient, wrong value, wrong sample).
+
+    A clinician may always; whoever entered or imported it only within ENTERED_IN_ERROR_RECORDER_DAYS [P].
+    The row stays visible with who, when and why; no rule reads it any more (monitoring reads results with
+    error_recorded_at unset only), and the monitoring evaluation that runs after the commit re-evaluates
+    the patient: alerts it opened resolve, rechecks it alone completed are due again, the recheck plan that
+    followed from it is recomputed.
+    """
+    reason = (reason or "").strip()
+    if not reason:
+        raise ServiceError("reason", "say why the result is wrong (e.g. entered on the wrong patient)")
+    with transaction.atomic():
+        result = LabResult.objects.select_for_update().get(pk=result.pk)
+        if result.error_recorded_at is not None:
+            if result.error_reason == reason[:500]:
+                return result
+            raise ConflictError("entered_in_error", "this result was already marked entered in error")
+        if not clinician:
+            days = int(settings.COBALT["ENTERED_IN_ERROR_RECORDER_DAYS"])
+            author = getattr(user, "pk", None)
+            if author is None or result.entered_by_id != author:
+                raise PermissionDenied(
+                    "Only a clinician or the person who entered this result may mark it entered in error."
+                )
+            if djtz.now() - result.created_at > timedelta(days=days):
+                raise PermissionDenied(
+                    f"This result was entered more than {days} days ago: only a clinician may mark it entered in error."
+                )
+        result.error_reason = reason[:500]
+        result.error_recorded_at = djtz.now()
+        result.error_recorded_by = user if getattr(user, "is_authenticated", False) else None
+        result.save(update_fields=["error_reason", "error_recorded_at", "error_recorded_by"])
+        events.announce_on_commit("patient.changed", patient_id=result.patient_id)
     return result

@@ -1,7 +1,8 @@
 """Lab results API: enter one result or a panel, import a CSV file, list and read, and the analyte
 catalogue for integrators.
 
-Results are clinical records: there is no update or delete. Any clinic staff role may enter and
+Results are clinical records: there is no update or delete; a wrong one is marked entered in error
+(RULES §10 V-14) and stays listed. Any clinic staff role may enter and
 import results (nurses transcribe lab reports); staff see and write only their own clinics' patients.
 Views are thin: an input serializer checks the shape, a service (patients/labs/services.py,
 patients/labs/importer.py) checks the clinical content and writes.
@@ -34,11 +35,12 @@ from patients.labs.serializers import (
     LabImportRequestSerializer,
     LabPanelCreateSerializer,
     LabResultCreateSerializer,
+    LabResultEnteredInErrorSerializer,
     LabResultSerializer,
 )
-from patients.labs.services import ResultInput, lab_panel_create, lab_result_create
+from patients.labs.services import ResultInput, lab_panel_create, lab_result_create, lab_result_mark_entered_in_error
 from patients.models import Interpretation, LabResult, ResultSource
-from tracker.permissions import restrict_to_clinics, staff_clinic_ids
+from tracker.permissions import is_prescriber, restrict_to_clinics, staff_clinic_ids
 
 ERRORS = OpenApiResponse(description='Bad input: {"field": ["reason"]}, naming each field that was wrong.')
 # Upload guard: a lab CSV of 100,000 rows is a few MB.
@@ -125,13 +127,13 @@ class LabResultViewSet(
     viewsets.GenericViewSet[LabResult],
 ):
     """Lab results of the user's clinics' patients, newest collection first. Results are clinical
-    records: they cannot be changed or deleted through the API."""
+    records: they cannot be changed or deleted through the API, only marked entered in error."""
 
     serializer_class = LabResultSerializer
     filterset_class = LabResultFilter
 
     def get_queryset(self) -> QuerySet[LabResult]:
-        queryset = LabResult.objects.select_related("entered_by")
+        queryset = LabResult.objects.select_related("entered_by", "error_recorded_by")
         return restrict_to_clinics(queryset, self.request.user, "patient__clinic")
 
     def _created(self, results: list[LabResult]) -> list[dict[str, Any]]:
@@ -183,6 +185,28 @@ class LabResultViewSet(
         report = import_lab_results(data=upload.read(), clinic=clinic, user=request.user, keep_valid=data["keep_valid"])
         code = status.HTTP_201_CREATED if report.created else status.HTTP_400_BAD_REQUEST
         return Response(report.as_dict(), status=code)
+
+
+    @extend_schema(
+        request=LabResultEnteredInErrorSerializer,
+        responses={
+            200: LabResultSerializer,
+            400: ERRORS,
+            403: OpenApiResponse(description="Neither a clinician nor the person who entered it within 7 days."),
+            409: OpenApiResponse(description='Already marked entered in error: {"entered_in_error": [reason]}.'),
+        },
+    )
+    @action(detail=True, methods=["post"], url_path="entered-in-error")
+    def entered_in_error(self, request: Request, pk: Any = None) -> Response:
+        """Mark the result entered in error (RULES §10 V-14): it stays listed, with who and why, and no rule
+        reads it any more; the patient is re-evaluated (alerts it opened resolve when nothing else holds
+        them). A clinician may always; whoever entered it within 7 days [P]."""
+        result = self.get_object()
+        body = _valid(LabResultEnteredInErrorSerializer(data=request.data))
+        marked = lab_result_mark_entered_in_error(
+            result=result, user=request.user, clinician=is_prescriber(request.user, result.patient.clinic_id), **body
+        )
+        return Response(self._created([marked])[0])
 
 
 class AnalyteCatalogueView(APIView):

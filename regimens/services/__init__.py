@@ -3,14 +3,19 @@
 Every service that changes what happened (a dose given or not given, a clinician decision,
 a calendar change) re-plans the regimen through the pure engine (regimens/schedule.py) and
 syncs its output back into rows (planning.py). The services live by the object they write:
-regimens.py, doses.py; a clinic calendar change (patients/services.py) re-plans through
+regimens.py, doses.py, rechecks.py; a clinic calendar change (patients/services.py) re-plans through
 regimens/listeners.py. This package re-exports their public names, so callers import from
 `regimens.services`.
 """
 
 from __future__ import annotations
 
-from regimens.services.doses import EARLY_FIRST_DOSE, dose_record_administration, dose_record_not_given
+from regimens.services.doses import (
+    EARLY_FIRST_DOSE,
+    dose_mark_entered_in_error,
+    dose_record_administration,
+    dose_record_not_given,
+)
 from regimens.services.planning import (
     PHASE_FIELDS,
     STEP_FIELDS,
@@ -23,6 +28,7 @@ from regimens.services.planning import (
     regimen_plan_data,
     schedule_preview,
 )
+from regimens.services.rechecks import recheck_cancel, recheck_complete
 from regimens.services.regimens import (
     regimen_confirm_gate,
     regimen_end_phase,
@@ -39,11 +45,14 @@ __all__ = [
     "STEP_FIELDS",
     "ProtocolPlanData",
     "clinic_calendar",
+    "dose_mark_entered_in_error",
     "dose_record_administration",
     "dose_record_not_given",
     "plan_data_from_snapshot",
     "protocol_plan_data",
     "protocol_snapshot",
+    "recheck_cancel",
+    "recheck_complete",
     "regimen_confirm_gate",
     "regimen_end_phase",
     "regimen_plan",

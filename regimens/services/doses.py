@@ -1,6 +1,7 @@
-"""Write services on a scheduled dose: record it as given or as not given.
+"""Write services on a scheduled dose: record it as given or as not given, or mark such a record
+entered in error (RULES §10 V-14).
 
-Both re-plan the later doses from what happened.
+Each re-plans the later doses from what happened.
 """
 
 from __future__ import annotations
@@ -8,11 +9,13 @@ from __future__ import annotations
 from datetime import date, datetime, timedelta
 from typing import Any
 
+from django.conf import settings
 from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone as djtz
+from rest_framework.exceptions import PermissionDenied
 
-from regimens.models import DoseStatus, Regimen, Route, ScheduledDose
+from regimens.models import DoseStatus, Regimen, RegimenStatus, Route, ScheduledDose
 from regimens.selectors import dose_administration_warnings
 from regimens.services.planning import lock_regimen_id, recorded_by, replan, require_active
 from tracker import events
@@ -158,4 +161,53 @@ def dose_record_not_given(
         dose.save(update_fields=["status", "not_given_reason", "not_given_on", "recorded_at", "administered_by"])
         events.announce("dose.recorded", dose=dose, acknowledged=[])
         replan(regimen, today)
+    return dose
+
+
+def dose_mark_entered_in_error(
+    *, dose: ScheduledDose, reason: str, user: Any = None, clinician: bool = False
+) -> ScheduledDose:
+    """RULES §10 V-14: mark a dose recorded as given or not given as entered in error.
+
+    A clinician may always; the nurse who recorded it only within ENTERED_IN_ERROR_RECORDER_DAYS [P] of
+    recording it. The row is kept (with who, when and why) and no longer counts: the engine plans its slot
+    again as if the record never happened (planning._records reads given and not-given rows only, and the
+    live-slot constraint covers planned and given rows only), the later doses are re-planned, and the
+    monitoring rules run again for the patient (T0, S-4, S-6 and S-9 read the doses given).
+    """
+    reason = (reason or "").strip()
+    if not reason:
+        raise ServiceError("reason", "say why the record is wrong (e.g. recorded on the wrong patient)")
+    with transaction.atomic():
+        regimen, dose = _lock(dose)
+        if dose.status == DoseStatus.ENTERED_IN_ERROR:
+            if dose.error_reason == reason[:500]:
+                return dose
+            raise ConflictError("status", "this dose record was already marked entered in error")
+        if dose.status not in (DoseStatus.GIVEN, DoseStatus.NOT_GIVEN):
+            raise ConflictError(
+                "status",
+                f"only a dose recorded as given or not given can be entered in error; this one is "
+                f"{dose.get_status_display().lower()}",
+            )
+        if not clinician:
+            days = int(settings.COBALT["ENTERED_IN_ERROR_RECORDER_DAYS"])
+            author = getattr(user, "pk", None)
+            if author is None or dose.administered_by_id != author:
+                raise PermissionDenied(
+                    "Only a clinician or the nurse who recorded this dose may mark it entered in error."
+                )
+            if dose.recorded_at is None or djtz.now() - dose.recorded_at > timedelta(days=days):
+                raise PermissionDenied(
+                    f"This dose was recorded more than {days} days ago: only a clinician may mark it entered in error."
+                )
+        dose.status = DoseStatus.ENTERED_IN_ERROR
+        dose.error_reason = reason[:500]
+        dose.error_recorded_at = djtz.now()
+        dose.error_recorded_by = recorded_by(user)
+        dose.save(update_fields=["status", "error_reason", "error_recorded_at", "error_recorded_by"])
+        if regimen.status == RegimenStatus.ACTIVE:
+            # A stopped or completed regimen keeps its rows: the record is corrected, nothing is planned.
+            replan(regimen)
+        events.announce_on_commit("patient.changed", patient_id=regimen.patient_id)
     return dose

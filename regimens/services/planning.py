@@ -208,6 +208,7 @@ def build_plan(
     records: tuple[schedule.DoseRecord, ...] = (),
     decisions: tuple[schedule.Decision, ...] = (),
     patient: Patient | None = None,
+    held: tuple[schedule.HeldDose, ...] = (),
 ) -> schedule.Plan:
     spec = _resolve_spec(data, options)
     inp = schedule.PlanInput(
@@ -217,6 +218,7 @@ def build_plan(
         calendar=calendar,
         records=records,
         decisions=decisions,
+        held=held,
         enrolment=_parse_enrolment(options, data, today),
         horizons=_horizons(),
     )
@@ -325,7 +327,8 @@ def sync_plan(
             new_rechecks.append(
                 LabRecheck(patient_id=regimen.patient_id, regimen=regimen, key=planned_recheck.key, **values)
             )
-        elif recheck.status != RecheckStatus.DONE:
+        elif recheck.status != RecheckStatus.DONE and not recheck.close_note:
+            # RULES §10 V-10: a recheck a clinician closed by hand (it has a close note) stays closed.
             revived = recheck.status == RecheckStatus.CANCELLED
             if revived:
                 recheck.status = RecheckStatus.DUE
@@ -374,6 +377,15 @@ def _assign(row: Any, values: dict[str, Any]) -> bool:
     return True
 
 
+def _held(doses: Iterable[ScheduledDose], today: date) -> tuple[schedule.HeldDose, ...]:
+    """Planned doses due before `today` (the patient's today): RULES §10 V-11, they keep their due date."""
+    return tuple(
+        schedule.HeldDose(d.phase_index, d.sequence, d.due_date)
+        for d in doses
+        if d.status == DoseStatus.PLANNED and d.due_date < today
+    )
+
+
 def _regimen_plan(regimen: Regimen, doses: list[ScheduledDose], today: date) -> schedule.Plan:
     """The plan of `regimen` from its own protocol copy, calendar, decisions and `doses` (not cancelled)."""
     return build_plan(
@@ -385,6 +397,7 @@ def _regimen_plan(regimen: Regimen, doses: list[ScheduledDose], today: date) -> 
         records=_records(regimen, doses),
         decisions=_decisions(regimen),
         patient=regimen.patient,
+        held=_held(doses, today),
     )
 
 

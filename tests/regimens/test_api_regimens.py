@@ -550,3 +550,8 @@ def test_it_keeps_clinician_decisions_from_a_nurse(
     regimen.refresh_from_db()
     assert regimen.status == "active"
     assert not regimen.decisions.exists()
+
+
+def test_it_answers_404_for_a_protocol_code_of_superscript_digits(api: APIClient) -> None:
+    # "¹".isdigit() is True in Python but int("¹") fails: this used to be a 500 (found by the fuzzer).
+    assert api.get("/api/protocols/¹/").status_code == 404

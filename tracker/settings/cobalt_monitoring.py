@@ -79,4 +79,7 @@ SETTINGS: dict[str, object] = {
     # the default applies to the other labs. Needs clinical sign-off.
     "HAPTOGLOBIN_DETECTION_LIMIT": env.str("COBALT_HAPTOGLOBIN_DETECTION_LIMIT", default=""),
     "HAPTOGLOBIN_LAB_DETECTION_LIMITS": _lab_limits(env.str("COBALT_HAPTOGLOBIN_LAB_DETECTION_LIMITS", default="")),
+    # RULES §10 V-14 [P]: the nurse who recorded a dose may mark it entered in error within this many days of
+    # recording it; after that only a clinician may.
+    "ENTERED_IN_ERROR_RECORDER_DAYS": env.int("COBALT_ENTERED_IN_ERROR_RECORDER_DAYS", default=7),
 }
