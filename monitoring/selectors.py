@@ -248,12 +248,17 @@ def normalization(points: list[Point], t0: date | None, low: Decimal | None, hig
     if t0 is None:
         return {"status": "no_treatment_start", "baseline": None, "normalized_on": None, "days_to_normal": None}
     before = [p for p in points if p.on <= t0]
-    after = [p for p in points if p.on > t0]
     baseline = before[-1] if before else None
+    first_normal = next((p for p in points if p.on > t0 and inside(p.value)), None)
+    return _normalization_answer(t0, baseline, baseline is not None and inside(baseline.value), first_normal)
+
+
+def _normalization_answer(
+    t0: date, baseline: Point | None, normal_at_baseline: bool, first_normal: Point | None
+) -> dict[str, Any]:
     base = {"value": format_value(baseline.value), "on": baseline.on.isoformat()} if baseline else None
-    if baseline is not None and inside(baseline.value):
+    if normal_at_baseline:
         return {"status": "normal_at_baseline", "baseline": base, "normalized_on": None, "days_to_normal": None}
-    first_normal = next((p for p in after if inside(p.value)), None)
     if first_normal is None:
         return {"status": "not_yet_normal", "baseline": base, "normalized_on": None, "days_to_normal": None}
     return {
@@ -274,20 +279,10 @@ def _b12_normalization(
         return {"status": "no_treatment_start", "baseline": None, "normalized_on": None, "days_to_normal": None}
     before = [p for p in points if p.on < t0]
     baseline = before[-1] if before else None
-    base = {"value": format_value(baseline.value), "on": baseline.on.isoformat()} if baseline else None
-    if verdict.status == "unlikely":
-        return {"status": "normal_at_baseline", "baseline": base, "normalized_on": None, "days_to_normal": None}
     first_normal = next(
         (p for r, p in zip(rows, points, strict=True) if p.on > t0 and b12_reading(r)[0] == "unlikely"), None
     )
-    if first_normal is None:
-        return {"status": "not_yet_normal", "baseline": base, "normalized_on": None, "days_to_normal": None}
-    return {
-        "status": "normalized",
-        "baseline": base,
-        "normalized_on": first_normal.on.isoformat(),
-        "days_to_normal": (first_normal.on - t0).days,
-    }
+    return _normalization_answer(t0, baseline, verdict.status == "unlikely", first_normal)
 
 
 def trends_for(patient: Patient, analytes: list[str] | None = None) -> dict[str, Any]:

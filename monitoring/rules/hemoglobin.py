@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from datetime import date
 from decimal import Decimal
+from typing import Any
 
 from monitoring.rules.base import (
     DEFAULT_SETTINGS,
@@ -130,6 +131,20 @@ def _anaemic_on(results: tuple[Result, ...], ctx: PatientContext, on: date) -> t
     return False, "no haematocrit or Hb"
 
 
+def _rise_evidence(
+    latest: Result, base: Result, t0: date, rise: Decimal, late: bool, window: Window
+) -> dict[str, Any]:
+    """Evidence of a slow-rise finding (A-H2, A-H3): the Hb judged, its baseline and the rise between them."""
+    return evidence_of(
+        latest,
+        t0,
+        baseline=dec(base.value),
+        baseline_on=base.collected_on.isoformat(),
+        rise=rise,
+        **late_evidence(late, window),
+    )
+
+
 def a_h2_slow_early_rise(
     results: tuple[Result, ...], ctx: PatientContext, settings: RuleSettings = DEFAULT_SETTINGS
 ) -> Finding | None:
@@ -161,14 +176,7 @@ def a_h2_slow_early_rise(
             + late_note(late, settings.a_h2_window)
         ),
         action_text=HB_ACTION_TEXT,
-        evidence=evidence_of(
-            latest,
-            t0,
-            baseline=dec(base.value),
-            baseline_on=base.collected_on.isoformat(),
-            rise=rise,
-            **late_evidence(late, settings.a_h2_window),
-        ),
+        evidence=_rise_evidence(latest, base, t0, rise, late, settings.a_h2_window),
     )
 
 
@@ -208,14 +216,7 @@ def a_h3_slow_rise_4_weeks(
             + late_note(late, settings.a_h3_window)
         ),
         action_text=HB_ACTION_TEXT,
-        evidence=evidence_of(
-            latest,
-            t0,
-            baseline=dec(base.value),
-            baseline_on=base.collected_on.isoformat(),
-            rise=rise,
-            **late_evidence(late, settings.a_h3_window),
-        ),
+        evidence=_rise_evidence(latest, base, t0, rise, late, settings.a_h3_window),
     )
 
 
