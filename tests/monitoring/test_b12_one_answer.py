@@ -4,8 +4,7 @@ lab's set, else the default), so they never disagree on one patient."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, datetime
 from typing import Any
 
 import pytest
@@ -16,26 +15,11 @@ from notifications.models import Alert
 from patients.models import Patient
 from regimens.models import Protocol, ScheduledDose
 from regimens.services import dose_record_administration, regimen_start
+from tests.monitoring.conftest import Enter
 from tests.timeline import T0, day, noon
 
 pytestmark = pytest.mark.django_db
 
-Enter = Callable[..., Any]
-
-
-@pytest.fixture
-def enter(api: APIClient, clock: Any, django_capture_on_commit_callbacks: Any) -> Enter:
-    """POST one result collected at noon UTC on `on` (the clock moves there), running the evaluation."""
-
-    def post(patient: Patient, analyte: str, value: str, unit: str, on: date, **extra: Any) -> Any:
-        clock.move_to(noon(on) + timedelta(hours=1))
-        body = {"patient": patient.pk, "analyte": analyte, "value": value, "unit": unit}
-        with django_capture_on_commit_callbacks(execute=True):
-            response = api.post("/api/lab-results/", {**body, "collected_at": noon(on).isoformat(), **extra})
-        assert response.status_code == 201, response.json()
-        return response.json()
-
-    return post
 
 
 def start_treatment(patient: Patient, django_capture_on_commit_callbacks: Any) -> None:

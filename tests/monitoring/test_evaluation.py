@@ -3,23 +3,22 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any, cast
 
 import pytest
 import time_machine
-from rest_framework.test import APIClient
 
 from monitoring.evaluation import evaluate_patient
 from monitoring.rules.patterns import S3_ADAMTS13_TEXT, S3_BANNER
 from notifications.alerts import alert_acknowledge
 from notifications.models import Alert
 from patients.models import Patient, PatientFact
-from regimens.models import LabRecheck, Protocol, RecheckStatus, Regimen, ScheduledDose
-from regimens.services import dose_record_administration, regimen_replan, regimen_start
+from regimens.models import LabRecheck, Protocol, RecheckStatus
+from regimens.services import regimen_replan, regimen_start
 from tests.factories import PatientFactory
-from tests.timeline import T0, day, noon
+from tests.monitoring.conftest import Enter
+from tests.timeline import T0, day, noon, start_treatment
 
 pytestmark = pytest.mark.django_db
 
@@ -28,39 +27,6 @@ def new_patient(**fields: Any) -> Patient:
     return cast(Patient, PatientFactory(**fields))
 
 
-def start_treatment(patient: Patient, code: str = "hydroxo-uk-standard") -> Regimen:
-    """Start on T0 and give the first dose at 10:00 on T0 (so T0 is the first dose date)."""
-    with time_machine.travel(noon(T0), tick=False):
-        regimen = regimen_start(patient=patient, protocol=Protocol.objects.get(code=code), start_date=T0)
-        first = ScheduledDose.objects.filter(regimen=regimen).order_by("due_date").first()
-        assert first is not None and first.due_date == T0
-        dose_record_administration(dose=first, administered_at=datetime(2027, 1, 4, 10, tzinfo=UTC))
-    return regimen
-
-
-Enter = Callable[..., Any]
-
-
-@pytest.fixture
-def enter(api: APIClient, clock: Any, django_capture_on_commit_callbacks: Any) -> Enter:
-    """POST one result collected at noon UTC on `on` (the clock moves there), running the evaluation."""
-
-    def post(patient: Patient, analyte: str, value: Any, unit: str, on: date, **extra: Any) -> Any:
-        clock.move_to(noon(on) + timedelta(hours=1))
-        body = {
-            "patient": patient.pk,
-            "analyte": analyte,
-            "value": value,
-            "unit": unit,
-            "collected_at": noon(on).isoformat(),
-            **extra,
-        }
-        with django_capture_on_commit_callbacks(execute=True):
-            response = api.post("/api/lab-results/", body, format="json")
-        assert response.status_code == 201, response.json()
-        return response.json()
-
-    return post
 
 
 def open_alerts(patient: Patient) -> dict[str, Alert]:

@@ -6,7 +6,7 @@ due date (V-11)."""
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, timedelta
 from io import StringIO
 from typing import Any
 
@@ -19,37 +19,15 @@ from monitoring.safety import platelet_warning
 from monitoring.selectors import b12_status_for, trends_for
 from notifications.models import Alert
 from patients.models import FactKind, LabResult, Patient, Role
-from regimens.models import LabRecheck, Protocol, RecheckStatus, Regimen, ScheduledDose
-from regimens.services import dose_record_administration, dose_record_not_given, regimen_start
+from regimens.models import LabRecheck, Protocol, RecheckStatus
+from regimens.services import dose_record_not_given, regimen_start
 from tests.conftest import client_for
 from tests.factories import LabResultFactory, PatientFactFactory, staff_user
-from tests.timeline import T0, day, noon
+from tests.monitoring.conftest import Enter
+from tests.timeline import T0, day, noon, start_treatment
 
 pytestmark = pytest.mark.django_db
 
-Enter = Callable[..., Any]
-
-
-def start_treatment(patient: Patient, code: str = "hydroxo-uk-standard") -> Regimen:
-    with time_machine.travel(noon(T0), tick=False):
-        regimen = regimen_start(patient=patient, protocol=Protocol.objects.get(code=code), start_date=T0)
-        first = ScheduledDose.objects.filter(regimen=regimen).order_by("due_date").first()
-        assert first is not None and first.due_date == T0
-        dose_record_administration(dose=first, administered_at=datetime(2027, 1, 4, 10, tzinfo=UTC))
-    return regimen
-
-
-@pytest.fixture
-def enter(api: APIClient, clock: Any, django_capture_on_commit_callbacks: Any) -> Enter:
-    def post(patient: Patient, analyte: str, value: Any, unit: str, on: date) -> int:
-        clock.move_to(noon(on) + timedelta(hours=1))
-        body = {"patient": patient.pk, "analyte": analyte, "value": value, "unit": unit, "collected_at": noon(on)}
-        with django_capture_on_commit_callbacks(execute=True):
-            response = api.post("/api/lab-results/", {**body, "collected_at": noon(on).isoformat()}, format="json")
-        assert response.status_code == 201, response.json()
-        return int(response.json()["id"])
-
-    return post
 
 
 @pytest.fixture
@@ -71,7 +49,7 @@ def open_alert(patient: Patient, kind: str) -> Alert | None:
 def test_it_lets_whoever_entered_a_result_mark_it_entered_in_error_and_keeps_it_listed(
     patient: Patient, nurse: Any, api: APIClient, enter: Enter, mark: Any
 ) -> None:
-    result_id = enter(patient, "hemoglobin", "100", "g/L", T0)
+    result_id = enter(patient, "hemoglobin", "100", "g/L", T0)["id"]
 
     response = mark(api, result_id)
 
@@ -87,7 +65,7 @@ def test_it_lets_whoever_entered_a_result_mark_it_entered_in_error_and_keeps_it_
 def test_it_refuses_another_nurse_and_gives_the_author_7_days(
     patient: Patient, clinic: Any, enter: Enter, mark: Any, clock: Any, clinician_api: APIClient
 ) -> None:
-    result_id = enter(patient, "hemoglobin", "100", "g/L", T0)
+    result_id = enter(patient, "hemoglobin", "100", "g/L", T0)["id"]
     colleague = client_for(staff_user(clinic, Role.NURSE, username="colleague"))
     assert mark(colleague, result_id).status_code == 403
 
@@ -100,7 +78,7 @@ def test_it_refuses_another_nurse_and_gives_the_author_7_days(
 def test_it_needs_a_reason_and_refuses_a_second_different_reason(
     patient: Patient, api: APIClient, enter: Enter, mark: Any
 ) -> None:
-    result_id = enter(patient, "hemoglobin", "100", "g/L", T0)
+    result_id = enter(patient, "hemoglobin", "100", "g/L", T0)["id"]
 
     blank = mark(api, result_id, " ")
     assert blank.status_code == 400 and "reason" in blank.json()
@@ -115,7 +93,7 @@ def test_the_alert_a_result_entered_in_error_opened_resolves_on_re_evaluation(
     # Given a slow Hb rise at day 14 (A-H2) opened by the day-14 result
     start_treatment(patient)
     enter(patient, "hemoglobin", "100", "g/L", T0)
-    wrong = enter(patient, "hemoglobin", "102", "g/L", day(14))
+    wrong = enter(patient, "hemoglobin", "102", "g/L", day(14))["id"]
     assert open_alert(patient, "hemoglobin_slow_rise") is not None
 
     # When that result is marked entered in error
@@ -133,7 +111,7 @@ def test_an_alert_still_held_by_other_results_stays_open(
     start_treatment(patient)
     enter(patient, "hemoglobin", "100", "g/L", T0)
     enter(patient, "hemoglobin", "102", "g/L", day(13))
-    duplicate = enter(patient, "hemoglobin", "102", "g/L", day(14))
+    duplicate = enter(patient, "hemoglobin", "102", "g/L", day(14))["id"]
 
     mark(api, duplicate)
 
@@ -144,7 +122,7 @@ def test_a_recheck_completed_only_by_that_result_is_due_again(
     patient: Patient, api: APIClient, enter: Enter, mark: Any
 ) -> None:
     regimen = start_treatment(patient)
-    wrong = enter(patient, "hemoglobin", "125", "g/L", day(14))
+    wrong = enter(patient, "hemoglobin", "125", "g/L", day(14))["id"]
     assert LabRecheck.objects.get(regimen=regimen, key="L-6@14").status == RecheckStatus.DONE
 
     mark(api, wrong)
@@ -156,7 +134,7 @@ def test_a_recheck_completed_only_by_that_result_is_due_again(
 def test_a_recheck_another_result_answers_stays_done(patient: Patient, api: APIClient, enter: Enter, mark: Any) -> None:
     regimen = start_treatment(patient)
     enter(patient, "hemoglobin", "125", "g/L", day(13))
-    wrong = enter(patient, "hemoglobin", "126", "g/L", day(14))
+    wrong = enter(patient, "hemoglobin", "126", "g/L", day(14))["id"]
 
     mark(api, wrong)
 
@@ -169,7 +147,7 @@ def test_a_recheck_closed_by_hand_is_not_reopened(
     regimen = start_treatment(patient)
     recheck = LabRecheck.objects.get(regimen=regimen, key="L-6@14")
     clinician_api.post(f"/api/lab-rechecks/{recheck.pk}/complete/", {"note": "drawn at the GP"}, format="json")
-    wrong = enter(patient, "hemoglobin", "125", "g/L", day(14))
+    wrong = enter(patient, "hemoglobin", "125", "g/L", day(14))["id"]
 
     mark(api, wrong)
 

@@ -15,28 +15,14 @@ from rest_framework.test import APIClient
 from monitoring import safety
 from notifications.models import Alert
 from patients.models import LabResult, PatientFact
-from regimens import services
-from regimens.models import Protocol, Regimen, ScheduledDose
+from regimens.models import Regimen, ScheduledDose
+from tests.monitoring.conftest import TODAY, start
 from tracker.errors import WarningsNotAcknowledged
 
 pytestmark = pytest.mark.django_db
 
-TODAY = "2026-12-01 09:00:00+00:00"
 # The first loading dose of a regimen started on Monday 4 January 2027 is given that day at 10:30.
 GIVEN_AT = datetime(2027, 1, 4, 10, 30, tzinfo=UTC)
-
-
-def start(
-    patient: Any, code: str = "hydroxo-uk-standard", acknowledge: list[str] | None = None, override_reason: str = ""
-) -> Regimen:
-    with time_machine.travel(TODAY, tick=False):
-        return services.regimen_start(
-            patient=patient,
-            protocol=Protocol.objects.get(code=code),
-            start_date=date(2027, 1, 4),
-            acknowledge=acknowledge,
-            override_reason=override_reason,
-        )
 
 
 def first_dose(regimen: Regimen) -> ScheduledDose:

@@ -13,30 +13,12 @@ import time_machine
 from notifications.models import Alert
 from patients.models import PatientFact
 from regimens import services
-from regimens.models import Protocol, Regimen
+from regimens.models import Regimen
+from tests.monitoring.conftest import start
 from tracker.errors import ServiceError, WarningsNotAcknowledged
 
 pytestmark = pytest.mark.django_db
 
-TODAY = "2026-12-01 09:00:00+00:00"
-
-
-def start(
-    patient: Any,
-    code: str,
-    acknowledge: list[str] | None = None,
-    override_reason: str = "",
-    options: dict[str, Any] | None = None,
-) -> Regimen:
-    with time_machine.travel(TODAY, tick=False):
-        return services.regimen_start(
-            patient=patient,
-            protocol=Protocol.objects.get(code=code),
-            start_date=date(2027, 1, 4),
-            options=options,
-            acknowledge=acknowledge,
-            override_reason=override_reason,
-        )
 
 
 def refused_codes(patient: Any, code: str, **kw: Any) -> list[str]:
