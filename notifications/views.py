@@ -207,6 +207,7 @@ class NotificationViewSet(mixins.ListModelMixin, viewsets.GenericViewSet[Deliver
 
     serializer_class = NotificationSerializer
     filterset_class = NotificationFilter
+    ordering_fields = ["due_at", "sent_at", "id"]
     permission_classes = [IsClinicStaffOrSuperuser]
 
     def get_queryset(self) -> QuerySet[Delivery]:

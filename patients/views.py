@@ -9,13 +9,14 @@ from django_filters.rest_framework import DjangoFilterBackend
 from drf_spectacular.utils import extend_schema
 from rest_framework import mixins, viewsets
 from rest_framework.decorators import action
-from rest_framework.filters import OrderingFilter, SearchFilter
+from rest_framework.filters import SearchFilter
 from rest_framework.request import Request
 from rest_framework.response import Response
 
 from patients.models import Clinic, Patient
 from patients.serializers import ClinicCalendarSerializer, ClinicSerializer, PatientSerializer
 from patients.services import clinic_update_calendar
+from tracker.api import KnownQueryParameters, Ordering
 from tracker.permissions import CLINIC_ADMINS, require_role, restrict_to_clinics, staff_clinic_ids
 
 
@@ -30,10 +31,10 @@ class PatientViewSet(
     their treatment record must stay."""
 
     serializer_class = PatientSerializer
-    filter_backends = [DjangoFilterBackend, SearchFilter, OrderingFilter]
+    filter_backends = [KnownQueryParameters, DjangoFilterBackend, SearchFilter, Ordering]
     filterset_fields = ["clinic", "sex", "deficiency_cause", "reminder_channel"]
     search_fields = ["given_name", "family_name", "mrn"]
-    ordering_fields = ["family_name", "given_name", "mrn", "birth_date", "created_at"]
+    ordering_fields = ["family_name", "given_name", "mrn", "birth_date", "created_at", "id"]
 
     def get_queryset(self) -> QuerySet[Patient]:
         return restrict_to_clinics(Patient.objects.all(), self.request.user, "clinic")

@@ -211,6 +211,8 @@ class DoseViewSet(viewsets.ReadOnlyModelViewSet[ScheduledDose]):
 
     serializer_class = DoseSerializer
     filterset_class = DoseFilter
+    ordering_fields = ["due_date", "administered_at", "recorded_at", "id"]
+    query_parameters = {"list": ["warnings"]}
 
     def get_serializer_class(self) -> type[BaseSerializer[Any]]:
         if self.action == "retrieve":
@@ -290,6 +292,7 @@ class LabRecheckViewSet(viewsets.ReadOnlyModelViewSet[LabRecheck]):
 
     serializer_class = LabRecheckSerializer
     filterset_class = LabRecheckFilter
+    ordering_fields = ["due_date", "window_start", "window_end", "id"]
 
     def get_queryset(self) -> QuerySet[LabRecheck]:
         queryset = LabRecheck.objects.select_related("patient")

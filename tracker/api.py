@@ -1,14 +1,26 @@
-"""Shared API plumbing: the error format and the serializer fields every app uses."""
+"""Shared API plumbing: the error format, the serializer fields every app uses, and the query-parameter
+rules of every list (paging, ordering, unknown parameters refused, invalid choices listing the valid ones)."""
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
 
+from django import forms
 from django.core.exceptions import ValidationError as DjangoValidationError
+from django.db.models import QuerySet
 from django.utils import timezone as djtz
+from django_filters import fields as filter_fields
+from django_filters import filters as django_filters
+from django_filters.rest_framework import DjangoFilterBackend
 from rest_framework import serializers, status
+from rest_framework.exceptions import ValidationError
+from rest_framework.filters import BaseFilterBackend, OrderingFilter, SearchFilter
+from rest_framework.pagination import PageNumberPagination
+from rest_framework.request import Request
 from rest_framework.response import Response
+from rest_framework.settings import api_settings
 from rest_framework.views import exception_handler as drf_exception_handler
 
 from tracker.errors import ServiceError
@@ -58,3 +70,197 @@ def acknowledge_field() -> serializers.ListField:
         required=False,
         help_text="Codes of the safety warnings the user has seen and accepts (e.g. lifelong_therapy_stopped).",
     )
+
+
+# --- Query parameters --------------------------------------------------------------------------------------
+
+DEFAULT_PAGE_SIZE = 50
+# Not a clinical number: a bound on the work one request can ask for (a page of 500 doses or lab results
+# renders in well under a second); integrators page through anything longer.
+MAX_PAGE_SIZE = 500
+
+
+class Pagination(PageNumberPagination):
+    """`page` and `page_size` (1..MAX_PAGE_SIZE, default DEFAULT_PAGE_SIZE). A page_size that is not a whole
+    number in that range is refused with a 400 naming it rather than clamped: a client that asked for 1000
+    rows and silently got 500 would think it had seen them all. `next` and `previous` keep the page size."""
+
+    page_size = DEFAULT_PAGE_SIZE
+    page_size_query_param = "page_size"
+    max_page_size = MAX_PAGE_SIZE
+
+    def get_page_size(self, request: Request) -> int:
+        raw = request.query_params.get(self.page_size_query_param)
+        if raw is None:
+            return self.page_size
+        # isascii: "５".isdigit() is True and int() reads it; a page size is plain digits.
+        size = int(raw) if raw.isascii() and raw.isdigit() else 0
+        if not 1 <= size <= MAX_PAGE_SIZE:
+            raise ValidationError({self.page_size_query_param: [f"must be a whole number from 1 to {MAX_PAGE_SIZE}"]})
+        return size
+
+    def get_schema_operation_parameters(self, view: Any) -> list[dict[str, Any]]:
+        parameters: list[dict[str, Any]] = super().get_schema_operation_parameters(view)
+        for parameter in parameters:
+            if parameter["name"] == self.page_size_query_param:
+                parameter["description"] = (
+                    f"Rows per page: 1 to {MAX_PAGE_SIZE} (default {DEFAULT_PAGE_SIZE}); outside that range a 400."
+                )
+                parameter["schema"] = {"type": "integer", "minimum": 1, "maximum": MAX_PAGE_SIZE}
+            elif parameter["name"] == self.page_query_param:
+                parameter["schema"] = {"type": "integer", "minimum": 1}
+        return parameters
+
+
+class Ordering(OrderingFilter):
+    """`?ordering=field,-other` on the lists that name `ordering_fields` (none elsewhere: DRF's default would
+    offer every serializer field). An unknown field is a 400 naming it, not dropped; the primary key breaks
+    ties so that pages neither repeat nor skip rows."""
+
+    def _fields(self, view: Any) -> list[str]:
+        return list(getattr(view, "ordering_fields", None) or [])
+
+    def filter_queryset(self, request: Request, queryset: QuerySet[Any], view: Any) -> QuerySet[Any]:
+        if not self._fields(view):
+            return queryset
+        return super().filter_queryset(request, queryset, view)  # type: ignore[no-any-return]
+
+    def remove_invalid_fields(
+        self, queryset: QuerySet[Any], fields: list[str], view: Any, request: Request
+    ) -> list[str]:
+        allowed = self._fields(view)
+        fields = [term for term in fields if term]
+        if not fields:
+            return []
+        unknown = [term for term in fields if term.removeprefix("-") not in allowed]
+        if unknown:
+            choices = ", ".join(f"{name}, -{name}" for name in allowed)
+            raise ValidationError({self.ordering_param: [f"unknown field {', '.join(unknown)}; use one of: {choices}"]})
+        if not any(term.removeprefix("-") in ("id", "pk") for term in fields):
+            fields = [*fields, "-pk" if fields[0].startswith("-") else "pk"]
+        return fields
+
+    def get_schema_operation_parameters(self, view: Any) -> list[dict[str, Any]]:
+        allowed = self._fields(view)
+        if not allowed:
+            return []
+        return [
+            {
+                "name": self.ordering_param,
+                "required": False,
+                "in": "query",
+                "description": (
+                    f"Comma-separated fields to sort by, `-` for descending: {', '.join(allowed)}. "
+                    "Ties are broken by id."
+                ),
+                "schema": {"type": "string"},
+            }
+        ]
+
+
+def accepted_query_parameters(request: Request, queryset: QuerySet[Any], view: Any) -> set[str]:
+    """The query parameters `view` reads for this request: on a list its filters (django-filter's names,
+    e.g. due_from), search and ordering where the view has them, and paging; on any route `format` and the
+    names the view declares in `query_parameters` for its action (documented there with extend_schema)."""
+    action = getattr(view, "action", None)
+    names = set(getattr(view, "query_parameters", {}).get(action, ()))
+    if api_settings.URL_FORMAT_OVERRIDE:
+        names.add(api_settings.URL_FORMAT_OVERRIDE)
+    if action is None:
+        is_list = request.method == "GET" and getattr(view, "lookup_url_kwarg", None) not in view.kwargs
+    else:
+        is_list = action == "list"
+    if not is_list:
+        return names
+    for backend_class in getattr(view, "filter_backends", ()):
+        backend = backend_class()
+        if isinstance(backend, DjangoFilterBackend):
+            filterset = backend.get_filterset(request, queryset, view)
+            if filterset is not None:
+                names |= set(_form_names(filterset.form.fields.items()))
+        elif isinstance(backend, SearchFilter) and getattr(view, "search_fields", None):
+            names.add(backend.search_param)
+        elif isinstance(backend, OrderingFilter) and getattr(view, "ordering_fields", None):
+            names.add(backend.ordering_param)
+    paginator = getattr(view, "paginator", None)
+    if paginator is not None:
+        names |= {name for name in (paginator.page_query_param, paginator.page_size_query_param) if name}
+    return names
+
+
+def _form_names(fields: Iterable[tuple[str, Any]]) -> Iterable[str]:
+    for name, field in fields:
+        # A range filter reads name_min and name_max (its widget's suffixes), not name itself.
+        suffixes = getattr(field.widget, "suffixes", None)
+        yield from ([f"{name}_{suffix}" if suffix else name for suffix in suffixes] if suffixes else [name])
+
+
+class KnownQueryParameters(BaseFilterBackend):
+    """A query parameter the route does not read is a 400 naming it: a misspelt filter or an ordering the
+    list does not offer would otherwise return every row as if it had been applied. First of every view's
+    filter_backends (DEFAULT_FILTER_BACKENDS, and any view that sets its own)."""
+
+    def filter_queryset(self, request: Request, queryset: QuerySet[Any], view: Any) -> QuerySet[Any]:
+        accepted = accepted_query_parameters(request, queryset, view)
+        unknown = sorted(set(request.query_params) - accepted)
+        if unknown:
+            hint = f"use one of: {', '.join(sorted(accepted))}" if accepted else "this route takes none"
+            raise ValidationError({name: [f"unknown query parameter; {hint}"] for name in unknown})
+        return queryset
+
+
+# --- Invalid choices name the valid ones ------------------------------------------------------------------
+
+
+def invalid_choice_message(value: object, choices: Iterable[object]) -> str:
+    valid = ", ".join(str(choice) for choice in choices if choice not in ("", None))
+    return f'"{value}" is not a valid choice; use one of: {valid}.'
+
+
+class _ListingChoices:
+    """For django-filter's choice fields: the invalid-choice error lists the valid values."""
+
+    def validate(self, value: Any) -> None:
+        try:
+            super().validate(value)  # type: ignore[misc]
+        except DjangoValidationError as exc:
+            if getattr(exc, "code", None) != "invalid_choice":
+                raise
+            bad = (exc.params or {}).get("value", value)
+            choices = [key for key, _label in self.choices]  # type: ignore[attr-defined]
+            raise DjangoValidationError(invalid_choice_message(bad, choices), code="invalid_choice") from None
+
+
+class ListingChoiceField(_ListingChoices, filter_fields.ChoiceField):
+    pass
+
+
+class ListingMultipleChoiceField(_ListingChoices, filter_fields.MultipleChoiceField):
+    pass
+
+
+class ListingTypedChoiceField(_ListingChoices, forms.TypedChoiceField):
+    pass
+
+
+def install_choice_messages() -> None:
+    """Every choice error, in a serializer or a filter, lists the valid values: `"x" is not a valid choice;
+    use one of: a, b, c.` Set once at start-up (TrackerConfig.ready) rather than field by field."""
+    django_filters.ChoiceFilter.field_class = ListingChoiceField
+    django_filters.MultipleChoiceFilter.field_class = ListingMultipleChoiceField
+    django_filters.TypedChoiceFilter.field_class = ListingTypedChoiceField
+    if getattr(serializers.ChoiceField.to_internal_value, "lists_choices", False):
+        return
+    original = serializers.ChoiceField.to_internal_value
+
+    def to_internal_value(self: serializers.ChoiceField, data: Any) -> Any:
+        try:
+            return original(self, data)
+        except serializers.ValidationError as exc:
+            if exc.get_codes() != ["invalid_choice"]:
+                raise
+            message = invalid_choice_message(data, self.choice_strings_to_values)
+            raise serializers.ValidationError(message, code="invalid_choice") from None
+
+    to_internal_value.lists_choices = True  # type: ignore[attr-defined]
+    serializers.ChoiceField.to_internal_value = to_internal_value  # type: ignore[method-assign]

@@ -6,3 +6,8 @@ from django.apps import AppConfig
 class TrackerConfig(AppConfig):
     name = "tracker"
     verbose_name = "Cobalt"
+
+    def ready(self) -> None:
+        from tracker.api import install_choice_messages
+
+        install_choice_messages()

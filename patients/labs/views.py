@@ -131,6 +131,7 @@ class LabResultViewSet(
 
     serializer_class = LabResultSerializer
     filterset_class = LabResultFilter
+    ordering_fields = ["collected_at", "created_at", "id"]
 
     def get_queryset(self) -> QuerySet[LabResult]:
         queryset = LabResult.objects.select_related("entered_by", "error_recorded_by")

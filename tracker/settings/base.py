@@ -114,9 +114,14 @@ REST_FRAMEWORK = {
         "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["tracker.permissions.IsClinicStaff"],
-    "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
-    "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.PageNumberPagination",
-    "PAGE_SIZE": 50,
+    # KnownQueryParameters first: an unknown parameter is refused before any filter runs (tracker/api.py).
+    "DEFAULT_FILTER_BACKENDS": [
+        "tracker.api.KnownQueryParameters",
+        "django_filters.rest_framework.DjangoFilterBackend",
+        "tracker.api.Ordering",
+    ],
+    # page_size up to tracker.api.MAX_PAGE_SIZE; the default page size is tracker.api.DEFAULT_PAGE_SIZE.
+    "DEFAULT_PAGINATION_CLASS": "tracker.api.Pagination",
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "EXCEPTION_HANDLER": "tracker.api.exception_handler",
     "DATE_INPUT_FORMATS": ["iso-8601"],
