@@ -10,12 +10,12 @@ from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import serializers
 from rest_framework.request import Request
 from rest_framework.response import Response
-from rest_framework.views import APIView
 
 from monitoring.prompts import patient_prompts_data
 from monitoring.selectors import b12_status_for, plasmic_for, trends_for
 from patients.labs.analytes import AnalyteError
 from patients.models import Patient
+from tracker.api import CheckedAPIView
 from tracker.permissions import restrict_to_clinics
 
 
@@ -27,7 +27,9 @@ class PlasmicQuery(serializers.Serializer[Any]):
     since = serializers.DateField(required=False, help_text="Day TTP was first suspected (RULES §6.2).")
 
 
-class PlasmicView(APIView):
+class PlasmicView(CheckedAPIView):
+    query_parameters = {"get": ["since"]}
+
     @extend_schema(
         parameters=[OpenApiParameter("since", OpenApiTypes.DATE, description="Use values from this day on.")],
         responses=OpenApiTypes.OBJECT,
@@ -46,7 +48,9 @@ class PlasmicView(APIView):
         return Response(plasmic_for(patient, query.validated_data.get("since")))
 
 
-class TrendsView(APIView):
+class TrendsView(CheckedAPIView):
+    query_parameters = {"get": ["analytes"]}
+
     @extend_schema(
         parameters=[
             OpenApiParameter(
@@ -73,7 +77,7 @@ class TrendsView(APIView):
             raise serializers.ValidationError({"analytes": [exc.message]}) from exc
 
 
-class B12StatusView(APIView):
+class B12StatusView(CheckedAPIView):
     @extend_schema(
         responses=OpenApiTypes.OBJECT,
         summary="The patient's diagnostic B12 status (RULES §5.1)",
@@ -100,7 +104,7 @@ class PromptSerializer(serializers.Serializer[Any]):
     details = serializers.DictField()
 
 
-class PromptsView(APIView):
+class PromptsView(CheckedAPIView):
     @extend_schema(
         responses=PromptSerializer(many=True),
         summary="Information prompts for the patient record and the lab request (RULES S-7, S-14)",

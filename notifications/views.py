@@ -225,11 +225,17 @@ class NotificationViewSet(mixins.ListModelMixin, viewsets.GenericViewSet[Deliver
         )
 
     @extend_schema(responses=InboxMessageSerializer(many=True), filters=False)
-    @action(detail=False, methods=["get"], serializer_class=InboxMessageSerializer, filterset_class=None)
+    @action(
+        detail=False,
+        methods=["get"],
+        serializer_class=InboxMessageSerializer,
+        filterset_class=None,
+        ordering_fields=None,  # the inbox has its own order: unread first, then newest
+    )
     def inbox(self, request: Request) -> Response:
         """Your own inbox messages (alerts, escalations, digests) that are due, unread first, newest first."""
         queryset = (
-            self.get_queryset()
+            self.filter_queryset(self.get_queryset())
             .filter(due_at__lte=timezone.now())
             .exclude(status__in=[DeliveryStatus.CANCELLED, DeliveryStatus.FAILED])
             .order_by(F("read_at").asc(nulls_first=True), "-due_at", "-id")

@@ -19,7 +19,6 @@ from rest_framework.exceptions import ValidationError
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.serializers import BaseSerializer
-from rest_framework.views import APIView
 
 from regimens import services
 from regimens.filters import DoseFilter, LabRecheckFilter, RegimenFilter
@@ -51,6 +50,7 @@ from regimens.serializers import (
     SchedulePreviewRequestSerializer,
     SchedulePreviewSerializer,
 )
+from tracker.api import CheckedAPIView
 from tracker.permissions import PRESCRIBERS, is_prescriber, require_role, restrict_to_clinics
 
 ERRORS = OpenApiResponse(description='Bad input: {"field": ["reason"]}, naming each field that was wrong.')
@@ -84,7 +84,7 @@ class ProtocolViewSet(viewsets.ReadOnlyModelViewSet[Protocol]):
         return protocol
 
 
-class SchedulePreviewView(APIView):
+class SchedulePreviewView(CheckedAPIView):
     """The schedule a regimen would get; nothing is stored."""
 
     @extend_schema(request=SchedulePreviewRequestSerializer, responses={200: SchedulePreviewSerializer, 400: ERRORS})

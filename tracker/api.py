@@ -3,9 +3,9 @@ rules of every list (paging, ordering, unknown parameters refused, invalid choic
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
-from typing import Any
+from typing import Any, ClassVar
 
 from django import forms
 from django.core.exceptions import ValidationError as DjangoValidationError
@@ -21,6 +21,7 @@ from rest_framework.pagination import PageNumberPagination
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.settings import api_settings
+from rest_framework.views import APIView
 from rest_framework.views import exception_handler as drf_exception_handler
 
 from tracker.errors import ServiceError
@@ -126,19 +127,19 @@ class Ordering(OrderingFilter):
         return super().filter_queryset(request, queryset, view)  # type: ignore[no-any-return]
 
     def remove_invalid_fields(
-        self, queryset: QuerySet[Any], fields: list[str], view: Any, request: Request
+        self, queryset: QuerySet[Any], fields: Iterable[str], view: Any, request: Request
     ) -> list[str]:
         allowed = self._fields(view)
-        fields = [term for term in fields if term]
-        if not fields:
+        terms = [term for term in fields if term]
+        if not terms:
             return []
-        unknown = [term for term in fields if term.removeprefix("-") not in allowed]
+        unknown = [term for term in terms if term.removeprefix("-") not in allowed]
         if unknown:
             choices = ", ".join(f"{name}, -{name}" for name in allowed)
             raise ValidationError({self.ordering_param: [f"unknown field {', '.join(unknown)}; use one of: {choices}"]})
-        if not any(term.removeprefix("-") in ("id", "pk") for term in fields):
-            fields = [*fields, "-pk" if fields[0].startswith("-") else "pk"]
-        return fields
+        if not any(term.removeprefix("-") in ("id", "pk") for term in terms):
+            terms.append("-pk" if terms[0].startswith("-") else "pk")
+        return terms
 
     def get_schema_operation_parameters(self, view: Any) -> list[dict[str, Any]]:
         allowed = self._fields(view)
@@ -169,7 +170,8 @@ def accepted_query_parameters(request: Request, queryset: QuerySet[Any], view: A
     if action is None:
         is_list = request.method == "GET" and getattr(view, "lookup_url_kwarg", None) not in view.kwargs
     else:
-        is_list = action == "list"
+        # A GET action on the collection (e.g. the inbox) pages like the list itself.
+        is_list = action == "list" or (request.method == "GET" and getattr(view, "detail", None) is False)
     if not is_list:
         return names
     for backend_class in getattr(view, "filter_backends", ()):
@@ -201,12 +203,31 @@ class KnownQueryParameters(BaseFilterBackend):
     filter_backends (DEFAULT_FILTER_BACKENDS, and any view that sets its own)."""
 
     def filter_queryset(self, request: Request, queryset: QuerySet[Any], view: Any) -> QuerySet[Any]:
-        accepted = accepted_query_parameters(request, queryset, view)
-        unknown = sorted(set(request.query_params) - accepted)
-        if unknown:
-            hint = f"use one of: {', '.join(sorted(accepted))}" if accepted else "this route takes none"
-            raise ValidationError({name: [f"unknown query parameter; {hint}"] for name in unknown})
+        refuse_unknown_query_parameters(request, accepted_query_parameters(request, queryset, view))
         return queryset
+
+
+def refuse_unknown_query_parameters(request: Request, accepted: Iterable[str]) -> None:
+    accepted = set(accepted)
+    unknown = sorted(set(request.query_params) - accepted)
+    if unknown:
+        hint = f"use one of: {', '.join(sorted(accepted))}" if accepted else "this route takes none"
+        raise ValidationError({name: [f"unknown query parameter; {hint}"] for name in unknown})
+
+
+class CheckedAPIView(APIView):
+    """An APIView (no queryset, so no filter backends) that refuses query parameters it does not read, as
+    KnownQueryParameters does for the viewsets. `query_parameters` names them per HTTP method ("get"),
+    documented with extend_schema; `format` is always accepted."""
+
+    query_parameters: ClassVar[Mapping[str, Sequence[str]]] = {}
+
+    def initial(self, request: Request, *args: Any, **kwargs: Any) -> None:
+        super().initial(request, *args, **kwargs)  # authentication and permissions first: 401/403 before 400
+        accepted = set(self.query_parameters.get(request.method.lower() if request.method else "", ()))
+        if api_settings.URL_FORMAT_OVERRIDE:
+            accepted.add(api_settings.URL_FORMAT_OVERRIDE)
+        refuse_unknown_query_parameters(request, accepted)
 
 
 # --- Invalid choices name the valid ones ------------------------------------------------------------------
@@ -228,7 +249,9 @@ class _ListingChoices:
                 raise
             bad = (exc.params or {}).get("value", value)
             choices = [key for key, _label in self.choices]  # type: ignore[attr-defined]
-            raise DjangoValidationError(invalid_choice_message(bad, choices), code="invalid_choice") from None
+            # django-filter renders the message with `message % params`: a "%" in the value must stay literal.
+            message = invalid_choice_message(bad, choices).replace("%", "%%")
+            raise DjangoValidationError(message, code="invalid_choice") from None
 
 
 class ListingChoiceField(_ListingChoices, filter_fields.ChoiceField):
@@ -263,4 +286,4 @@ def install_choice_messages() -> None:
             raise serializers.ValidationError(message, code="invalid_choice") from None
 
     to_internal_value.lists_choices = True  # type: ignore[attr-defined]
-    serializers.ChoiceField.to_internal_value = to_internal_value  # type: ignore[method-assign]
+    serializers.ChoiceField.to_internal_value = to_internal_value  # type: ignore[method-assign,assignment]

@@ -25,7 +25,6 @@ from rest_framework.permissions import IsAuthenticated
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.settings import api_settings
-from rest_framework.views import APIView
 
 from patients.labs import analytes
 from patients.labs.importer import clinic_for, import_lab_results
@@ -40,6 +39,7 @@ from patients.labs.serializers import (
 )
 from patients.labs.services import ResultInput, lab_panel_create, lab_result_create, lab_result_mark_entered_in_error
 from patients.models import Interpretation, LabResult, ResultSource
+from tracker.api import CheckedAPIView
 from tracker.permissions import is_prescriber, restrict_to_clinics, staff_clinic_ids
 
 ERRORS = OpenApiResponse(description='Bad input: {"field": ["reason"]}, naming each field that was wrong.')
@@ -210,7 +210,7 @@ class LabResultViewSet(
         return Response(self._created([marked])[0])
 
 
-class AnalyteCatalogueView(APIView):
+class AnalyteCatalogueView(CheckedAPIView):
     """The analytes Cobalt accepts: codes, LOINC codes (preferred and alternates), the canonical unit and
     every accepted unit with its exact conversion factor. Static reference data for integrators."""
 

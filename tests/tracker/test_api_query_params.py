@@ -16,7 +16,9 @@ from rest_framework.test import APIClient
 from regimens import services
 from regimens.models import Protocol, Regimen
 from tests.factories import PatientFactory
-from tracker.api import MAX_PAGE_SIZE, KnownQueryParameters
+from tracker.api import MAX_PAGE_SIZE, CheckedAPIView, KnownQueryParameters
+
+OUR_APPS = {"tracker", "patients", "regimens", "notifications", "monitoring"}
 
 TODAY = "2026-12-01 09:00:00+00:00"
 
@@ -94,9 +96,7 @@ def test_a_detail_route_refuses_list_filters_and_unknown_parameters(api: APIClie
 
 
 def test_an_action_refuses_unknown_parameters(clinician_api: APIClient, regimen: Regimen) -> None:
-    response = clinician_api.post(
-        f"/api/regimens/{regimen.pk}/stop/?dry_run=true", {"reason": "test"}, format="json"
-    )
+    response = clinician_api.post(f"/api/regimens/{regimen.pk}/stop/?dry_run=true", {"reason": "test"}, format="json")
 
     assert response.status_code == 400
     assert list(response.json()) == ["dry_run"]
@@ -108,7 +108,7 @@ def test_an_unauthenticated_request_is_a_401_before_its_parameters_are_read(anon
     assert anon_api.get("/api/doses/?nonsense=1").status_code in (401, 403)
 
 
-def test_every_api_list_view_checks_its_parameters_before_filtering() -> None:
+def test_every_api_view_of_ours_checks_its_query_parameters() -> None:
     def views(patterns: list[Any], prefix: str = "") -> list[Any]:
         found = []
         for pattern in patterns:
@@ -117,14 +117,34 @@ def test_every_api_list_view_checks_its_parameters_before_filtering() -> None:
                 found += views(pattern.url_patterns, route)
             elif isinstance(pattern, URLPattern) and route.startswith("api/"):
                 cls = getattr(pattern.callback, "cls", None)
-                if isinstance(cls, type) and issubclass(cls, GenericAPIView):
+                if isinstance(cls, type) and cls.__module__.split(".")[0] in OUR_APPS:
                     found.append(cls)
         return found
 
     api_views = views(get_resolver().url_patterns)
-    assert len(api_views) > 10
+    assert len(api_views) > 15
     for cls in api_views:
-        assert cls.filter_backends[0] is KnownQueryParameters, cls
+        if issubclass(cls, GenericAPIView):
+            assert cls.filter_backends[0] is KnownQueryParameters, cls
+        else:
+            assert issubclass(cls, CheckedAPIView), cls
+
+
+def test_a_plain_api_view_refuses_unknown_parameters(api: APIClient, patient: Any) -> None:
+    assert api.get(f"/api/patients/{patient.pk}/trends/?analytes=hemoglobin").status_code == 200
+    response = api.get(f"/api/patients/{patient.pk}/trends/?analyte=hemoglobin")
+
+    assert response.status_code == 400
+    assert response.json() == {"analyte": ["unknown query parameter; use one of: analytes, format"]}
+    assert api.get(f"/api/patients/{patient.pk}/b12-status/?since=2027-01-01").status_code == 400
+
+
+def test_the_inbox_pages_and_refuses_unknown_parameters(api: APIClient) -> None:
+    assert api.get("/api/notifications/inbox/?page_size=5").status_code == 200
+    response = api.get("/api/notifications/inbox/?status=sent")
+
+    assert response.status_code == 400
+    assert list(response.json()) == ["status"]
 
 
 # --- Paging ---------------------------------------------------------------------------------------------
@@ -229,6 +249,13 @@ def test_an_invalid_multiple_choice_filter_lists_the_valid_values(api: APIClient
 
     assert response.status_code == 400
     assert response.json() == {"status": ['"shut" is not a valid choice; use one of: open, acknowledged, resolved.']}
+
+
+def test_an_invalid_choice_with_a_percent_sign_is_quoted_as_sent(api: APIClient) -> None:
+    response = api.get("/api/alerts/?ordering=%25s%25(x)s")
+
+    assert response.status_code == 400
+    assert response.json()["ordering"][0].startswith('"%s%(x)s" is not a valid choice; use one of: ')
 
 
 def test_an_invalid_typed_choice_filter_lists_the_valid_values(api: APIClient) -> None:
