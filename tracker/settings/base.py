@@ -117,7 +117,10 @@ REST_FRAMEWORK = {
     "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
     "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.PageNumberPagination",
     "PAGE_SIZE": 50,
-    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    # JSON bodies only: one request shape per operation for generated clients. The CSV import sets its
+    # own multipart parsers; the admin and the web pages are Django views, not DRF, and are unaffected.
+    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+    "DEFAULT_SCHEMA_CLASS": "tracker.api.AutoSchema",
     "EXCEPTION_HANDLER": "tracker.api.exception_handler",
     "DATE_INPUT_FORMATS": ["iso-8601"],
     "DATETIME_INPUT_FORMATS": ["iso-8601"],
@@ -132,6 +135,10 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
+    "POSTPROCESSING_HOOKS": [
+        "drf_spectacular.hooks.postprocess_schema_enums",
+        "tracker.api.make_nullable_refs_inline",
+    ],
 }
 
 # --- Celery -----------------------------------------------------------------------------
