@@ -386,6 +386,9 @@ class LabRecheckSerializer(serializers.ModelSerializer[LabRecheck]):
 
 
 class RegimenDecisionSerializer(serializers.ModelSerializer[RegimenDecision]):
+    # Declared so the schema admits the "" that every decision other than a review carries.
+    outcome = serializers.ChoiceField(choices=ReviewOutcome.choices, allow_blank=True, read_only=True)
+
     class Meta:
         model = RegimenDecision
         fields = ["id", "phase_index", "kind", "outcome", "decided_on", "decided_by", "note", "created_at"]

@@ -8,7 +8,9 @@ from datetime import datetime
 from typing import Any
 
 from django.core.exceptions import ValidationError as DjangoValidationError
+from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.utils import timezone as djtz
+from django.views.defaults import page_not_found
 from drf_spectacular.extensions import OpenApiAuthenticationExtension
 from drf_spectacular.openapi import AutoSchema as SpectacularAutoSchema
 from drf_spectacular.plumbing import ResolvedComponent
@@ -113,6 +115,14 @@ def acknowledge_field() -> serializers.ListField:
         required=False,
         help_text="Codes of the safety warnings the user has seen and accepts (e.g. lifelong_therapy_stopped).",
     )
+
+
+def not_found(request: HttpRequest, exception: Exception | None = None) -> HttpResponse:
+    """handler404: under /api/ a path no route matches (GET /api/patients/abc/) answers the documented
+    {"detail": ...} JSON, like a 404 raised inside a view; elsewhere Django's page."""
+    if request.path.startswith("/api/"):
+        return JsonResponse({"detail": "Not found."}, status=status.HTTP_404_NOT_FOUND)
+    return page_not_found(request, exception or Http404())
 
 
 class SafetyWarningSerializer(serializers.Serializer[Any]):

@@ -19,3 +19,5 @@ urlpatterns = [
     path("api/", include("notifications.urls")),
     path("", include("tracker.web_urls")),
 ]
+
+handler404 = "tracker.api.not_found"

@@ -241,3 +241,17 @@ def test_every_400_answers_the_error_map(api: APIClient, clinic_admin: Any, clin
     assert nested.status_code == 400
     reasons = nested.json()["open_weekdays"]
     assert isinstance(reasons, list) and reasons[0].startswith("[1]: ")
+
+
+def test_a_path_no_api_route_matches_answers_the_documented_404_body(api: APIClient) -> None:
+    response = api.get("/api/patients/not-a-number/")
+
+    assert response.status_code == 404
+    assert response["Content-Type"] == "application/json"
+    assert response.json() == {"detail": "Not found."}
+
+
+def test_an_analyte_without_a_plausible_maximum_is_documented_as_null(schema: dict[str, Any]) -> None:
+    field = schema["components"]["schemas"]["Analyte"]["properties"]["plausible_max"]
+
+    assert (field["type"], field["nullable"]) == ("number", True)
