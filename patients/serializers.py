@@ -7,6 +7,8 @@ import re
 from datetime import date
 from typing import Any
 
+from django.core.exceptions import ValidationError as DjangoValidationError
+from django.core.validators import EmailValidator
 from django.db import IntegrityError, transaction
 from django.db.models import QuerySet
 from django.utils import timezone as djtz
@@ -48,7 +50,26 @@ class StaffClinicField(serializers.PrimaryKeyRelatedField):
         return Clinic.objects.filter(id__in=ids)
 
 
+class OptionalEmailField(serializers.CharField):
+    """An email address or "" (no address). A CharField with the email check rather than an EmailField, so the
+    schema says `string`: `format: email` would make a validator refuse the empty one."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        kwargs.setdefault("help_text", "An email address, or empty when there is none.")
+        super().__init__(**kwargs)
+
+    def to_internal_value(self, data: Any) -> str:
+        value: str = super().to_internal_value(data)
+        # Checked here, not as a field validator: the schema reads validators and would say `format: email`.
+        try:
+            EmailValidator()(value)
+        except DjangoValidationError as exc:
+            raise serializers.ValidationError("Enter a valid email address.") from exc
+        return value
+
+
 class ClinicSerializer(serializers.ModelSerializer[Clinic]):
+    email = OptionalEmailField(read_only=True)
     closed_dates = serializers.SerializerMethodField(help_text="Days the clinic is shut (YYYY-MM-DD).")
 
     class Meta:
@@ -83,6 +104,7 @@ class ClinicCalendarSerializer(serializers.Serializer[Any]):
 
 class PatientSerializer(serializers.ModelSerializer[Patient]):
     clinic = StaffClinicField()
+    email = OptionalEmailField(required=False, allow_blank=True, max_length=254)
 
     class Meta:
         model = Patient

@@ -32,7 +32,7 @@ from regimens.models import (
     ScheduledDose,
 )
 from regimens.selectors import dose_pending_warnings
-from tracker.api import AwareDateTimeField, acknowledge_field
+from tracker.api import AwareDateTimeField, SafetyWarningSerializer, acknowledge_field
 from tracker.clock import local_date
 
 
@@ -282,15 +282,6 @@ class DoseSerializer(serializers.ModelSerializer[ScheduledDose]):
         return dose.status == "planned" and dose.due_date < today
 
 
-class SafetyWarningSerializer(serializers.Serializer[Any]):
-    """A point-of-care safety warning, as in the 400 body of a write that needs it acknowledged."""
-
-    code = serializers.CharField(help_text="Put this in `acknowledge` to proceed, e.g. im_injection_low_platelets.")
-    rule = serializers.CharField(help_text="The RULES id, e.g. S-2 (docs/clinical-reference.md).")
-    message = serializers.CharField()
-    details = serializers.DictField(help_text="The evidence, e.g. the platelet count, its date and the suggestion.")
-
-
 class DoseDetailSerializer(DoseSerializer):
     """A dose with the warnings that recording it as given now would raise (RULES §10 V-12)."""
 
@@ -395,6 +386,9 @@ class LabRecheckSerializer(serializers.ModelSerializer[LabRecheck]):
 
 
 class RegimenDecisionSerializer(serializers.ModelSerializer[RegimenDecision]):
+    # Declared so the schema admits the "" that every decision other than a review carries.
+    outcome = serializers.ChoiceField(choices=ReviewOutcome.choices, allow_blank=True, read_only=True)
+
     class Meta:
         model = RegimenDecision
         fields = ["id", "phase_index", "kind", "outcome", "decided_on", "decided_by", "note", "created_at"]

@@ -8,7 +8,7 @@ the field), and an output serializer renders the result.
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from typing import Any, ClassVar
 
 from django.db.models import Prefetch, QuerySet
 from django.shortcuts import get_object_or_404
@@ -105,6 +105,8 @@ class RegimenViewSet(
     once; the actions record clinician decisions, each re-planning the schedule."""
 
     filterset_class = RegimenFilter
+    # Actions that can answer 400 with safety warnings to acknowledge (documented by tracker.schema.AutoSchema).
+    safety_warning_actions: ClassVar[frozenset[str]] = frozenset({"create", "end_loading", "stop"})
 
     def get_queryset(self) -> QuerySet[Regimen]:
         queryset = Regimen.objects.select_related("patient", "protocol").prefetch_related(
@@ -213,6 +215,8 @@ class DoseViewSet(viewsets.ReadOnlyModelViewSet[ScheduledDose]):
     filterset_class = DoseFilter
     ordering_fields = ["due_date", "administered_at", "recorded_at", "id"]
     query_parameters = {"list": ["warnings"]}
+    # Actions that can answer 400 with safety warnings to acknowledge (documented by tracker.schema.AutoSchema).
+    safety_warning_actions: ClassVar[frozenset[str]] = frozenset({"administer"})
 
     def get_serializer_class(self) -> type[BaseSerializer[Any]]:
         if self.action == "retrieve":

@@ -1,5 +1,6 @@
-"""Shared API plumbing: the error format, the serializer fields every app uses, and the query-parameter
-rules of every list (paging, ordering, unknown parameters refused, invalid choices listing the valid ones)."""
+"""Shared API plumbing: the error format, the serializer fields every app uses, the query-parameter rules
+of every list (paging, ordering, unknown parameters refused, invalid choices listing the valid ones) and the
+schema class that documents the error responses of every operation in one place."""
 
 from __future__ import annotations
 
@@ -10,12 +11,14 @@ from typing import Any, ClassVar
 from django import forms
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db.models import QuerySet
+from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.utils import timezone as djtz
+from django.views.defaults import page_not_found
 from django_filters import fields as filter_fields
 from django_filters import filters as django_filters
 from django_filters.rest_framework import DjangoFilterBackend
 from rest_framework import serializers, status
-from rest_framework.exceptions import ValidationError
+from rest_framework.exceptions import UnsupportedMediaType, ValidationError
 from rest_framework.filters import BaseFilterBackend, OrderingFilter, SearchFilter
 from rest_framework.pagination import PageNumberPagination
 from rest_framework.request import Request
@@ -27,18 +30,66 @@ from rest_framework.views import exception_handler as drf_exception_handler
 from tracker.errors import ServiceError
 
 
+def error_map(data: Any) -> dict[str, Any]:
+    """Any 400 body as the documented ErrorMap: {"field": ["reason", ...]}, one level deep.
+
+    The top-level keys stay as DRF names them; a nested serializer's or a list item's errors become
+    messages that carry their path ("[1]: Ensure this value is less than or equal to 6.").
+    """
+    if isinstance(data, Mapping):
+        return {str(name): _messages(value) for name, value in data.items()}
+    return {"detail": _messages(data)}
+
+
+def _messages(value: Any, path: str = "") -> list[str]:
+    if isinstance(value, str):
+        return [f"{path}: {value}" if path else value]
+    messages: list[str] = []
+    if isinstance(value, Mapping):
+        for name, inner in value.items():
+            if name == api_settings.NON_FIELD_ERRORS_KEY:
+                key = path
+            elif isinstance(name, int) or (isinstance(name, str) and name.isdigit()):
+                key = f"{path}[{name}]"
+            else:
+                key = f"{path}.{name}" if path else str(name)
+            messages.extend(_messages(inner, key))
+    elif isinstance(value, Sequence):
+        for index, inner in enumerate(value):
+            if isinstance(inner, str):
+                messages.append(f"{path}: {inner}" if path else inner)
+            elif inner:
+                messages.extend(_messages(inner, f"{path}[{index}]"))
+    else:
+        messages.append(f"{path}: {value}" if path else str(value))
+    return messages
+
+
 def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:
     """DRF's handler, plus service errors and Django validation errors as 4xx JSON.
 
-    Every error body names the field and the reason: {"field": ["reason"]}. Errors that
-    are not about one field use the key "detail".
+    Every 400 and 409 body names the field and the reason: {"field": ["reason"]}. Errors that are not
+    about one field use the key "detail" (or DRF's "non_field_errors" for a serializer's own checks).
+    401, 403, 404 and 415 answer {"detail": "reason"}.
     """
     if isinstance(exc, ServiceError):
         return Response(exc.as_dict(), status=exc.status_code)
     if isinstance(exc, DjangoValidationError):
         body = exc.message_dict if hasattr(exc, "error_dict") else {"detail": exc.messages}
         return Response(body, status=status.HTTP_400_BAD_REQUEST)
-    return drf_exception_handler(exc, context)
+    if isinstance(exc, UnsupportedMediaType):
+        request = context.get("request")
+        sent = (getattr(request, "content_type", "") or "").split(";")[0].strip()
+        accepted = sorted({parser.media_type for parser in getattr(request, "parsers", None) or []})
+        # DRF's message names only what was sent; say what this endpoint takes.
+        advice = f" Send the body as {' or '.join(accepted)}." if accepted else ""
+        exc = UnsupportedMediaType(sent, detail=f'Unsupported media type "{sent}" in request.{advice}')
+    response = drf_exception_handler(exc, context)
+    if response is not None and response.status_code == status.HTTP_400_BAD_REQUEST:
+        # One shape for every 400, whatever raised it: a parse error's {"detail": "..."} and a nested
+        # serializer's errors become the one-level map the schema documents (ErrorMap).
+        response.data = error_map(response.data)
+    return response
 
 
 class AwareDateTimeField(serializers.DateTimeField):
@@ -287,3 +338,29 @@ def install_choice_messages() -> None:
 
     to_internal_value.lists_choices = True  # type: ignore[attr-defined]
     serializers.ChoiceField.to_internal_value = to_internal_value  # type: ignore[method-assign,assignment]
+
+
+def not_found(request: HttpRequest, exception: Exception | None = None) -> HttpResponse:
+    """handler404: under /api/ a path no route matches (GET /api/patients/abc/) answers the documented
+    {"detail": ...} JSON, like a 404 raised inside a view; elsewhere Django's page."""
+    if request.path.startswith("/api/"):
+        return JsonResponse({"detail": "Not found."}, status=status.HTTP_404_NOT_FOUND)
+    return page_not_found(request, exception or Http404())
+
+
+class SafetyWarningSerializer(serializers.Serializer[Any]):
+    """A point-of-care safety warning, as in the 400 body of a write that needs it acknowledged."""
+
+    code = serializers.CharField(help_text="Put this in `acknowledge` to proceed, e.g. im_injection_low_platelets.")
+    rule = serializers.CharField(help_text="The RULES id, e.g. S-2 (docs/clinical-reference.md).")
+    message = serializers.CharField()
+    details = serializers.DictField(help_text="The evidence, e.g. the platelet count, its date and the suggestion.")
+
+
+class SafetyWarningsErrorSerializer(serializers.Serializer[Any]):
+    """The 400 body of a write that raises safety warnings nobody acknowledged (tracker.errors)."""
+
+    acknowledge = serializers.ListField(
+        child=serializers.CharField(), help_text="Why the write was refused: the codes to acknowledge."
+    )
+    warnings = SafetyWarningSerializer(many=True, help_text="Repeat the request with each code in `acknowledge`.")

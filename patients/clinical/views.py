@@ -11,7 +11,7 @@ request lists them in `acknowledge` (docs/safety-and-alerts.md).
 from __future__ import annotations
 
 from datetime import date
-from typing import Any
+from typing import Any, ClassVar
 
 import django_filters
 from django.db.models import Q, QuerySet
@@ -80,6 +80,8 @@ class MedicationViewSet(
 
     serializer_class = MedicationSerializer
     filterset_class = MedicationFilter
+    # Actions that can answer 400 with safety warnings to acknowledge (documented by tracker.schema.AutoSchema).
+    safety_warning_actions: ClassVar[frozenset[str]] = frozenset({"create"})
     http_method_names = ["get", "post", "patch", "head", "options"]
 
     def get_queryset(self) -> QuerySet[Medication]:

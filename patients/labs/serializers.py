@@ -10,7 +10,6 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import Any
 
-from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
@@ -203,13 +202,13 @@ class AnalyteSerializer(serializers.Serializer[Any]):
     canonical_unit = serializers.CharField()
     units = serializers.SerializerMethodField(help_text="Units accepted, with the conversion to the canonical unit.")
     plausible_max = serializers.SerializerMethodField(
-        help_text="Values above this (canonical unit) are refused as physically impossible."
+        help_text="Values above this (canonical unit) are refused as physically impossible; null when none is set."
     )
 
     @extend_schema_field(AnalyteUnitSerializer(many=True))
     def get_units(self, analyte: Analyte) -> list[dict[str, Any]]:
         return [{"symbol": u.symbol, "factor": str(u.factor), "aliases": list(u.aliases)} for u in analyte.units]
 
-    @extend_schema_field(OpenApiTypes.NUMBER)
+    @extend_schema_field({"type": "number", "nullable": True})
     def get_plausible_max(self, analyte: Analyte) -> Decimal | None:
         return analyte.plausible_max

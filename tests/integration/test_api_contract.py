@@ -115,10 +115,10 @@ def test_the_everyday_flow_runs_on_the_generated_client_alone(
     anonymous = client_module.Client(base_url=live_server.url, raise_on_unexpected_status=True)
     token = ok(
         api("api.auth.auth_token_create").sync_detailed(
-            client=anonymous, body=models.AuthTokenRequest(username=user.username, password=PASSWORD)
+            client=anonymous, body=models.CredentialsRequest(username=user.username, password=PASSWORD)
         ),
         200,
-        "AuthToken",
+        "TokenResponse",
     ).token
     client = client_module.AuthenticatedClient(
         base_url=live_server.url, token=token, prefix="Token", raise_on_unexpected_status=True

@@ -122,7 +122,10 @@ REST_FRAMEWORK = {
     ],
     # page_size up to tracker.api.MAX_PAGE_SIZE; the default page size is tracker.api.DEFAULT_PAGE_SIZE.
     "DEFAULT_PAGINATION_CLASS": "tracker.api.Pagination",
-    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    # JSON bodies only: one request shape per operation for generated clients. The CSV import sets its
+    # own multipart parsers; the admin and the web pages are Django views, not DRF, and are unaffected.
+    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+    "DEFAULT_SCHEMA_CLASS": "tracker.schema.AutoSchema",
     "EXCEPTION_HANDLER": "tracker.api.exception_handler",
     "DATE_INPUT_FORMATS": ["iso-8601"],
     "DATETIME_INPUT_FORMATS": ["iso-8601"],
@@ -137,6 +140,10 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
+    "POSTPROCESSING_HOOKS": [
+        "drf_spectacular.hooks.postprocess_schema_enums",
+        "tracker.schema.make_nullable_refs_inline",
+    ],
 }
 
 # --- Celery -----------------------------------------------------------------------------
