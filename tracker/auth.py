@@ -11,6 +11,8 @@ from rest_framework.parsers import JSONParser
 from rest_framework.request import Request
 from rest_framework.response import Response
 
+from tracker.api import CheckedAPIView
+
 
 class CredentialsSerializer(serializers.Serializer[Any]):
     username = serializers.CharField()
@@ -21,8 +23,9 @@ class TokenResponseSerializer(serializers.Serializer[Any]):
     token = serializers.CharField(help_text="Send it as `Authorization: Token <token>` on every other request.")
 
 
-class ObtainTokenView(ObtainAuthToken):
-    """DRF's token view with a JSON body only (one request shape for generated clients)."""
+class ObtainTokenView(CheckedAPIView, ObtainAuthToken):
+    """DRF's token view with a JSON body only (one request shape for generated clients); like every API view
+    it refuses query parameters it does not read."""
 
     parser_classes = [JSONParser]
 
