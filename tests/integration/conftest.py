@@ -356,4 +356,7 @@ def wait_delivered(count: int, timeout: float) -> None:
         counts = status_counts()
         return sum(counts.values()) == count and not counts.get("pending") and not counts.get("sending")
 
-    wait_for(settled, timeout, f"{count} deliveries to settle (now {status_counts()})", 0.25)
+    try:
+        wait_for(settled, timeout, f"{count} deliveries to settle", 0.25)
+    except AssertionError as exc:  # say where they stand at the end, not where they stood at the start
+        raise AssertionError(f"{exc} (now {status_counts()})") from None
