@@ -40,7 +40,7 @@ from decimal import Decimal
 from typing import Any, Literal, cast
 
 from patients.labs.analytes import format_value
-from patients.labs.reference_ranges import Sex, normal_limits
+from patients.labs.reference_ranges import HEMOGLOBIN_CRITICAL_LOW, PLATELETS_CRITICAL_LOW, Sex, normal_limits
 
 Severity = Literal["info", "medium", "high", "critical"]
 SEVERITY_ORDER: dict[str, int] = {"info": 0, "medium": 1, "high": 2, "critical": 3}
@@ -73,7 +73,7 @@ class RuleSettings:
     a_h4_window: Window = (49, 63)
     # A-H5: a fall of >= 20 g/L from the previous value, or Hb < 70 g/L [P].
     a_h5_drop: Decimal = Decimal(20)
-    a_h5_floor: Decimal = Decimal(70)
+    a_h5_floor: Decimal = HEMOGLOBIN_CRITICAL_LOW  # the critical limit results are interpreted by, too
     # A-H6: day 56 ± 7 (§3.3; the MCV threshold is the ULN, default 100 fL, [P]).
     a_h6_window: Window = (49, 63)
     # A-H7: day 90 ± 14 (§3.3 [S]).
@@ -85,7 +85,7 @@ class RuleSettings:
     a_p2_window: Window = (12, 16)
     # A-P3: any post-T0 platelets < 20 x10^9/L, or a fall >= 30 % from the previous value to below the LLN
     # (RULES §10 V-4) [P].
-    a_p3_floor: Decimal = Decimal(20)
+    a_p3_floor: Decimal = PLATELETS_CRITICAL_LOW  # the critical limit results are interpreted by, too
     a_p3_fall_fraction: Decimal = Decimal("0.30")
     # A-P4: "still < LLN on day 28" [P]. RULES gives no width; ± 4 as A-H3 and A-L2 use for day 28.
     a_p4_window: Window = (24, 32)
