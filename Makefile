@@ -5,6 +5,7 @@ PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
+RUN_STAMP := $(VENV)/.installed-run
 # The contract test's client generator lives in its own environment: it pins its own versions of
 # pydantic, httpx, ruff and more, which must not move the project's.
 CONTRACT_VENV := .venv-contract
@@ -15,15 +16,24 @@ TEST_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/cobalt
 PORT ?= 8000
 export PORT
 
-.PHONY: run test test-fast lint bench venv contract-venv clean
+.PHONY: run test test-fast lint bench venv run-venv contract-venv assets clean
 
 venv: $(STAMP)
+
+# `make run` installs only what running needs; `make test` adds the test and lint tools.
+run-venv: $(RUN_STAMP)
+
+$(RUN_STAMP): requirements.txt
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --disable-pip-version-check --upgrade pip
+	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements.txt
+	touch $(RUN_STAMP)
 
 $(STAMP): requirements.txt requirements-dev.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --disable-pip-version-check --upgrade pip
 	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt
-	touch $(STAMP)
+	touch $(STAMP) $(RUN_STAMP)
 
 contract-venv: $(CONTRACT_STAMP)
 
@@ -33,12 +43,12 @@ $(CONTRACT_STAMP): Makefile
 	$(CONTRACT_VENV)/bin/python -m pip install --quiet --disable-pip-version-check "$(OPENAPI_PYTHON_CLIENT)"
 	touch $(CONTRACT_STAMP)
 
-run: venv
+run: run-venv
 	$(PY) manage.py migrate --noinput
 	$(PY) manage.py seed_demo
 	$(PY) manage.py run_sweeps
 	$(PY) manage.py collectstatic --noinput --verbosity 0
-	@echo "Cobalt on http://127.0.0.1:$(PORT)/  (API docs /api/docs/, admin /admin/; logins above)"
+	@echo "Cobalt on http://127.0.0.1:$(PORT)/login/  (sign in with a demo login above; API docs /api/docs/)"
 	$(VENV)/bin/honcho start
 
 test: venv contract-venv
@@ -61,3 +71,19 @@ bench: venv
 
 clean:
 	rm -rf var/ $(VENV) $(CONTRACT_VENV)
+
+# Rebuild the vendored front-end files from package.json (needs Node and the npm registry; running
+# and testing Cobalt do not): the NHS.UK design system compiled with Cobalt's additions, its icons and
+# script, htmx, and axe-core for the browser tests' accessibility check.
+STATIC := tracker/static
+assets:
+	npm ci --no-audit --no-fund
+	rm -rf $(STATIC)/vendor && mkdir -p $(STATIC)/vendor/nhsuk/assets $(STATIC)/vendor/htmx $(STATIC)/cobalt tests/browser/vendor
+	cp -r node_modules/nhsuk-frontend/dist/nhsuk/assets/images $(STATIC)/vendor/nhsuk/assets/
+	cp node_modules/nhsuk-frontend/dist/nhsuk/nhsuk-frontend.min.js $(STATIC)/vendor/nhsuk/
+	cp node_modules/nhsuk-frontend/LICENSE* $(STATIC)/vendor/nhsuk/ 2>/dev/null || true
+	cp node_modules/htmx.org/dist/htmx.min.js $(STATIC)/vendor/htmx/
+	cp node_modules/htmx.org/LICENSE $(STATIC)/vendor/htmx/
+	npx sass --load-path=node_modules --style=compressed --no-source-map --quiet-deps tracker/assets/cobalt.scss $(STATIC)/cobalt/cobalt.css
+	cp tracker/assets/cobalt.js $(STATIC)/cobalt/cobalt.js
+	cp node_modules/axe-core/axe.min.js node_modules/axe-core/LICENSE tests/browser/vendor/

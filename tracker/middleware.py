@@ -6,9 +6,12 @@ would end in a database error (500). DRF already refuses NUL in body fields; thi
 
 from __future__ import annotations
 
+import zoneinfo
 from collections.abc import Callable
+from dataclasses import dataclass
 
 from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.utils import timezone
 
 NUL = "\x00"
 
@@ -24,4 +27,39 @@ class RefuseNulMiddleware:
             if NUL in name or any(NUL in value for value in values):
                 field = name.replace(NUL, "") or "query"
                 return JsonResponse({field: ["may not contain a NUL character."]}, status=400)
+        return self.get_response(request)
+
+
+@dataclass(frozen=True)
+class StaffClinic:
+    """A clinic the signed-in user works in, with their role there."""
+
+    id: int
+    name: str
+    timezone: str
+    role: str
+
+
+class ClinicTimezoneMiddleware:
+    """For a signed-in member of staff: their clinics (with their role in each) on
+    `request.cobalt_clinics`, and the first clinic's time zone active, so that pages show times as
+    the clinic's clock reads them. One query per page; the API is left alone (DRF serializes times
+    with their offset, and authenticates tokens only inside the view)."""
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        user = getattr(request, "user", None)
+        clinics: list[StaffClinic] = []
+        if user is not None and user.is_authenticated and not request.path.startswith("/api/"):
+            # user.memberships: patients.ClinicMembership (the kernel does not import the app).
+            rows = user.memberships.order_by("clinic__name").values_list(
+                "clinic_id", "clinic__name", "clinic__timezone", "role"
+            )
+            clinics = [StaffClinic(*row) for row in rows]
+        request.cobalt_clinics = clinics  # type: ignore[attr-defined]
+        if clinics:
+            with timezone.override(zoneinfo.ZoneInfo(clinics[0].timezone)):
+                return self.get_response(request)
         return self.get_response(request)

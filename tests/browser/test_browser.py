@@ -2,10 +2,6 @@
 
 from __future__ import annotations
 
-import os
-import shutil
-from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -14,41 +10,10 @@ from django.utils import timezone
 from patients.models import Role
 from regimens.models import Protocol
 from regimens.services import regimen_start
+from tests.browser.conftest import SHOTS
 from tests.factories import PatientFactory, staff_user
 
-CHROMIUM = "/usr/bin/chromium"
-SHOTS = Path(__file__).resolve().parents[2] / "var" / "screenshots"
-
-# Transactional (a live server in another thread): pytest-django then runs these after the
-# tests that rely on the data migrations, since the database is flushed after each of these.
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
-
-
-@pytest.fixture(scope="session")
-def live_server(django_db_setup: Any, live_server: Any) -> Any:
-    """pytest-django's live server, torn down before the test database (its thread holds a
-    connection that would otherwise block dropping the database)."""
-    return live_server
-
-
-@pytest.fixture
-def browser() -> Iterator[Any]:
-    if not shutil.which(CHROMIUM):
-        if os.environ.get("CI") == "true":
-            pytest.fail("Chromium is missing; .ci/run installs it (apt-get install chromium).")
-        pytest.skip("Chromium is not installed (apt-get install chromium)")
-    # Playwright's sync API runs an event loop in this thread; the ORM calls made by fixtures
-    # and assertions are still plain synchronous code.
-    os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        chromium = p.chromium.launch(
-            executable_path=CHROMIUM,
-            args=["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update"],
-        )
-        yield chromium
-        chromium.close()
 
 
 def test_it_shows_the_api_docs_without_reaching_the_internet(browser: Any, live_server: Any) -> None:

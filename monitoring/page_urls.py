@@ -1,0 +1,7 @@
+"""This app's web pages (its `pages` module); tracker/web_urls.py includes them."""
+
+from __future__ import annotations
+
+from django.urls import URLPattern, URLResolver
+
+urlpatterns: list[URLPattern | URLResolver] = []

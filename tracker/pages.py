@@ -1,0 +1,103 @@
+"""The web pages' shell: sign-in, sign-out, password reset, and the navigation every page shows.
+
+Each app's own pages live in its `pages` module (patients/pages.py, regimens/pages.py, ...), listed in
+its `page_urls.py`; this module holds only what every page shares. Views here and there parse input
+with forms (tracker/forms.py) and call the same services and selectors as the API.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.conf import settings
+from django.contrib.auth import views as auth_views
+from django.contrib.auth.forms import AuthenticationForm, PasswordResetForm, SetPasswordForm
+from django.http import HttpRequest
+from django.urls import NoReverseMatch, reverse
+from django.utils.translation import gettext_lazy as _
+
+from tracker.forms import NHSUKFormMixin
+from tracker.middleware import StaffClinic
+
+
+def staff_clinics(request: HttpRequest) -> list[StaffClinic]:
+    return list(getattr(request, "cobalt_clinics", []))
+
+
+def roles(request: HttpRequest) -> set[str]:
+    return {clinic.role for clinic in staff_clinics(request)}
+
+
+# (url name, label, roles that see it). A link shows once its page exists (the name resolves).
+NAVIGATION: list[tuple[str, Any, set[str]]] = [
+    ("worklist", _("Worklist"), {"nurse", "clinician", "admin"}),
+    ("calendar", _("Calendar"), {"nurse", "clinician", "admin"}),
+    ("patient-search", _("Patients"), {"nurse", "clinician", "admin"}),
+    ("alerts", _("Alerts"), {"nurse", "clinician", "admin"}),
+    ("dashboard", _("Dashboard"), {"admin"}),
+    ("staff", _("Staff"), {"admin"}),
+    ("audit", _("Audit log"), {"admin"}),
+]
+
+
+def navigation(request: HttpRequest) -> dict[str, Any]:
+    """Template context of every page: the header's links for the user's roles, and their clinics."""
+    clinics = staff_clinics(request)
+    mine = roles(request)
+    items = []
+    for name, label, allowed in NAVIGATION:
+        if not mine & allowed:
+            continue
+        try:
+            href = reverse(name)
+        except NoReverseMatch:
+            continue
+        current = request.path == href if href == "/" else request.path.startswith(href)
+        items.append({"href": href, "label": label, "current": current})
+    return {
+        "nav_items": items,
+        "nav_clinics": [clinic.name for clinic in clinics],
+        "clinic_timezone": clinics[0].timezone if clinics else None,
+    }
+
+
+def site_url(request: HttpRequest | None = None) -> str:
+    """The address emails link to: COBALT SITE_URL, else the address this request came to."""
+    configured = str(settings.COBALT.get("SITE_URL") or "").rstrip("/")
+    if configured or request is None:
+        return configured
+    return f"{request.scheme}://{request.get_host()}"
+
+
+class SignInForm(NHSUKFormMixin, AuthenticationForm):
+    pass
+
+
+class ResetForm(NHSUKFormMixin, PasswordResetForm):
+    pass
+
+
+class NewPasswordForm(NHSUKFormMixin, SetPasswordForm):
+    pass
+
+
+class SignInView(auth_views.LoginView):
+    """Every staff role signs in here and lands on the worklist (LOGIN_REDIRECT_URL)."""
+
+    form_class = SignInForm
+    redirect_authenticated_user = True
+
+
+class ResetView(auth_views.PasswordResetView):
+    form_class = ResetForm
+
+    def form_valid(self, form: Any) -> Any:
+        self.extra_email_context = {"site_url": site_url(self.request)}
+        return super().form_valid(form)
+
+
+class ResetConfirmView(auth_views.PasswordResetConfirmView):
+    form_class = NewPasswordForm
+
+
+sign_out = auth_views.LogoutView.as_view()
