@@ -46,6 +46,12 @@ def dose_administering(**kw: Any) -> list[SafetyWarning]:
     return _marked(safety.administration_warnings(**kw))
 
 
+@events.listen("doses.administering_many")
+def doses_administering_many(**kw: Any) -> list[tuple[int, SafetyWarning]]:
+    """The warnings of many planned doses at once (the worklist), from a fixed number of queries."""
+    return [(pk, _marked([w])[0]) for pk, w in safety.pending_warnings_many(**kw)]
+
+
 @events.listen("dose.recorded")
 def dose_recorded(**kw: Any) -> None:
     safety.after_dose_recorded(**kw)

@@ -21,13 +21,14 @@ Warning codes (docs/safety-and-alerts.md):
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
 
 from django.conf import settings
+from django.db.models import QuerySet
 
 from notifications.alerts import alert_raise, alert_resolve
 from patients.labs.analytes import format_value
@@ -182,14 +183,17 @@ def _fact_details(fact: PatientFact) -> dict[str, object]:
 # --- S-10, S-11, S-12: drug and route ---------------------------------------------------------
 
 
-def drug_warnings(*, patient: Patient, drug: str, route: str, on: date) -> list[SafetyWarning]:
+def drug_warnings(
+    *, patient: Patient, drug: str, route: str, on: date, fact: Callable[..., PatientFact | None] = present_fact
+) -> list[SafetyWarning]:
     """S-10 (Leber's + cyanocobalamin), S-11 (cobalt/cobalamin allergy), S-12 (wrong route) for one
-    B12 product given or ordered by `route` on `on`."""
+    B12 product given or ordered by `route` on `on`. `fact` is `present_fact` or a preloaded equivalent
+    (AdministrationData)."""
     if drug not in B12_DRUGS:
         return []
     warnings: list[SafetyWarning] = []
     if drug == "cyanocobalamin":
-        lebers = present_fact(patient, FactKind.LEBERS_DISEASE, on)
+        lebers = fact(patient, FactKind.LEBERS_DISEASE, on)
         if lebers is not None:
             warnings.append(
                 SafetyWarning(
@@ -202,7 +206,7 @@ def drug_warnings(*, patient: Patient, drug: str, route: str, on: date) -> list[
                     details={"drug": drug, **_fact_details(lebers)},
                 )
             )
-    allergy = present_fact(patient, FactKind.COBALAMIN_ALLERGY, on)
+    allergy = fact(patient, FactKind.COBALAMIN_ALLERGY, on)
     if allergy is not None:
         warnings.append(
             SafetyWarning(
@@ -362,21 +366,28 @@ def lifelong_not_planned_warnings(*, patient: Patient, phases: list[Any], on: da
 # --- S-2: IM injection with low platelets -----------------------------------------------------
 
 
-def platelet_warning(*, patient: Patient, at: datetime) -> SafetyWarning | None:
+def _platelet_results(at: datetime) -> QuerySet[LabResult]:
+    """The platelet counts S-2 may read for a dose at `at`."""
+    return LabResult.objects.filter(
+        analyte="platelets",
+        collected_at__lte=at,
+        value_canonical__isnull=False,
+        error_recorded_at__isnull=True,  # RULES §10 V-14
+    )
+
+
+def last_platelet_count(patient: Patient, at: datetime) -> LabResult | None:
+    last: LabResult | None = _platelet_results(at).filter(patient=patient).order_by("-collected_at", "-id").first()
+    return last
+
+
+def platelet_warning(
+    *, patient: Patient, at: datetime, last_count: Callable[..., LabResult | None] = last_platelet_count
+) -> SafetyWarning | None:
     """RULES S-2 for an IM dose at `at`: the most recent platelet count (collected at or before `at`) is
     below SAFETY_S2_PLATELETS_BELOW, or it is older than SAFETY_S2_LOOKBACK_DAYS and below
     SAFETY_S2_LOOKBACK_PLATELETS_BELOW. No count at all: no warning (the rule needs a count)."""
-    last = (
-        LabResult.objects.filter(
-            patient=patient,
-            analyte="platelets",
-            collected_at__lte=at,
-            value_canonical__isnull=False,
-            error_recorded_at__isnull=True,  # RULES §10 V-14
-        )
-        .order_by("-collected_at", "-id")
-        .first()
-    )
+    last = last_count(patient, at)
     if last is None or last.value_canonical is None:
         return None
     value: Decimal = last.value_canonical
@@ -415,24 +426,104 @@ def platelet_warning(*, patient: Patient, at: datetime) -> SafetyWarning | None:
     )
 
 
-def administration_warnings(*, dose: ScheduledDose, route: str, administered_at: datetime) -> list[SafetyWarning]:
+class AdministrationData:
+    """What the administration warnings read, one query at a time (the dose being recorded). The
+    worklist shows the warnings of many planned doses at once: `PreloadedAdministrationData` answers
+    the same questions from a fixed number of queries, so both run the one rule code below."""
+
+    def last_platelet(self, patient: Patient, at: datetime) -> LabResult | None:
+        return last_platelet_count(patient, at)
+
+    def fact(self, patient: Patient, kind: str, on: date) -> PatientFact | None:
+        return present_fact(patient, kind, on)
+
+    def regimen_acknowledged(self, dose: ScheduledDose) -> set[str]:
+        return _regimen_acknowledged(dose)
+
+
+class PreloadedAdministrationData(AdministrationData):
+    """AdministrationData for many doses to be given at one instant `at` (four queries in all)."""
+
+    def __init__(self, doses: list[ScheduledDose], at: datetime) -> None:
+        patient_ids = {d.patient_id for d in doses}
+        regimen_ids = {d.regimen_id for d in doses}
+        self.at = at
+        self.platelets: dict[int, LabResult] = {}
+        for result in _platelet_results(at).filter(patient_id__in=patient_ids).order_by("collected_at", "id"):
+            self.platelets[result.patient_id] = result  # the last one wins: the latest count
+        self.facts: dict[tuple[int, str], list[PatientFact]] = {}
+        kinds = [FactKind.LEBERS_DISEASE, FactKind.COBALAMIN_ALLERGY]
+        for fact in PatientFact.objects.filter(patient_id__in=patient_ids, kind__in=kinds, absent=False).order_by(
+            "-recorded_at", "-id"
+        ):
+            self.facts.setdefault((fact.patient_id, fact.kind), []).append(fact)
+        self.regimen_codes: dict[int, set[str]] = {
+            pk: set(codes or [])
+            for pk, codes in Regimen.objects.filter(pk__in=regimen_ids).values_list("pk", "acknowledged_warnings")
+        }
+        self.dose_codes: dict[int, list[tuple[int, list[str]]]] = {}
+        for regimen_id, pk, codes in (
+            ScheduledDose.objects.filter(regimen_id__in=regimen_ids)
+            .exclude(acknowledged_warnings=[])
+            .values_list("regimen_id", "pk", "acknowledged_warnings")
+        ):
+            self.dose_codes.setdefault(regimen_id, []).append((pk, codes or []))
+
+    def last_platelet(self, patient: Patient, at: datetime) -> LabResult | None:
+        assert at == self.at, "preloaded for one instant"
+        return self.platelets.get(patient.pk)
+
+    def fact(self, patient: Patient, kind: str, on: date) -> PatientFact | None:
+        # As present_fact: the most recent record present on `on` (not ended before it).
+        facts = self.facts.get((patient.pk, kind), [])
+        return next((f for f in facts if f.end_date is None or f.end_date >= on), None)
+
+    def regimen_acknowledged(self, dose: ScheduledDose) -> set[str]:
+        codes = set(self.regimen_codes.get(dose.regimen_id, set()))
+        for pk, acknowledged in self.dose_codes.get(dose.regimen_id, []):
+            if pk != dose.pk:
+                codes.update(acknowledged)
+        return codes
+
+
+def administration_warnings(
+    *, dose: ScheduledDose, route: str, administered_at: datetime, data: AdministrationData | None = None
+) -> list[SafetyWarning]:
     """Warnings when a dose is recorded as given: S-2 low platelets for IM, S-12 wrong route, and S-10/S-11
     when the fact was recorded after the regimen started and not yet acknowledged for it."""
+    data = data or AdministrationData()
     patient = dose.patient
     warnings: list[SafetyWarning] = []
     if route == "IM":
-        low = platelet_warning(patient=patient, at=administered_at)
+        low = platelet_warning(patient=patient, at=administered_at, last_count=data.last_platelet)
         if low is not None:
             warnings.append(low)
     if dose.drug in B12_DRUGS:
         found = drug_warnings(
-            patient=patient, drug=dose.drug, route=route, on=local_date(administered_at, patient.timezone)
+            patient=patient,
+            drug=dose.drug,
+            route=route,
+            on=local_date(administered_at, patient.timezone),
+            fact=data.fact,
         )
         # S-10/S-11 once per regimen: when it started, or at the first dose after the fact was recorded
         # (an allergy found mid-treatment must stop the next injection). S-12 at every wrong-route dose.
-        seen = _regimen_acknowledged(dose) if any(w.code != WRONG_ROUTE for w in found) else set()
+        seen = data.regimen_acknowledged(dose) if any(w.code != WRONG_ROUTE for w in found) else set()
         warnings.extend(w for w in found if w.code == WRONG_ROUTE or w.code not in seen)
     return warnings
+
+
+def pending_warnings_many(*, doses: list[ScheduledDose], at: datetime) -> list[tuple[int, SafetyWarning]]:
+    """`administration_warnings` of each dose given now (`at`) by its planned route, as (dose id, warning)
+    pairs, from a fixed number of queries however many doses (the worklist, RULES §10 V-12)."""
+    if not doses:
+        return []
+    data = PreloadedAdministrationData(doses, at)
+    return [
+        (dose.pk, warning)
+        for dose in doses
+        for warning in administration_warnings(dose=dose, route=dose.route, administered_at=at, data=data)
+    ]
 
 
 def _regimen_acknowledged(dose: ScheduledDose) -> set[str]:

@@ -2,13 +2,25 @@
 
 from __future__ import annotations
 
-from datetime import date, datetime
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta
 from typing import Any
 
+from django.db.models import Count, Q, QuerySet
 from django.utils import timezone as djtz
 
-from regimens.models import DoseStatus, Regimen, RegimenStatus, ScheduledDose
-from tracker import events
+from patients.models import Clinic, ClosedDate
+from regimens.models import (
+    ORAL_ROUTES,
+    DoseStatus,
+    LabRecheck,
+    RecheckStatus,
+    Regimen,
+    RegimenStatus,
+    ScheduledDose,
+)
+from tracker import clock, events
 from tracker.clock import local_date
 from tracker.errors import SafetyWarning
 
@@ -100,3 +112,212 @@ def current_t0(patient: Any) -> date | None:
     """T0 of the patient's current regimen (RULES §10 V-1), or None."""
     regimen = current_regimen(patient)
     return None if regimen is None else regimen_t0(regimen)
+
+
+def doses_pending_warnings(doses: list[ScheduledDose], at: datetime | None = None) -> dict[int, list[SafetyWarning]]:
+    """`dose_pending_warnings` of many planned doses at once (the worklist), by dose id: the same rules, read
+    from a fixed number of queries however many doses (monitoring answers "doses.administering_many")."""
+    planned = [d for d in doses if d.status == DoseStatus.PLANNED]
+    found: dict[int, list[SafetyWarning]] = {d.pk: [] for d in doses}
+    if not planned:
+        return found
+    for pk, warning in events.collect("doses.administering_many", doses=planned, at=at or djtz.now()):
+        found[pk].append(warning)
+    return found
+
+
+# --- The nurse's worklist and the calendar (regimens/pages.py, their CSV exports) ------------------------
+
+
+def is_home_dose(dose: ScheduledDose) -> bool:
+    """A dose the patient takes at home (RULES §7.3 oral routes, or a self-administered phase): it is not
+    the clinic's work, so the worklist and the calendar leave it out unless asked."""
+    return dose.self_administered or dose.route in ORAL_ROUTES
+
+
+def home_dose_q() -> Q:
+    return Q(self_administered=True) | Q(route__in=sorted(ORAL_ROUTES))
+
+
+def age_on(birth_date: date, on: date) -> int:
+    return on.year - birth_date.year - ((on.month, on.day) < (birth_date.month, birth_date.day))
+
+
+@dataclass(frozen=True)
+class WorklistFilters:
+    """What the nurse asked to see: one clinic (of theirs) or all, one route or all, home doses or not."""
+
+    clinic: int | None = None
+    route: str | None = None
+    home: bool = False
+
+
+@dataclass
+class WorklistDose:
+    dose: ScheduledDose
+    today: date  # in the patient's time zone
+    warnings: list[SafetyWarning] = field(default_factory=list)
+
+    @property
+    def days_overdue(self) -> int:
+        return max(0, (self.today - self.dose.due_date).days)
+
+    @property
+    def age(self) -> int:
+        return age_on(self.dose.patient.birth_date, self.today)
+
+    @property
+    def home(self) -> bool:
+        return is_home_dose(self.dose)
+
+
+@dataclass
+class WorklistRecheck:
+    recheck: LabRecheck
+    today: date
+
+    @property
+    def overdue(self) -> bool:
+        return self.recheck.status == RecheckStatus.OVERDUE or self.recheck.window_end < self.today
+
+
+@dataclass
+class Worklist:
+    doses: list[WorklistDose]
+    rechecks: list[WorklistRecheck]
+    alerts: list[tuple[str, str, int]]  # (severity, label, open count), most severe first
+    home_hidden: int  # home doses due or overdue that the filters leave out
+
+    @property
+    def alerts_total(self) -> int:
+        return sum(n for _, _, n in self.alerts)
+
+
+def worklist_doses_queryset(clinic_ids: Iterable[int]) -> QuerySet[ScheduledDose]:
+    """Planned doses of active regimens of the clinics' patients, with what a worklist row shows."""
+    return ScheduledDose.objects.filter(
+        patient__clinic_id__in=list(clinic_ids), status=DoseStatus.PLANNED, regimen__status=RegimenStatus.ACTIVE
+    ).select_related("patient", "patient__clinic", "regimen__protocol")
+
+
+def _filtered(queryset: QuerySet[Any], filters: WorklistFilters, clinic_path: str) -> QuerySet[Any]:
+    if filters.clinic is not None:
+        queryset = queryset.filter(**{clinic_path: filters.clinic})
+    return queryset
+
+
+def worklist(*, clinic_ids: list[int], filters: WorklistFilters | None = None, now: datetime | None = None) -> Worklist:
+    """The nurse's list for today in the clinics `clinic_ids`: planned doses due today or overdue (today in
+    each patient's time zone), oldest first, each with the point-of-care warnings giving it now would raise
+    (RULES §10 V-12: shown before the injection); lab rechecks whose window has opened and that are not done;
+    and the clinics' open alerts counted by severity. A fixed number of queries however many rows."""
+    filters = filters or WorklistFilters()
+    now = now or clock.now()
+    # The latest "today" on Earth is at most a day after UTC's; each row is then kept by its own today.
+    horizon = now.date() + timedelta(days=1)
+    queryset = _filtered(worklist_doses_queryset(clinic_ids), filters, "patient__clinic_id").filter(
+        due_date__lte=horizon
+    )
+    if filters.route:
+        queryset = queryset.filter(route=filters.route)
+    rows: list[WorklistDose] = []
+    home_hidden = 0
+    for dose in queryset.order_by("due_date", "patient__family_name", "patient__given_name", "id"):
+        today = local_date(now, dose.patient.timezone)
+        if dose.due_date > today:
+            continue
+        if is_home_dose(dose) and not filters.home:
+            home_hidden += 1
+            continue
+        rows.append(WorklistDose(dose=dose, today=today))
+    warnings = doses_pending_warnings([row.dose for row in rows], now)
+    for row in rows:
+        row.warnings = warnings.get(row.dose.pk, [])
+    rechecks = [
+        WorklistRecheck(recheck=recheck, today=local_date(now, recheck.patient.timezone))
+        for recheck in _filtered(
+            LabRecheck.objects.filter(
+                patient__clinic_id__in=clinic_ids,
+                status__in=[RecheckStatus.DUE, RecheckStatus.OVERDUE],
+                regimen__status=RegimenStatus.ACTIVE,
+                window_start__lte=horizon,
+            ),
+            filters,
+            "patient__clinic_id",
+        )
+        .select_related("patient")
+        .order_by("window_end", "patient__family_name", "id")
+    ]
+    rechecks = [row for row in rechecks if row.recheck.window_start <= row.today]
+    clinics = [filters.clinic] if filters.clinic is not None else clinic_ids
+    alerts: list[tuple[str, str, int]] = events.answer("alerts.needing_action", [], clinic_ids=clinics)
+    return Worklist(doses=rows, rechecks=rechecks, alerts=alerts, home_hidden=home_hidden)
+
+
+@dataclass
+class CalendarDay:
+    day: date
+    doses: int = 0
+    rechecks: int = 0
+    # The clinics shut that day: (clinic name, why: a ClosedDate's note, or '' for a day it never opens).
+    closed: list[tuple[str, str]] = field(default_factory=list)
+
+    @property
+    def empty(self) -> bool:
+        return not (self.doses or self.rechecks)
+
+
+def calendar_days(*, clinics: list[Clinic], start: date, end: date, home: bool = False) -> list[CalendarDay]:
+    """Each day from `start` to `end` (inclusive) in the clinics `clinics`: the planned doses and the lab
+    rechecks due that day, and which clinics are closed (not an open weekday, or a ClosedDate). Home doses
+    are left out unless `home`. Three queries whatever the range."""
+    ids = [c.pk for c in clinics]
+    doses = ScheduledDose.objects.filter(
+        patient__clinic_id__in=ids, status=DoseStatus.PLANNED, due_date__range=(start, end)
+    )
+    if not home:
+        doses = doses.exclude(home_dose_q())
+    by_day: dict[date, CalendarDay] = {}
+    day = start
+    while day <= end:
+        by_day[day] = CalendarDay(day=day)
+        day += timedelta(days=1)
+    for due, n in doses.values_list("due_date").annotate(n=Count("id")).order_by():
+        by_day[due].doses = n
+    rechecks = LabRecheck.objects.filter(
+        patient__clinic_id__in=ids, status=RecheckStatus.DUE, due_date__range=(start, end)
+    )
+    for due, n in rechecks.values_list("due_date").annotate(n=Count("id")).order_by():
+        by_day[due].rechecks = n
+    closed: dict[tuple[date, int], str] = {}
+    for clinic_id, on, note in ClosedDate.objects.filter(clinic_id__in=ids, date__range=(start, end)).values_list(
+        "clinic_id", "date", "note"
+    ):
+        closed[(on, clinic_id)] = note
+    for entry in by_day.values():
+        for clinic in clinics:
+            if (entry.day, clinic.pk) in closed:
+                entry.closed.append((clinic.name, closed[(entry.day, clinic.pk)]))
+            elif entry.day.weekday() not in (clinic.open_weekdays or []):
+                entry.closed.append((clinic.name, ""))
+    return list(by_day.values())
+
+
+def calendar_doses(*, clinic_ids: list[int], start: date, end: date, home: bool = False) -> list[ScheduledDose]:
+    """The planned doses due from `start` to `end` in the clinics, by day then patient name (the calendar's
+    day list and its CSV export). One query."""
+    doses = worklist_doses_queryset(clinic_ids).filter(due_date__range=(start, end))
+    if not home:
+        doses = doses.exclude(home_dose_q())
+    return list(doses.order_by("due_date", "patient__family_name", "patient__given_name", "id"))
+
+
+def calendar_rechecks(*, clinic_ids: list[int], start: date, end: date) -> list[LabRecheck]:
+    """The lab rechecks due (not done) from `start` to `end` in the clinics. One query."""
+    return list(
+        LabRecheck.objects.filter(
+            patient__clinic_id__in=clinic_ids, status=RecheckStatus.DUE, due_date__range=(start, end)
+        )
+        .select_related("patient", "patient__clinic")
+        .order_by("due_date", "patient__family_name", "patient__given_name", "id")
+    )
