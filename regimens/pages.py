@@ -119,6 +119,7 @@ def worklist_export(request: HttpRequest) -> HttpResponse:
         "drug",
         "dose_mcg",
         "route",
+        "more_due",
         "warnings",
     ]
     rows = (
@@ -136,6 +137,7 @@ def worklist_export(request: HttpRequest) -> HttpResponse:
             row.dose.drug,
             row.dose.dose_mcg,
             row.dose.route,
+            row.more_due,
             "; ".join(f"{w.rule} {w.code}" for w in row.warnings),
         ]
         for row in work.doses
@@ -223,7 +225,10 @@ def dose_given(request: HttpRequest, pk: int) -> HttpResponse:
             # New warnings since the form was shown (or a different route or time): show them to acknowledge.
             form = _given_form(request, dose, request.POST, warnings=error.warnings)
             form.is_valid()
-            form.add_error("acknowledge", error.message)
+            rules = ", ".join(w.rule or w.code for w in error.warnings)
+            form.add_error(
+                "acknowledge", _("Tick each warning to confirm you have read it (%(rules)s).") % {"rules": rules}
+            )
             return _respond(request, dose, mode="given", form=form, status=400)
         except ServiceError as error:
             _service_error(form, error, {})

@@ -139,10 +139,6 @@ def home_dose_q() -> Q:
     return Q(self_administered=True) | Q(route__in=sorted(ORAL_ROUTES))
 
 
-def age_on(birth_date: date, on: date) -> int:
-    return on.year - birth_date.year - ((on.month, on.day) < (birth_date.month, birth_date.day))
-
-
 @dataclass(frozen=True)
 class WorklistFilters:
     """What the nurse asked to see: one clinic (of theirs) or all, one route or all, home doses or not."""
@@ -157,18 +153,28 @@ class WorklistDose:
     dose: ScheduledDose
     today: date  # in the patient's time zone
     warnings: list[SafetyWarning] = field(default_factory=list)
+    more_due: int = 0  # the regimen's later doses also due today or overdue (given after this one)
 
     @property
     def days_overdue(self) -> int:
+        if self.dose.status != DoseStatus.PLANNED:
+            return 0
         return max(0, (self.today - self.dose.due_date).days)
 
     @property
     def age(self) -> int:
-        return age_on(self.dose.patient.birth_date, self.today)
+        return self.dose.patient.age_on(self.today)
 
     @property
     def home(self) -> bool:
         return is_home_dose(self.dose)
+
+    @property
+    def amount(self) -> str:
+        """The dose in the unit shown to people (RULES §1.1), as the API's dose_amount."""
+        from regimens.serializers import dose_amount  # the serializers import this module
+
+        return f"{dose_amount(self.dose.dose_mcg, self.dose.dose_unit)} {self.dose.dose_unit}"
 
 
 @dataclass
@@ -208,8 +214,9 @@ def _filtered(queryset: QuerySet[Any], filters: WorklistFilters, clinic_path: st
 
 def worklist(*, clinic_ids: list[int], filters: WorklistFilters | None = None, now: datetime | None = None) -> Worklist:
     """The nurse's list for today in the clinics `clinic_ids`: planned doses due today or overdue (today in
-    each patient's time zone), oldest first, each with the point-of-care warnings giving it now would raise
-    (RULES §10 V-12: shown before the injection); lab rechecks whose window has opened and that are not done;
+    each patient's time zone), oldest first, one per regimen (its earliest, with how many more are due), each
+    with the point-of-care warnings giving it now would raise (RULES §10 V-12: shown before the injection);
+    lab rechecks whose window has opened and that are not done;
     and the clinics' open alerts counted by severity. A fixed number of queries however many rows."""
     filters = filters or WorklistFilters()
     now = now or clock.now()
@@ -221,15 +228,24 @@ def worklist(*, clinic_ids: list[int], filters: WorklistFilters | None = None, n
     if filters.route:
         queryset = queryset.filter(route=filters.route)
     rows: list[WorklistDose] = []
+    by_regimen: dict[int, WorklistDose] = {}
     home_hidden = 0
-    for dose in queryset.order_by("due_date", "patient__family_name", "patient__given_name", "id"):
+    ordered = queryset.order_by("due_date", "patient__family_name", "patient__given_name", "phase_index", "sequence")
+    for dose in ordered:
         today = local_date(now, dose.patient.timezone)
         if dose.due_date > today:
             continue
         if is_home_dose(dose) and not filters.home:
             home_hidden += 1
             continue
-        rows.append(WorklistDose(dose=dose, today=today))
+        first = by_regimen.get(dose.regimen_id)
+        if first is not None:
+            # One row per regimen: its earliest dose is the one to give (a later slot cannot be given
+            # before it, regimens/services/doses.py); recording it re-plans the others.
+            first.more_due += 1
+            continue
+        row = by_regimen[dose.regimen_id] = WorklistDose(dose=dose, today=today)
+        rows.append(row)
     warnings = doses_pending_warnings([row.dose for row in rows], now)
     for row in rows:
         row.warnings = warnings.get(row.dose.pk, [])

@@ -12,6 +12,7 @@ from django.utils import timezone
 
 from patients.models import Clinic, ClinicMembership, Patient
 from regimens.models import Protocol, Regimen, RegimenDecision, ScheduledDose
+from regimens.selectors import worklist
 
 pytestmark = pytest.mark.django_db
 
@@ -87,6 +88,10 @@ def test_it_shows_patients_at_every_stage_with_late_and_missed_doses():
     assert Regimen.objects.filter(status="completed").exists()
     # Just started: the patient's "today" may be a day off the server's in another time zone.
     assert Regimen.objects.filter(start_date__gte=today - timedelta(days=1)).exists()
+
+    # The first demo login's worklist is never empty, whatever the weekday (doses overdue at the clinic).
+    riverside = Clinic.objects.get(name="Riverside Haematology")
+    assert len(worklist(clinic_ids=[riverside.pk]).doses) >= 3
 
 
 def test_it_creates_nothing_new_when_run_twice_and_prints_the_logins():
