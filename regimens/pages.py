@@ -29,6 +29,7 @@ from patients.models import Clinic
 from regimens import selectors, services
 from regimens.forms import CalendarForm, DoseGivenForm, DoseNotGivenForm, WorklistForm
 from regimens.models import Route, ScheduledDose
+from tracker.clock import local_date
 from tracker.errors import ServiceError, WarningsNotAcknowledged
 from tracker.exports import csv_response
 from tracker.middleware import StaffClinic
@@ -156,7 +157,7 @@ def _doses(request: HttpRequest) -> QuerySet[ScheduledDose]:
 
 
 def _row(dose: ScheduledDose, warnings: list[Any] | None = None) -> selectors.WorklistDose:
-    today = selectors.local_date(djtz.now(), dose.patient.timezone)
+    today = local_date(djtz.now(), dose.patient.timezone)
     return selectors.WorklistDose(dose=dose, today=today, warnings=warnings or [])
 
 
@@ -164,7 +165,8 @@ def _respond(
     request: HttpRequest, dose: ScheduledDose, *, mode: str = "", form: Any = None, status: int = 200, done: str = ""
 ) -> HttpResponse:
     """The dose's rows (htmx swaps them into the worklist), or the page of the form without JavaScript."""
-    row = _row(dose, selectors.dose_pending_warnings(dose) if mode == "" else getattr(form, "warnings", []))
+    warnings = getattr(form, "warnings", None)
+    row = _row(dose, selectors.dose_pending_warnings(dose) if warnings is None else warnings)
     context = {"row": row, "mode": mode, "form": form, "done": done, "open": bool(mode)}
     if request.htmx or not mode:  # type: ignore[attr-defined]
         return render(request, "regimens/_dose_rows.html", context, status=status)
@@ -264,6 +266,8 @@ def dose_not_given(request: HttpRequest, pk: int) -> HttpResponse:
 def dose_row(request: HttpRequest, pk: int) -> HttpResponse:
     """The dose's rows as the worklist shows them (htmx: closing a form)."""
     dose = get_object_or_404(_doses(request), pk=pk)
+    if not request.htmx:  # type: ignore[attr-defined]
+        return redirect("worklist")
     return _respond(request, dose)
 
 

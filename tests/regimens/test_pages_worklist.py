@@ -238,6 +238,16 @@ def test_without_javascript_the_form_is_a_page_that_posts_and_returns_to_the_lis
     assert dose(regimen).status == DoseStatus.GIVEN
 
 
+def test_cancel_puts_the_rows_back_and_without_javascript_returns_to_the_list(
+    patient: Any, nurse: Any, monday: Any
+) -> None:
+    first = dose(start(patient))
+    client = signed_in(nurse)
+    rows = client.get(f"/doses/{first.pk}/", **HTMX).content.decode()
+    assert rows.startswith(f'<tbody class="nhsuk-table__body" id="dose-{first.pk}">') and "<form" not in rows
+    assert client.get(f"/doses/{first.pk}/")["Location"] == "/"
+
+
 def test_the_last_lot_and_expiry_are_offered_for_the_next_dose(clinic: Any, nurse: Any, monday: Any) -> None:
     one, two = start(PatientFactory(clinic=clinic)), start(PatientFactory(clinic=clinic))
     client = signed_in(nurse)
