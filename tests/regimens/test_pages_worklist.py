@@ -113,6 +113,19 @@ def test_it_lists_todays_and_overdue_doses_with_what_the_nurse_needs(patient: An
     assert f'id="dose-{dose(regimen, 1).pk}"' in body and f'id="dose-{dose(regimen, 2).pk}"' not in body
 
 
+def test_a_nurse_of_two_clinics_sees_both_and_can_pick_one(clinic: Any, other_clinic: Any, monday: Any) -> None:
+    nurse = staff_user(clinic, Role.NURSE, username="sam")
+    nurse.memberships.create(clinic=other_clinic, role=Role.NURSE)
+    start(PatientFactory(clinic=clinic, family_name="Riverside"))
+    start(PatientFactory(clinic=other_clinic, family_name="Hilltop"))
+    client = signed_in(nurse)
+    both = client.get("/").content.decode()
+    assert "Riverside," in both and "Hilltop," in both
+    assert 'id="filter-clinic"' in both
+    one = client.get(f"/?clinic={other_clinic.pk}").content.decode()
+    assert "Hilltop," in one and "Riverside," not in one
+
+
 def test_another_clinics_doses_are_not_listed_and_its_dose_is_a_404(
     patient: Any, other_patient: Any, nurse: Any, monday: Any
 ) -> None:
@@ -387,8 +400,11 @@ def test_the_worklist_costs_the_same_number_of_queries_however_many_rows(
 
 def test_the_listed_warnings_are_the_ones_recording_the_dose_asks_for(clinic: Any) -> None:
     """The worklist reads the warnings of many doses at once; they must be the single-dose ones."""
-    low, allergic, fine = (PatientFactory(clinic=clinic) for _ in range(3))
+    low, allergic, fine, known = (PatientFactory(clinic=clinic) for _ in range(4))
     regimens = [start(p) for p in (low, allergic, fine)]
+    # An allergy known and acknowledged when the regimen started is not asked again at each dose (S-11).
+    PatientFact.objects.create(patient=known, kind="cobalamin_allergy", note="rash")
+    regimens.append(start(known, acknowledge=["cobalamin_allergy"], override_reason="test dose tolerated"))
     platelets(low, "45", datetime(2027, 1, 9, 9, tzinfo=UTC))
     platelets(fine, "45", datetime(2027, 1, 1, 9, tzinfo=UTC))
     platelets(fine, "250", datetime(2027, 1, 9, 9, tzinfo=UTC))  # the latest count is normal
@@ -399,4 +415,5 @@ def test_the_listed_warnings_are_the_ones_recording_the_dose_asks_for(clinic: An
         many = doses_pending_warnings(doses)
         one = {d.pk: dose_pending_warnings(d) for d in doses}
     assert many == one
+    assert all(many[d.pk] == [] for d in regimens[3].doses.filter(status="planned"))
     assert {w.code for ws in many.values() for w in ws} == {"im_injection_low_platelets", "cobalamin_allergy"}
