@@ -29,9 +29,10 @@ class AlertFilterForm(NHSUKForm):
     status = forms.ChoiceField(
         label=_("Status"),
         required=False,
+        help_text=_("Acknowledged alerts stay here until they resolve."),
         choices=[
-            (AlertStatus.OPEN, _("Open: needs acknowledging")),
-            (AlertStatus.ACKNOWLEDGED, _("Acknowledged, not yet resolved")),
+            (AlertStatus.OPEN, _("Open")),
+            (AlertStatus.ACKNOWLEDGED, _("Acknowledged")),
         ],
     )
 

@@ -34,6 +34,7 @@ NAVIGATION: list[tuple[str, Any, set[str]]] = [
     ("calendar", _("Calendar"), {"nurse", "clinician", "admin"}),
     ("patient-search", _("Patients"), {"nurse", "clinician", "admin"}),
     ("alerts", _("Alerts"), {"nurse", "clinician", "admin"}),
+    ("lab-import", _("Import results"), {"nurse", "clinician", "admin"}),
     ("dashboard", _("Dashboard"), {"admin"}),
     ("staff", _("Staff"), {"admin"}),
     ("audit", _("Audit log"), {"admin"}),

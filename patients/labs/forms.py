@@ -58,8 +58,12 @@ class LabEntryForm(NHSUKForm):
         widget=forms.Textarea(attrs={"rows": 2}),
     )
 
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
+    def __init__(self, *args: Any, timezone_name: str = "", **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
+        if timezone_name:
+            self.fields["collected_at"].help_text = _(
+                "When the sample was taken, in the clinic's time (%(zone)s)."
+            ) % {"zone": timezone_name}
         for analyte in analytes.CATALOGUE:
             if analyte.kind == analytes.QUALITATIVE:
                 field: forms.Field = forms.ChoiceField(

@@ -98,7 +98,7 @@ def lab_new(request: HttpRequest, pk: int) -> HttpResponse:
     )
     # The collection time is typed as the patient's clinic's clock reads it.
     with djtz.override(zoneinfo.ZoneInfo(patient.clinic.timezone)):
-        form = LabEntryForm(request.POST or None)
+        form = LabEntryForm(request.POST or None, timezone_name=patient.clinic.timezone)
         if request.method == "POST" and form.is_valid():
             since = djtz.now()
             try:
@@ -118,7 +118,6 @@ def lab_new(request: HttpRequest, pk: int) -> HttpResponse:
             "patient": patient,
             "form": form,
             "patient_url": patient_url(patient.pk),
-            "clinic_timezone_name": patient.clinic.timezone,
         }
         return render(request, "patients/labs/new.html", context, status=400 if form.errors else 200)
 
