@@ -102,19 +102,27 @@ def alert_acknowledge(request: HttpRequest, pk: int) -> HttpResponse:
     if form.errors:
         if request.htmx:  # type: ignore[attr-defined]
             # htmx swaps only 2xx answers: the card comes back with its errors in place.
-            return render(request, "notifications/_alert.html", {"alert": alert, "form": form, "here": _next(request)})
+            card = {**_card_context(request, clinics), "alert": alert, "form": form}
+            return render(request, "notifications/_alert.html", card)
         return render(
             request, "notifications/alerts.html", _list_context(request, clinics, form, alert), status=400
         )
     if request.htmx:  # type: ignore[attr-defined]
         alert = Alert.objects.select_related("patient", "patient__clinic", "acknowledged_by").get(pk=alert.pk)
-        return render(request, "notifications/_alert.html", {"alert": alert, "form": None, "done": True})
+        return render(
+            request, "notifications/_alert.html", {**_card_context(request, clinics), "alert": alert, "done": True}
+        )
     messages.success(
         request,
         _("Alert acknowledged: %(kind)s for %(patient)s.")
         % {"kind": alert.get_kind_display(), "patient": f"{alert.patient.family_name}, {alert.patient.given_name}"},
     )
     return redirect(_next(request))
+
+
+def _card_context(request: HttpRequest, clinics: list[StaffClinic]) -> dict[str, Any]:
+    """What an alert's card needs besides the alert, when htmx asks for the card alone."""
+    return {"query": request.GET.urlencode(), "here": _next(request), "several_clinics": len(clinics) > 1}
 
 
 def _next(request: HttpRequest) -> str:

@@ -114,10 +114,11 @@ def test_with_htmx_the_alert_is_swapped_in_place(clinic: Clinic, clinician: Any)
     client = signed_in(clinician)
     url = f"/alerts/{critical.pk}/acknowledge/"
 
-    refused = client.post(url, {f"alert-{critical.pk}-note": ""}, HTTP_HX_REQUEST="true")
+    refused = client.post(f"{url}?severity=critical", {f"alert-{critical.pk}-note": ""}, HTTP_HX_REQUEST="true")
     assert refused.status_code == 200  # htmx swaps only 2xx answers
     assert "a critical alert needs a note" in refused.content.decode()
     assert "<html" not in refused.content.decode()
+    assert f'hx-post="{url}?severity=critical"' in refused.content.decode()  # the list's filters are kept
 
     done = client.post(url, {f"alert-{critical.pk}-note": "Admitted; haematology called"}, HTTP_HX_REQUEST="true")
 
