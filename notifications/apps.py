@@ -10,4 +10,4 @@ class NotificationsConfig(AppConfig):
         # Imported here, once the models are loaded, in every process (web, worker, run_sweeps): reminders
         # and staff register what the delivery worker asks of their purposes (notifications/purposes.py),
         # and staff listens for new and escalating alerts (tracker/events.py).
-        from notifications import reminders, staff  # noqa: F401
+        from notifications import page_sections, reminders, staff  # noqa: F401

@@ -2,6 +2,14 @@
 
 from __future__ import annotations
 
-from django.urls import URLPattern, URLResolver
+from django.urls import URLPattern, URLResolver, path
 
-urlpatterns: list[URLPattern | URLResolver] = []
+from notifications import pages
+
+urlpatterns: list[URLPattern | URLResolver] = [
+    path(
+        "patients/<int:patient_id>/alerts/<int:alert_id>/acknowledge/",
+        pages.alert_acknowledge,
+        name="patient-alert-acknowledge",
+    ),
+]

@@ -2,6 +2,13 @@
 
 from __future__ import annotations
 
-from django.urls import URLPattern, URLResolver
+from django.urls import URLPattern, URLResolver, path
 
-urlpatterns: list[URLPattern | URLResolver] = []
+from patients import pages
+
+urlpatterns: list[URLPattern | URLResolver] = [
+    path("patients/", pages.patient_search, name="patient-search"),
+    path("patients/export.csv", pages.patient_export, name="patient-export"),
+    path("patients/<int:patient_id>/", pages.patient_page, name="patient"),
+    path("patients/<int:patient_id>/card/", pages.injection_card, name="patient-card"),
+]
