@@ -327,3 +327,43 @@ def test_another_clinics_alert_is_a_404(nurse: Any, other_patient: Any) -> None:
     assert web(nurse).post(url, {"note": "x"}).status_code == 404
     alert.refresh_from_db()
     assert alert.status == AlertStatus.OPEN
+
+
+# --- The injection card ---------------------------------------------------------------------------------
+
+
+def card_of(user: Any, patient: Any) -> str:
+    response = web(user).get(f"/patients/{patient.pk}/card/")
+    assert response.status_code == 200
+    body = text(response)
+    return body[body.index('<article class="cobalt-card"') : body.index("</article>")]
+
+
+def test_the_card_lists_the_next_clinic_appointments_and_blood_tests_and_the_clinic(
+    nurse: Any, clinic: Any, patient: Any, clock: Any
+) -> None:
+    clinic.phone, clinic.address = "+44 20 7946 0000", "1 River Lane\nLondon E1 1AA"
+    clinic.save(update_fields=["phone", "address"])
+    regimen = start_treatment(patient)
+    card = card_of(nurse, patient)
+
+    next_dose = regimen.doses.filter(status=DoseStatus.PLANNED).order_by("due_date").first()
+    assert next_dose.due_date.strftime("%A %-d %B %Y") in card
+    assert card.count("Injection at the clinic") == 6  # the next six appointments
+    assert "Blood test" in card and "Between" in card  # a recheck has a window
+    assert "+44 20 7946 0000" in card and "1 River Lane<br>London E1 1AA" in card
+    # Handed to the patient: no diagnosis, medicine, dose or result on it.
+    for clinical in ("ydroxocobalamin", "mcg", "B12", "naemia", "IM", "MRN", "haemoglobin"):
+        assert clinical not in card, clinical
+
+
+def test_the_card_is_in_the_patients_language(nurse: Any, clinic: Any, clock: Any) -> None:
+    patient = PatientFactory(clinic=clinic, language="es")
+    start_treatment(patient)
+    card = card_of(nurse, patient)
+    assert 'lang="es"' in card
+    assert "Sus próximas citas" in card and "Inyección en la clínica" in card and "Análisis de sangre" in card
+    assert "enero de 2027" in card or "enero 2027" in card  # dates in Spanish too
+    assert "Your next appointments" not in card
+    # The page around the card stays in the staff's language.
+    assert "Print the card" in text(web(nurse).get(f"/patients/{patient.pk}/card/"))
