@@ -47,6 +47,8 @@ def test_a_clinician_starts_a_regimen_and_prints_the_injection_card(
     page.goto(f"{live_server.url}/patients/")
     page.get_by_label("Name or MRN").fill("lovelace")
     page.get_by_role("button", name="Search").click()
+    assert_accessible(page)
+    shot(page, "patient-search")
     page.get_by_role("link", name="Lovelace, Ada").click()
     assert page.get_by_role("heading", name="Regimens and rechecks").is_visible()
     assert_accessible(page)

@@ -367,3 +367,16 @@ def test_the_card_is_in_the_patients_language(nurse: Any, clinic: Any, clock: An
     assert "Your next appointments" not in card
     # The page around the card stays in the staff's language.
     assert "Print the card" in text(web(nurse).get(f"/patients/{patient.pk}/card/"))
+
+
+def test_the_card_renders_in_a_fixed_number_of_queries(
+    nurse: Any, clinic: Any, clock: Any, django_assert_max_num_queries: Any
+) -> None:
+    patient = PatientFactory(clinic=clinic)
+    client = web(nurse)
+    client.get(f"/patients/{patient.pk}/card/")
+    with django_assert_max_num_queries(8) as few:
+        client.get(f"/patients/{patient.pk}/card/")
+    start_treatment(patient)
+    with django_assert_max_num_queries(len(few)):
+        client.get(f"/patients/{patient.pk}/card/")
