@@ -161,7 +161,9 @@ def _posted(request: HttpRequest) -> Any:
 
 class WarningsForm(NHSUKForm):
     """A form whose service may answer with safety warnings to acknowledge (RULES §4): they are listed as
-    tick boxes, and a hard stop also needs a reason."""
+    tick boxes, and a hard stop also needs a reason (only where the service takes one: `override`)."""
+
+    override = True
 
     acknowledge = forms.MultipleChoiceField(
         label=_("I have read these warnings"), required=False, widget=forms.CheckboxSelectMultiple
@@ -176,9 +178,12 @@ class WarningsForm(NHSUKForm):
         previous = [(c, c) for c in (self.data.getlist("acknowledge") if hasattr(self.data, "getlist") else [])]
         self.acknowledge_field.choices = list(dict(previous + codes).items())
         self.warnings = warnings or []
+        if not self.override:
+            del self.fields["override_reason"]
         if not codes:
             self.fields["acknowledge"].widget = forms.MultipleHiddenInput()
-            self.fields["override_reason"].widget = forms.HiddenInput()
+            if self.override:
+                self.fields["override_reason"].widget = forms.HiddenInput()
 
     @property
     def acknowledge_field(self) -> forms.MultipleChoiceField:
@@ -197,7 +202,8 @@ def _run(form: WarningsForm, action: Callable[[], Any]) -> Any:
         form.acknowledge_field.choices = [
             (w.code, f"{w.rule + ': ' if w.rule else ''}{w.message}") for w in exc.warnings
         ]
-        form.fields["override_reason"].widget = forms.Textarea(attrs={"rows": 2, "class": "nhsuk-textarea"})
+        if form.override:
+            form.fields["override_reason"].widget = forms.Textarea(attrs={"rows": 2, "class": "nhsuk-textarea"})
         form.add_error("acknowledge", exc.message)
     except ServiceError as exc:
         field = exc.field if exc.field in form.fields else None
@@ -264,11 +270,13 @@ def regimen_start(request: HttpRequest, patient_id: int) -> HttpResponse:
 
 
 class StopForm(WarningsForm):
+    override = False
     reason = forms.CharField(label=_("Why is the regimen stopped?"), widget=forms.Textarea(attrs={"rows": 3}))
     field_order = ["reason", "acknowledge"]
 
 
 class EndPhaseForm(WarningsForm):
+    override = False
     ended_on = forms.DateField(
         label=_("Ended on"), required=False, widget=DateInput(), help_text=_("Leave empty for today.")
     )
@@ -283,6 +291,7 @@ class EndPhaseForm(WarningsForm):
 
 
 class ReviewForm(WarningsForm):
+    override = False
     outcome = forms.ChoiceField(label=_("Outcome"), choices=ReviewOutcome.choices, widget=forms.RadioSelect)
     note = forms.CharField(label=_("Note"), required=False, widget=forms.Textarea(attrs={"rows": 3}))
     field_order = ["outcome", "note"]
@@ -362,6 +371,7 @@ def regimen_review(request: HttpRequest, regimen_id: int) -> HttpResponse:
 
 
 class EnteredInErrorForm(WarningsForm):
+    override = False
     reason = forms.CharField(
         label=_("Why is this record wrong?"),
         widget=forms.Textarea(attrs={"rows": 2}),

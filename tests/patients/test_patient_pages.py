@@ -380,3 +380,16 @@ def test_the_card_renders_in_a_fixed_number_of_queries(
     start_treatment(patient)
     with django_assert_max_num_queries(len(few)):
         client.get(f"/patients/{patient.pk}/card/")
+
+
+def test_another_clinics_regimen_and_dose_are_a_404(clinician: Any, other_patient: Any, clock: Any) -> None:
+    regimen = start_treatment(other_patient)
+    given = regimen.doses.get(status=DoseStatus.GIVEN)
+    client = web(clinician)
+    for path in ("stop", "end-phase", "review"):
+        response = client.post(f"/regimens/{regimen.pk}/{path}/", {"reason": "x", "outcome": "worsening"})
+        assert response.status_code == 404
+    assert client.post(f"/doses/{given.pk}/entered-in-error/", {"reason": "x"}).status_code == 404
+    regimen.refresh_from_db()
+    given.refresh_from_db()
+    assert (regimen.status, given.status) == (RegimenStatus.ACTIVE, DoseStatus.GIVEN)
