@@ -318,7 +318,13 @@ def _decision_page(
     return render(
         request,
         "regimens/decision.html",
-        {"patient": regimen.patient, "regimen": regimen, "form": form, "title": title},
+        {
+            "patient": regimen.patient,
+            "regimen": regimen,
+            "form": form,
+            "title": title,
+            "form_name": form_class.__name__,
+        },
     )
 
 

@@ -13,7 +13,7 @@ from django.utils import timezone
 
 from patients.models import Role
 from regimens.models import DoseStatus, Protocol, Regimen, ScheduledDose
-from regimens.services import dose_record_administration
+from regimens.services import dose_record_administration, regimen_start
 from tests.browser.conftest import assert_accessible, shot, sign_in
 from tests.factories import AlertFactory, LabResultFactory, PatientFactFactory, PatientFactory, staff_user
 
@@ -115,3 +115,26 @@ def test_an_alert_is_acknowledged_in_place_on_the_patient_page(
     )
     assert_accessible(page)
     shot(page, "patient-alert-acknowledged")
+
+
+def test_a_clinician_stops_a_regimen_after_reading_its_warning(
+    browser: Any, live_server: Any, clinic: Any, builtin_protocols: None
+) -> None:
+    clinician = staff_user(clinic, Role.CLINICIAN, username="dr-okafor")
+    patient = PatientFactory(clinic=clinic, given_name="Alan", family_name="Turing")  # pernicious anaemia
+    standard = Protocol.objects.get(code="hydroxo-uk-standard")
+    regimen_start(patient=patient, protocol=standard, start_date=timezone.localdate())
+    page = sign_in(browser, live_server, clinician)
+    page.goto(f"{live_server.url}/patients/{patient.pk}/")
+    page.get_by_role("link", name="Stop the regimen").click()
+    page.get_by_label("Why is the regimen stopped?").fill("Moved to another area")
+    page.get_by_role("button", name="Stop the regimen").click()
+    # S-5: lifelong therapy for an irreversible cause; the warning is listed to acknowledge.
+    assert page.get_by_role("alert").get_by_text("There is a problem").is_visible()
+    assert_accessible(page)
+    shot(page, "regimen-stop-warning")
+    page.get_by_role("group", name="I have read these warnings").get_by_role("checkbox").first.check()
+    page.get_by_role("button", name="Stop the regimen").click()
+    page.wait_for_url(f"**/patients/{patient.pk}/#regimens")
+    assert page.get_by_text("Regimen stopped").first.is_visible()
+    assert Regimen.objects.get(patient=patient).status == "stopped"
