@@ -42,6 +42,7 @@ class Clinic(models.Model):
     )
     phone = models.CharField(max_length=40, blank=True)
     email = models.EmailField(blank=True)
+    address = models.TextField(blank=True, help_text="Postal address, printed on patients' injection cards.")
     lead = models.ForeignKey(
         settings.AUTH_USER_MODEL,
         null=True,

@@ -4,14 +4,19 @@ from __future__ import annotations
 
 from django.urls import URLPattern, URLResolver, path
 
-from regimens import pages
+from regimens import pages, worklist_pages
 
 urlpatterns: list[URLPattern | URLResolver] = [
-    path("", pages.worklist, name="worklist"),
-    path("worklist.csv", pages.worklist_export, name="worklist-export"),
-    path("calendar/", pages.calendar, name="calendar"),
-    path("calendar/export.csv", pages.calendar_export, name="calendar-export"),
-    path("doses/<int:pk>/", pages.dose_row, name="dose-row"),
-    path("doses/<int:pk>/given/", pages.dose_given, name="dose-given"),
-    path("doses/<int:pk>/not-given/", pages.dose_not_given, name="dose-not-given"),
+    path("", worklist_pages.worklist, name="worklist"),
+    path("worklist.csv", worklist_pages.worklist_export, name="worklist-export"),
+    path("calendar/", worklist_pages.calendar, name="calendar"),
+    path("calendar/export.csv", worklist_pages.calendar_export, name="calendar-export"),
+    path("doses/<int:pk>/", worklist_pages.dose_row, name="dose-row"),
+    path("doses/<int:pk>/given/", worklist_pages.dose_given, name="dose-given"),
+    path("doses/<int:pk>/not-given/", worklist_pages.dose_not_given, name="dose-not-given"),
+    path("patients/<int:patient_id>/regimens/new/", pages.regimen_start, name="regimen-start"),
+    path("regimens/<int:regimen_id>/stop/", pages.regimen_stop, name="regimen-stop"),
+    path("regimens/<int:regimen_id>/end-phase/", pages.regimen_end_phase, name="regimen-end-phase"),
+    path("regimens/<int:regimen_id>/review/", pages.regimen_review, name="regimen-review"),
+    path("doses/<int:dose_id>/entered-in-error/", pages.dose_entered_in_error, name="dose-entered-in-error"),
 ]

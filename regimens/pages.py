@@ -1,405 +1,415 @@
-"""The nurse's worklist (`/`) and the clinic calendar (`/calendar/`), with their CSV exports, and recording
-a dose as given or not given in place (htmx replaces the dose's rows; without JavaScript the same forms
-post and redirect).
+"""The regimens section of the patient page (timeline, rechecks, clinician actions) and the pages of
+those actions: start a regimen (with a preview), stop it, end its loading phase, record a review, and
+mark a dose record entered in error.
 
-Thin views: forms (regimens/forms.py) parse the input, selectors (regimens/selectors.py) read, and the
-writes are the services the API calls (regimens/services/doses.py), with the same safety warnings to
-acknowledge (tracker/errors.py) and the same clinic boundary (another clinic's dose is a 404).
+Each action page is a small form that calls the same service as the API (regimens/services), with the
+same roles: prescribers start, stop, end phases and review (403 for a nurse, as `require_role` in the
+API); entering a dose in error is the clinician's, or the recording nurse's within 7 days (the service
+decides). Bad input shows the service's field and reason; safety warnings are listed to acknowledge.
 """
 
 from __future__ import annotations
 
-import zoneinfo
-from datetime import date, timedelta
+from collections.abc import Callable
 from typing import Any
-from urllib.parse import urlencode
 
+from django import forms
 from django.contrib import messages
-from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
-from django.db.models import QuerySet
+from django.db.models import Prefetch, QuerySet
 from django.http import Http404, HttpRequest, HttpResponse
-from django.shortcuts import get_object_or_404, redirect, render
-from django.utils import timezone as djtz
-from django.utils.formats import date_format
-from django.utils.translation import gettext as _
-from django.views.decorators.http import require_http_methods
+from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.utils.translation import gettext as gettext_now
+from django.utils.translation import gettext_lazy as _
+from rest_framework.exceptions import PermissionDenied as ApiPermissionDenied
 
-from patients.models import Clinic
-from regimens import selectors, services
-from regimens.forms import CalendarForm, DoseGivenForm, DoseNotGivenForm, WorklistForm
-from regimens.models import Route, ScheduledDose
-from tracker.clock import local_date
-from tracker.errors import ServiceError, WarningsNotAcknowledged
-from tracker.exports import csv_response
-from tracker.middleware import StaffClinic
-from tracker.pages import staff_clinics
+from patients.models import Patient
+from regimens import schedule, services
+from regimens.models import (
+    DoseStatus,
+    LabRecheck,
+    Protocol,
+    RecheckStatus,
+    Regimen,
+    RegimenDecision,
+    RegimenStatus,
+    ReviewOutcome,
+    ScheduledDose,
+)
+from tracker.clock import patient_today
+from tracker.errors import SafetyWarning, ServiceError, WarningsNotAcknowledged
+from tracker.forms import DateInput, NHSUKForm
+from tracker.pages import CardEntry, PageSection, prescriber_here, staff_page
+from tracker.permissions import staff_clinic_ids
 
-LAST_LOT = "regimens.last_lot"  # session key: the lot and expiry last recorded in this session
-
-
-def _clinics(request: HttpRequest) -> list[StaffClinic]:
-    clinics = staff_clinics(request)
-    if not clinics:
-        raise PermissionDenied(_("Only clinic staff may see this page."))
-    return clinics
-
-
-def _chosen_clinic_ids(request: HttpRequest, clinic: int | None) -> list[int]:
-    """The user's clinics, or the one `clinic` they asked for; another clinic is a 404 (as in the API)."""
-    ids = [c.id for c in _clinics(request)]
-    if clinic is None:
-        return ids
-    if clinic not in ids:
-        raise Http404("No such clinic.")
-    return [clinic]
+# The timeline shows every recorded dose and the next planned ones (a lifelong oral regimen plans months
+# of daily doses ahead; the calendar and the API list them all).
+PLANNED_SHOWN = 8
+CARD_DOSES = 6
 
 
-def _query(**params: Any) -> str:
-    return urlencode({k: v for k, v in params.items() if v not in (None, "", False)})
+# --- The section of the patient page ------------------------------------------------------------------
 
 
-def _bad_filters(request: HttpRequest, form: Any, template: str) -> HttpResponse:
-    return render(request, template, {"filter_form": form, "bad_filters": True}, status=400)
+def _phase_names(regimen: Regimen) -> list[dict[str, Any]]:
+    return list((regimen.protocol_snapshot or {}).get("phases") or [])
 
 
-# --- Worklist ---------------------------------------------------------------------------------
-
-
-def _worklist(request: HttpRequest) -> tuple[WorklistForm, selectors.Worklist | None, selectors.WorklistFilters]:
-    form = WorklistForm(request.GET)
-    if not form.is_valid():
-        return form, None, selectors.WorklistFilters()
-    filters = selectors.WorklistFilters(
-        clinic=form.cleaned_data.get("clinic"),
-        route=form.cleaned_data.get("route") or None,
-        home=bool(form.cleaned_data.get("home")),
-    )
-    ids = _chosen_clinic_ids(request, filters.clinic)
-    return form, selectors.worklist(clinic_ids=ids, filters=filters), filters
-
-
-@login_required
-@require_http_methods(["GET"])
-def worklist(request: HttpRequest) -> HttpResponse:
-    """Today's doses due and overdue, rechecks due and the open alerts of the user's clinics."""
-    form, work, filters = _worklist(request)
-    if work is None:
-        return _bad_filters(request, form, "regimens/worklist.html")
-    clinics = _clinics(request)
-    context = {
-        "filter_form": form,
-        "work": work,
-        "filters": filters,
-        "clinics": clinics,
-        "routes": Route.choices,
-        "query": _query(clinic=filters.clinic, route=filters.route, home=int(filters.home)),
-        "home_query": _query(clinic=filters.clinic, route=filters.route, home=int(not filters.home)),
-    }
-    return render(request, "regimens/worklist.html", context)
-
-
-@login_required
-@require_http_methods(["GET"])
-def worklist_export(request: HttpRequest) -> HttpResponse:
-    """The worklist's doses as CSV, with the same filters as the page."""
-    form, work, _filters = _worklist(request)
-    if work is None:
-        return _bad_filters(request, form, "regimens/worklist.html")
-    header = [
-        "due_date",
-        "days_overdue",
-        "clinic",
-        "family_name",
-        "given_name",
-        "mrn",
-        "age",
-        "protocol",
-        "phase",
-        "sequence",
-        "drug",
-        "dose_mcg",
-        "route",
-        "more_due",
-        "warnings",
-    ]
-    rows = (
-        [
-            row.dose.due_date,
-            row.days_overdue,
-            row.dose.patient.clinic.name,
-            row.dose.patient.family_name,
-            row.dose.patient.given_name,
-            row.dose.patient.mrn,
-            row.age,
-            row.dose.regimen.protocol.name,
-            row.dose.phase,
-            row.dose.sequence,
-            row.dose.drug,
-            row.dose.dose_mcg,
-            row.dose.route,
-            row.more_due,
-            "; ".join(f"{w.rule} {w.code}" for w in row.warnings),
-        ]
-        for row in work.doses
-    )
-    return csv_response(f"worklist-{djtz.localdate().isoformat()}.csv", header, rows)
-
-
-# --- Recording a dose in place ------------------------------------------------------------------
-
-
-def _doses(request: HttpRequest) -> QuerySet[ScheduledDose]:
-    ids = [c.id for c in _clinics(request)]
-    return ScheduledDose.objects.filter(patient__clinic_id__in=ids).select_related(
-        "patient", "patient__clinic", "regimen__protocol", "administered_by"
-    )
-
-
-def _row(dose: ScheduledDose, warnings: list[Any] | None = None) -> selectors.WorklistDose:
-    today = local_date(djtz.now(), dose.patient.timezone)
-    return selectors.WorklistDose(dose=dose, today=today, warnings=warnings or [])
-
-
-def _respond(
-    request: HttpRequest, dose: ScheduledDose, *, mode: str = "", form: Any = None, status: int = 200, done: str = ""
-) -> HttpResponse:
-    """The dose's rows (htmx swaps them into the worklist), or the page of the form without JavaScript."""
-    warnings = getattr(form, "warnings", None)
-    row = _row(dose, selectors.dose_pending_warnings(dose) if warnings is None else warnings)
-    context = {"row": row, "mode": mode, "form": form, "done": done, "open": bool(mode)}
-    if request.htmx or not mode:  # type: ignore[attr-defined]
-        return render(request, "regimens/_dose_rows.html", context, status=status)
-    return render(request, "regimens/dose_record.html", context, status=status)
-
-
-def _clinic_zone(dose: ScheduledDose) -> zoneinfo.ZoneInfo:
-    return zoneinfo.ZoneInfo(dose.patient.clinic.timezone)
-
-
-def _given_form(
-    request: HttpRequest, dose: ScheduledDose, data: Any = None, warnings: list[Any] | None = None
-) -> DoseGivenForm:
-    last = request.session.get(LAST_LOT, {})
-    initial = {
-        "administered_at": djtz.localtime(djtz.now(), _clinic_zone(dose)).replace(second=0, microsecond=0, tzinfo=None),
-        "route": dose.route,
-        "lot_number": last.get("lot_number", ""),
-        "expiry_date": last.get("expiry_date") or None,
-    }
-    if warnings is None:
-        warnings = selectors.dose_pending_warnings(dose)
-    return DoseGivenForm(data, initial=initial, warnings=warnings, prefix=f"dose{dose.pk}")
-
-
-def _service_error(form: Any, error: ServiceError, fields: dict[str, str]) -> None:
-    """Put a service's error on the form field it names (or on the form when it names none of them)."""
-    name = fields.get(error.field, error.field)
-    form.add_error(name if name in form.fields else None, error.message)
-
-
-@login_required
-@require_http_methods(["GET", "POST"])
-def dose_given(request: HttpRequest, pk: int) -> HttpResponse:
-    """Record the dose as given: the time (now in the clinic's zone), lot, expiry, site and route; each
-    warning acknowledged (a hard stop with a reason) as POST /api/doses/{id}/administer/ requires."""
-    dose = get_object_or_404(_doses(request), pk=pk)
-    with djtz.override(_clinic_zone(dose)):
-        if request.method == "GET":
-            return _respond(request, dose, mode="given", form=_given_form(request, dose))
-        form = _given_form(request, dose, request.POST)
-        if not form.is_valid():
-            return _respond(request, dose, mode="given", form=form, status=400)
-        data = form.cleaned_data
-        try:
-            recorded = services.dose_record_administration(
-                dose=dose,
-                administered_at=data["administered_at"],
-                lot_number=data["lot_number"].strip(),
-                expiry_date=data["expiry_date"],
-                site=data["site"],
-                route=data["route"],
-                acknowledge=data.get("acknowledge") or [],
-                override_reason=data.get("override_reason") or "",
-                user=request.user,
-            )
-        except WarningsNotAcknowledged as error:
-            # New warnings since the form was shown (or a different route or time): show them to acknowledge.
-            form = _given_form(request, dose, request.POST, warnings=error.warnings)
-            form.is_valid()
-            rules = ", ".join(w.rule or w.code for w in error.warnings)
-            form.add_error(
-                "acknowledge", _("Tick each warning to confirm you have read it (%(rules)s).") % {"rules": rules}
-            )
-            return _respond(request, dose, mode="given", form=form, status=400)
-        except ServiceError as error:
-            _service_error(form, error, {})
-            return _respond(request, dose, mode="given", form=form, status=error.status_code)
-    request.session[LAST_LOT] = {
-        "lot_number": recorded.lot_number,
-        "expiry_date": recorded.expiry_date.isoformat() if recorded.expiry_date else "",
-    }
-    return _recorded(request, recorded, _("%(name)s: dose recorded as given.") % {"name": _name(recorded)})
-
-
-@login_required
-@require_http_methods(["GET", "POST"])
-def dose_not_given(request: HttpRequest, pk: int) -> HttpResponse:
-    """Record the dose as not given with a coded reason and a note (POST /api/doses/{id}/not-given/)."""
-    dose = get_object_or_404(_doses(request), pk=pk)
-    prefix = f"dose{dose.pk}"
-    if request.method == "GET":
-        return _respond(request, dose, mode="not_given", form=DoseNotGivenForm(prefix=prefix))
-    form = DoseNotGivenForm(request.POST, prefix=prefix)
-    if not form.is_valid():
-        return _respond(request, dose, mode="not_given", form=form, status=400)
-    try:
-        recorded = services.dose_record_not_given(dose=dose, reason=form.reason_text(), user=request.user)
-    except ServiceError as error:
-        _service_error(form, error, {"on": "reason"})
-        return _respond(request, dose, mode="not_given", form=form, status=error.status_code)
-    return _recorded(request, recorded, _("%(name)s: dose recorded as not given.") % {"name": _name(recorded)})
-
-
-@login_required
-@require_http_methods(["GET"])
-def dose_row(request: HttpRequest, pk: int) -> HttpResponse:
-    """The dose's rows as the worklist shows them (htmx: closing a form)."""
-    dose = get_object_or_404(_doses(request), pk=pk)
-    if not request.htmx:  # type: ignore[attr-defined]
-        return redirect("worklist")
-    return _respond(request, dose)
-
-
-def _name(dose: ScheduledDose) -> str:
-    return f"{dose.patient.given_name} {dose.patient.family_name}"
-
-
-def _recorded(request: HttpRequest, dose: ScheduledDose, message: str) -> HttpResponse:
-    fresh = _doses(request).get(pk=dose.pk)
-    if request.htmx:  # type: ignore[attr-defined]
-        context = {"row": _row(fresh), "mode": "", "done": message}
-        return render(request, "regimens/_dose_rows.html", context)
-    messages.success(request, message)
-    return redirect("worklist")
-
-
-# --- Calendar ---------------------------------------------------------------------------------
-
-
-def _month_start(day: date, months: int = 0) -> date:
-    index = day.year * 12 + day.month - 1 + months
-    return date(index // 12, index % 12 + 1, 1)
-
-
-def _calendar_range(view: str, on: date) -> tuple[date, date, date, date]:
-    """(first day shown, last day shown, previous period's date, next period's date)."""
-    if view == "day":
-        return on, on, on - timedelta(days=1), on + timedelta(days=1)
-    if view == "month":
-        first = _month_start(on)
-        last = _month_start(on, 1) - timedelta(days=1)
-        return (
-            first - timedelta(days=first.weekday()),
-            last + timedelta(days=6 - last.weekday()),
-            _month_start(on, -1),
-            _month_start(on, 1),
+def regimen_rows(patient: Patient) -> list[Regimen]:
+    """The patient's regimens with everything the timeline shows, in a fixed number of queries."""
+    user_fields = ("administered_by", "error_recorded_by")
+    return list(
+        Regimen.objects.filter(patient=patient)
+        .select_related("protocol", "created_by", "stopped_by")
+        .prefetch_related(
+            Prefetch("doses", queryset=ScheduledDose.objects.select_related(*user_fields).order_by("due_date", "id")),
+            Prefetch("lab_rechecks", queryset=LabRecheck.objects.select_related("closed_by").order_by("due_date")),
+            Prefetch("decisions", queryset=RegimenDecision.objects.select_related("decided_by")),
         )
-    monday = on - timedelta(days=on.weekday())
-    return monday, monday + timedelta(days=6), monday - timedelta(days=7), monday + timedelta(days=7)
+        .order_by("-start_date", "-id")
+    )
 
 
-def _calendar(request: HttpRequest) -> dict[str, Any] | CalendarForm:
-    form = CalendarForm(request.GET)
-    if not form.is_valid():
-        return form
-    today = djtz.localdate()
-    view, on, clinic, home = form.cleaned(today)
-    ids = _chosen_clinic_ids(request, clinic)
-    start, end, previous, following = _calendar_range(view, on)
+def _timeline(regimen: Regimen, user_id: int | None, prescriber: bool) -> dict[str, Any]:
+    doses = list(regimen.doses.all())
+    planned = [d for d in doses if d.status == DoseStatus.PLANNED]
+    shown = [d for d in doses if d.status != DoseStatus.PLANNED] + planned[:PLANNED_SHOWN]
+    shown.sort(key=lambda d: (d.due_date, d.id))
+    phases = _phase_names(regimen)
+    current = phases[min(regimen.current_phase, len(phases) - 1)] if phases else {}
+    open_ended = current.get("end_condition") in schedule.OPEN_ENDED
+    active = regimen.status == RegimenStatus.ACTIVE
     return {
-        "view": view,
-        "on": on,
-        "today": today,
-        "start": start,
-        "end": end,
-        "clinic_ids": ids,
-        "clinic": clinic,
-        "home": home,
-        "previous": _query(view=view, date=previous.isoformat(), clinic=clinic, home=int(home)),
-        "next": _query(view=view, date=following.isoformat(), clinic=clinic, home=int(home)),
-        "this": _query(view=view, date=on.isoformat(), clinic=clinic, home=int(home)),
-        "today_query": _query(view=view, clinic=clinic, home=int(home)),
+        "regimen": regimen,
+        "phase_name": current.get("name", ""),
+        "phase_names": {i: p.get("name", p.get("key", "")) for i, p in enumerate(phases)},
+        "doses": [
+            {
+                "dose": d,
+                "can_enter_in_error": d.status in (DoseStatus.GIVEN, DoseStatus.NOT_GIVEN)
+                and (prescriber or (user_id is not None and d.administered_by_id == user_id)),
+            }
+            for d in shown
+        ],
+        "planned_hidden": max(0, len(planned) - PLANNED_SHOWN),
+        "rechecks": list(regimen.lab_rechecks.all()),
+        "decisions": list(regimen.decisions.all()),
+        "can_decide": active and prescriber,
+        "open_ended": active and open_ended,
     }
 
 
-@login_required
-@require_http_methods(["GET"])
-def calendar(request: HttpRequest) -> HttpResponse:
-    """Planned doses and rechecks per day (?view=week|month|day&date=YYYY-MM-DD&clinic=ID), closed days shown."""
-    context = _calendar(request)
-    if isinstance(context, CalendarForm):
-        return _bad_filters(request, context, "regimens/calendar.html")
-    ids: list[int] = context["clinic_ids"]
-    clinics = list(Clinic.objects.filter(pk__in=ids).order_by("name"))
-    context["clinics"] = _clinics(request)
-    if context["view"] == "day":
-        day: date = context["on"]
-        context["doses"] = selectors.calendar_doses(clinic_ids=ids, start=day, end=day, home=context["home"])
-        context["rechecks"] = selectors.calendar_rechecks(clinic_ids=ids, start=day, end=day)
-        context["days"] = selectors.calendar_days(clinics=clinics, start=day, end=day, home=context["home"])
-    else:
-        days = selectors.calendar_days(
-            clinics=clinics, start=context["start"], end=context["end"], home=context["home"]
+def patient_section(*, patient: Patient, request: HttpRequest) -> list[PageSection]:
+    prescriber = prescriber_here(request, patient.clinic_id)
+    regimens = regimen_rows(patient)
+    user_id = getattr(request.user, "pk", None)
+    return [
+        PageSection(
+            order=10,
+            anchor="regimens",
+            title=_("Regimens and rechecks"),
+            template="regimens/sections/regimens.html",
+            context={
+                "timelines": [_timeline(r, user_id, prescriber) for r in regimens],
+                "can_start": prescriber and not any(r.status == RegimenStatus.ACTIVE for r in regimens),
+            },
         )
-        context["weeks"] = [days[i : i + 7] for i in range(0, len(days), 7)]
-        context["totals"] = {"doses": sum(d.doses for d in days), "rechecks": sum(d.rechecks for d in days)}
-    context["title"] = _calendar_title(context["view"], context["on"], context["start"], context["end"])
-    return render(request, "regimens/calendar.html", context)
-
-
-def _calendar_title(view: str, on: date, start: date, end: date) -> str:
-    if view == "month":
-        return date_format(on, "F Y")
-    if view == "day":
-        return date_format(on, "l j F Y")
-    return _("Week: %(start)s to %(end)s") % {"start": date_format(start, "j F"), "end": date_format(end, "j F Y")}
-
-
-@login_required
-@require_http_methods(["GET"])
-def calendar_export(request: HttpRequest) -> HttpResponse:
-    """The planned doses and due rechecks of the calendar's range as CSV, one row each."""
-    context = _calendar(request)
-    if isinstance(context, CalendarForm):
-        return _bad_filters(request, context, "regimens/calendar.html")
-    start: date = context["start"]
-    end: date = context["end"]
-    ids: list[int] = context["clinic_ids"]
-    rows: list[list[Any]] = [
-        [
-            dose.due_date,
-            "dose",
-            dose.patient.clinic.name,
-            dose.patient.family_name,
-            dose.patient.given_name,
-            dose.patient.mrn,
-            f"{dose.regimen.protocol.name}; {dose.phase} {dose.sequence}; {dose.drug} {dose.route}",
-        ]
-        for dose in selectors.calendar_doses(clinic_ids=ids, start=start, end=end, home=context["home"])
     ]
-    rows.extend(
-        [
-            r.due_date,
-            "recheck",
-            r.patient.clinic.name,
-            r.patient.family_name,
-            r.patient.given_name,
-            r.patient.mrn,
-            f"{r.rule} {r.description}",
-        ]
-        for r in selectors.calendar_rechecks(clinic_ids=ids, start=start, end=end)
+
+
+def card_entries(*, patient: Patient) -> list[CardEntry]:
+    """The next clinic appointments (doses given at the clinic; home doses need none) and blood tests."""
+    today = patient_today(patient)
+    doses = (
+        ScheduledDose.objects.filter(
+            patient=patient, status=DoseStatus.PLANNED, self_administered=False, due_date__gte=today
+        )
+        .order_by("due_date")
+        .values_list("due_date", flat=True)[:CARD_DOSES]
     )
-    rows.sort(key=lambda r: (r[0], r[1], r[3], r[4]))
-    header = ["date", "kind", "clinic", "family_name", "given_name", "mrn", "what"]
-    return csv_response(f"calendar-{start.isoformat()}-{end.isoformat()}.csv", header, rows)
+    rechecks = LabRecheck.objects.filter(
+        patient=patient, status__in=[RecheckStatus.DUE, RecheckStatus.OVERDUE], window_end__gte=today
+    ).values_list("window_start", "window_end")
+    entries = [CardEntry(on=day, kind="injection") for day in dict.fromkeys(doses)]
+    entries += [CardEntry(on=max(start, today), kind="blood_test", until=end) for start, end in set(rechecks)]
+    return entries
+
+
+# --- The action pages ---------------------------------------------------------------------------------
+
+
+def _regimens_for(request: HttpRequest) -> QuerySet[Regimen]:
+    return Regimen.objects.filter(patient__clinic_id__in=staff_clinic_ids(request.user)).select_related(
+        "patient", "protocol"
+    )
+
+
+def _require_prescriber(request: HttpRequest, patient: Patient, doing: str) -> None:
+    if not prescriber_here(request, patient.clinic_id):
+        raise PermissionDenied(gettext_now("Only a clinician or clinic admin of this clinic may %s.") % doing)
+
+
+def _patient_url(patient: Patient, anchor: str = "regimens") -> str:
+    return f"{reverse('patient', args=[patient.pk])}#{anchor}"
+
+
+def _posted(request: HttpRequest) -> Any:
+    """The form data of a POST (even an empty one: it must be checked), None for a GET."""
+    return request.POST if request.method == "POST" else None
+
+
+class WarningsForm(NHSUKForm):
+    """A form whose service may answer with safety warnings to acknowledge (RULES §4): they are listed as
+    tick boxes, and a hard stop also needs a reason (only where the service takes one: `override`)."""
+
+    override = True
+
+    acknowledge = forms.MultipleChoiceField(
+        label=_("I have read these warnings"), required=False, widget=forms.CheckboxSelectMultiple
+    )
+    override_reason = forms.CharField(
+        label=_("Reason to go ahead (needed for a hard stop)"), required=False, widget=forms.Textarea(attrs={"rows": 2})
+    )
+
+    def __init__(self, *args: Any, warnings: list[SafetyWarning] | None = None, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        codes = [(w.code, f"{w.rule + ': ' if w.rule else ''}{w.message}") for w in warnings or []]
+        previous = [(c, c) for c in (self.data.getlist("acknowledge") if hasattr(self.data, "getlist") else [])]
+        self.acknowledge_field.choices = list(dict(previous + codes).items())
+        self.warnings = warnings or []
+        if not self.override:
+            del self.fields["override_reason"]
+        if not codes:
+            self.fields["acknowledge"].widget = forms.MultipleHiddenInput()
+            if self.override:
+                self.fields["override_reason"].widget = forms.HiddenInput()
+
+    @property
+    def acknowledge_field(self) -> forms.MultipleChoiceField:
+        field = self.fields["acknowledge"]
+        assert isinstance(field, forms.MultipleChoiceField)  # noqa: S101 (declared above)
+        return field
+
+
+def _run(form: WarningsForm, action: Callable[[], Any]) -> Any:
+    """Call the service; put its refusal on the form (the field it names, or the whole form)."""
+    try:
+        return action()
+    except WarningsNotAcknowledged as exc:
+        form.warnings = exc.warnings
+        form.fields["acknowledge"].widget = forms.CheckboxSelectMultiple(attrs={"class": "nhsuk-checkboxes__input"})
+        form.acknowledge_field.choices = [
+            (w.code, f"{w.rule + ': ' if w.rule else ''}{w.message}") for w in exc.warnings
+        ]
+        if form.override:
+            form.fields["override_reason"].widget = forms.Textarea(attrs={"rows": 2, "class": "nhsuk-textarea"})
+        form.add_error("acknowledge", exc.message)
+    except ServiceError as exc:
+        field = exc.field if exc.field in form.fields else None
+        form.add_error(field, exc.message if field else f"{exc.field}: {exc.message}")
+    except ApiPermissionDenied as exc:
+        raise PermissionDenied(str(exc.detail)) from exc
+    return None
+
+
+class StartForm(WarningsForm):
+    protocol = forms.ModelChoiceField(
+        label=_("Protocol"), queryset=Protocol.objects.filter(active=True).order_by("name"), empty_label=None
+    )
+    start_date = forms.DateField(label=_("Start date"), widget=DateInput())
+    field_order = ["protocol", "start_date", "acknowledge", "override_reason"]
+
+
+@staff_page
+def regimen_start(request: HttpRequest, patient_id: int) -> HttpResponse:
+    patient = Patient.objects.filter(clinic_id__in=staff_clinic_ids(request.user), pk=patient_id).first()
+    if patient is None:
+        raise Http404(_("No such patient."))
+    _require_prescriber(request, patient, gettext_now("start a regimen"))
+    today = patient_today(patient)
+    form = StartForm(_posted(request), initial={"start_date": today})
+    preview = None
+    if request.method == "POST" and form.is_valid():
+        data = form.cleaned_data
+        if request.POST.get("action") == "preview":
+            preview = _run(
+                form,
+                lambda: services.schedule_preview(
+                    protocol=data["protocol"], start_date=data["start_date"], clinic=patient.clinic,
+                    timezone=patient.timezone, today=today,
+                ),
+            )
+        else:
+            regimen = _run(
+                form,
+                lambda: services.regimen_start(
+                    patient=patient,
+                    protocol=data["protocol"],
+                    start_date=data["start_date"],
+                    acknowledge=data["acknowledge"],
+                    override_reason=data["override_reason"],
+                    user=request.user,
+                ),
+            )
+            if regimen is not None:
+                done = gettext_now("Regimen %(name)s started; its doses are planned.")
+                messages.success(request, done % {"name": regimen.protocol.name})
+                return redirect(_patient_url(patient))
+    return render(
+        request,
+        "regimens/start.html",
+        {
+            "patient": patient,
+            "form": form,
+            "preview": preview,
+            "preview_doses": preview.doses[:12] if preview else (),
+            "preview_more": max(0, len(preview.doses) - 12) if preview else 0,
+        },
+    )
+
+
+class StopForm(WarningsForm):
+    override = False
+    reason = forms.CharField(label=_("Why is the regimen stopped?"), widget=forms.Textarea(attrs={"rows": 3}))
+    field_order = ["reason", "acknowledge"]
+
+
+class EndPhaseForm(WarningsForm):
+    override = False
+    ended_on = forms.DateField(
+        label=_("Ended on"), required=False, widget=DateInput(), help_text=_("Leave empty for today.")
+    )
+    reason = forms.CharField(
+        label=_("Reason"),
+        required=False,
+        widget=forms.Textarea(attrs={"rows": 2}),
+        help_text=_("Needed when the neurological loading phase ends before six doses."),
+    )
+    note = forms.CharField(label=_("Note"), required=False, widget=forms.Textarea(attrs={"rows": 2}))
+    field_order = ["ended_on", "reason", "note", "acknowledge"]
+
+
+class ReviewForm(WarningsForm):
+    override = False
+    outcome = forms.ChoiceField(label=_("Outcome"), choices=ReviewOutcome.choices, widget=forms.RadioSelect)
+    note = forms.CharField(label=_("Note"), required=False, widget=forms.Textarea(attrs={"rows": 3}))
+    field_order = ["outcome", "note"]
+
+
+def _decision_page(
+    request: HttpRequest,
+    regimen_id: int,
+    form_class: type[WarningsForm],
+    call: Callable[[Regimen, dict[str, Any]], Any],
+    doing: str,
+    title: Any,
+    done: Any,
+) -> HttpResponse:
+    regimen = _regimens_for(request).filter(pk=regimen_id).first()
+    if regimen is None:
+        raise Http404(_("No such regimen."))
+    _require_prescriber(request, regimen.patient, doing)
+    form = form_class(_posted(request))
+    if request.method == "POST" and form.is_valid():
+        if _run(form, lambda: call(regimen, form.cleaned_data) or True) is not None:
+            messages.success(request, str(done))
+            return redirect(_patient_url(regimen.patient))
+    return render(
+        request,
+        "regimens/decision.html",
+        {
+            "patient": regimen.patient,
+            "regimen": regimen,
+            "form": form,
+            "title": title,
+            "form_name": form_class.__name__,
+        },
+    )
+
+
+@staff_page
+def regimen_stop(request: HttpRequest, regimen_id: int) -> HttpResponse:
+    return _decision_page(
+        request,
+        regimen_id,
+        StopForm,
+        lambda r, d: services.regimen_stop(
+            regimen=r, reason=d["reason"], acknowledge=d["acknowledge"], user=request.user
+        ),
+        gettext_now("stop a regimen"),
+        _("Stop the regimen"),
+        _("Regimen stopped: its planned doses and rechecks are cancelled."),
+    )
+
+
+@staff_page
+def regimen_end_phase(request: HttpRequest, regimen_id: int) -> HttpResponse:
+    return _decision_page(
+        request,
+        regimen_id,
+        EndPhaseForm,
+        lambda r, d: services.regimen_end_phase(
+            regimen=r,
+            ended_on=d["ended_on"],
+            reason=d["reason"],
+            note=d["note"],
+            acknowledge=d["acknowledge"],
+            user=request.user,
+        ),
+        gettext_now("end a loading phase"),
+        _("End the phase in progress"),
+        _("Phase ended; the next phase is planned."),
+    )
+
+
+@staff_page
+def regimen_review(request: HttpRequest, regimen_id: int) -> HttpResponse:
+    return _decision_page(
+        request,
+        regimen_id,
+        ReviewForm,
+        lambda r, d: services.regimen_record_review(regimen=r, outcome=d["outcome"], note=d["note"], user=request.user),
+        gettext_now("record a phase review"),
+        _("Record a review"),
+        _("Review recorded."),
+    )
+
+
+class EnteredInErrorForm(WarningsForm):
+    override = False
+    reason = forms.CharField(
+        label=_("Why is this record wrong?"),
+        widget=forms.Textarea(attrs={"rows": 2}),
+        help_text=_("For example: recorded on the wrong patient."),
+    )
+    field_order = ["reason"]
+
+
+@staff_page
+def dose_entered_in_error(request: HttpRequest, dose_id: int) -> HttpResponse:
+    """RULES §10 V-14, as POST /api/doses/{id}/entered-in-error/: a clinician may always, the nurse who
+    recorded the dose within 7 days; anyone else gets 403 from the service."""
+    dose = (
+        ScheduledDose.objects.filter(patient__clinic_id__in=staff_clinic_ids(request.user), pk=dose_id)
+        .select_related("patient", "regimen__protocol", "administered_by")
+        .first()
+    )
+    if dose is None:
+        raise Http404(_("No such dose."))
+    form = EnteredInErrorForm(_posted(request))
+    clinician = prescriber_here(request, dose.patient.clinic_id)
+    if request.method == "POST" and form.is_valid():
+        marked = _run(
+            form,
+            lambda: services.dose_mark_entered_in_error(
+                dose=dose, reason=form.cleaned_data["reason"], user=request.user, clinician=clinician
+            ),
+        )
+        if marked is not None:
+            done = gettext_now("The dose record is marked entered in error; the dose is planned again.")
+            messages.success(request, done)
+            return redirect(_patient_url(dose.patient))
+    return render(request, "regimens/entered_in_error.html", {"patient": dose.patient, "dose": dose, "form": form})
+
+
