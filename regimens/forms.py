@@ -1,4 +1,4 @@
-"""Forms of the worklist and the calendar (regimens/pages.py). They parse and check input only; the pages
+"""Forms of the worklist and the calendar (regimens/worklist_pages.py). They parse and check input only; the pages
 hand the cleaned data to the same services the API calls (regimens/services/doses.py)."""
 
 from __future__ import annotations

@@ -126,7 +126,7 @@ def doses_pending_warnings(doses: list[ScheduledDose], at: datetime | None = Non
     return found
 
 
-# --- The nurse's worklist and the calendar (regimens/pages.py, their CSV exports) ------------------------
+# --- The nurse's worklist and the calendar (regimens/worklist_pages.py, their CSV exports) ------------------------
 
 
 def is_home_dose(dose: ScheduledDose) -> bool:

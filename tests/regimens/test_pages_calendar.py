@@ -1,4 +1,4 @@
-"""The clinic calendar `/calendar/` (regimens/pages.py): planned doses and rechecks per day, closed days,
+"""The clinic calendar `/calendar/` (regimens/worklist_pages.py): planned doses and rechecks per day, closed days,
 today, shareable previous/next links, a day's list of patients, and its CSV export."""
 
 from __future__ import annotations

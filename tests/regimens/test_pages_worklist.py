@@ -1,4 +1,4 @@
-"""The nurse's worklist `/` (regimens/pages.py): today's and overdue doses of the user's clinics, the
+"""The nurse's worklist `/` (regimens/worklist_pages.py): today's and overdue doses of the user's clinics, the
 point-of-care warnings before the injection, rechecks and alerts, and recording a dose given or not given
 in place (htmx) or by a plain form post, through the same services as the API."""
 
