@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
-from django.urls import URLPattern, URLResolver
+from django.urls import URLPattern, URLResolver, path
 
-urlpatterns: list[URLPattern | URLResolver] = []
+from monitoring import pages
+
+urlpatterns: list[URLPattern | URLResolver] = [
+    path("dashboard/", pages.dashboard, name="dashboard"),
+]

@@ -1,4 +1,4 @@
-"""A patient's PLASMIC score and lab trends (read-only)."""
+"""A patient's PLASMIC score and lab trends, and the clinic dashboard's figures (read-only)."""
 
 from __future__ import annotations
 
@@ -11,11 +11,14 @@ from rest_framework import serializers
 from rest_framework.request import Request
 from rest_framework.response import Response
 
+from monitoring.dashboard import check_period, dashboard_for
 from monitoring.prompts import patient_prompts_data
 from monitoring.selectors import b12_status_for, plasmic_for, trends_for
 from patients.labs.analytes import AnalyteError
 from patients.models import Patient
+from patients.staff import admin_clinic
 from tracker.api import CheckedAPIView
+from tracker.errors import ServiceError
 from tracker.permissions import restrict_to_clinics
 
 
@@ -118,3 +121,60 @@ class PromptsView(CheckedAPIView):
     )
     def get(self, request: Request, pk: int) -> Response:
         return Response(patient_prompts_data(_patient(request, pk)))
+
+
+CLINIC_HELP = "Clinic id (default: your first clinic as admin)."
+FROM_HELP = "First day of the period (default: the first of the month five months back)."
+TO_HELP = "Last day of the period (default: today)."
+
+
+class DashboardQuery(serializers.Serializer[Any]):
+    clinic = serializers.IntegerField(required=False, min_value=1, help_text=CLINIC_HELP)
+    from_ = serializers.DateField(required=False, help_text=FROM_HELP)
+    to = serializers.DateField(required=False, help_text=TO_HELP)
+
+    def get_fields(self) -> dict[str, Any]:
+        fields = super().get_fields()
+        fields["from"] = fields.pop("from_")  # `from` is a Python keyword
+        return fields
+
+    def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
+        try:
+            check_period(attrs.get("from"), attrs.get("to"))
+        except ServiceError as exc:
+            raise serializers.ValidationError({exc.field: [exc.message]}) from exc
+        return attrs
+
+
+def dashboard_query(user: Any, params: Any) -> dict[str, Any]:
+    """The clinic and period of a dashboard request (API or page), validated; the figures of
+    monitoring.dashboard.dashboard_for."""
+    query = DashboardQuery(data=params)
+    query.is_valid(raise_exception=True)
+    clinic = admin_clinic(user, query.validated_data.get("clinic"), "read the dashboard")
+    return dashboard_for(clinic=clinic, start=query.validated_data.get("from"), end=query.validated_data.get("to"))
+
+
+class DashboardView(CheckedAPIView):
+    query_parameters = {"get": ["clinic", "from", "to"]}
+
+    @extend_schema(
+        parameters=[
+            OpenApiParameter("clinic", OpenApiTypes.INT, description=CLINIC_HELP),
+            OpenApiParameter("from", OpenApiTypes.DATE, description=FROM_HELP),
+            OpenApiParameter("to", OpenApiTypes.DATE, description=TO_HELP),
+        ],
+        responses=OpenApiTypes.OBJECT,
+        summary="The clinic's dashboard figures (clinic admins only)",
+        description=(
+            "The numbers the /dashboard/ page shows. work: planned doses per day from today for 8 weeks with "
+            "the clinic's open days, overdue doses by days overdue (bands cut at RULES S-4's thresholds), "
+            "rechecks due and overdue. adherence: per month of the period, doses due, given, given on time "
+            "(within S-4's grace), not given and still planned; not given by reason. outcomes: open alerts "
+            "by severity and kind, the median hours to acknowledge, patients with an unresolved A-H4, A-P2 or "
+            "A-H7 alert. delivery: patient reminders sent and failed in the period, patients opted out, the "
+            "oldest undelivered reminder, and the whole outbox's health (manage.py queue_health)."
+        ),
+    )
+    def get(self, request: Request) -> Response:
+        return Response(dashboard_query(request.user, request.query_params))
