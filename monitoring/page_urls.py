@@ -8,4 +8,6 @@ from monitoring import pages
 
 urlpatterns: list[URLPattern | URLResolver] = [
     path("dashboard/", pages.dashboard, name="dashboard"),
+    path("audit/", pages.audit, name="audit"),
+    path("audit/export/", pages.audit_export, name="audit-export"),
 ]

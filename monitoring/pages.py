@@ -1,4 +1,4 @@
-"""This app's web pages: the clinic admin's dashboard (/dashboard/).
+"""This app's web pages: the clinic admin's dashboard (/dashboard/) and audit log (/audit/, its CSV).
 
 The page reads the same selector as GET /api/dashboard/ (monitoring/dashboard.py) and only arranges
 its figures: charts (monitoring/dashboard_charts.py), the text tables beside them, and the link of
@@ -19,11 +19,14 @@ from django.urls import NoReverseMatch, reverse
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
+from monitoring.audit import KINDS as AUDIT_KINDS
+from monitoring.audit import AuditQuery, audit_page
 from monitoring.dashboard import check_period, dashboard_for
 from monitoring.dashboard_charts import Bar, bar_chart
-from patients.models import Clinic
-from patients.staff import admin_clinic, admin_clinics
+from patients.models import Clinic, Patient, StaffEventKind
+from patients.staff import admin_clinic, admin_clinics, staff_of
 from tracker.errors import ServiceError
+from tracker.exports import csv_response
 from tracker.forms import DateInput, NHSUKForm
 
 
@@ -206,3 +209,148 @@ def _presentation(d: dict[str, Any], clinic: int) -> dict[str, Any]:
             ),
         },
     }
+
+
+# --- The audit log -------------------------------------------------------------------------------------
+
+AUDIT_PAGE_SIZE = 50
+CSV_MAX_ROWS = 10_000
+
+
+class AuditForm(NHSUKForm):
+    """Filters of the log; the GET parameters are the API's, but the patient is found by MRN."""
+
+    clinic = forms.TypedChoiceField(label=gettext_lazy("Clinic"), coerce=int, required=False)
+    person = forms.TypedChoiceField(label=gettext_lazy("Person"), coerce=int, required=False, empty_value=None)
+    patient_mrn = forms.CharField(label=gettext_lazy("Patient MRN"), required=False, max_length=40)
+    kind = forms.MultipleChoiceField(
+        label=gettext_lazy("Kind"),
+        choices=list(AUDIT_KINDS.items()),
+        required=False,
+        widget=forms.CheckboxSelectMultiple,
+    )
+    from_ = forms.DateField(label=gettext_lazy("From"), required=False, widget=DateInput())
+    to = forms.DateField(label=gettext_lazy("To"), required=False, widget=DateInput())
+
+    def __init__(self, *args: Any, clinics: list[Clinic], clinic: Clinic, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.audit_clinic = clinic
+        self.fields["from"] = self.fields.pop("from_")  # `from` is a Python keyword
+        self.fields["to"] = self.fields.pop("to")
+        choice_fields = {name: self.fields[name] for name in ("clinic", "person")}
+        for field in choice_fields.values():
+            assert isinstance(field, forms.TypedChoiceField)
+        choice_fields["clinic"].choices = [(c.id, c.name) for c in clinics]  # type: ignore[attr-defined]
+        if len(clinics) < 2:
+            self.fields["clinic"].widget = forms.HiddenInput()
+        people = [(m.user_id, m.user.get_full_name() or m.user.get_username()) for m in staff_of(clinic)]
+        choice_fields["person"].choices = [("", _("Anyone"))] + people  # type: ignore[attr-defined]
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean() or {}
+        start, end = data.get("from"), data.get("to")
+        if start and end and start > end:
+            self.add_error("to", _("must be on or after the first day."))
+        mrn = (data.get("patient_mrn") or "").strip()
+        data["patient"] = None
+        if mrn:
+            found = Patient.objects.filter(clinic=self.audit_clinic, mrn=mrn).values_list("id", flat=True).first()
+            if found is None:
+                self.add_error("patient_mrn", _("no patient of this clinic has this MRN."))
+            data["patient"] = found
+        return data
+
+    def query(self) -> AuditQuery:
+        data = self.cleaned_data
+        return AuditQuery(
+            clinic=self.audit_clinic,
+            person=data.get("person"),
+            patient=data.get("patient"),
+            kinds=tuple(data.get("kind") or ()),
+            start=data.get("from"),
+            end=data.get("to"),
+        )
+
+
+def _audit_form(request: HttpRequest) -> AuditForm:
+    raw = request.GET.get("clinic", "")
+    clinic = admin_clinic(request.user, int(raw) if raw.isdigit() else None, _("read the audit log"))
+    return AuditForm(request.GET, clinics=admin_clinics(request.user), clinic=clinic)
+
+
+@login_required
+def audit(request: HttpRequest) -> HttpResponse:
+    form = _audit_form(request)
+    page = int(request.GET["page"]) if request.GET.get("page", "").isdigit() else 1
+    page = max(page, 1)
+    body: dict[str, Any] = {"count": 0, "results": []}
+    if form.is_valid():
+        body = audit_page(form.query(), offset=(page - 1) * AUDIT_PAGE_SIZE, limit=AUDIT_PAGE_SIZE)
+    params = request.GET.copy()
+    params.pop("page", None)
+    here = params.urlencode()
+    return render(
+        request,
+        "monitoring/audit.html",
+        {
+            "form": form,
+            "clinic": form.audit_clinic,
+            "events": [_for_people(event) for event in body["results"]],
+            "count": body["count"],
+            "previous": f"?{here}&page={page - 1}" if page > 1 else None,
+            "next": f"?{here}&page={page + 1}" if page * AUDIT_PAGE_SIZE < body["count"] else None,
+            "export": f"{reverse('audit-export')}?{here}",
+        },
+    )
+
+
+ACTION_LABELS = {
+    "created": gettext_lazy("Created"),
+    "changed": gettext_lazy("Changed"),
+    "deleted": gettext_lazy("Deleted"),
+    **dict(StaffEventKind.choices),
+}
+
+
+def _for_people(event: dict[str, Any]) -> dict[str, Any]:
+    return {
+        **event,
+        "when": datetime.fromisoformat(event["at"]),
+        "kind_label": AUDIT_KINDS.get(event["kind"], event["kind"]),
+        "action_label": ACTION_LABELS.get(event["action"], event["action"]),
+    }
+
+
+def _changes_text(changes: list[dict[str, Any]]) -> str:
+    return "; ".join(
+        f"{c['field']}: {'' if c['from'] is None else c['from']} -> {'' if c['to'] is None else c['to']}"
+        for c in changes
+    )
+
+
+@login_required
+def audit_export(request: HttpRequest) -> HttpResponse:
+    """The log as filtered on the page, as CSV (the newest CSV_MAX_ROWS events)."""
+    form = _audit_form(request)
+    if not form.is_valid():
+        return render(
+            request, "monitoring/audit.html", {"form": form, "clinic": form.audit_clinic, "events": []}, status=400
+        )
+    body = audit_page(form.query(), limit=CSV_MAX_ROWS)
+    rows = [
+        [
+            event["at"],
+            (event["actor"] or {}).get("username", ""),
+            AUDIT_KINDS.get(event["kind"], event["kind"]),
+            event["action"],
+            event["record"]["label"],
+            event["record"]["id"],
+            (event["patient"] or {}).get("mrn", ""),
+            (event["patient"] or {}).get("name", ""),
+            _changes_text(event["changes"]),
+            event["reason"],
+        ]
+        for event in body["results"]
+    ]
+    header = ["When", "Who", "Kind", "Action", "Record", "Record id", "Patient MRN", "Patient", "Changes", "Reason"]
+    return csv_response(f"audit-{form.audit_clinic.id}.csv", header, rows)

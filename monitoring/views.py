@@ -11,6 +11,9 @@ from rest_framework import serializers
 from rest_framework.request import Request
 from rest_framework.response import Response
 
+from monitoring.audit import KINDS as AUDIT_KINDS
+from monitoring.audit import MAX_PAGE_SIZE as AUDIT_MAX_PAGE_SIZE
+from monitoring.audit import AuditQuery, audit_page
 from monitoring.dashboard import check_period, dashboard_for
 from monitoring.prompts import patient_prompts_data
 from monitoring.selectors import b12_status_for, plasmic_for, trends_for
@@ -178,3 +181,84 @@ class DashboardView(CheckedAPIView):
     )
     def get(self, request: Request) -> Response:
         return Response(dashboard_query(request.user, request.query_params))
+
+
+class AuditQuerySerializer(serializers.Serializer[Any]):
+    clinic = serializers.IntegerField(required=False, min_value=1, help_text=CLINIC_HELP)
+    person = serializers.IntegerField(required=False, min_value=1, help_text="User id: what this person did.")
+    patient = serializers.IntegerField(required=False, min_value=1, help_text="Patient id: events of this patient.")
+    kind = serializers.ListField(
+        child=serializers.ChoiceField(choices=list(AUDIT_KINDS)), required=False, help_text="Repeat for several."
+    )
+    from_ = serializers.DateField(required=False, help_text="First day (clinic's days).")
+    to = serializers.DateField(required=False, help_text="Last day (clinic's days).")
+    page = serializers.IntegerField(required=False, min_value=1, default=1)
+    page_size = serializers.IntegerField(required=False, min_value=1, max_value=AUDIT_MAX_PAGE_SIZE, default=50)
+
+    def get_fields(self) -> dict[str, Any]:
+        fields = super().get_fields()
+        fields["from"] = fields.pop("from_")  # `from` is a Python keyword
+        return fields
+
+    def to_internal_value(self, data: Any) -> Any:
+        if hasattr(data, "getlist"):  # query parameters: `kind` may repeat
+            data = {**{k: v for k, v in data.items()}, **({"kind": data.getlist("kind")} if "kind" in data else {})}
+        return super().to_internal_value(data)
+
+    def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
+        start, end = attrs.get("from"), attrs.get("to")
+        if start and end and start > end:
+            raise serializers.ValidationError({"to": ["must be on or after `from`."]})
+        return attrs
+
+
+class AuditView(CheckedAPIView):
+    query_parameters = {"get": ["clinic", "person", "patient", "kind", "from", "to", "page", "page_size"]}
+
+    @extend_schema(
+        parameters=[
+            OpenApiParameter("clinic", OpenApiTypes.INT, description=CLINIC_HELP),
+            OpenApiParameter("person", OpenApiTypes.INT, description="User id: what this person did."),
+            OpenApiParameter("patient", OpenApiTypes.INT, description="Patient id: the events of this patient."),
+            OpenApiParameter("kind", OpenApiTypes.STR, many=True, enum=list(AUDIT_KINDS), description="Repeat."),
+            OpenApiParameter("from", OpenApiTypes.DATE, description="First day (the clinic's days)."),
+            OpenApiParameter("to", OpenApiTypes.DATE, description="Last day (the clinic's days)."),
+            OpenApiParameter("page", OpenApiTypes.INT),
+            OpenApiParameter("page_size", OpenApiTypes.INT, description=f"At most {AUDIT_MAX_PAGE_SIZE}."),
+        ],
+        responses=OpenApiTypes.OBJECT,
+        summary="The clinic's audit log (clinic admins only)",
+        description=(
+            "Newest first: every change to the clinic's clinical records (created, changed, deleted: the field "
+            "changes from and to) and every sign-in, failed sign-in and staff change. Each event: id, at, actor "
+            "{id, username} (null: the system), kind, action, record {model, id, label}, patient {id, name, mrn}, "
+            "changes [{field, from, to}], reason."
+        ),
+    )
+    def get(self, request: Request) -> Response:
+        query = AuditQuerySerializer(data=request.query_params)
+        query.is_valid(raise_exception=True)
+        data = query.validated_data
+        clinic = admin_clinic(request.user, data.get("clinic"), "read the audit log")
+        size, page = data["page_size"], data["page"]
+        body = audit_page(
+            AuditQuery(
+                clinic=clinic,
+                person=data.get("person"),
+                patient=data.get("patient"),
+                kinds=tuple(data.get("kind") or ()),
+                start=data.get("from"),
+                end=data.get("to"),
+            ),
+            offset=(page - 1) * size,
+            limit=size,
+        )
+        return Response(
+            {
+                "count": body["count"],
+                "page": page,
+                "next": page + 1 if page * size < body["count"] else None,
+                "previous": page - 1 if page > 1 else None,
+                "results": body["results"],
+            }
+        )

@@ -20,11 +20,12 @@ from django.db.models import Q, QuerySet
 from django.http import Http404
 from django.template.loader import render_to_string
 from django.urls import reverse
+from django.utils import timezone
 from django.utils.encoding import force_bytes
 from django.utils.http import urlsafe_base64_encode
 from rest_framework.authtoken.models import Token
 
-from patients.models import Clinic, ClinicMembership, Role
+from patients.models import Clinic, ClinicMembership, Role, StaffEvent, StaffEventKind
 from tracker.errors import ServiceError
 
 
@@ -77,6 +78,19 @@ def managed_memberships(user: Any) -> QuerySet[ClinicMembership]:
 # --- Services ---------------------------------------------------------------------------------------------
 
 
+def _record(kind: str, *, by: Any, membership: ClinicMembership, **details: Any) -> None:
+    """The audit log's row of a staff change (patients.StaffEvent), in the change's transaction."""
+    StaffEvent.objects.create(
+        at=timezone.now(),
+        kind=kind,
+        actor=by,
+        subject=membership.user,
+        username=membership.user.get_username(),
+        clinic=membership.clinic,
+        details=details,
+    )
+
+
 def _check_role(role: str) -> None:
     if role not in Role.values:
         raise ServiceError("role", f'"{role}" is not a valid choice; use one of: {", ".join(Role.values)}.')
@@ -120,6 +134,7 @@ def staff_invite(
         user.set_unusable_password()
         user.save()
     membership = ClinicMembership.objects.create(user=user, clinic=clinic, role=role)
+    _record(StaffEventKind.INVITED, by=by, membership=membership, role=role, email=email, new_account=new)
     transaction.on_commit(lambda: _send_invitation(user, clinic, role, site_url, new))
     return membership
 
@@ -154,6 +169,8 @@ def staff_set_role(*, membership: ClinicMembership, role: str, by: Any) -> Clini
     _check_not_privileged(membership.user)
     if membership.role == Role.ADMIN and role != Role.ADMIN:
         _keep_an_admin(membership)
+    if membership.role != role:
+        _record(StaffEventKind.ROLE_CHANGED, by=by, membership=membership, role={"from": membership.role, "to": role})
     membership.role = role
     membership.save(update_fields=["role"])
     return membership
@@ -192,6 +209,7 @@ def staff_deactivate(*, membership: ClinicMembership, by: Any) -> ClinicMembersh
     if user.is_active:
         user.is_active = False
         user.save(update_fields=["is_active"])
+        _record(StaffEventKind.DEACTIVATED, by=by, membership=membership)
     Token.objects.filter(user=user).delete()
     return membership
 
@@ -205,4 +223,5 @@ def staff_reactivate(*, membership: ClinicMembership, by: Any) -> ClinicMembersh
     if not membership.user.is_active:
         membership.user.is_active = True
         membership.user.save(update_fields=["is_active"])
+        _record(StaffEventKind.REACTIVATED, by=by, membership=membership)
     return membership
