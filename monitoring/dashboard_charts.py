@@ -56,7 +56,8 @@ def bar_chart(title: str, bars: Sequence[Bar], maximum: float | None = None, uni
         f"<title>{escape(title)}</title>",
         f'<line x1="{LEFT}" y1="{TOP + plot_h}" x2="{WIDTH - RIGHT}" y2="{TOP + plot_h}" stroke="{AXIS}"/>',
     ]
-    for tick in (0, top / 2, top):
+    # A half-way tick only where it is a whole number (counts are whole).
+    for tick in (0, top / 2, top) if top % 2 == 0 else (0, top):
         y = TOP + plot_h * (1 - tick / top)
         parts.append(
             f'<text x="{LEFT - 6}" y="{y + 4:.1f}" font-size="11" text-anchor="end" fill="{AXIS}">'
