@@ -51,7 +51,7 @@ def bar_chart(title: str, bars: Sequence[Bar], maximum: float | None = None, uni
     slot = plot_w / len(bars)
     width = max(slot * 0.7, 1)
     parts = [
-        f'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {WIDTH} {HEIGHT}" class="cobalt-chart" '
+        f'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {WIDTH} {HEIGHT}" class="app-chart" '
         f'role="img" aria-label="{escape(title)}">',
         f"<title>{escape(title)}</title>",
         f'<line x1="{LEFT}" y1="{TOP + plot_h}" x2="{WIDTH - RIGHT}" y2="{TOP + plot_h}" stroke="{AXIS}"/>',

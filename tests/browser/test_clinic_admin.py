@@ -31,7 +31,7 @@ def test_a_clinic_admin_runs_the_clinic(browser: Any, live_server: Any, clinic: 
     assert page.get_by_role("heading", name="Dashboard", level=1).is_visible()
     assert page.locator('[data-figure="overdue"]').inner_text() == "2"
     assert page.locator('[data-figure="open_alerts"]').inner_text() == "1"
-    assert page.locator("svg.cobalt-chart").count() == 3
+    assert page.locator("svg.app-chart").count() == 3
     assert_accessible(page)
     shot(page, "clinic-admin-dashboard")
 

@@ -236,3 +236,11 @@ def test_the_dashboard_reads_clinic_days(clinic: Any, clinic_admin: Any) -> None
 
     body = dashboard_for(clinic=clinic, now=datetime(2027, 1, 3, 23, 30, tzinfo=UTC))
     assert body["today"] == "2027-01-04"
+
+
+def test_the_page_names_the_field_of_a_bad_period(clinic_data: Any, clinic_admin: Any) -> None:
+    browser = Client()
+    browser.force_login(clinic_admin)
+    html = browser.get("/dashboard/?from=2027-01-02&to=2027-01-01").content.decode()
+    assert "There is a problem" in html and "To: must be on or after" in html
+    assert 'data-figure="overdue">4<' in html  # the default period's figures still show
