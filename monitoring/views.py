@@ -6,7 +6,7 @@ from typing import Any
 
 from django.shortcuts import get_object_or_404
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiParameter, extend_schema
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import serializers
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -126,6 +126,7 @@ class PromptsView(CheckedAPIView):
         return Response(patient_prompts_data(_patient(request, pk)))
 
 
+NOT_YOUR_CLINIC = "`clinic` is not one of your clinics."
 CLINIC_HELP = "Clinic id (default: your first clinic as admin)."
 FROM_HELP = "First day of the period (default: the first of the month five months back)."
 TO_HELP = "Last day of the period (default: today)."
@@ -167,7 +168,7 @@ class DashboardView(CheckedAPIView):
             OpenApiParameter("from", OpenApiTypes.DATE, description=FROM_HELP),
             OpenApiParameter("to", OpenApiTypes.DATE, description=TO_HELP),
         ],
-        responses=OpenApiTypes.OBJECT,
+        responses={200: OpenApiTypes.OBJECT, 404: OpenApiResponse(description=NOT_YOUR_CLINIC)},
         summary="The clinic's dashboard figures (clinic admins only)",
         description=(
             "The numbers the /dashboard/ page shows. work: planned doses per day from today for 8 weeks with "
@@ -226,7 +227,7 @@ class AuditView(CheckedAPIView):
             OpenApiParameter("page", OpenApiTypes.INT),
             OpenApiParameter("page_size", OpenApiTypes.INT, description=f"At most {AUDIT_MAX_PAGE_SIZE}."),
         ],
-        responses=OpenApiTypes.OBJECT,
+        responses={200: OpenApiTypes.OBJECT, 404: OpenApiResponse(description=NOT_YOUR_CLINIC)},
         summary="The clinic's audit log (clinic admins only)",
         description=(
             "Newest first: every change to the clinic's clinical records (created, changed, deleted: the field "
