@@ -4,9 +4,17 @@ from __future__ import annotations
 
 from django.contrib import admin
 from django.urls import include, path
+from django.utils.translation import gettext_lazy as _
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from tracker.auth import ObtainTokenView
+
+# The Django admin is the superusers' tool (protocol library, system settings); clinic staff work in
+# the web app. Its times are the clinic's: tracker.middleware activates the user's first clinic's zone
+# on every page outside /api/, the admin's included.
+admin.site.site_header = _("Cobalt administration")
+admin.site.site_title = _("Cobalt administration")
+admin.site.index_title = _("Protocols, clinics and records")
 
 urlpatterns = [
     path("admin/", admin.site.urls),
