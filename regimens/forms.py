@@ -100,14 +100,28 @@ class CalendarForm(forms.Form):
     clinic = forms.IntegerField(required=False, min_value=1)
     home = forms.BooleanField(required=False)
 
+    # The API's range filters, as the dashboard links them (monitoring/pages.py list_link): the range's first
+    # day in the view that holds it (a day, a week or a month) when no `date` is given.
+    due_from = forms.DateField(required=False, input_formats=["%Y-%m-%d"])
+    due_to = forms.DateField(required=False, input_formats=["%Y-%m-%d"])
+
     def cleaned(self, today: datetime.date) -> tuple[str, datetime.date, int | None, bool]:
         data = self.cleaned_data
-        return data.get("view") or "week", data.get("date") or today, data.get("clinic"), bool(data.get("home"))
+        view, on = data.get("view"), data.get("date")
+        first, last = data.get("due_from"), data.get("due_to")
+        if on is None and first is not None:
+            on = first
+            if not view:
+                days = (last - first).days if last is not None else 31
+                view = "day" if days == 0 else "week" if days < 7 else "month"
+        return view or "week", on or today, data.get("clinic"), bool(data.get("home"))
 
 
 class WorklistForm(forms.Form):
-    """The worklist's filters: ?clinic=ID&route=IM&home=1."""
+    """The worklist's filters: ?clinic=ID&route=IM&home=1&overdue=true (only the doses overdue, as the
+    dashboard's "Overdue doses" figure links it)."""
 
     clinic = forms.IntegerField(required=False, min_value=1)
     route = forms.ChoiceField(choices=[("", ""), *Route.choices], required=False)
     home = forms.BooleanField(required=False)
+    overdue = forms.BooleanField(required=False)

@@ -146,6 +146,7 @@ class WorklistFilters:
     clinic: int | None = None
     route: str | None = None
     home: bool = False
+    overdue: bool = False  # only the doses due before today
 
 
 @dataclass
@@ -233,7 +234,7 @@ def worklist(*, clinic_ids: list[int], filters: WorklistFilters | None = None, n
     ordered = queryset.order_by("due_date", "patient__family_name", "patient__given_name", "phase_index", "sequence")
     for dose in ordered:
         today = local_date(now, dose.patient.timezone)
-        if dose.due_date > today:
+        if dose.due_date > today or (filters.overdue and dose.due_date == today):
             continue
         if is_home_dose(dose) and not filters.home:
             home_hidden += 1

@@ -74,6 +74,7 @@ def _worklist(request: HttpRequest) -> tuple[WorklistForm, selectors.Worklist | 
         clinic=form.cleaned_data.get("clinic"),
         route=form.cleaned_data.get("route") or None,
         home=bool(form.cleaned_data.get("home")),
+        overdue=bool(form.cleaned_data.get("overdue")),
     )
     ids = _chosen_clinic_ids(request, filters.clinic)
     return form, selectors.worklist(clinic_ids=ids, filters=filters), filters
@@ -87,14 +88,16 @@ def worklist(request: HttpRequest) -> HttpResponse:
     if work is None:
         return _bad_filters(request, form, "regimens/worklist.html")
     clinics = _clinics(request)
+    overdue = "true" if filters.overdue else None
     context = {
         "filter_form": form,
         "work": work,
         "filters": filters,
         "clinics": clinics,
         "routes": Route.choices,
-        "query": _query(clinic=filters.clinic, route=filters.route, home=int(filters.home)),
-        "home_query": _query(clinic=filters.clinic, route=filters.route, home=int(not filters.home)),
+        "query": _query(clinic=filters.clinic, route=filters.route, home=int(filters.home), overdue=overdue),
+        "all_query": _query(clinic=filters.clinic, route=filters.route, home=int(filters.home)),
+        "home_query": _query(clinic=filters.clinic, route=filters.route, home=int(not filters.home), overdue=overdue),
     }
     return render(request, "regimens/worklist.html", context)
 

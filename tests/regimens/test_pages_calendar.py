@@ -119,6 +119,16 @@ def test_another_clinic_is_a_404_and_its_doses_are_not_counted(
     assert client.get(f"/calendar/?clinic={other_patient.clinic_id}").status_code == 404
 
 
+def test_the_dashboards_range_links_open_the_view_that_holds_the_range(nurse: Any, monday: Any) -> None:
+    client = signed_in(nurse)
+    day = client.get("/calendar/?status=planned&due_from=2027-01-13&due_to=2027-01-13").content.decode()
+    week = client.get("/calendar/?status=planned&due_from=2027-01-11&due_to=2027-01-17").content.decode()
+    month = client.get("/calendar/?status=planned&due_from=2027-02-01&due_to=2027-02-28").content.decode()
+    assert "<h1>Wednesday 13 January 2027</h1>" in day
+    assert "Week: 11 January to 17 January 2027" in week
+    assert "<h1>February 2027</h1>" in month
+
+
 @pytest.mark.parametrize("query", ["date=2027-13-01", "view=year", "clinic=abc"])
 def test_a_bad_query_is_named(nurse: Any, query: str, monday: Any) -> None:
     response = signed_in(nurse).get(f"/calendar/?{query}")

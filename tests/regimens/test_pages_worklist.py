@@ -142,6 +142,20 @@ def test_another_clinics_doses_are_not_listed_and_its_dose_is_a_404(
     assert client.get(f"/?clinic={other_patient.clinic_id}").status_code == 404
 
 
+def test_the_dashboards_overdue_link_lists_only_the_doses_overdue(patient: Any, nurse: Any) -> None:
+    start(patient, on=date(2027, 1, 8))  # Friday: the first dose is overdue on Monday, the second due then
+    with time_machine.travel(MONDAY, tick=False):
+        client = signed_in(nurse)
+        everything = client.get("/").content.decode()
+        overdue = client.get(f"/?clinic={patient.clinic_id}&status=planned&overdue=true").content.decode()
+        today_only = client.get("/?route=IM")
+    assert "Doses due today and overdue (1)" in everything and "and 1 more dose due" in everything
+    assert "Doses overdue (1)" in overdue and "3 days overdue" in overdue
+    assert "more dose due" not in overdue  # Monday's dose is not overdue
+    assert 'name="overdue" value="true"' in overdue  # the filters keep it
+    assert today_only.status_code == 200
+
+
 def test_home_doses_are_hidden_until_asked_for(clinic: Any, nurse: Any) -> None:
     oral = PatientFactory(clinic=clinic, family_name="Oralhome")
     start(
