@@ -70,3 +70,9 @@ def patient_changed(*, patient_id: int) -> None:
 @events.provide("lab_context")
 def lab_context(*, patient: Any, t0: date | None) -> LabContext:
     return inputs.lab_context(patient, t0)
+
+
+@events.provide("lab_context_loader")
+def lab_context_loader(*, patients: Any) -> Any:
+    """`lab_context` of many patients read in two queries (regimens' bulk re-plans)."""
+    return inputs.lab_context_loader(patients)
