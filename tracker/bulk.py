@@ -74,3 +74,43 @@ def update_rows(
             cursor.execute(sql, params)
             updated += cursor.rowcount
     return updated
+
+
+def insert_new(
+    model: type[models.Model], rows: Sequence[models.Model], key: Sequence[str], *, batch_size: int = BATCH_SIZE
+) -> list[models.Model]:
+    """INSERT the unsaved `rows`, skipping every row that a unique constraint already holds (ON CONFLICT DO
+    NOTHING: a concurrent writer got there first); the rows inserted, with their primary key set. `key` names
+    the fields (attnames) that tell the rows apart, to match each returned id to its row. One statement per
+    batch; PostgreSQL and SQLite (3.35+) alike. Sends no signals (no history rows)."""
+    if not rows:
+        return []
+    connection = connections[router.db_for_write(model)]
+    meta = model._meta
+    pk = meta.pk
+    assert pk is not None
+    fields: list[Any] = [f for f in meta.concrete_fields if not f.primary_key]
+    qn = connection.ops.quote_name
+    names = ", ".join(qn(f.column) for f in fields)
+    placeholder = "(" + ", ".join(["%s"] * len(fields)) + ")"
+    key_fields: list[Any] = [meta.get_field(name) for name in key]
+    returning = ", ".join(qn(c.column) for c in [pk, *key_fields])
+    inserted: list[models.Model] = []
+    with connection.cursor() as cursor:
+        for batch in batches(rows, batch_size):
+            params: list[Any] = []
+            by_key: dict[tuple[Any, ...], models.Model] = {}
+            for row in batch:
+                for f in fields:
+                    params.append(f.get_db_prep_save(f.pre_save(row, True), connection))
+                by_key[tuple(getattr(row, f.attname) for f in key_fields)] = row
+            values = ", ".join([placeholder] * len(batch))
+            sql = f"INSERT INTO {qn(meta.db_table)} ({names}) VALUES {values} ON CONFLICT DO NOTHING RETURNING {returning}"  # noqa: S608, E501
+            cursor.execute(sql, params)
+            for pk_value, *key_values in cursor.fetchall():
+                row = by_key[tuple(key_values)]
+                row.pk = pk_value
+                row._state.adding = False
+                row._state.db = connection.alias
+                inserted.append(row)
+    return inserted
