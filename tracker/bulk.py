@@ -33,16 +33,27 @@ def batches(items: Sequence[Any], size: int) -> Iterable[Sequence[Any]]:
 
 
 def update_rows(
-    model: type[models.Model], rows: Sequence[models.Model], fields: Sequence[str], *, batch_size: int = BATCH_SIZE
+    model: type[models.Model],
+    rows: Sequence[models.Model],
+    fields: Sequence[str],
+    *,
+    batch_size: int = BATCH_SIZE,
+    where: dict[str, Any] | None = None,
 ) -> int:
     """Write `fields` of the saved instances `rows` (each by its primary key) in ceil(len / batch_size)
-    statements; the number of rows updated. Like `bulk_update`, sends no signals (no history rows)."""
+    statements; the number of rows updated. `where` (field -> value) leaves alone the rows that no longer
+    match it (a compare-and-set, e.g. {"status": "pending"}). Like `bulk_update`, sends no signals (no
+    history rows)."""
     if not rows:
         return 0
     if not fields:
         raise ValueError("update_rows needs at least one field")
     connection = connections[router.db_for_write(model)]
     if connection.vendor != "postgresql":
+        if where:
+            matching = model._default_manager.filter(pk__in=[r.pk for r in rows], **where)
+            still = set(matching.values_list("pk", flat=True))
+            rows = [r for r in rows if r.pk in still]
         model._default_manager.bulk_update(rows, list(fields), batch_size=FALLBACK_BATCH_SIZE)
         return len(rows)
     meta = model._meta
@@ -60,6 +71,8 @@ def update_rows(
     assignments = ", ".join(f"{qn(f.column)} = v.{qn(f.column)}" for f in concrete)
     names = ", ".join(qn(c.column) for c in columns)
     table = qn(meta.db_table)
+    conditions: list[tuple[Any, Any]] = [(meta.get_field(name), value) for name, value in (where or {}).items()]
+    extra = "".join(f" AND {table}.{qn(f.column)} = %s" for f, _ in conditions)
     updated = 0
     with connection.cursor() as cursor:
         for batch in batches(rows, batch_size):
@@ -69,8 +82,9 @@ def update_rows(
                 for f in concrete:
                     params.append(f.get_db_prep_save(getattr(row, f.attname), connection))
             # Only quoted identifiers and column types of the model are formatted in; values are parameters.
+            params += [f.get_db_prep_value(value, connection) for f, value in conditions]
             values = ", ".join([placeholder] * len(batch))
-            sql = f"UPDATE {table} SET {assignments} FROM (VALUES {values}) AS v({names}) WHERE {table}.{qn(pk.column)} = v.{qn(pk.column)}"  # noqa: S608, E501
+            sql = f"UPDATE {table} SET {assignments} FROM (VALUES {values}) AS v({names}) WHERE {table}.{qn(pk.column)} = v.{qn(pk.column)}{extra}"  # noqa: S608, E501
             cursor.execute(sql, params)
             updated += cursor.rowcount
     return updated

@@ -176,3 +176,17 @@ def test_update_rows_falls_back_to_bulk_update_on_other_databases(clock: Any, mo
 def test_update_rows_refuses_no_fields() -> None:
     with pytest.raises(ValueError, match="at least one field"):
         bulk.update_rows(LabRecheck, [LabRecheck(pk=1)], [])
+
+
+def test_update_rows_leaves_alone_the_rows_that_no_longer_match_where(clock: Any) -> None:
+    clinic = clinic_with_regimens("Riverside", 1)
+    first, second = ScheduledDose.objects.filter(patient__clinic=clinic, status=DoseStatus.PLANNED).order_by("id")[:2]
+    ScheduledDose.objects.filter(pk=first.pk).update(status=DoseStatus.CANCELLED)  # changed meanwhile
+    old = first.dose_mcg
+    first.dose_mcg = second.dose_mcg = 999
+
+    updated = bulk.update_rows(ScheduledDose, [first, second], ["dose_mcg"], where={"status": DoseStatus.PLANNED})
+
+    assert updated == 1
+    assert ScheduledDose.objects.get(pk=first.pk).dose_mcg == old
+    assert ScheduledDose.objects.get(pk=second.pk).dose_mcg == 999
