@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
-from patients.models import Clinic
-from regimens.models import Regimen, RegimenStatus
+from typing import Any
+
+from django.db.models.signals import post_save
+from django.dispatch import receiver
+
+from patients.models import Clinic, Patient
+from regimens.models import Regimen, RegimenStatus, ScheduledDose
 from regimens.services.planning import replan_regimens
 from tracker import events
 
@@ -13,3 +18,15 @@ def replan_clinic(*, clinic: Clinic) -> None:
     """A clinic's calendar changed (inside its transaction): re-plan the planned doses of its active regimens."""
     ids = Regimen.objects.filter(patient__clinic=clinic, status=RegimenStatus.ACTIVE).values_list("pk", flat=True)
     replan_regimens(list(ids))
+
+
+@receiver(post_save, sender=Patient)
+def move_doses_with_patient(*, instance: Patient, created: bool, **kwargs: Any) -> None:
+    """Keep ScheduledDose.clinic (denormalised for the worklist) equal to the patient's clinic: a patient moved
+    to another clinic takes their doses along, in the same transaction (one UPDATE; none when nothing moved)."""
+    fields = kwargs.get("update_fields")
+    if created or kwargs.get("raw") or (fields is not None and "clinic" not in fields):
+        return
+    ScheduledDose.objects.filter(patient_id=instance.pk).exclude(clinic_id=instance.clinic_id).update(
+        clinic_id=instance.clinic_id
+    )

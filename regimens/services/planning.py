@@ -340,6 +340,7 @@ def sync_plan(
                 ScheduledDose(
                     regimen=regimen,
                     patient_id=regimen.patient_id,
+                    clinic_id=regimen.patient.clinic_id,
                     phase_index=planned.phase_index,
                     sequence=planned.sequence,
                     **values,
