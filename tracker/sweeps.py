@@ -7,11 +7,15 @@ be idempotent: running it twice for the same instant changes nothing the second 
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
 from datetime import datetime
 from importlib import import_module
+from typing import Any
+
+from django.conf import settings
 
 SweepFunction = Callable[[datetime], dict[str, int]]
 _SWEEPS: dict[str, SweepFunction] = {}
@@ -59,3 +63,41 @@ def run(name: str, at: datetime) -> dict[str, int]:
 
 def run_all(at: datetime) -> dict[str, dict[str, int]]:
     return {name: func(at) for name, func in load().items()}
+
+
+# --- Non-overlap ------------------------------------------------------------------------------------
+
+
+# Delete the key only if it still holds our token: an expired lock another run has taken is not ours.
+_RELEASE = "if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) else return 0 end"
+
+
+def _lock_client() -> Any:
+    url = str(settings.COBALT.get("SWEEP_LOCK_URL") or "")
+    if not url:
+        return None
+    import redis
+
+    return redis.Redis.from_url(url)
+
+
+@contextmanager
+def sweep_lock(name: str, *, seconds: int | None = None) -> Iterator[bool]:
+    """Hold the lock of sweep `name` while the block runs: yields True when this run holds it, False when
+    another run of the same sweep holds it (the caller then skips: beat fired again while a long run was
+    still going, or two beats). The lock expires after `seconds` (SWEEP_LOCK_SECONDS) should the worker
+    holding it die; released at the end of the block only if still ours. Without SWEEP_LOCK_URL: always True."""
+    client = _lock_client()
+    if client is None:
+        yield True
+        return
+    key = f"cobalt:sweep-lock:{name}"
+    token = uuid.uuid4().hex
+    ttl = int(seconds or settings.COBALT.get("SWEEP_LOCK_SECONDS", 3600))
+    held = bool(client.set(key, token, nx=True, ex=ttl))
+    try:
+        yield held
+    finally:
+        if held:
+            client.eval(_RELEASE, 1, key, token)
+        client.close()
