@@ -42,10 +42,27 @@ def test_a_second_run_of_a_sweep_still_going_does_not_get_the_lock(lock_redis: r
         assert again is True
 
 
-def test_the_lock_of_a_stuck_run_expires_and_its_late_release_frees_nothing(lock_redis: redis.Redis) -> None:
-    stuck = sweeps.sweep_lock("monitoring", seconds=1)
+def test_a_long_run_keeps_its_lock_past_the_expiry(lock_redis: redis.Redis) -> None:
+    with sweeps.sweep_lock("monitoring", seconds=1) as first:
+        time.sleep(1.5)  # longer than the expiry: the holder renews it while it runs
+        with sweeps.sweep_lock("monitoring") as second:
+            assert (first, second) == (True, False)
+
+
+def test_the_lock_of_a_dead_worker_expires(lock_redis: redis.Redis) -> None:
+    # A worker died holding the lock: nobody renews it any more.
+    lock_redis.set("cobalt:sweep-lock:monitoring", "dead-worker", ex=1)
+    with sweeps.sweep_lock("monitoring") as meanwhile:
+        assert meanwhile is False
+    time.sleep(1.3)
+    with sweeps.sweep_lock("monitoring") as later:
+        assert later is True
+
+
+def test_a_late_release_frees_nothing_that_is_not_its_own(lock_redis: redis.Redis) -> None:
+    stuck = sweeps.sweep_lock("monitoring", seconds=1, renew=False)  # a run whose renewals stopped
     assert stuck.__enter__() is True
-    time.sleep(1.3)  # its worker hung (or died) past the expiry: the next run goes ahead
+    time.sleep(1.3)
     with sweeps.sweep_lock("monitoring") as next_run:
         assert next_run is True
         stuck.__exit__(None, None, None)  # the stuck run finishes now
