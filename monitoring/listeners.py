@@ -77,3 +77,9 @@ def lab_context(*, patient: Any, t0: date | None) -> LabContext:
 def patient_page_sections(*, patient: Any, request: Any) -> list[PageSection]:
     """The patient page's warnings and lab results (monitoring/patient_pages.py)."""
     return patient_pages.patient_sections(patient=patient, request=request)
+
+
+@events.provide("lab_context_loader")
+def lab_context_loader(*, patients: Any) -> Any:
+    """`lab_context` of many patients read in two queries (regimens' bulk re-plans)."""
+    return inputs.lab_context_loader(patients)

@@ -13,8 +13,8 @@ Idempotency: the key names the reminder, the date it is about and the channel
 ("remind:dose:<dose>:7d:<due date>:email"), so the same instant twice writes nothing new, and a dose
 moved to a new date gets reminders for the new date while the old ones are cancelled.
 
-Set-based: a fixed number of queries whatever the number of patients; only NEW contact_missing alerts go
-through alert_raise one by one (it writes the staff notifications in the same transaction).
+Set-based: a fixed number of queries whatever the number of patients (writes in statements of 1,000 rows;
+new contact_missing alerts opened in bulk by alerts_open_many).
 """
 
 from __future__ import annotations
@@ -29,11 +29,12 @@ from django.db import transaction
 from django.db.models import Q, QuerySet
 
 from notifications import messages, outbox, purposes
-from notifications.alerts import alert_raise
+from notifications.alerts import NewAlert, alerts_open_many
 from notifications.models import Alert, AlertKind, AlertStatus, Delivery, DeliveryStatus, Purpose
 from notifications.timing import Timing
-from patients.models import Patient, ReminderChannel
+from patients.models import ReminderChannel
 from regimens.models import DoseStatus, LabRecheck, RecheckStatus, Regimen, RegimenStatus, ScheduledDose
+from tracker import bulk
 
 # The same reading of "maintenance" as the S-4 overdue rule (monitoring/sweep.py): a phase that runs for
 # life or until the cause is resolved; every other clinic-given phase counts as loading.
@@ -293,28 +294,27 @@ def _delivery(c: Candidate, address: str) -> Delivery:
 
 def _contact_missing(patient_ids: set[int], channels: dict[int, str], at: datetime) -> int:
     """One contact_missing alert per patient (one unresolved per kind; RULES §3.6), MEDIUM: it reaches
-    staff in the next digest. Only new ones go through alert_raise."""
+    staff in the next digest. The new ones are opened in bulk (alerts_open_many)."""
     if not patient_ids:
         return 0
     open_already = set(
         _unresolved(AlertKind.CONTACT_MISSING).filter(patient_id__in=patient_ids).values_list("patient_id", flat=True)
     )
-    raised = 0
-    patients = Patient.objects.in_bulk(sorted(patient_ids - open_already))
-    for pid, patient in patients.items():
+    new: list[NewAlert] = []
+    for pid in sorted(patient_ids - open_already):
         channel = channels[pid]
         what = "an email address" if channel == ReminderChannel.EMAIL else "a mobile phone number"
-        _alert, created = alert_raise(
-            patient=patient,
-            kind=AlertKind.CONTACT_MISSING,
-            severity="medium",
-            message=f"Reminders are due by {channel} but the patient has no {what} on file: they are not sent.",
-            action_text=f"Add {what} to the patient's record, or change their reminder channel.",
-            evidence={"reminder_channel": channel},
-            at=at,
+        new.append(
+            NewAlert(
+                patient_id=pid,
+                kind=AlertKind.CONTACT_MISSING,
+                severity="medium",
+                message=f"Reminders are due by {channel} but the patient has no {what} on file: they are not sent.",
+                action_text=f"Add {what} to the patient's record, or change their reminder channel.",
+                evidence={"reminder_channel": channel},
+            )
         )
-        raised += int(created)
-    return raised
+    return len(alerts_open_many(new, at=at))
 
 
 def _unresolved(kind: str) -> QuerySet[Alert]:
@@ -343,14 +343,17 @@ def cancel_irrelevant(at: datetime) -> int:
         "id", "address", "patient__email", "patient__phone", *RELEVANCE_FIELDS
     )
     by_reason: dict[str, list[int]] = {}
+    readdressed: list[Delivery] = []
     for r in rows:
         current = usable_address(r["channel"], r["patient__email"], r["patient__phone"])
         if current and current != r["address"]:
-            # The patient updated their contact details since the row was written (rare: one row each).
-            Delivery.objects.filter(pk=r["id"], status=DeliveryStatus.PENDING).update(address=current)
+            # The patient updated their contact details since the row was written.
+            readdressed.append(Delivery(pk=r["id"], address=current))
         reason = row_irrelevance(r)
         if reason:
             by_reason.setdefault(reason, []).append(r["id"])
+    # Inside the sweep's transaction, on rows it just read as pending: one joined UPDATE per 1,000 rows.
+    bulk.update_rows(Delivery, readdressed, ["address"], where={"status": DeliveryStatus.PENDING})
     return sum(outbox.cancel(Delivery.objects.filter(id__in=ids), reason) for reason, ids in by_reason.items())
 
 
@@ -383,7 +386,7 @@ def plan_reminders(at: datetime) -> dict[str, int]:
             new.append(_delivery(c, address))
         # ignore_conflicts: a concurrent sweep may have written the same keys; the unique key keeps one.
         # Rows already due are sent by the outbox sweep that runs next (tracker/sweeps.py order).
-        Delivery.objects.bulk_create(new, ignore_conflicts=True)
+        Delivery.objects.bulk_create(new, ignore_conflicts=True, batch_size=bulk.BATCH_SIZE)
         resolved = _resolve_contact_missing(at)
         raised = _contact_missing(set(missing), missing, at)
     return {

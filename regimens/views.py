@@ -232,7 +232,8 @@ class DoseViewSet(viewsets.ReadOnlyModelViewSet[ScheduledDose]):
     def get_queryset(self) -> QuerySet[ScheduledDose]:
         # The patient is needed for `overdue` (their time zone): joined, not fetched per row.
         queryset = ScheduledDose.objects.select_related("patient")
-        return restrict_to_clinics(queryset, self.request.user, "patient__clinic")
+        # The dose row's own clinic (kept equal to the patient's): the worklist's index, no join to filter.
+        return restrict_to_clinics(queryset, self.request.user, "clinic")
 
     def _dose(self, dose: ScheduledDose) -> Response:
         fresh = self.get_queryset().get(pk=dose.pk)

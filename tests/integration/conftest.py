@@ -323,7 +323,8 @@ def make_dose_reminders(count: int, *, due_at: datetime, dispatch_now: bool = Tr
     )
     doses = ScheduledDose.objects.bulk_create(
         ScheduledDose(
-            regimen=r, patient_id=r.patient_id, phase_index=0, phase="loading", sequence=1,
+            regimen=r, patient_id=r.patient_id, clinic_id=r.patient.clinic_id, phase_index=0, phase="loading",
+            sequence=1,
             due_date=today + timedelta(days=1), drug="hydroxocobalamin", dose_mcg=1000, route="IM",
         )
         for r in regimens
