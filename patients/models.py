@@ -41,7 +41,8 @@ class Clinic(models.Model):
         help_text="Days the clinic gives injections: 0 = Monday … 6 = Sunday.",
     )
     phone = models.CharField(max_length=40, blank=True)
-    email = models.EmailField(blank=True)
+    email = models.EmailField(blank=True, help_text="Patients' emails carry it as Reply-To.")
+    address = models.TextField(blank=True, help_text="Where patients come: shown in their calendar feed.")
     lead = models.ForeignKey(
         settings.AUTH_USER_MODEL,
         null=True,
@@ -135,6 +136,10 @@ class ReminderChannel(models.TextChoices):
 
 def new_ical_token() -> str:
     return secrets.token_urlsafe(24)
+
+
+# Languages patients' messages and pages are written in (notifications/messages.py has the texts).
+PATIENT_LANGUAGES = (("en", "English"), ("es", "Español"))
 
 
 class Patient(models.Model):

@@ -74,7 +74,7 @@ class ClinicSerializer(serializers.ModelSerializer[Clinic]):
 
     class Meta:
         model = Clinic
-        fields = ["id", "name", "timezone", "open_weekdays", "closed_dates", "phone", "email"]
+        fields = ["id", "name", "timezone", "open_weekdays", "closed_dates", "phone", "email", "address"]
         read_only_fields = fields
 
     def get_closed_dates(self, clinic: Clinic) -> list[date]:
@@ -100,6 +100,12 @@ class ClinicCalendarSerializer(serializers.Serializer[Any]):
         if not attrs:
             raise serializers.ValidationError({"detail": "give open_weekdays, closed_dates or both"})
         return attrs
+
+
+class CalendarLinkSerializer(serializers.Serializer[Any]):
+    ical_url = serializers.CharField(
+        help_text="The patient's calendar feed address (/ical/{token}.ics); the previous one no longer works."
+    )
 
 
 class PatientSerializer(serializers.ModelSerializer[Patient]):
