@@ -90,6 +90,24 @@ PATIENT_TEXTS: dict[str, dict[str, tuple[str, str]]] = {
         ),
     },
 }
+# Answers to a patient's text (notifications/optout.py). Placeholders: clinic, contact.
+SMS_REPLIES: dict[str, dict[str, str]] = {
+    "stop": {
+        "en": "{clinic}: you will get no more reminders by text. Text START to get them again.",
+        "es": "{clinic}: ya no recibirá más recordatorios por SMS. Envíe START para volver a recibirlos.",
+    },
+    "start": {
+        "en": "{clinic}: you will get your reminders by text again. Text STOP to stop them.",
+        "es": "{clinic}: volverá a recibir sus recordatorios por SMS. Envíe STOP para dejar de recibirlos.",
+    },
+    "help": {
+        "en": "{clinic} appointment reminders. For help, {contact}. Text STOP to stop reminders, START to restart.",
+        "es": "Recordatorios de citas de {clinic}. Para ayuda, {contact}. Envíe STOP para dejar de recibirlos "
+        "y START para volver a recibirlos.",
+    },
+}
+HELP_CONTACT = {"en": ("call {phone}", "contact the clinic"), "es": ("llame al {phone}", "contacte con la clínica")}
+
 CONTACT = {
     "en": (
         "please call {clinic} on {phone} or reply to this message",
@@ -137,6 +155,15 @@ def render(purpose: str, language: str, context: dict[str, Any]) -> tuple[str, s
     }
     values["contact"] = (with_phone if phone else without_phone).format(clinic=values["clinic"], phone=phone)
     return subject.format(**values), body.format(**values).replace("Hola :", "Hola:")
+
+
+def sms_reply(kind: str, language: str, *, clinic: str, clinic_phone: str = "") -> str:
+    """The answer to a patient's STOP, START or HELP text, in their language."""
+    lang = language_of(language)
+    with_phone, without_phone = HELP_CONTACT[lang]
+    phone = (clinic_phone or "").strip()
+    contact = with_phone.format(phone=phone) if phone else without_phone
+    return SMS_REPLIES[kind][lang].format(clinic=clinic, contact=contact)
 
 
 # --- Staff messages (may carry clinical detail: they reach staff only) ---------------------------------

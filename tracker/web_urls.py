@@ -19,5 +19,6 @@ urlpatterns: list[URLPattern | URLResolver] = [
     path("", include("regimens.page_urls")),
     path("", include("regimens.feed_urls")),
     path("", include("notifications.page_urls")),
+    path("", include("notifications.patient_urls")),
     path("", include("monitoring.page_urls")),
 ]

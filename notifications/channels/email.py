@@ -11,6 +11,7 @@ from django.core.mail import EmailMessage, get_connection
 from django.core.mail.utils import DNS_NAME
 
 from notifications.channels.base import PermanentError, TransientError
+from notifications.unsubscribe import email_headers
 
 if TYPE_CHECKING:
     from notifications.models import Delivery
@@ -35,7 +36,12 @@ class EmailChannel:
             body=delivery.body,
             from_email=settings.DEFAULT_FROM_EMAIL,
             to=[delivery.address],
-            headers={"Message-ID": message_id, "X-Cobalt-Delivery": delivery.idempotency_key},
+            # A patient's email also carries one-click unsubscribe and the clinic's Reply-To.
+            headers={
+                "Message-ID": message_id,
+                "X-Cobalt-Delivery": delivery.idempotency_key,
+                **email_headers(delivery),
+            },
             connection=get_connection(fail_silently=False),
         )
         try:
