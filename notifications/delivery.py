@@ -55,6 +55,7 @@ def deliver_one(delivery_id: int, *, now: datetime | None = None, worker: str = 
             status=DeliveryStatus.PENDING, attempts=F("attempts") - 1, due_at=wait_until, updated_at=now
         )
         return "deferred"
+    purposes.prepare(delivery, now)
 
     try:
         provider_id = get_channel(delivery.channel).send(delivery)

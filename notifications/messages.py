@@ -89,6 +89,58 @@ PATIENT_TEXTS: dict[str, dict[str, tuple[str, str]]] = {
             "Para acordar una nueva fecha, {contact}.\n\n{clinic}",
         ),
     },
+    "appointment_moved": {
+        "en": (
+            "Your appointment at {clinic} has moved",
+            "Hello {name},\n\nYour appointment at {clinic} has moved from {old_date} to {date}.\n\n"
+            "If the new date does not suit you, {contact}.\n\n{clinic}",
+        ),
+        "es": (
+            "Su cita en {clinic} ha cambiado",
+            "Hola {name}:\n\nSu cita en {clinic} ha cambiado del {old_date} al {date}.\n\n"
+            "Si la nueva fecha no le viene bien, {contact}.\n\n{clinic}",
+        ),
+    },
+    "portal_link": {
+        "en": (
+            "Your link to your appointments at {clinic}",
+            "Hello {name},\n\nOpen this link to see your appointments at {clinic} and choose how we remind you:\n"
+            "{link}\n\nIt works once, within {minutes} minutes. If you did not ask for it, ignore this message."
+            "\n\n{clinic}",
+        ),
+        "es": (
+            "Su enlace a sus citas en {clinic}",
+            "Hola {name}:\n\nAbra este enlace para ver sus citas en {clinic} y elegir cómo le avisamos:\n"
+            "{link}\n\nFunciona una vez, durante {minutes} minutos. Si no lo ha pedido, ignore este mensaje."
+            "\n\n{clinic}",
+        ),
+    },
+}
+# One message for what a patient is told on the same day (notifications/reminders.py merges them): each
+# line that applies, in this order, then how to change. Placeholders as above, plus old_date.
+COMBINED_TEXTS: dict[str, dict[str, str]] = {
+    "subject": {"en": "Your appointments at {clinic}", "es": "Sus citas en {clinic}"},
+    "hello": {"en": "Hello {name},", "es": "Hola {name}:"},
+    "missed": {
+        "en": "Your appointment at {clinic} was on {date} and we have not seen you yet.",
+        "es": "Su cita en {clinic} era el {date} y todavía no ha venido.",
+    },
+    "moved": {
+        "en": "Your appointment at {clinic} has moved from {old_date} to {date}.",
+        "es": "Su cita en {clinic} ha cambiado del {old_date} al {date}.",
+    },
+    "next": {
+        "en": "Your next appointment at {clinic} is on {date}.",
+        "es": "Su próxima cita en {clinic} es el {date}.",
+    },
+    "book": {
+        "en": "Please book an appointment at {clinic} between {start} and {end}.",
+        "es": "Reserve una cita en {clinic} entre el {start} y el {end}.",
+    },
+    "change": {
+        "en": "If you cannot come or need to change a date, {contact}.",
+        "es": "Si no puede venir o necesita cambiar una fecha, {contact}.",
+    },
 }
 # Answers to a patient's text (notifications/optout.py). Placeholders: clinic, contact.
 SMS_REPLIES: dict[str, dict[str, str]] = {
@@ -152,6 +204,9 @@ def render(purpose: str, language: str, context: dict[str, Any]) -> tuple[str, s
         "date": format_date(context["date"], lang) if context.get("date") else "",
         "start": format_date(context["start"], lang) if context.get("start") else "",
         "end": format_date(context["end"], lang) if context.get("end") else "",
+        "old_date": format_date(context["old_date"], lang) if context.get("old_date") else "",
+        "link": str(context.get("link") or ""),
+        "minutes": str(context.get("minutes") or ""),
     }
     values["contact"] = (with_phone if phone else without_phone).format(clinic=values["clinic"], phone=phone)
     return subject.format(**values), body.format(**values).replace("Hola :", "Hola:")
@@ -164,6 +219,23 @@ def sms_reply(kind: str, language: str, *, clinic: str, clinic_phone: str = "") 
     phone = (clinic_phone or "").strip()
     contact = with_phone.format(phone=phone) if phone else without_phone
     return SMS_REPLIES[kind][lang].format(clinic=clinic, contact=contact)
+
+
+def render_combined(language: str, context: dict[str, Any], lines: list[tuple[str, dict[str, Any]]]) -> tuple[str, str]:
+    """One message out of several the patient would get the same day: `lines` are (kind, dates) with kind
+    "missed", "moved", "next" or "book" (see COMBINED_TEXTS), already in the order to tell them."""
+    lang = language_of(language)
+    clinic = context["clinic"]
+    name = str(context.get("name") or "").strip() or ("there" if lang == "en" else "")
+    with_phone, without_phone = CONTACT[lang]
+    phone = str(context.get("clinic_phone") or "").strip()
+    contact = (with_phone if phone else without_phone).format(clinic=clinic, phone=phone)
+    parts = [COMBINED_TEXTS["hello"][lang].format(name=name).replace("Hola :", "Hola:")]
+    for kind, dates in lines:
+        values = {key: format_date(value, lang) for key, value in dates.items()}
+        parts.append(COMBINED_TEXTS[kind][lang].format(clinic=clinic, **values))
+    parts += [COMBINED_TEXTS["change"][lang].format(contact=contact), clinic]
+    return COMBINED_TEXTS["subject"][lang].format(clinic=clinic), "\n\n".join(parts)
 
 
 # --- Staff messages (may carry clinical detail: they reach staff only) ---------------------------------

@@ -34,11 +34,18 @@ from notifications.models import Alert, AlertKind, AlertStatus, Delivery, Delive
 from notifications.timing import Timing
 from patients.models import Patient, ReminderChannel
 from regimens.models import DoseStatus, LabRecheck, RecheckStatus, Regimen, RegimenStatus, ScheduledDose
+from tracker.clock import end_of_day, local_date
 
 # The same reading of "maintenance" as the S-4 overdue rule (monitoring/sweep.py): a phase that runs for
 # life or until the cause is resolved; every other clinic-given phase counts as loading.
 MAINTENANCE_END_CONDITIONS = ("lifelong", "until_cause_resolved")
-REMINDER_PURPOSES = (Purpose.DOSE_REMINDER, Purpose.RECHECK_REMINDER, Purpose.DOSE_OVERDUE)
+REMINDER_PURPOSES = (
+    Purpose.DOSE_REMINDER,
+    Purpose.RECHECK_REMINDER,
+    Purpose.DOSE_OVERDUE,
+    Purpose.APPOINTMENT_MOVED,
+)
+DOSE_PURPOSES = (Purpose.DOSE_REMINDER, Purpose.DOSE_OVERDUE, Purpose.APPOINTMENT_MOVED)
 
 
 # --- Pure rules ------------------------------------------------------------------------------------------
@@ -46,6 +53,15 @@ REMINDER_PURPOSES = (Purpose.DOSE_REMINDER, Purpose.RECHECK_REMINDER, Purpose.DO
 
 def reminder_key(kind: str, object_id: int, offset: str, about: date, channel: str) -> str:
     return f"remind:{kind}:{object_id}:{offset}:{about.isoformat()}:{channel}"
+
+
+def moved_from(key: str) -> date | None:
+    """The old date of an "appointment moved" key (remind:moved:<dose>:from<old>:<new>:<channel>)."""
+    parts = key.split(":")
+    try:
+        return date.fromisoformat(parts[3].removeprefix("from"))
+    except (IndexError, ValueError):
+        return None
 
 
 def key_date(key: str) -> date | None:
@@ -83,7 +99,7 @@ def irrelevance(
     if patient_channel != channel:
         return f"patient now prefers {patient_channel}"
     about = key_date(key)
-    if purpose in (Purpose.DOSE_REMINDER, Purpose.DOSE_OVERDUE):
+    if purpose in DOSE_PURPOSES:
         if dose_status != DoseStatus.PLANNED:
             return f"dose is {dose_status or 'gone'}"
         if about is not None and dose_due != about:
@@ -106,6 +122,7 @@ RELEVANCE_FIELDS = (
     "dose__due_date",
     "recheck__status",
     "recheck__window_start",
+    "recheck__window_end",
 )
 
 
@@ -142,8 +159,87 @@ def hold_for_quiet_hours(delivery: Delivery, now: datetime) -> datetime | None:
     return Timing.from_settings().quiet_until(now, delivery.patient.timezone)
 
 
+# The order a merged message tells things in: what was missed, what moved, what comes next, what to book.
+MERGE_ORDER = {
+    Purpose.DOSE_OVERDUE: 0,
+    Purpose.APPOINTMENT_MOVED: 1,
+    Purpose.DOSE_REMINDER: 2,
+    Purpose.RECHECK_REMINDER: 3,
+}
+
+
+def merge_same_day(delivery: Delivery, now: datetime) -> None:
+    """Just before a reminder goes out, fold into it the patient's other reminders due by the end of their
+    day, so that they get one message that makes sense ("we missed you on Monday; your next appointment is
+    on Wednesday") instead of two at once that seem to contradict each other. Each one folded in is checked
+    for relevance first and claimed with a compare-and-set (pending -> cancelled, "merged into <id>"), so a
+    row another worker is already sending is left to it and nothing is told twice."""
+    patient = delivery.patient
+    if patient is None:
+        return
+    tz = patient.timezone
+    row = Delivery.objects.filter(pk=delivery.pk).values("id", "dose_id", *RELEVANCE_FIELDS).first()
+    if row is None:
+        return
+    siblings = (
+        Delivery.objects.filter(
+            patient_id=patient.pk,
+            channel=delivery.channel,
+            status=DeliveryStatus.PENDING,
+            purpose__in=REMINDER_PURPOSES,
+            due_at__lt=end_of_day(local_date(now, tz), tz),
+        )
+        .exclude(pk=delivery.pk)
+        .order_by("due_at", "id")
+        .values("id", "dose_id", *RELEVANCE_FIELDS)
+    )
+    rows = [row]
+    for sibling in siblings:
+        reason = row_irrelevance(sibling)
+        if reason:
+            outbox.cancel(Delivery.objects.filter(pk=sibling["id"]), reason)
+            continue
+        taken = Delivery.objects.filter(pk=sibling["id"], status=DeliveryStatus.PENDING).update(
+            status=DeliveryStatus.CANCELLED, last_error=f"merged into delivery {delivery.pk}", updated_at=now
+        )
+        if taken:
+            rows.append(sibling)
+    if len(rows) == 1:
+        return
+    subject, body = messages.render_combined(
+        patient.language,
+        {"name": patient.given_name, "clinic": patient.clinic.name, "clinic_phone": patient.clinic.phone},
+        _merged_lines(rows),
+    )
+    Delivery.objects.filter(pk=delivery.pk).update(subject=subject, body=body, updated_at=now)
+    delivery.subject, delivery.body = subject, body
+
+
+def _merged_lines(rows: list[dict[str, Any]]) -> list[tuple[str, dict[str, Any]]]:
+    lines: list[tuple[str, dict[str, Any]]] = []
+    moved_doses = {r["dose_id"] for r in rows if r["purpose"] == Purpose.APPOINTMENT_MOVED}
+    seen: set[tuple[str, Any]] = set()
+    for r in sorted(rows, key=lambda r: (MERGE_ORDER.get(r["purpose"], 9), key_date(r["idempotency_key"]) or date.min)):
+        purpose = r["purpose"]
+        if purpose == Purpose.DOSE_OVERDUE:
+            line = ("missed", {"date": r["dose__due_date"]})
+        elif purpose == Purpose.APPOINTMENT_MOVED:
+            line = ("moved", {"old_date": moved_from(r["idempotency_key"]), "date": r["dose__due_date"]})
+        elif purpose == Purpose.DOSE_REMINDER:
+            if r["dose_id"] in moved_doses:
+                continue  # "has moved to <date>" already says it
+            line = ("next", {"date": r["dose__due_date"]})
+        else:
+            line = ("book", {"start": r["recheck__window_start"], "end": r["recheck__window_end"]})
+        key = (line[0], tuple(sorted(line[1].items())))
+        if key not in seen:  # a 7-day and a 1-day reminder of the same appointment (late sweep): once
+            seen.add(key)
+            lines.append(line)
+    return lines
+
+
 for _purpose in REMINDER_PURPOSES:
-    purposes.register(_purpose, relevant=still_relevant, hold_until=hold_for_quiet_hours)
+    purposes.register(_purpose, relevant=still_relevant, hold_until=hold_for_quiet_hours, prepare=merge_same_day)
 
 
 # --- The sweep -------------------------------------------------------------------------------------------
@@ -269,6 +365,45 @@ def _recheck_candidates(at: datetime, timing: Timing, lo: date, hi: date) -> lis
     return out
 
 
+def _moved_candidates(at: datetime, timing: Timing) -> list[Candidate]:
+    """One "your appointment moved" message per patient whose clinic dose was re-planned after they were
+    told its date (a reminder or an earlier "moved" message went out, alone or merged into another): the
+    first such appointment only, since one re-plan moves every later dose too. Sent now, or when the
+    patient's quiet hours end."""
+    told = Q(status=DeliveryStatus.SENT) | Q(status=DeliveryStatus.CANCELLED, last_error__startswith="merged into")
+    rows = (
+        Delivery.objects.filter(
+            told,
+            purpose__in=(Purpose.DOSE_REMINDER, Purpose.APPOINTMENT_MOVED),
+            dose__status=DoseStatus.PLANNED,
+            dose__self_administered=False,
+            dose__regimen__status=RegimenStatus.ACTIVE,
+            dose__due_date__gte=(at - timedelta(days=1)).date(),
+        )
+        .exclude(patient__reminder_channel=ReminderChannel.NONE)
+        .order_by("dose_id", "updated_at", "id")
+        .values("dose_id", "idempotency_key", "dose__due_date", *PATIENT_FIELDS)
+    )
+    latest: dict[int, dict[str, Any]] = {}
+    for r in rows:
+        latest[r["dose_id"]] = r  # ordered by time: the last one told wins
+    first_per_patient: dict[int, Candidate] = {}
+    for dose_id, r in sorted(latest.items(), key=lambda item: (item[1]["dose__due_date"], item[0])):
+        was, now_due, tz = key_date(r["idempotency_key"]), r["dose__due_date"], r["patient__timezone"]
+        if was is None or was == now_due or now_due < local_date(at, tz) or r["patient_id"] in first_per_patient:
+            continue
+        send_at = timing.quiet_until(at, tz) or at
+        first_per_patient[r["patient_id"]] = Candidate(
+            key=reminder_key("moved", dose_id, f"from{was.isoformat()}", now_due, r["patient__reminder_channel"]),
+            purpose=Purpose.APPOINTMENT_MOVED,
+            patient=_patient(r),
+            send_at=send_at,
+            context={"date": now_due, "old_date": was},
+            dose_id=dose_id,
+        )
+    return list(first_per_patient.values())
+
+
 def _delivery(c: Candidate, address: str) -> Delivery:
     p = c.patient
     subject, body = messages.render(
@@ -363,7 +498,11 @@ def plan_reminders(at: datetime) -> dict[str, int]:
     hi = (at + timing.lookahead + timedelta(hours=14)).date()
     with transaction.atomic():
         cancelled = cancel_irrelevant(at)
-        candidates = _dose_candidates(at, timing, lo, hi) + _recheck_candidates(at, timing, lo, hi)
+        candidates = (
+            _dose_candidates(at, timing, lo, hi)
+            + _recheck_candidates(at, timing, lo, hi)
+            + _moved_candidates(at, timing)
+        )
         existing = set(
             Delivery.objects.filter(idempotency_key__in=[c.key for c in candidates]).values_list(
                 "idempotency_key", flat=True
