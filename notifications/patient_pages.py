@@ -31,7 +31,9 @@ def patient_page(
             status=status,
         )
     response["Cache-Control"] = "no-store, private"
-    response["Referrer-Policy"] = "no-referrer"
+    # Never send the address (a sign-in or unsubscribe token) to another site; "no-referrer" would also make
+    # Chromium send "Origin: null" with the page's own forms, which Django's CSRF check refuses.
+    response["Referrer-Policy"] = "same-origin"
     return response
 
 
