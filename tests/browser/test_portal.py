@@ -4,7 +4,6 @@ channel, opt out, renew the calendar link, read the help; every page passes the 
 from __future__ import annotations
 
 import re
-from datetime import date
 from typing import Any
 
 import pytest
@@ -16,6 +15,7 @@ from regimens.models import Protocol
 from regimens.services import regimen_start
 from tests.browser.conftest import assert_accessible, shot
 from tests.factories import PatientFactory
+from tracker.clock import patient_today
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
@@ -25,7 +25,7 @@ def test_a_patient_asks_for_a_link_and_manages_their_reminders(
 ) -> None:
     settings.COBALT = {**settings.COBALT, "SITE_URL": live_server.url}
     jo = PatientFactory(clinic=clinic, given_name="Jo", email="jo@example.org", phone="+447700900123")
-    regimen_start(patient=jo, protocol=Protocol.objects.get(code="ileal-resection"), start_date=date.today())
+    regimen_start(patient=jo, protocol=Protocol.objects.get(code="ileal-resection"), start_date=patient_today(jo))
     page = browser.new_page(viewport={"width": 1280, "height": 900})
     outside: list[str] = []
     page.on("request", lambda r: None if r.url.startswith(live_server.url) else outside.append(r.url))
