@@ -57,3 +57,19 @@ def email_headers(delivery: Any) -> dict[str, str]:
     if clinic_email:
         headers["Reply-To"] = clinic_email
     return headers
+
+
+FOOTER = {
+    "en": "To stop these reminders: {url}",
+    "es": "Para dejar de recibir estos recordatorios: {url}",
+}
+
+
+def email_body(delivery: Any) -> str:
+    """A patient email's text with the unsubscribe link at the bottom, for mail programs that do not show
+    the List-Unsubscribe header (the link is the patient's own, so it is added as it is sent, not stored)."""
+    patient = delivery.patient
+    if patient is None or delivery.user_id is not None:
+        return str(delivery.body)
+    footer = FOOTER.get(delivery.language, FOOTER["en"]).format(url=unsubscribe_url(patient.pk))
+    return f"{delivery.body}\n\n--\n{footer}\n"

@@ -11,7 +11,7 @@ from django.core.mail import EmailMessage, get_connection
 from django.core.mail.utils import DNS_NAME
 
 from notifications.channels.base import PermanentError, TransientError
-from notifications.unsubscribe import email_headers
+from notifications.unsubscribe import email_body, email_headers
 
 if TYPE_CHECKING:
     from notifications.models import Delivery
@@ -33,7 +33,7 @@ class EmailChannel:
         message_id = make_msgid(idstring=f"cobalt-delivery-{delivery.pk}", domain=DNS_NAME.get_fqdn())
         message = EmailMessage(
             subject=delivery.subject,
-            body=delivery.body,
+            body=email_body(delivery),
             from_email=settings.DEFAULT_FROM_EMAIL,
             to=[delivery.address],
             # A patient's email also carries one-click unsubscribe and the clinic's Reply-To.

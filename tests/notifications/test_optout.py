@@ -76,6 +76,9 @@ def test_every_patient_email_carries_one_click_unsubscribe_and_the_clinics_reply
     assert message.extra_headers["Reply-To"] == "appointments@riverside.example.org"
     assert "Reply-To: appointments@riverside.example.org" in message.message().as_string()
     assert unsubscribe_path(message).startswith("/unsubscribe/")
+    # Also in the text, for mail programs that do not show the header.
+    assert f"To stop these reminders: https://cobalt.example.org{unsubscribe_path(message)}" in message.body
+    assert clinical_words_in(message.body) == []
 
 
 def test_a_staff_email_carries_no_patient_unsubscribe_link(patient: Any, nurse: Any) -> None:
