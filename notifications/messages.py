@@ -161,15 +161,19 @@ SMS_REPLIES: dict[str, dict[str, str]] = {
 HELP_CONTACT = {"en": ("call {phone}", "contact the clinic"), "es": ("llame al {phone}", "contacte con la clínica")}
 
 CONTACT = {
-    "en": (
-        "please call {clinic} on {phone} or reply to this message",
-        "please contact {clinic} or reply to this message",
-    ),
-    "es": (
-        "llame a {clinic} al {phone} o responda a este mensaje",
-        "contacte con {clinic} o responda a este mensaje",
-    ),
+    "en": ("please call {clinic} on {phone}", "please contact {clinic}"),
+    "es": ("llame a {clinic} al {phone}", "contacte con {clinic}"),
 }
+# Only where a reply reaches someone: an email whose Reply-To is the clinic's address (context
+# "can_reply"; without the key, as before: the texts' tests and staff previews).
+REPLY = {"en": " or reply to this message", "es": " o responda a este mensaje"}
+
+
+def contact_text(lang: str, context: dict[str, Any]) -> str:
+    with_phone, without_phone = CONTACT[lang]
+    phone = str(context.get("clinic_phone") or "").strip()
+    text = (with_phone if phone else without_phone).format(clinic=context["clinic"], phone=phone)
+    return text + (REPLY[lang] if context.get("can_reply", True) else "")
 
 
 def language_of(language: str) -> str:
@@ -196,8 +200,6 @@ def render(purpose: str, language: str, context: dict[str, Any]) -> tuple[str, s
     lang = language_of(language)
     texts = PATIENT_TEXTS[purpose]
     subject, body = texts.get(lang, texts[DEFAULT_LANGUAGE])
-    with_phone, without_phone = CONTACT[lang]
-    phone = str(context.get("clinic_phone") or "").strip()
     values = {
         "name": str(context.get("name") or "").strip() or ("there" if lang == "en" else ""),
         "clinic": context["clinic"],
@@ -208,7 +210,7 @@ def render(purpose: str, language: str, context: dict[str, Any]) -> tuple[str, s
         "link": str(context.get("link") or ""),
         "minutes": str(context.get("minutes") or ""),
     }
-    values["contact"] = (with_phone if phone else without_phone).format(clinic=values["clinic"], phone=phone)
+    values["contact"] = contact_text(lang, context)
     return subject.format(**values), body.format(**values).replace("Hola :", "Hola:")
 
 
@@ -227,9 +229,7 @@ def render_combined(language: str, context: dict[str, Any], lines: list[tuple[st
     lang = language_of(language)
     clinic = context["clinic"]
     name = str(context.get("name") or "").strip() or ("there" if lang == "en" else "")
-    with_phone, without_phone = CONTACT[lang]
-    phone = str(context.get("clinic_phone") or "").strip()
-    contact = (with_phone if phone else without_phone).format(clinic=clinic, phone=phone)
+    contact = contact_text(lang, context)
     parts = [COMBINED_TEXTS["hello"][lang].format(name=name).replace("Hola :", "Hola:")]
     for kind, dates in lines:
         values = {key: format_date(value, lang) for key, value in dates.items()}

@@ -208,7 +208,12 @@ def merge_same_day(delivery: Delivery, now: datetime) -> None:
         return
     subject, body = messages.render_combined(
         patient.language,
-        {"name": patient.given_name, "clinic": patient.clinic.name, "clinic_phone": patient.clinic.phone},
+        {
+            "name": patient.given_name,
+            "clinic": patient.clinic.name,
+            "clinic_phone": patient.clinic.phone,
+            "can_reply": delivery.channel == ReminderChannel.EMAIL and bool(patient.clinic.email),
+        },
         _merged_lines(rows),
     )
     Delivery.objects.filter(pk=delivery.pk).update(subject=subject, body=body, updated_at=now)
@@ -278,6 +283,7 @@ PATIENT_FIELDS = (
     "patient__phone",
     "patient__clinic__name",
     "patient__clinic__phone",
+    "patient__clinic__email",
 )
 
 
@@ -409,7 +415,14 @@ def _delivery(c: Candidate, address: str) -> Delivery:
     subject, body = messages.render(
         c.purpose,
         p["language"],
-        {"name": p["given_name"], "clinic": p["clinic__name"], "clinic_phone": p["clinic__phone"], **c.context},
+        {
+            "name": p["given_name"],
+            "clinic": p["clinic__name"],
+            "clinic_phone": p["clinic__phone"],
+            # "or reply to this message" only where a reply reaches the clinic (its email as Reply-To).
+            "can_reply": p["reminder_channel"] == ReminderChannel.EMAIL and bool(p["clinic__email"]),
+            **c.context,
+        },
     )
     return Delivery(
         idempotency_key=c.key,

@@ -225,3 +225,14 @@ def test_stop_from_a_number_shared_by_two_patients_stops_both(clinic: Any, patie
 def test_a_text_without_a_sender_is_a_400_naming_it(patient: Any) -> None:
     response = text("STOP", sender="")
     assert response.status_code == 400 and "From" in response.json()
+
+
+def test_reminders_offer_to_reply_only_where_a_reply_reaches_the_clinic(clinic: Any) -> None:
+    with_email = first_reminder(PatientFactory(clinic=clinic, given_name="Jo"))
+    assert "or reply to this message" not in with_email.body  # the clinic has no email: no Reply-To
+    clinic.email = "appointments@riverside.example.org"
+    clinic.save()
+    by_email = first_reminder(PatientFactory(clinic=clinic, given_name="Al"))
+    by_text = first_reminder(PatientFactory(clinic=clinic, given_name="Sam", reminder_channel="sms"))
+    assert "or reply to this message" in by_email.body
+    assert "reply" not in by_text.body
