@@ -9,7 +9,7 @@ carry the clinical detail of the alert.
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, time
 from typing import Any
 
 from django.conf import settings
@@ -191,6 +191,16 @@ def format_date(day: date, language: str) -> str:
     return f"{weekday} {day.day} {month} {day.year}"
 
 
+AT_TIME = {"en": "{date} at {time}", "es": "{date} a las {time}"}
+
+
+def format_when(day: date, at: time | None, language: str) -> str:
+    """ "Friday 9 April 2027 at 09:30" when the appointment has a time, else the date alone."""
+    lang = language_of(language)
+    text = format_date(day, lang)
+    return AT_TIME[lang].format(date=text, time=f"{at:%H:%M}") if at is not None else text
+
+
 def render(purpose: str, language: str, context: dict[str, Any]) -> tuple[str, str]:
     """(subject, body) of a message. Patient purposes read `name`, `clinic`, `clinic_phone` and `date`
     (or `start`/`end` for rechecks, dates in the patient's local calendar); staff purposes see
@@ -203,7 +213,7 @@ def render(purpose: str, language: str, context: dict[str, Any]) -> tuple[str, s
     values = {
         "name": str(context.get("name") or "").strip() or ("there" if lang == "en" else ""),
         "clinic": context["clinic"],
-        "date": format_date(context["date"], lang) if context.get("date") else "",
+        "date": format_when(context["date"], context.get("time"), lang) if context.get("date") else "",
         "start": format_date(context["start"], lang) if context.get("start") else "",
         "end": format_date(context["end"], lang) if context.get("end") else "",
         "old_date": format_date(context["old_date"], lang) if context.get("old_date") else "",
@@ -232,7 +242,9 @@ def render_combined(language: str, context: dict[str, Any], lines: list[tuple[st
     contact = contact_text(lang, context)
     parts = [COMBINED_TEXTS["hello"][lang].format(name=name).replace("Hola :", "Hola:")]
     for kind, dates in lines:
-        values = {key: format_date(value, lang) for key, value in dates.items()}
+        values = {key: format_date(value, lang) for key, value in dates.items() if key != "time" and value}
+        if dates.get("time") and dates.get("date"):
+            values["date"] = format_when(dates["date"], dates["time"], lang)
         parts.append(COMBINED_TEXTS[kind][lang].format(clinic=clinic, **values))
     parts += [COMBINED_TEXTS["change"][lang].format(contact=contact), clinic]
     return COMBINED_TEXTS["subject"][lang].format(clinic=clinic), "\n\n".join(parts)

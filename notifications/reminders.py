@@ -21,7 +21,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+from datetime import date, datetime, time, timedelta
 from typing import Any
 
 from django.conf import settings
@@ -34,6 +34,7 @@ from notifications.models import Alert, AlertKind, AlertStatus, Delivery, Delive
 from notifications.timing import Timing
 from patients.models import Patient, ReminderChannel
 from regimens.models import DoseStatus, LabRecheck, RecheckStatus, Regimen, RegimenStatus, ScheduledDose
+from regimens.selectors import appointment_time
 from tracker.clock import end_of_day, local_date
 
 # The same reading of "maintenance" as the S-4 overdue rule (monitoring/sweep.py): a phase that runs for
@@ -178,7 +179,8 @@ def merge_same_day(delivery: Delivery, now: datetime) -> None:
     if patient is None:
         return
     tz = patient.timezone
-    row = Delivery.objects.filter(pk=delivery.pk).values("id", "dose_id", *RELEVANCE_FIELDS).first()
+    fields = ("id", "dose_id", "dose__appointment_time", *RELEVANCE_FIELDS)
+    row = Delivery.objects.filter(pk=delivery.pk).values(*fields).first()
     if row is None:
         return
     siblings = (
@@ -191,7 +193,7 @@ def merge_same_day(delivery: Delivery, now: datetime) -> None:
         )
         .exclude(pk=delivery.pk)
         .order_by("due_at", "id")
-        .values("id", "dose_id", *RELEVANCE_FIELDS)
+        .values(*fields)
     )
     rows = [row]
     for sibling in siblings:
@@ -214,13 +216,13 @@ def merge_same_day(delivery: Delivery, now: datetime) -> None:
             "clinic_phone": patient.clinic.phone,
             "can_reply": delivery.channel == ReminderChannel.EMAIL and bool(patient.clinic.email),
         },
-        _merged_lines(rows),
+        _merged_lines(rows, patient.clinic.session_start),
     )
     Delivery.objects.filter(pk=delivery.pk).update(subject=subject, body=body, updated_at=now)
     delivery.subject, delivery.body = subject, body
 
 
-def _merged_lines(rows: list[dict[str, Any]]) -> list[tuple[str, dict[str, Any]]]:
+def _merged_lines(rows: list[dict[str, Any]], session_start: time | None) -> list[tuple[str, dict[str, Any]]]:
     lines: list[tuple[str, dict[str, Any]]] = []
     moved_doses = {r["dose_id"] for r in rows if r["purpose"] == Purpose.APPOINTMENT_MOVED}
     seen: set[tuple[str, Any]] = set()
@@ -229,11 +231,13 @@ def _merged_lines(rows: list[dict[str, Any]]) -> list[tuple[str, dict[str, Any]]
         if purpose == Purpose.DOSE_OVERDUE:
             line = ("missed", {"date": r["dose__due_date"]})
         elif purpose == Purpose.APPOINTMENT_MOVED:
-            line = ("moved", {"old_date": moved_from(r["idempotency_key"]), "date": r["dose__due_date"]})
+            when = appointment_time(r["dose__appointment_time"], session_start)
+            line = ("moved", {"old_date": moved_from(r["idempotency_key"]), "date": r["dose__due_date"], "time": when})
         elif purpose == Purpose.DOSE_REMINDER:
             if r["dose_id"] in moved_doses:
                 continue  # "has moved to <date>" already says it
-            line = ("next", {"date": r["dose__due_date"]})
+            when = appointment_time(r["dose__appointment_time"], session_start)
+            line = ("next", {"date": r["dose__due_date"], "time": when})
         else:
             line = ("book", {"start": r["recheck__window_start"], "end": r["recheck__window_end"]})
         key = (line[0], tuple(sorted(line[1].items())))
@@ -284,6 +288,7 @@ PATIENT_FIELDS = (
     "patient__clinic__name",
     "patient__clinic__phone",
     "patient__clinic__email",
+    "patient__clinic__session_start",
 )
 
 
@@ -305,7 +310,7 @@ def _dose_candidates(at: datetime, timing: Timing, lo: date, hi: date) -> list[C
             due_date__lte=hi + timedelta(days=max(before)),
         )
         .exclude(patient__reminder_channel=ReminderChannel.NONE)
-        .values("id", "regimen_id", "phase_index", "phase", "due_date", *PATIENT_FIELDS)
+        .values("id", "regimen_id", "phase_index", "phase", "due_date", "appointment_time", *PATIENT_FIELDS)
     )
     maintenance = _maintenance_phases({r["regimen_id"] for r in rows})
     out: list[Candidate] = []
@@ -329,7 +334,13 @@ def _dose_candidates(at: datetime, timing: Timing, lo: date, hi: date) -> list[C
                     purpose=purpose,
                     patient=_patient(r),
                     send_at=send_at,
-                    context={"date": due},
+                    context={
+                        "date": due,
+                        # The day the patient missed needs no time; the one to come does.
+                        "time": None
+                        if kind == "overdue"
+                        else appointment_time(r["appointment_time"], r["patient__clinic__session_start"]),
+                    },
                     dose_id=r["id"],
                 )
             )
@@ -388,7 +399,7 @@ def _moved_candidates(at: datetime, timing: Timing) -> list[Candidate]:
         )
         .exclude(patient__reminder_channel=ReminderChannel.NONE)
         .order_by("dose_id", "updated_at", "id")
-        .values("dose_id", "idempotency_key", "dose__due_date", *PATIENT_FIELDS)
+        .values("dose_id", "idempotency_key", "dose__due_date", "dose__appointment_time", *PATIENT_FIELDS)
     )
     latest: dict[int, dict[str, Any]] = {}
     for r in rows:
@@ -404,7 +415,11 @@ def _moved_candidates(at: datetime, timing: Timing) -> list[Candidate]:
             purpose=Purpose.APPOINTMENT_MOVED,
             patient=_patient(r),
             send_at=send_at,
-            context={"date": now_due, "old_date": was},
+            context={
+                "date": now_due,
+                "old_date": was,
+                "time": appointment_time(r["dose__appointment_time"], r["patient__clinic__session_start"]),
+            },
             dose_id=dose_id,
         )
     return list(first_per_patient.values())

@@ -74,7 +74,19 @@ class ClinicSerializer(serializers.ModelSerializer[Clinic]):
 
     class Meta:
         model = Clinic
-        fields = ["id", "name", "timezone", "open_weekdays", "closed_dates", "phone", "email", "address"]
+        fields = [
+            "id",
+            "name",
+            "timezone",
+            "open_weekdays",
+            "closed_dates",
+            "phone",
+            "email",
+            "address",
+            "session_start",
+            "session_end",
+            "slot_minutes",
+        ]
         read_only_fields = fields
 
     def get_closed_dates(self, clinic: Clinic) -> list[date]:

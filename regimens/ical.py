@@ -5,13 +5,16 @@ patient (portal), and the old address stops at once. Nothing in the feed is clin
 appointment at <clinic>" whether it is an injection or a blood test, like the reminders
 (notifications/messages.py), because calendars are shared and shown on lock screens. UIDs are the rows'
 own identity, so when Cobalt re-plans, calendar apps move the event rather than add a second one; a dose
-that will not happen stays in the feed as a cancelled event so that the apps remove it.
+that will not happen stays in the feed as a cancelled event so that the apps remove it. A dose with an
+appointment time (its own, or the start of the clinic's session) is a timed event in the clinic's zone,
+one slot long; otherwise, and for rechecks (the patient books a day in a window), an all-day event.
 """
 
 from __future__ import annotations
 
 import re
-from datetime import timedelta
+import zoneinfo
+from datetime import date, datetime, timedelta
 from urllib.parse import urlsplit
 
 from django.conf import settings
@@ -29,6 +32,8 @@ HISTORY_DAYS = 365
 # How often calendar apps should fetch it again (REFRESH-INTERVAL, RFC 7986; X-PUBLISHED-TTL for Outlook).
 REFRESH = timedelta(hours=6)
 TOKEN = re.compile(r"^[A-Za-z0-9_-]{16,64}$")
+# How long a timed event lasts when the clinic sets session hours but no slot length (not clinical).
+DEFAULT_SLOT_MINUTES = 15
 
 TEXTS = {
     "en": {
@@ -63,17 +68,22 @@ def _event(appointment: Appointment, *, patient: Patient, texts: dict[str, str],
         )
     lines.append((texts["contact_phone"] if phone else texts["contact"]).format(clinic=clinic.name, phone=phone))
     location = ", ".join(part for part in [clinic.name, *(clinic.address or "").splitlines()] if part.strip())
+    start: date | datetime = appointment.day
+    end: date | datetime = appointment.day + timedelta(days=1)  # all-day: a day, no time
+    if appointment.time is not None:
+        # The clinic's wall-clock time in its own zone (TZID + VTIMEZONE), right on both sides of DST.
+        start = datetime.combine(appointment.day, appointment.time, tzinfo=zoneinfo.ZoneInfo(clinic.timezone))
+        end = start + timedelta(minutes=clinic.slot_minutes or DEFAULT_SLOT_MINUTES)
     return Event.new(
         uid=f"cobalt-{appointment.uid}@{domain}",
         summary=texts["summary"].format(clinic=clinic.name),
-        # All-day events: appointments have a day, not yet a time.
-        start=appointment.day,
-        end=appointment.day + timedelta(days=1),
+        start=start,
+        end=end,
         location=location,
         description="\n".join(lines),
         status=STATUS.CANCELLED if appointment.status == "cancelled" else STATUS.CONFIRMED,
         stamp=now(),
-        transparency=TRANSP.TRANSPARENT,
+        transparency=TRANSP.OPAQUE if appointment.time is not None else TRANSP.TRANSPARENT,
     )
 
 
@@ -92,6 +102,7 @@ def patient_calendar(patient: Patient, *, domain: str = "cobalt") -> Calendar:
         ],
     )
     calendar.add("x-published-ttl", REFRESH)
+    calendar.add_missing_timezones()
     return calendar
 
 

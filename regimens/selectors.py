@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import date, datetime, time
 from typing import Any
 
 from django.utils import timezone as djtz
@@ -118,6 +118,12 @@ class Appointment:
     status: str  # "planned", "attended" or "cancelled"
     window_start: date | None = None  # rechecks: book it within this window
     window_end: date | None = None
+    time: time | None = None  # clinic-local; doses only, when the dose or the clinic's sessions set one
+
+
+def appointment_time(dose_time: time | None, session_start: time | None) -> time | None:
+    """A dose's appointment time: its own, else the start of the clinic's (first) session, else none."""
+    return dose_time or session_start
 
 
 _DOSE_STATUS: dict[str, str] = {
@@ -140,19 +146,21 @@ def patient_appointments(patient: Any, *, since: date) -> list[Appointment]:
     home are not appointments) and lab rechecks. A planned one of a regimen no longer active is cancelled.
     Two queries whatever the number of rows."""
     doses = ScheduledDose.objects.filter(patient=patient, self_administered=False, due_date__gte=since).values_list(
-        "id", "due_date", "status", "administered_at", "regimen__status"
+        "id", "due_date", "status", "administered_at", "regimen__status", "appointment_time"
     )
     rechecks = LabRecheck.objects.filter(patient=patient, due_date__gte=since).values_list(
         "id", "due_date", "status", "regimen__status", "window_start", "window_end"
     )
     out: list[Appointment] = []
-    for pk, day, status, given_at, regimen_status in doses:
+    session_start = patient.clinic.session_start
+    for pk, day, status, given_at, regimen_status, at_time in doses:
         shown = _DOSE_STATUS.get(status, "cancelled")
         if shown == "planned" and regimen_status != RegimenStatus.ACTIVE:
             shown = "cancelled"
         if shown == "attended" and given_at is not None:
             day = local_date(given_at, patient.timezone)
-        out.append(Appointment(f"visit-{pk}", "dose", day, shown))
+        when = appointment_time(at_time, session_start) if shown != "attended" else None
+        out.append(Appointment(f"visit-{pk}", "dose", day, shown, time=when))
     for pk, day, status, regimen_status, start, end in rechecks:
         shown = _RECHECK_STATUS.get(status, "cancelled")
         if shown == "planned" and regimen_status != RegimenStatus.ACTIVE:

@@ -250,6 +250,7 @@ class DoseSerializer(serializers.ModelSerializer[ScheduledDose]):
             "phase_index",
             "sequence",
             "due_date",
+            "appointment_time",
             "drug",
             "dose_amount",
             "dose_mcg",
@@ -328,6 +329,12 @@ class DoseAdministerSerializer(serializers.Serializer[Any]):
     )
     acknowledge = acknowledge_field()
     override_reason = override_reason_field()
+
+
+class DoseAppointmentTimeSerializer(serializers.Serializer[Any]):
+    appointment_time = serializers.TimeField(
+        allow_null=True, help_text="HH:MM, clinic-local; null for the clinic's default (the start of its session)."
+    )
 
 
 class DoseNotGivenSerializer(serializers.Serializer[Any]):
