@@ -48,7 +48,8 @@ def set_time(api: Any, dose: ScheduledDose, value: str | None) -> Any:
 def test_a_nurse_sets_a_time_within_the_session_and_the_error_names_the_field(patient: Any, nurse_api: Any) -> None:
     dose = dose_on(patient, date(2027, 1, 6))
     response = set_time(nurse_api, dose, "11:15")
-    assert response.status_code == 200 and response.json()["appointment_time"] == "11:15:00"
+    assert response.status_code == 200 and response.json()["appointment_time"] == "11:15"
+    assert set_time(nurse_api, dose, "11:15:00Z").status_code == 400  # no offset on a clinic-local time
     late = set_time(nurse_api, dose, "13:00")
     assert late.status_code == 400
     assert late.json() == {"appointment_time": ["must be within the clinic's session, 09:00 to 12:30"]}
@@ -87,3 +88,8 @@ def test_reminders_and_the_portal_say_the_time(patient: Any, nurse_api: Any) -> 
     bodies = [d.body for d in Delivery.objects.filter(patient=patient, purpose="dose_reminder").order_by("due_at")]
     assert "Monday 4 January 2027 at 09:00" in bodies[0]
     assert "Wednesday 6 January 2027 at 11:15" in bodies[1]
+
+
+def test_the_clinic_api_shows_its_session_hours_on_its_own_clock(patient: Any, nurse_api: Any) -> None:
+    body = nurse_api.get(f"/api/clinics/{patient.clinic_id}/").json()
+    assert (body["session_start"], body["session_end"], body["slot_minutes"]) == ("09:00", "12:30", 20)
