@@ -101,6 +101,18 @@ PATIENT_TEXTS: dict[str, dict[str, tuple[str, str]]] = {
             "Si la nueva fecha no le viene bien, {contact}.\n\n{clinic}",
         ),
     },
+    "home_dose_prompt": {
+        "en": (
+            "A monthly note from {clinic}",
+            "Hello {name},\n\nThis is your monthly note from {clinic}: please keep to the plan you agreed with "
+            "us, every day.\n\nIf anything has changed or you have a question, {contact}.\n\n{clinic}",
+        ),
+        "es": (
+            "Una nota mensual de {clinic}",
+            "Hola {name}:\n\nEsta es su nota mensual de {clinic}: siga cada día el plan que acordó con nosotros."
+            "\n\nSi algo ha cambiado o tiene alguna pregunta, {contact}.\n\n{clinic}",
+        ),
+    },
     "portal_link": {
         "en": (
             "Your link to your appointments at {clinic}",
@@ -136,6 +148,10 @@ COMBINED_TEXTS: dict[str, dict[str, str]] = {
     "book": {
         "en": "Please book an appointment at {clinic} between {start} and {end}.",
         "es": "Reserve una cita en {clinic} entre el {start} y el {end}.",
+    },
+    "home": {
+        "en": "Please keep to the plan you agreed with {clinic}, every day.",
+        "es": "Siga cada día el plan que acordó con {clinic}.",
     },
     "change": {
         "en": "If you cannot come or need to change a date, {contact}.",
@@ -235,7 +251,7 @@ def sms_reply(kind: str, language: str, *, clinic: str, clinic_phone: str = "") 
 
 def render_combined(language: str, context: dict[str, Any], lines: list[tuple[str, dict[str, Any]]]) -> tuple[str, str]:
     """One message out of several the patient would get the same day: `lines` are (kind, dates) with kind
-    "missed", "moved", "next" or "book" (see COMBINED_TEXTS), already in the order to tell them."""
+    "missed", "moved", "next", "book" or "home" (see COMBINED_TEXTS), already in the order to tell them."""
     lang = language_of(language)
     clinic = context["clinic"]
     name = str(context.get("name") or "").strip() or ("there" if lang == "en" else "")

@@ -124,6 +124,7 @@ class Purpose(models.TextChoices):
     RECHECK_REMINDER = "recheck_reminder", "Lab recheck reminder (patient)"
     DOSE_OVERDUE = "dose_overdue", "Missed dose follow-up (patient)"
     APPOINTMENT_MOVED = "appointment_moved", "Appointment moved (patient)"
+    HOME_DOSE_PROMPT = "home_dose_prompt", "Monthly note to a patient treated at home (patient)"
     PATIENT_REPLY = "patient_reply", "Answer to a patient's text (STOP, START, HELP)"
     PORTAL_LINK = "portal_link", "Sign-in link to the patient portal"
     ALERT = "alert", "New alert (staff)"

@@ -24,9 +24,10 @@ from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from typing import Any
 
+from dateutil.relativedelta import relativedelta
 from django.conf import settings
 from django.db import transaction
-from django.db.models import Q, QuerySet
+from django.db.models import Min, Q, QuerySet
 
 from notifications import messages, outbox, purposes
 from notifications.alerts import alert_raise
@@ -45,6 +46,7 @@ REMINDER_PURPOSES = (
     Purpose.RECHECK_REMINDER,
     Purpose.DOSE_OVERDUE,
     Purpose.APPOINTMENT_MOVED,
+    Purpose.HOME_DOSE_PROMPT,
 )
 DOSE_PURPOSES = (Purpose.DOSE_REMINDER, Purpose.DOSE_OVERDUE, Purpose.APPOINTMENT_MOVED)
 
@@ -166,6 +168,7 @@ MERGE_ORDER = {
     Purpose.APPOINTMENT_MOVED: 1,
     Purpose.DOSE_REMINDER: 2,
     Purpose.RECHECK_REMINDER: 3,
+    Purpose.HOME_DOSE_PROMPT: 4,
 }
 
 
@@ -238,6 +241,8 @@ def _merged_lines(rows: list[dict[str, Any]], session_start: time | None) -> lis
                 continue  # "has moved to <date>" already says it
             when = appointment_time(r["dose__appointment_time"], session_start)
             line = ("next", {"date": r["dose__due_date"], "time": when})
+        elif purpose == Purpose.HOME_DOSE_PROMPT:
+            line = ("home", {})
         else:
             line = ("book", {"start": r["recheck__window_start"], "end": r["recheck__window_end"]})
         key = (line[0], tuple(sorted(line[1].items())))
@@ -379,6 +384,53 @@ def _recheck_candidates(at: datetime, timing: Timing, lo: date, hi: date) -> lis
                     recheck_id=r["id"],
                 )
             )
+    return out
+
+
+def _home_dose_candidates(at: datetime, timing: Timing, lo: date, hi: date) -> list[Candidate]:
+    """A note every REMINDER_HOME_DOSE_EVERY_MONTHS months from the first dose taken at home, while the
+    patient still has home doses planned around the day (RULES L-11: oral failure is mostly adherence; the
+    month-3 review itself is the L-11 recheck, reminded like any recheck)."""
+    every = int(settings.COBALT["REMINDER_HOME_DOSE_EVERY_MONTHS"])
+    if every <= 0:
+        return []
+    running = (
+        ScheduledDose.objects.filter(
+            self_administered=True,
+            status=DoseStatus.PLANNED,
+            regimen__status=RegimenStatus.ACTIVE,
+            due_date__gte=lo,
+            due_date__lte=hi,
+        )
+        .exclude(patient__reminder_channel=ReminderChannel.NONE)
+        .values("regimen_id")
+    )
+    rows = (
+        ScheduledDose.objects.filter(regimen_id__in=running, self_administered=True)
+        .values("regimen_id", *PATIENT_FIELDS)
+        .annotate(first=Min("due_date"))
+    )
+    out: list[Candidate] = []
+    for r in rows:
+        first: date = r["first"]
+        day = lo
+        while day <= hi:
+            months = (day.year - first.year) * 12 + day.month - first.month
+            # relativedelta clamps (31 January + 1 month = 28 February), as the schedule engine does.
+            if months > 0 and months % every == 0 and first + relativedelta(months=months) == day:
+                send_at = timing.send_at(day, r["patient__timezone"])
+                if timing.in_window(send_at, at, r["patient__timezone"]):
+                    channel = r["patient__reminder_channel"]
+                    out.append(
+                        Candidate(
+                            key=reminder_key("home", r["regimen_id"], f"m{months}", day, channel),
+                            purpose=Purpose.HOME_DOSE_PROMPT,
+                            patient=_patient(r),
+                            send_at=send_at,
+                            context={},
+                        )
+                    )
+            day += timedelta(days=1)
     return out
 
 
@@ -530,6 +582,7 @@ def plan_reminders(at: datetime) -> dict[str, int]:
             _dose_candidates(at, timing, lo, hi)
             + _recheck_candidates(at, timing, lo, hi)
             + _moved_candidates(at, timing)
+            + _home_dose_candidates(at, timing, lo, hi)
         )
         existing = set(
             Delivery.objects.filter(idempotency_key__in=[c.key for c in candidates]).values_list(

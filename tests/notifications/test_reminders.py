@@ -168,8 +168,16 @@ def test_no_patient_text_in_any_language_carries_clinical_words() -> None:
         ("moved", {"old_date": date(2027, 4, 7), "date": date(2027, 4, 9)}),
         ("next", {"date": date(2027, 4, 9)}),
         ("book", {"start": date(2027, 4, 9), "end": date(2027, 4, 16)}),
+        ("home", {}),
     ]
-    assert set(messages.PATIENT_TEXTS) >= {"dose_reminder", "recheck_reminder", "dose_overdue", "appointment_moved"}
+    assert set(messages.PATIENT_TEXTS) >= {
+        "dose_reminder",
+        "recheck_reminder",
+        "dose_overdue",
+        "appointment_moved",
+        "home_dose_prompt",
+        "portal_link",
+    }
     for language in ("en", "es"):
         for purpose in messages.PATIENT_TEXTS:  # every patient text, the new ones included
             subject, body = messages.render(purpose, language, context)
