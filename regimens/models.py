@@ -245,6 +245,9 @@ class ScheduledDose(models.Model):
     phase = models.CharField(max_length=30, help_text="The phase key, e.g. 'loading'.")
     sequence = models.PositiveIntegerField(help_text="Dose number within its phase (1 = first).")
     due_date = models.DateField()
+    appointment_time = models.TimeField(
+        null=True, blank=True, help_text="Clinic-local time of the appointment; empty: the clinic's session start."
+    )
     drug = models.CharField(max_length=30, choices=Drug.choices)
     dose_mcg = models.PositiveIntegerField()
     dose_unit = models.CharField(max_length=5, default="mcg")

@@ -32,6 +32,7 @@ from regimens.models import (
 )
 from regimens.serializers import (
     DoseAdministerSerializer,
+    DoseAppointmentTimeSerializer,
     DoseDetailSerializer,
     DoseNotGivenSerializer,
     DoseSerializer,
@@ -266,6 +267,16 @@ class DoseViewSet(viewsets.ReadOnlyModelViewSet[ScheduledDose]):
     def not_given(self, request: Request, pk: Any = None) -> Response:
         """Record the dose as not given (did not attend, refused, held); a replacement is planned."""
         return self._record(request, DoseNotGivenSerializer, services.dose_record_not_given)
+
+    @extend_schema(
+        request=DoseAppointmentTimeSerializer,
+        responses={200: DoseSerializer, 400: ERRORS, 409: CONFLICT},
+    )
+    @action(detail=True, methods=["post"], url_path="appointment-time")
+    def appointment_time(self, request: Request, pk: Any = None) -> Response:
+        """Set the time of a planned clinic dose's appointment (null: the clinic's session start). Reminders
+        and the patient's calendar show it."""
+        return self._record(request, DoseAppointmentTimeSerializer, services.dose_set_appointment_time)
 
     @extend_schema(
         request=EnteredInErrorSerializer,
