@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta
+from datetime import date, datetime, time, timedelta
 from typing import Any
 
 from django.db.models import Count, Q, QuerySet
@@ -202,8 +202,9 @@ class Worklist:
 
 def worklist_doses_queryset(clinic_ids: Iterable[int]) -> QuerySet[ScheduledDose]:
     """Planned doses of active regimens of the clinics' patients, with what a worklist row shows."""
+    # clinic: the dose's denormalised clinic (its dose_clinic_due_idx index), not a join through the patients.
     return ScheduledDose.objects.filter(
-        patient__clinic_id__in=list(clinic_ids), status=DoseStatus.PLANNED, regimen__status=RegimenStatus.ACTIVE
+        clinic_id__in=list(clinic_ids), status=DoseStatus.PLANNED, regimen__status=RegimenStatus.ACTIVE
     ).select_related("patient", "patient__clinic", "regimen__protocol")
 
 
@@ -223,7 +224,7 @@ def worklist(*, clinic_ids: list[int], filters: WorklistFilters | None = None, n
     now = now or clock.now()
     # The latest "today" on Earth is at most a day after UTC's; each row is then kept by its own today.
     horizon = now.date() + timedelta(days=1)
-    queryset = _filtered(worklist_doses_queryset(clinic_ids), filters, "patient__clinic_id").filter(
+    queryset = _filtered(worklist_doses_queryset(clinic_ids), filters, "clinic_id").filter(
         due_date__lte=horizon
     )
     if filters.route:
@@ -289,9 +290,7 @@ def calendar_days(*, clinics: list[Clinic], start: date, end: date, home: bool =
     rechecks due that day, and which clinics are closed (not an open weekday, or a ClosedDate). Home doses
     are left out unless `home`. Three queries whatever the range."""
     ids = [c.pk for c in clinics]
-    doses = ScheduledDose.objects.filter(
-        patient__clinic_id__in=ids, status=DoseStatus.PLANNED, due_date__range=(start, end)
-    )
+    doses = ScheduledDose.objects.filter(clinic_id__in=ids, status=DoseStatus.PLANNED, due_date__range=(start, end))
     if not home:
         doses = doses.exclude(home_dose_q())
     by_day: dict[date, CalendarDay] = {}
@@ -338,3 +337,70 @@ def calendar_rechecks(*, clinic_ids: list[int], start: date, end: date) -> list[
         .select_related("patient", "patient__clinic")
         .order_by("due_date", "patient__family_name", "patient__given_name", "id")
     )
+
+
+# --- A patient's appointments (their calendar feed and portal) ------------------------------------------
+
+
+@dataclass(frozen=True)
+class Appointment:
+    """A visit to the clinic as the patient sees it: a clinic-given dose or a lab recheck, with nothing
+    clinical about it. `uid` stays the same when the plan moves it (a planned dose keeps its row per slot),
+    so calendar apps move the event instead of adding one."""
+
+    uid: str  # no clinical word even here: "visit-<dose id>", "booking-<recheck id>"
+    kind: str  # "dose" or "recheck"
+    day: date  # the planned day; for a dose given, the day it was given
+    status: str  # "planned", "attended" or "cancelled"
+    window_start: date | None = None  # rechecks: book it within this window
+    window_end: date | None = None
+    time: time | None = None  # clinic-local; doses only, when the dose or the clinic's sessions set one
+
+
+def appointment_time(dose_time: time | None, session_start: time | None) -> time | None:
+    """A dose's appointment time: its own, else the start of the clinic's (first) session, else none."""
+    return dose_time or session_start
+
+
+_DOSE_STATUS: dict[str, str] = {
+    DoseStatus.PLANNED: "planned",
+    DoseStatus.GIVEN: "attended",
+    DoseStatus.NOT_GIVEN: "cancelled",
+    DoseStatus.CANCELLED: "cancelled",
+    DoseStatus.ENTERED_IN_ERROR: "cancelled",
+}
+_RECHECK_STATUS: dict[str, str] = {
+    RecheckStatus.DUE: "planned",
+    RecheckStatus.OVERDUE: "planned",
+    RecheckStatus.DONE: "attended",
+    RecheckStatus.CANCELLED: "cancelled",
+}
+
+
+def patient_appointments(patient: Any, *, since: date) -> list[Appointment]:
+    """The patient's clinic appointments from `since` on, in date order: clinic-given doses (doses taken at
+    home are not appointments) and lab rechecks. A planned one of a regimen no longer active is cancelled.
+    Two queries whatever the number of rows."""
+    doses = ScheduledDose.objects.filter(patient=patient, self_administered=False, due_date__gte=since).values_list(
+        "id", "due_date", "status", "administered_at", "regimen__status", "appointment_time"
+    )
+    rechecks = LabRecheck.objects.filter(patient=patient, due_date__gte=since).values_list(
+        "id", "due_date", "status", "regimen__status", "window_start", "window_end"
+    )
+    out: list[Appointment] = []
+    session_start = patient.clinic.session_start
+    for pk, day, status, given_at, regimen_status, at_time in doses:
+        shown = _DOSE_STATUS.get(status, "cancelled")
+        if shown == "planned" and regimen_status != RegimenStatus.ACTIVE:
+            shown = "cancelled"
+        if shown == "attended" and given_at is not None:
+            day = local_date(given_at, patient.timezone)
+        when = appointment_time(at_time, session_start) if shown != "attended" else None
+        out.append(Appointment(f"visit-{pk}", "dose", day, shown, time=when))
+    for pk, day, status, regimen_status, start, end in rechecks:
+        shown = _RECHECK_STATUS.get(status, "cancelled")
+        if shown == "planned" and regimen_status != RegimenStatus.ACTIVE:
+            shown = "cancelled"
+        out.append(Appointment(f"booking-{pk}", "recheck", day, shown, start, end))
+    out.sort(key=lambda a: (a.day, a.uid))
+    return out
