@@ -5,7 +5,6 @@ from __future__ import annotations
 from typing import Any
 
 from django.db.models import QuerySet
-from django_filters.rest_framework import DjangoFilterBackend
 from drf_spectacular.utils import extend_schema
 from rest_framework import mixins, viewsets
 from rest_framework.decorators import action
@@ -16,7 +15,7 @@ from rest_framework.response import Response
 from patients.models import Clinic, Patient
 from patients.serializers import ClinicCalendarSerializer, ClinicSerializer, PatientSerializer
 from patients.services import clinic_update_calendar
-from tracker.api import KnownQueryParameters, Ordering
+from tracker.api import ClinicScopedFilterBackend, KnownQueryParameters, Ordering
 from tracker.permissions import CLINIC_ADMINS, require_role, restrict_to_clinics, staff_clinic_ids
 
 
@@ -31,7 +30,7 @@ class PatientViewSet(
     their treatment record must stay."""
 
     serializer_class = PatientSerializer
-    filter_backends = [KnownQueryParameters, DjangoFilterBackend, SearchFilter, Ordering]
+    filter_backends = [KnownQueryParameters, ClinicScopedFilterBackend, SearchFilter, Ordering]
     filterset_fields = ["clinic", "sex", "deficiency_cause", "reminder_channel"]
     search_fields = ["given_name", "family_name", "mrn"]
     ordering_fields = ["family_name", "given_name", "mrn", "birth_date", "created_at", "id"]

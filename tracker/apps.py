@@ -8,6 +8,7 @@ class TrackerConfig(AppConfig):
     verbose_name = "Cobalt"
 
     def ready(self) -> None:
-        from tracker.api import install_choice_messages
+        from tracker.api import install_ascii_numbers, install_choice_messages
 
         install_choice_messages()
+        install_ascii_numbers()

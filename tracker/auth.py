@@ -7,11 +7,11 @@ from typing import Any
 from drf_spectacular.utils import extend_schema
 from rest_framework import serializers
 from rest_framework.authtoken.views import ObtainAuthToken
-from rest_framework.parsers import JSONParser
 from rest_framework.request import Request
 from rest_framework.response import Response
 
 from tracker.api import CheckedAPIView
+from tracker.parsers import JSONObjectParser
 
 
 class CredentialsSerializer(serializers.Serializer[Any]):
@@ -27,7 +27,7 @@ class ObtainTokenView(CheckedAPIView, ObtainAuthToken):
     """DRF's token view with a JSON body only (one request shape for generated clients); like every API view
     it refuses query parameters it does not read."""
 
-    parser_classes = [JSONParser]
+    parser_classes = [JSONObjectParser]
 
     @extend_schema(auth=[], request=CredentialsSerializer, responses={200: TokenResponseSerializer})
     def post(self, request: Request, *args: Any, **kwargs: Any) -> Response:

@@ -39,7 +39,7 @@ from patients.labs.serializers import (
 )
 from patients.labs.services import ResultInput, lab_panel_create, lab_result_create, lab_result_mark_entered_in_error
 from patients.models import Interpretation, LabResult, ResultSource
-from tracker.api import CheckedAPIView
+from tracker.api import CheckedAPIView, PlausibleDateFilter
 from tracker.permissions import is_prescriber, restrict_to_clinics, staff_clinic_ids
 
 ERRORS = OpenApiResponse(description='Bad input: {"field": ["reason"]}, naming each field that was wrong.')
@@ -97,10 +97,10 @@ def _day_starts(queryset: QuerySet[LabResult], day: date) -> Q:
 
 class LabResultFilter(django_filters.FilterSet):
     analyte = django_filters.CharFilter(method="filter_analyte", help_text="Analyte code or LOINC (any of its codes).")
-    collected_from = django_filters.DateFilter(
+    collected_from = PlausibleDateFilter(
         method="filter_collected_from", help_text="Collected on or after this date (the patient's time zone)."
     )
-    collected_to = django_filters.DateFilter(
+    collected_to = PlausibleDateFilter(
         method="filter_collected_to", help_text="Collected on or before this date (the patient's time zone)."
     )
     interpretation = django_filters.ChoiceFilter(choices=Interpretation.choices)

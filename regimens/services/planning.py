@@ -187,8 +187,16 @@ def _horizons() -> schedule.Horizons:
     )
 
 
-def _resolve_spec(data: ProtocolPlanData, options: dict[str, Any]) -> schedule.ProtocolSpec:
-    spec: schedule.ProtocolSpec = _engine_call(schedule.apply_options, data.spec, options, data.limits)
+def resolve_spec(data: ProtocolPlanData, options: dict[str, Any]) -> schedule.ProtocolSpec:
+    """The protocol with the regimen's options applied, within the override bounds of the settings."""
+    spec: schedule.ProtocolSpec = _engine_call(
+        schedule.apply_options,
+        data.spec,
+        options,
+        data.limits,
+        max_factor=_cobalt("OVERRIDE_MAX_FACTOR"),
+        min_reason_length=_cobalt("OVERRIDE_REASON_MIN_LENGTH"),
+    )
     return spec
 
 
@@ -210,7 +218,7 @@ def build_plan(
     patient: Patient | None = None,
     held: tuple[schedule.HeldDose, ...] = (),
 ) -> schedule.Plan:
-    spec = _resolve_spec(data, options)
+    spec = resolve_spec(data, options)
     inp = schedule.PlanInput(
         protocol=spec,
         start_date=start_date,

@@ -39,6 +39,7 @@ from regimens.services.planning import (
     regimen_queryset,
     replan,
     require_active,
+    resolve_spec,
     sync_plan,
     validate_start_date,
 )
@@ -93,7 +94,7 @@ def regimen_start(
         acknowledged = require_acknowledged(warnings, acknowledge)
         reason = require_override_reason(warnings, acknowledged, override_reason)
         options_reason = str(options.get("override_reason") or "").strip()
-        spec = schedule.apply_options(data.spec, options, data.limits)
+        spec = resolve_spec(data, options)
         _check_oral_dose(patient=patient, spec=spec, reason=reason or options_reason, today=today)
         regimen = Regimen(
             patient=patient,

@@ -126,14 +126,14 @@ REST_FRAMEWORK = {
     # KnownQueryParameters first: an unknown parameter is refused before any filter runs (tracker/api.py).
     "DEFAULT_FILTER_BACKENDS": [
         "tracker.api.KnownQueryParameters",
-        "django_filters.rest_framework.DjangoFilterBackend",
+        "tracker.api.ClinicScopedFilterBackend",
         "tracker.api.Ordering",
     ],
     # page_size up to tracker.api.MAX_PAGE_SIZE; the default page size is tracker.api.DEFAULT_PAGE_SIZE.
     "DEFAULT_PAGINATION_CLASS": "tracker.api.Pagination",
     # JSON bodies only: one request shape per operation for generated clients. The CSV import sets its
     # own multipart parsers; the admin and the web pages are Django views, not DRF, and are unaffected.
-    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+    "DEFAULT_PARSER_CLASSES": ["tracker.parsers.JSONObjectParser"],
     "DEFAULT_SCHEMA_CLASS": "tracker.schema.AutoSchema",
     "EXCEPTION_HANDLER": "tracker.api.exception_handler",
     "DATE_INPUT_FORMATS": ["iso-8601"],
@@ -235,6 +235,14 @@ COBALT = {
     "NEURO_REVIEW_EVERY_DAYS": env.int("COBALT_NEURO_REVIEW_EVERY_DAYS", default=14),
     # a start date more than this many days ahead is refused as implausible.
     "MAX_START_DAYS_AHEAD": env.int("COBALT_MAX_START_DAYS_AHEAD", default=365),
+    # Issue 12, NOT from RULES (RULES §1.1 lets a clinician override any number with a reason, and gives no
+    # bound): even with override_reason, a per-patient dose, spacing or count stays within the protocol's
+    # range widened by this factor (half the minimum to twice the maximum). Needs clinical sign-off
+    # (docs/clinical-reference.md, decisions).
+    "OVERRIDE_MAX_FACTOR": env.int("COBALT_OVERRIDE_MAX_FACTOR", default=2),
+    # Issue 12: an override reason (options.override_reason, and the reason for overriding a hard stop such
+    # as S-1) has at least this many characters: "x" documents nothing. Not a clinical number.
+    "OVERRIDE_REASON_MIN_LENGTH": env.int("COBALT_OVERRIDE_REASON_MIN_LENGTH", default=10),
     # §5.1: the B12 cut-off set (NG239, BSH-2014 or AFP-2017; §8 Q5, Q7) and per-lab sets,
     # e.g. COBALT_B12_LAB_CUTOFFS="St Mary's Pathology=BSH-2014;Other lab=AFP-2017".
     "B12_CUTOFFS": env.str("COBALT_B12_CUTOFFS", default="NG239"),
