@@ -12,3 +12,7 @@ class TrackerConfig(AppConfig):
 
         install_choice_messages()
         install_ascii_numbers()
+
+        from tracker.auth import connect_revocation
+
+        connect_revocation()
