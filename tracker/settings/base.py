@@ -7,6 +7,7 @@ Defaults are for local use: SQLite under var/ and a file-system Celery broker, s
 
 from __future__ import annotations
 
+from datetime import timedelta
 from pathlib import Path
 
 import environ
@@ -39,6 +40,8 @@ INSTALLED_APPS = [
     "drf_spectacular_sidecar",
     "simple_history",
     "django_htmx",
+    "axes",
+    "csp",
     "tracker",
     "patients",
     "regimens",
@@ -50,6 +53,8 @@ MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     "tracker.middleware.RefuseNulMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
+    "tracker.middleware.NoStoreMiddleware",
+    "csp.middleware.CSPMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
@@ -59,6 +64,8 @@ MIDDLEWARE = [
     "simple_history.middleware.HistoryRequestMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
     "tracker.middleware.ClinicTimezoneMiddleware",
+    # Last, as django-axes requires: answers a locked-out sign-in (the web pages' /login/ and /admin/login/).
+    "axes.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = "tracker.urls"
@@ -93,9 +100,50 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     }
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
+# Django's full set: not like the username or email, at least 12 characters, not a common password
+# ("password", "12345678"), not all digits (issue 12).
 AUTH_PASSWORD_VALIDATORS = [
-    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
+    {
+        "NAME": "django.contrib.auth.password_validation.MinimumLengthValidator",
+        "OPTIONS": {"min_length": env.int("COBALT_PASSWORD_MIN_LENGTH", default=12)},
+    },
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+    {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
+
+# --- Sign-in protection (docs/security.md) -------------------------------------------------
+# django-axes locks a username at one address out after AXES_FAILURE_LIMIT wrong passwords, for
+# AXES_COOLOFF_TIME, on every sign-in that goes through Django's authenticate(): the web pages' /login/, the
+# admin's /admin/login/ and the API's token endpoint. Username and address together, so that one member of
+# staff's typos (or an attacker) cannot lock a whole clinic behind one NAT address out.
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
+AXES_FAILURE_LIMIT = env.int("COBALT_SIGN_IN_FAILURE_LIMIT", default=5)
+AXES_COOLOFF_TIME = timedelta(minutes=env.int("COBALT_SIGN_IN_LOCKOUT_MINUTES", default=15))
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_RESET_ON_SUCCESS = True
+AXES_LOCKOUT_CALLABLE = "tracker.lockout.locked_out"
+# Behind a proxy that sets X-Forwarded-For, set COBALT_PROXY_COUNT to the number of proxies (1 for one).
+AXES_IPWARE_PROXY_COUNT = env.int("COBALT_PROXY_COUNT", default=0) or None
+AXES_IPWARE_META_PRECEDENCE_ORDER = (
+    ["HTTP_X_FORWARDED_FOR", "REMOTE_ADDR"] if AXES_IPWARE_PROXY_COUNT else ["REMOTE_ADDR"]
+)
+# API tokens expire this long after they were issued; a password change or deactivation revokes them.
+TOKEN_TTL = timedelta(hours=env.int("COBALT_TOKEN_TTL_HOURS", default=24 * 7))
+# POST /api/auth/token/ (tracker/auth.py) per client address; past it a 429 with Retry-After.
+TOKEN_THROTTLE_RATE = env.str("COBALT_TOKEN_THROTTLE_RATE", default="10/minute")
+
+# The throttles' counters: shared by every web worker when Redis is configured (else per process).
+if env.str("REDIS_URL", default=""):
+    CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": env.str("COBALT_CACHE_URL", default=env.str("REDIS_URL")),
+        }
+    }
 
 LANGUAGE_CODE = "en-gb"
 TIME_ZONE = "UTC"
@@ -119,7 +167,7 @@ FORM_RENDERER = "tracker.forms.NHSUKRenderer"
 
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
-        "rest_framework.authentication.TokenAuthentication",
+        "tracker.authentication.ExpiringTokenAuthentication",
         "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["tracker.permissions.IsClinicStaff"],
@@ -144,6 +192,8 @@ SPECTACULAR_SETTINGS = {
     "DESCRIPTION": "Schedules and monitors vitamin B12 deficiency treatment.",
     "VERSION": "1.0.0",
     "SERVE_INCLUDE_SCHEMA": False,
+    # The schema and its docs are for signed-in users (issue 12); `manage.py spectacular` writes it to a file.
+    "SERVE_PERMISSIONS": ["rest_framework.permissions.IsAuthenticated"],
     "COMPONENT_SPLIT_REQUEST": True,
     # Swagger UI's files come from our own static files: clinic networks often block CDNs.
     "SWAGGER_UI_DIST": "SIDECAR",
@@ -153,6 +203,24 @@ SPECTACULAR_SETTINGS = {
         "drf_spectacular.hooks.postprocess_schema_enums",
         "tracker.schema.make_nullable_refs_inline",
     ],
+}
+
+# --- Content Security Policy (django-csp) ---------------------------------------------------
+# Pages load scripts, styles, fonts and images from this server only: no inline script or style="" (the
+# pages are built that way), no framing, forms post here. The API docs page relaxes styles (tracker/urls.py).
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": ["'self'"],
+        "script-src": ["'self'"],
+        "style-src": ["'self'"],
+        "img-src": ["'self'", "data:"],
+        "font-src": ["'self'"],
+        "connect-src": ["'self'"],
+        "object-src": ["'none'"],
+        "base-uri": ["'self'"],
+        "form-action": ["'self'"],
+        "frame-ancestors": ["'none'"],
+    }
 }
 
 # --- Celery -----------------------------------------------------------------------------
