@@ -22,9 +22,10 @@ from regimens.models import (
     ProtocolRecheckStep,
     Regimen,
     RegimenDecision,
+    Replan,
     ScheduledDose,
 )
-from tracker.admin import ReadOnlyHistoryAdmin
+from tracker.admin import ReadOnlyHistoryAdmin, admin_clinic_ids
 from tracker.clock import patient_today
 
 
@@ -209,3 +210,37 @@ class LabRecheckAdmin(ReadOnlyHistoryAdmin):
     list_filter = ("status", "rule", "patient__clinic")
     search_fields = ("patient__family_name", "patient__given_name", "patient__mrn", "rule")
     date_hierarchy = "due_date"
+
+
+@admin.register(Replan)
+class ReplanAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
+    """The audit of re-plans that moved or cancelled planned doses (one row per re-plan, with its cause):
+    read-only, and a clinic admin sees their own clinics' rows only."""
+
+    list_display = ("at", "patient", "regimen", "cause", "user", "moved_count", "cancelled_count", "added")
+    list_select_related = ("patient", "regimen__protocol", "regimen__patient", "user")
+    list_filter = ("patient__clinic",)
+    search_fields = ("cause", "patient__family_name", "patient__mrn")
+    date_hierarchy = "at"
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[Replan]:
+        queryset = super().get_queryset(request)
+        clinics = admin_clinic_ids(request)
+        return queryset if clinics is None else queryset.filter(patient__clinic__in=clinics)
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    @admin.display(description="Moved")
+    def moved_count(self, obj: Replan) -> int:
+        return len(obj.moved)
+
+    @admin.display(description="Cancelled")
+    def cancelled_count(self, obj: Replan) -> int:
+        return len(obj.cancelled)

@@ -12,4 +12,4 @@ from tracker import events
 def replan_clinic(*, clinic: Clinic) -> None:
     """A clinic's calendar changed (inside its transaction): re-plan the planned doses of its active regimens."""
     for regimen in regimen_queryset().filter(patient__clinic=clinic, status=RegimenStatus.ACTIVE):
-        replan(lock_regimen(regimen))
+        replan(lock_regimen(regimen), cause=f"clinic calendar changed ({clinic.name})")

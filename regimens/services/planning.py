@@ -17,6 +17,7 @@ from typing import Any
 from django.conf import settings
 from django.db.models import Prefetch
 from django.utils import timezone as djtz
+from simple_history.models import HistoricalRecords
 
 from patients.models import Clinic, Patient, validate_timezone
 from regimens import schedule
@@ -29,6 +30,7 @@ from regimens.models import (
     RecheckStatus,
     Regimen,
     RegimenStatus,
+    Replan,
     ScheduledDose,
 )
 from tracker import events
@@ -276,15 +278,22 @@ def regimen_queryset() -> Any:
 
 
 def sync_plan(
-    regimen: Regimen, plan: schedule.Plan, existing: list[ScheduledDose] | None = None, *, new: bool = False
+    regimen: Regimen,
+    plan: schedule.Plan,
+    existing: list[ScheduledDose] | None = None,
+    *,
+    new: bool = False,
+    cause: str = "re-plan",
 ) -> None:
     """Write the plan's planned doses and rechecks to rows (see the module docstring). A `new`
-    regimen has no rows yet and was created with its progress fields already set."""
+    regimen has no rows yet and was created with its progress fields already set. A re-plan that moves or
+    cancels planned doses is audited as one Replan row naming `cause`."""
     if existing is None:
         existing = list(regimen.doses.filter(status=DoseStatus.PLANNED))
     live = {(d.phase_index, d.sequence): d for d in existing if d.status == DoseStatus.PLANNED}
     to_create: list[ScheduledDose] = []
     to_update: list[ScheduledDose] = []
+    moved: list[dict[str, Any]] = []
     fields = ("due_date", "drug", "dose_mcg", "dose_unit", "route", "phase", "self_administered")
     for planned in plan.planned:
         values = {
@@ -307,8 +316,22 @@ def sync_plan(
                     **values,
                 )
             )
-        elif _assign(row, values):
-            to_update.append(row)
+        else:
+            before = row.due_date
+            if _assign(row, values):
+                to_update.append(row)
+                if row.due_date != before:
+                    moved.append({"dose": row.pk, "from": before.isoformat(), "to": row.due_date.isoformat()})
+    if not new and (moved or live):
+        Replan.objects.create(
+            regimen=regimen,
+            patient_id=regimen.patient_id,
+            cause=cause[:200],
+            user=recorded_by(current_user()),
+            moved=moved,
+            cancelled=sorted(d.id for d in live.values()),
+            added=len(to_create),
+        )
     if live:
         ScheduledDose.objects.filter(id__in=[d.id for d in live.values()]).update(status=DoseStatus.CANCELLED)
     if to_update:
@@ -415,12 +438,19 @@ def regimen_plan(regimen: Regimen, today: date | None = None) -> schedule.Plan:
     return _regimen_plan(regimen, doses, today or patient_today(regimen.patient))
 
 
-def replan(regimen: Regimen, today: date | None = None) -> schedule.Plan:
-    """Re-plan `regimen` (which must be locked by the caller's transaction) and sync rows."""
+def replan(regimen: Regimen, today: date | None = None, cause: str = "re-plan") -> schedule.Plan:
+    """Re-plan `regimen` (which must be locked by the caller's transaction) and sync rows; `cause` is kept on
+    the audit row of a re-plan that moves or cancels doses."""
     doses = list(regimen.doses.exclude(status=DoseStatus.CANCELLED))
     plan = _regimen_plan(regimen, doses, today or patient_today(regimen.patient))
-    sync_plan(regimen, plan, [d for d in doses if d.status == DoseStatus.PLANNED])
+    sync_plan(regimen, plan, [d for d in doses if d.status == DoseStatus.PLANNED], cause=cause)
     return plan
+
+
+def current_user() -> Any:
+    """The user of the request being served (django-simple-history's middleware keeps it), else None."""
+    request = getattr(HistoricalRecords.context, "request", None)
+    return getattr(request, "user", None)
 
 
 def schedule_preview(

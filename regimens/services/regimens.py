@@ -24,6 +24,7 @@ from regimens.models import (
     Regimen,
     RegimenDecision,
     RegimenStatus,
+    Replan,
     ReviewOutcome,
 )
 from regimens.services.planning import (
@@ -232,7 +233,7 @@ def regimen_end_phase(
             note=note,
         )
         regimen = lock_regimen(regimen)  # re-read the decisions
-        replan(regimen, today)
+        replan(regimen, today, cause=f"phase {phase.key} ended on {ended_on}")
         if is_last and acknowledged:
             regimen.acknowledged_warnings = sorted({*regimen.acknowledged_warnings, *acknowledged})
             regimen.save(update_fields=["acknowledged_warnings"])
@@ -264,7 +265,7 @@ def regimen_confirm_gate(
             note=note,
         )
         regimen = lock_regimen(regimen)
-        replan(regimen, today)
+        replan(regimen, today, cause=f"gate confirmed on {confirmed_on}")
     return regimen
 
 
@@ -329,7 +330,17 @@ def regimen_stop(
         regimen.save(
             update_fields=["status", "stopped_at", "stopped_by", "stop_reason", "acknowledged_warnings", "extend_on"]
         )
-        regimen.doses.filter(status=DoseStatus.PLANNED).update(status=DoseStatus.CANCELLED)
+        planned = regimen.doses.filter(status=DoseStatus.PLANNED)
+        cancelled = sorted(planned.values_list("id", flat=True))
+        if cancelled:
+            Replan.objects.create(
+                regimen=regimen,
+                patient_id=regimen.patient_id,
+                cause=f"regimen stopped: {reason}"[:200],
+                user=recorded_by(user),
+                cancelled=cancelled,
+            )
+        planned.update(status=DoseStatus.CANCELLED)
         regimen.lab_rechecks.filter(status__in=[RecheckStatus.DUE, RecheckStatus.OVERDUE]).update(
             status=RecheckStatus.CANCELLED
         )
@@ -342,7 +353,7 @@ def regimen_replan(*, regimen: Regimen, today: date | None = None) -> Regimen:
     with transaction.atomic():
         regimen = lock_regimen(regimen)
         if regimen.status == RegimenStatus.ACTIVE:
-            replan(regimen, today)
+            replan(regimen, today, cause="new clinical data (lab results or facts)")
     return regimen
 
 
@@ -363,6 +374,6 @@ def regimens_extend_horizons(*, at: datetime) -> dict[str, int]:
             today = patient_today(regimen.patient, at)
             if regimen.status != RegimenStatus.ACTIVE or regimen.extend_on is None or regimen.extend_on > today:
                 continue
-            replan(regimen, today)
+            replan(regimen, today, cause="planning horizon extended")
             extended += 1
     return {"extended": extended}
