@@ -161,3 +161,13 @@ def test_saving_a_user_for_another_reason_keeps_the_token(nurse: Any) -> None:
     nurse.first_name = "Jo"
     nurse.save()
     assert calls_with(token) == 200
+
+
+def test_sign_in_events_are_logged(admin_staff: Any) -> None:
+    from axes.models import AccessFailureLog, AccessLog
+
+    client = Client()
+    sign_in(client, "/login/", "wrong-guess")
+    sign_in(client, "/login/", PASSWORD)
+    assert AccessFailureLog.objects.filter(username="lead").count() == 1
+    assert AccessLog.objects.filter(username="lead").count() == 1

@@ -125,6 +125,9 @@ AXES_FAILURE_LIMIT = env.int("COBALT_SIGN_IN_FAILURE_LIMIT", default=5)
 AXES_COOLOFF_TIME = timedelta(minutes=env.int("COBALT_SIGN_IN_LOCKOUT_MINUTES", default=15))
 AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
 AXES_RESET_ON_SUCCESS = True
+# Sign-in events: axes' access log (every sign-in and sign-out, address and browser) and failure log, in the
+# admin under "Axes" for superusers.
+AXES_ENABLE_ACCESS_FAILURE_LOG = True
 AXES_LOCKOUT_CALLABLE = "tracker.lockout.locked_out"
 # Behind a proxy that sets X-Forwarded-For, set COBALT_PROXY_COUNT to the number of proxies (1 for one).
 AXES_IPWARE_PROXY_COUNT = env.int("COBALT_PROXY_COUNT", default=0) or None
