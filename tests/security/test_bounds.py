@@ -30,20 +30,21 @@ def preview(api: APIClient, phases: dict[str, Any], reason: str = REASON) -> Any
 
 
 # hydroxo-uk-standard (RULES R-UK-1, R-UK-3a): loading 6 doses of 1000 mcg (no range: 6 is the protocol's
-# own value); maintenance 1000 mcg every 8-13 weeks. With the default OVERRIDE_MAX_FACTOR of 2 an override
-# may reach half the minimum to twice the maximum.
+# own value); maintenance 1000 mcg every 8-13 weeks. With the default OVERRIDE_MAX_FACTOR of 10 an override
+# may reach a tenth of the minimum to ten times the maximum.
 
 
 def test_an_override_up_to_the_factor_is_accepted_with_a_reason(clinician_api: APIClient, clock: Any) -> None:
-    response = preview(clinician_api, {"loading": {"count": 12}, "maintenance": {"spacing_value": 26}})
+    response = preview(clinician_api, {"loading": {"count": 60}, "maintenance": {"spacing_value": 130}})
     assert response.status_code == 200, response.json()
-    assert sum(1 for dose in response.json()["doses"] if dose["phase"] == "loading") == 12
+    assert sum(1 for dose in response.json()["doses"] if dose["phase"] == "loading") == 60
+    assert preview(clinician_api, {"maintenance": {"dose_mcg": 10_000}}).status_code == 200
 
 
 @pytest.mark.parametrize(
     ("phase", "name", "value"),
-    [("loading", "count", 13), ("loading", "count", 20_000), ("maintenance", "spacing_value", 27),
-     ("maintenance", "spacing_value", 3), ("maintenance", "dose_mcg", 2001), ("loading", "count", 2),
+    [("loading", "count", 61), ("loading", "count", 20_000), ("maintenance", "spacing_value", 131),
+     ("maintenance", "dose_mcg", 10_001), ("maintenance", "dose_mcg", 99), ("maintenance", "dose_mcg", 5_000_000),
      ("maintenance", "dose_mcg", 10**12)],
 )  # fmt: skip
 def test_an_override_beyond_the_factor_is_refused_even_with_a_reason(

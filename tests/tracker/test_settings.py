@@ -43,7 +43,7 @@ PRODUCTION = {
     "COBALT_SMS_BACKEND": "http",
 }
 SECURITY_SETTINGS = ("EMAIL_BACKEND", "COBALT_SMS_BACKEND", "COBALT_ALLOW_TEST_BACKENDS", "COBALT_SSL_REDIRECT",
-                     "COBALT_HSTS_SECONDS", "DEBUG")  # fmt: skip
+                     "COBALT_HSTS_SECONDS", "DEBUG", "DJANGO_ALLOW_ASYNC_UNSAFE")  # fmt: skip
 
 
 def test_it_starts_production_with_both_set_and_check_deploy_is_clean(tmp_path: Path) -> None:

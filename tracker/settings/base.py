@@ -308,9 +308,10 @@ COBALT = {
     "MAX_START_DAYS_AHEAD": env.int("COBALT_MAX_START_DAYS_AHEAD", default=365),
     # Issue 12, NOT from RULES (RULES §1.1 lets a clinician override any number with a reason, and gives no
     # bound): even with override_reason, a per-patient dose, spacing or count stays within the protocol's
-    # range widened by this factor (half the minimum to twice the maximum). Needs clinical sign-off
-    # (docs/clinical-reference.md, decisions).
-    "OVERRIDE_MAX_FACTOR": env.int("COBALT_OVERRIDE_MAX_FACTOR", default=2),
+    # range widened by this factor (a tenth of the minimum to ten times the maximum): wide enough for what the
+    # rules themselves ask (R-ORAL-1's 1000 mcg a day on a 50-150 mcg oral protocol), narrow enough to refuse
+    # 5,000,000 mcg or 20,000 doses. Needs clinical sign-off (docs/clinical-reference.md, decision D-S1).
+    "OVERRIDE_MAX_FACTOR": env.int("COBALT_OVERRIDE_MAX_FACTOR", default=10),
     # Issue 12: an override reason (options.override_reason, and the reason for overriding a hard stop such
     # as S-1) has at least this many characters: "x" documents nothing. Not a clinical number.
     "OVERRIDE_REASON_MIN_LENGTH": env.int("COBALT_OVERRIDE_REASON_MIN_LENGTH", default=10),
