@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from axes.backends import AxesStandaloneBackend
 from django.conf import settings
 from django.utils import timezone
 from rest_framework.authentication import TokenAuthentication
@@ -24,3 +25,17 @@ class ExpiringTokenAuthentication(TokenAuthentication):
         if token_expired(token):
             raise AuthenticationFailed("Token has expired; ask POST /api/auth/token/ for a new one.")
         return user, token
+
+
+class LockoutBackend(AxesStandaloneBackend):
+    """django-axes' lockout check (AUTHENTICATION_BACKENDS, before ModelBackend) for every sign-in that comes
+    with a request: the web pages, the admin and the token endpoint all pass theirs. A call without one (the
+    test client's login(), a management command) has no address to lock and is left to ModelBackend, instead
+    of axes' ValueError."""
+
+    def authenticate(
+        self, request: Any, username: str | None = None, password: str | None = None, **kwargs: Any
+    ) -> Any:
+        if request is None:
+            return None
+        return super().authenticate(request, username, password, **kwargs)

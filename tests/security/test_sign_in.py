@@ -171,3 +171,11 @@ def test_sign_in_events_are_logged(admin_staff: Any) -> None:
     sign_in(client, "/login/", PASSWORD)
     assert AccessFailureLog.objects.filter(username="lead").count() == 1
     assert AccessLog.objects.filter(username="lead").count() == 1
+
+
+def test_the_test_clients_login_still_works(nurse: Any) -> None:
+    # authenticate() without a request (Client.login, management commands) is not an error: there is no
+    # address to lock out, and ModelBackend checks the password.
+    client = Client()
+    assert client.login(username="nurse", password=PASSWORD)
+    assert not client.login(username="nurse", password="wrong")

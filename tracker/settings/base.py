@@ -118,7 +118,7 @@ AUTH_PASSWORD_VALIDATORS = [
 # admin's /admin/login/ and the API's token endpoint. Username and address together, so that one member of
 # staff's typos (or an attacker) cannot lock a whole clinic behind one NAT address out.
 AUTHENTICATION_BACKENDS = [
-    "axes.backends.AxesStandaloneBackend",
+    "tracker.authentication.LockoutBackend",
     "django.contrib.auth.backends.ModelBackend",
 ]
 AXES_FAILURE_LIMIT = env.int("COBALT_SIGN_IN_FAILURE_LIMIT", default=5)
