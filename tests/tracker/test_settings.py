@@ -86,3 +86,14 @@ def test_the_wsgi_and_asgi_entry_points_default_to_production_settings() -> None
         # Without a secret key, production settings refuse to start: they were the ones loaded.
         assert result.returncode != 0, module
         assert "SECRET_KEY must be set in the environment for production" in result.stderr, module
+
+
+def test_production_requires_the_second_factor_by_default(tmp_path: Path) -> None:
+    env = {k: v for k, v in os.environ.items() if k not in SECURITY_SETTINGS + ("COBALT_REQUIRE_SECOND_FACTOR",)}
+    env.update({**PRODUCTION, "COBALT_VAR_DIR": str(tmp_path)})
+    script = "from django.conf import settings; print(settings.COBALT['REQUIRE_SECOND_FACTOR'])"
+    result = subprocess.run(
+        [sys.executable, "manage.py", "shell", "-c", script], cwd=ROOT, env=env, capture_output=True, text=True,
+        timeout=120,
+    )  # fmt: skip
+    assert result.stdout.strip().splitlines()[-1] == "True", result.stderr

@@ -42,6 +42,8 @@ INSTALLED_APPS = [
     "django_htmx",
     "axes",
     "csp",
+    "django_otp",
+    "django_otp.plugins.otp_totp",
     "tracker",
     "patients",
     "regimens",
@@ -59,6 +61,9 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    # The TOTP second factor (tracker/two_factor.py): request.user.is_verified(), then the sign-in step.
+    "django_otp.middleware.OTPMiddleware",
+    "tracker.two_factor.SecondFactorMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "simple_history.middleware.HistoryRequestMiddleware",
@@ -134,6 +139,8 @@ AXES_IPWARE_PROXY_COUNT = env.int("COBALT_PROXY_COUNT", default=0) or None
 AXES_IPWARE_META_PRECEDENCE_ORDER = (
     ["HTTP_X_FORWARDED_FOR", "REMOTE_ADDR"] if AXES_IPWARE_PROXY_COUNT else ["REMOTE_ADDR"]
 )
+# The TOTP second factor: required of clinicians, clinic admins and superusers on the web pages and the admin.
+OTP_TOTP_ISSUER = "Cobalt"
 # API tokens expire this long after they were issued; a password change or deactivation revokes them.
 TOKEN_TTL = timedelta(hours=env.int("COBALT_TOKEN_TTL_HOURS", default=24 * 7))
 # POST /api/auth/token/ (tracker/auth.py) per client address; past it a 429 with Retry-After.
@@ -312,6 +319,10 @@ COBALT = {
     # rules themselves ask (R-ORAL-1's 1000 mcg a day on a 50-150 mcg oral protocol), narrow enough to refuse
     # 5,000,000 mcg or 20,000 doses. Needs clinical sign-off (docs/clinical-reference.md, decision D-S1).
     "OVERRIDE_MAX_FACTOR": env.int("COBALT_OVERRIDE_MAX_FACTOR", default=10),
+    # Issue 12: clinicians, clinic admins and superusers confirm each web sign-in with a TOTP code
+    # (tracker/two_factor.py). On by default in production settings; off here so that `make run`'s demo
+    # logins work with a password alone.
+    "REQUIRE_SECOND_FACTOR": env.bool("COBALT_REQUIRE_SECOND_FACTOR", default=False),
     # Issue 12: an override reason (options.override_reason, and the reason for overriding a hard stop such
     # as S-1) has at least this many characters: "x" documents nothing. Not a clinical number.
     "OVERRIDE_REASON_MIN_LENGTH": env.int("COBALT_OVERRIDE_REASON_MIN_LENGTH", default=10),

@@ -34,6 +34,9 @@ SESSION_COOKIE_HTTPONLY = True
 SESSION_EXPIRE_AT_BROWSER_CLOSE = env.bool("COBALT_SESSION_EXPIRE_AT_BROWSER_CLOSE", default=True)
 SESSION_COOKIE_AGE = env.int("COBALT_SESSION_COOKIE_AGE", default=8 * 3600)
 
+# Clinicians, clinic admins and superusers confirm each web sign-in with an authenticator app's code.
+COBALT["REQUIRE_SECOND_FACTOR"] = env.bool("COBALT_REQUIRE_SECOND_FACTOR", default=True)
+
 EMAIL_BACKEND = os.environ.get("EMAIL_BACKEND", "django.core.mail.backends.smtp.EmailBackend")
 # SMTP over TLS unless the relay is on the same host and says otherwise.
 EMAIL_USE_TLS = env.bool("EMAIL_USE_TLS", default=True)
