@@ -14,5 +14,7 @@ class TrackerConfig(AppConfig):
         install_ascii_numbers()
 
         from tracker.auth import connect_revocation
+        from tracker.two_factor import connect as connect_second_factor
 
         connect_revocation()
+        connect_second_factor()

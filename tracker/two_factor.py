@@ -17,6 +17,7 @@ from typing import Any
 
 from django import forms
 from django.conf import settings
+from django.contrib.auth.signals import user_logged_in
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect, JsonResponse
 from django.shortcuts import render
 from django.urls import reverse
@@ -39,11 +40,28 @@ def second_factor_required(user: Any) -> bool:
     return bool(user.is_superuser or user.memberships.filter(role__in=PRESCRIBERS).exists())
 
 
-def owes_second_factor(user: Any) -> bool:
-    """Signed in with a password, second factor required or set up, and not yet given in this session."""
-    if not getattr(user, "is_authenticated", False) or user.is_verified():
+SESSION_KEY = "cobalt_second_factor"
+
+
+def remember_at_sign_in(sender: Any, request: HttpRequest | None, user: Any, **kwargs: Any) -> None:
+    """user_logged_in: whether this session owes the second factor is decided once, at sign-in (so pages pay
+    no query for it): required for the role, or set up by the user."""
+    if request is None or not hasattr(request, "session"):
+        return
+    owed = second_factor_required(user) or TOTPDevice.objects.filter(user=user, confirmed=True).exists()
+    request.session[SESSION_KEY] = owed
+
+
+def owes_second_factor(request: HttpRequest) -> bool:
+    """Signed in with a password, second factor owed, and not yet given in this session."""
+    user: Any = getattr(request, "user", None)
+    if user is None or not user.is_authenticated or not request.session.get(SESSION_KEY, False):
         return False
-    return second_factor_required(user) or TOTPDevice.objects.filter(user=user, confirmed=True).exists()
+    return not user.is_verified()
+
+
+def connect() -> None:
+    user_logged_in.connect(remember_at_sign_in, dispatch_uid="cobalt-second-factor")
 
 
 class SecondFactorMiddleware:
@@ -54,7 +72,7 @@ class SecondFactorMiddleware:
         self.get_response = get_response
 
     def __call__(self, request: HttpRequest) -> HttpResponse:
-        if request.path.startswith(OPEN_PATHS) or not owes_second_factor(request.user):
+        if request.path.startswith(OPEN_PATHS) or not owes_second_factor(request):
             return self.get_response(request)
         if request.path.startswith("/api/"):
             message = "Confirm your sign-in with your authenticator app's code first."
