@@ -44,6 +44,8 @@ $(CONTRACT_STAMP): Makefile
 	$(CONTRACT_VENV)/bin/python -m pip install --quiet --disable-pip-version-check "$(OPENAPI_PYTHON_CLIENT)"
 	touch $(CONTRACT_STAMP)
 
+# Links in the demo's staff emails and password resets open this server (override COBALT_SITE_URL for another).
+run: export COBALT_SITE_URL ?= http://127.0.0.1:$(PORT)
 run: run-venv
 	$(PY) manage.py migrate --noinput
 	$(PY) manage.py seed_demo

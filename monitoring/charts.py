@@ -1,5 +1,6 @@
 """Lab trend charts as inline SVG (no JavaScript, no CDN): the reference band as a shaded strip, the
-series as a line with its points coloured by interpretation, and T0 (first dose) as a dashed line.
+series as a line with its points coloured by interpretation, T0 (first dose) as a dashed line (also when
+it falls after the last result: the axis reaches it), and the time in range since T0 when known.
 
 Pure: takes one analyte entry of `monitoring.selectors.trends_for` and returns SVG markup. Every text that
 reaches the markup is escaped.
@@ -56,8 +57,8 @@ def svg_chart(entry: dict[str, Any], t0: str | None) -> str:
     y_min, y_max = min(candidates), max(candidates)
     pad = (y_max - y_min) * Decimal("0.1") or Decimal(1)
     y_min, y_max = max(Decimal(0), y_min - pad), y_max + pad
-    start = min(days + ([date.fromisoformat(t0)] if t0 else []))
-    end = max(days)
+    marks = days + ([date.fromisoformat(t0)] if t0 else [])
+    start, end = min(marks), max(marks)
     span = max((end - start).days, 1)
     plot_w, plot_h = WIDTH - LEFT - RIGHT, HEIGHT - TOP - BOTTOM
 
@@ -89,10 +90,20 @@ def svg_chart(entry: dict[str, Any], t0: str | None) -> str:
         )
     if t0:
         tx = x(date.fromisoformat(t0))
+        # The label goes on the side of the line with room for it.
+        label_x, anchor = (tx - 3, "end") if tx > LEFT + plot_w * 0.8 else (tx + 3, "start")
         parts.append(
             f'<line x1="{tx:.1f}" y1="{TOP}" x2="{tx:.1f}" y2="{TOP + plot_h}" stroke="#444" '
-            f'stroke-dasharray="4 3"/><text x="{tx + 3:.1f}" y="{TOP + 12}" font-size="11" fill="#444">'
-            "first dose</text>"
+            f'stroke-dasharray="4 3"/><text x="{label_x:.1f}" y="{TOP + 12}" font-size="11" fill="#444" '
+            f'text-anchor="{anchor}">first dose</text>'
+        )
+    tir = entry.get("time_in_range")
+    if tir:
+        since = "since first dose" if tir.get("since") == "T0" else "since first result"
+        parts.append(
+            f'<text class="time-in-range" x="{LEFT + plot_w / 2:.1f}" y="{HEIGHT - 12}" font-size="11" '
+            f'fill="#1b4d2b" text-anchor="middle">{escape(str(tir["percent"]))}% of '
+            f'{escape(str(tir["days"]))} days in range {since}</text>'
         )
     line = " ".join(f"{x(d):.1f},{y(v):.1f}" for d, v in zip(days, values, strict=True))
     parts.append(f'<polyline points="{line}" fill="none" stroke="#1f4e8c" stroke-width="2"/>')

@@ -6,10 +6,11 @@ from dataclasses import replace
 from datetime import date
 from typing import Any
 
-from monitoring import evaluation, inputs, safety
+from monitoring import evaluation, inputs, patient_pages, safety
 from regimens.schedule import LabContext
 from tracker import events
 from tracker.errors import SafetyWarning
+from tracker.pages import PageSection
 
 
 def _marked(warnings: list[SafetyWarning]) -> list[SafetyWarning]:
@@ -70,3 +71,9 @@ def patient_changed(*, patient_id: int) -> None:
 @events.provide("lab_context")
 def lab_context(*, patient: Any, t0: date | None) -> LabContext:
     return inputs.lab_context(patient, t0)
+
+
+@events.listen("patient.page_sections")
+def patient_page_sections(*, patient: Any, request: Any) -> list[PageSection]:
+    """The patient page's warnings and lab results (monitoring/patient_pages.py)."""
+    return patient_pages.patient_sections(patient=patient, request=request)

@@ -2,6 +2,12 @@
 
 from __future__ import annotations
 
-from django.urls import URLPattern, URLResolver
+from django.urls import URLPattern, URLResolver, path
 
-urlpatterns: list[URLPattern | URLResolver] = []
+from monitoring import pages
+
+urlpatterns: list[URLPattern | URLResolver] = [
+    path("dashboard/", pages.dashboard, name="dashboard"),
+    path("audit/", pages.audit, name="audit"),
+    path("audit/export/", pages.audit_export, name="audit-export"),
+]

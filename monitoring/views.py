@@ -1,4 +1,4 @@
-"""A patient's PLASMIC score and lab trends (read-only)."""
+"""A patient's PLASMIC score and lab trends, and the clinic dashboard's figures (read-only)."""
 
 from __future__ import annotations
 
@@ -6,16 +6,22 @@ from typing import Any
 
 from django.shortcuts import get_object_or_404
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiParameter, extend_schema
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import serializers
 from rest_framework.request import Request
 from rest_framework.response import Response
 
+from monitoring.audit import KINDS as AUDIT_KINDS
+from monitoring.audit import MAX_PAGE_SIZE as AUDIT_MAX_PAGE_SIZE
+from monitoring.audit import AuditQuery, audit_page
+from monitoring.dashboard import check_period, dashboard_for
 from monitoring.prompts import patient_prompts_data
 from monitoring.selectors import b12_status_for, plasmic_for, trends_for
 from patients.labs.analytes import AnalyteError
 from patients.models import Patient
+from patients.staff import admin_clinic
 from tracker.api import CheckedAPIView
+from tracker.errors import ServiceError
 from tracker.permissions import restrict_to_clinics
 
 
@@ -118,3 +124,142 @@ class PromptsView(CheckedAPIView):
     )
     def get(self, request: Request, pk: int) -> Response:
         return Response(patient_prompts_data(_patient(request, pk)))
+
+
+NOT_YOUR_CLINIC = "`clinic` is not one of your clinics."
+CLINIC_HELP = "Clinic id (default: your first clinic as admin)."
+FROM_HELP = "First day of the period (default: the first of the month five months back)."
+TO_HELP = "Last day of the period (default: today)."
+
+
+class DashboardQuery(serializers.Serializer[Any]):
+    clinic = serializers.IntegerField(required=False, min_value=1, help_text=CLINIC_HELP)
+    from_ = serializers.DateField(required=False, help_text=FROM_HELP)
+    to = serializers.DateField(required=False, help_text=TO_HELP)
+
+    def get_fields(self) -> dict[str, Any]:
+        fields = super().get_fields()
+        fields["from"] = fields.pop("from_")  # `from` is a Python keyword
+        return fields
+
+    def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
+        try:
+            check_period(attrs.get("from"), attrs.get("to"))
+        except ServiceError as exc:
+            raise serializers.ValidationError({exc.field: [exc.message]}) from exc
+        return attrs
+
+
+def dashboard_query(user: Any, params: Any) -> dict[str, Any]:
+    """The clinic and period of a dashboard request (API or page), validated; the figures of
+    monitoring.dashboard.dashboard_for."""
+    query = DashboardQuery(data=params)
+    query.is_valid(raise_exception=True)
+    clinic = admin_clinic(user, query.validated_data.get("clinic"), "read the dashboard")
+    return dashboard_for(clinic=clinic, start=query.validated_data.get("from"), end=query.validated_data.get("to"))
+
+
+class DashboardView(CheckedAPIView):
+    query_parameters = {"get": ["clinic", "from", "to"]}
+
+    @extend_schema(
+        parameters=[
+            OpenApiParameter("clinic", OpenApiTypes.INT, description=CLINIC_HELP),
+            OpenApiParameter("from", OpenApiTypes.DATE, description=FROM_HELP),
+            OpenApiParameter("to", OpenApiTypes.DATE, description=TO_HELP),
+        ],
+        responses={200: OpenApiTypes.OBJECT, 404: OpenApiResponse(description=NOT_YOUR_CLINIC)},
+        summary="The clinic's dashboard figures (clinic admins only)",
+        description=(
+            "The numbers the /dashboard/ page shows. work: planned doses per day from today for 8 weeks with "
+            "the clinic's open days, overdue doses by days overdue (bands cut at RULES S-4's thresholds), "
+            "rechecks due and overdue. adherence: per month of the period, doses due, given, given on time "
+            "(within S-4's grace), not given and still planned; not given by reason. outcomes: open alerts "
+            "by severity and kind, the median hours to acknowledge, patients with an unresolved A-H4, A-P2 or "
+            "A-H7 alert. delivery: patient reminders sent and failed in the period, patients opted out, the "
+            "oldest undelivered reminder, and the whole outbox's health (manage.py queue_health)."
+        ),
+    )
+    def get(self, request: Request) -> Response:
+        return Response(dashboard_query(request.user, request.query_params))
+
+
+class AuditQuerySerializer(serializers.Serializer[Any]):
+    clinic = serializers.IntegerField(required=False, min_value=1, help_text=CLINIC_HELP)
+    person = serializers.IntegerField(required=False, min_value=1, help_text="User id: what this person did.")
+    patient = serializers.IntegerField(required=False, min_value=1, help_text="Patient id: events of this patient.")
+    kind = serializers.ListField(
+        child=serializers.ChoiceField(choices=list(AUDIT_KINDS)), required=False, help_text="Repeat for several."
+    )
+    from_ = serializers.DateField(required=False, help_text="First day (clinic's days).")
+    to = serializers.DateField(required=False, help_text="Last day (clinic's days).")
+    page = serializers.IntegerField(required=False, min_value=1, default=1)
+    page_size = serializers.IntegerField(required=False, min_value=1, max_value=AUDIT_MAX_PAGE_SIZE, default=50)
+
+    def get_fields(self) -> dict[str, Any]:
+        fields = super().get_fields()
+        fields["from"] = fields.pop("from_")  # `from` is a Python keyword
+        return fields
+
+    def to_internal_value(self, data: Any) -> Any:
+        if hasattr(data, "getlist"):  # query parameters: `kind` may repeat
+            data = {**{k: v for k, v in data.items()}, **({"kind": data.getlist("kind")} if "kind" in data else {})}
+        return super().to_internal_value(data)
+
+    def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
+        start, end = attrs.get("from"), attrs.get("to")
+        if start and end and start > end:
+            raise serializers.ValidationError({"to": ["must be on or after `from`."]})
+        return attrs
+
+
+class AuditView(CheckedAPIView):
+    query_parameters = {"get": ["clinic", "person", "patient", "kind", "from", "to", "page", "page_size"]}
+
+    @extend_schema(
+        parameters=[
+            OpenApiParameter("clinic", OpenApiTypes.INT, description=CLINIC_HELP),
+            OpenApiParameter("person", OpenApiTypes.INT, description="User id: what this person did."),
+            OpenApiParameter("patient", OpenApiTypes.INT, description="Patient id: the events of this patient."),
+            OpenApiParameter("kind", OpenApiTypes.STR, many=True, enum=list(AUDIT_KINDS), description="Repeat."),
+            OpenApiParameter("from", OpenApiTypes.DATE, description="First day (the clinic's days)."),
+            OpenApiParameter("to", OpenApiTypes.DATE, description="Last day (the clinic's days)."),
+            OpenApiParameter("page", OpenApiTypes.INT),
+            OpenApiParameter("page_size", OpenApiTypes.INT, description=f"At most {AUDIT_MAX_PAGE_SIZE}."),
+        ],
+        responses={200: OpenApiTypes.OBJECT, 404: OpenApiResponse(description=NOT_YOUR_CLINIC)},
+        summary="The clinic's audit log (clinic admins only)",
+        description=(
+            "Newest first: every change to the clinic's clinical records (created, changed, deleted: the field "
+            "changes from and to) and every sign-in, failed sign-in and staff change. Each event: id, at, actor "
+            "{id, username} (null: the system), kind, action, record {model, id, label}, patient {id, name, mrn}, "
+            "changes [{field, from, to}], reason."
+        ),
+    )
+    def get(self, request: Request) -> Response:
+        query = AuditQuerySerializer(data=request.query_params)
+        query.is_valid(raise_exception=True)
+        data = query.validated_data
+        clinic = admin_clinic(request.user, data.get("clinic"), "read the audit log")
+        size, page = data["page_size"], data["page"]
+        body = audit_page(
+            AuditQuery(
+                clinic=clinic,
+                person=data.get("person"),
+                patient=data.get("patient"),
+                kinds=tuple(data.get("kind") or ()),
+                start=data.get("from"),
+                end=data.get("to"),
+            ),
+            offset=(page - 1) * size,
+            limit=size,
+        )
+        return Response(
+            {
+                "count": body["count"],
+                "page": page,
+                "next": page + 1 if page * size < body["count"] else None,
+                "previous": page - 1 if page > 1 else None,
+                "results": body["results"],
+            }
+        )

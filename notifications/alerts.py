@@ -27,6 +27,7 @@ from django.utils import timezone
 from notifications.models import SEVERITY_RANK, Alert, AlertStatus, Severity
 from patients.models import Patient
 from tracker import events
+from tracker.errors import ConflictError, ServiceError
 
 # Evidence keys that name a record (RULES §10 V-3 "new evidence"): a finding whose evidence names a record
 # the alert did not show before is a new event. Other keys (days overdue, a rule's note, the baseline the
@@ -242,3 +243,34 @@ def alert_acknowledge(*, alert: Alert, user: Any, note: str = "", at: datetime |
         fields += ["resolved_at", "resolution"]
     alert.save(update_fields=fields)
     return alert
+
+
+def alert_acknowledge_by_staff(*, alert: Alert, user: Any, note: str = "") -> Alert:
+    """A member of staff acknowledges the alert with a note of what was done (RULES §3.6), as the API and the
+    web pages do: a critical alert needs a note; a resolved alert, or one someone else already acknowledged,
+    is a conflict; repeating the same acknowledgement (same person, same note) changes nothing. One
+    transaction, with the alert locked, so two people acknowledging at once cannot both succeed."""
+    note = (note or "").strip()
+    with transaction.atomic():
+        alert = Alert.objects.select_for_update().get(pk=alert.pk)
+        if _same_acknowledgement(alert, user, note):
+            return alert
+        if alert.status == AlertStatus.RESOLVED:
+            when = f" on {alert.resolved_at:%Y-%m-%d %H:%M %Z}" if alert.resolved_at else ""
+            raise ConflictError("status", f"the alert was resolved{when}; there is nothing to acknowledge")
+        if alert.status == AlertStatus.ACKNOWLEDGED:
+            who = alert.acknowledged_by.get_username() if alert.acknowledged_by else "someone"
+            raise ConflictError("status", f"the alert was already acknowledged by {who}")
+        if alert.severity == Severity.CRITICAL and not note:
+            raise ServiceError("note", "a critical alert needs a note saying what was done")
+        return alert_acknowledge(alert=alert, user=user, note=note)
+
+
+def _same_acknowledgement(alert: Alert, user: Any, note: str) -> bool:
+    """The request repeats the acknowledgement already recorded (also one that closed the alert, V-2)."""
+    return (
+        alert.status != AlertStatus.OPEN
+        and alert.acknowledged_at is not None
+        and alert.acknowledged_by_id == user.pk
+        and alert.acknowledgement_note == note
+    )

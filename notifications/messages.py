@@ -144,10 +144,13 @@ def render(purpose: str, language: str, context: dict[str, Any]) -> tuple[str, s
 # server logs. A staff subject names the severity and the clinic, never the patient or the alert (issue 12).
 
 
-def alert_link(alert_id: int) -> str:
-    """The alert in the admin; absolute when COBALT SITE_URL is set (mail clients need a full address)."""
+def alert_link(alert: dict[str, Any]) -> str:
+    """The alert on its patient's page (`/patients/{id}/#alerts`, where staff acknowledge it), absolute when
+    COBALT SITE_URL is set, as mail clients need (`make run` sets it to the local address). An alert written
+    before the patient id was part of the context links to the alerts page."""
     base = str(settings.COBALT.get("SITE_URL") or "").rstrip("/")
-    return f"{base}/admin/notifications/alert/{alert_id}/change/"
+    patient_id = alert.get("patient_id")
+    return f"{base}/patients/{patient_id}/#alerts" if patient_id else f"{base}/alerts/"
 
 
 def _alert_lines(alert: dict[str, Any]) -> str:
@@ -161,7 +164,7 @@ def _alert_lines(alert: dict[str, Any]) -> str:
     ]
     if alert.get("action_text"):
         lines += ["", f"Suggested action: {alert['action_text']}"]
-    lines += ["", f"Open it: {alert_link(alert['id'])}"]
+    lines += ["", f"Open it: {alert_link(alert)}"]
     return "\n".join(lines)
 
 
@@ -205,7 +208,7 @@ def staff_digest(context: dict[str, Any]) -> tuple[str, str]:
         again = f", reopened {reopened} (new evidence after an acknowledgement)" if reopened else ""
         parts.append(
             f"- {alert['patient']}: {alert['kind']}{' (' + alert['rule_id'] + ')' if alert.get('rule_id') else ''}"
-            f", opened {alert['opened_at']}{again}\n  {alert['message']}\n  {alert_link(alert['id'])}"
+            f", opened {alert['opened_at']}{again}\n  {alert['message']}\n  {alert_link(alert)}"
         )
     return subject[:200], "\n\n".join(parts) + "\n"
 

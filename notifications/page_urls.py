@@ -2,6 +2,16 @@
 
 from __future__ import annotations
 
-from django.urls import URLPattern, URLResolver
+from django.urls import URLPattern, URLResolver, path
 
-urlpatterns: list[URLPattern | URLResolver] = []
+from notifications import pages, patient_pages
+
+urlpatterns: list[URLPattern | URLResolver] = [
+    path("alerts/", pages.alert_list, name="alerts"),
+    path("alerts/<int:pk>/acknowledge/", pages.alert_acknowledge, name="alert-acknowledge"),
+    path(
+        "patients/<int:patient_id>/alerts/<int:alert_id>/acknowledge/",
+        patient_pages.alert_acknowledge,
+        name="patient-alert-acknowledge",
+    ),
+]

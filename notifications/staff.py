@@ -50,6 +50,7 @@ def _alert_context(alert: dict[str, Any]) -> dict[str, Any]:
     reopened: datetime | None = alert.get("reopened_at")
     return {
         "id": alert["id"],
+        "patient_id": alert["patient_id"],
         "patient": f"{alert['patient__family_name']}, {alert['patient__given_name']} ({alert['patient__mrn']})",
         "kind": alert["kind"],
         "severity": alert["severity"],
@@ -70,6 +71,7 @@ ALERT_FIELDS = (
     "action_text",
     "opened_at",
     "reopened_at",
+    "patient_id",
     "patient__family_name",
     "patient__given_name",
     "patient__mrn",

@@ -14,8 +14,7 @@ from typing import Any
 
 import django_filters
 from django.core.exceptions import ValidationError
-from django.db import transaction
-from django.db.models import Case, F, IntegerField, Q, QuerySet, Value, When
+from django.db.models import F, Q, QuerySet
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 from django_filters.fields import IsoDateTimeField
@@ -26,9 +25,8 @@ from rest_framework.permissions import BasePermission
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from notifications.alerts import alert_acknowledge
+from notifications.alerts import alert_acknowledge_by_staff
 from notifications.models import (
-    SEVERITY_RANK,
     Alert,
     AlertKind,
     AlertStatus,
@@ -38,13 +36,13 @@ from notifications.models import (
     Purpose,
     Severity,
 )
+from notifications.selectors import severity_rank
 from notifications.serializers import (
     AlertAcknowledgeSerializer,
     AlertSerializer,
     InboxMessageSerializer,
     NotificationSerializer,
 )
-from tracker.errors import ConflictError, ServiceError
 from tracker.permissions import restrict_to_clinics, staff_clinic_ids
 
 ERRORS = OpenApiResponse(description='Bad input: {"field": ["reason"]}.')
@@ -78,14 +76,6 @@ class AlertFilter(django_filters.FilterSet):
         return queryset.order_by(*ORDERINGS[value])
 
 
-def _severity_rank() -> Case:
-    return Case(
-        *(When(severity=code, then=Value(rank)) for code, rank in SEVERITY_RANK.items()),
-        default=Value(0),
-        output_field=IntegerField(),
-    )
-
-
 class AlertViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet[Alert]):
     """Alerts of the user's clinics' patients, newest first (`ordering=most_severe` for critical first)."""
 
@@ -95,7 +85,7 @@ class AlertViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Ge
     def get_queryset(self) -> QuerySet[Alert]:
         queryset = (
             Alert.objects.select_related("patient", "acknowledged_by")
-            .annotate(severity_rank=_severity_rank())
+            .annotate(severity_rank=severity_rank())
             .order_by(*ORDERINGS["newest"])
         )
         return restrict_to_clinics(queryset, self.request.user, "patient__clinic")
@@ -112,31 +102,8 @@ class AlertViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Ge
         alert = self.get_object()
         body = AlertAcknowledgeSerializer(data=request.data)
         body.is_valid(raise_exception=True)
-        note = str(body.validated_data["note"]).strip()
-        with transaction.atomic():
-            alert = Alert.objects.select_for_update().get(pk=alert.pk)
-            if self._same_acknowledgement(alert, request.user, note):
-                return self._render(alert)
-            if alert.status == AlertStatus.RESOLVED:
-                when = f" on {alert.resolved_at:%Y-%m-%d %H:%M %Z}" if alert.resolved_at else ""
-                raise ConflictError("status", f"the alert was resolved{when}; there is nothing to acknowledge")
-            if alert.status == AlertStatus.ACKNOWLEDGED:
-                who = alert.acknowledged_by.get_username() if alert.acknowledged_by else "someone"
-                raise ConflictError("status", f"the alert was already acknowledged by {who}")
-            if alert.severity == Severity.CRITICAL and not note:
-                raise ServiceError("note", "a critical alert needs a note saying what was done")
-            alert = alert_acknowledge(alert=alert, user=request.user, note=note)
+        alert = alert_acknowledge_by_staff(alert=alert, user=request.user, note=str(body.validated_data["note"]))
         return self._render(alert)
-
-    @staticmethod
-    def _same_acknowledgement(alert: Alert, user: Any, note: str) -> bool:
-        """The request repeats the acknowledgement already recorded (also one that closed the alert, V-2)."""
-        return (
-            alert.status != AlertStatus.OPEN
-            and alert.acknowledged_at is not None
-            and alert.acknowledged_by_id == user.pk
-            and alert.acknowledgement_note == note
-        )
 
     def _render(self, alert: Alert) -> Response:
         fresh = self.get_queryset().get(pk=alert.pk)

@@ -39,7 +39,7 @@ class ClinicForm(forms.ModelForm):  # type: ignore[type-arg]
 
     class Meta:
         model = Clinic
-        fields = ("name", "timezone", "open_weekdays", "phone", "email", "lead")
+        fields = ("name", "timezone", "open_weekdays", "phone", "email", "address", "lead")
 
 
 class ClosedDateInline(admin.TabularInline):  # type: ignore[type-arg]

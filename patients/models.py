@@ -42,6 +42,7 @@ class Clinic(models.Model):
     )
     phone = models.CharField(max_length=40, blank=True)
     email = models.EmailField(blank=True)
+    address = models.TextField(blank=True, help_text="Postal address, printed on patients' injection cards.")
     lead = models.ForeignKey(
         settings.AUTH_USER_MODEL,
         null=True,
@@ -358,3 +359,45 @@ class PatientFact(models.Model):
 
     def __str__(self) -> str:
         return f"{'No ' if self.absent else ''}{self.get_kind_display()} for {self.patient_id}"
+
+
+# --- The staff side of the audit log ------------------------------------------------------------------
+
+
+class StaffEventKind(models.TextChoices):
+    SIGNED_IN = "signed_in", "Signed in"
+    SIGN_IN_FAILED = "sign_in_failed", "Sign-in failed"
+    INVITED = "staff_invited", "Staff invited"
+    ROLE_CHANGED = "staff_role_changed", "Staff role changed"
+    DEACTIVATED = "staff_deactivated", "Staff deactivated"
+    REACTIVATED = "staff_reactivated", "Staff reactivated"
+
+
+class StaffEvent(models.Model):
+    """A sign-in (or a failed one) and every change a clinic admin makes to staff: the audit log shows
+    them beside the clinical records' history (django-simple-history). Rows are only ever added."""
+
+    at = models.DateTimeField()
+    kind = models.CharField(max_length=30, choices=StaffEventKind.choices)
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+",
+        help_text="Who did it (none for a failed sign-in).",
+    )
+    subject = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+",
+        help_text="The account concerned: who signed in, whose sign-in failed, or the staff member changed.",
+    )
+    username = models.CharField(max_length=150, blank=True, help_text="The username as typed (sign-ins).")
+    clinic = models.ForeignKey(
+        Clinic, null=True, blank=True, on_delete=models.CASCADE, related_name="+",
+        help_text="The clinic of a staff change; none for sign-ins (they show in each clinic of the account).",
+    )
+    details = models.JSONField(default=dict, blank=True)
+    ip_address = models.GenericIPAddressField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-at", "-id"]
+        indexes = [models.Index(fields=["at"], name="staffevent_at_idx")]
+
+    def __str__(self) -> str:
+        return f"{self.kind} {self.username} at {self.at:%Y-%m-%d %H:%M}"

@@ -6,11 +6,13 @@ from __future__ import annotations
 from django.urls import URLPattern, URLResolver, include, path
 from rest_framework.routers import SimpleRouter
 
+from patients.staff_views import StaffViewSet
 from patients.views import ClinicViewSet, PatientViewSet
 
 router = SimpleRouter()
 router.register("patients", PatientViewSet, basename="patient")
 router.register("clinics", ClinicViewSet, basename="clinic")
+router.register("staff", StaffViewSet, basename="staff")
 
 urlpatterns: list[URLPattern | URLResolver] = [
     *router.urls,

@@ -43,6 +43,8 @@ from patients.models import (
     PatientFact,
     ResultSource,
     Role,
+    StaffEvent,
+    StaffEventKind,
 )
 from regimens.models import (
     DecisionKind,
@@ -131,6 +133,19 @@ def staff_user(clinic: Clinic, role: str = Role.NURSE, username: str | None = No
     user = UserFactory(username=username) if username else UserFactory()
     ClinicMembership.objects.get_or_create(user=user, clinic=clinic, defaults={"role": role})
     return user
+
+
+class StaffEventFactory(factory.django.DjangoModelFactory):
+    """The audit log's record of a sign-in (patients.StaffEvent)."""
+
+    class Meta:
+        model = StaffEvent
+
+    at = factory.LazyFunction(timezone.now)
+    kind = StaffEventKind.SIGNED_IN
+    actor = factory.SubFactory(UserFactory)
+    subject = factory.SelfAttribute("actor")
+    username = factory.LazyAttribute(lambda e: e.actor.username)
 
 
 # --- Patients and their clinical data ----------------------------------------------------------------

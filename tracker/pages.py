@@ -7,17 +7,23 @@ with forms (tracker/forms.py) and call the same services and selectors as the AP
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
+from datetime import date
+from functools import wraps
 from typing import Any
 
 from django.conf import settings
 from django.contrib.auth import views as auth_views
+from django.contrib.auth.decorators import login_required
 from django.contrib.auth.forms import AuthenticationForm, PasswordResetForm, SetPasswordForm
+from django.core.exceptions import PermissionDenied
 from django.http import HttpRequest
 from django.urls import NoReverseMatch, reverse
 from django.utils.translation import gettext_lazy as _
 
 from tracker.forms import NHSUKFormMixin
 from tracker.middleware import StaffClinic
+from tracker.permissions import PRESCRIBERS
 
 
 def staff_clinics(request: HttpRequest) -> list[StaffClinic]:
@@ -28,12 +34,47 @@ def roles(request: HttpRequest) -> set[str]:
     return {clinic.role for clinic in staff_clinics(request)}
 
 
+def clinic_role(request: HttpRequest, clinic_id: int) -> str | None:
+    """The user's role in the clinic `clinic_id` (None when they do not work there); no query."""
+    return next((clinic.role for clinic in staff_clinics(request) if clinic.id == clinic_id), None)
+
+
+def prescriber_here(request: HttpRequest, clinic_id: int) -> bool:
+    """Whether the user may do a prescriber's action (tracker/permissions.py PRESCRIBERS) in this clinic."""
+    return clinic_role(request, clinic_id) in PRESCRIBERS
+
+
+@dataclass(frozen=True)
+class PageSection:
+    """A part of a page that another app contributes (tracker/events.py `collect`): the patient page
+    (patients/pages.py) asks "patient.page_sections" and shows what regimens, notifications and monitoring
+    return, ordered by `order`, each under a heading with the id `anchor`, rendered from `template` (in the
+    owning app) with `context`."""
+
+    order: int
+    anchor: str
+    title: Any
+    template: str
+    context: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class CardEntry:
+    """One line of a patient's printed injection card ("patient.card_entries"): an appointment on `on`
+    (`kind` "injection" or "blood_test"), or a blood test to have between `on` and `until`."""
+
+    on: date
+    kind: str
+    until: date | None = None
+
+
 # (url name, label, roles that see it). A link shows once its page exists (the name resolves).
 NAVIGATION: list[tuple[str, Any, set[str]]] = [
     ("worklist", _("Worklist"), {"nurse", "clinician", "admin"}),
     ("calendar", _("Calendar"), {"nurse", "clinician", "admin"}),
     ("patient-search", _("Patients"), {"nurse", "clinician", "admin"}),
     ("alerts", _("Alerts"), {"nurse", "clinician", "admin"}),
+    ("lab-import", _("Import results"), {"nurse", "clinician", "admin"}),
     ("dashboard", _("Dashboard"), {"admin"}),
     ("staff", _("Staff"), {"admin"}),
     ("audit", _("Audit log"), {"admin"}),
@@ -101,3 +142,15 @@ class ResetConfirmView(auth_views.PasswordResetConfirmView):
 
 
 sign_out = auth_views.LogoutView.as_view()
+
+
+def staff_page(view: Any) -> Any:
+    """A page for clinic staff: sign-in first (LOGIN_URL, back here after), then 403 for a signed-in
+    user who works in no clinic."""
+    @wraps(view)
+    def wrapped(request: HttpRequest, *args: Any, **kwargs: Any) -> Any:
+        if not staff_clinics(request):
+            raise PermissionDenied(_("Only clinic staff may open this page."))
+        return view(request, *args, **kwargs)
+
+    return login_required(wrapped)

@@ -60,6 +60,9 @@ class ImportReport:
     created: int = 0
     import_batch: str = ""
     errors: list[RowError] = field(default_factory=list)
+    # Row numbers (as `RowError.row`) that passed every check: written when `created` counts them, else
+    # refused only because other rows were (the import page reports each row; the API reports errors).
+    accepted_rows: list[int] = field(default_factory=list)
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -273,6 +276,7 @@ def import_lab_results(
                     batch=batch,
                 )
             )
+            report.accepted_rows.append(row.number)
         except ServiceError as exc:
             report.errors.append(RowError(row.number, exc.field, exc.message))
         if progress is not None and (done % PROGRESS_EVERY == 0 or done == len(rows)):

@@ -68,7 +68,7 @@ def test_a_high_alert_reaches_every_active_member_of_the_clinic_by_email_and_inb
     email = Delivery.objects.get(purpose="alert", user=team["nurse"], channel="email")
     assert email.address == "nurse@example.org" and email.alert == alert and email.patient is None
     assert email.idempotency_key == f"alert:{alert.id}:{team['nurse'].id}:email"
-    assert f"/admin/notifications/alert/{alert.id}/change/" in email.body
+    assert f"Open it: /patients/{patient.id}/#alerts" in email.body
     assert "Platelets 18" in email.body and "HIGH" in email.subject
     assert email.due_at == OPENED
 
@@ -172,7 +172,7 @@ def test_links_are_absolute_when_the_site_url_is_set(patient: Patient, team: dic
     settings.COBALT = {**settings.COBALT, "SITE_URL": "https://cobalt.example.org/"}
     alert = raise_alert(patient, "high")
     body = Delivery.objects.filter(purpose="alert").first().body  # type: ignore[union-attr]
-    assert f"https://cobalt.example.org/admin/notifications/alert/{alert.id}/change/" in body
+    assert f"Open it: https://cobalt.example.org/patients/{alert.patient_id}/#alerts" in body
 
 
 def test_a_high_alert_that_becomes_critical_is_sent_again_once(patient: Patient, team: dict[str, Any]) -> None:

@@ -1,0 +1,14 @@
+"""Notifications contributes the alerts and reminders sections of the patient page (tracker/events.py)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from notifications import patient_pages
+from tracker import events
+from tracker.pages import PageSection
+
+
+@events.listen("patient.page_sections")
+def patient_page_sections(*, patient: Any, request: Any) -> list[PageSection]:
+    return patient_pages.patient_sections(patient=patient, request=request)

@@ -1,0 +1,43 @@
+"""Sign-ins and failed sign-ins, recorded for the audit log (patients.StaffEvent). Connected in
+PatientsConfig.ready()."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.contrib.auth import get_user_model
+from django.contrib.auth.signals import user_logged_in, user_login_failed
+from django.dispatch import receiver
+from django.utils import timezone
+
+from patients.models import StaffEvent, StaffEventKind
+
+
+def _ip(request: Any) -> str | None:
+    return getattr(request, "META", {}).get("REMOTE_ADDR") or None
+
+
+@receiver(user_logged_in, dispatch_uid="cobalt-audit-signed-in")
+def signed_in(sender: Any, request: Any, user: Any, **kwargs: Any) -> None:
+    StaffEvent.objects.create(
+        at=timezone.now(),
+        kind=StaffEventKind.SIGNED_IN,
+        actor=user,
+        subject=user,
+        username=user.get_username(),
+        ip_address=_ip(request),
+    )
+
+
+@receiver(user_login_failed, dispatch_uid="cobalt-audit-sign-in-failed")
+def sign_in_failed(sender: Any, credentials: dict[str, Any], request: Any = None, **kwargs: Any) -> None:
+    # `credentials` has the password already masked by Django; only the username is kept.
+    username = str(credentials.get("username") or "")[:150]
+    User = get_user_model()  # noqa: N806
+    StaffEvent.objects.create(
+        at=timezone.now(),
+        kind=StaffEventKind.SIGN_IN_FAILED,
+        subject=User.objects.filter(username=username).first() if username else None,
+        username=username,
+        ip_address=_ip(request),
+    )

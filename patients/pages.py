@@ -1,0 +1,147 @@
+"""The patient pages: search `/patients/` (and its CSV), the patient page `/patients/{id}/` and the
+printable injection card `/patients/{id}/card/`.
+
+Patients is the left-most app: it cannot import regimens, notifications or monitoring. The patient page
+shows this app's own data (details, facts, medications) and the sections the apps above contribute
+through `tracker.events.collect("patient.page_sections", patient=..., request=...)` (each returns
+`tracker.pages.PageSection`s from its listeners); the card asks "patient.card_entries" the same way.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django import forms
+from django.core.paginator import Paginator
+from django.db.models import Q, QuerySet
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import render
+from django.template.loader import render_to_string
+from django.utils.translation import gettext_lazy as _
+
+from patients.models import Patient
+from tracker import events
+from tracker.clock import patient_today
+from tracker.exports import csv_response
+from tracker.forms import NHSUKForm
+from tracker.pages import CardEntry, PageSection, prescriber_here, staff_page
+from tracker.permissions import staff_clinic_ids
+
+PAGE_SIZE = 25
+
+
+class PatientSearchForm(NHSUKForm):
+    q = forms.CharField(
+        label=_("Name or MRN"),
+        required=False,
+        max_length=100,
+        widget=forms.TextInput(attrs={"data-width": "20", "type": "search", "autocomplete": "off"}),
+    )
+
+
+def patients_for(request: HttpRequest) -> QuerySet[Patient]:
+    """The patients of the user's clinics (another clinic's patient does not exist for them)."""
+    return Patient.objects.filter(clinic_id__in=staff_clinic_ids(request.user)).select_related("clinic")
+
+
+def search_patients(request: HttpRequest, text: str) -> QuerySet[Patient]:
+    queryset = patients_for(request)
+    for word in text.split():
+        queryset = queryset.filter(
+            Q(given_name__icontains=word) | Q(family_name__icontains=word) | Q(mrn__icontains=word)
+        )
+    return queryset.order_by("family_name", "given_name", "id")
+
+
+def _search(request: HttpRequest) -> tuple[PatientSearchForm, QuerySet[Patient]]:
+    form = PatientSearchForm(request.GET or None)
+    text = form.cleaned_data["q"] if form.is_valid() else ""
+    return form, search_patients(request, text.strip())
+
+
+@staff_page
+def patient_search(request: HttpRequest) -> HttpResponse:
+    form, queryset = _search(request)
+    page = Paginator(queryset, PAGE_SIZE).get_page(request.GET.get("page"))
+    query = request.GET.copy()
+    query.pop("page", None)
+    return render(
+        request,
+        "patients/search.html",
+        {"form": form, "page": page, "query": query.urlencode()},
+    )
+
+
+@staff_page
+def patient_export(request: HttpRequest) -> HttpResponse:
+    """The search's result as CSV (every page), cells neutralised against formulas (tracker/exports.py)."""
+    _form, queryset = _search(request)
+    rows = (
+        (p.family_name, p.given_name, p.mrn, p.birth_date, p.get_sex_display(), p.clinic.name)
+        for p in queryset.iterator(chunk_size=500)
+    )
+    names = (_("Family name"), _("Given name"), "MRN", _("Date of birth"), _("Sex"), _("Clinic"))
+    header = [str(name) for name in names]
+    return csv_response("patients.csv", header, rows)
+
+
+def get_patient(request: HttpRequest, patient_id: int) -> Patient:
+    """The patient, if they belong to one of the user's clinics; else 404 (as in the API)."""
+    patient = patients_for(request).filter(pk=patient_id).first()
+    if patient is None:
+        raise Http404(_("No such patient."))
+    return patient
+
+
+@staff_page
+def patient_page(request: HttpRequest, patient_id: int) -> HttpResponse:
+    patient = get_patient(request, patient_id)
+    today = patient_today(patient)
+    facts = list(patient.facts.select_related("recorded_by").order_by("-recorded_at", "-id"))
+    medications = list(patient.medications.all())
+    own = PageSection(
+        order=50,
+        anchor="facts",
+        title=_("Facts and medications"),
+        template="patients/sections/facts.html",
+        context={"facts": facts, "medications": medications, "today": today},
+    )
+    sections = sorted(
+        [own, *events.collect("patient.page_sections", patient=patient, request=request)],
+        key=lambda section: section.order,
+    )
+    shared = {"patient": patient, "today": today, "prescriber": prescriber_here(request, patient.clinic_id)}
+    rendered = [
+        (section, render_to_string(section.template, {**shared, **section.context}, request=request))
+        for section in sections
+    ]
+    return render(
+        request,
+        "patients/patient.html",
+        {
+            "patient": patient,
+            "age": patient.age_on(today),
+            "today": today,
+            "sections": rendered,
+        },
+    )
+
+
+def card_entries(patient: Patient) -> list[CardEntry]:
+    entries: list[CardEntry] = events.collect("patient.card_entries", patient=patient)
+    return sorted(entries, key=lambda entry: (entry.on, entry.kind))
+
+
+@staff_page
+def injection_card(request: HttpRequest, patient_id: int) -> HttpResponse:
+    """The card handed to the patient: the next appointments and blood tests, and the clinic's contact, in
+    the patient's language. No diagnosis, drug or lab value (SPEC: texts to patients carry no clinical
+    detail), so it is safe to lose on a bus."""
+    patient = get_patient(request, patient_id)
+    context: dict[str, Any] = {
+        "patient": patient,
+        "clinic": patient.clinic,
+        "entries": card_entries(patient),
+        "language": patient.language if patient.language in ("en", "es") else "en",
+    }
+    return render(request, "patients/card.html", context)

@@ -1,0 +1,415 @@
+"""The regimens section of the patient page (timeline, rechecks, clinician actions) and the pages of
+those actions: start a regimen (with a preview), stop it, end its loading phase, record a review, and
+mark a dose record entered in error.
+
+Each action page is a small form that calls the same service as the API (regimens/services), with the
+same roles: prescribers start, stop, end phases and review (403 for a nurse, as `require_role` in the
+API); entering a dose in error is the clinician's, or the recording nurse's within 7 days (the service
+decides). Bad input shows the service's field and reason; safety warnings are listed to acknowledge.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from django import forms
+from django.contrib import messages
+from django.core.exceptions import PermissionDenied
+from django.db.models import Prefetch, QuerySet
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.utils.translation import gettext as gettext_now
+from django.utils.translation import gettext_lazy as _
+from rest_framework.exceptions import PermissionDenied as ApiPermissionDenied
+
+from patients.models import Patient
+from regimens import schedule, services
+from regimens.models import (
+    DoseStatus,
+    LabRecheck,
+    Protocol,
+    RecheckStatus,
+    Regimen,
+    RegimenDecision,
+    RegimenStatus,
+    ReviewOutcome,
+    ScheduledDose,
+)
+from tracker.clock import patient_today
+from tracker.errors import SafetyWarning, ServiceError, WarningsNotAcknowledged
+from tracker.forms import DateInput, NHSUKForm
+from tracker.pages import CardEntry, PageSection, prescriber_here, staff_page
+from tracker.permissions import staff_clinic_ids
+
+# The timeline shows every recorded dose and the next planned ones (a lifelong oral regimen plans months
+# of daily doses ahead; the calendar and the API list them all).
+PLANNED_SHOWN = 8
+CARD_DOSES = 6
+
+
+# --- The section of the patient page ------------------------------------------------------------------
+
+
+def _phase_names(regimen: Regimen) -> list[dict[str, Any]]:
+    return list((regimen.protocol_snapshot or {}).get("phases") or [])
+
+
+def regimen_rows(patient: Patient) -> list[Regimen]:
+    """The patient's regimens with everything the timeline shows, in a fixed number of queries."""
+    user_fields = ("administered_by", "error_recorded_by")
+    return list(
+        Regimen.objects.filter(patient=patient)
+        .select_related("protocol", "created_by", "stopped_by")
+        .prefetch_related(
+            Prefetch("doses", queryset=ScheduledDose.objects.select_related(*user_fields).order_by("due_date", "id")),
+            Prefetch("lab_rechecks", queryset=LabRecheck.objects.select_related("closed_by").order_by("due_date")),
+            Prefetch("decisions", queryset=RegimenDecision.objects.select_related("decided_by")),
+        )
+        .order_by("-start_date", "-id")
+    )
+
+
+def _timeline(regimen: Regimen, user_id: int | None, prescriber: bool) -> dict[str, Any]:
+    doses = list(regimen.doses.all())
+    planned = [d for d in doses if d.status == DoseStatus.PLANNED]
+    shown = [d for d in doses if d.status != DoseStatus.PLANNED] + planned[:PLANNED_SHOWN]
+    shown.sort(key=lambda d: (d.due_date, d.id))
+    phases = _phase_names(regimen)
+    current = phases[min(regimen.current_phase, len(phases) - 1)] if phases else {}
+    open_ended = current.get("end_condition") in schedule.OPEN_ENDED
+    active = regimen.status == RegimenStatus.ACTIVE
+    return {
+        "regimen": regimen,
+        "phase_name": current.get("name", ""),
+        "phase_names": {i: p.get("name", p.get("key", "")) for i, p in enumerate(phases)},
+        "doses": [
+            {
+                "dose": d,
+                "can_enter_in_error": d.status in (DoseStatus.GIVEN, DoseStatus.NOT_GIVEN)
+                and (prescriber or (user_id is not None and d.administered_by_id == user_id)),
+            }
+            for d in shown
+        ],
+        "planned_hidden": max(0, len(planned) - PLANNED_SHOWN),
+        "rechecks": list(regimen.lab_rechecks.all()),
+        "decisions": list(regimen.decisions.all()),
+        "can_decide": active and prescriber,
+        "open_ended": active and open_ended,
+    }
+
+
+def patient_section(*, patient: Patient, request: HttpRequest) -> list[PageSection]:
+    prescriber = prescriber_here(request, patient.clinic_id)
+    regimens = regimen_rows(patient)
+    user_id = getattr(request.user, "pk", None)
+    return [
+        PageSection(
+            order=10,
+            anchor="regimens",
+            title=_("Regimens and rechecks"),
+            template="regimens/sections/regimens.html",
+            context={
+                "timelines": [_timeline(r, user_id, prescriber) for r in regimens],
+                "can_start": prescriber and not any(r.status == RegimenStatus.ACTIVE for r in regimens),
+            },
+        )
+    ]
+
+
+def card_entries(*, patient: Patient) -> list[CardEntry]:
+    """The next clinic appointments (doses given at the clinic; home doses need none) and blood tests."""
+    today = patient_today(patient)
+    doses = (
+        ScheduledDose.objects.filter(
+            patient=patient, status=DoseStatus.PLANNED, self_administered=False, due_date__gte=today
+        )
+        .order_by("due_date")
+        .values_list("due_date", flat=True)[:CARD_DOSES]
+    )
+    rechecks = LabRecheck.objects.filter(
+        patient=patient, status__in=[RecheckStatus.DUE, RecheckStatus.OVERDUE], window_end__gte=today
+    ).values_list("window_start", "window_end")
+    entries = [CardEntry(on=day, kind="injection") for day in dict.fromkeys(doses)]
+    entries += [CardEntry(on=max(start, today), kind="blood_test", until=end) for start, end in set(rechecks)]
+    return entries
+
+
+# --- The action pages ---------------------------------------------------------------------------------
+
+
+def _regimens_for(request: HttpRequest) -> QuerySet[Regimen]:
+    return Regimen.objects.filter(patient__clinic_id__in=staff_clinic_ids(request.user)).select_related(
+        "patient", "protocol"
+    )
+
+
+def _require_prescriber(request: HttpRequest, patient: Patient, doing: str) -> None:
+    if not prescriber_here(request, patient.clinic_id):
+        raise PermissionDenied(gettext_now("Only a clinician or clinic admin of this clinic may %s.") % doing)
+
+
+def _patient_url(patient: Patient, anchor: str = "regimens") -> str:
+    return f"{reverse('patient', args=[patient.pk])}#{anchor}"
+
+
+def _posted(request: HttpRequest) -> Any:
+    """The form data of a POST (even an empty one: it must be checked), None for a GET."""
+    return request.POST if request.method == "POST" else None
+
+
+class WarningsForm(NHSUKForm):
+    """A form whose service may answer with safety warnings to acknowledge (RULES §4): they are listed as
+    tick boxes, and a hard stop also needs a reason (only where the service takes one: `override`)."""
+
+    override = True
+
+    acknowledge = forms.MultipleChoiceField(
+        label=_("I have read these warnings"), required=False, widget=forms.CheckboxSelectMultiple
+    )
+    override_reason = forms.CharField(
+        label=_("Reason to go ahead (needed for a hard stop)"), required=False, widget=forms.Textarea(attrs={"rows": 2})
+    )
+
+    def __init__(self, *args: Any, warnings: list[SafetyWarning] | None = None, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        codes = [(w.code, f"{w.rule + ': ' if w.rule else ''}{w.message}") for w in warnings or []]
+        previous = [(c, c) for c in (self.data.getlist("acknowledge") if hasattr(self.data, "getlist") else [])]
+        self.acknowledge_field.choices = list(dict(previous + codes).items())
+        self.warnings = warnings or []
+        if not self.override:
+            del self.fields["override_reason"]
+        if not codes:
+            self.fields["acknowledge"].widget = forms.MultipleHiddenInput()
+            if self.override:
+                self.fields["override_reason"].widget = forms.HiddenInput()
+
+    @property
+    def acknowledge_field(self) -> forms.MultipleChoiceField:
+        field = self.fields["acknowledge"]
+        assert isinstance(field, forms.MultipleChoiceField)  # noqa: S101 (declared above)
+        return field
+
+
+def _run(form: WarningsForm, action: Callable[[], Any]) -> Any:
+    """Call the service; put its refusal on the form (the field it names, or the whole form)."""
+    try:
+        return action()
+    except WarningsNotAcknowledged as exc:
+        form.warnings = exc.warnings
+        form.fields["acknowledge"].widget = forms.CheckboxSelectMultiple(attrs={"class": "nhsuk-checkboxes__input"})
+        form.acknowledge_field.choices = [
+            (w.code, f"{w.rule + ': ' if w.rule else ''}{w.message}") for w in exc.warnings
+        ]
+        if form.override:
+            form.fields["override_reason"].widget = forms.Textarea(attrs={"rows": 2, "class": "nhsuk-textarea"})
+        form.add_error("acknowledge", exc.message)
+    except ServiceError as exc:
+        field = exc.field if exc.field in form.fields else None
+        form.add_error(field, exc.message if field else f"{exc.field}: {exc.message}")
+    except ApiPermissionDenied as exc:
+        raise PermissionDenied(str(exc.detail)) from exc
+    return None
+
+
+class StartForm(WarningsForm):
+    protocol = forms.ModelChoiceField(
+        label=_("Protocol"), queryset=Protocol.objects.filter(active=True).order_by("name"), empty_label=None
+    )
+    start_date = forms.DateField(label=_("Start date"), widget=DateInput())
+    field_order = ["protocol", "start_date", "acknowledge", "override_reason"]
+
+
+@staff_page
+def regimen_start(request: HttpRequest, patient_id: int) -> HttpResponse:
+    patient = Patient.objects.filter(clinic_id__in=staff_clinic_ids(request.user), pk=patient_id).first()
+    if patient is None:
+        raise Http404(_("No such patient."))
+    _require_prescriber(request, patient, gettext_now("start a regimen"))
+    today = patient_today(patient)
+    form = StartForm(_posted(request), initial={"start_date": today})
+    preview = None
+    if request.method == "POST" and form.is_valid():
+        data = form.cleaned_data
+        if request.POST.get("action") == "preview":
+            preview = _run(
+                form,
+                lambda: services.schedule_preview(
+                    protocol=data["protocol"], start_date=data["start_date"], clinic=patient.clinic,
+                    timezone=patient.timezone, today=today,
+                ),
+            )
+        else:
+            regimen = _run(
+                form,
+                lambda: services.regimen_start(
+                    patient=patient,
+                    protocol=data["protocol"],
+                    start_date=data["start_date"],
+                    acknowledge=data["acknowledge"],
+                    override_reason=data["override_reason"],
+                    user=request.user,
+                ),
+            )
+            if regimen is not None:
+                done = gettext_now("Regimen %(name)s started; its doses are planned.")
+                messages.success(request, done % {"name": regimen.protocol.name})
+                return redirect(_patient_url(patient))
+    return render(
+        request,
+        "regimens/start.html",
+        {
+            "patient": patient,
+            "form": form,
+            "preview": preview,
+            "preview_doses": preview.doses[:12] if preview else (),
+            "preview_more": max(0, len(preview.doses) - 12) if preview else 0,
+        },
+    )
+
+
+class StopForm(WarningsForm):
+    override = False
+    reason = forms.CharField(label=_("Why is the regimen stopped?"), widget=forms.Textarea(attrs={"rows": 3}))
+    field_order = ["reason", "acknowledge"]
+
+
+class EndPhaseForm(WarningsForm):
+    override = False
+    ended_on = forms.DateField(
+        label=_("Ended on"), required=False, widget=DateInput(), help_text=_("Leave empty for today.")
+    )
+    reason = forms.CharField(
+        label=_("Reason"),
+        required=False,
+        widget=forms.Textarea(attrs={"rows": 2}),
+        help_text=_("Needed when the neurological loading phase ends before six doses."),
+    )
+    note = forms.CharField(label=_("Note"), required=False, widget=forms.Textarea(attrs={"rows": 2}))
+    field_order = ["ended_on", "reason", "note", "acknowledge"]
+
+
+class ReviewForm(WarningsForm):
+    override = False
+    outcome = forms.ChoiceField(label=_("Outcome"), choices=ReviewOutcome.choices, widget=forms.RadioSelect)
+    note = forms.CharField(label=_("Note"), required=False, widget=forms.Textarea(attrs={"rows": 3}))
+    field_order = ["outcome", "note"]
+
+
+def _decision_page(
+    request: HttpRequest,
+    regimen_id: int,
+    form_class: type[WarningsForm],
+    call: Callable[[Regimen, dict[str, Any]], Any],
+    doing: str,
+    title: Any,
+    done: Any,
+) -> HttpResponse:
+    regimen = _regimens_for(request).filter(pk=regimen_id).first()
+    if regimen is None:
+        raise Http404(_("No such regimen."))
+    _require_prescriber(request, regimen.patient, doing)
+    form = form_class(_posted(request))
+    if request.method == "POST" and form.is_valid():
+        if _run(form, lambda: call(regimen, form.cleaned_data) or True) is not None:
+            messages.success(request, str(done))
+            return redirect(_patient_url(regimen.patient))
+    return render(
+        request,
+        "regimens/decision.html",
+        {
+            "patient": regimen.patient,
+            "regimen": regimen,
+            "form": form,
+            "title": title,
+            "form_name": form_class.__name__,
+        },
+    )
+
+
+@staff_page
+def regimen_stop(request: HttpRequest, regimen_id: int) -> HttpResponse:
+    return _decision_page(
+        request,
+        regimen_id,
+        StopForm,
+        lambda r, d: services.regimen_stop(
+            regimen=r, reason=d["reason"], acknowledge=d["acknowledge"], user=request.user
+        ),
+        gettext_now("stop a regimen"),
+        _("Stop the regimen"),
+        _("Regimen stopped: its planned doses and rechecks are cancelled."),
+    )
+
+
+@staff_page
+def regimen_end_phase(request: HttpRequest, regimen_id: int) -> HttpResponse:
+    return _decision_page(
+        request,
+        regimen_id,
+        EndPhaseForm,
+        lambda r, d: services.regimen_end_phase(
+            regimen=r,
+            ended_on=d["ended_on"],
+            reason=d["reason"],
+            note=d["note"],
+            acknowledge=d["acknowledge"],
+            user=request.user,
+        ),
+        gettext_now("end a loading phase"),
+        _("End the phase in progress"),
+        _("Phase ended; the next phase is planned."),
+    )
+
+
+@staff_page
+def regimen_review(request: HttpRequest, regimen_id: int) -> HttpResponse:
+    return _decision_page(
+        request,
+        regimen_id,
+        ReviewForm,
+        lambda r, d: services.regimen_record_review(regimen=r, outcome=d["outcome"], note=d["note"], user=request.user),
+        gettext_now("record a phase review"),
+        _("Record a review"),
+        _("Review recorded."),
+    )
+
+
+class EnteredInErrorForm(WarningsForm):
+    override = False
+    reason = forms.CharField(
+        label=_("Why is this record wrong?"),
+        widget=forms.Textarea(attrs={"rows": 2}),
+        help_text=_("For example: recorded on the wrong patient."),
+    )
+    field_order = ["reason"]
+
+
+@staff_page
+def dose_entered_in_error(request: HttpRequest, dose_id: int) -> HttpResponse:
+    """RULES §10 V-14, as POST /api/doses/{id}/entered-in-error/: a clinician may always, the nurse who
+    recorded the dose within 7 days; anyone else gets 403 from the service."""
+    dose = (
+        ScheduledDose.objects.filter(patient__clinic_id__in=staff_clinic_ids(request.user), pk=dose_id)
+        .select_related("patient", "regimen__protocol", "administered_by")
+        .first()
+    )
+    if dose is None:
+        raise Http404(_("No such dose."))
+    form = EnteredInErrorForm(_posted(request))
+    clinician = prescriber_here(request, dose.patient.clinic_id)
+    if request.method == "POST" and form.is_valid():
+        marked = _run(
+            form,
+            lambda: services.dose_mark_entered_in_error(
+                dose=dose, reason=form.cleaned_data["reason"], user=request.user, clinician=clinician
+            ),
+        )
+        if marked is not None:
+            done = gettext_now("The dose record is marked entered in error; the dose is planned again.")
+            messages.success(request, done)
+            return redirect(_patient_url(dose.patient))
+    return render(request, "regimens/entered_in_error.html", {"patient": dose.patient, "dose": dose, "form": form})
+
+

@@ -1,0 +1,145 @@
+"""The audit log (GET /api/audit/, /audit/ and its CSV): every change to the clinic's clinical data and
+every sign-in and staff change, who, when, what changed, which record and patient; clinic-scoped."""
+
+from __future__ import annotations
+
+import csv
+import io
+from datetime import timedelta
+from typing import Any
+
+import pytest
+from django.test import Client
+
+from patients.models import ClinicMembership, Role
+from regimens.models import DoseStatus
+from tests.conftest import client_for
+from tests.factories import PatientFactory, RegimenFactory, ScheduledDoseFactory, staff_user
+from tests.timeline import T0, noon
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def events(clinic: Any, other_clinic: Any, nurse: Any, clinic_admin: Any, patient: Any, other_patient: Any) -> Any:
+    """A nurse changes a patient's phone through the API, signs in, and someone fails to sign in as
+    them; the admin invites a clinician; another clinic's patient changes too."""
+    assert (
+        client_for(nurse).patch(f"/api/patients/{patient.id}/", {"phone": "+447700900999"}, format="json").status_code
+        == 200
+    )
+    Client().login(username="nurse", password="pw-for-tests")
+    Client().login(username="nurse", password="wrong")
+    staff = client_for(clinic_admin).post(
+        "/api/staff/", {"email": "cl@example.org", "role": "clinician"}, format="json"
+    )
+    assert staff.status_code == 201
+    other_patient.phone = "+447700900000"
+    other_patient.save()
+    return {"patient": patient}
+
+
+def test_it_shows_who_changed_what_on_which_patient(events: Any, admin_api: Any, nurse: Any, patient: Any) -> None:
+    body = admin_api.get("/api/audit/").json()
+    change = next(e for e in body["results"] if e["kind"] == "patient" and e["action"] == "changed")
+    assert change["actor"] == {"id": nurse.id, "username": "nurse"}
+    assert change["patient"]["id"] == patient.id and change["patient"]["mrn"] == patient.mrn
+    assert change["changes"] == [{"field": "phone", "from": "+447700900123", "to": "+447700900999"}]
+    assert change["record"] == {"model": "patient", "id": patient.id, "label": f"Patient #{patient.id}"}
+    actions = [e["action"] for e in body["results"]]
+    assert "signed_in" in actions and "sign_in_failed" in actions and "staff_invited" in actions
+    invited = next(e for e in body["results"] if e["action"] == "staff_invited")
+    assert invited["record"]["label"] == "cl@example.org"
+    assert {"field": "role", "from": None, "to": "clinician"} in invited["changes"]
+    # Another clinic's changes never show.
+    assert all(e["patient"] is None or e["patient"]["id"] == patient.id for e in body["results"])
+    assert body["results"] == sorted(body["results"], key=lambda e: e["at"], reverse=True)
+
+
+def test_it_filters_by_person_patient_kind_and_date(events: Any, admin_api: Any, nurse: Any, patient: Any) -> None:
+    mine = admin_api.get(f"/api/audit/?person={nurse.id}").json()["results"]
+    assert mine and all(e["actor"] is None or e["actor"]["id"] == nurse.id for e in mine)
+    assert {e["action"] for e in mine} >= {"changed", "signed_in", "sign_in_failed"}
+    theirs = admin_api.get(f"/api/audit/?patient={patient.id}").json()["results"]
+    assert theirs and all(e["patient"]["id"] == patient.id for e in theirs)
+    signins = admin_api.get("/api/audit/?kind=sign_in").json()["results"]
+    assert {e["action"] for e in signins} == {"signed_in", "sign_in_failed"}
+    both = admin_api.get("/api/audit/?kind=sign_in&kind=staff").json()["results"]
+    assert {e["kind"] for e in both} == {"sign_in", "staff"}
+    assert admin_api.get("/api/audit/?to=2000-01-01").json()["count"] == 0
+    assert admin_api.get("/api/audit/?kind=everything").json().keys() == {"kind"}
+    assert admin_api.get("/api/audit/?from=2027-01-02&to=2027-01-01").json().keys() == {"to"}
+
+
+def test_it_pages(events: Any, admin_api: Any) -> None:
+    total = admin_api.get("/api/audit/").json()["count"]
+    first = admin_api.get("/api/audit/?page_size=2").json()
+    assert first["count"] == total and len(first["results"]) == 2 and first["next"] == 2
+    second = admin_api.get("/api/audit/?page_size=2&page=2").json()
+    assert {e["id"] for e in first["results"]}.isdisjoint(e["id"] for e in second["results"])
+
+
+def test_a_dose_record_shows_its_field_changes(clinic: Any, admin_api: Any) -> None:
+    dose = ScheduledDoseFactory(regimen=RegimenFactory(patient=PatientFactory(clinic=clinic)), due_date=T0)
+    dose.status = DoseStatus.GIVEN
+    dose.administered_at = noon(T0)
+    dose.save()
+    given = admin_api.get("/api/audit/?kind=dose").json()["results"][0]
+    assert given["action"] == "changed" and given["actor"] is None  # written outside a request: the system
+    assert {c["field"]: c["to"] for c in given["changes"]} == {
+        "status": "given",
+        "administered_at": noon(T0).isoformat(),
+    }
+
+
+def test_it_is_for_the_clinic_admins_of_that_clinic(
+    clinic: Any, other_clinic: Any, nurse_api: Any, admin_api: Any
+) -> None:
+    assert nurse_api.get("/api/audit/").status_code == 403
+    assert admin_api.get(f"/api/audit/?clinic={other_clinic.id}").status_code == 404
+
+
+def test_the_page_and_its_csv(events: Any, clinic_admin: Any, patient: Any) -> None:
+    browser = Client()
+    browser.force_login(clinic_admin)
+    html = browser.get("/audit/").content.decode()
+    assert "+447700900999" in html and patient.mrn in html and "Sign-in failed" in html
+    assert browser.get("/audit/?kind=nothing").status_code == 200  # the error summary, not a crash
+    assert "There is a problem" in browser.get("/audit/?kind=nothing").content.decode()
+    response = browser.get(f"/audit/export/?patient_mrn={patient.mrn}")
+    assert response["Content-Type"].startswith("text/csv")
+    rows = list(csv.reader(io.StringIO(response.content.decode("utf-8-sig"))))
+    assert rows[0][:4] == ["When", "Who", "Kind", "Action"]
+    phone = next(r for r in rows[1:] if "phone" in r[-2])
+    # The phone number starts with "+": neutralised, so a spreadsheet does not run it as a formula.
+    assert "'+447700900999" not in phone[-2] and "+447700900999" in phone[-2]
+    assert all(r[6] == patient.mrn for r in rows[1:])
+
+
+def test_a_formula_in_a_cell_is_neutralised(clinic: Any, clinic_admin: Any) -> None:
+    PatientFactory(clinic=clinic, family_name="=HYPERLINK(1)")
+    browser = Client()
+    browser.force_login(clinic_admin)
+    body = browser.get("/audit/export/?kind=patient").content.decode("utf-8-sig")
+    assert "'=HYPERLINK(1)" in body
+
+
+@pytest.mark.parametrize("people", [1, 10])
+def test_its_query_count_does_not_grow_with_rows(
+    clinic: Any, clinic_admin: Any, people: int, django_assert_max_num_queries: Any
+) -> None:
+    for n in range(people):
+        patient = PatientFactory(clinic=clinic)
+        patient.phone = f"+4477009{n:05d}"
+        patient.save()
+        dose = ScheduledDoseFactory(regimen=RegimenFactory(patient=patient), due_date=T0 + timedelta(days=n))
+        dose.status = DoseStatus.GIVEN
+        dose.save()
+        ClinicMembership.objects.get_or_create(user=staff_user(clinic, Role.NURSE), clinic=clinic)
+    api = client_for(clinic_admin)
+    with django_assert_max_num_queries(14):
+        assert api.get("/api/audit/").status_code == 200
+    browser = Client()
+    browser.force_login(clinic_admin)
+    with django_assert_max_num_queries(18):
+        assert browser.get("/audit/").status_code == 200

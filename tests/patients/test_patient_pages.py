@@ -1,0 +1,395 @@
+"""The patient pages: search `/patients/` (and its CSV), the patient page `/patients/{id}/` with the sections
+regimens, notifications and monitoring contribute, the clinician's actions on it, and the injection card.
+
+Every action writes what the API would (the same service), with the same roles and clinic boundary.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from typing import Any
+
+import pytest
+from django.test import Client
+
+from notifications.models import AlertStatus, Channel, Purpose, Severity
+from patients.models import Role
+from regimens.models import DoseStatus, Protocol, Regimen, RegimenStatus, ScheduledDose
+from regimens.services import dose_record_administration, regimen_start
+from tests.factories import (
+    AlertFactory,
+    DeliveryFactory,
+    LabResultFactory,
+    MedicationFactory,
+    PatientFactFactory,
+    PatientFactory,
+    staff_user,
+)
+from tests.timeline import T0, day, noon, start_treatment
+
+pytestmark = pytest.mark.django_db
+
+
+def web(user: Any) -> Client:
+    client = Client()
+    client.force_login(user)
+    return client
+
+
+def text(response: Any) -> str:
+    return response.content.decode()
+
+
+# --- Search ------------------------------------------------------------------------------------------
+
+
+def test_it_finds_patients_by_name_or_mrn_in_the_users_clinics_only(nurse: Any, clinic: Any, other_clinic: Any) -> None:
+    PatientFactory(clinic=clinic, given_name="Ada", family_name="Lovelace", mrn="RH-100")
+    PatientFactory(clinic=clinic, given_name="Grace", family_name="Hopper", mrn="RH-200")
+    PatientFactory(clinic=other_clinic, given_name="Ada", family_name="Byron", mrn="HS-100")
+
+    body = text(web(nurse).get("/patients/", {"q": "ada"}))
+    assert "Lovelace, Ada" in body
+    assert "Hopper" not in body
+    assert "Byron" not in body  # another clinic's patient does not exist for this nurse
+
+    body = text(web(nurse).get("/patients/", {"q": "RH-200"}))
+    assert "Hopper, Grace" in body and "Lovelace" not in body
+
+
+def test_the_list_is_paged(nurse: Any, clinic: Any) -> None:
+    for n in range(30):
+        PatientFactory(clinic=clinic, family_name=f"Family{n:02d}")
+    first = text(web(nurse).get("/patients/"))
+    assert "30 patients" in first
+    assert "Family00" in first and "Family25" not in first
+    assert "page=2" in first and "nhsuk-pagination" in first
+    second = text(web(nurse).get("/patients/", {"page": 2}))
+    assert "Family25" in second and "Family00" not in second
+
+
+def test_the_csv_holds_the_search_result_with_formulas_neutralised(nurse: Any, clinic: Any, other_clinic: Any) -> None:
+    PatientFactory(clinic=clinic, given_name="=HYPERLINK(1)", family_name="Smith", mrn="RH-1")
+    PatientFactory(clinic=clinic, given_name="Bob", family_name="Jones", mrn="RH-2")
+    PatientFactory(clinic=other_clinic, given_name="Eve", family_name="Smith", mrn="HS-1")
+
+    response = web(nurse).get("/patients/export.csv", {"q": "smith"})
+    assert response["Content-Type"].startswith("text/csv")
+    rows = list(csv.reader(io.StringIO(response.content.decode("utf-8-sig"))))
+    assert rows[0][:3] == ["Family name", "Given name", "MRN"]
+    assert rows[1:] == [["Smith", "'=HYPERLINK(1)", "RH-1", "1960-05-17", "Female", "Riverside Haematology"]]
+
+
+def test_pages_need_sign_in_and_a_clinic(clinic: Any, patient: Any, django_user_model: Any) -> None:
+    response = Client().get(f"/patients/{patient.pk}/")
+    assert response.status_code == 302 and response["Location"].startswith("/login/?next=")
+    stranger = django_user_model.objects.create_user("stranger", password="pw-for-tests")  # noqa: S106
+    assert web(stranger).get("/patients/").status_code == 403
+
+
+@pytest.mark.parametrize("path", ["/patients/{id}/", "/patients/{id}/card/", "/patients/{id}/regimens/new/"])
+def test_another_clinics_patient_is_a_404(clinician: Any, other_patient: Any, path: str) -> None:
+    assert web(clinician).get(path.format(id=other_patient.pk)).status_code == 404
+
+
+# --- The patient page ----------------------------------------------------------------------------------
+
+
+def test_the_page_shows_every_section(nurse: Any, patient: Any, clock: Any) -> None:
+    regimen = start_treatment(patient)
+    LabResultFactory(patient=patient, collected_at=noon(day(-3)), value_as_entered="95", value_canonical=95)
+    LabResultFactory(patient=patient, collected_at=noon(day(3)), value_as_entered="105", value_canonical=105)
+    LabResultFactory(patient=patient, collected_at=noon(day(7)), value_as_entered="118", value_canonical=118)
+    PatientFactFactory(patient=patient)
+    MedicationFactory(patient=patient)
+    AlertFactory(patient=patient, message="A dose is overdue (test).")
+    DeliveryFactory(patient=patient, channel=Channel.EMAIL, address="ada@example.org", purpose=Purpose.DOSE_REMINDER)
+    clock.move_to(noon(day(8)))
+
+    body = text(web(nurse).get(f"/patients/{patient.pk}/"))
+    for anchor in ('id="details"', 'id="warnings"', 'id="regimens"', 'id="alerts"', 'id="labs"', 'id="facts"',
+                   'id="reminders"'):
+        assert anchor in body
+    assert regimen.protocol.name in body
+    assert "Given" in body and "Planned" in body
+    assert "<svg" in body and 'class="band"' in body and "first dose" in body  # chart: band and T0
+    assert "Time in range: " in body and "% of 4 days since the first dose" in body
+    assert "A dose is overdue (test)." in body
+    assert "a***@example.org" in body and "ada@example.org" not in body  # recipients masked as in the log
+    assert "S-14" in body  # the information prompts
+
+
+def test_a_nurse_sees_no_prescriber_button_and_gets_403_if_she_posts(nurse: Any, patient: Any, clock: Any) -> None:
+    regimen = start_treatment(patient)
+    body = text(web(nurse).get(f"/patients/{patient.pk}/"))
+    assert "Stop the regimen" not in body and "Start a regimen" not in body
+    client = web(nurse)
+    assert client.post(f"/regimens/{regimen.pk}/stop/", {"reason": "x"}).status_code == 403
+    assert client.get(f"/patients/{patient.pk}/regimens/new/").status_code == 403
+    assert client.post(f"/regimens/{regimen.pk}/review/", {"outcome": "worsening"}).status_code == 403
+    regimen.refresh_from_db()
+    assert regimen.status == RegimenStatus.ACTIVE
+
+
+def build_patient(clinic: Any, results: int, alerts: int) -> Any:
+    patient = PatientFactory(clinic=clinic)
+    start_treatment(patient)
+    for n in range(results):
+        LabResultFactory(patient=patient, collected_at=noon(day(n)), value_as_entered="110", value_canonical=110 + n)
+    for n in range(alerts):
+        AlertFactory(patient=patient, kind=["dose_overdue", "contact_missing", "gate_pending"][n % 3],
+                     status=AlertStatus.RESOLVED if n >= 3 else AlertStatus.OPEN)
+    for _n in range(results):
+        DeliveryFactory(patient=patient)
+    return patient
+
+
+def test_the_page_renders_in_a_number_of_queries_that_does_not_grow(
+    clinician: Any, clinic: Any, clock: Any, django_assert_max_num_queries: Any
+) -> None:
+    small = build_patient(clinic, results=1, alerts=1)
+    large = build_patient(clinic, results=12, alerts=3)
+    clock.move_to(noon(day(20)))
+    client = web(clinician)
+    client.get(f"/patients/{small.pk}/")  # warm caches (content types, sessions)
+    with django_assert_max_num_queries(30) as small_queries:
+        assert client.get(f"/patients/{small.pk}/").status_code == 200
+    with django_assert_max_num_queries(len(small_queries)):
+        assert client.get(f"/patients/{large.pk}/").status_code == 200
+
+
+def test_search_renders_in_a_fixed_number_of_queries(
+    nurse: Any, clinic: Any, django_assert_max_num_queries: Any
+) -> None:
+    PatientFactory(clinic=clinic)
+    client = web(nurse)
+    with django_assert_max_num_queries(8) as few:
+        client.get("/patients/")
+    for _n in range(20):
+        PatientFactory(clinic=clinic)
+    with django_assert_max_num_queries(len(few)):
+        client.get("/patients/")
+
+
+# --- The clinician's actions: each writes what the API would ------------------------------------------
+
+
+def test_a_clinician_previews_then_starts_a_regimen(clinician: Any, patient: Any, clock: Any) -> None:
+    protocol = Protocol.objects.get(code="hydroxo-uk-standard")
+    client = web(clinician)
+    form = {"protocol": protocol.pk, "start_date": T0.isoformat()}
+
+    preview = client.post(f"/patients/{patient.pk}/regimens/new/", {**form, "action": "preview"})
+    assert preview.status_code == 200
+    assert "Preview: nothing is stored yet" in text(preview)
+    assert not Regimen.objects.filter(patient=patient).exists()
+
+    response = client.post(f"/patients/{patient.pk}/regimens/new/", {**form, "action": "start"})
+    assert response.status_code == 302 and response["Location"] == f"/patients/{patient.pk}/#regimens"
+    regimen = Regimen.objects.get(patient=patient)
+    assert (regimen.protocol, regimen.start_date, regimen.created_by) == (protocol, T0, clinician)
+    assert regimen.doses.filter(status=DoseStatus.PLANNED, due_date=T0).exists()  # planned at once, as the API
+    body = text(client.get(response["Location"]))
+    assert "started; its doses are planned" in body
+    assert "Start a regimen" not in body  # one active regimen at a time
+
+
+def test_safety_warnings_are_listed_to_acknowledge_before_a_start(clinician: Any, patient: Any, clock: Any) -> None:
+    # A pernicious anaemia patient on an oral protocol: RULES R-ORAL-1 / §10 V-6 caution.
+    protocol = Protocol.objects.get(code="oral-high-dose")
+    client = web(clinician)
+    form = {"protocol": protocol.pk, "start_date": T0.isoformat(), "action": "start"}
+
+    refused = client.post(f"/patients/{patient.pk}/regimens/new/", form)
+    assert refused.status_code == 200
+    body = text(refused)
+    assert "There is a problem" in body and "These warnings must be acknowledged" in body
+    assert 'name="acknowledge"' in body
+    assert not Regimen.objects.filter(patient=patient).exists()
+
+    codes = [c for c in refused.context["form"].fields["acknowledge"].choices]
+    acknowledge = [code for code, _label in codes]
+    started = client.post(
+        f"/patients/{patient.pk}/regimens/new/",
+        {**form, "acknowledge": acknowledge, "override_reason": "Declines injections; agreed with haematology."},
+    )
+    assert started.status_code == 302
+    regimen = Regimen.objects.get(patient=patient)
+    assert set(regimen.acknowledged_warnings) == set(acknowledge)
+    assert regimen.override_reason == "Declines injections; agreed with haematology."
+
+
+def test_stopping_needs_a_reason_and_cancels_planned_doses(clinician: Any, patient: Any, clock: Any) -> None:
+    regimen = start_treatment(patient)
+    client = web(clinician)
+    refused = client.post(f"/regimens/{regimen.pk}/stop/", {"reason": ""})
+    assert refused.status_code == 200 and "There is a problem" in text(refused)
+    regimen.refresh_from_db()
+    assert regimen.status == RegimenStatus.ACTIVE
+
+    # PA is an irreversible cause: stopping needs the S-5 warning acknowledged, as in the API.
+    refused = client.post(f"/regimens/{regimen.pk}/stop/", {"reason": "Moved away"})
+    assert "These warnings must be acknowledged" in text(refused)
+    codes = [code for code, _label in refused.context["form"].fields["acknowledge"].choices]
+    response = client.post(f"/regimens/{regimen.pk}/stop/", {"reason": "Moved away", "acknowledge": codes})
+    assert response.status_code == 302
+    regimen.refresh_from_db()
+    assert (regimen.status, regimen.stop_reason, regimen.stopped_by) == (RegimenStatus.STOPPED, "Moved away", clinician)
+    assert not regimen.doses.filter(status=DoseStatus.PLANNED).exists()
+
+
+def test_a_clinician_reviews_and_ends_the_neurological_loading_phase(clinician: Any, patient: Any, clock: Any) -> None:
+    regimen = start_treatment(patient, "hydroxo-uk-neuro")
+    client = web(clinician)
+    body = text(client.get(f"/patients/{patient.pk}/"))
+    assert "End the phase in progress" in body and "Record a review" in body
+
+    response = client.post(f"/regimens/{regimen.pk}/review/", {"outcome": "still_improving", "note": "Better gait"})
+    assert response.status_code == 302
+    assert regimen.decisions.get().note == "Better gait"
+
+    # RULES §10 V-5: before six loading doses the end needs a reason (the field is named).
+    refused = client.post(f"/regimens/{regimen.pk}/end-phase/", {})
+    assert refused.status_code == 200 and "Reason" in text(refused) and "loading doses given" in text(refused)
+    response = client.post(f"/regimens/{regimen.pk}/end-phase/", {"reason": "No further improvement expected"})
+    assert response.status_code == 302
+    regimen.refresh_from_db()
+    assert regimen.current_phase == 1
+
+
+def test_a_clinician_marks_a_given_dose_entered_in_error(clinician: Any, patient: Any, clock: Any) -> None:
+    start_treatment(patient)
+    given = ScheduledDose.objects.get(patient=patient, status=DoseStatus.GIVEN)
+    client = web(clinician)
+    assert f"/doses/{given.pk}/entered-in-error/" in text(client.get(f"/patients/{patient.pk}/"))
+    response = client.post(f"/doses/{given.pk}/entered-in-error/", {"reason": "Recorded on the wrong patient"})
+    assert response.status_code == 302
+    given.refresh_from_db()
+    assert (given.status, given.error_recorded_by) == (DoseStatus.ENTERED_IN_ERROR, clinician)
+    # The slot is planned again (RULES §10 V-14).
+    assert ScheduledDose.objects.filter(
+        regimen=given.regimen, phase_index=given.phase_index, sequence=given.sequence, status=DoseStatus.PLANNED
+    ).exists()
+
+
+def test_only_the_recording_nurse_may_mark_her_own_dose_in_error(
+    nurse: Any, clinic: Any, patient: Any, clock: Any
+) -> None:
+    regimen = regimen_start(patient=patient, protocol=Protocol.objects.get(code="hydroxo-uk-standard"), start_date=T0)
+    dose = regimen.doses.order_by("due_date").first()
+    dose_record_administration(dose=dose, user=nurse, administered_at=noon(T0))
+    other = staff_user(clinic, Role.NURSE, username="other-nurse")
+
+    assert "entered-in-error" not in text(web(other).get(f"/patients/{patient.pk}/"))
+    assert web(other).post(f"/doses/{dose.pk}/entered-in-error/", {"reason": "x"}).status_code == 403
+    assert f"/doses/{dose.pk}/entered-in-error/" in text(web(nurse).get(f"/patients/{patient.pk}/"))
+    assert web(nurse).post(f"/doses/{dose.pk}/entered-in-error/", {"reason": "Wrong arm noted"}).status_code == 302
+    dose.refresh_from_db()
+    assert dose.status == DoseStatus.ENTERED_IN_ERROR
+
+
+# --- Alerts on the patient page ---------------------------------------------------------------------------
+
+
+def test_a_nurse_acknowledges_an_alert_in_place(nurse: Any, patient: Any) -> None:
+    alert = AlertFactory(patient=patient)
+    response = web(nurse).post(
+        f"/patients/{patient.pk}/alerts/{alert.pk}/acknowledge/", {"note": "Phoned, rebooked"}, HTTP_HX_REQUEST="true"
+    )
+    assert response.status_code == 200
+    body = text(response)
+    assert body.startswith(f'<div class="nhsuk-card cobalt-alert cobalt-alert--high" id="alert-{alert.pk}"')
+    assert "Acknowledged" in body and "Phoned, rebooked" in body and "<form" not in body
+    alert.refresh_from_db()
+    assert (alert.status, alert.acknowledged_by) == ("acknowledged", nurse)
+    assert alert.acknowledgement_note == "Phoned, rebooked"
+
+
+def test_a_critical_alert_needs_a_note(clinician: Any, patient: Any) -> None:
+    alert = AlertFactory(patient=patient, severity=Severity.CRITICAL, kind="platelets_critical_low")
+    url = f"/patients/{patient.pk}/alerts/{alert.pk}/acknowledge/"
+    response = web(clinician).post(url, {"note": " "}, HTTP_HX_REQUEST="true")
+    assert "a critical alert needs a note saying what was done" in text(response)
+    assert 'nhsuk-form-group--error' in text(response)
+    alert.refresh_from_db()
+    assert alert.status == AlertStatus.OPEN
+    # Without JavaScript the form posts and the page comes back with the message.
+    response = web(clinician).post(url, {"note": "Admitted for review"})
+    assert response.status_code == 302 and response["Location"].endswith(f"#alert-{alert.pk}")
+    alert.refresh_from_db()
+    assert alert.status == AlertStatus.ACKNOWLEDGED
+
+
+def test_another_clinics_alert_is_a_404(nurse: Any, other_patient: Any) -> None:
+    alert = AlertFactory(patient=other_patient)
+    url = f"/patients/{other_patient.pk}/alerts/{alert.pk}/acknowledge/"
+    assert web(nurse).post(url, {"note": "x"}).status_code == 404
+    alert.refresh_from_db()
+    assert alert.status == AlertStatus.OPEN
+
+
+# --- The injection card ---------------------------------------------------------------------------------
+
+
+def card_of(user: Any, patient: Any) -> str:
+    response = web(user).get(f"/patients/{patient.pk}/card/")
+    assert response.status_code == 200
+    body = text(response)
+    return body[body.index('<article class="cobalt-card"') : body.index("</article>")]
+
+
+def test_the_card_lists_the_next_clinic_appointments_and_blood_tests_and_the_clinic(
+    nurse: Any, clinic: Any, patient: Any, clock: Any
+) -> None:
+    clinic.phone, clinic.address = "+44 20 7946 0000", "1 River Lane\nLondon E1 1AA"
+    clinic.save(update_fields=["phone", "address"])
+    regimen = start_treatment(patient)
+    card = card_of(nurse, patient)
+
+    next_dose = regimen.doses.filter(status=DoseStatus.PLANNED).order_by("due_date").first()
+    assert next_dose.due_date.strftime("%A %-d %B %Y") in card
+    assert card.count("Injection at the clinic") == 6  # the next six appointments
+    assert "Blood test" in card and "Between" in card  # a recheck has a window
+    assert "+44 20 7946 0000" in card and "1 River Lane<br>London E1 1AA" in card
+    # Handed to the patient: no diagnosis, medicine, dose or result on it.
+    for clinical in ("ydroxocobalamin", "mcg", "B12", "naemia", "IM", "MRN", "haemoglobin"):
+        assert clinical not in card, clinical
+
+
+def test_the_card_is_in_the_patients_language(nurse: Any, clinic: Any, clock: Any) -> None:
+    patient = PatientFactory(clinic=clinic, language="es")
+    start_treatment(patient)
+    card = card_of(nurse, patient)
+    assert 'lang="es"' in card
+    assert "Sus próximas citas" in card and "Inyección en la clínica" in card and "Análisis de sangre" in card
+    assert "enero de 2027" in card or "enero 2027" in card  # dates in Spanish too
+    assert "Your next appointments" not in card
+    # The page around the card stays in the staff's language.
+    assert "Print the card" in text(web(nurse).get(f"/patients/{patient.pk}/card/"))
+
+
+def test_the_card_renders_in_a_fixed_number_of_queries(
+    nurse: Any, clinic: Any, clock: Any, django_assert_max_num_queries: Any
+) -> None:
+    patient = PatientFactory(clinic=clinic)
+    client = web(nurse)
+    client.get(f"/patients/{patient.pk}/card/")
+    with django_assert_max_num_queries(8) as few:
+        client.get(f"/patients/{patient.pk}/card/")
+    start_treatment(patient)
+    with django_assert_max_num_queries(len(few)):
+        client.get(f"/patients/{patient.pk}/card/")
+
+
+def test_another_clinics_regimen_and_dose_are_a_404(clinician: Any, other_patient: Any, clock: Any) -> None:
+    regimen = start_treatment(other_patient)
+    given = regimen.doses.get(status=DoseStatus.GIVEN)
+    client = web(clinician)
+    for path in ("stop", "end-phase", "review"):
+        response = client.post(f"/regimens/{regimen.pk}/{path}/", {"reason": "x", "outcome": "worsening"})
+        assert response.status_code == 404
+    assert client.post(f"/doses/{given.pk}/entered-in-error/", {"reason": "x"}).status_code == 404
+    regimen.refresh_from_db()
+    given.refresh_from_db()
+    assert (regimen.status, given.status) == (RegimenStatus.ACTIVE, DoseStatus.GIVEN)
