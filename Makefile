@@ -17,7 +17,7 @@ TEST_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/cobalt
 PORT ?= 8000
 export PORT
 
-.PHONY: run test test-fast lint bench venv run-venv contract-venv assets clean
+.PHONY: run test test-fast lint bench bench-quick venv run-venv contract-venv assets clean
 
 venv: $(STAMP)
 
@@ -67,10 +67,18 @@ lint: venv
 	$(PY) manage.py check
 	$(PY) manage.py makemigrations --check --dry-run
 
+# `make bench`: every benchmark, and bench/RESULTS.md (sweeps and calendar change against bare SQL) at 100,000
+# patients; `make bench-quick`: only bench/RESULTS.md, at 10,000 (minutes instead of hours on a small machine).
+BENCH_PATIENTS ?= 100000
+BENCH_REPLAN_PATIENTS ?= 20000
 bench: venv
 	$(PY) bench/bench_schedule.py
 	DATABASE_URL=$${DATABASE_URL:-$(TEST_DATABASE_URL)} $(PY) bench/bench_sweep.py
 	DATABASE_URL=$${DATABASE_URL:-$(TEST_DATABASE_URL)} $(PY) bench/bench_delivery.py
+	DATABASE_URL=$${DATABASE_URL:-$(TEST_DATABASE_URL)} $(PY) bench/results.py --patients $(BENCH_PATIENTS) --replan-patients $(BENCH_REPLAN_PATIENTS)
+
+bench-quick: venv
+	DATABASE_URL=$${DATABASE_URL:-$(TEST_DATABASE_URL)} $(PY) bench/results.py --patients 10000 --replan-patients 2000
 
 clean:
 	rm -rf var/ $(VENV) $(CONTRACT_VENV)

@@ -110,6 +110,7 @@ def populate(n: int) -> list[int]:
             ScheduledDose(
                 regimen=r,
                 patient_id=r.patient_id,
+                clinic_id=r.patient.clinic_id,
                 phase_index=0,
                 phase="loading",
                 sequence=1,

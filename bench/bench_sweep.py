@@ -102,6 +102,7 @@ def populate(n: int, rng: random.Random) -> dict[str, int]:
             ScheduledDose(
                 regimen=reg,
                 patient_id=reg.patient_id,
+                clinic_id=clinic.pk,
                 phase_index=phase_index,
                 phase=phase,
                 sequence=seq,

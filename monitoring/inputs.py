@@ -6,7 +6,8 @@ tracker/events.py); `stored_results` and `rule_settings` serve monitoring/evalua
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections import defaultdict
+from collections.abc import Callable, Iterable
 from dataclasses import replace
 from datetime import date
 from decimal import Decimal
@@ -178,3 +179,25 @@ def lab_context(patient: Patient, t0: date | None) -> LabContext:
     )
     results = [s.result for s in stored_results(rows, patient.timezone)]
     return lab_context_from(patient, t0, results, facts)
+
+
+def lab_context_loader(patients: Iterable[Patient]) -> Callable[[Patient, date | None], LabContext]:
+    """`lab_context` for many patients in two queries (bulk re-plans: a calendar change, the horizons
+    sweep): the facts and results of every patient are read once, then each context is pure."""
+    ids = {p.pk for p in patients}
+    facts: dict[int, list[PatientFact]] = defaultdict(list)
+    for fact in PatientFact.objects.filter(patient_id__in=ids):
+        facts[fact.patient_id].append(fact)
+    rows: dict[int, list[LabResult]] = defaultdict(list)
+    for row in LabResult.objects.filter(
+        patient_id__in=ids, value_canonical__isnull=False, error_recorded_at__isnull=True
+    ).only("id", "patient_id", "analyte", "value_canonical", "collected_at", "ref_low", "ref_high"):
+        rows[row.patient_id].append(row)
+
+    def context(patient: Patient, t0: date | None) -> LabContext:
+        if t0 is None:
+            return lab_context_from(patient, None, [], facts[patient.pk])
+        results = [s.result for s in stored_results(rows[patient.pk], patient.timezone)]
+        return lab_context_from(patient, t0, results, facts[patient.pk])
+
+    return context

@@ -6,7 +6,7 @@ from dataclasses import replace
 from datetime import date
 from typing import Any
 
-from monitoring import evaluation, inputs, patient_pages, safety
+from monitoring import evaluation, inputs, patient_sections, safety
 from regimens.schedule import LabContext
 from tracker import events
 from tracker.errors import SafetyWarning
@@ -75,5 +75,11 @@ def lab_context(*, patient: Any, t0: date | None) -> LabContext:
 
 @events.listen("patient.page_sections")
 def patient_page_sections(*, patient: Any, request: Any) -> list[PageSection]:
-    """The patient page's warnings and lab results (monitoring/patient_pages.py)."""
-    return patient_pages.patient_sections(patient=patient, request=request)
+    """The patient page's warnings and lab results (monitoring/patient_sections.py)."""
+    return patient_sections.patient_sections(patient=patient, request=request)
+
+
+@events.provide("lab_context_loader")
+def lab_context_loader(*, patients: Any) -> Any:
+    """`lab_context` of many patients read in two queries (regimens' bulk re-plans)."""
+    return inputs.lab_context_loader(patients)

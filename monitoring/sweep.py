@@ -1,9 +1,10 @@
 """The monitoring sweep (registered in tracker/sweeps.py): the time-based rules of RULES.
 
 Set-based: each part runs a fixed number of queries whatever the number of patients (bulk reads with
-Exists/Subquery, bulk updates); only NEW or escalated alerts go through `alert_raise` one by one (it writes
-the staff notifications in the same transaction), so the query count grows with new alerts, never with
-patients. Idempotent: the same `at` twice changes nothing the second time.
+Exists/Subquery, bulk updates); NEW alerts are opened in bulk (notifications.alerts.alerts_open_many: the
+rows, their history and the staff notifications, one statement per 1,000 rows), and only existing alerts
+that escalate or reopen go through `alert_raise` one by one, so the query count grows with neither the
+patients nor the new alerts. Idempotent: the same `at` twice changes nothing the second time.
 
 The response rules A-* (monitoring/rules/) depend only on the results, not on the clock: they run when a
 result arrives (monitoring/evaluation.py). A window that closes without its result is the "overdue test" of
@@ -30,7 +31,7 @@ from monitoring.rules.patterns import (
     neuro_treatment_start,
 )
 from monitoring.selectors import first_b12_at, neuro_flag_set_at
-from notifications.alerts import alert_close, alert_raise, evidence_refs
+from notifications.alerts import NewAlert, alert_close, alert_raise, alerts_open_many, evidence_refs
 from notifications.models import SEVERITY_RANK, Alert, AlertStatus, Severity
 from patients.models import FactKind, LabResult, Patient, PatientFact
 from regimens.models import (
@@ -95,10 +96,30 @@ def apply_alerts(
         )
 
     to_raise = [pid for pid, w in wanted.items() if needs_raise(pid, w)]
-    raised = escalated = 0
-    if to_raise:
-        patients = Patient.objects.in_bulk(to_raise)
-        for pid in to_raise:
+    # New alerts are opened in bulk (a first run after a go-live or an outage opens thousands); only the
+    # existing ones that escalate, reopen or lose "target met" go through alert_raise one by one.
+    fresh = [pid for pid in to_raise if pid not in existing]
+    opened = alerts_open_many(
+        [
+            NewAlert(
+                patient_id=pid,
+                kind=kind,
+                severity=wanted[pid].severity,
+                message=wanted[pid].message,
+                action_text=wanted[pid].action_text,
+                evidence=wanted[pid].evidence,
+                rule_id=wanted[pid].rule_id,
+            )
+            for pid in fresh
+        ],
+        at=at,
+    )
+    raised = len(opened)
+    escalated = 0
+    again = [pid for pid in to_raise if pid in existing]
+    if again:
+        patients = Patient.objects.in_bulk(again)
+        for pid in again:
             w = wanted[pid]
             _alert, created = alert_raise(
                 patient=patients[pid],

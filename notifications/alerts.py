@@ -18,6 +18,7 @@ The life of an alert (RULES §3.6 as revised by §10 V-2 and V-3):
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
@@ -26,7 +27,7 @@ from django.utils import timezone
 
 from notifications.models import SEVERITY_RANK, Alert, AlertStatus, Severity
 from patients.models import Patient
-from tracker import events
+from tracker import bulk, events
 from tracker.errors import ConflictError, ServiceError
 
 # Evidence keys that name a record (RULES §10 V-3 "new evidence"): a finding whose evidence names a record
@@ -134,6 +135,54 @@ def alert_raise(
         return Alert.objects.get(patient=patient, kind=kind, status__in=["open", "acknowledged"]), False
     events.announce("alert.opened", alert=alert)
     return alert, True
+
+
+@dataclass(frozen=True)
+class NewAlert:
+    """An alert to open for a patient that has no unresolved alert of its kind (`alerts_open_many`)."""
+
+    patient_id: int
+    kind: str
+    severity: str
+    message: str
+    action_text: str = ""
+    evidence: dict[str, Any] = field(default_factory=dict)
+    rule_id: str = ""
+
+
+# Alerts inserted per statement by `alerts_open_many`.
+OPEN_BATCH_SIZE = 1000
+
+
+def alerts_open_many(new: list[NewAlert], *, at: datetime) -> list[Alert]:
+    """Open many alerts at once (a sweep's first run after a go-live, an outage or an import): the rows, their
+    history rows and the staff notifications of the HIGH and CRITICAL ones, each written in bulk, in a number
+    of queries that grows with len(new) / OPEN_BATCH_SIZE only. Must run inside the caller's transaction (as
+    `alert_raise`). A patient who already has an unresolved alert of the kind (opened concurrently) keeps it:
+    the insert skips that row (ON CONFLICT DO NOTHING on the one-unresolved-per-kind constraint). Returns the
+    alerts opened, and announces them as "alerts.opened" (the bulk form of "alert.opened")."""
+    opened: list[Any] = []
+    for start in range(0, len(new), OPEN_BATCH_SIZE):
+        batch = new[start : start + OPEN_BATCH_SIZE]
+        rows = [
+            Alert(
+                patient_id=a.patient_id,
+                kind=a.kind,
+                severity=a.severity,
+                message=a.message,
+                action_text=a.action_text,
+                evidence=a.evidence,
+                rule_id=a.rule_id,
+                opened_at=at,
+            )
+            for a in batch
+        ]
+        created = bulk.insert_new(Alert, rows, ("patient_id", "kind"), batch_size=OPEN_BATCH_SIZE)
+        Alert.history.bulk_history_create(created, batch_size=OPEN_BATCH_SIZE)
+        opened += created
+    if opened:
+        events.announce("alerts.opened", alerts=opened)
+    return opened
 
 
 def _raise_existing(

@@ -41,7 +41,7 @@ def deliver_one(delivery_id: int, *, now: datetime | None = None, worker: str = 
     )
     if not claimed:
         return "skipped"  # another worker has it, it is not due yet, or it is finished
-    delivery = Delivery.objects.select_related("patient").get(pk=delivery_id)
+    delivery = Delivery.objects.select_related("patient__clinic").get(pk=delivery_id)
 
     # The writer of each purpose decides (notifications/purposes.py): e.g. a reminder of a dose since given
     # is cancelled, and one that would reach the patient in their quiet hours waits for the morning.
@@ -56,6 +56,7 @@ def deliver_one(delivery_id: int, *, now: datetime | None = None, worker: str = 
             status=DeliveryStatus.PENDING, attempts=F("attempts") - 1, due_at=wait_until, updated_at=now
         )
         return "deferred"
+    purposes.prepare(delivery, now)
 
     try:
         provider_id = get_channel(delivery.channel).send(delivery)

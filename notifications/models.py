@@ -123,6 +123,10 @@ class Purpose(models.TextChoices):
     DOSE_REMINDER = "dose_reminder", "Dose reminder (patient)"
     RECHECK_REMINDER = "recheck_reminder", "Lab recheck reminder (patient)"
     DOSE_OVERDUE = "dose_overdue", "Missed dose follow-up (patient)"
+    APPOINTMENT_MOVED = "appointment_moved", "Appointment moved (patient)"
+    HOME_DOSE_PROMPT = "home_dose_prompt", "Monthly note to a patient treated at home (patient)"
+    PATIENT_REPLY = "patient_reply", "Answer to a patient's text (STOP, START, HELP)"
+    PORTAL_LINK = "portal_link", "Sign-in link to the patient portal"
     ALERT = "alert", "New alert (staff)"
     ESCALATION = "escalation", "Unacknowledged alert escalation (clinic lead)"
     DIGEST = "digest", "Daily digest (staff)"
@@ -211,3 +215,21 @@ class DeliveryAttempt(models.Model):
 
     def __str__(self) -> str:
         return f"attempt {self.number} of {self.delivery_id}: {self.outcome}"
+
+
+class PortalLink(models.Model):
+    """A single-use sign-in link to the patient portal (/me/), sent by email or text on request. Only the
+    SHA-256 of the random token is stored: a database reader cannot sign in as a patient."""
+
+    patient = models.ForeignKey(Patient, on_delete=models.CASCADE, related_name="portal_links")
+    token_hash = models.CharField(max_length=64, unique=True)
+    channel = models.CharField(max_length=10, choices=Channel.choices)
+    created_at = models.DateTimeField()
+    expires_at = models.DateTimeField()
+    used_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+
+    def __str__(self) -> str:
+        return f"portal link for patient {self.patient_id} ({'used' if self.used_at else 'unused'})"

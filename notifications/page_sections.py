@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from notifications import patient_pages
+from notifications import patient_sections
 from tracker import events
 from tracker.pages import PageSection
 
 
 @events.listen("patient.page_sections")
 def patient_page_sections(*, patient: Any, request: Any) -> list[PageSection]:
-    return patient_pages.patient_sections(patient=patient, request=request)
+    return patient_sections.patient_sections(patient=patient, request=request)

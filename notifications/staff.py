@@ -158,6 +158,33 @@ def on_alert_opened(*, alert: Alert) -> None:
         _fan_out(alert, f"alert:{alert.id}")
 
 
+@events.listen("alerts.opened")
+def on_alerts_opened(*, alerts: list[Alert]) -> None:
+    """The bulk form of "alert.opened" (notifications.alerts.alerts_open_many): the staff delivery rows of
+    every HIGH and CRITICAL alert, in a fixed number of queries (the alerts, the clinics' staff, the keys
+    already written, one insert per 1,000 rows), with the keys and texts `_fan_out` writes."""
+    ids = [a.pk for a in alerts if a.severity in NOTIFY_AT_ONCE]
+    if not ids:
+        return
+    rows = list(Alert.objects.filter(pk__in=ids).values(*ALERT_FIELDS).order_by("id"))
+    staff = _staff(sorted({r["patient__clinic_id"] for r in rows}))
+    new: list[Delivery] = []
+    for row in rows:
+        subject, body = messages.render(
+            Purpose.ALERT, "en", {"alert": _alert_context(row), "clinic": row["patient__clinic__name"]}
+        )
+        new += _rows(
+            staff.get(row["patient__clinic_id"], []),
+            key=f"alert:{row['id']}",
+            purpose=Purpose.ALERT,
+            subject=subject,
+            body=body,
+            due_at=row["opened_at"],
+            alert_id=row["id"],
+        )
+    _write_new(new)
+
+
 @events.listen("alert.severity_raised")
 def on_alert_severity_raised(*, alert: Alert, previous: str) -> None:
     """An open alert rose to a higher severity (notifications.alerts.alert_raise): once it reaches HIGH or

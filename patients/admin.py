@@ -39,7 +39,18 @@ class ClinicForm(forms.ModelForm):  # type: ignore[type-arg]
 
     class Meta:
         model = Clinic
-        fields = ("name", "timezone", "open_weekdays", "phone", "email", "address", "lead")
+        fields = (
+            "name",
+            "timezone",
+            "open_weekdays",
+            "phone",
+            "email",
+            "address",
+            "session_start",
+            "session_end",
+            "slot_minutes",
+            "lead",
+        )
 
 
 class ClosedDateInline(admin.TabularInline):  # type: ignore[type-arg]

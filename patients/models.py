@@ -41,8 +41,16 @@ class Clinic(models.Model):
         help_text="Days the clinic gives injections: 0 = Monday … 6 = Sunday.",
     )
     phone = models.CharField(max_length=40, blank=True)
-    email = models.EmailField(blank=True)
-    address = models.TextField(blank=True, help_text="Postal address, printed on patients' injection cards.")
+    email = models.EmailField(blank=True, help_text="Patients' emails carry it as Reply-To.")
+    address = models.TextField(
+        blank=True, help_text="Postal address: printed on injection cards and in patients' calendar feed."
+    )
+    # Appointment times (optional): a dose without its own time is at the first session's start.
+    session_start = models.TimeField(null=True, blank=True, help_text="When the clinic's injection session starts.")
+    session_end = models.TimeField(null=True, blank=True, help_text="When it ends (appointments start before).")
+    slot_minutes = models.PositiveSmallIntegerField(
+        null=True, blank=True, help_text="Length of one appointment in minutes (calendar events last this long)."
+    )
     lead = models.ForeignKey(
         settings.AUTH_USER_MODEL,
         null=True,
@@ -58,6 +66,12 @@ class Clinic(models.Model):
 
     def __str__(self) -> str:
         return self.name
+
+    def clean(self) -> None:
+        if (self.session_start is None) != (self.session_end is None):
+            raise ValidationError({"session_end": "give both the start and the end of the session, or neither"})
+        if self.session_start and self.session_end and self.session_end <= self.session_start:
+            raise ValidationError({"session_end": "must be after the session starts"})
 
     def closed_date_set(self) -> frozenset[date]:
         return frozenset(self.closed_dates.values_list("date", flat=True))
@@ -136,6 +150,10 @@ class ReminderChannel(models.TextChoices):
 
 def new_ical_token() -> str:
     return secrets.token_urlsafe(24)
+
+
+# Languages patients' messages and pages are written in (notifications/messages.py has the texts).
+PATIENT_LANGUAGES = (("en", "English"), ("es", "Español"))
 
 
 class Patient(models.Model):

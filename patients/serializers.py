@@ -68,13 +68,43 @@ class OptionalEmailField(serializers.CharField):
         return value
 
 
+@extend_schema_field(
+    {
+        "type": "string",
+        "pattern": "^([01][0-9]|2[0-3]):[0-5][0-9]$",
+        "example": "09:30",
+        "description": "HH:MM on the clinic's clock (no offset: the clinic's time zone applies).",
+    }
+)
+class ClinicTimeField(serializers.TimeField):
+    """A clinic-local time of day as "HH:MM". An offset is refused: an appointment is at 09:30 on the clinic's
+    clock whatever the season, and JSON Schema's "time" format would demand one."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(format="%H:%M", input_formats=["%H:%M"], **kwargs)
+
+
 class ClinicSerializer(serializers.ModelSerializer[Clinic]):
     email = OptionalEmailField(read_only=True)
+    session_start = ClinicTimeField(read_only=True, allow_null=True, help_text="When the injection session starts.")
+    session_end = ClinicTimeField(read_only=True, allow_null=True, help_text="When it ends.")
     closed_dates = serializers.SerializerMethodField(help_text="Days the clinic is shut (YYYY-MM-DD).")
 
     class Meta:
         model = Clinic
-        fields = ["id", "name", "timezone", "open_weekdays", "closed_dates", "phone", "email"]
+        fields = [
+            "id",
+            "name",
+            "timezone",
+            "open_weekdays",
+            "closed_dates",
+            "phone",
+            "email",
+            "address",
+            "session_start",
+            "session_end",
+            "slot_minutes",
+        ]
         read_only_fields = fields
 
     def get_closed_dates(self, clinic: Clinic) -> list[date]:
@@ -100,6 +130,12 @@ class ClinicCalendarSerializer(serializers.Serializer[Any]):
         if not attrs:
             raise serializers.ValidationError({"detail": "give open_weekdays, closed_dates or both"})
         return attrs
+
+
+class CalendarLinkSerializer(serializers.Serializer[Any]):
+    ical_url = serializers.CharField(
+        help_text="The patient's calendar feed address (/ical/{token}.ics); the previous one no longer works."
+    )
 
 
 class PatientSerializer(serializers.ModelSerializer[Patient]):

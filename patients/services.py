@@ -1,4 +1,4 @@
-"""Write services for clinics (HackSoft style: keyword-only, typed, each one atomic)."""
+"""Write services for clinics and patients (HackSoft style: keyword-only, typed, each one atomic)."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from typing import Any
 
 from django.db import transaction
 
-from patients.models import Clinic, ClosedDate
+from patients.models import PATIENT_LANGUAGES, Clinic, ClosedDate, Patient, ReminderChannel, new_ical_token
 from tracker import events
 from tracker.errors import ServiceError
 
@@ -41,3 +41,56 @@ def clinic_update_calendar(
             ClosedDate.objects.bulk_create([ClosedDate(clinic=clinic, date=d) for d in sorted(wanted - current)])
         events.announce("clinic.calendar_changed", clinic=clinic)
     return clinic
+
+
+def patient_rotate_ical_token(*, patient: Patient, user: Any = None, reason: str = "calendar link renewed") -> str:
+    """Give the patient a new random calendar-feed token: the old address stops working at once. Random
+    (secrets), never derived from ids, so a feed address cannot be guessed from another."""
+    with transaction.atomic():
+        locked = Patient.objects.select_for_update().get(pk=patient.pk)
+        locked.ical_token = new_ical_token()
+        locked._change_reason = reason  # type: ignore[attr-defined]  # django-simple-history reads it
+        if user is not None and getattr(user, "is_authenticated", False):
+            locked._history_user = user  # type: ignore[attr-defined]
+        locked.save(update_fields=["ical_token", "updated_at"])
+    patient.ical_token = locked.ical_token
+    return locked.ical_token
+
+
+def patient_set_reminders(
+    *,
+    patient: Patient,
+    channel: str | None = None,
+    language: str | None = None,
+    reason: str,
+    user: Any = None,
+) -> Patient:
+    """Change how the patient is reminded (email, sms or none = opted out) and in which language. The
+    change is kept in the patient's history with `reason` (who asked: the portal, an unsubscribe link, an
+    SMS STOP); pending reminders on the old channel are cancelled by the next reminders sweep."""
+    if channel is not None and channel not in ReminderChannel.values:
+        raise ServiceError("reminder_channel", f"must be one of: {', '.join(ReminderChannel.values)}")
+    languages = [code for code, _name in PATIENT_LANGUAGES]
+    if language is not None and language not in languages:
+        raise ServiceError("language", f"must be one of: {', '.join(languages)}")
+    with transaction.atomic():
+        locked = Patient.objects.select_for_update().get(pk=patient.pk)
+        if channel == ReminderChannel.EMAIL and "@" not in (locked.email or ""):
+            raise ServiceError("reminder_channel", "there is no email address on file to send reminders to")
+        if channel == ReminderChannel.SMS and not (locked.phone or "").strip():
+            raise ServiceError("reminder_channel", "there is no mobile phone number on file to text reminders to")
+        fields = []
+        if channel is not None and channel != locked.reminder_channel:
+            locked.reminder_channel = channel
+            fields.append("reminder_channel")
+        if language is not None and language != locked.language:
+            locked.language = language
+            fields.append("language")
+        if fields:
+            locked._change_reason = reason  # type: ignore[attr-defined]
+            if user is not None and getattr(user, "is_authenticated", False):
+                locked._history_user = user  # type: ignore[attr-defined]
+            locked.save(update_fields=[*fields, "updated_at"])
+    for name in ("reminder_channel", "language"):
+        setattr(patient, name, getattr(locked, name))
+    return locked

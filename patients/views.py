@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from django.db.models import QuerySet
+from django.urls import reverse
 from drf_spectacular.utils import extend_schema
 from rest_framework import mixins, viewsets
 from rest_framework.decorators import action
@@ -13,8 +14,13 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 
 from patients.models import Clinic, Patient
-from patients.serializers import ClinicCalendarSerializer, ClinicSerializer, PatientSerializer
-from patients.services import clinic_update_calendar
+from patients.serializers import (
+    CalendarLinkSerializer,
+    ClinicCalendarSerializer,
+    ClinicSerializer,
+    PatientSerializer,
+)
+from patients.services import clinic_update_calendar, patient_rotate_ical_token
 from tracker.api import ClinicScopedFilterBackend, KnownQueryParameters, Ordering
 from tracker.permissions import CLINIC_ADMINS, require_role, restrict_to_clinics, staff_clinic_ids
 
@@ -37,6 +43,15 @@ class PatientViewSet(
 
     def get_queryset(self) -> QuerySet[Patient]:
         return restrict_to_clinics(Patient.objects.all(), self.request.user, "clinic")
+
+    @extend_schema(request=None, responses=CalendarLinkSerializer)
+    @action(detail=True, methods=["post"], url_path="rotate-calendar-link")
+    def rotate_calendar_link(self, request: Request, pk: Any = None) -> Response:
+        """Give the patient a new calendar feed address (e.g. they shared it by mistake): the old one stops
+        working at once. Answers the new address to pass on to the patient."""
+        patient = self.get_object()
+        token = patient_rotate_ical_token(patient=patient, user=request.user, reason="calendar link renewed by staff")
+        return Response({"ical_url": request.build_absolute_uri(reverse("ical-feed", args=[token]))})
 
 
 class ClinicViewSet(viewsets.ReadOnlyModelViewSet[Clinic]):

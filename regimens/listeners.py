@@ -4,10 +4,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from patients.models import Clinic
+from django.db.models.signals import post_save
+from django.dispatch import receiver
+
+from patients.models import Clinic, Patient
 from regimens import pages
-from regimens.models import RegimenStatus
-from regimens.services.planning import lock_regimen, regimen_queryset, replan
+from regimens.models import Regimen, RegimenStatus, ScheduledDose
+from regimens.services.planning import replan_regimens
 from tracker import events
 from tracker.pages import CardEntry, PageSection
 
@@ -15,8 +18,20 @@ from tracker.pages import CardEntry, PageSection
 @events.listen("clinic.calendar_changed")
 def replan_clinic(*, clinic: Clinic) -> None:
     """A clinic's calendar changed (inside its transaction): re-plan the planned doses of its active regimens."""
-    for regimen in regimen_queryset().filter(patient__clinic=clinic, status=RegimenStatus.ACTIVE):
-        replan(lock_regimen(regimen), cause=f"clinic calendar changed ({clinic.name})")
+    ids = Regimen.objects.filter(patient__clinic=clinic, status=RegimenStatus.ACTIVE).values_list("pk", flat=True)
+    replan_regimens(list(ids), cause=f"clinic calendar changed ({clinic.name})")
+
+
+@receiver(post_save, sender=Patient)
+def move_doses_with_patient(*, instance: Patient, created: bool, **kwargs: Any) -> None:
+    """Keep ScheduledDose.clinic (denormalised for the worklist) equal to the patient's clinic: a patient moved
+    to another clinic takes their doses along, in the same transaction (one UPDATE; none when nothing moved)."""
+    fields = kwargs.get("update_fields")
+    if created or kwargs.get("raw") or (fields is not None and "clinic" not in fields):
+        return
+    ScheduledDose.objects.filter(patient_id=instance.pk).exclude(clinic_id=instance.clinic_id).update(
+        clinic_id=instance.clinic_id
+    )
 
 
 @events.listen("patient.page_sections")

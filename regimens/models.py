@@ -7,6 +7,8 @@ clinician decisions), which is the engine's input on the next re-plan.
 
 from __future__ import annotations
 
+from typing import Any
+
 from django.conf import settings
 from django.db import models
 from django.db.models import Q
@@ -234,10 +236,18 @@ class ScheduledDose(models.Model):
     regimen = models.ForeignKey(Regimen, on_delete=models.CASCADE, related_name="doses")
     # Denormalised from the regimen so worklists filter by patient and clinic without joins.
     patient = models.ForeignKey(Patient, on_delete=models.CASCADE, related_name="doses")
+    # Denormalised from the patient (kept in sync: set when the row is written, moved with the patient,
+    # regimens/listeners.py) so the clinic worklist reads one index, never a join through every patient.
+    clinic = models.ForeignKey(
+        "patients.Clinic", on_delete=models.CASCADE, related_name="+", db_index=False, editable=False
+    )
     phase_index = models.PositiveSmallIntegerField()
     phase = models.CharField(max_length=30, help_text="The phase key, e.g. 'loading'.")
     sequence = models.PositiveIntegerField(help_text="Dose number within its phase (1 = first).")
     due_date = models.DateField()
+    appointment_time = models.TimeField(
+        null=True, blank=True, help_text="Clinic-local time of the appointment; empty: the clinic's session start."
+    )
     drug = models.CharField(max_length=30, choices=Drug.choices)
     dose_mcg = models.PositiveIntegerField()
     dose_unit = models.CharField(max_length=5, default="mcg")
@@ -280,10 +290,21 @@ class ScheduledDose(models.Model):
             # Worklists and sweeps only look at what is still pending.
             models.Index(fields=["due_date"], condition=Q(status="planned"), name="dose_planned_due_idx"),
             models.Index(fields=["patient", "due_date"], name="dose_patient_due_idx"),
+            # The clinic worklist: a clinic's doses of a day (any status), and its planned doses by due
+            # date (the day's and the overdue ones), each one index range.
+            models.Index(fields=["clinic", "due_date"], name="dose_clinic_due_idx"),
+            models.Index(
+                fields=["clinic", "due_date"], condition=Q(status="planned"), name="dose_clinic_planned_due_idx"
+            ),
         ]
 
     def __str__(self) -> str:
         return f"{self.regimen} · {self.phase} #{self.sequence} on {self.due_date} ({self.status})"
+
+    def save(self, *args: Any, **kwargs: Any) -> None:
+        if self.clinic_id is None and self.patient_id is not None:
+            self.clinic_id = Patient.objects.values_list("clinic_id", flat=True).get(pk=self.patient_id)
+        super().save(*args, **kwargs)
 
 
 class RecheckStatus(models.TextChoices):

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from datetime import date, datetime
+from dataclasses import dataclass
+from datetime import date, datetime, time
 from typing import Any
 
 from django.utils import timezone as djtz
 
-from regimens.models import DoseStatus, Regimen, RegimenStatus, ScheduledDose
+from regimens.models import DoseStatus, LabRecheck, RecheckStatus, Regimen, RegimenStatus, ScheduledDose
 from tracker import events
 from tracker.clock import local_date
 from tracker.errors import SafetyWarning
@@ -100,3 +101,70 @@ def current_t0(patient: Any) -> date | None:
     """T0 of the patient's current regimen (RULES §10 V-1), or None."""
     regimen = current_regimen(patient)
     return None if regimen is None else regimen_t0(regimen)
+
+
+# --- A patient's appointments (their calendar feed and portal) ------------------------------------------
+
+
+@dataclass(frozen=True)
+class Appointment:
+    """A visit to the clinic as the patient sees it: a clinic-given dose or a lab recheck, with nothing
+    clinical about it. `uid` stays the same when the plan moves it (a planned dose keeps its row per slot),
+    so calendar apps move the event instead of adding one."""
+
+    uid: str  # no clinical word even here: "visit-<dose id>", "booking-<recheck id>"
+    kind: str  # "dose" or "recheck"
+    day: date  # the planned day; for a dose given, the day it was given
+    status: str  # "planned", "attended" or "cancelled"
+    window_start: date | None = None  # rechecks: book it within this window
+    window_end: date | None = None
+    time: time | None = None  # clinic-local; doses only, when the dose or the clinic's sessions set one
+
+
+def appointment_time(dose_time: time | None, session_start: time | None) -> time | None:
+    """A dose's appointment time: its own, else the start of the clinic's (first) session, else none."""
+    return dose_time or session_start
+
+
+_DOSE_STATUS: dict[str, str] = {
+    DoseStatus.PLANNED: "planned",
+    DoseStatus.GIVEN: "attended",
+    DoseStatus.NOT_GIVEN: "cancelled",
+    DoseStatus.CANCELLED: "cancelled",
+    DoseStatus.ENTERED_IN_ERROR: "cancelled",
+}
+_RECHECK_STATUS: dict[str, str] = {
+    RecheckStatus.DUE: "planned",
+    RecheckStatus.OVERDUE: "planned",
+    RecheckStatus.DONE: "attended",
+    RecheckStatus.CANCELLED: "cancelled",
+}
+
+
+def patient_appointments(patient: Any, *, since: date) -> list[Appointment]:
+    """The patient's clinic appointments from `since` on, in date order: clinic-given doses (doses taken at
+    home are not appointments) and lab rechecks. A planned one of a regimen no longer active is cancelled.
+    Two queries whatever the number of rows."""
+    doses = ScheduledDose.objects.filter(patient=patient, self_administered=False, due_date__gte=since).values_list(
+        "id", "due_date", "status", "administered_at", "regimen__status", "appointment_time"
+    )
+    rechecks = LabRecheck.objects.filter(patient=patient, due_date__gte=since).values_list(
+        "id", "due_date", "status", "regimen__status", "window_start", "window_end"
+    )
+    out: list[Appointment] = []
+    session_start = patient.clinic.session_start
+    for pk, day, status, given_at, regimen_status, at_time in doses:
+        shown = _DOSE_STATUS.get(status, "cancelled")
+        if shown == "planned" and regimen_status != RegimenStatus.ACTIVE:
+            shown = "cancelled"
+        if shown == "attended" and given_at is not None:
+            day = local_date(given_at, patient.timezone)
+        when = appointment_time(at_time, session_start) if shown != "attended" else None
+        out.append(Appointment(f"visit-{pk}", "dose", day, shown, time=when))
+    for pk, day, status, regimen_status, start, end in rechecks:
+        shown = _RECHECK_STATUS.get(status, "cancelled")
+        if shown == "planned" and regimen_status != RegimenStatus.ACTIVE:
+            shown = "cancelled"
+        out.append(Appointment(f"booking-{pk}", "recheck", day, shown, start, end))
+    out.sort(key=lambda a: (a.day, a.uid))
+    return out

@@ -16,7 +16,7 @@ from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from patients.models import validate_timezone
-from patients.serializers import StaffClinicField, StaffPatientField
+from patients.serializers import ClinicTimeField, StaffClinicField, StaffPatientField
 from regimens import schedule
 from regimens.models import (
     LabRecheck,
@@ -235,6 +235,9 @@ class SchedulePreviewSerializer(serializers.Serializer[Any]):
 
 
 class DoseSerializer(serializers.ModelSerializer[ScheduledDose]):
+    appointment_time = ClinicTimeField(
+        read_only=True, allow_null=True, help_text="Empty: the clinic's session start, if it sets sessions."
+    )
     dose_amount = serializers.SerializerMethodField(help_text="The dose in dose_unit.")
     overdue = serializers.SerializerMethodField(help_text="Planned and due before today in the patient's time zone.")
     # A plain string: the Route choice set is documented on `route` (one choice set, one name).
@@ -250,6 +253,7 @@ class DoseSerializer(serializers.ModelSerializer[ScheduledDose]):
             "phase_index",
             "sequence",
             "due_date",
+            "appointment_time",
             "drug",
             "dose_amount",
             "dose_mcg",
@@ -328,6 +332,12 @@ class DoseAdministerSerializer(serializers.Serializer[Any]):
     )
     acknowledge = acknowledge_field()
     override_reason = override_reason_field()
+
+
+class DoseAppointmentTimeSerializer(serializers.Serializer[Any]):
+    appointment_time = ClinicTimeField(
+        allow_null=True, help_text="HH:MM, clinic-local; null for the clinic's default (the start of its session)."
+    )
 
 
 class DoseNotGivenSerializer(serializers.Serializer[Any]):

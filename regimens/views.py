@@ -32,6 +32,7 @@ from regimens.models import (
 )
 from regimens.serializers import (
     DoseAdministerSerializer,
+    DoseAppointmentTimeSerializer,
     DoseDetailSerializer,
     DoseNotGivenSerializer,
     DoseSerializer,
@@ -232,7 +233,8 @@ class DoseViewSet(viewsets.ReadOnlyModelViewSet[ScheduledDose]):
     def get_queryset(self) -> QuerySet[ScheduledDose]:
         # The patient is needed for `overdue` (their time zone): joined, not fetched per row.
         queryset = ScheduledDose.objects.select_related("patient")
-        return restrict_to_clinics(queryset, self.request.user, "patient__clinic")
+        # The dose row's own clinic (kept equal to the patient's): the worklist's index, no join to filter.
+        return restrict_to_clinics(queryset, self.request.user, "clinic")
 
     def _dose(self, dose: ScheduledDose) -> Response:
         fresh = self.get_queryset().get(pk=dose.pk)
@@ -265,6 +267,16 @@ class DoseViewSet(viewsets.ReadOnlyModelViewSet[ScheduledDose]):
     def not_given(self, request: Request, pk: Any = None) -> Response:
         """Record the dose as not given (did not attend, refused, held); a replacement is planned."""
         return self._record(request, DoseNotGivenSerializer, services.dose_record_not_given)
+
+    @extend_schema(
+        request=DoseAppointmentTimeSerializer,
+        responses={200: DoseSerializer, 400: ERRORS, 409: CONFLICT},
+    )
+    @action(detail=True, methods=["post"], url_path="appointment-time")
+    def appointment_time(self, request: Request, pk: Any = None) -> Response:
+        """Set the time of a planned clinic dose's appointment (null: the clinic's session start). Reminders
+        and the patient's calendar show it."""
+        return self._record(request, DoseAppointmentTimeSerializer, services.dose_set_appointment_time)
 
     @extend_schema(
         request=EnteredInErrorSerializer,

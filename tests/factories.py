@@ -8,6 +8,7 @@ and a dose copies drug, dose and route from the phase it is in.
 
 from __future__ import annotations
 
+import hashlib
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
@@ -26,6 +27,7 @@ from notifications.models import (
     Delivery,
     DeliveryAttempt,
     DeliveryStatus,
+    PortalLink,
     Purpose,
     Severity,
 )
@@ -429,3 +431,17 @@ class DeliveryAttemptFactory(factory.django.DjangoModelFactory):
     outcome = AttemptOutcome.SENT
     provider_id = factory.Sequence(lambda n: f"provider-{n}")
     worker = "celery@test"
+
+
+class PortalLinkFactory(factory.django.DjangoModelFactory):
+    """An unused portal sign-in link, sent by email, valid for 30 minutes (notifications/portal_access.py).
+    The token itself is never stored: `token_hash` is the SHA-256 of "portal-token-<n>"."""
+
+    class Meta:
+        model = PortalLink
+
+    patient = factory.SubFactory(PatientFactory)
+    token_hash = factory.Sequence(lambda n: hashlib.sha256(f"portal-token-{n}".encode()).hexdigest())
+    channel = Channel.EMAIL
+    created_at = factory.LazyFunction(timezone.now)
+    expires_at = factory.LazyAttribute(lambda link: link.created_at + timedelta(minutes=30))

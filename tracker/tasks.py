@@ -8,12 +8,22 @@ visibility timeout) changes nothing the second time.
 
 from __future__ import annotations
 
+import logging
+
 from celery import shared_task
 from django.utils import timezone
 
 from tracker import sweeps
 
+logger = logging.getLogger(__name__)
+
 
 @shared_task(name="tracker.run_sweep", acks_late=True)
 def run_sweep(name: str) -> dict[str, int]:
-    return sweeps.run(name, timezone.now())
+    """Run sweep `name` now, unless a run of it is still going (sweeps.sweep_lock): a first monitoring run
+    after an outage may outlast the beat period, and the next beat must not start a second one beside it."""
+    with sweeps.sweep_lock(name) as held:
+        if not held:
+            logger.info("sweep %s is still running elsewhere: this run is skipped", name)
+            return {"skipped_running": 1}
+        return sweeps.run(name, timezone.now())

@@ -18,6 +18,8 @@ urlpatterns: list[URLPattern | URLResolver] = [
     path("password-reset/done/", auth_views.PasswordResetCompleteView.as_view(), name="password_reset_complete"),
     path("", include("patients.page_urls")),
     path("", include("regimens.page_urls")),
+    path("", include("regimens.feed_urls")),
     path("", include("notifications.page_urls")),
+    path("", include("notifications.patient_urls")),
     path("", include("monitoring.page_urls")),
 ]

@@ -11,6 +11,7 @@ from django.core.mail import EmailMessage, get_connection
 from django.core.mail.utils import DNS_NAME
 
 from notifications.channels.base import PermanentError, TransientError
+from notifications.unsubscribe import email_body, email_headers
 
 if TYPE_CHECKING:
     from notifications.models import Delivery
@@ -32,10 +33,15 @@ class EmailChannel:
         message_id = make_msgid(idstring=f"cobalt-delivery-{delivery.pk}", domain=DNS_NAME.get_fqdn())
         message = EmailMessage(
             subject=delivery.subject,
-            body=delivery.body,
+            body=email_body(delivery),
             from_email=settings.DEFAULT_FROM_EMAIL,
             to=[delivery.address],
-            headers={"Message-ID": message_id, "X-Cobalt-Delivery": delivery.idempotency_key},
+            # A patient's email also carries one-click unsubscribe and the clinic's Reply-To.
+            headers={
+                "Message-ID": message_id,
+                "X-Cobalt-Delivery": delivery.idempotency_key,
+                **email_headers(delivery),
+            },
             connection=get_connection(fail_silently=False),
         )
         try:

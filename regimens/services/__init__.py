@@ -15,6 +15,7 @@ from regimens.services.doses import (
     dose_mark_entered_in_error,
     dose_record_administration,
     dose_record_not_given,
+    dose_set_appointment_time,
 )
 from regimens.services.planning import (
     PHASE_FIELDS,
@@ -48,6 +49,7 @@ __all__ = [
     "dose_mark_entered_in_error",
     "dose_record_administration",
     "dose_record_not_given",
+    "dose_set_appointment_time",
     "plan_data_from_snapshot",
     "protocol_plan_data",
     "protocol_snapshot",

@@ -6,7 +6,7 @@ Each re-plans the later doses from what happened.
 
 from __future__ import annotations
 
-from datetime import date, datetime, timedelta
+from datetime import date, datetime, time, timedelta
 from typing import Any
 
 from django.conf import settings
@@ -210,4 +210,27 @@ def dose_mark_entered_in_error(
             # A stopped or completed regimen keeps its rows: the record is corrected, nothing is planned.
             replan(regimen, cause=f"dose {dose.pk} entered in error")
         events.announce_on_commit("patient.changed", patient_id=regimen.patient_id)
+    return dose
+
+
+def dose_set_appointment_time(*, dose: ScheduledDose, appointment_time: time | None, user: Any = None) -> ScheduledDose:
+    """Give a planned clinic dose its appointment time (clinic-local), or None for the clinic's default (the
+    start of its session). Within the clinic's session hours when it sets them. The change is in the dose's
+    history; reminders written from now on and the patient's calendar show it."""
+    with transaction.atomic():
+        _regimen, dose = _lock(dose)
+        if dose.status != DoseStatus.PLANNED:
+            raise ConflictError("status", f"the dose is {dose.status}; only a planned dose has an appointment")
+        if dose.self_administered:
+            raise ServiceError("appointment_time", "this dose is taken at home: it has no appointment")
+        clinic = dose.patient.clinic
+        start, end = clinic.session_start, clinic.session_end
+        if appointment_time is not None and start and end and not start <= appointment_time < end:
+            raise ServiceError(
+                "appointment_time", f"must be within the clinic's session, {start:%H:%M} to {end:%H:%M}"
+            )
+        dose.appointment_time = appointment_time
+        if user is not None and getattr(user, "is_authenticated", False):
+            dose._history_user = user  # type: ignore[attr-defined]
+        dose.save(update_fields=["appointment_time"])
     return dose

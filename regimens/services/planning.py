@@ -9,17 +9,18 @@ build on this module; it imports none of them.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
 from datetime import date, timedelta
 from typing import Any
 
 from django.conf import settings
+from django.db import transaction
 from django.db.models import Prefetch
 from django.utils import timezone as djtz
 from simple_history.models import HistoricalRecords
 
-from patients.models import Clinic, Patient, validate_timezone
+from patients.models import Clinic, ClosedDate, Patient, validate_timezone
 from regimens import schedule
 from regimens.models import (
     DecisionKind,
@@ -33,7 +34,7 @@ from regimens.models import (
     Replan,
     ScheduledDose,
 )
-from tracker import events
+from tracker import bulk, events
 from tracker.clock import local_date, patient_today
 from tracker.errors import ConflictError, ServiceError
 
@@ -202,6 +203,9 @@ def resolve_spec(data: ProtocolPlanData, options: dict[str, Any]) -> schedule.Pr
     return spec
 
 
+LabContextFunction = Callable[[Patient, "date | None"], schedule.LabContext]
+
+
 def _lab_context(patient: Patient, t0: date | None) -> schedule.LabContext:
     """The lab flags the recheck plan follows (RULES §2), from whichever app reads lab results."""
     context: schedule.LabContext = events.answer("lab_context", schedule.LabContext(), patient=patient, t0=t0)
@@ -219,6 +223,7 @@ def build_plan(
     decisions: tuple[schedule.Decision, ...] = (),
     patient: Patient | None = None,
     held: tuple[schedule.HeldDose, ...] = (),
+    lab_context: LabContextFunction | None = None,
 ) -> schedule.Plan:
     spec = resolve_spec(data, options)
     inp = schedule.PlanInput(
@@ -235,7 +240,7 @@ def build_plan(
     plan: schedule.Plan = _engine_call(schedule.plan, inp)
     if patient is not None:
         # The recheck plan depends on the baseline results before T0, known only once T0 is.
-        labs = _lab_context(patient, plan.t0)
+        labs = (lab_context or _lab_context)(patient, plan.t0)
         if labs != inp.labs:
             plan = _engine_call(schedule.plan, schedule.PlanInput(**{**inp.__dict__, "labs": labs}))
     return plan
@@ -277,24 +282,65 @@ def regimen_queryset() -> Any:
     )
 
 
+DOSE_PLAN_FIELDS = ("due_date", "drug", "dose_mcg", "dose_unit", "route", "phase", "self_administered")
+RECHECK_PLAN_FIELDS = ("status", "rule", "due_date", "window_start", "window_end", "analytes", "description")
+PROGRESS_FIELDS = ("current_phase", "extend_on", "awaiting_gate", "status")
+
+
+@dataclass
+class PlanWrites:
+    """The row changes of one or many re-plans, written together by `flush` in a number of statements
+    bounded by the number of rows / tracker.bulk.BATCH_SIZE (never one statement per regimen or row)."""
+
+    dose_creates: list[ScheduledDose] = field(default_factory=list)
+    dose_updates: list[ScheduledDose] = field(default_factory=list)
+    dose_cancels: list[int] = field(default_factory=list)
+    recheck_creates: list[LabRecheck] = field(default_factory=list)
+    recheck_updates: list[LabRecheck] = field(default_factory=list)
+    recheck_cancels: list[int] = field(default_factory=list)
+    regimens: list[Regimen] = field(default_factory=list)
+    # Issue 12: one audit row per re-plan that moved or cancelled planned doses, with its cause.
+    replans: list[Replan] = field(default_factory=list)
+
+    def flush(self) -> None:
+        Replan.objects.bulk_create(self.replans, batch_size=bulk.BATCH_SIZE)
+        for ids in bulk.batches(self.dose_cancels, bulk.BATCH_SIZE):
+            ScheduledDose.objects.filter(id__in=ids).update(status=DoseStatus.CANCELLED)
+        # Moves before creates: a created slot never collides with a row that is still moving.
+        bulk.update_rows(ScheduledDose, self.dose_updates, DOSE_PLAN_FIELDS)
+        ScheduledDose.objects.bulk_create(self.dose_creates, batch_size=bulk.BATCH_SIZE)
+        LabRecheck.objects.bulk_create(self.recheck_creates, batch_size=bulk.BATCH_SIZE)
+        bulk.update_rows(LabRecheck, self.recheck_updates, RECHECK_PLAN_FIELDS)
+        for ids in bulk.batches(self.recheck_cancels, bulk.BATCH_SIZE):
+            LabRecheck.objects.filter(id__in=ids).update(status=RecheckStatus.CANCELLED)
+        if self.regimens:
+            bulk.update_rows(Regimen, self.regimens, PROGRESS_FIELDS)
+            # The audit trail of the regimens whose progress changed, as `save` would have written it.
+            Regimen.history.bulk_history_create(self.regimens, batch_size=bulk.BATCH_SIZE, update=True)
+
+
 def sync_plan(
     regimen: Regimen,
     plan: schedule.Plan,
     existing: list[ScheduledDose] | None = None,
     *,
     new: bool = False,
+    rechecks: list[LabRecheck] | None = None,
+    writes: PlanWrites | None = None,
     cause: str = "re-plan",
 ) -> None:
     """Write the plan's planned doses and rechecks to rows (see the module docstring). A `new`
-    regimen has no rows yet and was created with its progress fields already set. A re-plan that moves or
-    cancels planned doses is audited as one Replan row naming `cause`."""
+    regimen has no rows yet and was created with its progress fields already set.
+
+    With `writes`, the changes are only collected there (the caller flushes many regimens at once;
+    the regimen's progress is written only when it changed); without, they are written now. A re-plan
+    that moves or cancels planned doses is audited as one Replan row naming `cause` (issue 12)."""
     if existing is None:
         existing = list(regimen.doses.filter(status=DoseStatus.PLANNED))
+    out = writes if writes is not None else PlanWrites()
     live = {(d.phase_index, d.sequence): d for d in existing if d.status == DoseStatus.PLANNED}
-    to_create: list[ScheduledDose] = []
-    to_update: list[ScheduledDose] = []
     moved: list[dict[str, Any]] = []
-    fields = ("due_date", "drug", "dose_mcg", "dose_unit", "route", "phase", "self_administered")
+    created_before = len(out.dose_creates)
     for planned in plan.planned:
         values = {
             "due_date": planned.due_date,
@@ -307,41 +353,40 @@ def sync_plan(
         }
         row = live.pop((planned.phase_index, planned.sequence), None)
         if row is None:
-            to_create.append(
+            out.dose_creates.append(
                 ScheduledDose(
                     regimen=regimen,
                     patient_id=regimen.patient_id,
+                    clinic_id=regimen.patient.clinic_id,
                     phase_index=planned.phase_index,
                     sequence=planned.sequence,
                     **values,
                 )
             )
         else:
-            before = row.due_date
+            was = row.due_date
             if _assign(row, values):
-                to_update.append(row)
-                if row.due_date != before:
-                    moved.append({"dose": row.pk, "from": before.isoformat(), "to": row.due_date.isoformat()})
+                out.dose_updates.append(row)
+                if row.due_date != was:
+                    moved.append({"dose": row.pk, "from": was.isoformat(), "to": row.due_date.isoformat()})
+    out.dose_cancels.extend(d.id for d in live.values())
     if not new and (moved or live):
-        Replan.objects.create(
-            regimen=regimen,
-            patient_id=regimen.patient_id,
-            cause=cause[:200],
-            user=recorded_by(current_user()),
-            moved=moved,
-            cancelled=sorted(d.id for d in live.values()),
-            added=len(to_create),
+        out.replans.append(
+            Replan(
+                regimen=regimen,
+                patient_id=regimen.patient_id,
+                cause=cause[:200],
+                user=recorded_by(current_user()),
+                moved=moved,
+                cancelled=sorted(d.id for d in live.values()),
+                added=len(out.dose_creates) - created_before,
+            )
         )
-    if live:
-        ScheduledDose.objects.filter(id__in=[d.id for d in live.values()]).update(status=DoseStatus.CANCELLED)
-    if to_update:
-        ScheduledDose.objects.bulk_update(to_update, fields)
-    if to_create:
-        ScheduledDose.objects.bulk_create(to_create)
 
-    rechecks = {} if new else {r.key: r for r in regimen.lab_rechecks.all()}
-    new_rechecks: list[LabRecheck] = []
-    changed: list[LabRecheck] = []
+    if new:
+        current: dict[str, LabRecheck] = {}
+    else:
+        current = {r.key: r for r in (rechecks if rechecks is not None else regimen.lab_rechecks.all())}
     wanted = set()
     for planned_recheck in plan.rechecks:
         wanted.add(planned_recheck.key)
@@ -353,9 +398,9 @@ def sync_plan(
             "analytes": list(planned_recheck.analytes),
             "description": planned_recheck.description,
         }
-        recheck = rechecks.get(planned_recheck.key)
+        recheck = current.get(planned_recheck.key)
         if recheck is None:
-            new_rechecks.append(
+            out.recheck_creates.append(
                 LabRecheck(patient_id=regimen.patient_id, regimen=regimen, key=planned_recheck.key, **values)
             )
         elif recheck.status != RecheckStatus.DONE and not recheck.close_note:
@@ -364,22 +409,23 @@ def sync_plan(
             if revived:
                 recheck.status = RecheckStatus.DUE
             if _assign(recheck, values) or revived:
-                changed.append(recheck)
-    if new_rechecks:
-        LabRecheck.objects.bulk_create(new_rechecks)
-    if changed:
-        LabRecheck.objects.bulk_update(changed, ["status", *values])
+                out.recheck_updates.append(recheck)
     # Keys starting "task:" are monitoring tasks (monitoring/evaluation.py, RULES S-15), not the engine's plan.
-    dropped = [
+    out.recheck_cancels.extend(
         r.id
-        for key, r in rechecks.items()
+        for key, r in current.items()
         if key not in wanted and r.status == RecheckStatus.DUE and not key.startswith("task:")
-    ]
-    if dropped:
-        LabRecheck.objects.filter(id__in=dropped).update(status=RecheckStatus.CANCELLED)
+    )
 
-    if not new:
-        regimen.save(update_fields=apply_progress(regimen, plan))
+    if writes is None:
+        out.flush()
+        if not new:
+            regimen.save(update_fields=apply_progress(regimen, plan))
+    elif not new:
+        before = [getattr(regimen, name) for name in PROGRESS_FIELDS]
+        apply_progress(regimen, plan)
+        if [getattr(regimen, name) for name in PROGRESS_FIELDS] != before:
+            out.regimens.append(regimen)
 
 
 def apply_progress(regimen: Regimen, plan: schedule.Plan) -> list[str]:
@@ -451,6 +497,100 @@ def current_user() -> Any:
     """The user of the request being served (django-simple-history's middleware keeps it), else None."""
     request = getattr(HistoricalRecords.context, "request", None)
     return getattr(request, "user", None)
+
+
+def replan_batch_size() -> int:
+    return int(settings.COBALT.get("REPLAN_BATCH_SIZE", 200))
+
+
+def replan_regimens(
+    regimen_ids: Iterable[int],
+    *,
+    today: Callable[[Regimen], date] | None = None,
+    due: Callable[[Regimen, date], bool] | None = None,
+    batch_size: int | None = None,
+    cause: str = "re-plan",
+) -> int:
+    """Re-plan many regimens (a calendar change, the horizons sweep) in batches; how many were re-planned.
+
+    Each batch is one transaction (a savepoint inside the caller's) that locks its regimens in id order
+    and reads everything the engine needs in a fixed number of queries (regimens with their patient,
+    clinic and protocol, decisions, doses, rechecks, closed dates, the lab flags); the rows are then
+    written with set-based statements (PlanWrites). The queries grow with the number of batches, never
+    with the number of regimens or doses. `today(regimen)` is the day to plan from (default: the patient's
+    today); `due(regimen, today)` skips a regimen whose re-plan is no longer needed once it is locked.
+    """
+    ids = sorted(set(regimen_ids))
+    size = batch_size or replan_batch_size()
+    done = 0
+    for batch in bulk.batches(ids, size):
+        with transaction.atomic():
+            done += _replan_batch(batch, today, due, cause)
+    return done
+
+
+def _replan_batch(
+    ids: Sequence[int],
+    today: Callable[[Regimen], date] | None,
+    due: Callable[[Regimen, date], bool] | None,
+    cause: str = "re-plan",
+) -> int:
+    regimens = list(
+        regimen_queryset()
+        .select_for_update(of=("self",))
+        .filter(pk__in=ids, status=RegimenStatus.ACTIVE)
+        .order_by("pk")
+    )
+    if not regimens:
+        return 0
+    # One query for the closed dates of every clinic in the batch (clinic_calendar would read them per regimen).
+    clinics = {r.patient.clinic_id: r.patient.clinic for r in regimens if r.patient.clinic_id is not None}
+    closed: dict[int, set[date]] = {pk: set() for pk in clinics}
+    for clinic_id, day in ClosedDate.objects.filter(clinic_id__in=clinics).values_list("clinic_id", "date"):
+        closed[clinic_id].add(day)
+    calendars = {
+        pk: schedule.ClinicCalendar(open_weekdays=frozenset(c.open_weekdays), closed_dates=frozenset(closed[pk]))
+        for pk, c in clinics.items()
+    }
+    doses: dict[int, list[ScheduledDose]] = {r.pk: [] for r in regimens}
+    for dose in ScheduledDose.objects.filter(regimen_id__in=doses).exclude(status=DoseStatus.CANCELLED):
+        doses[dose.regimen_id].append(dose)
+    rechecks: dict[int, list[LabRecheck]] = {r.pk: [] for r in regimens}
+    for recheck in LabRecheck.objects.filter(regimen_id__in=rechecks):
+        rechecks[recheck.regimen_id].append(recheck)
+    loader = events.answer("lab_context_loader", None, patients=[r.patient for r in regimens])
+    labs: LabContextFunction = loader or (lambda patient, t0: schedule.LabContext())
+
+    writes = PlanWrites()
+    done = 0
+    for regimen in regimens:
+        day = today(regimen) if today is not None else patient_today(regimen.patient)
+        if due is not None and not due(regimen, day):
+            continue
+        mine = doses[regimen.pk]
+        plan = build_plan(
+            data=regimen_plan_data(regimen),
+            options=regimen.options,
+            start_date=regimen.start_date,
+            today=day,
+            calendar=calendars.get(regimen.patient.clinic_id) or schedule.ClinicCalendar(),
+            records=_records(regimen, mine),
+            decisions=_decisions(regimen),
+            patient=regimen.patient,
+            held=_held(mine, day),
+            lab_context=labs,
+        )
+        sync_plan(
+            regimen,
+            plan,
+            [d for d in mine if d.status == DoseStatus.PLANNED],
+            rechecks=rechecks[regimen.pk],
+            writes=writes,
+            cause=cause,
+        )
+        done += 1
+    writes.flush()
+    return done
 
 
 def schedule_preview(

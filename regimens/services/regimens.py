@@ -37,8 +37,8 @@ from regimens.services.planning import (
     recorded_by,
     regimen_plan,
     regimen_plan_data,
-    regimen_queryset,
     replan,
+    replan_regimens,
     require_active,
     resolve_spec,
     sync_plan,
@@ -367,13 +367,12 @@ def regimens_extend_horizons(*, at: datetime) -> dict[str, int]:
     candidates = Regimen.objects.filter(
         status=RegimenStatus.ACTIVE, extend_on__lte=(at + timedelta(days=1)).date()
     ).values_list("id", flat=True)
-    extended = 0
-    for regimen_id in list(candidates):
-        with transaction.atomic():
-            regimen = regimen_queryset().select_for_update(of=("self",)).get(pk=regimen_id)
-            today = patient_today(regimen.patient, at)
-            if regimen.status != RegimenStatus.ACTIVE or regimen.extend_on is None or regimen.extend_on > today:
-                continue
-            replan(regimen, today, cause="planning horizon extended")
-            extended += 1
+    # Batches of regimens re-planned together (planning.replan_regimens): a fixed number of queries
+    # per batch, each batch its own transaction.
+    extended = replan_regimens(
+        list(candidates),
+        today=lambda regimen: patient_today(regimen.patient, at),
+        due=lambda regimen, today: regimen.extend_on is not None and regimen.extend_on <= today,
+        cause="planning horizon extended",
+    )
     return {"extended": extended}

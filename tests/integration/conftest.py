@@ -118,6 +118,17 @@ def smtp() -> Iterator[tuple[SmtpRecorder, int]]:
 # --- Redis and Celery ------------------------------------------------------------------------------
 
 
+# These tests deliver reminders now, whatever the hour the suite runs at: no quiet hours (equal ends mean
+# none, notifications/timing.py), in this process and in every worker it starts. The quiet hours
+# themselves are tested with a fixed clock in tests/notifications/.
+NO_QUIET_HOURS = {"COBALT_REMINDER_QUIET_START": "00:00", "COBALT_REMINDER_QUIET_END": "00:00"}
+
+
+@pytest.fixture(autouse=True)
+def no_quiet_hours(settings: Any) -> None:
+    settings.COBALT = {**settings.COBALT, "REMINDER_QUIET_START": "00:00", "REMINDER_QUIET_END": "00:00"}
+
+
 @pytest.fixture
 def services() -> None:
     require_service("PostgreSQL", "127.0.0.1", 5432)
@@ -159,6 +170,7 @@ class Worker:
             "DEBUG": "False",
             "CELERY_TASK_ALWAYS_EAGER": "False",
             "COBALT_DELIVERY_BACKOFF_SECONDS": "1",
+            **NO_QUIET_HOURS,
             **(env or {}),
         }
         with open(self.log, "wb") as out:
@@ -323,7 +335,8 @@ def make_dose_reminders(count: int, *, due_at: datetime, dispatch_now: bool = Tr
     )
     doses = ScheduledDose.objects.bulk_create(
         ScheduledDose(
-            regimen=r, patient_id=r.patient_id, phase_index=0, phase="loading", sequence=1,
+            regimen=r, patient_id=r.patient_id, clinic_id=r.patient.clinic_id, phase_index=0, phase="loading",
+            sequence=1,
             due_date=today + timedelta(days=1), drug="hydroxocobalamin", dose_mcg=1000, route="IM",
         )
         for r in regimens

@@ -157,13 +157,36 @@ def test_no_patient_text_in_any_language_carries_clinical_words() -> None:
         "clinic": "Riverside",
         "clinic_phone": "1",
         "date": date(2027, 4, 9),
+        "old_date": date(2027, 4, 7),
         "start": date(2027, 4, 9),
         "end": date(2027, 4, 16),
+        "link": "https://cobalt.example.org/me/sign-in/x",
+        "minutes": 30,
     }
-    for purpose in ("dose_reminder", "recheck_reminder", "dose_overdue"):
-        for language in ("en", "es"):
+    every_line = [
+        ("missed", {"date": date(2027, 4, 2)}),
+        ("moved", {"old_date": date(2027, 4, 7), "date": date(2027, 4, 9)}),
+        ("next", {"date": date(2027, 4, 9)}),
+        ("book", {"start": date(2027, 4, 9), "end": date(2027, 4, 16)}),
+        ("home", {}),
+    ]
+    assert set(messages.PATIENT_TEXTS) >= {
+        "dose_reminder",
+        "recheck_reminder",
+        "dose_overdue",
+        "appointment_moved",
+        "home_dose_prompt",
+        "portal_link",
+    }
+    for language in ("en", "es"):
+        for purpose in messages.PATIENT_TEXTS:  # every patient text, the new ones included
             subject, body = messages.render(purpose, language, context)
             assert clinical_words_in(subject + " " + body) == [], (purpose, language)
+        subject, body = messages.render_combined(language, context, every_line)
+        assert clinical_words_in(subject + " " + body) == [], ("combined", language)
+        for kind in messages.SMS_REPLIES:
+            reply = messages.sms_reply(kind, language, clinic="Riverside", clinic_phone="1")
+            assert clinical_words_in(reply) == [], (kind, language)
 
 
 # --- The sweep, day by day ---------------------------------------------------------------------------------

@@ -332,6 +332,13 @@ COBALT = {
     "B12_LAB_CUTOFFS": dict(
         item.split("=", 1) for item in env.str("COBALT_B12_LAB_CUTOFFS", default="").split(";") if "=" in item
     ),
+    # Bulk re-plans (a clinic calendar change, the horizons sweep): regimens re-planned per transaction.
+    "REPLAN_BATCH_SIZE": env.int("COBALT_REPLAN_BATCH_SIZE", default=200),
+    # A sweep never overlaps itself (tracker/sweeps.py sweep_lock): a Redis lock per sweep name, renewed while
+    # the sweep runs and expiring this many seconds after its worker died. Empty URL (make run without Redis,
+    # one beat): no lock.
+    "SWEEP_LOCK_URL": env.str("COBALT_SWEEP_LOCK_URL", default=REDIS_URL),
+    "SWEEP_LOCK_SECONDS": env.int("COBALT_SWEEP_LOCK_SECONDS", default=60),
 }
 # The monitoring, safety, delivery and reminder settings live beside this file, one module each.
 COBALT.update(cobalt_monitoring.SETTINGS)

@@ -24,4 +24,11 @@ SETTINGS: dict[str, object] = {
     "SMS_HTTP_TOKEN": env.str("COBALT_SMS_HTTP_TOKEN", default=""),
     "SMS_HTTP_FROM": env.str("COBALT_SMS_HTTP_FROM", default="Cobalt"),
     "SMS_HTTP_TIMEOUT": env.float("COBALT_SMS_HTTP_TIMEOUT", default=10.0),
+    # Patients' texts (STOP, START, HELP) reach POST /hooks/sms/inbound/ signed with this shared secret
+    # (X-Cobalt-Signature: hex HMAC-SHA256 of the request body). Empty: every inbound text is refused.
+    "SMS_INBOUND_SECRET": env.str("COBALT_SMS_INBOUND_SECRET", default=""),
+    # The patient portal (/me/): a sign-in link works once and for this many minutes; a portal session
+    # ends this many minutes after sign-in.
+    "PORTAL_LINK_MINUTES": env.int("COBALT_PORTAL_LINK_MINUTES", default=30),
+    "PORTAL_SESSION_MINUTES": env.int("COBALT_PORTAL_SESSION_MINUTES", default=30),
 }

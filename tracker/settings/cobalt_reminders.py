@@ -21,6 +21,10 @@ SETTINGS: dict[str, object] = {
     # RULES S-4 [P]: the patient's follow-up when a clinic-given dose is this many days past due.
     # The staff dose_overdue alert has its own grace periods (OVERDUE_*_AFTER_DAYS, monitoring/sweep.py).
     "REMINDER_OVERDUE_AFTER_DAYS": env.int("COBALT_REMINDER_OVERDUE_AFTER_DAYS", default=1),
+    # Issue 15 [P]: patients who take their doses at home (oral phases) get a note every this many months
+    # from the first home dose, to keep to the plan (0 switches it off); their month-3 review is the L-11
+    # recheck, reminded like every recheck. Not a RULES number: the clinical owner signs it off (RULES §9).
+    "REMINDER_HOME_DOSE_EVERY_MONTHS": env.int("COBALT_REMINDER_HOME_DOSE_EVERY_MONTHS", default=1),
     # Local time (the patient's zone) at which reminders go out, and the quiet hours they never fall in.
     "REMINDER_LOCAL_TIME": env.str("COBALT_REMINDER_LOCAL_TIME", default="10:00"),
     "REMINDER_QUIET_START": env.str("COBALT_REMINDER_QUIET_START", default="21:00"),

@@ -9,7 +9,7 @@ class Migration(migrations.Migration):
 
     dependencies = [
         ('patients', '0003_clinical_revisions'),
-        ('regimens', '0005_records_l11_oral_protocols'),
+        ('regimens', '0008_dose_appointment_time_patient_access'),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 

@@ -1,0 +1,133 @@
+"""The alerts and reminders section of the patient page, and acknowledging an alert from it in place.
+
+Acknowledging calls `alert_acknowledge_by_staff`, as POST /api/alerts/{id}/acknowledge/ does: any member of
+staff of the patient's clinic, a note required for a critical alert. With htmx the alert's card is
+swapped for its new state; without JavaScript the form posts and the page comes back.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django import forms
+from django.contrib import messages
+from django.db.models import Case, IntegerField, QuerySet, Value, When
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.utils.translation import gettext as gettext_now
+from django.utils.translation import gettext_lazy as _
+
+from notifications.alerts import alert_acknowledge_by_staff
+from notifications.models import SEVERITY_RANK, Alert, AlertStatus, Delivery, Purpose
+from notifications.serializers import mask_recipient
+from patients.models import Patient
+from tracker.errors import ServiceError
+from tracker.forms import NHSUKForm
+from tracker.pages import PageSection, staff_page
+from tracker.permissions import staff_clinic_ids
+
+PAST_ALERTS_SHOWN = 20
+REMINDERS_SHOWN = 20
+PATIENT_PURPOSES = (Purpose.DOSE_REMINDER, Purpose.RECHECK_REMINDER, Purpose.DOSE_OVERDUE)
+
+
+class AcknowledgeForm(NHSUKForm):
+    note = forms.CharField(
+        label=_("What was done"),
+        required=False,
+        max_length=2000,
+        widget=forms.Textarea(attrs={"rows": 2}),
+        help_text=_("Required for a critical alert."),
+    )
+
+    def __init__(self, *args: Any, alert: Alert, **kwargs: Any) -> None:
+        # Unique ids: the patient page holds one form per alert.
+        super().__init__(*args, auto_id=f"alert-{alert.pk}-%s", **kwargs)
+
+
+def _severity_rank() -> Case:
+    return Case(*[When(severity=k, then=Value(v)) for k, v in SEVERITY_RANK.items()], output_field=IntegerField())
+
+
+def patient_alerts(patient: Patient) -> tuple[list[Any], list[Alert]]:
+    """(open and acknowledged alerts, most severe first; the latest resolved ones)."""
+    rows: QuerySet[Alert] = Alert.objects.filter(patient=patient).select_related("acknowledged_by")
+    current = list(
+        rows.exclude(status=AlertStatus.RESOLVED)
+        .annotate(rank=_severity_rank())
+        .order_by("-rank", "-opened_at", "-id")
+    )
+    past = list(rows.filter(status=AlertStatus.RESOLVED).order_by("-resolved_at", "-id")[:PAST_ALERTS_SHOWN])
+    return current, past
+
+
+def patient_reminders(patient: Patient) -> list[dict[str, Any]]:
+    """The reminders sent (or due) to the patient, recipients masked as in the delivery log."""
+    rows = (
+        Delivery.objects.filter(patient=patient, purpose__in=PATIENT_PURPOSES)
+        .select_related("user")
+        .order_by("-due_at", "-id")[:REMINDERS_SHOWN]
+    )
+    return [{"delivery": d, "recipient": mask_recipient(d)} for d in rows]
+
+
+def alert_card(alert: Alert, patient: Patient, form: AcknowledgeForm | None = None) -> dict[str, Any]:
+    return {
+        "alert": alert,
+        "patient": patient,
+        "form": form or AcknowledgeForm(alert=alert),
+        "can_acknowledge": alert.status == AlertStatus.OPEN,
+    }
+
+
+def patient_sections(*, patient: Patient, request: HttpRequest) -> list[PageSection]:
+    current, past = patient_alerts(patient)
+    return [
+        PageSection(
+            order=20,
+            anchor="alerts",
+            title=_("Alerts"),
+            template="notifications/sections/alerts.html",
+            context={"cards": [alert_card(a, patient) for a in current], "past": past},
+        ),
+        PageSection(
+            order=60,
+            anchor="reminders",
+            title=_("Reminders sent to the patient"),
+            template="notifications/sections/reminders.html",
+            context={"reminders": patient_reminders(patient)},
+        ),
+    ]
+
+
+@staff_page
+def alert_acknowledge(request: HttpRequest, patient_id: int, alert_id: int) -> HttpResponse:
+    if request.method != "POST":
+        return redirect(f"{reverse('patient', args=[patient_id])}#alerts")
+    alert = (
+        Alert.objects.filter(
+            pk=alert_id, patient_id=patient_id, patient__clinic_id__in=staff_clinic_ids(request.user)
+        )
+        .select_related("patient", "acknowledged_by")
+        .first()
+    )
+    if alert is None:
+        raise Http404(_("No such alert."))
+    patient = alert.patient
+    form = AcknowledgeForm(request.POST, alert=alert)
+    if form.is_valid():
+        try:
+            alert = alert_acknowledge_by_staff(alert=alert, user=request.user, note=form.cleaned_data["note"])
+            form = AcknowledgeForm(alert=alert)
+        except ServiceError as exc:
+            form.add_error("note" if exc.field == "note" else None, exc.message)
+    if request.htmx:  # type: ignore[attr-defined]
+        alert.refresh_from_db()
+        return render(request, "notifications/sections/alert.html", alert_card(alert, patient, form))
+    if form.errors:
+        for error in [*form.errors.get("note", []), *form.non_field_errors()]:
+            messages.error(request, str(error))
+    else:
+        messages.success(request, gettext_now("Alert acknowledged."))
+    return redirect(f"{reverse('patient', args=[patient.pk])}#alert-{alert.pk}")

@@ -1,0 +1,88 @@
+"""A patient's journey through the portal in a real Chromium: ask for a link, open it, change the reminder
+channel, opt out, renew the calendar link, read the help; every page passes the accessibility check."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+import pytest
+from django.core import mail
+
+from notifications.delivery import deliver_one
+from notifications.models import Delivery
+from regimens.models import Protocol
+from regimens.services import regimen_start
+from tests.browser.conftest import assert_accessible, shot
+from tests.factories import PatientFactory
+from tracker.clock import patient_today
+
+pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
+
+
+def test_a_patient_asks_for_a_link_and_manages_their_reminders(
+    browser: Any, live_server: Any, clinic: Any, builtin_protocols: Any, settings: Any
+) -> None:
+    settings.COBALT = {**settings.COBALT, "SITE_URL": live_server.url}
+    jo = PatientFactory(clinic=clinic, given_name="Jo", email="jo@example.org", phone="+447700900123")
+    regimen_start(patient=jo, protocol=Protocol.objects.get(code="ileal-resection"), start_date=patient_today(jo))
+    page = browser.new_page(viewport={"width": 1280, "height": 900})
+    outside: list[str] = []
+    page.on("request", lambda r: None if r.url.startswith(live_server.url) else outside.append(r.url))
+
+    page.goto(f"{live_server.url}/me/")
+    assert page.get_by_role("heading", name="See your appointments").is_visible()
+    assert page.locator(".nhsuk-header__navigation").count() == 0  # no staff navigation
+    assert_accessible(page)
+    page.get_by_label("Email address or mobile phone number").fill("jo@example.org")
+    with page.expect_navigation():
+        page.get_by_role("button", name="Send me a link").click()
+    assert page.get_by_role("heading", name="Check your messages").is_visible()
+    assert_accessible(page)
+
+    for delivery in Delivery.objects.filter(purpose="portal_link", status="pending"):
+        deliver_one(delivery.pk)
+    link = re.search(r"(http\S+/me/sign-in/\S+)", mail.outbox[-1].body)
+    assert link is not None
+    page.goto(link.group(1))
+    assert_accessible(page)
+    with page.expect_navigation():
+        page.get_by_role("button", name="Continue").click()
+    assert page.get_by_role("heading", name="Hello Jo").is_visible()
+    first = jo.doses.filter(status="planned").order_by("due_date").first()
+    assert first is not None
+    shown = f"{first.due_date:%A} {first.due_date.day} {first.due_date:%B %Y}"
+    assert page.get_by_role("table").get_by_text(shown).is_visible()
+    assert_accessible(page)
+    shot(page, "portal-home")
+
+    page.get_by_label("By text message").check()
+    with page.expect_navigation():
+        page.get_by_role("button", name="Save my choices").click()
+    assert page.get_by_text("Your reminder choices are saved.").is_visible()
+    jo.refresh_from_db()
+    assert jo.reminder_channel == "sms"
+
+    page.get_by_label("No reminders").check()
+    with page.expect_navigation():
+        page.get_by_role("button", name="Save my choices").click()
+    jo.refresh_from_db()
+    assert jo.reminder_channel == "none"
+
+    old = jo.ical_token
+    with page.expect_navigation():
+        page.get_by_role("button", name="Get a new calendar address").click()
+    jo.refresh_from_db()
+    assert jo.ical_token != old and jo.ical_token in page.content()
+    assert_accessible(page)
+
+    page.get_by_role("link", name="Help with reminders and your calendar").first.click()
+    page.wait_for_url("**/me/help/")
+    assert_accessible(page)
+    shot(page, "portal-help")
+
+    page.goto(f"{live_server.url}/me/")
+    with page.expect_navigation():
+        page.get_by_role("button", name="Sign out").click()
+    assert page.get_by_role("button", name="Send me a link").is_visible()
+    assert outside == []

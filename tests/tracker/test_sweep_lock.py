@@ -1,0 +1,82 @@
+"""A sweep never overlaps itself (tracker.sweeps.sweep_lock): the beat's next run of a sweep still going is
+skipped; the lock expires should its holder die. On the machine's Redis (db 14)."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+import redis
+
+from tests.conftest import require_service
+from tracker import sweeps
+from tracker.tasks import run_sweep
+
+URL = "redis://127.0.0.1:6379/14"
+
+
+@pytest.fixture
+def lock_redis(settings: Any) -> Iterator[redis.Redis]:
+    require_service("Redis", "127.0.0.1", 6379)
+    settings.COBALT = {**settings.COBALT, "SWEEP_LOCK_URL": URL, "SWEEP_LOCK_SECONDS": 60}
+    client = redis.Redis.from_url(URL)
+    for key in client.scan_iter("cobalt:sweep-lock:*"):
+        client.delete(key)
+    yield client
+    for key in client.scan_iter("cobalt:sweep-lock:*"):
+        client.delete(key)
+    client.close()
+
+
+def test_a_second_run_of_a_sweep_still_going_does_not_get_the_lock(lock_redis: redis.Redis) -> None:
+    with sweeps.sweep_lock("monitoring") as first:
+        with sweeps.sweep_lock("monitoring") as second, sweeps.sweep_lock("reminders") as other:
+            assert (first, second, other) == (True, False, True)
+        # The run that did not get the lock leaves it in place
+        assert lock_redis.exists("cobalt:sweep-lock:monitoring")
+    # and the holder releases it when done.
+    assert not lock_redis.exists("cobalt:sweep-lock:monitoring")
+    with sweeps.sweep_lock("monitoring") as again:
+        assert again is True
+
+
+def test_a_long_run_keeps_its_lock_past_the_expiry(lock_redis: redis.Redis) -> None:
+    with sweeps.sweep_lock("monitoring", seconds=1) as first:
+        time.sleep(1.5)  # longer than the expiry: the holder renews it while it runs
+        with sweeps.sweep_lock("monitoring") as second:
+            assert (first, second) == (True, False)
+
+
+def test_the_lock_of_a_dead_worker_expires(lock_redis: redis.Redis) -> None:
+    # A worker died holding the lock: nobody renews it any more.
+    lock_redis.set("cobalt:sweep-lock:monitoring", "dead-worker", ex=1)
+    with sweeps.sweep_lock("monitoring") as meanwhile:
+        assert meanwhile is False
+    time.sleep(1.3)
+    with sweeps.sweep_lock("monitoring") as later:
+        assert later is True
+
+
+def test_a_late_release_frees_nothing_that_is_not_its_own(lock_redis: redis.Redis) -> None:
+    stuck = sweeps.sweep_lock("monitoring", seconds=1, renew=False)  # a run whose renewals stopped
+    assert stuck.__enter__() is True
+    time.sleep(1.3)
+    with sweeps.sweep_lock("monitoring") as next_run:
+        assert next_run is True
+        stuck.__exit__(None, None, None)  # the stuck run finishes now
+        assert lock_redis.exists("cobalt:sweep-lock:monitoring")  # still held by the next run
+
+
+@pytest.mark.django_db
+def test_the_beat_task_skips_a_sweep_that_is_still_running(lock_redis: redis.Redis) -> None:
+    with sweeps.sweep_lock("horizons"):
+        assert run_sweep("horizons") == {"skipped_running": 1}
+    assert run_sweep("horizons") == {"extended": 0}
+
+
+def test_without_a_lock_url_every_run_goes_ahead(settings: Any) -> None:
+    settings.COBALT = {**settings.COBALT, "SWEEP_LOCK_URL": ""}
+    with sweeps.sweep_lock("monitoring") as first, sweeps.sweep_lock("monitoring") as second:
+        assert (first, second) == (True, True)
