@@ -1,5 +1,6 @@
 # Cobalt: `make run` starts the whole product with demo data; `make test` runs the whole suite.
 # Both create the virtual environment and install the pinned requirements first.
+# tracker/wsgi.py and the Celery app default to production settings; `make run` names the local ones.
 
 PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV := .venv
@@ -51,7 +52,7 @@ run: run-venv
 	$(PY) manage.py run_sweeps
 	$(PY) manage.py collectstatic --noinput --verbosity 0
 	@echo "Cobalt on http://127.0.0.1:$(PORT)/login/  (sign in with a demo login above; API docs /api/docs/)"
-	$(VENV)/bin/honcho start
+	DJANGO_SETTINGS_MODULE=$${DJANGO_SETTINGS_MODULE:-tracker.settings.base} $(VENV)/bin/honcho start
 
 test: venv contract-venv
 	DATABASE_URL=$${DATABASE_URL:-$(TEST_DATABASE_URL)} $(PY) -m pytest

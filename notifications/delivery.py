@@ -10,6 +10,7 @@ far-future broker messages. A permanent failure, or too many transient ones, fai
 from __future__ import annotations
 
 import logging
+import re
 from datetime import datetime, timedelta
 
 from django.conf import settings
@@ -60,17 +61,18 @@ def deliver_one(delivery_id: int, *, now: datetime | None = None, worker: str = 
     try:
         provider_id = get_channel(delivery.channel).send(delivery)
     except TransientError as exc:
+        error = scrub(str(exc), delivery)
         if delivery.attempts < int(settings.COBALT["DELIVERY_MAX_ATTEMPTS"]):
-            _record(delivery, now, worker, AttemptOutcome.TRANSIENT, str(exc))
+            _record(delivery, now, worker, AttemptOutcome.TRANSIENT, error)
             Delivery.objects.filter(pk=delivery_id).update(
-                status=DeliveryStatus.PENDING, due_at=now + backoff(delivery.attempts), last_error=str(exc)[:2000],
+                status=DeliveryStatus.PENDING, due_at=now + backoff(delivery.attempts), last_error=error[:2000],
                 updated_at=now,
             )
             return "retry"
-        _fail(delivery, now, worker, f"gave up after {delivery.attempts} attempts: {exc}")
+        _fail(delivery, now, worker, f"gave up after {delivery.attempts} attempts: {error}")
         return "failed"
     except PermanentError as exc:
-        _fail(delivery, now, worker, str(exc))
+        _fail(delivery, now, worker, scrub(str(exc), delivery))
         return "failed"
     with transaction.atomic():
         _record(delivery, now, worker, AttemptOutcome.SENT, "", provider_id)
@@ -78,6 +80,24 @@ def deliver_one(delivery_id: int, *, now: datetime | None = None, worker: str = 
             status=DeliveryStatus.SENT, sent_at=now, provider_id=provider_id[:200], last_error="", updated_at=now
         )
     return "sent"
+
+
+EMAIL_ADDRESS = re.compile(r"[\w.+-]+@[\w-]+(?:\.[\w-]+)+")
+# Seven digits or more, with the separators people and providers write (+44 7700 900123, (555) 010-9999).
+PHONE_NUMBER = re.compile(r"\+?\(?\d(?:[\s().-]{0,2}\d){6,}")
+HIDDEN = "[recipient]"
+
+
+def scrub(error: str, delivery: Delivery) -> str:
+    """A provider's error without the recipient's address or any other address or number in it: the text is
+    stored on the delivery and its attempts, shown in the delivery log, the admin, the failure alert and the
+    staff digest, all read by staff who need the reason, not the address (issue 12)."""
+    text = str(error)
+    address = (delivery.address or "").strip()
+    if address:
+        text = re.sub(re.escape(address), HIDDEN, text, flags=re.IGNORECASE)
+    text = EMAIL_ADDRESS.sub(HIDDEN, text)
+    return PHONE_NUMBER.sub(HIDDEN, text)
 
 
 def _record(

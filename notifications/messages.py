@@ -267,6 +267,8 @@ def render_combined(language: str, context: dict[str, Any], lines: list[tuple[st
 
 
 # --- Staff messages (may carry clinical detail: they reach staff only) ---------------------------------
+# The body may; the subject may not: mail clients show subjects on lock screens, in notifications and in
+# server logs. A staff subject names the severity and the clinic, never the patient or the alert (issue 12).
 
 
 def alert_link(alert: dict[str, Any]) -> str:
@@ -298,7 +300,7 @@ def staff_alert(context: dict[str, Any]) -> tuple[str, str]:
     reopened = context.get("reopened")
     if reopened:
         # RULES §10 V-3: an acknowledged alert that new evidence reopened is announced as if new.
-        subject = f"[{str(alert['severity']).upper()} REOPENED] {alert['kind']}: {alert['patient']}"
+        subject = f"[{str(alert['severity']).upper()} REOPENED] Cobalt alert at {context['clinic']}"
         before = f"{reopened['by']}{' on ' + reopened['at'] if reopened.get('at') else ''}"
         note = f' ("{reopened["note"]}")' if reopened.get("note") else ""
         intro = (
@@ -306,13 +308,13 @@ def staff_alert(context: dict[str, Any]) -> tuple[str, str]:
             f"arrived after it was acknowledged by {before}{note}."
         )
         return subject[:200], f"{intro}\n\n{_alert_lines(alert)}\n"
-    subject = f"[{str(alert['severity']).upper()}] {alert['kind']}: {alert['patient']}"
+    subject = f"[{str(alert['severity']).upper()}] New Cobalt alert at {context['clinic']}"
     return subject[:200], f"A new {alert['severity']} alert at {context['clinic']}.\n\n{_alert_lines(alert)}\n"
 
 
 def staff_escalation(context: dict[str, Any]) -> tuple[str, str]:
     alert = context["alert"]
-    subject = f"[ESCALATED {str(alert['severity']).upper()}] {alert['kind']}: {alert['patient']}"
+    subject = f"[ESCALATED {str(alert['severity']).upper()}] Cobalt alert not acknowledged at {context['clinic']}"
     body = (
         f"This {alert['severity']} alert at {context['clinic']} has not been acknowledged after "
         f"{context['hours']} hours (RULES §3.2). Please make sure someone reviews it.\n\n{_alert_lines(alert)}\n"

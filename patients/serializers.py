@@ -17,7 +17,7 @@ from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from patients.models import Clinic, Patient
-from tracker.clock import local_date
+from tracker.clock import EARLIEST_YEAR, local_date
 from tracker.permissions import staff_clinic_ids
 
 # RULES "Scope": Cobalt's rules are written for adults, 16 and over.
@@ -194,6 +194,9 @@ class PatientSerializer(serializers.ModelSerializer[Patient]):
             today = local_date(djtz.now(), zone)
             if birth_date > today:
                 raise serializers.ValidationError({"birth_date": ["cannot be in the future"]})
+            if birth_date.year < EARLIEST_YEAR:
+                # Not a clinical number: nobody alive was born before it; 0001-01-01 or 1800 is a typo.
+                raise serializers.ValidationError({"birth_date": [f"cannot be before {EARLIEST_YEAR}"]})
             if age_on(birth_date, today) < MINIMUM_AGE_YEARS:
                 raise serializers.ValidationError(
                     {

@@ -6,7 +6,6 @@ from typing import Any
 
 from django.db.models import QuerySet
 from django.urls import reverse
-from django_filters.rest_framework import DjangoFilterBackend
 from drf_spectacular.utils import extend_schema
 from rest_framework import mixins, viewsets
 from rest_framework.decorators import action
@@ -22,7 +21,7 @@ from patients.serializers import (
     PatientSerializer,
 )
 from patients.services import clinic_update_calendar, patient_rotate_ical_token
-from tracker.api import KnownQueryParameters, Ordering
+from tracker.api import ClinicScopedFilterBackend, KnownQueryParameters, Ordering
 from tracker.permissions import CLINIC_ADMINS, require_role, restrict_to_clinics, staff_clinic_ids
 
 
@@ -37,7 +36,7 @@ class PatientViewSet(
     their treatment record must stay."""
 
     serializer_class = PatientSerializer
-    filter_backends = [KnownQueryParameters, DjangoFilterBackend, SearchFilter, Ordering]
+    filter_backends = [KnownQueryParameters, ClinicScopedFilterBackend, SearchFilter, Ordering]
     filterset_fields = ["clinic", "sex", "deficiency_cause", "reminder_channel"]
     search_fields = ["given_name", "family_name", "mrn"]
     ordering_fields = ["family_name", "given_name", "mrn", "birth_date", "created_at", "id"]

@@ -1,4 +1,4 @@
-"""Django admin for protocols (editable), and regimens, doses and lab rechecks (view and history).
+"""Django admin for protocols (editable by superusers only), and regimens, doses and lab rechecks (view and history).
 
 Regimens, doses and rechecks are written only by regimens/services/, which re-plans the
 schedule on every change; editing them here would leave the plan stale, so they are read-only.
@@ -9,8 +9,9 @@ from __future__ import annotations
 from typing import Any
 
 from django.contrib import admin
+from django.core.exceptions import PermissionDenied
 from django.db.models import QuerySet
-from django.http import HttpRequest
+from django.http import HttpRequest, HttpResponse
 from simple_history.admin import SimpleHistoryAdmin
 
 from regimens.models import (
@@ -21,13 +22,35 @@ from regimens.models import (
     ProtocolRecheckStep,
     Regimen,
     RegimenDecision,
+    Replan,
     ScheduledDose,
 )
-from tracker.admin import ReadOnlyHistoryAdmin
+from tracker.admin import ReadOnlyHistoryAdmin, admin_clinic_ids
 from tracker.clock import patient_today
 
 
-class ProtocolPhaseInline(admin.StackedInline):  # type: ignore[type-arg]
+def _superuser(request: HttpRequest) -> bool:
+    return bool(getattr(request.user, "is_superuser", False))
+
+
+class SuperuserWritesOnly:
+    """Protocols are shared by every clinic: a clinic admin (even one granted the Django permissions) may
+    view them, only a superuser may add, change, delete or revert one (issue 12: a maintenance dose changed
+    to 5000 mcg by one clinic's admin appeared in another clinic's preview). A clinic that needs another
+    schedule asks for its own protocol, or sets one patient's `options`; a running regimen keeps its
+    snapshot either way."""
+
+    def has_add_permission(self, request: HttpRequest, *args: Any) -> bool:
+        return _superuser(request) and super().has_add_permission(request, *args)  # type: ignore[misc]
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return _superuser(request) and super().has_change_permission(request, obj)  # type: ignore[misc]
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return _superuser(request) and super().has_delete_permission(request, obj)  # type: ignore[misc]
+
+
+class ProtocolPhaseInline(SuperuserWritesOnly, admin.StackedInline):  # type: ignore[type-arg]
     model = ProtocolPhase
     extra = 0
     fieldsets = (
@@ -39,19 +62,31 @@ class ProtocolPhaseInline(admin.StackedInline):  # type: ignore[type-arg]
     )
 
 
-class ProtocolRecheckStepInline(admin.TabularInline):  # type: ignore[type-arg]
+class ProtocolRecheckStepInline(SuperuserWritesOnly, admin.TabularInline):  # type: ignore[type-arg]
     model = ProtocolRecheckStep
     extra = 0
     fields = ("rule", "day", "window_before", "window_after", "analytes", "note")
 
 
 @admin.register(Protocol)
-class ProtocolAdmin(SimpleHistoryAdmin):
-    # Protocols are shared by every clinic (SPEC: editable by admins), so not clinic-scoped.
+class ProtocolAdmin(SuperuserWritesOnly, SimpleHistoryAdmin):
+    # Protocols are shared by every clinic, so not clinic-scoped; superusers alone edit them.
     list_display = ("code", "name", "rules", "is_builtin", "active")
     list_filter = ("is_builtin", "active")
     search_fields = ("code", "name", "rules")
     inlines = (ProtocolPhaseInline, ProtocolRecheckStepInline)
+
+    def revert_disabled(self, request: HttpRequest, obj: Any = None) -> bool:
+        return not _superuser(request)
+
+    def history_form_view(
+        self, request: HttpRequest, object_id: str, version_id: str, extra_context: Any = None
+    ) -> HttpResponse:
+        # django-simple-history saves the history form on POST whether or not it shows a Revert button.
+        if request.method == "POST" and not self.has_change_permission(request):
+            raise PermissionDenied("Only a superuser may revert a protocol.")
+        response: HttpResponse = super().history_form_view(request, object_id, version_id, extra_context)
+        return response
 
 
 class ReadOnlyInline(admin.TabularInline):  # type: ignore[type-arg]
@@ -175,3 +210,37 @@ class LabRecheckAdmin(ReadOnlyHistoryAdmin):
     list_filter = ("status", "rule", "patient__clinic")
     search_fields = ("patient__family_name", "patient__given_name", "patient__mrn", "rule")
     date_hierarchy = "due_date"
+
+
+@admin.register(Replan)
+class ReplanAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
+    """The audit of re-plans that moved or cancelled planned doses (one row per re-plan, with its cause):
+    read-only, and a clinic admin sees their own clinics' rows only."""
+
+    list_display = ("at", "patient", "regimen", "cause", "user", "moved_count", "cancelled_count", "added")
+    list_select_related = ("patient", "regimen__protocol", "regimen__patient", "user")
+    list_filter = ("patient__clinic",)
+    search_fields = ("cause", "patient__family_name", "patient__mrn")
+    date_hierarchy = "at"
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[Replan]:
+        queryset = super().get_queryset(request)
+        clinics = admin_clinic_ids(request)
+        return queryset if clinics is None else queryset.filter(patient__clinic__in=clinics)
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    @admin.display(description="Moved")
+    def moved_count(self, obj: Replan) -> int:
+        return len(obj.moved)
+
+    @admin.display(description="Cancelled")
+    def cancelled_count(self, obj: Replan) -> int:
+        return len(obj.cancelled)

@@ -11,6 +11,7 @@ from django.db.models import Q, QuerySet
 from django.utils import timezone as djtz
 
 from regimens.models import DoseStatus, LabRecheck, RecheckStatus, Regimen, RegimenStatus, ScheduledDose
+from tracker.api import PlausibleDateFilter
 from tracker.clock import local_date
 
 
@@ -50,8 +51,8 @@ class DoseFilter(django_filters.FilterSet):
     # The clinic on the dose row (denormalised from the patient): one index range, no join.
     clinic = django_filters.NumberFilter(field_name="clinic", help_text="Clinic id.")
     status = django_filters.ChoiceFilter(choices=DoseStatus.choices)
-    due_from = django_filters.DateFilter(field_name="due_date", lookup_expr="gte", help_text="Due on or after.")
-    due_to = django_filters.DateFilter(field_name="due_date", lookup_expr="lte", help_text="Due on or before.")
+    due_from = PlausibleDateFilter(field_name="due_date", lookup_expr="gte", help_text="Due on or after.")
+    due_to = PlausibleDateFilter(field_name="due_date", lookup_expr="lte", help_text="Due on or before.")
     # A choice, not a BooleanFilter: that one silently ignores a value it cannot read ("maybe").
     overdue = django_filters.TypedChoiceFilter(
         choices=[("true", "true"), ("false", "false")],
@@ -75,8 +76,8 @@ class LabRecheckFilter(django_filters.FilterSet):
         method="filter_status",
         help_text="`overdue` includes due rechecks whose window has passed; `due` leaves them out.",
     )
-    due_from = django_filters.DateFilter(field_name="due_date", lookup_expr="gte", help_text="Due on or after.")
-    due_to = django_filters.DateFilter(field_name="due_date", lookup_expr="lte", help_text="Due on or before.")
+    due_from = PlausibleDateFilter(field_name="due_date", lookup_expr="gte", help_text="Due on or after.")
+    due_to = PlausibleDateFilter(field_name="due_date", lookup_expr="lte", help_text="Due on or before.")
 
     class Meta:
         model = LabRecheck

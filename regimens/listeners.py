@@ -19,7 +19,7 @@ from tracker.pages import CardEntry, PageSection
 def replan_clinic(*, clinic: Clinic) -> None:
     """A clinic's calendar changed (inside its transaction): re-plan the planned doses of its active regimens."""
     ids = Regimen.objects.filter(patient__clinic=clinic, status=RegimenStatus.ACTIVE).values_list("pk", flat=True)
-    replan_regimens(list(ids))
+    replan_regimens(list(ids), cause=f"clinic calendar changed ({clinic.name})")
 
 
 @receiver(post_save, sender=Patient)

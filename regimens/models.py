@@ -343,3 +343,27 @@ class LabRecheck(models.Model):
 
     def __str__(self) -> str:
         return f"{self.patient} {self.rule} due {self.due_date} ({self.status})"
+
+
+class Replan(models.Model):
+    """One re-plan that moved or cancelled planned doses, audited as one event with its cause (issue 12).
+
+    The doses themselves are written in bulk (one UPDATE for hundreds of rows), which leaves no history row
+    per dose; this row says what changed, why, when and on whose action. Recorded doses never change."""
+
+    regimen = models.ForeignKey(Regimen, on_delete=models.CASCADE, related_name="replans")
+    patient = models.ForeignKey(Patient, on_delete=models.CASCADE, related_name="+")
+    cause = models.CharField(max_length=200, help_text="What re-planned the doses, e.g. the clinic calendar changed.")
+    at = models.DateTimeField(auto_now_add=True)
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    moved = models.JSONField(default=list, blank=True, help_text='[{"dose": id, "from": date, "to": date}]')
+    cancelled = models.JSONField(default=list, blank=True, help_text="Ids of the planned doses cancelled.")
+    added = models.PositiveIntegerField(default=0, help_text="Planned doses added.")
+
+    class Meta:
+        ordering = ["-at", "-id"]
+
+    def __str__(self) -> str:
+        return f"{self.cause}: {len(self.moved)} moved, {len(self.cancelled)} cancelled, {self.added} added"

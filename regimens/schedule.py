@@ -632,13 +632,18 @@ def apply_options(
     protocol: ProtocolSpec,
     options: dict[str, Any],
     limits: dict[str, PhaseLimits] | None = None,
+    max_factor: int | None = None,
+    min_reason_length: int = 1,
 ) -> ProtocolSpec:
     """The protocol with the per-phase options applied, e.g.
     {"phases": {"maintenance": {"spacing_value": 10}}, "override_reason": "..."}.
 
     A value inside the protocol's range (for example 8-13 weeks for hydroxo-uk-standard
     maintenance, RULES R-UK-3a) needs no reason; a value outside it is a clinician
-    override and needs `override_reason` (RULES §1.1: record overrides with a reason).
+    override and needs `override_reason` (RULES §1.1: record overrides with a reason) of at least
+    `min_reason_length` characters. With `max_factor`, even an override stays within the range widened
+    by that factor (low / factor to high × factor): a dose of 5,000,000 mcg or 20,000 doses is a typo,
+    not a clinical decision (issue 12; the factor is a setting awaiting clinical sign-off).
     """
     limits = limits or {}
     if not isinstance(options, dict):
@@ -680,6 +685,20 @@ def apply_options(
                 raise ScheduleError(
                     where, f"{value} is outside the protocol's range {bounds}; give override_reason to override"
                 )
+            if outside and len(reason) < min_reason_length:
+                raise ScheduleError(
+                    "options.override_reason",
+                    f"say why in at least {min_reason_length} characters: it is kept on the regimen",
+                )
+            if outside and max_factor is not None:
+                floor = max(1, -(-low // max_factor)) if low is not None else 1
+                ceiling = (high if high is not None else low or 1) * max_factor
+                if not floor <= value <= ceiling:
+                    raise ScheduleError(
+                        where,
+                        f"{value} is beyond what an override may set: {floor}-{ceiling} "
+                        f"(the protocol's range {low}-{high} widened {max_factor}-fold)",
+                    )
             changes["end_value" if name == "count" else name] = value
         new_phases[protocol.phases.index(phase)] = replace(phase, **changes)
     return replace(protocol, phases=tuple(new_phases))

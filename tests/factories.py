@@ -59,6 +59,7 @@ from regimens.models import (
     Regimen,
     RegimenDecision,
     RegimenStatus,
+    Replan,
     ReviewOutcome,
     ScheduledDose,
     Spacing,
@@ -327,6 +328,21 @@ class RegimenDecisionFactory(factory.django.DjangoModelFactory):
     kind = DecisionKind.REVIEW
     outcome = ReviewOutcome.STILL_IMPROVING
     decided_on = factory.LazyAttribute(lambda d: d.regimen.start_date + timedelta(days=14))
+
+
+class ReplanFactory(factory.django.DjangoModelFactory):
+    """The audit row of a re-plan that moved one dose of its regimen a week on (issue 12)."""
+
+    class Meta:
+        model = Replan
+
+    regimen = factory.SubFactory(RegimenFactory)
+    patient = factory.SelfAttribute("regimen.patient")
+    cause = "clinic calendar changed"
+    moved = factory.LazyAttribute(
+        lambda r: [{"dose": 1, "from": r.regimen.start_date.isoformat(),
+                    "to": (r.regimen.start_date + timedelta(days=7)).isoformat()}]  # fmt: skip
+    )
 
 
 class LabRecheckFactory(factory.django.DjangoModelFactory):

@@ -5,7 +5,7 @@ schema class that documents the error responses of every operation in one place.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any, ClassVar
 
 from django import forms
@@ -27,6 +27,7 @@ from rest_framework.settings import api_settings
 from rest_framework.views import APIView
 from rest_framework.views import exception_handler as drf_exception_handler
 
+from tracker.clock import EARLIEST_YEAR, LATEST_YEAR, plausible_offset
 from tracker.errors import ServiceError
 
 
@@ -99,13 +100,14 @@ class AwareDateTimeField(serializers.DateTimeField):
     at the edge of the calendar (0001-01-01, 9999-12-31) cannot be moved into a patient's zone.
     """
 
-    EARLIEST_YEAR = 1900
-    LATEST_YEAR = 2199
+    EARLIEST_YEAR = EARLIEST_YEAR
+    LATEST_YEAR = LATEST_YEAR
 
     default_error_messages = {
         **serializers.DateTimeField.default_error_messages,
         "naive": "must include a time zone offset, e.g. 2027-01-04T10:30:00+00:00",
         "range": f"must be a time between the years {EARLIEST_YEAR} and {LATEST_YEAR}",
+        "offset": "has a time zone offset no place uses: offsets run from -12:00 to +14:00",
     }
 
     def enforce_timezone(self, value: datetime) -> datetime:
@@ -113,7 +115,30 @@ class AwareDateTimeField(serializers.DateTimeField):
             self.fail("naive")
         if not self.EARLIEST_YEAR <= value.year <= self.LATEST_YEAR:
             self.fail("range")
+        if not plausible_offset(value):
+            self.fail("offset")
         return super().enforce_timezone(value)
+
+
+class PlausibleDateField(forms.DateField):
+    """A filter's date (YYYY-MM-DD, ASCII digits) between the years AwareDateTimeField accepts: 9999-12-31
+    would overflow when a filter adds a day, 0001-01-01 when it moves into a patient's zone."""
+
+    def to_python(self, value: Any) -> date | None:
+        if isinstance(value, str) and not value.isascii():
+            raise DjangoValidationError("must be a date written with the digits 0-9, e.g. 2027-01-04", code="invalid")
+        day: date | None = super().to_python(value)
+        if day is not None and not AwareDateTimeField.EARLIEST_YEAR <= day.year <= AwareDateTimeField.LATEST_YEAR:
+            raise DjangoValidationError(
+                f"must be a date between the years {AwareDateTimeField.EARLIEST_YEAR} and "
+                f"{AwareDateTimeField.LATEST_YEAR}",
+                code="invalid",
+            )
+        return day
+
+
+class PlausibleDateFilter(django_filters.DateFilter):
+    field_class = PlausibleDateField
 
 
 def acknowledge_field() -> serializers.ListField:
@@ -258,6 +283,40 @@ class KnownQueryParameters(BaseFilterBackend):
         return queryset
 
 
+def clinic_scoped(queryset: QuerySet[Any], user: Any) -> QuerySet[Any]:
+    """`queryset` narrowed to the rows of the user's clinics, found by the model's shape (the kernel imports
+    no app): a clinic itself, a row with a `clinic`, or a row with a `patient`. Other models (protocols,
+    analytes) are shared by every clinic and stay whole."""
+    from tracker.permissions import staff_clinic_ids
+
+    model = queryset.model
+    ids = staff_clinic_ids(user)
+    names = {field.name for field in model._meta.get_fields()}
+    if model._meta.label == "patients.Clinic":
+        return queryset.filter(pk__in=ids)
+    if "clinic" in names:
+        return queryset.filter(clinic__in=ids)
+    if "patient" in names:
+        return queryset.filter(patient__clinic__in=ids)
+    return queryset
+
+
+class ClinicScopedFilterBackend(DjangoFilterBackend):
+    """django-filter's backend whose choice filters (`?patient=`, `?regimen=`, `?clinic=`) only accept the
+    user's own clinics' rows: another clinic's patient id is the same 400 ("Select a valid choice") as an id
+    that does not exist, so filters cannot be used to list which ids exist elsewhere (issue 12)."""
+
+    def get_filterset(self, request: Request, queryset: QuerySet[Any], view: Any) -> Any:
+        filterset = super().get_filterset(request, queryset, view)
+        if filterset is None:
+            return None
+        for field in filterset.form.fields.values():
+            choices = getattr(field, "queryset", None)
+            if isinstance(choices, QuerySet):
+                field.queryset = clinic_scoped(choices, request.user)
+        return filterset
+
+
 def refuse_unknown_query_parameters(request: Request, accepted: Iterable[str]) -> None:
     accepted = set(accepted)
     unknown = sorted(set(request.query_params) - accepted)
@@ -338,6 +397,33 @@ def install_choice_messages() -> None:
 
     to_internal_value.lists_choices = True  # type: ignore[attr-defined]
     serializers.ChoiceField.to_internal_value = to_internal_value  # type: ignore[method-assign,assignment]
+
+
+_ASCII_FIELDS: tuple[type[serializers.Field], ...] = (
+    serializers.IntegerField,
+    serializers.DecimalField,
+    serializers.FloatField,
+    serializers.DateField,
+    serializers.DateTimeField,
+)
+
+
+def install_ascii_numbers() -> None:
+    """Numbers, dates and times written as text take the digits 0-9 only: Python's int(), Decimal() and
+    Django's date parsing also read full-width ("１２０") and Arabic-Indic ("١٢٠") digits, which a person
+    checking the record would not read as the number stored (issue 12). Set once at start-up."""
+    for field_class in _ASCII_FIELDS:
+        original = field_class.__dict__.get("to_internal_value")
+        if original is None or getattr(original, "ascii_only", False):
+            continue
+
+        def to_internal_value(self: serializers.Field, data: Any, _original: Any = original) -> Any:
+            if isinstance(data, str) and not data.isascii():
+                raise serializers.ValidationError("must be written with the digits 0-9 (ASCII)", code="invalid")
+            return _original(self, data)
+
+        to_internal_value.ascii_only = True  # type: ignore[attr-defined]
+        field_class.to_internal_value = to_internal_value  # type: ignore[method-assign]
 
 
 def not_found(request: HttpRequest, exception: Exception | None = None) -> HttpResponse:

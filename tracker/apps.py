@@ -9,8 +9,15 @@ class TrackerConfig(AppConfig):
 
     def ready(self) -> None:
         from tracker import logging as cobalt_logging
-        from tracker.api import install_choice_messages
+        from tracker.api import install_ascii_numbers, install_choice_messages
 
         install_choice_messages()
+        install_ascii_numbers()
         # Calendar feed, unsubscribe and portal sign-in addresses carry a secret: never log it.
         cobalt_logging.install()
+
+        from tracker.auth import connect_revocation
+        from tracker.two_factor import connect as connect_second_factor
+
+        connect_revocation()
+        connect_second_factor()

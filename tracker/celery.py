@@ -6,7 +6,9 @@ import os
 
 from celery import Celery
 
-os.environ.setdefault("DJANGO_SETTINGS_MODULE", "tracker.settings.base")
+# Production unless told otherwise, as tracker/wsgi.py (which imports this module first, through tracker/):
+# `make run`, manage.py and the tests name their settings.
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "tracker.settings.production")
 
 app = Celery("tracker")
 app.config_from_object("django.conf:settings", namespace="CELERY")

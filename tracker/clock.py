@@ -16,6 +16,20 @@ from typing import Protocol
 # and refused. Not a clinical number.
 CLOCK_SKEW = timedelta(minutes=5)
 
+# The years a recorded time may fall in: nothing Cobalt records happens outside them, and a time at the
+# edge of the calendar (0001-01-01, 9999-12-31) cannot be moved into a patient's zone or a day added to it.
+EARLIEST_YEAR = 1900
+LATEST_YEAR = 2199
+# Every UTC offset in use lies between UTC-12 (Baker Island) and UTC+14 (Line Islands); +23:59 is a typo.
+EARLIEST_OFFSET = timedelta(hours=-12)
+LATEST_OFFSET = timedelta(hours=14)
+
+
+def plausible_offset(value: datetime) -> bool:
+    """False for an aware time whose UTC offset no place on Earth uses."""
+    offset = value.utcoffset()
+    return offset is None or EARLIEST_OFFSET <= offset <= LATEST_OFFSET
+
 
 class HasTimezone(Protocol):
     timezone: str

@@ -71,4 +71,16 @@ def require_override_reason(warnings: list[SafetyWarning], acknowledged: list[st
     hard = sorted({w.code for w in warnings if w.hard_stop} & set(acknowledged))
     if hard and not reason:
         raise ServiceError("override_reason", f"a hard-stop warning ({', '.join(hard)}) needs a reason to override")
+    minimum = _reason_min_length()
+    if hard and len(reason) < minimum:
+        raise ServiceError(
+            "override_reason",
+            f"say why the hard stop ({', '.join(hard)}) is overridden in at least {minimum} characters",
+        )
     return reason
+
+
+def _reason_min_length() -> int:
+    from django.conf import settings
+
+    return int(settings.COBALT.get("OVERRIDE_REASON_MIN_LENGTH", 1))

@@ -30,6 +30,21 @@ class RefuseNulMiddleware:
         return self.get_response(request)
 
 
+class NoStoreMiddleware:
+    """`Cache-Control: no-store` on every response Django itself builds (pages, the API, the admin, a patient's
+    calendar feed): they carry patient data, which must not stay in a shared clinic computer's browser cache or
+    a proxy's. Static files (WhiteNoise, above this middleware) keep their long cache lifetimes."""
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        response = self.get_response(request)
+        response["Cache-Control"] = "no-store"
+        response.headers.pop("Expires", None)
+        return response
+
+
 @dataclass(frozen=True)
 class StaffClinic:
     """A clinic the signed-in user works in, with their role there."""

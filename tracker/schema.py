@@ -42,6 +42,8 @@ _DESCRIPTIONS = {
     "404": "Not found, or not one of your clinics' records (also a page past the last).",
     "409": "Conflicts with what is already recorded: the field and the reason.",
     "415": "The body is not in a media type this operation accepts.",
+    # Documented by the throttled views themselves (the token endpoint); the body is {detail}.
+    "429": "Too many requests: wait the seconds in Retry-After.",
 }
 _WRITE_METHODS = {"POST", "PUT", "PATCH"}
 

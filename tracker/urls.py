@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from csp.constants import UNSAFE_INLINE
+from csp.decorators import csp_update
 from django.contrib import admin
+from django.contrib.auth.decorators import login_required
 from django.urls import include, path
 from django.utils.translation import gettext_lazy as _
-from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 
 from tracker.auth import ObtainTokenView
 
@@ -16,11 +19,17 @@ admin.site.site_header = _("Cobalt administration")
 admin.site.site_title = _("Cobalt administration")
 admin.site.index_title = _("Protocols, clinics and records")
 
+# The API docs (Swagger UI) for signed-in users; its start-up script is a separate request (the split view)
+# so the CSP needs no inline script; Swagger UI's page keeps an inline <style>, allowed on this page only.
+api_docs = login_required(
+    csp_update({"style-src": [UNSAFE_INLINE]})(SpectacularSwaggerSplitView.as_view(url_name="api-schema"))
+)
+
 urlpatterns = [
     path("admin/", admin.site.urls),
     path("api/auth/token/", ObtainTokenView.as_view(), name="api-token"),
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
-    path("api/docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
+    path("api/docs/", api_docs, name="api-docs"),
     path("api/", include("patients.urls")),
     path("api/", include("monitoring.urls")),
     path("api/", include("regimens.urls")),

@@ -18,7 +18,7 @@ from django.db import transaction
 from patients.models import FactKind, Medication, MedicationKind, Patient, PatientFact
 from tracker import events
 from tracker.clock import patient_today
-from tracker.errors import ConflictError, ServiceError, require_acknowledged
+from tracker.errors import ConflictError, ServiceError, require_acknowledged, require_override_reason
 
 # Routes a medication may have (regimens.models.Route values); "deep_SC" is accepted for "deep SC".
 ROUTES = ("IM", "SC", "deep SC", "PO", "SL", "IN", "IV")
@@ -94,9 +94,7 @@ def medication_create(
             "medication.starting", patient=patient, kind=kind, route=route, start_date=start_date
         )
         acknowledged = require_acknowledged(warnings, acknowledge)
-        hard = sorted({w.code for w in warnings if w.hard_stop} & set(acknowledged))
-        if hard and not override_reason:
-            raise ServiceError("override_reason", f"a hard-stop warning ({', '.join(hard)}) needs a reason to override")
+        override_reason = require_override_reason(warnings, acknowledged, override_reason)
         medication = Medication.objects.create(
             patient=patient,
             kind=kind,

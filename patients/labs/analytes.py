@@ -342,6 +342,9 @@ def find_unit(analyte: Analyte, unit: str) -> Unit:
 def _as_decimal(value: Number, analyte: Analyte, unit: str) -> Decimal:
     if isinstance(value, bool) or not isinstance(value, Decimal | int | float | str):
         raise AnalyteError("value", f"{analyte.code} value must be a number, not {value!r}.")
+    if isinstance(value, str) and not value.isascii():
+        # Decimal() also reads full-width and Arabic-Indic digits ("１２０", "١٢٠").
+        raise AnalyteError("value", f"{analyte.code} value {value!r} must be written with the digits 0-9.")
     try:
         # str() first so that a float such as 12.1 becomes Decimal("12.1"), not its binary expansion.
         number = value if isinstance(value, Decimal) else Decimal(str(value).strip())

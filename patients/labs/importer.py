@@ -27,6 +27,7 @@ from simple_history.utils import bulk_create_with_history
 from patients.labs.services import PatientContext, ResultInput, build_lab_result, check_times, patient_contexts
 from patients.models import Clinic, LabResult, Patient, ResultSource
 from tracker import events
+from tracker.clock import EARLIEST_YEAR, LATEST_YEAR, plausible_offset
 from tracker.errors import ServiceError
 
 REQUIRED_COLUMNS = ("analyte", "value", "unit", "collected_at")
@@ -85,22 +86,34 @@ def _when(text: str, column: str, patient: Patient, now: datetime, end_of_day: b
     time zone (for reported_at: the end of that day, or now if that is earlier)."""
     text = text.strip()
     try:
+        if not text.isascii():
+            raise ValueError(text)  # fromisoformat also reads full-width and Arabic-Indic digits
         if len(text) == 10:
             day = date.fromisoformat(text)
         else:
             moment = datetime.fromisoformat(text)
             if djtz.is_naive(moment):
                 raise ServiceError(column, f"{text!r} has no time zone offset; write e.g. 2027-01-04T09:30:00+00:00")
+            _check_plausible(column, text, moment.year)
+            if not plausible_offset(moment):
+                raise ServiceError(column, f"{text!r} has a time zone offset no place uses (-12:00 to +14:00)")
             return moment
     except ValueError:
         raise ServiceError(
             column, f"{text!r} is not an ISO 8601 date (2027-01-04) or date-time with offset (2027-01-04T09:30+00:00)"
         ) from None
+    _check_plausible(column, text, day.year)
     if not end_of_day:
         return datetime.combine(day, time.min, tzinfo=zoneinfo.ZoneInfo(patient.timezone))
     next_day = datetime.combine(day + timedelta(days=1), time.min, tzinfo=zoneinfo.ZoneInfo(patient.timezone))
     end = next_day - timedelta(seconds=1)
     return min(end, now)
+
+
+def _check_plausible(column: str, text: str, year: int) -> None:
+    # As the API's AwareDateTimeField: 0001-01-01 cannot be moved into a patient's zone (a 500 before).
+    if not EARLIEST_YEAR <= year <= LATEST_YEAR:
+        raise ServiceError(column, f"{text!r} is not a time between the years {EARLIEST_YEAR} and {LATEST_YEAR}")
 
 
 def _header(reader: Any) -> tuple[dict[str, int], list[RowError]]:
@@ -222,6 +235,11 @@ def import_lab_results(
     valid ones. Raises ServiceError("file", ...) only for a file that is not a readable CSV."""
     text = decode(data) if isinstance(data, bytes) else data.removeprefix("\ufeff")
     now = now or djtz.now()
+    nul = text.find("\x00")
+    if nul >= 0:
+        # PostgreSQL text cannot hold NUL: a NUL in a note or lab name was a database error (a 500).
+        line = text.count("\n", 0, nul) + 1
+        raise ServiceError("file", f"contains a NUL character (line {line}); a CSV file is plain text")
     reader = csv.reader(io.StringIO(text, newline=""))
     try:
         columns, errors = _header(reader)

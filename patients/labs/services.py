@@ -287,7 +287,12 @@ def lab_panel_create(
     return built
 
 
-def lab_result_create(
+def lab_result_create(**kwargs: Any) -> LabResult:
+    """Store one lab result (see lab_result_record); the stored row, new or the identical one already there."""
+    return lab_result_record(**kwargs)[0]
+
+
+def lab_result_record(
     *,
     patient: Patient,
     analyte: str,
@@ -301,8 +306,14 @@ def lab_result_create(
     note: str = "",
     entered_by: Any = None,
     now: datetime | None = None,
-) -> LabResult:
-    """Store one lab result, converted to the canonical unit and interpreted (RULES §5.2, §5.3)."""
+) -> tuple[LabResult, bool]:
+    """Store one lab result, converted to the canonical unit and interpreted (RULES §5.2, §5.3). Returns the
+    row and whether it is new.
+
+    A result identical to one already stored (same patient, analyte, collection time, value, source and lab,
+    not entered in error) is not stored twice: a client that repeats a POST whose answer it lost (or twenty
+    at once) gets the row already there (issue 12). The patient's row lock makes concurrent repeats wait.
+    """
     _check_patient(patient)
     now = now or djtz.now()
     errors = check_times(patient=patient, collected_at=collected_at, reported_at=reported_at, now=now)
@@ -318,9 +329,30 @@ def lab_result_create(
         entered_by=entered_by,
     )
     with transaction.atomic():
+        Patient.objects.select_for_update().filter(pk=patient.pk).exists()
+        existing = _identical(result)
+        if existing is not None:
+            return existing, False
         result.save()
         events.announce_on_commit("patient.changed", patient_id=patient.pk)
-    return result
+    return result, True
+
+
+def _identical(result: LabResult) -> LabResult | None:
+    return (
+        LabResult.objects.filter(
+            patient_id=result.patient_id,
+            analyte=result.analyte,
+            collected_at=result.collected_at,
+            value_canonical=result.value_canonical,
+            presence=result.presence,
+            source=result.source,
+            lab=result.lab,
+            error_recorded_at__isnull=True,
+        )
+        .order_by("id")
+        .first()
+    )
 
 
 def lab_result_mark_entered_in_error(

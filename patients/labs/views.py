@@ -37,9 +37,9 @@ from patients.labs.serializers import (
     LabResultEnteredInErrorSerializer,
     LabResultSerializer,
 )
-from patients.labs.services import ResultInput, lab_panel_create, lab_result_create, lab_result_mark_entered_in_error
+from patients.labs.services import ResultInput, lab_panel_create, lab_result_mark_entered_in_error, lab_result_record
 from patients.models import Interpretation, LabResult, ResultSource
-from tracker.api import CheckedAPIView
+from tracker.api import CheckedAPIView, PlausibleDateFilter
 from tracker.permissions import is_prescriber, restrict_to_clinics, staff_clinic_ids
 
 ERRORS = OpenApiResponse(description='Bad input: {"field": ["reason"]}, naming each field that was wrong.')
@@ -97,10 +97,10 @@ def _day_starts(queryset: QuerySet[LabResult], day: date) -> Q:
 
 class LabResultFilter(django_filters.FilterSet):
     analyte = django_filters.CharFilter(method="filter_analyte", help_text="Analyte code or LOINC (any of its codes).")
-    collected_from = django_filters.DateFilter(
+    collected_from = PlausibleDateFilter(
         method="filter_collected_from", help_text="Collected on or after this date (the patient's time zone)."
     )
-    collected_to = django_filters.DateFilter(
+    collected_to = PlausibleDateFilter(
         method="filter_collected_to", help_text="Collected on or before this date (the patient's time zone)."
     )
     interpretation = django_filters.ChoiceFilter(choices=Interpretation.choices)
@@ -141,13 +141,24 @@ class LabResultViewSet(
         fresh = self.get_queryset().filter(pk__in=[r.pk for r in results]).order_by("id")
         return list(LabResultSerializer(fresh, many=True, context=self.get_serializer_context()).data)
 
-    @extend_schema(request=LabResultCreateSerializer, responses={201: LabResultSerializer, 400: ERRORS})
+    @extend_schema(
+        request=LabResultCreateSerializer,
+        responses={
+            201: LabResultSerializer,
+            200: OpenApiResponse(
+                LabResultSerializer, description="The identical result was already stored: that row, unchanged."
+            ),
+            400: ERRORS,
+        },
+    )
     def create(self, request: Request, *args: Any, **kwargs: Any) -> Response:
         """Enter one result. `analyte` is a code (hemoglobin) or LOINC (718-7); the value is converted to
-        the analyte's canonical unit and interpreted."""
+        the analyte's canonical unit and interpreted. Repeating the POST of a result already stored (same
+        patient, analyte, collection time, value and lab) answers 200 with that row instead of storing it twice."""
         data = _valid(LabResultCreateSerializer(data=request.data, context=self.get_serializer_context()))
-        result = lab_result_create(entered_by=request.user, **data)
-        return Response(self._created([result])[0], status=status.HTTP_201_CREATED)
+        result, created = lab_result_record(entered_by=request.user, **data)
+        code = status.HTTP_201_CREATED if created else status.HTTP_200_OK
+        return Response(self._created([result])[0], status=code)
 
     @extend_schema(request=LabPanelCreateSerializer, responses={201: LabResultSerializer(many=True), 400: ERRORS})
     @action(detail=False, methods=["post"])

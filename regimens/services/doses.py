@@ -123,7 +123,7 @@ def dose_record_administration(
             ]
         )
         events.announce("dose.recorded", dose=dose, acknowledged=acknowledged, override_reason=reason)
-        replan(regimen)
+        replan(regimen, cause=f"dose {dose.pk} recorded as given")
         # The first dose sets T0: the monitoring rules (S-9 potassium, S-6, S-13) run once this commits.
         events.announce_on_commit("patient.changed", patient_id=regimen.patient_id)
     return dose
@@ -160,7 +160,7 @@ def dose_record_not_given(
         dose.administered_by = recorded_by(user)
         dose.save(update_fields=["status", "not_given_reason", "not_given_on", "recorded_at", "administered_by"])
         events.announce("dose.recorded", dose=dose, acknowledged=[])
-        replan(regimen, today)
+        replan(regimen, today, cause=f"dose {dose.pk} recorded as not given")
     return dose
 
 
@@ -208,7 +208,7 @@ def dose_mark_entered_in_error(
         dose.save(update_fields=["status", "error_reason", "error_recorded_at", "error_recorded_by"])
         if regimen.status == RegimenStatus.ACTIVE:
             # A stopped or completed regimen keeps its rows: the record is corrected, nothing is planned.
-            replan(regimen)
+            replan(regimen, cause=f"dose {dose.pk} entered in error")
         events.announce_on_commit("patient.changed", patient_id=regimen.patient_id)
     return dose
 

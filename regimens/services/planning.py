@@ -18,6 +18,7 @@ from django.conf import settings
 from django.db import transaction
 from django.db.models import Prefetch
 from django.utils import timezone as djtz
+from simple_history.models import HistoricalRecords
 
 from patients.models import Clinic, ClosedDate, Patient, validate_timezone
 from regimens import schedule
@@ -30,6 +31,7 @@ from regimens.models import (
     RecheckStatus,
     Regimen,
     RegimenStatus,
+    Replan,
     ScheduledDose,
 )
 from tracker import bulk, events
@@ -188,8 +190,16 @@ def _horizons() -> schedule.Horizons:
     )
 
 
-def _resolve_spec(data: ProtocolPlanData, options: dict[str, Any]) -> schedule.ProtocolSpec:
-    spec: schedule.ProtocolSpec = _engine_call(schedule.apply_options, data.spec, options, data.limits)
+def resolve_spec(data: ProtocolPlanData, options: dict[str, Any]) -> schedule.ProtocolSpec:
+    """The protocol with the regimen's options applied, within the override bounds of the settings."""
+    spec: schedule.ProtocolSpec = _engine_call(
+        schedule.apply_options,
+        data.spec,
+        options,
+        data.limits,
+        max_factor=_cobalt("OVERRIDE_MAX_FACTOR"),
+        min_reason_length=_cobalt("OVERRIDE_REASON_MIN_LENGTH"),
+    )
     return spec
 
 
@@ -215,7 +225,7 @@ def build_plan(
     held: tuple[schedule.HeldDose, ...] = (),
     lab_context: LabContextFunction | None = None,
 ) -> schedule.Plan:
-    spec = _resolve_spec(data, options)
+    spec = resolve_spec(data, options)
     inp = schedule.PlanInput(
         protocol=spec,
         start_date=start_date,
@@ -289,8 +299,11 @@ class PlanWrites:
     recheck_updates: list[LabRecheck] = field(default_factory=list)
     recheck_cancels: list[int] = field(default_factory=list)
     regimens: list[Regimen] = field(default_factory=list)
+    # Issue 12: one audit row per re-plan that moved or cancelled planned doses, with its cause.
+    replans: list[Replan] = field(default_factory=list)
 
     def flush(self) -> None:
+        Replan.objects.bulk_create(self.replans, batch_size=bulk.BATCH_SIZE)
         for ids in bulk.batches(self.dose_cancels, bulk.BATCH_SIZE):
             ScheduledDose.objects.filter(id__in=ids).update(status=DoseStatus.CANCELLED)
         # Moves before creates: a created slot never collides with a row that is still moving.
@@ -314,16 +327,20 @@ def sync_plan(
     new: bool = False,
     rechecks: list[LabRecheck] | None = None,
     writes: PlanWrites | None = None,
+    cause: str = "re-plan",
 ) -> None:
     """Write the plan's planned doses and rechecks to rows (see the module docstring). A `new`
     regimen has no rows yet and was created with its progress fields already set.
 
     With `writes`, the changes are only collected there (the caller flushes many regimens at once;
-    the regimen's progress is written only when it changed); without, they are written now."""
+    the regimen's progress is written only when it changed); without, they are written now. A re-plan
+    that moves or cancels planned doses is audited as one Replan row naming `cause` (issue 12)."""
     if existing is None:
         existing = list(regimen.doses.filter(status=DoseStatus.PLANNED))
     out = writes if writes is not None else PlanWrites()
     live = {(d.phase_index, d.sequence): d for d in existing if d.status == DoseStatus.PLANNED}
+    moved: list[dict[str, Any]] = []
+    created_before = len(out.dose_creates)
     for planned in plan.planned:
         values = {
             "due_date": planned.due_date,
@@ -346,9 +363,25 @@ def sync_plan(
                     **values,
                 )
             )
-        elif _assign(row, values):
-            out.dose_updates.append(row)
+        else:
+            was = row.due_date
+            if _assign(row, values):
+                out.dose_updates.append(row)
+                if row.due_date != was:
+                    moved.append({"dose": row.pk, "from": was.isoformat(), "to": row.due_date.isoformat()})
     out.dose_cancels.extend(d.id for d in live.values())
+    if not new and (moved or live):
+        out.replans.append(
+            Replan(
+                regimen=regimen,
+                patient_id=regimen.patient_id,
+                cause=cause[:200],
+                user=recorded_by(current_user()),
+                moved=moved,
+                cancelled=sorted(d.id for d in live.values()),
+                added=len(out.dose_creates) - created_before,
+            )
+        )
 
     if new:
         current: dict[str, LabRecheck] = {}
@@ -451,12 +484,19 @@ def regimen_plan(regimen: Regimen, today: date | None = None) -> schedule.Plan:
     return _regimen_plan(regimen, doses, today or patient_today(regimen.patient))
 
 
-def replan(regimen: Regimen, today: date | None = None) -> schedule.Plan:
-    """Re-plan `regimen` (which must be locked by the caller's transaction) and sync rows."""
+def replan(regimen: Regimen, today: date | None = None, cause: str = "re-plan") -> schedule.Plan:
+    """Re-plan `regimen` (which must be locked by the caller's transaction) and sync rows; `cause` is kept on
+    the audit row of a re-plan that moves or cancels doses."""
     doses = list(regimen.doses.exclude(status=DoseStatus.CANCELLED))
     plan = _regimen_plan(regimen, doses, today or patient_today(regimen.patient))
-    sync_plan(regimen, plan, [d for d in doses if d.status == DoseStatus.PLANNED])
+    sync_plan(regimen, plan, [d for d in doses if d.status == DoseStatus.PLANNED], cause=cause)
     return plan
+
+
+def current_user() -> Any:
+    """The user of the request being served (django-simple-history's middleware keeps it), else None."""
+    request = getattr(HistoricalRecords.context, "request", None)
+    return getattr(request, "user", None)
 
 
 def replan_batch_size() -> int:
@@ -469,6 +509,7 @@ def replan_regimens(
     today: Callable[[Regimen], date] | None = None,
     due: Callable[[Regimen, date], bool] | None = None,
     batch_size: int | None = None,
+    cause: str = "re-plan",
 ) -> int:
     """Re-plan many regimens (a calendar change, the horizons sweep) in batches; how many were re-planned.
 
@@ -484,12 +525,15 @@ def replan_regimens(
     done = 0
     for batch in bulk.batches(ids, size):
         with transaction.atomic():
-            done += _replan_batch(batch, today, due)
+            done += _replan_batch(batch, today, due, cause)
     return done
 
 
 def _replan_batch(
-    ids: Sequence[int], today: Callable[[Regimen], date] | None, due: Callable[[Regimen, date], bool] | None
+    ids: Sequence[int],
+    today: Callable[[Regimen], date] | None,
+    due: Callable[[Regimen, date], bool] | None,
+    cause: str = "re-plan",
 ) -> int:
     regimens = list(
         regimen_queryset()
@@ -542,6 +586,7 @@ def _replan_batch(
             [d for d in mine if d.status == DoseStatus.PLANNED],
             rechecks=rechecks[regimen.pk],
             writes=writes,
+            cause=cause,
         )
         done += 1
     writes.flush()

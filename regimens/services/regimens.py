@@ -24,6 +24,7 @@ from regimens.models import (
     Regimen,
     RegimenDecision,
     RegimenStatus,
+    Replan,
     ReviewOutcome,
 )
 from regimens.services.planning import (
@@ -39,6 +40,7 @@ from regimens.services.planning import (
     replan,
     replan_regimens,
     require_active,
+    resolve_spec,
     sync_plan,
     validate_start_date,
 )
@@ -93,7 +95,7 @@ def regimen_start(
         acknowledged = require_acknowledged(warnings, acknowledge)
         reason = require_override_reason(warnings, acknowledged, override_reason)
         options_reason = str(options.get("override_reason") or "").strip()
-        spec = schedule.apply_options(data.spec, options, data.limits)
+        spec = resolve_spec(data, options)
         _check_oral_dose(patient=patient, spec=spec, reason=reason or options_reason, today=today)
         regimen = Regimen(
             patient=patient,
@@ -231,7 +233,7 @@ def regimen_end_phase(
             note=note,
         )
         regimen = lock_regimen(regimen)  # re-read the decisions
-        replan(regimen, today)
+        replan(regimen, today, cause=f"phase {phase.key} ended on {ended_on}")
         if is_last and acknowledged:
             regimen.acknowledged_warnings = sorted({*regimen.acknowledged_warnings, *acknowledged})
             regimen.save(update_fields=["acknowledged_warnings"])
@@ -263,7 +265,7 @@ def regimen_confirm_gate(
             note=note,
         )
         regimen = lock_regimen(regimen)
-        replan(regimen, today)
+        replan(regimen, today, cause=f"gate confirmed on {confirmed_on}")
     return regimen
 
 
@@ -328,7 +330,17 @@ def regimen_stop(
         regimen.save(
             update_fields=["status", "stopped_at", "stopped_by", "stop_reason", "acknowledged_warnings", "extend_on"]
         )
-        regimen.doses.filter(status=DoseStatus.PLANNED).update(status=DoseStatus.CANCELLED)
+        planned = regimen.doses.filter(status=DoseStatus.PLANNED)
+        cancelled = sorted(planned.values_list("id", flat=True))
+        if cancelled:
+            Replan.objects.create(
+                regimen=regimen,
+                patient_id=regimen.patient_id,
+                cause=f"regimen stopped: {reason}"[:200],
+                user=recorded_by(user),
+                cancelled=cancelled,
+            )
+        planned.update(status=DoseStatus.CANCELLED)
         regimen.lab_rechecks.filter(status__in=[RecheckStatus.DUE, RecheckStatus.OVERDUE]).update(
             status=RecheckStatus.CANCELLED
         )
@@ -341,7 +353,7 @@ def regimen_replan(*, regimen: Regimen, today: date | None = None) -> Regimen:
     with transaction.atomic():
         regimen = lock_regimen(regimen)
         if regimen.status == RegimenStatus.ACTIVE:
-            replan(regimen, today)
+            replan(regimen, today, cause="new clinical data (lab results or facts)")
     return regimen
 
 
@@ -361,5 +373,6 @@ def regimens_extend_horizons(*, at: datetime) -> dict[str, int]:
         list(candidates),
         today=lambda regimen: patient_today(regimen.patient, at),
         due=lambda regimen, today: regimen.extend_on is not None and regimen.extend_on <= today,
+        cause="planning horizon extended",
     )
     return {"extended": extended}

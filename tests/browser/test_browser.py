@@ -10,14 +10,15 @@ from django.utils import timezone
 from patients.models import Role
 from regimens.models import Protocol
 from regimens.services import regimen_start
-from tests.browser.conftest import SHOTS
+from tests.browser.conftest import SHOTS, sign_in
 from tests.factories import PatientFactory, staff_user
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
 
-def test_it_shows_the_api_docs_without_reaching_the_internet(browser: Any, live_server: Any) -> None:
-    page = browser.new_page()
+def test_it_shows_the_api_docs_without_reaching_the_internet(browser: Any, live_server: Any, clinic: Any) -> None:
+    # The docs are for signed-in users (issue 12).
+    page = sign_in(browser, live_server, staff_user(clinic, Role.NURSE, username="docs-reader"))
     # Nothing may come from outside this server: clinic networks often block CDNs.
     outside: list[str] = []
     page.on("request", lambda r: None if r.url.startswith(live_server.url) else outside.append(r.url))

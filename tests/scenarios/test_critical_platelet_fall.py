@@ -182,9 +182,10 @@ def test_a_further_fall_reopens_an_acknowledged_critical_alert_and_staff_hear_ab
     )
     assert acknowledged.status_code == 200 and acknowledged.json()["status"] == "acknowledged"
     story.sweeps_until(day(6))
-    assert [m["subject"] for m in story.inbox(story.clinician)] == [
-        f"[CRITICAL] platelets_critical: {alert['patient_name']}"
-    ]
+    # The subject names no patient and no diagnosis (issue 12): the body carries them, for staff.
+    [message] = story.inbox(story.clinician)
+    assert message["subject"] == f"[CRITICAL] New Cobalt alert at {story.patient.clinic.name}"
+    assert alert["patient_name"] in message["body"] and "platelets_critical" in message["body"]
 
     # When the next count falls further, to 8
     story.platelets("8", day(6))

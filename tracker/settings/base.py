@@ -7,6 +7,7 @@ Defaults are for local use: SQLite under var/ and a file-system Celery broker, s
 
 from __future__ import annotations
 
+from datetime import timedelta
 from pathlib import Path
 
 import environ
@@ -39,6 +40,10 @@ INSTALLED_APPS = [
     "drf_spectacular_sidecar",
     "simple_history",
     "django_htmx",
+    "axes",
+    "csp",
+    "django_otp",
+    "django_otp.plugins.otp_totp",
     "tracker",
     "patients",
     "regimens",
@@ -50,15 +55,22 @@ MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     "tracker.middleware.RefuseNulMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
+    "tracker.middleware.NoStoreMiddleware",
+    "csp.middleware.CSPMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    # The TOTP second factor (tracker/two_factor.py): request.user.is_verified(), then the sign-in step.
+    "django_otp.middleware.OTPMiddleware",
+    "tracker.two_factor.SecondFactorMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "simple_history.middleware.HistoryRequestMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
     "tracker.middleware.ClinicTimezoneMiddleware",
+    # Last, as django-axes requires: answers a locked-out sign-in (the web pages' /login/ and /admin/login/).
+    "axes.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = "tracker.urls"
@@ -93,9 +105,55 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     }
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
+# Django's full set: not like the username or email, at least 12 characters, not a common password
+# ("password", "12345678"), not all digits (issue 12).
 AUTH_PASSWORD_VALIDATORS = [
-    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
+    {
+        "NAME": "django.contrib.auth.password_validation.MinimumLengthValidator",
+        "OPTIONS": {"min_length": env.int("COBALT_PASSWORD_MIN_LENGTH", default=12)},
+    },
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+    {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
+
+# --- Sign-in protection (docs/security.md) -------------------------------------------------
+# django-axes locks a username at one address out after AXES_FAILURE_LIMIT wrong passwords, for
+# AXES_COOLOFF_TIME, on every sign-in that goes through Django's authenticate(): the web pages' /login/, the
+# admin's /admin/login/ and the API's token endpoint. Username and address together, so that one member of
+# staff's typos (or an attacker) cannot lock a whole clinic behind one NAT address out.
+AUTHENTICATION_BACKENDS = [
+    "tracker.authentication.LockoutBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
+AXES_FAILURE_LIMIT = env.int("COBALT_SIGN_IN_FAILURE_LIMIT", default=5)
+AXES_COOLOFF_TIME = timedelta(minutes=env.int("COBALT_SIGN_IN_LOCKOUT_MINUTES", default=15))
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_RESET_ON_SUCCESS = True
+# Sign-in events: axes' access log (every sign-in and sign-out, address and browser) and failure log, in the
+# admin under "Axes" for superusers.
+AXES_ENABLE_ACCESS_FAILURE_LOG = True
+AXES_LOCKOUT_CALLABLE = "tracker.lockout.locked_out"
+# Behind a proxy that sets X-Forwarded-For, set COBALT_PROXY_COUNT to the number of proxies (1 for one).
+AXES_IPWARE_PROXY_COUNT = env.int("COBALT_PROXY_COUNT", default=0) or None
+AXES_IPWARE_META_PRECEDENCE_ORDER = (
+    ["HTTP_X_FORWARDED_FOR", "REMOTE_ADDR"] if AXES_IPWARE_PROXY_COUNT else ["REMOTE_ADDR"]
+)
+# The TOTP second factor: required of clinicians, clinic admins and superusers on the web pages and the admin.
+OTP_TOTP_ISSUER = "Cobalt"
+# API tokens expire this long after they were issued; a password change or deactivation revokes them.
+TOKEN_TTL = timedelta(hours=env.int("COBALT_TOKEN_TTL_HOURS", default=24 * 7))
+# POST /api/auth/token/ (tracker/auth.py) per client address; past it a 429 with Retry-After.
+TOKEN_THROTTLE_RATE = env.str("COBALT_TOKEN_THROTTLE_RATE", default="10/minute")
+
+# The throttles' counters: shared by every web worker when Redis is configured (else per process).
+if env.str("REDIS_URL", default=""):
+    CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": env.str("COBALT_CACHE_URL", default=env.str("REDIS_URL")),
+        }
+    }
 
 LANGUAGE_CODE = "en-gb"
 TIME_ZONE = "UTC"
@@ -119,21 +177,21 @@ FORM_RENDERER = "tracker.forms.NHSUKRenderer"
 
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
-        "rest_framework.authentication.TokenAuthentication",
+        "tracker.authentication.ExpiringTokenAuthentication",
         "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["tracker.permissions.IsClinicStaff"],
     # KnownQueryParameters first: an unknown parameter is refused before any filter runs (tracker/api.py).
     "DEFAULT_FILTER_BACKENDS": [
         "tracker.api.KnownQueryParameters",
-        "django_filters.rest_framework.DjangoFilterBackend",
+        "tracker.api.ClinicScopedFilterBackend",
         "tracker.api.Ordering",
     ],
     # page_size up to tracker.api.MAX_PAGE_SIZE; the default page size is tracker.api.DEFAULT_PAGE_SIZE.
     "DEFAULT_PAGINATION_CLASS": "tracker.api.Pagination",
     # JSON bodies only: one request shape per operation for generated clients. The CSV import sets its
     # own multipart parsers; the admin and the web pages are Django views, not DRF, and are unaffected.
-    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+    "DEFAULT_PARSER_CLASSES": ["tracker.parsers.JSONObjectParser"],
     "DEFAULT_SCHEMA_CLASS": "tracker.schema.AutoSchema",
     "EXCEPTION_HANDLER": "tracker.api.exception_handler",
     "DATE_INPUT_FORMATS": ["iso-8601"],
@@ -144,6 +202,8 @@ SPECTACULAR_SETTINGS = {
     "DESCRIPTION": "Schedules and monitors vitamin B12 deficiency treatment.",
     "VERSION": "1.0.0",
     "SERVE_INCLUDE_SCHEMA": False,
+    # The schema and its docs are for signed-in users (issue 12); `manage.py spectacular` writes it to a file.
+    "SERVE_PERMISSIONS": ["rest_framework.permissions.IsAuthenticated"],
     "COMPONENT_SPLIT_REQUEST": True,
     # Swagger UI's files come from our own static files: clinic networks often block CDNs.
     "SWAGGER_UI_DIST": "SIDECAR",
@@ -153,6 +213,24 @@ SPECTACULAR_SETTINGS = {
         "drf_spectacular.hooks.postprocess_schema_enums",
         "tracker.schema.make_nullable_refs_inline",
     ],
+}
+
+# --- Content Security Policy (django-csp) ---------------------------------------------------
+# Pages load scripts, styles, fonts and images from this server only: no inline script or style="" (the
+# pages are built that way), no framing, forms post here. The API docs page relaxes styles (tracker/urls.py).
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": ["'self'"],
+        "script-src": ["'self'"],
+        "style-src": ["'self'"],
+        "img-src": ["'self'", "data:"],
+        "font-src": ["'self'"],
+        "connect-src": ["'self'"],
+        "object-src": ["'none'"],
+        "base-uri": ["'self'"],
+        "form-action": ["'self'"],
+        "frame-ancestors": ["'none'"],
+    }
 }
 
 # --- Celery -----------------------------------------------------------------------------
@@ -235,6 +313,19 @@ COBALT = {
     "NEURO_REVIEW_EVERY_DAYS": env.int("COBALT_NEURO_REVIEW_EVERY_DAYS", default=14),
     # a start date more than this many days ahead is refused as implausible.
     "MAX_START_DAYS_AHEAD": env.int("COBALT_MAX_START_DAYS_AHEAD", default=365),
+    # Issue 12, NOT from RULES (RULES §1.1 lets a clinician override any number with a reason, and gives no
+    # bound): even with override_reason, a per-patient dose, spacing or count stays within the protocol's
+    # range widened by this factor (a tenth of the minimum to ten times the maximum): wide enough for what the
+    # rules themselves ask (R-ORAL-1's 1000 mcg a day on a 50-150 mcg oral protocol), narrow enough to refuse
+    # 5,000,000 mcg or 20,000 doses. Needs clinical sign-off (docs/clinical-reference.md, decision D-S1).
+    "OVERRIDE_MAX_FACTOR": env.int("COBALT_OVERRIDE_MAX_FACTOR", default=10),
+    # Issue 12: clinicians, clinic admins and superusers confirm each web sign-in with a TOTP code
+    # (tracker/two_factor.py). On by default in production settings; off here so that `make run`'s demo
+    # logins work with a password alone.
+    "REQUIRE_SECOND_FACTOR": env.bool("COBALT_REQUIRE_SECOND_FACTOR", default=False),
+    # Issue 12: an override reason (options.override_reason, and the reason for overriding a hard stop such
+    # as S-1) has at least this many characters: "x" documents nothing. Not a clinical number.
+    "OVERRIDE_REASON_MIN_LENGTH": env.int("COBALT_OVERRIDE_REASON_MIN_LENGTH", default=10),
     # §5.1: the B12 cut-off set (NG239, BSH-2014 or AFP-2017; §8 Q5, Q7) and per-lab sets,
     # e.g. COBALT_B12_LAB_CUTOFFS="St Mary's Pathology=BSH-2014;Other lab=AFP-2017".
     "B12_CUTOFFS": env.str("COBALT_B12_CUTOFFS", default="NG239"),

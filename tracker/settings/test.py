@@ -9,3 +9,8 @@ EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
 CELERY_TASK_ALWAYS_EAGER = False
 # DRF's test client sends multipart unless told otherwise; the API takes JSON bodies only.
 REST_FRAMEWORK = {**REST_FRAMEWORK, "TEST_REQUEST_DEFAULT_FORMAT": "json"}  # noqa: F405
+# One process's counters, never a Redis left over from another run; the token throttle's own test lowers it.
+CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+TOKEN_THROTTLE_RATE = "10000/minute"  # noqa: S105 (a rate, not a password)
+# The suite signs clinicians in with a password only; tests/security/test_two_factor.py turns the factor on.
+COBALT = {**COBALT, "REQUIRE_SECOND_FACTOR": False}  # noqa: F405
