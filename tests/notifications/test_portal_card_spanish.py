@@ -118,9 +118,11 @@ def test_a_spanish_speaking_patient_sees_the_portal_in_spanish(clinic: Any) -> N
         assert spanish in body, spanish
     for english in ("Hello", "Your next appointments", "Save my choices", "Sign out", "Add to my calendar"):
         assert english not in body, english
-    assert "lunes 4 enero 2027" in body or "lunes 4 de enero de 2027" in body  # dates in Spanish too
+    assert "lunes 4 de enero de 2027" in body  # dates as Spanish writes them
+    assert "Pida cita un día entre el " in body and re.search(r"entre el \d+ de \w+ y el \d+ de \w+ de 2027", body)
 
-    assert "Imprimir mi tarjeta" in client.get("/me/card/").content.decode()
+    card = client.get("/me/card/").content.decode()
+    assert "Imprimir mi tarjeta" in card and "lunes 4 de enero de 2027" in card
     assert "Ayuda con los recordatorios" in client.get("/me/help/").content.decode()
 
     saved = client.post("/me/reminders/", {"reminder_channel": "sms", "language": "es"}, follow=True)
@@ -158,9 +160,11 @@ def test_every_patient_page_string_has_a_spanish_text() -> None:
     from django.utils import translation
 
     root = Path(__file__).resolve().parents[2] / "notifications" / "templates" / "notifications" / "patient"
-    pattern = re.compile(r"""\{% translate (?:"([^"]*)"|'([^']*)')""")
+    pattern = re.compile(r"""\{% translate (?:"([^"]*)"|'([^']*)')(?! context)""")
     strings = {a or b for path in root.glob("*.html") for a, b in pattern.findall(path.read_text())}
     assert len(strings) > 40
     with translation.override("es"):
         untranslated = sorted(s for s in strings if translation.gettext(s) == s and s not in ("Error:",))
+        dated = translation.pgettext("date format on patients' pages", "l j F Y")
     assert untranslated == []
+    assert dated == r"l j \d\e F \d\e Y"
