@@ -19,9 +19,10 @@ from tracker.clock import now
 
 
 def patient_page(
-    request: HttpRequest, template: str, patient: Patient | None, status: int = 200, **context: Any
+    request: HttpRequest, template: str, patient: Patient | None, /, status: int = 200, **context: Any
 ) -> HttpResponse:
-    """A page for a patient, in their language, with their clinic's name in the header."""
+    """A page for a patient, in their language, with their clinic's name in the header. `patient` is
+    positional only: the context may carry its own `patient` (the injection card's)."""
     language = messages.language_of(patient.language) if patient is not None else "en"
     with translation.override(language):
         response = render(

@@ -12,6 +12,7 @@ urlpatterns: list[URLPattern | URLResolver] = [
     path("me/", portal.portal, name="portal"),
     path("me/link/", portal.request_link, name="portal-request-link"),
     path("me/sign-in/<str:token>", portal.sign_in, name="portal-sign-in"),
+    path("me/card/", portal.card, name="portal-card"),
     path("me/reminders/", portal.reminders, name="portal-reminders"),
     path("me/calendar-link/", portal.rotate_calendar, name="portal-rotate-calendar"),
     path("me/sign-out/", portal.sign_out, name="portal-sign-out"),

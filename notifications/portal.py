@@ -17,9 +17,11 @@ from django import forms
 from django.contrib import messages as flash
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.urls import reverse
+from django.utils import translation
 from django.utils.translation import gettext_lazy as _
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
+from notifications.messages import language_of
 from notifications.patient_pages import patient_page
 from notifications.portal_access import (
     portal_link_patient,
@@ -30,6 +32,7 @@ from notifications.portal_access import (
 )
 from notifications.unsubscribe import absolute
 from patients.models import PATIENT_LANGUAGES, Patient, ReminderChannel
+from patients.pages import card_context
 from patients.services import patient_rotate_ical_token, patient_set_reminders
 from regimens.selectors import patient_appointments
 from tracker.clock import now, patient_today
@@ -146,7 +149,8 @@ def reminders(request: HttpRequest, patient: Patient) -> HttpResponse:
             form.add_error(exc.field if exc.field in form.fields else None, exc.message)
     if not form.is_valid():
         return _home(request, patient, form=form, status=400)
-    flash.success(request, _("Your reminder choices are saved."))
+    with translation.override(language_of(form.cleaned_data["language"])):  # stored as text, in their language
+        flash.success(request, translation.gettext("Your reminder choices are saved."))
     return HttpResponseRedirect(reverse("portal"))
 
 
@@ -154,10 +158,22 @@ def reminders(request: HttpRequest, patient: Patient) -> HttpResponse:
 @signed_in
 def rotate_calendar(request: HttpRequest, patient: Patient) -> HttpResponse:
     patient_rotate_ical_token(patient=patient, reason="calendar link renewed by the patient")
-    flash.success(
-        request, _("Your calendar link is new. The old one no longer works: add the new one to your calendar.")
-    )
+    with translation.override(language_of(patient.language)):
+        flash.success(
+            request,
+            translation.gettext(
+                "Your calendar link is new. The old one no longer works: add the new one to your calendar."
+            ),
+        )
     return HttpResponseRedirect(reverse("portal"))
+
+
+@require_GET
+@signed_in
+def card(request: HttpRequest, patient: Patient) -> HttpResponse:
+    """The patient's own printable appointment card: the same card, from the same data, as the one staff
+    print at /patients/{id}/card/ (patients/pages.py card_context)."""
+    return patient_page(request, "portal_card.html", patient, portal_signed_in=True, **card_context(patient))
 
 
 @require_POST

@@ -138,10 +138,15 @@ def injection_card(request: HttpRequest, patient_id: int) -> HttpResponse:
     the patient's language. No diagnosis, drug or lab value (SPEC: texts to patients carry no clinical
     detail), so it is safe to lose on a bus."""
     patient = get_patient(request, patient_id)
-    context: dict[str, Any] = {
+    return render(request, "patients/card.html", card_context(patient))
+
+
+def card_context(patient: Patient) -> dict[str, Any]:
+    """What the card template (patients/_card.html) shows: the staff page above and the patient's own
+    portal (/me/card/, notifications/portal.py) print the same card from this."""
+    return {
         "patient": patient,
         "clinic": patient.clinic,
         "entries": card_entries(patient),
         "language": patient.language if patient.language in ("en", "es") else "en",
     }
-    return render(request, "patients/card.html", context)

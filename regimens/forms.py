@@ -117,6 +117,13 @@ class CalendarForm(forms.Form):
         return view or "week", on or today, data.get("clinic"), bool(data.get("home"))
 
 
+class AppointmentTimeForm(forms.Form):
+    """A planned clinic dose's appointment time from the calendar's day view: clinic-local HH:MM, empty for the
+    clinic's default (the start of its session). The service checks it is within the session."""
+
+    appointment_time = forms.TimeField(label=_("Appointment time"), required=False, input_formats=["%H:%M", "%H:%M:%S"])
+
+
 class WorklistForm(forms.Form):
     """The worklist's filters: ?clinic=ID&route=IM&home=1&overdue=true (only the doses overdue, as the
     dashboard's "Overdue doses" figure links it)."""

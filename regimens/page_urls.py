@@ -13,6 +13,7 @@ urlpatterns: list[URLPattern | URLResolver] = [
     path("calendar/export.csv", worklist_pages.calendar_export, name="calendar-export"),
     path("doses/<int:pk>/", worklist_pages.dose_row, name="dose-row"),
     path("doses/<int:pk>/given/", worklist_pages.dose_given, name="dose-given"),
+    path("doses/<int:pk>/appointment-time/", worklist_pages.dose_appointment_time, name="dose-appointment-time"),
     path("doses/<int:pk>/not-given/", worklist_pages.dose_not_given, name="dose-not-given"),
     path("patients/<int:patient_id>/regimens/new/", pages.regimen_start, name="regimen-start"),
     path("regimens/<int:regimen_id>/stop/", pages.regimen_stop, name="regimen-stop"),

@@ -20,6 +20,7 @@ from django.core.exceptions import PermissionDenied
 from django.db.models import QuerySet
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
 from django.utils import timezone as djtz
 from django.utils.formats import date_format
 from django.utils.translation import gettext as _
@@ -27,7 +28,7 @@ from django.views.decorators.http import require_http_methods
 
 from patients.models import Clinic
 from regimens import selectors, services
-from regimens.forms import CalendarForm, DoseGivenForm, DoseNotGivenForm, WorklistForm
+from regimens.forms import AppointmentTimeForm, CalendarForm, DoseGivenForm, DoseNotGivenForm, WorklistForm
 from regimens.models import Route, ScheduledDose
 from tracker.clock import local_date
 from tracker.errors import ServiceError, WarningsNotAcknowledged
@@ -285,6 +286,52 @@ def _recorded(request: HttpRequest, dose: ScheduledDose, message: str) -> HttpRe
         return render(request, "regimens/_dose_rows.html", context)
     messages.success(request, message)
     return redirect("worklist")
+
+
+@staff_page
+@require_http_methods(["POST"])
+def dose_appointment_time(request: HttpRequest, pk: int) -> HttpResponse:
+    """Give a planned clinic dose its appointment time from the calendar's day view, through the service
+    POST /api/doses/{id}/appointment-time/ calls (within the clinic's session; empty: the session's start).
+    htmx swaps the dose's time cell (the error in it, 400 or 409); without JavaScript, back to the day with
+    the outcome as a message. Another clinic's dose is a 404."""
+    dose = get_object_or_404(_doses(request), pk=pk)
+    form = AppointmentTimeForm(request.POST, prefix=f"dose{dose.pk}")
+    status = 400
+    if form.is_valid():
+        try:
+            dose = services.dose_set_appointment_time(
+                dose=dose, appointment_time=form.cleaned_data["appointment_time"], user=request.user
+            )
+            status = 200
+        except ServiceError as error:
+            _service_error(form, error, {})
+            status = error.status_code
+    done = ""
+    if status == 200:
+        when = dose.appointment_time or dose.patient.clinic.session_start
+        done = (
+            _("%(name)s: appointment at %(time)s.") % {"name": _name(dose), "time": when.strftime("%H:%M")}
+            if when
+            else _("%(name)s: no appointment time.") % {"name": _name(dose)}
+        )
+    if request.htmx:  # type: ignore[attr-defined]
+        context = {"dose": dose, "form": form if status != 200 else None, "done": done}
+        return render(request, "regimens/_appointment_time.html", context, status=status)
+    if status == 200:
+        messages.success(request, done)
+    else:
+        messages.error(request, _("%(name)s: %(problems)s") % {"name": _name(dose), "problems": _problems(form)})
+    return redirect(f"{reverse('calendar')}?{_query(view='day', date=dose.due_date.isoformat())}")
+
+
+def _problems(form: Any) -> str:
+    """The form's errors as one line, each after the label of the field it is about."""
+    lines = []
+    for name, errors in form.errors.items():
+        text = " ".join(errors)
+        lines.append(f"{form.fields[name].label}: {text}" if name in form.fields else text)
+    return "; ".join(lines)
 
 
 # --- Calendar ---------------------------------------------------------------------------------
