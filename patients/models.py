@@ -282,6 +282,45 @@ class LabResult(models.Model):
         return f"{self.analyte} {shown} for {self.patient_id} at {self.collected_at:%Y-%m-%d}"
 
 
+class ImportJobStatus(models.TextChoices):
+    QUEUED = "queued", "Queued"
+    RUNNING = "running", "Running"
+    DONE = "done", "Done"
+    FAILED = "failed", "Failed"
+
+
+class LabImportJob(models.Model):
+    """A large CSV import run by a Celery worker (patients/labs/jobs.py): the uploaded text until the job
+    ends, its progress while it runs and the importer's report once it is done. Never edited by hand."""
+
+    clinic = models.ForeignKey(Clinic, on_delete=models.CASCADE, related_name="+")
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    keep_valid = models.BooleanField(default=False)
+    content = models.TextField(blank=True, help_text="The uploaded CSV text; emptied when the job ends.")
+    status = models.CharField(max_length=10, choices=ImportJobStatus.choices, default=ImportJobStatus.QUEUED)
+    stage = models.CharField(max_length=10, blank=True, help_text="checking, then writing (importer.Progress).")
+    rows_total = models.PositiveIntegerField(default=0)
+    rows_done = models.PositiveIntegerField(default=0, help_text="Rows checked so far.")
+    report = models.JSONField(null=True, blank=True, help_text="The importer's report once done.")
+    error_field = models.CharField(max_length=40, blank=True)
+    error_message = models.CharField(max_length=500, blank=True, help_text="Why a failed job stored nothing.")
+    created_at = models.DateTimeField(auto_now_add=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+
+    def __str__(self) -> str:
+        return f"lab import {self.pk} ({self.status})"
+
+    @property
+    def finished(self) -> bool:
+        return self.status in (ImportJobStatus.DONE, ImportJobStatus.FAILED)
+
+
 class MedicationKind(models.TextChoices):
     FOLIC_ACID = "folic_acid", "Folic acid"
     CYANOCOBALAMIN = "cyanocobalamin", "Cyanocobalamin"

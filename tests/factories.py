@@ -38,6 +38,7 @@ from patients.models import (
     DeficiencyCause,
     FactKind,
     Interpretation,
+    LabImportJob,
     LabResult,
     Medication,
     MedicationKind,
@@ -186,6 +187,18 @@ class LabResultFactory(factory.django.DjangoModelFactory):
     interpretation = Interpretation.NORMAL
     collected_at = datetime(2027, 1, 4, 9, tzinfo=UTC)
     source = ResultSource.ENTERED
+
+
+class LabImportJobFactory(factory.django.DjangoModelFactory):
+    """A large CSV import waiting for its worker (patients/labs/jobs.py)."""
+
+    class Meta:
+        model = LabImportJob
+
+    clinic = factory.SubFactory(ClinicFactory)
+    created_by = factory.SubFactory(UserFactory)
+    content = "mrn,analyte,value,unit,collected_at\nRVH000123,hemoglobin,130,g/L,2027-01-04\n"
+    rows_total = 1
 
 
 class MedicationFactory(factory.django.DjangoModelFactory):

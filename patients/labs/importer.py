@@ -81,6 +81,17 @@ def decode(data: bytes) -> str:
         raise ServiceError("file", f"is not UTF-8 text (byte {exc.start}); save the CSV as UTF-8") from None
 
 
+def read_text(data: bytes | str) -> str:
+    """The file's text, refused (ServiceError "file") when it is not UTF-8 or holds a NUL character."""
+    text = decode(data) if isinstance(data, bytes) else data.removeprefix("\ufeff")
+    nul = text.find("\x00")
+    if nul >= 0:
+        # PostgreSQL text cannot hold NUL: a NUL in a note or lab name was a database error (a 500).
+        line = text.count("\n", 0, nul) + 1
+        raise ServiceError("file", f"contains a NUL character (line {line}); a CSV file is plain text")
+    return text
+
+
 def _when(text: str, column: str, patient: Patient, now: datetime, end_of_day: bool) -> datetime:
     """An ISO 8601 date-time with offset, or a date. A date means the start of that day in the patient's
     time zone (for reported_at: the end of that day, or now if that is earlier)."""
@@ -233,13 +244,8 @@ def import_lab_results(
 ) -> ImportReport:
     """Check every row of a CSV file and write the results: all of them, or (with `keep_valid`) the
     valid ones. Raises ServiceError("file", ...) only for a file that is not a readable CSV."""
-    text = decode(data) if isinstance(data, bytes) else data.removeprefix("\ufeff")
+    text = read_text(data)
     now = now or djtz.now()
-    nul = text.find("\x00")
-    if nul >= 0:
-        # PostgreSQL text cannot hold NUL: a NUL in a note or lab name was a database error (a 500).
-        line = text.count("\n", 0, nul) + 1
-        raise ServiceError("file", f"contains a NUL character (line {line}); a CSV file is plain text")
     reader = csv.reader(io.StringIO(text, newline=""))
     try:
         columns, errors = _header(reader)
@@ -283,6 +289,9 @@ def import_lab_results(
             progress("checking", done, len(rows))
     if (report.errors and not keep_valid) or not valid:
         return report
+    if progress is not None:
+        # Said before the transaction: a job's progress written from here on is seen only at its commit.
+        progress("writing", 0, len(valid))
     with transaction.atomic():
         for start in range(0, len(valid), BATCH_SIZE):
             chunk = valid[start : start + BATCH_SIZE]

@@ -23,12 +23,19 @@ from django.utils.translation import gettext as _
 from django.utils.translation import ngettext
 from django.views.decorators.http import require_GET, require_http_methods
 
-from patients.labs import analytes
+from patients.labs import analytes, jobs
 from patients.labs.forms import LabEntryForm, LabImportForm
-from patients.labs.importer import KNOWN_COLUMNS, OPTIONAL_COLUMNS, REQUIRED_COLUMNS, ImportReport, import_lab_results
+from patients.labs.importer import (
+    KNOWN_COLUMNS,
+    OPTIONAL_COLUMNS,
+    REQUIRED_COLUMNS,
+    ImportReport,
+    import_lab_results,
+    read_text,
+)
 from patients.labs.services import LabResultErrors, ResultInput, lab_panel_create, lab_result_create
 from patients.labs.views import MAX_IMPORT_BYTES
-from patients.models import Clinic, LabResult, Patient
+from patients.models import Clinic, LabImportJob, LabResult, Patient
 from tracker import events
 from tracker.errors import ServiceError
 from tracker.exports import csv_response
@@ -156,8 +163,14 @@ def lab_import(request: HttpRequest) -> HttpResponse:
         try:
             if upload.size is not None and upload.size > MAX_IMPORT_BYTES:
                 raise ServiceError("file", _("is larger than %(mb)d MB") % {"mb": MAX_IMPORT_BYTES // (1024 * 1024)})
+            text = read_text(upload.read())
+            if jobs.runs_as_job(text):
+                job = jobs.import_job_create(
+                    text=text, clinic=clinic, user=request.user, keep_valid=form.cleaned_data["keep_valid"]
+                )
+                return redirect("lab-import-job", pk=job.pk)
             report = import_lab_results(
-                data=upload.read(), clinic=clinic, user=request.user, keep_valid=form.cleaned_data["keep_valid"]
+                data=text, clinic=clinic, user=request.user, keep_valid=form.cleaned_data["keep_valid"]
             )
         except ServiceError as exc:
             form.add_error("file" if exc.field == "file" else None, exc.message)
@@ -172,6 +185,30 @@ def lab_import(request: HttpRequest) -> HttpResponse:
     }
     status = 400 if form.errors or (report is not None and not report.created) else 200
     return render(request, "patients/labs/import.html", context, status=status)
+
+
+@login_required
+@require_GET
+def lab_import_job(request: HttpRequest, pk: int) -> HttpResponse:
+    """A large import run by a worker: its progress, which htmx polls every 2 s, then the per-row report.
+    Another clinic's job is a 404."""
+    clinics = _clinics(request)
+    job = get_object_or_404(LabImportJob, pk=pk, clinic_id__in=[c.id for c in clinics])
+    if getattr(request, "htmx", False) and not job.finished:
+        return render(request, "patients/labs/_import_progress.html", {"job": job})
+    if getattr(request, "htmx", False):
+        # Finished while the page polled: load the whole page, with the report.
+        response = HttpResponse()
+        response["HX-Refresh"] = "true"
+        return response
+    report = jobs.job_report(job)
+    context = {
+        "job": job,
+        "report": report,
+        "report_rows": _report_rows(report) if report is not None else [],
+        "refused": len({e.row for e in report.errors}) if report is not None else 0,
+    }
+    return render(request, "patients/labs/import_job.html", context)
 
 
 @login_required

@@ -15,7 +15,7 @@ from rest_framework import serializers
 
 from patients.labs.analytes import Analyte
 from patients.labs.services import ResultInput
-from patients.models import Interpretation, LabResult
+from patients.models import Interpretation, LabImportJob, LabResult
 from patients.serializers import StaffClinicField, StaffPatientField
 from tracker.api import AwareDateTimeField
 
@@ -185,6 +185,44 @@ class LabImportReportSerializer(serializers.Serializer[Any]):
     created = serializers.IntegerField(help_text="Results written.")
     import_batch = serializers.CharField(help_text="Id shared by the results written; empty when none were.")
     errors = ImportErrorSerializer(many=True)  # type: ignore[assignment]  # a field, popped by DRF's metaclass
+
+
+class LabImportAcceptedSerializer(serializers.Serializer[Any]):
+    job = serializers.URLField(help_text="GET it for the import's status, progress and, once done, its report.")
+
+
+class LabImportJobSerializer(serializers.ModelSerializer[LabImportJob]):
+    """A large import run by a worker: its progress, then the same report as a synchronous import."""
+
+    stage = serializers.CharField(help_text="checking (rows_done counts the rows checked), then writing.")
+    rows_total = serializers.IntegerField(
+        help_text="Result rows in the file (an estimate from its lines until checking starts)."
+    )
+    rows_done = serializers.IntegerField(help_text="Rows checked so far.")
+    report = serializers.SerializerMethodField(help_text="When done: the report a synchronous import answers.")
+    failure = serializers.SerializerMethodField(
+        help_text='When failed (an unreadable file; nothing stored): {"file": [reason]}, as a synchronous import says.'
+    )
+
+    class Meta:
+        model = LabImportJob
+        fields = ["id", "status", "stage", "rows_total", "rows_done", "clinic", "created_at", "finished_at",
+                  "report", "failure"]
+        read_only_fields = fields
+
+    @extend_schema_field(LabImportReportSerializer(allow_null=True))
+    def get_report(self, job: LabImportJob) -> dict[str, Any] | None:
+        if not job.report:
+            return None
+        return {key: job.report[key] for key in ("rows", "created", "import_batch", "errors")}
+
+    @extend_schema_field(
+        serializers.DictField(child=serializers.ListField(child=serializers.CharField()), allow_null=True)
+    )
+    def get_failure(self, job: LabImportJob) -> dict[str, list[str]] | None:
+        if not job.error_message:
+            return None
+        return {job.error_field or "file": [job.error_message]}
 
 
 class AnalyteUnitSerializer(serializers.Serializer[Any]):

@@ -17,6 +17,7 @@ from typing import Any
 
 import django_filters
 from django.db.models import Q, QuerySet
+from django.urls import reverse
 from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import mixins, serializers, status, viewsets
 from rest_framework.decorators import action
@@ -26,10 +27,12 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.settings import api_settings
 
-from patients.labs import analytes
-from patients.labs.importer import clinic_for, import_lab_results
+from patients.labs import analytes, jobs
+from patients.labs.importer import clinic_for, import_lab_results, read_text
 from patients.labs.serializers import (
     AnalyteSerializer,
+    LabImportAcceptedSerializer,
+    LabImportJobSerializer,
     LabImportReportSerializer,
     LabImportRequestSerializer,
     LabPanelCreateSerializer,
@@ -38,7 +41,7 @@ from patients.labs.serializers import (
     LabResultSerializer,
 )
 from patients.labs.services import ResultInput, lab_panel_create, lab_result_mark_entered_in_error, lab_result_record
-from patients.models import Interpretation, LabResult, ResultSource
+from patients.models import Interpretation, LabImportJob, LabResult, ResultSource
 from tracker.api import CheckedAPIView, PlausibleDateFilter
 from tracker.permissions import is_prescriber, restrict_to_clinics, staff_clinic_ids
 
@@ -174,6 +177,10 @@ class LabResultViewSet(
         request={"multipart/form-data": LabImportRequestSerializer},
         responses={
             201: LabImportReportSerializer,
+            202: OpenApiResponse(
+                LabImportAcceptedSerializer,
+                description="A file of more rows than COBALT_IMPORT_SYNC_MAX_ROWS: imported by a worker; follow `job`.",
+            ),
             400: OpenApiResponse(
                 LabImportReportSerializer,
                 description='Nothing written: the per-row errors (or {"file": [reason]} for an unreadable file).',
@@ -188,13 +195,20 @@ class LabResultViewSet(
     )
     def import_csv(self, request: Request) -> Response:
         """Import a CSV file of results (columns in docs/lab-results.md). Every row is checked first; with
-        any error nothing is written unless `keep_valid` is true."""
+        any error nothing is written unless `keep_valid` is true. A file of more rows than
+        COBALT_IMPORT_SYNC_MAX_ROWS (2,000 by default) is imported by a worker: the answer is 202 with the
+        job's URL (`GET /api/lab-imports/{id}/`), whose report, once done, is the one described here."""
         data = _valid(LabImportRequestSerializer(data=request.data, context=self.get_serializer_context()))
         upload = data["file"]
         if upload.size is not None and upload.size > MAX_IMPORT_BYTES:
             raise serializers.ValidationError({"file": [f"is larger than {MAX_IMPORT_BYTES // (1024 * 1024)} MB"]})
         clinic = clinic_for(request.user, data["clinic"], staff_clinic_ids(request.user))
-        report = import_lab_results(data=upload.read(), clinic=clinic, user=request.user, keep_valid=data["keep_valid"])
+        text = read_text(upload.read())
+        if jobs.runs_as_job(text):
+            job = jobs.import_job_create(text=text, clinic=clinic, user=request.user, keep_valid=data["keep_valid"])
+            url = request.build_absolute_uri(reverse("lab-import-job-detail", args=[job.pk]))
+            return Response({"job": url}, status=status.HTTP_202_ACCEPTED, headers={"Location": url})
+        report = import_lab_results(data=text, clinic=clinic, user=request.user, keep_valid=data["keep_valid"])
         code = status.HTTP_201_CREATED if report.created else status.HTTP_400_BAD_REQUEST
         return Response(report.as_dict(), status=code)
 
@@ -219,6 +233,16 @@ class LabResultViewSet(
             result=result, user=request.user, clinician=is_prescriber(request.user, result.patient.clinic_id), **body
         )
         return Response(self._created([marked])[0])
+
+
+class LabImportJobViewSet(mixins.RetrieveModelMixin, viewsets.GenericViewSet[LabImportJob]):
+    """A large CSV import run by a worker (202 of `POST /api/lab-results/import/`): poll it until `status`
+    is done (then `report`) or failed (then `failure`; nothing was stored). Your clinics' imports only."""
+
+    serializer_class = LabImportJobSerializer
+
+    def get_queryset(self) -> QuerySet[LabImportJob]:
+        return restrict_to_clinics(LabImportJob.objects.all(), self.request.user, "clinic")
 
 
 class AnalyteCatalogueView(CheckedAPIView):

@@ -339,6 +339,9 @@ COBALT = {
     # one beat): no lock.
     "SWEEP_LOCK_URL": env.str("COBALT_SWEEP_LOCK_URL", default=REDIS_URL),
     "SWEEP_LOCK_SECONDS": env.int("COBALT_SWEEP_LOCK_SECONDS", default=60),
+    # Issue 12, not clinical: a CSV import of more rows than this runs as a Celery job (patients/labs/jobs.py)
+    # and the API answers 202 with the job's URL; smaller files are imported within the request.
+    "IMPORT_SYNC_MAX_ROWS": env.int("COBALT_IMPORT_SYNC_MAX_ROWS", default=2000),
 }
 # The monitoring, safety, delivery and reminder settings live beside this file, one module each.
 COBALT.update(cobalt_monitoring.SETTINGS)

@@ -1,0 +1,128 @@
+"""Large CSV imports as a Celery job (issue 12): no request waits for 100,000 rows.
+
+A file of more than settings.COBALT["IMPORT_SYNC_MAX_ROWS"] rows is stored as a `LabImportJob` and handed
+to a worker (`patients.import_lab_job`, patients/tasks.py); the API answers 202 with the job's URL and the
+page /labs/import/<id>/ shows its progress. The worker runs the same importer as a synchronous import
+(patients/labs/importer.py), so the checks, the all-or-nothing rule and the report are the same: the
+rows are checked first (the job's progress counts them), then written in one transaction. The uploaded
+text is emptied when the job ends.
+
+A job is claimed once (queued -> running): a duplicate message does nothing. A worker that dies
+mid-import wrote nothing (the write is one transaction), but its job stays "running".
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from django.conf import settings
+from django.db import transaction
+from django.utils import timezone
+
+from patients.labs.importer import ImportReport, RowError, import_lab_results, read_text
+from patients.models import Clinic, ImportJobStatus, LabImportJob
+from tracker.errors import ServiceError
+
+logger = logging.getLogger(__name__)
+
+
+def sync_max_rows() -> int:
+    return int(settings.COBALT.get("IMPORT_SYNC_MAX_ROWS", 2000))
+
+
+def count_rows(text: str) -> int:
+    """The result rows of a CSV text as lines count them: non-blank lines after the header (a quoted cell
+    over several lines counts more than once, which only errs towards running a job)."""
+    return max(sum(1 for line in text.splitlines() if line.strip()) - 1, 0)
+
+
+def runs_as_job(text: str) -> bool:
+    return count_rows(text) > sync_max_rows()
+
+
+def import_job_create(*, text: str, clinic: Clinic, user: Any, keep_valid: bool = False) -> LabImportJob:
+    """Store the upload as a queued job and hand it to a worker once the row is committed."""
+    job = LabImportJob.objects.create(
+        clinic=clinic,
+        created_by=user if getattr(user, "is_authenticated", False) else None,
+        keep_valid=keep_valid,
+        content=read_text(text),
+        rows_total=count_rows(text),
+    )
+    job_id = job.pk
+    transaction.on_commit(lambda: dispatch(job_id))
+    return job
+
+
+def dispatch(job_id: int) -> None:
+    from patients.tasks import import_lab_job
+
+    try:
+        import_lab_job.delay(job_id)
+    except Exception:  # broker down: say so on the job rather than leave it queued for ever
+        logger.exception("could not queue lab import job %s", job_id)
+        _fail(job_id, "file", "could not be queued for import (the task queue is unavailable); upload it again")
+
+
+def _fail(job_id: int, field: str, message: str) -> None:
+    LabImportJob.objects.filter(pk=job_id).update(
+        status=ImportJobStatus.FAILED,
+        error_field=field,
+        error_message=message[:500],
+        content="",
+        finished_at=timezone.now(),
+    )
+
+
+def run_import_job(job_id: int) -> str:
+    """The worker's part: claim the job, import its file with progress, store the report."""
+    claimed = LabImportJob.objects.filter(pk=job_id, status=ImportJobStatus.QUEUED).update(
+        status=ImportJobStatus.RUNNING, stage="checking", started_at=timezone.now()
+    )
+    if not claimed:
+        return "not queued"
+    job = LabImportJob.objects.select_related("clinic", "created_by").get(pk=job_id)
+
+    def progress(stage: str, done: int, total: int) -> None:
+        # Checking runs outside any transaction (each update is seen at once); "writing" is said once,
+        # before the write's transaction.
+        changes: dict[str, Any] = {"stage": stage}
+        if stage == "checking":
+            changes.update(rows_done=done, rows_total=total)
+        LabImportJob.objects.filter(pk=job_id).update(**changes)
+
+    try:
+        report = import_lab_results(
+            data=job.content, clinic=job.clinic, user=job.created_by, keep_valid=job.keep_valid, progress=progress
+        )
+    except ServiceError as exc:
+        _fail(job_id, exc.field, exc.message)
+        return "failed"
+    except Exception:
+        logger.exception("lab import job %s stopped", job_id)
+        _fail(job_id, "file", "could not be imported: the import stopped with an unexpected error")
+        raise
+    LabImportJob.objects.filter(pk=job_id).update(
+        status=ImportJobStatus.DONE,
+        rows_total=report.rows,
+        rows_done=report.rows,
+        report={**report.as_dict(), "accepted_rows": report.accepted_rows},
+        content="",
+        finished_at=timezone.now(),
+    )
+    return "done"
+
+
+def job_report(job: LabImportJob) -> ImportReport | None:
+    """The stored report as the importer returned it (None until the job is done)."""
+    if not job.report:
+        return None
+    data = job.report
+    return ImportReport(
+        rows=int(data["rows"]),
+        created=int(data["created"]),
+        import_batch=str(data["import_batch"]),
+        errors=[RowError(int(e["row"]), str(e["field"]), str(e["message"])) for e in data["errors"]],
+        accepted_rows=[int(n) for n in data.get("accepted_rows", [])],
+    )
