@@ -13,6 +13,7 @@ from typing import Any
 
 import pytest
 import time_machine
+from playwright.sync_api import expect
 
 from patients.models import LabResult, Role
 from regimens import services
@@ -130,7 +131,9 @@ def test_a_nurse_works_through_mondays_list_and_sees_the_replanned_calendar(
     page.locator(f"#dose-{keys.pk} form").wait_for()
     focused = f"id_dose{keys.pk}-lot_number"
     # The form opens with the cursor in it (htmx focuses the autofocus field once the swap settles).
-    page.wait_for_function(f"document.activeElement && document.activeElement.id === '{focused}'", timeout=5000)
+    # expect() polls with Playwright's own script: a string predicate (wait_for_function) is an eval that the
+    # pages' CSP refuses once it has to poll.
+    expect(page.locator(f"#{focused}")).to_be_focused(timeout=5000)
     assert page.locator(f"#{focused}").input_value() == "HX2291"  # the session's last lot
     page.keyboard.press("Enter")
     page.locator(f"#dose-{keys.pk} [role=status]").wait_for()
