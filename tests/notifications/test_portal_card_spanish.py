@@ -65,7 +65,7 @@ def test_the_patient_prints_the_same_card_the_staff_print(clinic: Any, nurse: An
     assert 'href="/me/card/"' in home
 
     page = client.get("/me/card/")
-    assert page.status_code == 200 and page["Cache-Control"] == "no-store, private"
+    assert page.status_code == 200 and "no-store" in page["Cache-Control"]
     own = card(page)
     staff = Client()
     staff.force_login(nurse)
