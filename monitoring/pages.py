@@ -386,6 +386,7 @@ ACTION_LABELS = {
     "created": gettext_lazy("Created"),
     "changed": gettext_lazy("Changed"),
     "deleted": gettext_lazy("Deleted"),
+    "replanned": gettext_lazy("Re-planned"),
     **dict(StaffEventKind.choices),
 }
 
