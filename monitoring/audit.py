@@ -1,6 +1,8 @@
 """The clinic's audit log: one stream, newest first, of every change to clinical data (the
 django-simple-history tables of the clinical models) and every sign-in and staff change
-(patients.StaffEvent), with who, when, which record and patient, and what changed (field by field).
+(patients.StaffEvent), with who, when, which record and patient, and what changed (field by field); and every
+bulk re-plan of a regimen's planned doses (regimens.Replan) as one event with the doses moved, cancelled and
+added and its cause.
 
 One selector for the /audit/ page, its CSV export and GET /api/audit/. It reads the history tables of
 every app, so it lives in monitoring (the top app). The stream is one UNION query, paged in the database;
@@ -32,7 +34,7 @@ from patients.models import (
     StaffEvent,
     StaffEventKind,
 )
-from regimens.models import LabRecheck, Regimen, RegimenDecision, ScheduledDose
+from regimens.models import LabRecheck, Regimen, RegimenDecision, Replan, ScheduledDose
 
 
 @dataclass(frozen=True)
@@ -66,7 +68,10 @@ SOURCES = [
 BY_KIND = {source.kind: source for source in SOURCES}
 SIGN_IN_KINDS = (StaffEventKind.SIGNED_IN, StaffEventKind.SIGN_IN_FAILED)
 STAFF_KINDS = {"sign_in": "Sign-ins", "staff": "Staff changes"}
-KINDS = {**{s.kind: s.label for s in SOURCES}, **STAFF_KINDS}
+# regimens.Replan: a re-plan that moved or cancelled a regimen's planned doses in bulk, one event with the
+# counts and its cause (a calendar change, a dose recorded, a regimen stopped, ...).
+REPLAN_KIND = {"replan": "Dose re-plan (doses moved or cancelled)"}
+KINDS = {**{s.kind: s.label for s in SOURCES}, **REPLAN_KIND, **STAFF_KINDS}
 ACTIONS = {"+": "created", "~": "changed", "-": "deleted"}
 # Fields whose change says nothing a reader needs (timestamps every save moves, secrets).
 QUIET_FIELDS = {"id", "created_at", "updated_at", "ical_token"}
@@ -144,10 +149,33 @@ def _staff_rows(query: AuditQuery, kinds: set[str]) -> QuerySet[Any]:
     )
 
 
+def _replan_rows(query: AuditQuery) -> QuerySet[Any]:
+    rows = Replan.objects.filter(patient__clinic_id=query.clinic.id)
+    if query.person:
+        rows = rows.filter(user_id=query.person)
+    if query.patient:
+        rows = rows.filter(patient_id=query.patient)
+    return (
+        rows.filter(_bounds(query, "at"))
+        .annotate(
+            ev_at=F("at"),
+            ev_source=Value("replan", output_field=CharField()),
+            ev_src=F("id"),
+            ev_object=Cast("regimen_id", BigIntegerField()),
+            ev_patient=Cast("patient_id", BigIntegerField()),
+            ev_actor=F("user_id"),
+            ev_action=Value("replanned", output_field=CharField()),
+        )
+        .values_list(*COLUMNS)
+    )
+
+
 def audit_stream(query: AuditQuery) -> QuerySet[Any]:
     """Every matching event as (at, source, src_id, object_id, patient, actor, action), newest first."""
     kinds = set(query.kinds) or set(KINDS)
     parts = [_history_rows(BY_KIND[kind], query).order_by() for kind in KINDS if kind in kinds and kind in BY_KIND]
+    if "replan" in kinds:
+        parts.append(_replan_rows(query).order_by())
     if kinds & set(STAFF_KINDS):
         parts.append(_staff_rows(query, kinds).order_by())
     first, *rest = parts
@@ -171,6 +199,7 @@ def describe(rows: list[tuple[Any, ...]]) -> list[dict[str, Any]]:
         if kind in BY_KIND:
             changes.update(_changes(BY_KIND[kind], ids))
     staff = StaffEvent.objects.in_bulk(by_source.get("staff_event", []))
+    replans = Replan.objects.in_bulk(by_source.get("replan", []))
     user_ids = {row[5] for row in rows if row[5]} | {e.subject_id for e in staff.values() if e.subject_id}
     users = {u.pk: u for u in get_user_model().objects.filter(pk__in=user_ids)}
     patients = {
@@ -209,6 +238,19 @@ def describe(rows: list[tuple[Any, ...]]) -> list[dict[str, Any]]:
                     for key, value in event.details.items()
                 ],
                 reason="",
+            )
+        elif source == "replan":
+            replan = replans[src_id]
+            entry.update(
+                kind="replan",
+                action="replanned",
+                record={"model": "regimen", "id": replan.regimen_id, "label": f"Regimen #{replan.regimen_id}"},
+                changes=[
+                    {"field": "doses moved", "from": None, "to": len(replan.moved)},
+                    {"field": "doses cancelled", "from": None, "to": len(replan.cancelled)},
+                    {"field": "doses added", "from": None, "to": replan.added},
+                ],
+                reason=replan.cause,
             )
         else:
             diff, reason = changes.get((source, src_id), ([], ""))

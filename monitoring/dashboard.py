@@ -18,6 +18,7 @@ from django.db.models import Aggregate, Case, Count, DurationField, F, FloatFiel
 from django.db.models.functions import Extract, TruncDate, TruncMonth
 from django.utils import timezone
 
+from monitoring.normalization import normalization_rows, normalization_summary
 from notifications.management.commands.queue_health import queue_health
 from notifications.models import Alert, AlertKind, AlertStatus, Delivery, DeliveryStatus, Purpose, Severity
 from patients.models import Clinic, Patient, ReminderChannel
@@ -129,7 +130,7 @@ def dashboard_for(
         "period": {"from": start.isoformat(), "to": end.isoformat()},
         "work": _work(clinic, today, grace),
         "adherence": _adherence(clinic, start, min(end, today - timedelta(days=1)), grace),
-        "outcomes": _outcomes(clinic, period_from, period_to),
+        "outcomes": _outcomes(clinic, period_from, period_to, today),
         "delivery": _delivery(clinic, now, period_from, period_to),
     }
 
@@ -242,7 +243,7 @@ def _adherence(clinic: Clinic, start: date, end: date, grace: Grace) -> dict[str
     }
 
 
-def _outcomes(clinic: Clinic, period_from: datetime, period_to: datetime) -> dict[str, Any]:
+def _outcomes(clinic: Clinic, period_from: datetime, period_to: datetime, today: date) -> dict[str, Any]:
     alerts = Alert.objects.filter(patient__clinic=clinic)
     open_alerts = alerts.filter(status=AlertStatus.OPEN)
     by_severity = dict(open_alerts.values_list("severity").annotate(n=Count("id")).order_by())
@@ -271,6 +272,8 @@ def _outcomes(clinic: Clinic, period_from: datetime, period_to: datetime) -> dic
             {"kind": kind.value, "label": kinds[kind.value], "patients": not_normalizing[kind.value]}
             for kind in NOT_NORMALIZING_KINDS
         ],
+        # Now, not the period: every patient on a regimen (monitoring/normalization.py).
+        "time_to_normalization": normalization_summary(normalization_rows(clinic, today)),
     }
 
 

@@ -8,6 +8,7 @@ from monitoring import pages
 
 urlpatterns: list[URLPattern | URLResolver] = [
     path("dashboard/", pages.dashboard, name="dashboard"),
+    path("dashboard/normalization/", pages.normalization, name="dashboard-normalization"),
     path("audit/", pages.audit, name="audit"),
     path("audit/export/", pages.audit_export, name="audit-export"),
 ]

@@ -16,6 +16,7 @@ from django.contrib.auth.decorators import login_required
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.urls import NoReverseMatch, reverse
+from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
@@ -23,8 +24,10 @@ from monitoring.audit import KINDS as AUDIT_KINDS
 from monitoring.audit import AuditQuery, audit_page
 from monitoring.dashboard import check_period, dashboard_for
 from monitoring.dashboard_charts import Bar, bar_chart
+from monitoring.normalization import ANALYTES, NOT_YET, normalization_rows
 from patients.models import Clinic, Patient, StaffEventKind
 from patients.staff import admin_clinic, admin_clinics, staff_of
+from tracker.clock import local_date
 from tracker.errors import ServiceError
 from tracker.exports import csv_response
 from tracker.forms import DateInput, NHSUKForm
@@ -148,6 +151,32 @@ def _presentation(d: dict[str, Any], clinic: int) -> dict[str, Any]:
         "reminders_failed": list_link("notifications", "/api/notifications/", status="failed"),
         "opted_out": list_link("patient-search", "/api/patients/", clinic=clinic, reminder_channel="none"),
     }
+    normalization = outcomes["time_to_normalization"]
+    analyte_names = {"hemoglobin": _("Hemoglobin"), "platelets": _("Platelets")}
+    band_names = {row["band"]: _("day %(band)s") % {"band": row["band"]} for row in normalization["bands"]}
+    band_names[NOT_YET] = _("not yet")
+    for analyte in ANALYTES:
+        figures = normalization[analyte]
+        figures["name"] = analyte_names[analyte]
+        figures["link"] = list_link("dashboard-normalization", "", clinic=clinic, analyte=analyte)
+        by_target = figures["normalized_by_target_share"]
+        figures["by_target_percent"] = round(100 * by_target) if by_target is not None else None
+        for row in figures["by_band"]:
+            row["label"] = band_names[row["band"]]
+            row["link"] = list_link("dashboard-normalization", "", clinic=clinic, analyte=analyte, band=row["band"])
+        figures["chart"] = bar_chart(
+            _("%(analyte)s: patients by days from the first dose to the first result at or above the lower limit")
+            % {"analyte": analyte_names[analyte]},
+            [
+                Bar(
+                    label=row["label"],
+                    value=row["patients"],
+                    title=f"{row['label']}: {row['patients']}",
+                    muted=row["band"] == NOT_YET,
+                )
+                for row in figures["by_band"]
+            ],
+        )
     oldest = d["delivery"]["oldest_undelivered_due_at"]
     outbox_oldest = d["delivery"]["outbox"]["oldest_due_at"]
     return {
@@ -170,6 +199,7 @@ def _presentation(d: dict[str, Any], clinic: int) -> dict[str, Any]:
         ],
         "weeks": weeks,
         "weekday_names": [_("Mon"), _("Tue"), _("Wed"), _("Thu"), _("Fri"), _("Sat"), _("Sun")],
+        "normalization": [normalization[analyte] for analyte in ANALYTES],
         "oldest_undelivered": datetime.fromisoformat(oldest) if oldest else None,
         "outbox_oldest": datetime.fromisoformat(outbox_oldest) if outbox_oldest else None,
         "charts": {
@@ -209,6 +239,54 @@ def _presentation(d: dict[str, Any], clinic: int) -> dict[str, Any]:
             ),
         },
     }
+
+
+class NormalizationForm(NHSUKForm):
+    """Which patients of the time-to-normalization list: the clinic, the analyte and a band (optional)."""
+
+    clinic = forms.TypedChoiceField(label=gettext_lazy("Clinic"), coerce=int, required=False, empty_value=None)
+    analyte = forms.ChoiceField(
+        label=gettext_lazy("Analyte"),
+        choices=[("hemoglobin", gettext_lazy("Hemoglobin")), ("platelets", gettext_lazy("Platelets"))],
+        required=False,
+    )
+    band = forms.CharField(label=gettext_lazy("Band"), required=False, max_length=20, widget=forms.HiddenInput())
+
+    def __init__(self, *args: Any, clinics: list[Clinic], **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        clinic_field = self.fields["clinic"]
+        assert isinstance(clinic_field, forms.TypedChoiceField)
+        clinic_field.choices = [(c.id, c.name) for c in clinics]
+        if len(clinics) < 2:
+            self.fields["clinic"].widget = forms.HiddenInput()
+
+
+@login_required
+def normalization(request: HttpRequest) -> HttpResponse:
+    """The patients behind the dashboard's time-to-normalization figures (one analyte, optionally one band)."""
+    clinics = admin_clinics(request.user)
+    form = NormalizationForm(request.GET, clinics=clinics)
+    valid = form.is_valid()
+    data = form.cleaned_data if valid else {}
+    clinic = admin_clinic(request.user, data.get("clinic"), _("read the dashboard"))
+    analyte = data.get("analyte") or "hemoglobin"
+    band = data.get("band") or ""
+    today = local_date(timezone.now(), clinic.timezone)
+    rows = [r for r in normalization_rows(clinic, today) if r.analyte == analyte and (not band or r.band == band)]
+    return render(
+        request,
+        "monitoring/normalization.html",
+        {
+            "form": form,
+            "clinic": clinic,
+            "analyte_name": {"hemoglobin": _("Hemoglobin"), "platelets": _("Platelets")}[analyte],
+            "unit": {"hemoglobin": "g/L", "platelets": "×10⁹/L"}[analyte],
+            "band": band,
+            "not_yet": NOT_YET,
+            "rows": rows,
+            "dashboard": f"{reverse('dashboard')}?clinic={clinic.id}",
+        },
+    )
 
 
 # --- The audit log -------------------------------------------------------------------------------------
@@ -308,6 +386,7 @@ ACTION_LABELS = {
     "created": gettext_lazy("Created"),
     "changed": gettext_lazy("Changed"),
     "deleted": gettext_lazy("Deleted"),
+    "replanned": gettext_lazy("Re-planned"),
     **dict(StaffEventKind.choices),
 }
 

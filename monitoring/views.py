@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from django.shortcuts import get_object_or_404
+from django.utils import timezone
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import serializers
@@ -15,12 +16,15 @@ from monitoring.audit import KINDS as AUDIT_KINDS
 from monitoring.audit import MAX_PAGE_SIZE as AUDIT_MAX_PAGE_SIZE
 from monitoring.audit import AuditQuery, audit_page
 from monitoring.dashboard import check_period, dashboard_for
+from monitoring.normalization import ANALYTES as NORMALIZATION_ANALYTES
+from monitoring.normalization import normalization_rows
 from monitoring.prompts import patient_prompts_data
 from monitoring.selectors import b12_status_for, plasmic_for, trends_for
 from patients.labs.analytes import AnalyteError
 from patients.models import Patient
 from patients.staff import admin_clinic
 from tracker.api import CheckedAPIView
+from tracker.clock import local_date
 from tracker.errors import ServiceError
 from tracker.permissions import restrict_to_clinics
 
@@ -176,12 +180,49 @@ class DashboardView(CheckedAPIView):
             "rechecks due and overdue. adherence: per month of the period, doses due, given, given on time "
             "(within S-4's grace), not given and still planned; not given by reason. outcomes: open alerts "
             "by severity and kind, the median hours to acknowledge, patients with an unresolved A-H4, A-P2 or "
-            "A-H7 alert. delivery: patient reminders sent and failed in the period, patients opted out, the "
+            "A-H7 alert, and time_to_normalization: per analyte (hemoglobin, platelets) the patients below the "
+            "range at T0, normalized (first result at or above the LLN, the target of A-H4 and A-P2) or not yet, "
+            "the median days, normalized by the target day, patients per band (list: /api/dashboard/normalization/). "
+            "delivery: patient reminders sent and failed in the period, patients opted out, the "
             "oldest undelivered reminder, and the whole outbox's health (manage.py queue_health)."
         ),
     )
     def get(self, request: Request) -> Response:
         return Response(dashboard_query(request.user, request.query_params))
+
+
+class NormalizationQuery(serializers.Serializer[Any]):
+    clinic = serializers.IntegerField(required=False, min_value=1, help_text=CLINIC_HELP)
+    analyte = serializers.ChoiceField(choices=list(NORMALIZATION_ANALYTES), required=False, help_text="Default: all.")
+    band = serializers.CharField(required=False, max_length=20, help_text="A band of `bands`, or `not_yet`.")
+
+
+class DashboardNormalizationView(CheckedAPIView):
+    query_parameters = {"get": ["clinic", "analyte", "band"]}
+
+    @extend_schema(
+        parameters=[
+            OpenApiParameter("clinic", OpenApiTypes.INT, description=CLINIC_HELP),
+            OpenApiParameter("analyte", OpenApiTypes.STR, enum=list(NORMALIZATION_ANALYTES)),
+            OpenApiParameter("band", OpenApiTypes.STR, description="A band key (e.g. `1-16`) or `not_yet`."),
+        ],
+        responses={200: OpenApiTypes.OBJECT, 404: OpenApiResponse(description=NOT_YOUR_CLINIC)},
+        summary="The patients behind the dashboard's time to normalization (clinic admins only)",
+        description=(
+            "Per patient whose Hb or platelets were below the normal range at T0 (the first dose of the current "
+            "regimen): T0, the baseline, the first result at or above the lower limit of normal (the target of "
+            "RULES A-H4 and A-P2) and the days to it (`days`), or `days_so_far` when not yet normalized; `band` "
+            "as in the dashboard's outcomes.time_to_normalization."
+        ),
+    )
+    def get(self, request: Request) -> Response:
+        query = NormalizationQuery(data=request.query_params)
+        query.is_valid(raise_exception=True)
+        clinic = admin_clinic(request.user, query.validated_data.get("clinic"), "read the dashboard")
+        analyte, band = query.validated_data.get("analyte"), query.validated_data.get("band")
+        rows = normalization_rows(clinic, local_date(timezone.now(), clinic.timezone))
+        results = [r.as_json() for r in rows if (not analyte or r.analyte == analyte) and (not band or r.band == band)]
+        return Response({"count": len(results), "results": results})
 
 
 class AuditQuerySerializer(serializers.Serializer[Any]):

@@ -159,3 +159,21 @@ def clock() -> Iterator[Any]:
     """Time stands still at noon UTC on T0 (tests/timeline.py); `clock.move_to(...)` moves it."""
     with time_machine.travel(noon(T0), tick=False) as traveller:
         yield traveller
+
+
+def admin_request(user: Any, path: str = "/admin/") -> Any:
+    """A GET request to the Django admin by `user`, for calling a ModelAdmin's methods directly: the admin
+    site refuses anyone but a superuser (tracker/admin_site.py), yet its clinic-scoping code
+    (tracker/admin.py) is kept and tested this way."""
+    from django.test import RequestFactory
+
+    request = RequestFactory().get(path)
+    request.user = user
+    return request
+
+
+def assert_admin_refused(response: Any) -> None:
+    """The admin's answer to a signed-in user who is not a superuser: 403 and a pointer to the web app."""
+    assert response.status_code == 403
+    assert b"The Django admin is for system administrators" in response.content
+    assert b"Go to the web app" in response.content

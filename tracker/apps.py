@@ -1,9 +1,18 @@
 from __future__ import annotations
 
 from django.apps import AppConfig
+from django.contrib.admin import apps as admin_apps
+
+
+class CobaltAdminConfig(admin_apps.AdminConfig):
+    """django.contrib.admin with Cobalt's admin site (tracker/admin_site.py: superusers only)."""
+
+    default = False  # tracker's own config is TrackerConfig
+    default_site = "tracker.admin_site.CobaltAdminSite"
 
 
 class TrackerConfig(AppConfig):
+    default = True
     name = "tracker"
     verbose_name = "Cobalt"
 

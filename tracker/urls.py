@@ -7,17 +7,13 @@ from csp.decorators import csp_update
 from django.contrib import admin
 from django.contrib.auth.decorators import login_required
 from django.urls import include, path
-from django.utils.translation import gettext_lazy as _
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 
 from tracker.auth import ObtainTokenView
 
-# The Django admin is the superusers' tool (protocol library, system settings); clinic staff work in
-# the web app. Its times are the clinic's: tracker.middleware activates the user's first clinic's zone
-# on every page outside /api/, the admin's included.
-admin.site.site_header = _("Cobalt administration")
-admin.site.site_title = _("Cobalt administration")
-admin.site.index_title = _("Protocols, clinics and records")
+# The Django admin is the superusers' tool (protocol library, system settings; tracker/admin_site.py, its
+# branding too); clinic staff work in the web app. Its times are the clinic's: tracker.middleware activates
+# the user's first clinic's zone on every page outside /api/, the admin's included.
 
 # The API docs (Swagger UI) for signed-in users; its start-up script is a separate request (the split view)
 # so the CSP needs no inline script; Swagger UI's page keeps an inline <style>, allowed on this page only.

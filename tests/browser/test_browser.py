@@ -31,15 +31,31 @@ def test_it_shows_the_api_docs_without_reaching_the_internet(browser: Any, live_
     page.screenshot(path=str(SHOTS / "api-docs.png"))
 
 
-def test_it_lets_a_clinic_admin_find_a_patients_regimen_in_the_admin(
+def test_it_lets_a_superuser_find_a_patients_regimen_in_the_admin_and_sends_clinic_staff_to_the_web_app(
     browser: Any, live_server: Any, builtin_protocols: None, clinic: Any
 ) -> None:
-    admin = staff_user(clinic, Role.ADMIN, username="helen")
-    admin.is_staff = True
-    admin.save(update_fields=["is_staff"])
+    """The Django admin is the superusers' tool (tracker/admin_site.py): a clinic admin, even with is_staff
+    and every permission, is refused at its sign-in form with a pointer to the web app."""
+    clinic_lead = staff_user(clinic, Role.ADMIN, username="lead")
+    clinic_lead.is_staff = True
+    clinic_lead.save(update_fields=["is_staff"])
     from django.contrib.auth.models import Permission
 
-    admin.user_permissions.add(*Permission.objects.filter(content_type__app_label__in=["patients", "regimens"]))
+    clinic_lead.user_permissions.add(*Permission.objects.filter(content_type__app_label__in=["patients", "regimens"]))
+    refused = browser.new_page()
+    refused.goto(f"{live_server.url}/admin/login/")
+    refused.fill("#id_username", "lead")
+    refused.fill("#id_password", "pw-for-tests")
+    refused.click("input[type=submit]")
+    assert "Clinic staff sign in to the web app at /login/" in refused.locator(".errornote").inner_text()
+    refused.goto(f"{live_server.url}/admin/patients/patient/?q=RVH424242")
+    assert "/admin/login/" in refused.url  # not signed in to the admin
+    refused.close()
+
+    admin = staff_user(clinic, Role.ADMIN, username="helen")
+    admin.is_staff = True
+    admin.is_superuser = True
+    admin.save(update_fields=["is_staff", "is_superuser"])
     patient = PatientFactory(clinic=clinic, mrn="RVH424242", family_name="Okafor")
     regimen_start(
         patient=patient, protocol=Protocol.objects.get(code="ileal-resection"), start_date=timezone.localdate()
@@ -67,12 +83,11 @@ def test_it_draws_a_patients_hemoglobin_rising_into_its_reference_band(
 
     from patients.models import LabResult
 
+    # The admin is the superusers' tool (tracker/admin_site.py).
     admin = staff_user(clinic, Role.ADMIN, username="helen")
     admin.is_staff = True
-    admin.save(update_fields=["is_staff"])
-    from django.contrib.auth.models import Permission
-
-    admin.user_permissions.add(*Permission.objects.filter(codename="view_patient"))
+    admin.is_superuser = True
+    admin.save(update_fields=["is_staff", "is_superuser"])
     patient = PatientFactory(clinic=clinic, mrn="RVH515151", family_name="Nowak", sex="female")
     start = datetime(2027, 1, 4, 9, tzinfo=UTC)
     for day, value, interpretation in [(0, "82", "low"), (14, "101", "low"), (28, "118", "low"), (56, "131", "normal")]:

@@ -12,8 +12,16 @@ import pytest
 from django.utils import timezone
 
 from patients.models import Role
+from regimens.models import DoseStatus
 from tests.browser.conftest import assert_accessible, shot, sign_in
-from tests.factories import AlertFactory, PatientFactory, RegimenFactory, ScheduledDoseFactory, staff_user
+from tests.factories import (
+    AlertFactory,
+    LabResultFactory,
+    PatientFactory,
+    RegimenFactory,
+    ScheduledDoseFactory,
+    staff_user,
+)
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
@@ -24,6 +32,15 @@ def test_a_clinic_admin_runs_the_clinic(browser: Any, live_server: Any, clinic: 
     for offset in (-20, -3, 2, 9):
         ScheduledDoseFactory(regimen=regimen, due_date=today + timedelta(days=offset))
     AlertFactory(patient=regimen.patient)
+    # Time to normalization: Hb below the range before the first dose 30 days ago, normal 21 days after it.
+    treated = RegimenFactory(patient=PatientFactory(clinic=clinic, mrn="RVH000077"), start_date=today - timedelta(30))
+    first_dose = timezone.now() - timedelta(days=30)
+    ScheduledDoseFactory(
+        regimen=treated, due_date=today - timedelta(30), status=DoseStatus.GIVEN, administered_at=first_dose
+    )
+    before = first_dose - timedelta(days=1)
+    LabResultFactory(patient=treated.patient, value_as_entered="96", interpretation="low", collected_at=before)
+    LabResultFactory(patient=treated.patient, collected_at=first_dose + timedelta(days=21))
     admin = staff_user(clinic, Role.ADMIN, username="ada")
 
     page = sign_in(browser, live_server, admin)
@@ -31,9 +48,20 @@ def test_a_clinic_admin_runs_the_clinic(browser: Any, live_server: Any, clinic: 
     assert page.get_by_role("heading", name="Dashboard", level=1).is_visible()
     assert page.locator('[data-figure="overdue"]').inner_text() == "2"
     assert page.locator('[data-figure="open_alerts"]').inner_text() == "1"
-    assert page.locator("svg.app-chart").count() == 3
+    assert page.locator("svg.app-chart").count() == 5
+    assert page.locator('[data-figure="A-H4-median"]').inner_text() == "21"
     assert_accessible(page)
     shot(page, "clinic-admin-dashboard")
+
+    # The time to normalization's list: the patient and their days.
+    with page.expect_navigation():
+        page.get_by_role("link", name="Hemoglobin", exact=True).click()
+    assert page.get_by_role("heading", name="Hemoglobin: time to normalization").is_visible()
+    row = page.locator("tbody tr")
+    assert row.count() == 1 and "RVH000077" in row.inner_text() and "21" in row.inner_text()
+    assert_accessible(page)
+    shot(page, "clinic-admin-normalization")
+    page.goto(f"{live_server.url}/dashboard/")
 
     # "Overdue doses" leads to the list behind the figure: the same two doses.
     with page.expect_navigation():

@@ -143,3 +143,66 @@ def test_its_query_count_does_not_grow_with_rows(
     browser.force_login(clinic_admin)
     with django_assert_max_num_queries(18):
         assert browser.get("/audit/").status_code == 200
+
+
+def _start(patient: Any) -> Any:
+    from regimens import services
+    from regimens.models import Protocol
+    from tracker.clock import patient_today
+
+    return services.regimen_start(
+        patient=patient,
+        protocol=Protocol.objects.get(code="hydroxo-uk-standard"),
+        start_date=patient_today(patient) + timedelta(days=1),
+    )
+
+
+def test_a_calendar_change_is_one_event_per_regimen_with_its_counts_and_cause(
+    clinic: Any, clinic_admin: Any, admin_api: Any, patient: Any
+) -> None:
+    """The calendar change re-plans the patient's doses in bulk: the log shows one event with how many
+    doses moved and why (regimens.Replan), not one history row per dose."""
+    from regimens.models import Replan
+
+    regimen = _start(patient)
+    assert admin_api.post(f"/api/clinics/{clinic.pk}/calendar/", {"open_weekdays": [1, 2, 3]}).status_code == 200
+    [replan] = Replan.objects.filter(regimen=regimen)
+    events = admin_api.get("/api/audit/?kind=replan").json()
+    assert events["count"] == 1
+    [event] = events["results"]
+    assert event["action"] == "replanned" and event["kind"] == "replan"
+    assert event["actor"] == {"id": clinic_admin.id, "username": clinic_admin.username}
+    assert event["patient"]["id"] == patient.id
+    assert event["record"] == {"model": "regimen", "id": regimen.id, "label": f"Regimen #{regimen.id}"}
+    assert event["reason"] == f"clinic calendar changed ({clinic.name})"
+    counts = {c["field"]: c["to"] for c in event["changes"]}
+    assert counts["doses moved"] == len(replan.moved) > 0
+    assert counts["doses cancelled"] == 0
+    # It is in the whole log too, and filters by patient and person like every event.
+    assert any(e["kind"] == "replan" for e in admin_api.get("/api/audit/").json()["results"])
+    assert admin_api.get(f"/api/audit/?kind=replan&patient={patient.id}").json()["count"] == 1
+    assert admin_api.get(f"/api/audit/?kind=replan&person={clinic_admin.id + 1000}").json()["count"] == 0
+
+
+def test_a_stop_shows_the_doses_it_cancelled_on_the_page_and_in_the_csv(
+    clinic: Any, clinic_admin: Any, clinician_api: Any, patient: Any
+) -> None:
+    regimen = _start(patient)
+    planned = regimen.doses.filter(status=DoseStatus.PLANNED).count()
+    body = {"reason": "moved to another area", "acknowledge": ["lifelong_therapy_stopped"]}
+    assert clinician_api.post(f"/api/regimens/{regimen.pk}/stop/", body, format="json").status_code == 200
+    browser = Client()
+    browser.force_login(clinic_admin)
+    html = browser.get("/audit/?kind=replan").content.decode()
+    assert "Re-planned" in html and "regimen stopped: moved to another area" in html
+    assert f"<strong>doses cancelled</strong>: {planned}<" in html
+    rows = list(csv.reader(io.StringIO(browser.get("/audit/export/?kind=replan").content.decode("utf-8-sig"))))
+    assert len(rows) == 2 and rows[1][3] == "replanned" and f"doses cancelled:  -> {planned}" in rows[1][-2]
+    assert rows[1][-1] == "regimen stopped: moved to another area"
+
+
+def test_another_clinics_replans_never_show(other_clinic: Any, admin_api: Any) -> None:
+    from tests.factories import ReplanFactory
+
+    ReplanFactory(regimen=RegimenFactory(patient=PatientFactory(clinic=other_clinic)))
+    assert admin_api.get("/api/audit/?kind=replan").json()["count"] == 0

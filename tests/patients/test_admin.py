@@ -9,6 +9,7 @@ from zoneinfo import ZoneInfo
 import pytest
 from django.contrib import admin
 from django.contrib.auth.models import Permission
+from django.http import Http404
 from django.urls import reverse
 from django.utils import formats
 
@@ -17,6 +18,7 @@ from notifications.models import Alert
 from patients.models import ClinicMembership, Patient, Role
 from regimens import services
 from regimens.models import LabRecheck, Protocol, Regimen, ScheduledDose
+from tests.conftest import admin_request, assert_admin_refused
 from tests.factories import PatientFactory, UserFactory
 from tracker.clock import patient_today
 
@@ -141,11 +143,12 @@ def test_it_shows_a_clinic_admin_only_the_patients_of_their_own_clinic(client, c
     hidden = PatientFactory(clinic=other_clinic, mrn="HTS000222")
     client.force_login(clinic_admin)
 
-    listing = client.get(admin_url(Patient, "changelist")).content.decode()
-
-    assert "RVH000111" in listing
-    assert "HTS000222" not in listing
-    assert client.get(admin_url(Patient, "change", hidden.pk)).status_code == 302  # "doesn't exist", back to list
+    # The admin is the superusers' tool: a clinic admin is pointed to the web app, on every admin page.
+    assert_admin_refused(client.get(admin_url(Patient, "changelist")))
+    assert_admin_refused(client.get(admin_url(Patient, "change", hidden.pk)))
+    # Its clinic scoping stays (a superuser sees every clinic): the same user would see only their clinic.
+    scoped = admin.site._registry[Patient].get_queryset(admin_request(clinic_admin))
+    assert set(scoped.values_list("mrn", flat=True)) == {"RVH000111"}
 
 
 def test_it_replans_doses_when_a_closed_date_is_added_in_the_admin(admin_client, clinic, regimen):
@@ -215,10 +218,13 @@ def test_it_hides_another_clinics_patient_history_from_a_clinic_admin(client, cl
     patient = PatientFactory(clinic=clinic, mrn="RVH000333", phone="+447700900111")
     version = patient.history.latest()
 
-    assert client.get(admin_url(Patient, "history", patient.pk)).status_code == 404
+    assert_admin_refused(client.get(admin_url(Patient, "history", patient.pk)))
     page = client.get(admin_url(Patient, "history", patient.pk) + f"{version.history_id}/")
-    assert page.status_code == 404
+    assert_admin_refused(page)
     assert b"+447700900111" not in page.content
+    # The history view's own scoping stays: another clinic's patient is not found.
+    with pytest.raises(Http404):
+        admin.site._registry[Patient].history_view(admin_request(other_clinic_admin), str(patient.pk))
 
 
 def test_it_refuses_a_revert_of_another_clinics_patient(client, clinic, other_clinic, other_clinic_admin):
@@ -230,7 +236,7 @@ def test_it_refuses_a_revert_of_another_clinics_patient(client, clinic, other_cl
         {"clinic": other_clinic.pk, "mrn": "RVH000444", "given_name": "A", "family_name": "B"},
     )
 
-    assert response.status_code == 404
+    assert_admin_refused(response)
     patient.refresh_from_db()
     assert patient.clinic_id == clinic.pk  # not moved into the attacker's clinic
 
@@ -248,11 +254,13 @@ def test_it_refuses_a_revert_on_a_read_only_admin_page(admin_client, regimen):
     assert alert.status == "acknowledged"
 
 
-def test_it_still_shows_a_clinic_admin_the_history_of_their_own_patient(client, clinic):
+def test_a_clinic_admin_is_sent_to_the_web_app_and_a_superuser_reads_the_history(client, admin_client, clinic):
     user = UserFactory(username="own-admin", is_staff=True)
     ClinicMembership.objects.create(user=user, clinic=clinic, role=Role.ADMIN)
     user.user_permissions.add(*Permission.objects.filter(codename__in=["view_patient", "change_patient"]))
     client.force_login(user)
     patient = PatientFactory(clinic=clinic, mrn="RVH000555")
 
-    assert client.get(admin_url(Patient, "history", patient.pk)).status_code == 200
+    assert_admin_refused(client.get(admin_url(Patient, "history", patient.pk)))
+    assert_admin_refused(client.get("/admin/"))
+    assert admin_client.get(admin_url(Patient, "history", patient.pk)).status_code == 200

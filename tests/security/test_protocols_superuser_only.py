@@ -11,7 +11,7 @@ from django.urls import reverse
 
 from patients.models import ClinicMembership, Role
 from regimens.models import Protocol, ProtocolPhase
-from tests.conftest import client_for
+from tests.conftest import assert_admin_refused, client_for
 from tests.factories import UserFactory
 
 pytestmark = pytest.mark.django_db
@@ -40,10 +40,22 @@ def change_form(protocol: Protocol) -> dict[str, Any]:
 def test_a_clinic_admin_may_view_but_not_change_a_protocol(clinic_admin_client: Client) -> None:
     protocol = Protocol.objects.get(code="hydroxo-uk-standard")
     url = reverse("admin:regimens_protocol_change", args=[protocol.pk])
-    page = clinic_admin_client.get(url)
-    assert page.status_code == 200
-    assert b'name="_save"' not in page.content  # shown read-only
+    # The whole admin is the superusers' tool now: the page is refused, pointing to the web app.
+    assert_admin_refused(clinic_admin_client.get(url))
     assert clinic_admin_client.post(url, change_form(protocol)).status_code == 403
+    # The protocol admin's own rule stays: with admin access, a non-superuser would see it read-only.
+    from django.contrib import admin
+
+    from tests.conftest import admin_request
+
+    model_admin = admin.site._registry[Protocol]
+    request = admin_request(UserFactory(username="read-only", is_staff=True))
+    request.user.user_permissions.add(*Permission.objects.filter(content_type__app_label="regimens"))
+    request.user = type(request.user).objects.get(pk=request.user.pk)  # fresh permission cache
+    assert model_admin.has_view_permission(request, protocol)
+    assert not model_admin.has_change_permission(request, protocol)
+    assert not model_admin.has_add_permission(request)
+    assert not model_admin.has_delete_permission(request, protocol)
     assert clinic_admin_client.get(reverse("admin:regimens_protocol_add")).status_code == 403
     delete = reverse("admin:regimens_protocol_delete", args=[protocol.pk])
     assert clinic_admin_client.post(delete, {"post": "yes"}).status_code == 403
@@ -59,7 +71,7 @@ def test_a_clinic_admin_cannot_revert_a_protocol_from_its_history(clinic_admin_c
     oldest = protocol.history.order_by("history_date").first()
     assert oldest is not None
     url = reverse("admin:regimens_protocol_simple_history", args=[protocol.pk, oldest.history_id])
-    assert clinic_admin_client.get(url).status_code == 200
+    assert_admin_refused(clinic_admin_client.get(url))
     assert clinic_admin_client.post(url, change_form(protocol)).status_code == 403
     protocol.refresh_from_db()
     assert protocol.name == "Renamed by a superuser"

@@ -139,8 +139,8 @@ def ensure_staff(seed: ClinicSeed, clinic: Clinic) -> list[Login]:
         )
         if created:
             user.set_password(DEMO_PASSWORD)
-            # Clinic admins work in the Django admin (SPEC: manage staff, clinics, protocols).
-            user.is_staff = role == Role.ADMIN
+            # Clinic admins run the clinic in the web app (/dashboard/, /staff/, /audit/); the Django admin is
+            # the superuser's (tracker/admin_site.py), so no demo login but `admin` gets is_staff.
             user.save()
             if role == Role.ADMIN:
                 user.groups.add(group)
