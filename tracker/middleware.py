@@ -9,6 +9,7 @@ from __future__ import annotations
 import zoneinfo
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.utils import timezone
@@ -74,7 +75,19 @@ class ClinicTimezoneMiddleware:
             )
             clinics = [StaffClinic(*row) for row in rows]
         request.cobalt_clinics = clinics  # type: ignore[attr-defined]
-        if clinics:
-            with timezone.override(zoneinfo.ZoneInfo(clinics[0].timezone)):
+        zone = clinics[0].timezone if clinics else None
+        superuser = user is not None and getattr(user, "is_superuser", False)
+        if zone is None and superuser and not request.path.startswith("/api/"):
+            zone = shared_clinic_zone(user)
+        if zone:
+            with timezone.override(zoneinfo.ZoneInfo(zone)):
                 return self.get_response(request)
         return self.get_response(request)
+
+
+def shared_clinic_zone(user: Any) -> str | None:
+    """The time zone every clinic shares, for a superuser who works in none (the admin then shows times on
+    the clinics' clock); None when clinics are in different zones (times stay in UTC, with their offset)."""
+    clinic_model = user.memberships.model._meta.get_field("clinic").related_model  # patients.Clinic
+    zones = list(clinic_model.objects.values_list("timezone", flat=True).distinct().order_by()[:2])
+    return zones[0] if len(zones) == 1 else None

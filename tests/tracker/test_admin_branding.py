@@ -28,3 +28,21 @@ def test_it_shows_times_in_the_clinic_zone(admin_client: Any, admin_user: Any, c
     # 23:30 UTC on 3 January is 12:30 on 4 January in Auckland (NZDT, UTC+13).
     assert "opened_at__day=4&amp;opened_at__month=1" in html  # the date hierarchy's day
     assert "12:30" in html and "23:30" not in html
+
+
+def test_a_superuser_of_no_clinic_sees_the_zone_every_clinic_shares(
+    admin_client: Any, clinic: Any, other_clinic: Any
+) -> None:
+    for each in (clinic, other_clinic):
+        each.timezone = "Pacific/Auckland"
+        each.save()
+    AlertFactory(patient=PatientFactory(clinic=clinic), opened_at=datetime(2027, 1, 3, 23, 30, tzinfo=UTC))
+    html = admin_client.get("/admin/notifications/alert/").content.decode()
+    assert "12:30" in html and "23:30" not in html
+    assert "opened_at__day=4&amp;opened_at__month=1" in html
+
+    other_clinic.timezone = "Europe/London"  # no zone is shared: times stay in UTC
+    other_clinic.save()
+    html = admin_client.get("/admin/notifications/alert/").content.decode()
+    assert "12:30" not in html
+    assert "opened_at__day=3&amp;opened_at__month=1" in html  # 3 January, as UTC reads it
