@@ -1,8 +1,9 @@
 """The clinic's audit log: one stream, newest first, of every change to clinical data (the
 django-simple-history tables of the clinical models) and every sign-in and staff change
 (patients.StaffEvent), with who, when, which record and patient, and what changed (field by field); and every
-bulk re-plan of a regimen's planned doses (regimens.Replan) as one event with the doses moved, cancelled and
-added and its cause.
+bulk re-plan of planned doses (regimens.Replan rows, grouped by their batch: one re-plan call, e.g. a clinic
+calendar change across many patients) as one event with the patients, regimens and doses moved, cancelled and
+added in total, and its cause.
 
 One selector for the /audit/ page, its CSV export and GET /api/audit/. It reads the history tables of
 every app, so it lives in monitoring (the top app). The stream is one UNION query, paged in the database;
@@ -86,8 +87,8 @@ SOURCES = [
 BY_KIND = {source.kind: source for source in SOURCES}
 SIGN_IN_KINDS = (StaffEventKind.SIGNED_IN, StaffEventKind.SIGN_IN_FAILED)
 STAFF_KINDS = {"sign_in": "Sign-ins", "staff": "Staff changes"}
-# regimens.Replan: a re-plan that moved or cancelled a regimen's planned doses in bulk, one event with the
-# counts and its cause (a calendar change, a dose recorded, a regimen stopped, ...).
+# regimens.Replan: a re-plan that moved or cancelled planned doses in bulk, one event per batch with the
+# totals and its cause (a calendar change, a dose recorded, a regimen stopped, ...).
 REPLAN_KIND = {"replan": "Dose re-plan (doses moved or cancelled)"}
 KINDS = {**{s.kind: s.label for s in SOURCES}, **REPLAN_KIND, **STAFF_KINDS}
 ACTIONS = {"+": "created", "~": "changed", "-": "deleted"}
