@@ -1,8 +1,9 @@
 """The clinic's audit log: one stream, newest first, of every change to clinical data (the
 django-simple-history tables of the clinical models) and every sign-in and staff change
 (patients.StaffEvent), with who, when, which record and patient, and what changed (field by field); and every
-bulk re-plan of a regimen's planned doses (regimens.Replan) as one event with the doses moved, cancelled and
-added and its cause.
+bulk re-plan of planned doses (regimens.Replan rows, grouped by their batch: one re-plan call, e.g. a clinic
+calendar change across many patients) as one event with the patients, regimens and doses moved, cancelled and
+added in total, and its cause.
 
 One selector for the /audit/ page, its CSV export and GET /api/audit/. It reads the history tables of
 every app, so it lives in monitoring (the top app). The stream is one UNION query, paged in the database;
@@ -20,8 +21,26 @@ from datetime import date, datetime, timedelta
 from typing import Any
 
 from django.contrib.auth import get_user_model
-from django.db.models import BigIntegerField, CharField, F, Model, OuterRef, Q, QuerySet, Subquery, Value
-from django.db.models.functions import Cast
+from django.db.models import (
+    BigIntegerField,
+    Case,
+    CharField,
+    Count,
+    F,
+    Func,
+    IntegerField,
+    Max,
+    Min,
+    Model,
+    OuterRef,
+    Q,
+    QuerySet,
+    Subquery,
+    Sum,
+    Value,
+    When,
+)
+from django.db.models.functions import Cast, Coalesce
 
 from notifications.models import Alert
 from patients.models import (
@@ -68,8 +87,8 @@ SOURCES = [
 BY_KIND = {source.kind: source for source in SOURCES}
 SIGN_IN_KINDS = (StaffEventKind.SIGNED_IN, StaffEventKind.SIGN_IN_FAILED)
 STAFF_KINDS = {"sign_in": "Sign-ins", "staff": "Staff changes"}
-# regimens.Replan: a re-plan that moved or cancelled a regimen's planned doses in bulk, one event with the
-# counts and its cause (a calendar change, a dose recorded, a regimen stopped, ...).
+# regimens.Replan: a re-plan that moved or cancelled planned doses in bulk, one event per batch with the
+# totals and its cause (a calendar change, a dose recorded, a regimen stopped, ...).
 REPLAN_KIND = {"replan": "Dose re-plan (doses moved or cancelled)"}
 KINDS = {**{s.kind: s.label for s in SOURCES}, **REPLAN_KIND, **STAFF_KINDS}
 ACTIONS = {"+": "created", "~": "changed", "-": "deleted"}
@@ -150,20 +169,34 @@ def _staff_rows(query: AuditQuery, kinds: set[str]) -> QuerySet[Any]:
 
 
 def _replan_rows(query: AuditQuery) -> QuerySet[Any]:
+    """The re-plans as one event per batch (every regimen one re-plan call touched; a row written before
+    batches existed is its own event): when (the latest row), who, the first row's id (describe reads the
+    batch through it), and the regimen and patient when the batch touched only one."""
     rows = Replan.objects.filter(patient__clinic_id=query.clinic.id)
     if query.person:
         rows = rows.filter(user_id=query.person)
     if query.patient:
-        rows = rows.filter(patient_id=query.patient)
+        # The whole batch of a re-plan that touched the patient (the event then shows its totals).
+        touched = Replan.objects.filter(patient__clinic_id=query.clinic.id, patient_id=query.patient)
+        rows = rows.filter(
+            Q(batch__in=touched.filter(batch__isnull=False).values("batch"))
+            | Q(pk__in=touched.filter(batch__isnull=True).values("pk"))
+        )
+    single = Q(regimens=1)
     return (
         rows.filter(_bounds(query, "at"))
+        .values(group=Coalesce(Cast("batch", CharField()), Cast("id", CharField())))
         .annotate(
-            ev_at=F("at"),
+            regimens=Count("id"),
+            patients=Count("patient_id", distinct=True),
+        )
+        .annotate(
+            ev_at=Max("at"),
             ev_source=Value("replan", output_field=CharField()),
-            ev_src=F("id"),
-            ev_object=Cast("regimen_id", BigIntegerField()),
-            ev_patient=Cast("patient_id", BigIntegerField()),
-            ev_actor=F("user_id"),
+            ev_src=Min("id"),
+            ev_object=Case(When(single, then=Cast(Min("regimen_id"), BigIntegerField())), default=NO_ID),
+            ev_patient=Case(When(Q(patients=1), then=Cast(Min("patient_id"), BigIntegerField())), default=NO_ID),
+            ev_actor=Min("user_id"),
             ev_action=Value("replanned", output_field=CharField()),
         )
         .values_list(*COLUMNS)
@@ -199,7 +232,7 @@ def describe(rows: list[tuple[Any, ...]]) -> list[dict[str, Any]]:
         if kind in BY_KIND:
             changes.update(_changes(BY_KIND[kind], ids))
     staff = StaffEvent.objects.in_bulk(by_source.get("staff_event", []))
-    replans = Replan.objects.in_bulk(by_source.get("replan", []))
+    replans, batches = _replans(by_source.get("replan", []))
     user_ids = {row[5] for row in rows if row[5]} | {e.subject_id for e in staff.values() if e.subject_id}
     users = {u.pk: u for u in get_user_model().objects.filter(pk__in=user_ids)}
     patients = {
@@ -241,14 +274,23 @@ def describe(rows: list[tuple[Any, ...]]) -> list[dict[str, Any]]:
             )
         elif source == "replan":
             replan = replans[src_id]
+            totals = batches.get((replan.batch, replan.clinic_id)) if replan.batch else None
+            if totals is None:  # a row written before batches existed: an event of its own
+                totals = {"regimens": 1, "patients": 1, "moved": len(replan.moved),
+                          "cancelled": len(replan.cancelled), "added": replan.added}  # fmt: skip
+            one = totals["regimens"] == 1
             entry.update(
                 kind="replan",
                 action="replanned",
-                record={"model": "regimen", "id": replan.regimen_id, "label": f"Regimen #{replan.regimen_id}"},
+                record={"model": "regimen", "id": replan.regimen_id, "label": f"Regimen #{replan.regimen_id}"}
+                if one
+                else {"model": "regimen", "id": None, "label": f"{totals['regimens']} regimens"},
                 changes=[
-                    {"field": "doses moved", "from": None, "to": len(replan.moved)},
-                    {"field": "doses cancelled", "from": None, "to": len(replan.cancelled)},
-                    {"field": "doses added", "from": None, "to": replan.added},
+                    {"field": "patients", "from": None, "to": totals["patients"]},
+                    {"field": "regimens", "from": None, "to": totals["regimens"]},
+                    {"field": "doses moved", "from": None, "to": totals["moved"]},
+                    {"field": "doses cancelled", "from": None, "to": totals["cancelled"]},
+                    {"field": "doses added", "from": None, "to": totals["added"]},
                 ],
                 reason=replan.cause,
             )
@@ -263,6 +305,46 @@ def describe(rows: list[tuple[Any, ...]]) -> list[dict[str, Any]]:
             )
         results.append(entry)
     return results
+
+
+class JSONArrayLength(Func):
+    """The length of a JSON array column (PostgreSQL's jsonb_array_length, SQLite's json_array_length)."""
+
+    function = "jsonb_array_length"
+    output_field = IntegerField()
+
+    def as_sqlite(self, compiler: Any, connection: Any, **extra: Any) -> Any:
+        return super().as_sql(compiler, connection, function="json_array_length", **extra)
+
+
+def _replans(ids: list[int]) -> tuple[dict[int, Any], dict[tuple[Any, int], dict[str, int]]]:
+    """The first Replan row of each batch on the page (by id), and each batch's totals within the row's
+    clinic (keyed by batch and clinic): two queries, however many rows the batches hold."""
+    if not ids:
+        return {}, {}
+    rows = Replan.objects.annotate(clinic_id=F("patient__clinic_id")).in_bulk(ids)
+    totals = (
+        Replan.objects.filter(batch__in={r.batch for r in rows.values() if r.batch})
+        .values("batch", "patient__clinic_id")
+        .annotate(
+            regimens=Count("id"),
+            patients=Count("patient_id", distinct=True),
+            moved=Sum(JSONArrayLength("moved")),
+            cancelled=Sum(JSONArrayLength("cancelled")),
+            total_added=Sum("added"),
+        )
+    )
+    batches = {
+        (t["batch"], t["patient__clinic_id"]): {
+            "regimens": t["regimens"],
+            "patients": t["patients"],
+            "moved": t["moved"] or 0,
+            "cancelled": t["cancelled"] or 0,
+            "added": t["total_added"] or 0,
+        }
+        for t in totals
+    }
+    return rows, batches
 
 
 def _text(value: Any) -> Any:

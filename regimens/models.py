@@ -361,6 +361,9 @@ class Replan(models.Model):
     moved = models.JSONField(default=list, blank=True, help_text='[{"dose": id, "from": date, "to": date}]')
     cancelled = models.JSONField(default=list, blank=True, help_text="Ids of the planned doses cancelled.")
     added = models.PositiveIntegerField(default=0, help_text="Planned doses added.")
+    # One value per re-plan call: every regimen a clinic calendar change re-plans shares it, so the audit log
+    # shows the change as one event; a single-regimen re-plan has its own. Null on rows written before.
+    batch = models.UUIDField(null=True, blank=True, db_index=True, help_text="The re-plan call this row belongs to.")
 
     class Meta:
         ordering = ["-at", "-id"]

@@ -9,6 +9,7 @@ build on this module; it imports none of them.
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import date, timedelta
@@ -301,6 +302,9 @@ class PlanWrites:
     regimens: list[Regimen] = field(default_factory=list)
     # Issue 12: one audit row per re-plan that moved or cancelled planned doses, with its cause.
     replans: list[Replan] = field(default_factory=list)
+    # The audit batch of these Replan rows: one per re-plan call (replan_regimens passes its own to every
+    # transaction it runs), so a calendar change is one event in the audit log.
+    batch: uuid.UUID = field(default_factory=uuid.uuid4)
 
     def flush(self) -> None:
         Replan.objects.bulk_create(self.replans, batch_size=bulk.BATCH_SIZE)
@@ -380,6 +384,7 @@ def sync_plan(
                 moved=moved,
                 cancelled=sorted(d.id for d in live.values()),
                 added=len(out.dose_creates) - created_before,
+                batch=out.batch,
             )
         )
 
@@ -523,9 +528,10 @@ def replan_regimens(
     ids = sorted(set(regimen_ids))
     size = batch_size or replan_batch_size()
     done = 0
+    audit_batch = uuid.uuid4()  # one audit event for the whole call, however many transactions it takes
     for batch in bulk.batches(ids, size):
         with transaction.atomic():
-            done += _replan_batch(batch, today, due, cause)
+            done += _replan_batch(batch, today, due, cause, audit_batch)
     return done
 
 
@@ -534,6 +540,7 @@ def _replan_batch(
     today: Callable[[Regimen], date] | None,
     due: Callable[[Regimen, date], bool] | None,
     cause: str = "re-plan",
+    audit_batch: uuid.UUID | None = None,
 ) -> int:
     regimens = list(
         regimen_queryset()
@@ -561,7 +568,7 @@ def _replan_batch(
     loader = events.answer("lab_context_loader", None, patients=[r.patient for r in regimens])
     labs: LabContextFunction = loader or (lambda patient, t0: schedule.LabContext())
 
-    writes = PlanWrites()
+    writes = PlanWrites(batch=audit_batch) if audit_batch is not None else PlanWrites()
     done = 0
     for regimen in regimens:
         day = today(regimen) if today is not None else patient_today(regimen.patient)

@@ -128,6 +128,11 @@ def test_a_formula_in_a_cell_is_neutralised(clinic: Any, clinic_admin: Any) -> N
 def test_its_query_count_does_not_grow_with_rows(
     clinic: Any, clinic_admin: Any, people: int, django_assert_max_num_queries: Any
 ) -> None:
+    import uuid
+
+    from tests.factories import ReplanFactory
+
+    batch = uuid.uuid4()
     for n in range(people):
         patient = PatientFactory(clinic=clinic)
         patient.phone = f"+4477009{n:05d}"
@@ -136,12 +141,15 @@ def test_its_query_count_does_not_grow_with_rows(
         dose.status = DoseStatus.GIVEN
         dose.save()
         ClinicMembership.objects.get_or_create(user=staff_user(clinic, Role.NURSE), clinic=clinic)
+        # A re-plan of its own and one row of a batch shared by every patient.
+        ReplanFactory(regimen=dose.regimen)
+        ReplanFactory(regimen=dose.regimen, batch=batch)
     api = client_for(clinic_admin)
     with django_assert_max_num_queries(14):
         assert api.get("/api/audit/").status_code == 200
     browser = Client()
     browser.force_login(clinic_admin)
-    with django_assert_max_num_queries(18):
+    with django_assert_max_num_queries(19):  # re-plans: the page's first rows and their batch totals
         assert browser.get("/audit/").status_code == 200
 
 
@@ -157,7 +165,7 @@ def _start(patient: Any) -> Any:
     )
 
 
-def test_a_calendar_change_is_one_event_per_regimen_with_its_counts_and_cause(
+def test_a_calendar_change_for_one_patient_is_one_event_naming_their_regimen(
     clinic: Any, clinic_admin: Any, admin_api: Any, patient: Any
 ) -> None:
     """The calendar change re-plans the patient's doses in bulk: the log shows one event with how many
@@ -178,10 +186,78 @@ def test_a_calendar_change_is_one_event_per_regimen_with_its_counts_and_cause(
     counts = {c["field"]: c["to"] for c in event["changes"]}
     assert counts["doses moved"] == len(replan.moved) > 0
     assert counts["doses cancelled"] == 0
+    assert counts["patients"] == counts["regimens"] == 1
     # It is in the whole log too, and filters by patient and person like every event.
     assert any(e["kind"] == "replan" for e in admin_api.get("/api/audit/").json()["results"])
     assert admin_api.get(f"/api/audit/?kind=replan&patient={patient.id}").json()["count"] == 1
     assert admin_api.get(f"/api/audit/?kind=replan&person={clinic_admin.id + 1000}").json()["count"] == 0
+
+
+def test_a_calendar_change_moving_several_patients_doses_is_one_event_with_the_totals(
+    clinic: Any, other_clinic: Any, clinic_admin: Any, admin_api: Any, patient: Any
+) -> None:
+    """Issue 14: a bulk re-plan is one event with the count and the cause, on the API, the page and the
+    CSV; a patient filter finds the batch that touched the patient; another clinic's re-plans stay out."""
+    from regimens.models import Replan
+
+    patients = [patient, PatientFactory(clinic=clinic), PatientFactory(clinic=clinic)]
+    for person in patients:
+        _start(person)
+    assert admin_api.post(f"/api/clinics/{clinic.pk}/calendar/", {"open_weekdays": [1, 2, 3]}).status_code == 200
+    rows = list(Replan.objects.filter(patient__clinic=clinic))
+    assert len(rows) == 3 and len({r.batch for r in rows}) == 1 and rows[0].batch is not None
+    moved = sum(len(r.moved) for r in rows)
+    cancelled = sum(len(r.cancelled) for r in rows)
+    added = sum(r.added for r in rows)
+    assert moved > 3
+
+    body = admin_api.get("/api/audit/?kind=replan").json()
+    assert body["count"] == 1
+    [event] = body["results"]
+    assert event["actor"] == {"id": clinic_admin.id, "username": clinic_admin.username}
+    assert event["reason"] == f"clinic calendar changed ({clinic.name})"
+    assert event["patient"] is None and event["record"] == {"model": "regimen", "id": None, "label": "3 regimens"}
+    assert {c["field"]: c["to"] for c in event["changes"]} == {
+        "patients": 3,
+        "regimens": 3,
+        "doses moved": moved,
+        "doses cancelled": cancelled,
+        "doses added": added,
+    }
+    # The whole log holds it once, and a patient filter shows the batch that touched the patient.
+    assert [e["id"] for e in admin_api.get("/api/audit/?page_size=500").json()["results"]].count(event["id"]) == 1
+    for person in patients:
+        assert admin_api.get(f"/api/audit/?kind=replan&patient={person.id}").json()["results"] == [event]
+    untouched = PatientFactory(clinic=clinic)
+    assert admin_api.get(f"/api/audit/?kind=replan&patient={untouched.id}").json()["count"] == 0
+    assert admin_api.get(f"/api/audit/?kind=replan&person={clinic_admin.id}").json()["count"] == 1
+
+    browser = Client()
+    browser.force_login(clinic_admin)
+    html = browser.get("/audit/?kind=replan").content.decode()
+    assert html.count("Re-planned") == 1 and f"clinic calendar changed ({clinic.name})" in html
+    assert "3 regimens" in html and f"<strong>doses moved</strong>: {moved}<" in html
+    assert "<strong>patients</strong>: 3<" in html
+    csv_rows = list(csv.reader(io.StringIO(browser.get("/audit/export/?kind=replan").content.decode("utf-8-sig"))))
+    assert len(csv_rows) == 2
+    assert csv_rows[1][4] == "3 regimens" and csv_rows[1][5] == "" and csv_rows[1][6] == ""
+    assert f"patients:  -> 3; regimens:  -> 3; doses moved:  -> {moved}" in csv_rows[1][-2]
+    assert csv_rows[1][-1] == f"clinic calendar changed ({clinic.name})"
+
+
+def test_a_batch_counts_only_the_clinics_own_rows(clinic: Any, other_clinic: Any, admin_api: Any) -> None:
+    """Rows sharing a batch but belonging to another clinic's patients (the horizons sweep re-plans every
+    clinic in one call) never show in this clinic's log or its totals."""
+    import uuid
+
+    from tests.factories import ReplanFactory
+
+    batch = uuid.uuid4()
+    mine = ReplanFactory(regimen=RegimenFactory(patient=PatientFactory(clinic=clinic)), batch=batch)
+    ReplanFactory(regimen=RegimenFactory(patient=PatientFactory(clinic=other_clinic)), batch=batch)
+    [event] = admin_api.get("/api/audit/?kind=replan").json()["results"]
+    assert event["record"]["id"] == mine.regimen_id and event["patient"]["id"] == mine.patient_id
+    assert {c["field"]: c["to"] for c in event["changes"]}["regimens"] == 1
 
 
 def test_a_stop_shows_the_doses_it_cancelled_on_the_page_and_in_the_csv(
