@@ -6,7 +6,9 @@ Also marks every test that needs the database `needs_db` (pytest_collection_modi
 
 from __future__ import annotations
 
+import html as html_module
 import os
+import re
 import socket
 from collections.abc import Iterator
 from typing import Any
@@ -108,6 +110,14 @@ def patient(clinic: Clinic) -> Any:
 def other_patient(other_clinic: Clinic) -> Any:
     """A patient of another clinic: staff of `clinic` must not see them."""
     return PatientFactory(clinic=other_clinic)
+
+
+def page_text(html: str) -> str:
+    """What a reader of the page sees: the body's text without tags, attributes or the head (whose CSRF token
+    is random and would now and then contain any short word a test looks for)."""
+    body = re.sub(r"(?is)<head\b.*?</head>", " ", html)
+    body = re.sub(r"(?is)<(script|style)\b.*?</\1>", " ", body)
+    return html_module.unescape(re.sub(r"(?s)<[^>]*>", " ", body))
 
 
 def client_for(user: Any) -> APIClient:
