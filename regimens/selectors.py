@@ -139,6 +139,14 @@ def home_dose_q() -> Q:
     return Q(self_administered=True) | Q(route__in=sorted(ORAL_ROUTES))
 
 
+
+def dose_amount(dose_mcg: int, dose_unit: str) -> int | float:
+    """The dose in the unit shown to people (RULES §1.1: 1 mg = 1000 mcg)."""
+    if dose_unit == "mg":
+        amount = dose_mcg / 1000
+        return int(amount) if amount.is_integer() else amount
+    return dose_mcg
+
 @dataclass(frozen=True)
 class WorklistFilters:
     """What the nurse asked to see: one clinic (of theirs) or all, one route or all, home doses or not."""
@@ -173,8 +181,6 @@ class WorklistDose:
     @property
     def amount(self) -> str:
         """The dose in the unit shown to people (RULES §1.1), as the API's dose_amount."""
-        from regimens.serializers import dose_amount  # the serializers import this module
-
         return f"{dose_amount(self.dose.dose_mcg, self.dose.dose_unit)} {self.dose.dose_unit}"
 
 

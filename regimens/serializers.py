@@ -31,17 +31,9 @@ from regimens.models import (
     Route,
     ScheduledDose,
 )
-from regimens.selectors import dose_pending_warnings
+from regimens.selectors import dose_amount, dose_pending_warnings
 from tracker.api import AwareDateTimeField, SafetyWarningSerializer, acknowledge_field
 from tracker.clock import local_date
-
-
-def dose_amount(dose_mcg: int, dose_unit: str) -> int | float:
-    """The dose in the unit shown to people (RULES §1.1: 1 mg = 1000 mcg)."""
-    if dose_unit == "mg":
-        amount = dose_mcg / 1000
-        return int(amount) if amount.is_integer() else amount
-    return dose_mcg
 
 
 class LocalToday:

@@ -29,6 +29,7 @@ from rest_framework.views import exception_handler as drf_exception_handler
 
 from tracker.clock import EARLIEST_YEAR, LATEST_YEAR, plausible_offset
 from tracker.errors import ServiceError
+from tracker.permissions import staff_clinic_ids
 
 
 def error_map(data: Any) -> dict[str, Any]:
@@ -287,8 +288,6 @@ def clinic_scoped(queryset: QuerySet[Any], user: Any) -> QuerySet[Any]:
     """`queryset` narrowed to the rows of the user's clinics, found by the model's shape (the kernel imports
     no app): a clinic itself, a row with a `clinic`, or a row with a `patient`. Other models (protocols,
     analytes) are shared by every clinic and stay whole."""
-    from tracker.permissions import staff_clinic_ids
-
     model = queryset.model
     ids = staff_clinic_ids(user)
     names = {field.name for field in model._meta.get_fields()}

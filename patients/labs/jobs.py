@@ -1,7 +1,7 @@
 """Large CSV imports as a Celery job (issue 12): no request waits for 100,000 rows.
 
 A file of more than settings.COBALT["IMPORT_SYNC_MAX_ROWS"] rows is stored as a `LabImportJob` and handed
-to a worker (`patients.import_lab_job`, patients/tasks.py); the API answers 202 with the job's URL and the
+to a worker (the task `patients.import_lab_job` below); the API answers 202 with the job's URL and the
 page /labs/import/<id>/ shows its progress. The worker runs the same importer as a synchronous import
 (patients/labs/importer.py), so the checks, the all-or-nothing rule and the report are the same: the
 rows are checked first (the job's progress counts them), then written in one transaction. The uploaded
@@ -16,6 +16,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+from celery import shared_task
 from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
@@ -56,8 +57,6 @@ def import_job_create(*, text: str, clinic: Clinic, user: Any, keep_valid: bool 
 
 
 def dispatch(job_id: int) -> None:
-    from patients.tasks import import_lab_job
-
     try:
         import_lab_job.delay(job_id)
     except Exception:  # broker down: say so on the job rather than leave it queued for ever
@@ -126,3 +125,10 @@ def job_report(job: LabImportJob) -> ImportReport | None:
         errors=[RowError(int(e["row"]), str(e["field"]), str(e["message"])) for e in data["errors"]],
         accepted_rows=[int(n) for n in data.get("accepted_rows", [])],
     )
+
+
+@shared_task(name="patients.import_lab_job")
+def import_lab_job(job_id: int) -> str:
+    # Acknowledged on receipt (not acks_late): a redelivery after a worker died mid-import would find the job
+    # "running" and do nothing anyway (run_import_job claims only queued jobs).
+    return run_import_job(int(job_id))
