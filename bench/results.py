@@ -626,7 +626,7 @@ def replace_section(begin: str, end: str, text: str) -> None:
     else:
         heading = "# Benchmark results\n"
         body = current[len(heading) :] if current.startswith(heading) else current
-        body = "" if begin not in body and "| operation |" in body else body  # the old table, before sections
+        body = "" if "<!--" not in body and "| operation |" in body else body  # the old table, before sections
         RESULTS.write_text(heading + "\n" + text + "\n" + body.strip("\n") + ("\n" if body.strip() else ""))
 
 
