@@ -90,13 +90,11 @@ def run_wrk(url: str, header: str, seconds: int, connections: int, script: str) 
 def targets() -> tuple[list[tuple[str, str, str]], int]:
     """(label, path, header) of each endpoint, with a fresh token and session of the bench clinic's staff; the
     clinic's number of patients."""
-    from django.db.models import Count
     from django.test import Client
 
     from bench.bench_sweep import AT
-    from bench.results import ensure_staff, fresh_token
+    from bench.results import ensure_staff, fresh_token, median_patient
     from patients.models import Clinic, Patient
-    from regimens.models import ScheduledDose
 
     clinic = Clinic.objects.filter(name="Bench clinic").first()
     if clinic is None:
@@ -107,9 +105,7 @@ def targets() -> tuple[list[tuple[str, str, str]], int]:
     browser = Client()
     browser.force_login(staff["clinician"])
     session = browser.cookies["sessionid"].value
-    counts = ScheduledDose.objects.filter(clinic=clinic).values_list("patient_id").annotate(n=Count("id")).order_by()
-    by_doses = sorted(counts, key=lambda c: (c[1], c[0]))
-    patient_id, doses = by_doses[len(by_doses) // 2]
+    patient_id, doses = median_patient(clinic)
     day = AT.date().isoformat()
     auth = f"Authorization: Token {token}"
     return [

@@ -302,6 +302,27 @@ def ensure_staff(clinic: Any) -> dict[str, Any]:
 # --- Requests and their bare counterparts ----------------------------------------------------------
 
 
+def median_patient(clinic: Any) -> tuple[int, int]:
+    """A patient of the clinic with a typical history (the median number of doses): (id, doses)."""
+    from django.db.models import Count
+
+    from regimens.models import ScheduledDose
+
+    counts = ScheduledDose.objects.filter(clinic=clinic).values_list("patient_id").annotate(n=Count("id")).order_by()
+    by_doses = sorted(counts, key=lambda c: (c[1], c[0]))
+    patient_id, doses = by_doses[len(by_doses) // 2]
+    return patient_id, doses
+
+
+def token_client(user: Any, at: datetime) -> Any:
+    """An API client that authenticates as `user` with a token made at `at`."""
+    from rest_framework.test import APIClient
+
+    api = APIClient()
+    api.credentials(HTTP_AUTHORIZATION=f"Token {fresh_token(user, at)}")
+    return api
+
+
 def fresh_token(user: Any, at: datetime) -> str:
     """A new API token of `user`, made at `at` (tokens expire: COBALT_TOKEN_*)."""
     from rest_framework.authtoken.models import Token
@@ -398,28 +419,18 @@ def bare_patient(patient_id: int) -> Callable[[], int]:
 def read_rows(patients: int) -> list[Row]:
     """The worklist (clinic-day and overdue), the patient page and the dashboard, at AT."""
     import time_machine
-    from django.db.models import Count
     from django.test import Client
-    from rest_framework.test import APIClient
 
     from bench.bench_sweep import AT
     from patients.models import Clinic
-    from regimens.models import ScheduledDose
 
     clinic = Clinic.objects.get(name="Bench clinic")
     staff = ensure_staff(clinic)
-    api = APIClient()
-    api.credentials(HTTP_AUTHORIZATION=f"Token {fresh_token(staff['nurse'], AT)}")
-    admin_api = APIClient()
-    admin_api.credentials(HTTP_AUTHORIZATION=f"Token {fresh_token(staff['admin'], AT)}")
+    api = token_client(staff["nurse"], AT)
+    admin_api = token_client(staff["admin"], AT)
     browser = Client()
     today = AT.date()
-    # A patient with a typical history: the median number of doses.
-    counts = sorted(
-        ScheduledDose.objects.filter(clinic=clinic).values_list("patient_id").annotate(n=Count("id")).order_by()
-    )
-    by_doses = sorted(counts, key=lambda c: (c[1], c[0]))
-    patient_id, patient_doses = by_doses[len(by_doses) // 2]
+    patient_id, patient_doses = median_patient(clinic)
 
     def ok(response: Any) -> Any:
         assert response.status_code == 200, (response.status_code, response.content[:300])
@@ -443,28 +454,24 @@ def read_rows(patients: int) -> list[Row]:
     rows = []
     with time_machine.travel(AT, tick=True):
         browser.force_login(staff["clinician"])  # the session starts at AT
-        day = f"/api/doses/?clinic={clinic.pk}&due_from={today}&due_to={today}"
-        n_day = ok(api.get(day)).json()["count"]
-        rows.append(
-            request_row(
-                "worklist-day",
-                f"worklist `/api/doses/` one clinic-day, first page ({n_day:,} doses that day)",
-                lambda: ok(api.get(day)),
-                bare_page("d.clinic_id = %s AND d.due_date BETWEEN %s AND %s", [clinic.pk, today, today]),
-                20,
+        worklists = (
+            ("worklist-day", "one clinic-day", f"due_from={today}&due_to={today}", "doses that day",
+             "d.clinic_id = %s AND d.due_date BETWEEN %s AND %s", [clinic.pk, today, today]),
+            ("worklist-overdue", "overdue (`?overdue=true`)", "overdue=true", "overdue doses",
+             "d.clinic_id = %s AND d.status = 'planned' AND d.due_date < %s", [clinic.pk, today]),
+        )  # fmt: skip
+        for key, what, query, counted, where, params in worklists:
+            url = f"/api/doses/?clinic={clinic.pk}&{query}"
+            total = ok(api.get(url)).json()["count"]
+            rows.append(
+                request_row(
+                    key,
+                    f"worklist `/api/doses/` {what}, first page ({total:,} {counted})",
+                    lambda url=url: ok(api.get(url)),
+                    bare_page(where, params),
+                    20,
+                )
             )
-        )
-        overdue = f"/api/doses/?clinic={clinic.pk}&overdue=true"
-        n_overdue = ok(api.get(overdue)).json()["count"]
-        rows.append(
-            request_row(
-                "worklist-overdue",
-                f"worklist `/api/doses/?overdue=true`, first page ({n_overdue:,} overdue doses)",
-                lambda: ok(api.get(overdue)),
-                bare_page("d.clinic_id = %s AND d.status = 'planned' AND d.due_date < %s", [clinic.pk, today]),
-                20,
-            )
-        )
         rows.append(
             request_row(
                 "patient-page",
@@ -490,15 +497,12 @@ def lab_post_row(posts: int) -> Row:
     """`posts` hemoglobin results POSTed to as many patients (the whole request: token, validation, the
     service, the re-plan and evaluation it triggers), against one bare INSERT of the same row each."""
     import time_machine
-    from rest_framework.test import APIClient
 
     from bench.bench_sweep import AT
     from patients.models import Clinic, LabResult, Patient
 
     clinic = Clinic.objects.get(name="Bench clinic")
-    staff = ensure_staff(clinic)
-    api = APIClient()
-    api.credentials(HTTP_AUTHORIZATION=f"Token {fresh_token(staff['nurse'], AT)}")
+    api = token_client(ensure_staff(clinic)["nurse"], AT)
     # Patients with an active regimen, spread over the clinic.
     ids = list(Patient.objects.filter(clinic=clinic).order_by("id").values_list("id", flat=True))
     chosen = ids[:: max(1, len(ids) // (posts + 1))][1 : posts + 1]
