@@ -34,7 +34,7 @@ INSTALLED_APPS = [
     "django.contrib.messages",
     "django.contrib.staticfiles",
     "rest_framework",
-    "rest_framework.authtoken",
+    "knox",  # API tokens stored as digests (tracker/authentication.py)
     "django_filters",
     "drf_spectacular",
     "drf_spectacular_sidecar",
@@ -143,6 +143,8 @@ AXES_IPWARE_META_PRECEDENCE_ORDER = (
 OTP_TOTP_ISSUER = "Cobalt"
 # API tokens expire this long after they were issued; a password change or deactivation revokes them.
 TOKEN_TTL = timedelta(hours=env.int("COBALT_TOKEN_TTL_HOURS", default=24 * 7))
+# django-rest-knox: only a digest of each token is stored; `Authorization: Token <key>`.
+REST_KNOX = {"TOKEN_TTL": TOKEN_TTL, "AUTH_HEADER_PREFIX": "Token", "AUTO_REFRESH": False}
 # POST /api/auth/token/ (tracker/auth.py) per client address; past it a 429 with Retry-After.
 TOKEN_THROTTLE_RATE = env.str("COBALT_TOKEN_THROTTLE_RATE", default="10/minute")
 
