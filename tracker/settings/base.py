@@ -344,6 +344,10 @@ COBALT = {
     # Issue 12, not clinical: a CSV import of more rows than this runs as a Celery job (patients/labs/jobs.py)
     # and the API answers 202 with the job's URL; smaller files are imported within the request.
     "IMPORT_SYNC_MAX_ROWS": env.int("COBALT_IMPORT_SYNC_MAX_ROWS", default=2000),
+    # A lab import job queued or running with no sign of its worker (progress) for this long is shown as failed
+    # (its worker died; nothing was stored) and the file can be uploaded again (patients/labs/jobs.py). Not
+    # clinical; must exceed the longest write of a job's results (seconds for 100,000 rows).
+    "IMPORT_STALE_SECONDS": env.int("COBALT_IMPORT_STALE_SECONDS", default=600),
 }
 # The monitoring, safety, delivery and reminder settings live beside this file, one module each.
 COBALT.update(cobalt_monitoring.SETTINGS)
