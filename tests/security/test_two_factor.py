@@ -13,7 +13,7 @@ from django_otp.oath import totp
 from django_otp.plugins.otp_totp.models import TOTPDevice
 from rest_framework.test import APIClient
 
-from patients.models import Role
+from patients.models import Role, StaffEvent, StaffEventKind
 from tests.factories import staff_user
 
 pytestmark = pytest.mark.django_db
@@ -166,7 +166,9 @@ def test_wrong_codes_lock_the_token_endpoint_like_wrong_passwords(clinician_with
     assert right.status_code == 429 and "token" not in right.json()
 
 
-def test_a_missing_code_counts_towards_the_lockout_too(clinician_with_app: Any, settings: Any) -> None:
+def test_a_missing_code_counts_towards_the_lockout_too_and_is_audited(clinician_with_app: Any, settings: Any) -> None:
     for _ in range(settings.AXES_FAILURE_LIMIT - 1):
         assert ask_token("dr-app").status_code == 400
     assert ask_token("dr-app").status_code == 429
+    failed = StaffEvent.objects.filter(kind=StaffEventKind.SIGN_IN_FAILED, username="dr-app")
+    assert failed.count() == settings.AXES_FAILURE_LIMIT
