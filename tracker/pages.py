@@ -77,6 +77,7 @@ NAVIGATION: list[tuple[str, Any, set[str]]] = [
     ("lab-import", _("Import results"), {"nurse", "clinician", "admin"}),
     ("dashboard", _("Dashboard"), {"admin"}),
     ("staff", _("Staff"), {"admin"}),
+    ("staff-protocols", _("Protocols"), {"admin"}),
     ("audit", _("Audit log"), {"admin"}),
 ]
 
@@ -95,6 +96,10 @@ def navigation(request: HttpRequest) -> dict[str, Any]:
             continue
         current = request.path == href if href == "/" else request.path.startswith(href)
         items.append({"href": href, "label": label, "current": current})
+    # One current link: the longest that matches (/staff/protocols/ is Protocols, not also Staff).
+    longest = max((len(item["href"]) for item in items if item["current"]), default=0)
+    for item in items:
+        item["current"] = item["current"] and len(item["href"]) == longest
     return {
         "nav_items": items,
         "nav_clinics": [clinic.name for clinic in clinics],
