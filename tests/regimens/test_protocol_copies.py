@@ -26,11 +26,6 @@ def phase_of(body: dict[str, Any], key: str) -> dict[str, Any]:
 
 
 @pytest.fixture
-def copy(clinic: Any, clinic_admin: Any) -> Protocol:
-    return services.protocol_copy(protocol=Protocol.objects.get(code=SHARED), clinic=clinic, by=clinic_admin)
-
-
-@pytest.fixture
 def intruder_api(other_clinic: Any) -> APIClient:
     """A clinic admin of the other clinic (the most an outsider's role may do with protocols)."""
     return client_for(staff_user(other_clinic, Role.ADMIN, username="other-admin"))

@@ -10,7 +10,6 @@ import pytest
 from django.test import Client
 
 from patients.models import Role
-from regimens import services
 from regimens.models import Protocol, Regimen
 from tests.conftest import page_text
 from tests.factories import PatientFactory, staff_user
@@ -25,11 +24,6 @@ def signed_in(user: Any) -> Client:
     browser = Client()
     browser.force_login(user)
     return browser
-
-
-@pytest.fixture
-def copy(clinic: Any, clinic_admin: Any) -> Protocol:
-    return services.protocol_copy(protocol=Protocol.objects.get(code=SHARED), clinic=clinic, by=clinic_admin)
 
 
 @pytest.fixture
