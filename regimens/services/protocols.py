@@ -83,6 +83,8 @@ def protocol_copy(*, protocol: Protocol, clinic: Clinic, by: Any, name: str = ""
     """Make `clinic`'s own copy of the shared `protocol`: the same phases (with their ranges) and recheck steps,
     a new code (`<code>-<clinic>`) and name, not built in, active. Only a clinic admin of `clinic` may."""
     require_clinic_admin(by, clinic.pk, "copy a protocol")
+    # Locked: two copies of one protocol made at once get -2 and -3, not the same code (a unique violation).
+    protocol = Protocol.objects.select_for_update().get(pk=protocol.pk)
     if protocol.clinic_id is not None:
         raise ServiceError("protocol", "only a shared protocol can be copied; change your clinic's copy instead")
     if not protocol.active:
