@@ -24,12 +24,7 @@ from regimens.selectors import protocols_for, protocols_for_clinics
 from regimens.services.protocols import PROMPT_MAX_LENGTH, PhaseErrors, require_clinic_admin, require_own_copy
 from tracker.errors import ServiceError
 from tracker.forms import NHSUKForm
-from tracker.pages import staff_page
-
-
-def _clinic_id(request: HttpRequest) -> int | None:
-    raw = request.GET.get("clinic") or request.POST.get("clinic")
-    return int(raw) if raw and raw.isascii() and raw.isdigit() else None
+from tracker.pages import requested_clinic_id, staff_page
 
 
 def _visible(request: HttpRequest, pk: int) -> Protocol:
@@ -39,7 +34,7 @@ def _visible(request: HttpRequest, pk: int) -> Protocol:
 
 @staff_page
 def protocol_list(request: HttpRequest) -> HttpResponse:
-    clinic = admin_clinic(request.user, _clinic_id(request), gettext_now("manage protocols"))
+    clinic = admin_clinic(request.user, requested_clinic_id(request), gettext_now("manage protocols"))
     protocols = list(protocols_for_clinics([clinic.pk]).order_by("name"))
     return render(
         request,
@@ -57,7 +52,7 @@ def protocol_list(request: HttpRequest) -> HttpResponse:
 @require_POST
 def protocol_copy(request: HttpRequest, pk: int) -> HttpResponse:
     protocol = _visible(request, pk)
-    clinic = admin_clinic(request.user, _clinic_id(request), gettext_now("copy a protocol"))
+    clinic = admin_clinic(request.user, requested_clinic_id(request), gettext_now("copy a protocol"))
     try:
         copy = services.protocol_copy(protocol=protocol, clinic=clinic, by=request.user)
     except ServiceError as exc:
@@ -74,7 +69,7 @@ def protocol_detail(request: HttpRequest, pk: int) -> HttpResponse:
     clinic = protocol.clinic
     if clinic is None:
         # A shared protocol: any clinic admin may read it here (and copy it).
-        clinic = admin_clinic(request.user, _clinic_id(request), gettext_now("manage protocols"))
+        clinic = admin_clinic(request.user, requested_clinic_id(request), gettext_now("manage protocols"))
     else:
         require_clinic_admin(request.user, clinic.pk, gettext_now("manage protocols"))
     return render(

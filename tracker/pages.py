@@ -39,6 +39,13 @@ def clinic_role(request: HttpRequest, clinic_id: int) -> str | None:
     return next((clinic.role for clinic in staff_clinics(request) if clinic.id == clinic_id), None)
 
 
+def requested_clinic_id(request: HttpRequest) -> int | None:
+    """The `clinic` a clinic admin's page was asked for (query string or form), None when absent or not a
+    whole number (plain ASCII digits: "²".isdigit() is True but int() refuses it)."""
+    raw = request.GET.get("clinic") or request.POST.get("clinic")
+    return int(raw) if raw and raw.isascii() and raw.isdigit() else None
+
+
 def prescriber_here(request: HttpRequest, clinic_id: int) -> bool:
     """Whether the user may do a prescriber's action (tracker/permissions.py PRESCRIBERS) in this clinic."""
     return clinic_role(request, clinic_id) in PRESCRIBERS

@@ -139,3 +139,11 @@ def test_the_start_page_offers_the_copy_to_its_clinic_only(
     assert "Select a valid choice" in refused
     assert refused.replace(str(copy.pk), "ID") == unknown.replace(str(copy.pk + 1000), "ID")
     assert not Regimen.objects.filter(patient=other_patient).exists()
+
+
+@pytest.mark.parametrize("path", ["/staff/protocols/", "/staff/"])
+def test_a_clinic_that_is_not_plain_digits_shows_the_default_clinic(clinic_admin: Any, path: str) -> None:
+    # "²".isdigit() is True but int("²") fails: once a 500 on /staff/ (tracker.pages.requested_clinic_id).
+    response = signed_in(clinic_admin).get(path, {"clinic": "²"})
+    assert response.status_code == 200
+    assert "Riverside Haematology" in page_text(response.content.decode())
