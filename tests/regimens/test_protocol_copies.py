@@ -296,3 +296,20 @@ def test_a_copy_serves_only_its_own_clinics_patients(copy: Protocol, other_clini
     )
     assert response.status_code == 400
     assert "another clinic's own protocol" in response.json()["protocol"][0]
+
+
+def test_the_clinics_audit_log_shows_who_copied_and_changed_its_protocol(
+    copy: Protocol, admin_api: APIClient, clinic_admin: Any, intruder_api: APIClient
+) -> None:
+    admin_api.patch(
+        f"/api/protocols/{copy.code}/phases/maintenance/", {"spacing_value": 8, "reason": "our clinic"}, format="json"
+    )
+
+    changed = admin_api.get("/api/audit/", {"kind": "protocol_phase"}).json()["results"][0]
+    assert (changed["action"], changed["actor"]["username"], changed["reason"]) == (
+        "changed", clinic_admin.username, "our clinic",
+    )  # fmt: skip
+    assert {c["field"]: (c["from"], c["to"]) for c in changed["changes"]} == {"spacing_value": (12, 8)}
+    created = admin_api.get("/api/audit/", {"kind": "protocol"}).json()["results"]
+    assert [(e["action"], e["record"]["id"]) for e in created] == [("created", copy.pk)]
+    assert intruder_api.get("/api/audit/", {"kind": ["protocol", "protocol_phase"]}).json()["count"] == 0
