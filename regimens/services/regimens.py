@@ -40,6 +40,7 @@ from regimens.services.planning import (
     replan,
     replan_regimens,
     require_active,
+    require_protocol_of,
     resolve_spec,
     sync_plan,
     validate_start_date,
@@ -47,6 +48,7 @@ from regimens.services.planning import (
 from tracker import events
 from tracker.clock import local_date, patient_today
 from tracker.errors import ConflictError, ServiceError, require_acknowledged, require_override_reason
+from tracker.sweeps import in_shard
 
 
 def regimen_start(
@@ -71,6 +73,7 @@ def regimen_start(
     options = dict(options or {})
     if not protocol.active:
         raise ServiceError("protocol", f"protocol '{protocol.code}' is retired")
+    require_protocol_of(protocol, patient.clinic_id)
     today = today or patient_today(patient)
     validate_start_date(start_date, today)
     with transaction.atomic():
@@ -364,8 +367,10 @@ def regimens_extend_horizons(*, at: datetime) -> dict[str, int]:
     instant finds nothing to do.
     """
     # extend_on is a local date; a day of slack covers every time zone's "today".
-    candidates = Regimen.objects.filter(
-        status=RegimenStatus.ACTIVE, extend_on__lte=(at + timedelta(days=1)).date()
+    # The running sweep's shard of patients, if any (tracker/sweeps.py).
+    candidates = in_shard(
+        Regimen.objects.filter(status=RegimenStatus.ACTIVE, extend_on__lte=(at + timedelta(days=1)).date()),
+        "patient_id",
     ).values_list("id", flat=True)
     # Batches of regimens re-planned together (planning.replan_regimens): a fixed number of queries
     # per batch, each batch its own transaction.

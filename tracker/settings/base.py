@@ -34,7 +34,7 @@ INSTALLED_APPS = [
     "django.contrib.messages",
     "django.contrib.staticfiles",
     "rest_framework",
-    "rest_framework.authtoken",
+    "knox",  # API tokens stored as digests (tracker/authentication.py)
     "django_filters",
     "drf_spectacular",
     "drf_spectacular_sidecar",
@@ -148,6 +148,8 @@ AXES_IPWARE_META_PRECEDENCE_ORDER = (
 OTP_TOTP_ISSUER = "Cobalt"
 # API tokens expire this long after they were issued; a password change or deactivation revokes them.
 TOKEN_TTL = timedelta(hours=env.int("COBALT_TOKEN_TTL_HOURS", default=24 * 7))
+# django-rest-knox: only a digest of each token is stored; `Authorization: Token <key>`.
+REST_KNOX = {"TOKEN_TTL": TOKEN_TTL, "AUTH_HEADER_PREFIX": "Token", "AUTO_REFRESH": False}
 # POST /api/auth/token/ (tracker/auth.py) per client address; past it a 429 with Retry-After.
 TOKEN_THROTTLE_RATE = env.str("COBALT_TOKEN_THROTTLE_RATE", default="10/minute")
 
@@ -257,6 +259,10 @@ else:
         "control_folder": str(BROKER_DIR / "control"),
     }
 CELERY_TASK_IGNORE_RESULT = True
+# A sweep fanned out over the workers is a chord (tracker/tasks.py): its shard tasks' results go to Redis, kept an
+# hour. Without Redis there is no result backend and a sweep runs its shards in one task.
+CELERY_RESULT_BACKEND = REDIS_URL or None
+CELERY_RESULT_EXPIRES = 3600
 CELERY_TASK_SERIALIZER = "json"
 CELERY_ACCEPT_CONTENT = ["json"]
 CELERY_TIMEZONE = "UTC"
@@ -344,9 +350,16 @@ COBALT = {
     # one beat): no lock.
     "SWEEP_LOCK_URL": env.str("COBALT_SWEEP_LOCK_URL", default=REDIS_URL),
     "SWEEP_LOCK_SECONDS": env.int("COBALT_SWEEP_LOCK_SECONDS", default=60),
+    # A sweep's per-patient work is cut into shards of this many patient ids, one Celery task each, shared by the
+    # workers (tracker/sweeps.py shards); it bounds a worker's memory. One shard: the sweep runs in one task.
+    "SWEEP_SHARD_SIZE": env.int("COBALT_SWEEP_SHARD_SIZE", default=5000),
     # Issue 12, not clinical: a CSV import of more rows than this runs as a Celery job (patients/labs/jobs.py)
     # and the API answers 202 with the job's URL; smaller files are imported within the request.
     "IMPORT_SYNC_MAX_ROWS": env.int("COBALT_IMPORT_SYNC_MAX_ROWS", default=2000),
+    # A lab import job queued or running with no sign of its worker (progress) for this long is shown as failed
+    # (its worker died; nothing was stored) and the file can be uploaded again (patients/labs/jobs.py). Not
+    # clinical; must exceed the longest write of a job's results (seconds for 100,000 rows).
+    "IMPORT_STALE_SECONDS": env.int("COBALT_IMPORT_STALE_SECONDS", default=600),
 }
 # The monitoring, safety, delivery and reminder settings live beside this file, one module each.
 COBALT.update(cobalt_monitoring.SETTINGS)
