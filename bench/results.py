@@ -324,13 +324,15 @@ def token_client(user: Any, at: datetime) -> Any:
 
 
 def fresh_token(user: Any, at: datetime) -> str:
-    """A new API token of `user`, made at `at` (tokens expire: COBALT_TOKEN_*)."""
-    from rest_framework.authtoken.models import Token
+    """A new API token of `user` (knox, as POST /api/auth/token/ issues), made at `at` and valid for
+    settings.TOKEN_TTL from then; the user's other tokens are deleted."""
+    from django.conf import settings
+    from knox.models import AuthToken
 
-    Token.objects.filter(user=user).delete()
-    token = Token.objects.create(user=user)
-    Token.objects.filter(pk=token.pk).update(created=at)
-    return str(token.key)
+    AuthToken.objects.filter(user=user).delete()
+    _row, key = AuthToken.objects.create(user=user, expiry=settings.TOKEN_TTL)
+    AuthToken.objects.filter(user=user).update(created=at, expiry=at + settings.TOKEN_TTL)
+    return str(key)
 
 
 def median_time(call: Callable[[], Any], runs: int) -> float:
