@@ -175,7 +175,15 @@ class Regimen(models.Model):
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
     created_at = models.DateTimeField(auto_now_add=True)
-    history = HistoricalRecords()
+    planned_lab_inputs = models.JSONField(
+        null=True,
+        blank=True,
+        editable=False,
+        help_text="The T0 and lab flags (RULES §2) the stored recheck plan was built from (set by every re-plan); "
+        "a new result or fact that leaves them unchanged does not re-plan. Empty: not known yet.",
+    )
+    # planned_lab_inputs is derived from the results and facts (which keep their own history): not in history.
+    history = HistoricalRecords(excluded_fields=["planned_lab_inputs"])
 
     class Meta:
         ordering = ["-start_date", "-id"]
