@@ -7,6 +7,7 @@ clinician decisions), which is the engine's input on the next re-plan.
 
 from __future__ import annotations
 
+import uuid
 from typing import Any
 
 from django.conf import settings
@@ -14,7 +15,7 @@ from django.db import models
 from django.db.models import Q
 from simple_history.models import HistoricalRecords
 
-from patients.models import Patient
+from patients.models import Clinic, JobStatus, Patient
 
 
 class Drug(models.TextChoices):
@@ -378,3 +379,38 @@ class Replan(models.Model):
 
     def __str__(self) -> str:
         return f"{self.cause}: {len(self.moved)} moved, {len(self.cancelled)} cancelled, {self.added} added"
+
+
+ReplanJobStatus = JobStatus
+
+
+class ReplanJob(models.Model):
+    """A large clinic calendar change re-planned by a Celery worker in batches (regimens/jobs.py, issue 16):
+    its progress, and where it got to so that a stopped job resumes after the last batch it committed."""
+
+    clinic = models.ForeignKey(Clinic, on_delete=models.CASCADE, related_name="+")
+    cause = models.CharField(max_length=200)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    status = models.CharField(max_length=10, choices=ReplanJobStatus.choices, default=ReplanJobStatus.QUEUED)
+    regimens_total = models.PositiveIntegerField(default=0, help_text="Active regimens of the clinic at the change.")
+    regimens_done = models.PositiveIntegerField(default=0, help_text="Regimens re-planned so far.")
+    last_regimen_id = models.BigIntegerField(
+        default=0, help_text="The highest regimen id re-planned so far (regimens are re-planned in id order)."
+    )
+    audit_batch = models.UUIDField(default=uuid.uuid4, help_text="Replan.batch of every audit row the job writes.")
+    error_message = models.CharField(max_length=500, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+
+    def __str__(self) -> str:
+        return f"re-plan job {self.pk} ({self.status})"
+
+    @property
+    def finished(self) -> bool:
+        return self.status in (ReplanJobStatus.DONE, ReplanJobStatus.FAILED)

@@ -532,6 +532,7 @@ def replan_regimens(
     due: Callable[[Regimen, date], bool] | None = None,
     batch_size: int | None = None,
     cause: str = "re-plan",
+    audit_batch: uuid.UUID | None = None,
 ) -> int:
     """Re-plan many regimens (a calendar change, the horizons sweep) in batches; how many were re-planned.
 
@@ -545,7 +546,8 @@ def replan_regimens(
     ids = sorted(set(regimen_ids))
     size = batch_size or replan_batch_size()
     done = 0
-    audit_batch = uuid.uuid4()  # one audit event for the whole call, however many transactions it takes
+    # One audit event for the whole call, however many transactions it takes (a job passes its own for all its calls).
+    audit_batch = audit_batch or uuid.uuid4()
     for batch in bulk.batches(ids, size):
         with transaction.atomic():
             done += _replan_batch(batch, today, due, cause, audit_batch)
