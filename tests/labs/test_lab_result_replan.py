@@ -1,5 +1,6 @@
 """Issue 16: a lab result re-plans the regimen only when what the plan reads of the results changed (T0 and the
-RULES §2 lab flags, stored on the regimen by every re-plan as planned_lab_inputs)."""
+RULES §2 lab flags, stored on the regimen by every re-plan as planned_lab_inputs). A dose recorded re-plans once
+(what was given is an input of the plan), not a second time in the monitoring evaluation that follows."""
 
 from __future__ import annotations
 
@@ -20,6 +21,8 @@ pytestmark = pytest.mark.django_db
 # The whole POST of one result that changes no plan input, with the monitoring evaluation it triggers:
 # 30 before this change was 37 (the evaluation computed the regimen's plan, 9 queries, after every result).
 POST_QUERIES = 30
+# The POST of a dose given, its re-plan and the evaluation after it: 39 (46 before, with a second plan computed).
+DOSE_POST_QUERIES = 39
 
 
 @pytest.fixture
@@ -108,3 +111,25 @@ def test_the_post_of_a_result_that_changes_nothing_costs_a_fixed_number_of_queri
         post(patient, "folate", "6", "ug/L", day(3))
     with django_assert_max_num_queries(POST_QUERIES):
         post(patient, "hemoglobin", "104", "g/L", day(10))
+
+
+def test_a_dose_given_replans_once_and_the_evaluation_after_it_computes_no_plan(
+    api: APIClient, patient: Patient, clock: Any, django_capture_on_commit_callbacks: Any,
+    django_assert_max_num_queries: Any,
+) -> None:
+    regimen = start_treatment(patient)  # the first dose given on T0
+    second = regimen.doses.filter(status="planned").order_by("due_date").first()
+    assert second is not None
+    clock.move_to(noon(second.due_date))
+
+    with mock.patch.object(evaluation, "regimen_plan", wraps=evaluation.regimen_plan) as plans:
+        with django_assert_max_num_queries(DOSE_POST_QUERIES), django_capture_on_commit_callbacks(execute=True):
+            response = api.post(
+                f"/api/doses/{second.pk}/administer/", {"administered_at": noon(second.due_date).isoformat()},
+                format="json",
+            )
+
+    assert response.status_code == 200, response.json()
+    assert plans.call_count == 0
+    regimen.refresh_from_db()
+    assert regimen.planned_lab_inputs is not None and regimen.planned_lab_inputs["t0"] == T0.isoformat()
