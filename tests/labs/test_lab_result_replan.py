@@ -13,7 +13,9 @@ from rest_framework.test import APIClient
 
 from monitoring import evaluation
 from patients.models import Patient
-from regimens.models import LabRecheck, RecheckStatus, Regimen, Replan
+from patients.services import clinic_update_calendar
+from regimens.models import LabRecheck, Protocol, RecheckStatus, Regimen, Replan
+from regimens.services import regimen_start
 from tests.timeline import T0, day, noon, start_treatment
 
 pytestmark = pytest.mark.django_db
@@ -133,3 +135,15 @@ def test_a_dose_given_replans_once_and_the_evaluation_after_it_computes_no_plan(
     assert plans.call_count == 0
     regimen.refresh_from_db()
     assert regimen.planned_lab_inputs is not None and regimen.planned_lab_inputs["t0"] == T0.isoformat()
+
+
+def test_a_calendar_change_that_moves_the_first_dose_moves_the_stored_t0(patient: Patient, clock: Any) -> None:
+    wednesday = day(2)
+    protocol = Protocol.objects.get(code="hydroxo-uk-standard")
+    regimen = regimen_start(patient=patient, protocol=protocol, start_date=wednesday)
+    assert regimen.planned_lab_inputs is not None and regimen.planned_lab_inputs["t0"] == wednesday.isoformat()
+
+    clinic_update_calendar(clinic=patient.clinic, open_weekdays=[0, 1, 3, 4])  # closed on Wednesdays (in one batch)
+
+    regimen.refresh_from_db()
+    assert regimen.planned_lab_inputs["t0"] == day(3).isoformat()
