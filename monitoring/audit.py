@@ -53,7 +53,15 @@ from patients.models import (
     StaffEvent,
     StaffEventKind,
 )
-from regimens.models import LabRecheck, Regimen, RegimenDecision, Replan, ScheduledDose
+from regimens.models import (
+    LabRecheck,
+    Protocol,
+    ProtocolPhase,
+    Regimen,
+    RegimenDecision,
+    Replan,
+    ScheduledDose,
+)
 
 
 @dataclass(frozen=True)
@@ -83,6 +91,9 @@ SOURCES = [
     Source("dose", "Dose", ScheduledDose, "patient__clinic_id", "patient_id"),
     Source("recheck", "Lab recheck", LabRecheck, "patient__clinic_id", "patient_id"),
     Source("alert", "Alert", Alert, "patient__clinic_id", "patient_id"),
+    # The clinic's own protocol copies (issue 12; shared protocols have no clinic, so never show here).
+    Source("protocol", "Clinic's own protocol", Protocol, "clinic_id", None),
+    Source("protocol_phase", "Phase of the clinic's own protocol", ProtocolPhase, "protocol__clinic_id", None),
 ]
 BY_KIND = {source.kind: source for source in SOURCES}
 SIGN_IN_KINDS = (StaffEventKind.SIGNED_IN, StaffEventKind.SIGN_IN_FAILED)

@@ -1,6 +1,7 @@
 """The notification sweeps (tracker/sweeps.py), registered in the order they run: patient reminders, staff
-digests and escalation, then the outbox. The first two are idempotent for the same instant and only write
-rows; the outbox sweep that runs after them sends what is due:
+digests and escalation (which also fails lab import jobs whose worker stopped), then the outbox. The first
+two are idempotent for the same instant and only write rows; the outbox sweep that runs after them sends what
+is due:
 
 1. Rows left "sending" longer than the lease belong to a dead worker: back to pending.
 2. Pending rows that are due go to a worker (Celery beat), or are delivered right here when
@@ -19,6 +20,7 @@ from notifications.models import Delivery, DeliveryStatus
 from notifications.outbox import dispatch
 from notifications.reminders import plan_reminders
 from notifications.staff import staff_sweep
+from patients.labs.jobs import fail_stale_jobs
 from tracker.sweeps import inline_delivery, register
 
 
@@ -29,7 +31,8 @@ def reminders(at: datetime) -> dict[str, int]:
 
 @register("staff")
 def staff(at: datetime) -> dict[str, int]:
-    return staff_sweep(at)
+    # Also fails the lab import jobs whose worker stopped, so that no job stays "running" unread.
+    return {**staff_sweep(at), "stale_import_jobs": fail_stale_jobs(at)}
 
 
 @register("outbox")

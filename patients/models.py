@@ -10,6 +10,7 @@ from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import models
 from django.db.models import Q
+from django.utils import timezone
 from simple_history.models import HistoricalRecords
 
 from patients.labs.analytes import format_value
@@ -314,6 +315,11 @@ class LabImportJob(models.Model):
     created_at = models.DateTimeField(auto_now_add=True)
     started_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)
+    heartbeat_at = models.DateTimeField(
+        default=timezone.now,
+        help_text="The last sign of life: queued, claimed by a worker, each progress step, the write's commit. "
+        "A job silent for COBALT_IMPORT_STALE_SECONDS lost its worker and is shown as failed.",
+    )
 
     class Meta:
         ordering = ["-created_at", "-id"]

@@ -23,9 +23,9 @@ from django.urls import reverse
 from django.utils import timezone
 from django.utils.encoding import force_bytes
 from django.utils.http import urlsafe_base64_encode
-from rest_framework.authtoken.models import Token
 
 from patients.models import Clinic, ClinicMembership, Role, StaffEvent, StaffEventKind
+from tracker.authentication import token_revoke_all
 from tracker.errors import ServiceError
 
 
@@ -192,7 +192,7 @@ def staff_deactivate(*, membership: ClinicMembership, by: Any) -> ClinicMembersh
     show them; `staff_reactivate` undoes it.
 
     An account that also works in a clinic this admin does not run is left alone (another clinic's
-    staff): a superuser deactivates it. Token handling is kept here alone, for the token auth to change."""
+    staff): a superuser deactivates it."""
     membership = ClinicMembership.objects.select_for_update().select_related("user", "clinic").get(pk=membership.pk)
     _check_admin_of(by, membership.clinic, "deactivate staff")
     user = membership.user
@@ -210,7 +210,7 @@ def staff_deactivate(*, membership: ClinicMembership, by: Any) -> ClinicMembersh
         user.is_active = False
         user.save(update_fields=["is_active"])
         _record(StaffEventKind.DEACTIVATED, by=by, membership=membership)
-    Token.objects.filter(user=user).delete()
+    token_revoke_all(user.pk)
     return membership
 
 

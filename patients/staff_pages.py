@@ -28,7 +28,7 @@ from patients.staff import (
 )
 from tracker.errors import ServiceError
 from tracker.forms import NHSUKForm
-from tracker.pages import site_url
+from tracker.pages import requested_clinic_id, site_url
 
 
 class InviteForm(NHSUKForm):
@@ -45,14 +45,9 @@ class RoleForm(NHSUKForm):
     role = forms.ChoiceField(label=gettext_lazy("Role in this clinic"), choices=Role.choices, widget=forms.RadioSelect)
 
 
-def _clinic_id(request: HttpRequest) -> int | None:
-    raw = request.GET.get("clinic") or request.POST.get("clinic")
-    return int(raw) if raw and raw.isdigit() else None
-
-
 @login_required
 def staff_list(request: HttpRequest) -> HttpResponse:
-    clinic = admin_clinic(request.user, _clinic_id(request), _("manage staff"))
+    clinic = admin_clinic(request.user, requested_clinic_id(request), _("manage staff"))
     form = InviteForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
         try:

@@ -34,11 +34,11 @@ def _superuser(request: HttpRequest) -> bool:
 
 
 class SuperuserWritesOnly:
-    """Protocols are shared by every clinic: a clinic admin (even one granted the Django permissions) may
+    """Shared protocols are every clinic's: a clinic admin (even one granted the Django permissions) may
     view them, only a superuser may add, change, delete or revert one (issue 12: a maintenance dose changed
     to 5000 mcg by one clinic's admin appeared in another clinic's preview). A clinic that needs another
-    schedule asks for its own protocol, or sets one patient's `options`; a running regimen keeps its
-    snapshot either way."""
+    schedule makes its own copy on /staff/protocols/ (regimens/services/protocols.py), or sets one patient's
+    `options`; a running regimen keeps its snapshot either way."""
 
     def has_add_permission(self, request: HttpRequest, *args: Any) -> bool:
         return _superuser(request) and super().has_add_permission(request, *args)  # type: ignore[misc]
@@ -70,9 +70,10 @@ class ProtocolRecheckStepInline(SuperuserWritesOnly, admin.TabularInline):  # ty
 
 @admin.register(Protocol)
 class ProtocolAdmin(SuperuserWritesOnly, SimpleHistoryAdmin):
-    # Protocols are shared by every clinic, so not clinic-scoped; superusers alone edit them.
-    list_display = ("code", "name", "rules", "is_builtin", "active")
-    list_filter = ("is_builtin", "active")
+    # Shared protocols (no clinic) and every clinic's own copies; superusers alone edit them here.
+    list_display = ("code", "name", "rules", "clinic", "is_builtin", "active")
+    list_select_related = ("clinic",)
+    list_filter = ("is_builtin", "active", "clinic")
     search_fields = ("code", "name", "rules")
     inlines = (ProtocolPhaseInline, ProtocolRecheckStepInline)
 

@@ -66,6 +66,24 @@ class Protocol(models.Model):
     source = models.TextField(help_text="Where the regimen comes from (RULES §0.2 source IDs).")
     is_builtin = models.BooleanField(default=False)
     active = models.BooleanField(default=True)
+    # Issue 12: shared protocols (built-in or a superuser's) have no clinic and only superusers edit them; a
+    # clinic admin makes their clinic's own copy (regimens/services/protocols.py) and localises that one.
+    clinic = models.ForeignKey(
+        "patients.Clinic",
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="protocols",
+        help_text="The clinic whose own copy this is; empty: shared by every clinic.",
+    )
+    copied_from = models.ForeignKey(
+        "self",
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="copies",
+        help_text="The shared protocol this clinic's copy was made from.",
+    )
     history = HistoricalRecords()
 
     class Meta:

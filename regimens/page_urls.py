@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from django.urls import URLPattern, URLResolver, path
 
-from regimens import pages, worklist_pages
+from regimens import pages, protocol_pages, worklist_pages
 
 urlpatterns: list[URLPattern | URLResolver] = [
     path("", worklist_pages.worklist, name="worklist"),
@@ -21,4 +21,9 @@ urlpatterns: list[URLPattern | URLResolver] = [
     path("regimens/<int:regimen_id>/end-phase/", pages.regimen_end_phase, name="regimen-end-phase"),
     path("regimens/<int:regimen_id>/review/", pages.regimen_review, name="regimen-review"),
     path("doses/<int:dose_id>/entered-in-error/", pages.dose_entered_in_error, name="dose-entered-in-error"),
+    path("staff/protocols/", protocol_pages.protocol_list, name="staff-protocols"),
+    path("staff/protocols/<int:pk>/", protocol_pages.protocol_detail, name="staff-protocol"),
+    path("staff/protocols/<int:pk>/copy/", protocol_pages.protocol_copy, name="staff-protocol-copy"),
+    path("staff/protocols/<int:pk>/retire/", protocol_pages.protocol_retire, name="staff-protocol-retire"),
+    path("staff/protocols/<int:pk>/phases/<slug:key>/", protocol_pages.protocol_phase, name="staff-protocol-phase"),
 ]

@@ -39,6 +39,7 @@ from regimens.models import (
     ReviewOutcome,
     ScheduledDose,
 )
+from regimens.selectors import protocols_for_clinics
 from tracker.clock import patient_today
 from tracker.errors import SafetyWarning, ServiceError, WarningsNotAcknowledged
 from tracker.forms import DateInput, NHSUKForm
@@ -216,11 +217,17 @@ def _run(form: WarningsForm, action: Callable[[], Any]) -> Any:
 
 
 class StartForm(WarningsForm):
-    protocol = forms.ModelChoiceField(
-        label=_("Protocol"), queryset=Protocol.objects.filter(active=True).order_by("name"), empty_label=None
-    )
+    protocol = forms.ModelChoiceField(label=_("Protocol"), queryset=Protocol.objects.none(), empty_label=None)
     start_date = forms.DateField(label=_("Start date"), widget=DateInput())
     field_order = ["protocol", "start_date", "acknowledge", "override_reason"]
+
+    def __init__(self, *args: Any, clinic_id: int, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        # The shared protocols and the patient's clinic's own copies (issue 12): another clinic's copy is not
+        # a choice, so posting its id is the same "not one of the choices" as an id that does not exist.
+        field = self.fields["protocol"]
+        assert isinstance(field, forms.ModelChoiceField)  # noqa: S101 (declared above)
+        field.queryset = protocols_for_clinics([clinic_id]).filter(active=True).order_by("name")
 
 
 @staff_page
@@ -230,7 +237,7 @@ def regimen_start(request: HttpRequest, patient_id: int) -> HttpResponse:
         raise Http404(_("No such patient."))
     _require_prescriber(request, patient, gettext_now("start a regimen"))
     today = patient_today(patient)
-    form = StartForm(_posted(request), initial={"start_date": today})
+    form = StartForm(_posted(request), initial={"start_date": today}, clinic_id=patient.clinic_id)
     preview = None
     if request.method == "POST" and form.is_valid():
         data = form.cleaned_data

@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 from typing import Any
 
-from django.db.models import Count, Q, QuerySet
+from django.db.models import Count, Prefetch, Q, QuerySet
 from django.utils import timezone as djtz
 
 from patients.models import Clinic, ClosedDate
@@ -15,6 +15,8 @@ from regimens.models import (
     ORAL_ROUTES,
     DoseStatus,
     LabRecheck,
+    Protocol,
+    ProtocolPhase,
     RecheckStatus,
     Regimen,
     RegimenStatus,
@@ -23,6 +25,20 @@ from regimens.models import (
 from tracker import clock, events
 from tracker.clock import local_date
 from tracker.errors import SafetyWarning
+from tracker.permissions import staff_clinic_ids
+
+
+def protocols_for_clinics(clinic_ids: Iterable[int]) -> QuerySet[Protocol]:
+    """The protocols these clinics may see and choose: the shared ones and the clinics' own copies (issue 12).
+    Another clinic's copy is not in it, so it is answered like a protocol that does not exist."""
+    return Protocol.objects.filter(Q(clinic__isnull=True) | Q(clinic__in=list(clinic_ids))).prefetch_related(
+        Prefetch("phases", queryset=ProtocolPhase.objects.order_by("order")), "recheck_steps"
+    )
+
+
+def protocols_for(user: Any) -> QuerySet[Protocol]:
+    """The protocols `user` may see and choose: the shared ones and their clinics' own copies."""
+    return protocols_for_clinics(staff_clinic_ids(user) if user is not None else [])
 
 
 def first_dose_at(patient: Any) -> datetime | None:

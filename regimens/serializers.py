@@ -32,7 +32,8 @@ from regimens.models import (
     Route,
     ScheduledDose,
 )
-from regimens.selectors import dose_amount, dose_pending_warnings
+from regimens.selectors import dose_amount, dose_pending_warnings, protocols_for
+from regimens.services.protocols import NAME_MAX_LENGTH, PROMPT_MAX_LENGTH
 from tracker.api import AwareDateTimeField, SafetyWarningSerializer, acknowledge_field
 from tracker.clock import local_date
 
@@ -134,10 +135,48 @@ class ProtocolSerializer(serializers.ModelSerializer[Protocol]):
             "source",
             "is_builtin",
             "active",
+            "clinic",
+            "copied_from",
             "phases",
             "recheck_steps",
         ]
         read_only_fields = fields
+        extra_kwargs = {
+            "clinic": {"help_text": "The clinic whose own copy this is; null: shared by every clinic."},
+            "copied_from": {"help_text": "Id of the shared protocol this copy was made from."},
+        }
+
+
+class ProtocolCopySerializer(serializers.Serializer[Any]):
+    clinic = serializers.IntegerField(
+        required=False, min_value=1, help_text="Clinic id (default: your first clinic as clinic admin)."
+    )
+    name = serializers.CharField(
+        required=False, allow_blank=True, default="", max_length=NAME_MAX_LENGTH,
+        help_text="Default: the protocol's name and the clinic's.",
+    )  # fmt: skip
+    reason = serializers.CharField(
+        required=False, allow_blank=True, default="", max_length=100, help_text="Why, for the protocol's history."
+    )
+
+
+class ProtocolPhaseChangeSerializer(serializers.Serializer[Any]):
+    """What a clinic may localise on a phase of its own copy; each number stays within the phase's range."""
+
+    dose_mcg = serializers.IntegerField(required=False, min_value=1, max_value=2_147_483_647)
+    spacing_value = serializers.IntegerField(required=False, min_value=1, max_value=32_767)
+    end_value = serializers.IntegerField(required=False, min_value=1, max_value=2_147_483_647)
+    review_every_days = serializers.IntegerField(required=False, min_value=1, max_value=32_767)
+    prompt = serializers.CharField(required=False, allow_blank=True, max_length=PROMPT_MAX_LENGTH)
+    reason = serializers.CharField(
+        required=False, allow_blank=True, default="", max_length=100, help_text="Why, for the protocol's history."
+    )
+
+
+class ProtocolRetireSerializer(serializers.Serializer[Any]):
+    reason = serializers.CharField(
+        required=False, allow_blank=True, default="", max_length=100, help_text="Why, for the protocol's history."
+    )
 
 
 class ProtocolCodeField(serializers.SlugRelatedField):
@@ -150,7 +189,9 @@ class ProtocolCodeField(serializers.SlugRelatedField):
         super().__init__(slug_field="code", queryset=Protocol.objects.all(), **kwargs)
 
     def get_queryset(self) -> QuerySet[Protocol]:
-        return Protocol.objects.prefetch_related("phases", "recheck_steps")
+        # The shared protocols and the user's clinics' own copies: another clinic's copy is "unknown" (issue 12).
+        request = self.context.get("request")
+        return protocols_for(getattr(request, "user", None))
 
     def to_internal_value(self, data: Any) -> Protocol:
         # A NUL byte cannot be sent to PostgreSQL: answer as for any unknown code, not with a 500.

@@ -20,6 +20,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.serializers import BaseSerializer
 
+from patients.staff import admin_clinic
 from regimens import jobs, services
 from regimens.filters import DoseFilter, LabRecheckFilter, RegimenFilter
 from regimens.models import (
@@ -31,6 +32,7 @@ from regimens.models import (
     ReplanJob,
     ScheduledDose,
 )
+from regimens.selectors import protocols_for
 from regimens.serializers import (
     DoseAdministerSerializer,
     DoseAppointmentTimeSerializer,
@@ -39,6 +41,9 @@ from regimens.serializers import (
     DoseSerializer,
     EnteredInErrorSerializer,
     LabRecheckSerializer,
+    ProtocolCopySerializer,
+    ProtocolPhaseChangeSerializer,
+    ProtocolRetireSerializer,
     ProtocolSerializer,
     RecheckCancelSerializer,
     RecheckCompleteSerializer,
@@ -60,24 +65,25 @@ ERRORS = OpenApiResponse(description='Bad input: {"field": ["reason"]}, naming e
 CONFLICT = OpenApiResponse(description='Conflicts with what is recorded: {"field": ["reason"]}.')
 
 
-@extend_schema_view(
-    retrieve=extend_schema(
-        parameters=[OpenApiParameter("code", str, OpenApiParameter.PATH, description="Protocol code (or numeric id).")]
-    )
+CODE = OpenApiParameter("code", str, OpenApiParameter.PATH, description="Protocol code (or numeric id).")
+NOT_ALLOWED = OpenApiResponse(
+    description="Not a clinic admin of the protocol's clinic, or a shared protocol (superusers change those)."
 )
+
+
+@extend_schema_view(retrieve=extend_schema(parameters=[CODE]))
 class ProtocolViewSet(viewsets.ReadOnlyModelViewSet[Protocol]):
-    """The protocols (regimen templates) with their phases and lab-recheck steps. Admins edit
-    them in the Django admin."""
+    """The protocols (regimen templates) with their phases and lab-recheck steps: the shared ones (`clinic`
+    null; superusers edit them in the Django admin) and your clinics' own copies, which a clinic admin makes
+    (`copy`), localises (`phases/{key}`) and retires (`retire`). Another clinic's copy is not found (404)."""
 
     serializer_class = ProtocolSerializer
     lookup_field = "code"
     lookup_value_regex = "[^/]+"
-    filterset_fields = ["active", "is_builtin"]
+    filterset_fields = ["active", "is_builtin", "clinic"]
 
     def get_queryset(self) -> QuerySet[Protocol]:
-        return Protocol.objects.prefetch_related(
-            Prefetch("phases", queryset=ProtocolPhase.objects.order_by("order")), "recheck_steps"
-        )
+        return protocols_for(self.request.user)
 
     def get_object(self) -> Protocol:
         value = str(self.kwargs["code"])
@@ -85,6 +91,62 @@ class ProtocolViewSet(viewsets.ReadOnlyModelViewSet[Protocol]):
         lookup: dict[str, int | str] = {"pk": int(value)} if value.isascii() and value.isdigit() else {"code": value}
         protocol: Protocol = get_object_or_404(self.get_queryset(), **lookup)
         return protocol
+
+    def _protocol(self, protocol: Protocol, code: int = status.HTTP_200_OK) -> Response:
+        fresh = self.get_queryset().get(pk=protocol.pk)
+        return Response(ProtocolSerializer(fresh, context=self.get_serializer_context()).data, status=code)
+
+    @extend_schema(
+        parameters=[CODE],
+        request=ProtocolCopySerializer,
+        responses={201: ProtocolSerializer, 400: ERRORS, 403: NOT_ALLOWED},
+    )
+    @action(detail=True, methods=["post"])
+    def copy(self, request: Request, code: str | None = None) -> Response:
+        """A clinic admin makes their clinic's own copy of a shared protocol: same phases, ranges and recheck
+        steps, a new code (`<code>-<clinic>`). Their clinic's staff then see and use it; no other clinic does."""
+        protocol = self.get_object()
+        body = ProtocolCopySerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        data = body.validated_data
+        clinic = admin_clinic(request.user, data.get("clinic"), "copy a protocol")
+        copy = services.protocol_copy(
+            protocol=protocol, clinic=clinic, by=request.user, name=data["name"], reason=data["reason"]
+        )
+        return self._protocol(copy, status.HTTP_201_CREATED)
+
+    @extend_schema(
+        parameters=[CODE, OpenApiParameter("key", str, OpenApiParameter.PATH, description="The phase's key.")],
+        request=ProtocolPhaseChangeSerializer,
+        responses={200: ProtocolSerializer, 400: ERRORS, 403: NOT_ALLOWED},
+    )
+    @action(detail=True, methods=["patch"], url_path=r"phases/(?P<key>[^/]+)")
+    def phase(self, request: Request, code: str | None = None, key: str | None = None) -> Response:
+        """Localise a phase of your clinic's copy: `dose_mcg`, `spacing_value` and `end_value` within the phase's
+        ranges (as copied; a number with no range stays as it is), `review_every_days` where the phase has a
+        review prompt, `prompt`. A 400 names every field refused; nothing is written then."""
+        protocol = self.get_object()
+        phase = get_object_or_404(ProtocolPhase, protocol=protocol, key=key)
+        body = ProtocolPhaseChangeSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        changes = dict(body.validated_data)
+        reason = changes.pop("reason", "")
+        services.protocol_phase_update(phase=phase, by=request.user, reason=reason, **changes)
+        return self._protocol(protocol)
+
+    @extend_schema(
+        parameters=[CODE],
+        request=ProtocolRetireSerializer,
+        responses={200: ProtocolSerializer, 400: ERRORS, 403: NOT_ALLOWED},
+    )
+    @action(detail=True, methods=["post"])
+    def retire(self, request: Request, code: str | None = None) -> Response:
+        """Retire your clinic's copy: no new regimen starts on it; running regimens keep their snapshot."""
+        protocol = self.get_object()
+        body = ProtocolRetireSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        services.protocol_retire(protocol=protocol, by=request.user, reason=body.validated_data["reason"])
+        return self._protocol(protocol)
 
 
 class SchedulePreviewView(CheckedAPIView):

@@ -10,7 +10,7 @@ from typing import Any, ClassVar
 
 from django import forms
 from django.core.exceptions import ValidationError as DjangoValidationError
-from django.db.models import QuerySet
+from django.db.models import Q, QuerySet
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.utils import timezone as djtz
 from django.views.defaults import page_not_found
@@ -284,16 +284,23 @@ class KnownQueryParameters(BaseFilterBackend):
         return queryset
 
 
+# Models whose rows with an empty `clinic` are every clinic's (not, e.g., a sign-in event with no clinic).
+SHARED_WITHOUT_CLINIC = frozenset({"regimens.Protocol"})
+
+
 def clinic_scoped(queryset: QuerySet[Any], user: Any) -> QuerySet[Any]:
     """`queryset` narrowed to the rows of the user's clinics, found by the model's shape (the kernel imports
-    no app): a clinic itself, a row with a `clinic`, or a row with a `patient`. Other models (protocols,
-    analytes) are shared by every clinic and stay whole."""
+    no app): a clinic itself, a row with a `clinic`, or a row with a `patient`. A protocol with no clinic is
+    shared by every clinic (a clinic's own copy has its clinic); other models (analytes) are shared by every
+    clinic and stay whole."""
     model = queryset.model
     ids = staff_clinic_ids(user)
     names = {field.name for field in model._meta.get_fields()}
     if model._meta.label == "patients.Clinic":
         return queryset.filter(pk__in=ids)
     if "clinic" in names:
+        if model._meta.label in SHARED_WITHOUT_CLINIC:
+            return queryset.filter(Q(clinic__isnull=True) | Q(clinic__in=ids))
         return queryset.filter(clinic__in=ids)
     if "patient" in names:
         return queryset.filter(patient__clinic__in=ids)

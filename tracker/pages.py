@@ -39,6 +39,13 @@ def clinic_role(request: HttpRequest, clinic_id: int) -> str | None:
     return next((clinic.role for clinic in staff_clinics(request) if clinic.id == clinic_id), None)
 
 
+def requested_clinic_id(request: HttpRequest) -> int | None:
+    """The `clinic` a clinic admin's page was asked for (query string or form), None when absent or not a
+    whole number (plain ASCII digits: "²".isdigit() is True but int() refuses it)."""
+    raw = request.GET.get("clinic") or request.POST.get("clinic")
+    return int(raw) if raw and raw.isascii() and raw.isdigit() else None
+
+
 def prescriber_here(request: HttpRequest, clinic_id: int) -> bool:
     """Whether the user may do a prescriber's action (tracker/permissions.py PRESCRIBERS) in this clinic."""
     return clinic_role(request, clinic_id) in PRESCRIBERS
@@ -77,6 +84,7 @@ NAVIGATION: list[tuple[str, Any, set[str]]] = [
     ("lab-import", _("Import results"), {"nurse", "clinician", "admin"}),
     ("dashboard", _("Dashboard"), {"admin"}),
     ("staff", _("Staff"), {"admin"}),
+    ("staff-protocols", _("Protocols"), {"admin"}),
     ("audit", _("Audit log"), {"admin"}),
 ]
 
@@ -95,6 +103,10 @@ def navigation(request: HttpRequest) -> dict[str, Any]:
             continue
         current = request.path == href if href == "/" else request.path.startswith(href)
         items.append({"href": href, "label": label, "current": current})
+    # One current link: the longest that matches (/staff/protocols/ is Protocols, not also Staff).
+    longest = max((len(item["href"]) for item in items if item["current"]), default=0)
+    for item in items:
+        item["current"] = item["current"] and len(item["href"]) == longest
     return {
         "nav_items": items,
         "nav_clinics": [clinic.name for clinic in clinics],

@@ -118,9 +118,10 @@ class AutoSchema(SpectacularAutoSchema):
 
 
 class TokenScheme(OpenApiAuthenticationExtension):
-    """DRF's TokenAuthentication, described as integrators must send it (the default `Bearer` is refused)."""
+    """The API's token authentication (knox's, tracker/authentication.py), described as integrators must send
+    it (the default `Bearer` is refused)."""
 
-    target_class = "rest_framework.authentication.TokenAuthentication"
+    target_class = "tracker.authentication.ExpiringTokenAuthentication"
     name = "tokenAuth"
     match_subclasses = True
     priority = 1

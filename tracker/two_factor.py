@@ -5,8 +5,8 @@ from an authenticator app after their password, when settings.COBALT["REQUIRE_SE
 default; the test settings turn it off, and tests/security/test_two_factor.py turns it on). Nurses may set
 one up at /login/two-factor/. The first time, the page shows the key to add to the app and confirms it with
 a code; afterwards it asks for a code. Until then every page, the admin and the API by session answer the
-sign-in step instead (SecondFactorMiddleware). API tokens are issued on the password alone: integrations
-are machine accounts (see docs/security.md).
+sign-in step instead (SecondFactorMiddleware). The token endpoint (tracker/auth.py) asks the same users for the
+app's code (`otp_token`): token_second_factor.
 """
 
 from __future__ import annotations
@@ -38,6 +38,13 @@ def second_factor_required(user: Any) -> bool:
     if not settings.COBALT.get("REQUIRE_SECOND_FACTOR", False) or not getattr(user, "is_authenticated", False):
         return False
     return bool(user.is_superuser or user.memberships.filter(role__in=PRESCRIBERS).exists())
+
+
+def token_second_factor(user: Any) -> tuple[bool, TOTPDevice | None]:
+    """For the token endpoint: whether this user must send a code (the web sign-in's rule: required for the
+    role, or set up by the user), and the confirmed device to check it against (None: none set up yet)."""
+    device = TOTPDevice.objects.filter(user=user, confirmed=True).first()
+    return device is not None or second_factor_required(user), device
 
 
 SESSION_KEY = "cobalt_second_factor"

@@ -9,7 +9,7 @@ from django.contrib.auth.decorators import login_required
 from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 
-from tracker.auth import ObtainTokenView
+from tracker.auth import ObtainTokenView, SignOutView
 
 # The Django admin is the superusers' tool (protocol library, system settings; tracker/admin_site.py, its
 # branding too); clinic staff work in the web app. Its times are the clinic's: tracker.middleware activates
@@ -24,6 +24,7 @@ api_docs = login_required(
 urlpatterns = [
     path("admin/", admin.site.urls),
     path("api/auth/token/", ObtainTokenView.as_view(), name="api-token"),
+    path("api/auth/sign-out/", SignOutView.as_view(), name="api-sign-out"),
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
     path("api/docs/", api_docs, name="api-docs"),
     path("api/", include("patients.urls")),

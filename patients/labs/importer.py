@@ -240,10 +240,13 @@ def import_lab_results(
     user: Any = None,
     keep_valid: bool = False,
     progress: Progress | None = None,
+    before_commit: Callable[[], None] | None = None,
     now: datetime | None = None,
 ) -> ImportReport:
     """Check every row of a CSV file and write the results: all of them, or (with `keep_valid`) the
-    valid ones. Raises ServiceError("file", ...) only for a file that is not a readable CSV."""
+    valid ones. Raises ServiceError("file", ...) only for a file that is not a readable CSV.
+    `before_commit` runs inside the write's transaction after the last row: whatever it raises undoes the
+    whole write (a job uses it to check it still owns the import)."""
     text = read_text(data)
     now = now or djtz.now()
     reader = csv.reader(io.StringIO(text, newline=""))
@@ -300,6 +303,8 @@ def import_lab_results(
                 progress("writing", start + len(chunk), len(valid))
         for patient_id in sorted({result.patient_id for result in valid}):
             events.announce_on_commit("patient.changed", patient_id=patient_id)
+        if before_commit is not None:
+            before_commit()
     report.created = len(valid)
     report.import_batch = batch
     return report

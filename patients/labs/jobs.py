@@ -8,12 +8,18 @@ rows are checked first (the job's progress counts them), then written in one tra
 text is emptied when the job ends.
 
 A job is claimed once (queued -> running): a duplicate message does nothing. A worker that dies
-mid-import wrote nothing (the write is one transaction), but its job stays "running".
+mid-import wrote nothing (the write is one transaction). Its job would stay "running": instead the job keeps a
+heartbeat (`heartbeat_at`: queued, claimed, each progress step, the write's commit), and a job queued or
+running with no heartbeat for COBALT_IMPORT_STALE_SECONDS is failed with a message that says so and that
+nothing was stored (fail_if_stale when the job is read, fail_stale_jobs from the staff sweep); the file is
+then uploaded again. A worker that was only slow cannot store its rows after that: the last step of its write
+(inside the transaction) checks the job is still running, else the whole write is undone.
 """
 
 from __future__ import annotations
 
 import logging
+from datetime import datetime, timedelta
 from typing import Any
 
 from celery import shared_task
@@ -64,6 +70,55 @@ def dispatch(job_id: int) -> None:
         _fail(job_id, "file", "could not be queued for import (the task queue is unavailable); upload it again")
 
 
+class JobAbandoned(Exception):
+    """The job was failed as stale while its worker still ran: the worker stops and stores nothing."""
+
+
+def stale_seconds() -> int:
+    return int(settings.COBALT.get("IMPORT_STALE_SECONDS", 600))
+
+
+def _stale_message(status: str) -> str:
+    minutes = max(round(stale_seconds() / 60), 1)
+    if status == ImportJobStatus.QUEUED:
+        stopped = f"no worker started importing it within {minutes} minutes"
+    else:
+        stopped = f"the worker importing it stopped (no sign of it for {minutes} minutes)"
+    return (
+        f"was not imported: {stopped}. Nothing was stored (an import writes its results in one transaction, "
+        "at the end); upload the file again."
+    )
+
+
+def fail_stale_jobs(at: datetime, job_id: int | None = None) -> int:
+    """Fail every job (or the one job) queued or running whose heartbeat is older than stale_seconds() at
+    `at`. A compare-and-set on the heartbeat: a worker that reports in first keeps its job."""
+    cutoff = at - timedelta(seconds=stale_seconds())
+    failed = 0
+    for status in (ImportJobStatus.QUEUED, ImportJobStatus.RUNNING):
+        stale = LabImportJob.objects.filter(status=status, heartbeat_at__lt=cutoff)
+        if job_id is not None:
+            stale = stale.filter(pk=job_id)
+        failed += stale.update(
+            status=ImportJobStatus.FAILED,
+            error_field="file",
+            error_message=_stale_message(status),
+            content="",
+            finished_at=at,
+        )
+    return failed
+
+
+def fail_if_stale(job: LabImportJob) -> LabImportJob:
+    """On reading a job (the page, the API): no query unless its heartbeat is already too old."""
+    now = timezone.now()
+    if job.finished or job.heartbeat_at >= now - timedelta(seconds=stale_seconds()):
+        return job
+    if fail_stale_jobs(now, job_id=job.pk):
+        job.refresh_from_db()
+    return job
+
+
 def _fail(job_id: int, field: str, message: str) -> None:
     LabImportJob.objects.filter(pk=job_id).update(
         status=ImportJobStatus.FAILED,
@@ -76,25 +131,45 @@ def _fail(job_id: int, field: str, message: str) -> None:
 
 def run_import_job(job_id: int) -> str:
     """The worker's part: claim the job, import its file with progress, store the report."""
+    now = timezone.now()
     claimed = LabImportJob.objects.filter(pk=job_id, status=ImportJobStatus.QUEUED).update(
-        status=ImportJobStatus.RUNNING, stage="checking", started_at=timezone.now()
+        status=ImportJobStatus.RUNNING, stage="checking", started_at=now, heartbeat_at=now
     )
     if not claimed:
         return "not queued"
     job = LabImportJob.objects.select_related("clinic", "created_by").get(pk=job_id)
+    running = LabImportJob.objects.filter(pk=job_id, status=ImportJobStatus.RUNNING)
 
     def progress(stage: str, done: int, total: int) -> None:
-        # Checking runs outside any transaction (each update is seen at once); "writing" is said once,
-        # before the write's transaction.
-        changes: dict[str, Any] = {"stage": stage}
+        # Checking runs outside any transaction (each update is seen at once, and is the heartbeat);
+        # "writing" is said once, before the write's transaction (inside it, an update would hold the job's
+        # row locked until the commit and be seen only then).
+        if stage == "writing" and done:
+            return
+        changes: dict[str, Any] = {"stage": stage, "heartbeat_at": timezone.now()}
         if stage == "checking":
             changes.update(rows_done=done, rows_total=total)
-        LabImportJob.objects.filter(pk=job_id).update(**changes)
+        if not running.update(**changes):
+            raise JobAbandoned
+
+    def still_ours() -> None:
+        # Inside the write's transaction: the job's row stays locked until the commit, and its fresh
+        # heartbeat keeps fail_stale_jobs (which waits for the lock) from failing it after the rows are in.
+        if not running.update(heartbeat_at=timezone.now()):
+            raise JobAbandoned
 
     try:
         report = import_lab_results(
-            data=job.content, clinic=job.clinic, user=job.created_by, keep_valid=job.keep_valid, progress=progress
+            data=job.content,
+            clinic=job.clinic,
+            user=job.created_by,
+            keep_valid=job.keep_valid,
+            progress=progress,
+            before_commit=still_ours,
         )
+    except JobAbandoned:
+        logger.warning("lab import job %s was failed as stale while its worker ran; nothing stored", job_id)
+        return "abandoned"
     except ServiceError as exc:
         _fail(job_id, exc.field, exc.message)
         return "failed"
@@ -102,7 +177,7 @@ def run_import_job(job_id: int) -> str:
         logger.exception("lab import job %s stopped", job_id)
         _fail(job_id, "file", "could not be imported: the import stopped with an unexpected error")
         raise
-    LabImportJob.objects.filter(pk=job_id).update(
+    running.update(
         status=ImportJobStatus.DONE,
         rows_total=report.rows,
         rows_done=report.rows,

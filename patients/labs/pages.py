@@ -193,7 +193,7 @@ def lab_import_job(request: HttpRequest, pk: int) -> HttpResponse:
     """A large import run by a worker: its progress, which htmx polls every 2 s, then the per-row report.
     Another clinic's job is a 404."""
     clinics = _clinics(request)
-    job = get_object_or_404(LabImportJob, pk=pk, clinic_id__in=[c.id for c in clinics])
+    job = jobs.fail_if_stale(get_object_or_404(LabImportJob, pk=pk, clinic_id__in=[c.id for c in clinics]))
     if getattr(request, "htmx", False) and not job.finished:
         return render(request, "patients/labs/_import_progress.html", {"job": job})
     if getattr(request, "htmx", False):

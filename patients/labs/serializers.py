@@ -201,7 +201,8 @@ class LabImportJobSerializer(serializers.ModelSerializer[LabImportJob]):
     rows_done = serializers.IntegerField(help_text="Rows checked so far.")
     report = serializers.SerializerMethodField(help_text="When done: the report a synchronous import answers.")
     failure = serializers.SerializerMethodField(
-        help_text='When failed (an unreadable file; nothing stored): {"file": [reason]}, as a synchronous import says.'
+        help_text='When failed (an unreadable file, or the worker stopped; nothing stored): {"file": [reason]}, '
+        "as a synchronous import says."
     )
 
     class Meta:

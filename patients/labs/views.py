@@ -237,12 +237,18 @@ class LabResultViewSet(
 
 class LabImportJobViewSet(mixins.RetrieveModelMixin, viewsets.GenericViewSet[LabImportJob]):
     """A large CSV import run by a worker (202 of `POST /api/lab-results/import/`): poll it until `status`
-    is done (then `report`) or failed (then `failure`; nothing was stored). Your clinics' imports only."""
+    is done (then `report`) or failed (then `failure`; nothing was stored). A job whose worker stopped (no
+    progress for COBALT_IMPORT_STALE_SECONDS) reads as failed, saying so: upload the file again. Your clinics'
+    imports only."""
 
     serializer_class = LabImportJobSerializer
 
     def get_queryset(self) -> QuerySet[LabImportJob]:
         return restrict_to_clinics(LabImportJob.objects.all(), self.request.user, "clinic")
+
+    def get_object(self) -> LabImportJob:
+        # A job whose worker stopped reads as failed, saying so (patients/labs/jobs.py).
+        return jobs.fail_if_stale(super().get_object())
 
 
 class AnalyteCatalogueView(CheckedAPIView):

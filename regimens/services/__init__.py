@@ -3,9 +3,9 @@
 Every service that changes what happened (a dose given or not given, a clinician decision,
 a calendar change) re-plans the regimen through the pure engine (regimens/schedule.py) and
 syncs its output back into rows (planning.py). The services live by the object they write:
-regimens.py, doses.py, rechecks.py; a clinic calendar change (patients/services.py) re-plans through
-regimens/listeners.py. This package re-exports their public names, so callers import from
-`regimens.services`.
+regimens.py, doses.py, rechecks.py, protocols.py (a clinic's own protocol copies); a clinic calendar change
+(patients/services.py) re-plans through regimens/listeners.py. This package re-exports their public names,
+so callers import from `regimens.services`.
 """
 
 from __future__ import annotations
@@ -30,6 +30,12 @@ from regimens.services.planning import (
     regimen_plan_data,
     schedule_preview,
 )
+from regimens.services.protocols import (
+    LOCAL_PHASE_FIELDS,
+    protocol_copy,
+    protocol_phase_update,
+    protocol_retire,
+)
 from regimens.services.rechecks import recheck_cancel, recheck_complete
 from regimens.services.regimens import (
     regimen_confirm_gate,
@@ -43,6 +49,7 @@ from regimens.services.regimens import (
 
 __all__ = [
     "EARLY_FIRST_DOSE",
+    "LOCAL_PHASE_FIELDS",
     "PHASE_FIELDS",
     "STEP_FIELDS",
     "ProtocolPlanData",
@@ -53,7 +60,10 @@ __all__ = [
     "dose_set_appointment_time",
     "lab_inputs",
     "plan_data_from_snapshot",
+    "protocol_copy",
+    "protocol_phase_update",
     "protocol_plan_data",
+    "protocol_retire",
     "protocol_snapshot",
     "recheck_cancel",
     "recheck_complete",

@@ -173,6 +173,15 @@ def _parse_enrolment(options: dict[str, Any], data: ProtocolPlanData, today: dat
     return schedule.Enrolment(phase_index=index, last_dose_date=last, doses_given_in_phase=given)
 
 
+def require_protocol_of(protocol: Protocol, clinic_id: int) -> None:
+    """A clinic's own protocol copy is used for that clinic's patients only (issue 12); shared ones by every clinic.
+    (Callers offer only the user's clinics' protocols, so another clinic's copy is already "unknown" to them.)"""
+    if protocol.clinic_id is not None and protocol.clinic_id != clinic_id:
+        raise ServiceError(
+            "protocol", f"'{protocol.code}' is another clinic's own protocol; choose one of this clinic's"
+        )
+
+
 def validate_start_date(start_date: date, today: date) -> None:
     limit = _cobalt("MAX_START_DAYS_AHEAD")
     if start_date > today + timedelta(days=limit):
@@ -629,6 +638,8 @@ def schedule_preview(
     today: date | None = None,
 ) -> schedule.Plan:
     """The plan a regimen would get, stored nowhere."""
+    if clinic is not None:
+        require_protocol_of(protocol, clinic.pk)
     zone = timezone or (clinic.timezone if clinic else "UTC")
     try:
         validate_timezone(zone)

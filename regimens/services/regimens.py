@@ -40,6 +40,7 @@ from regimens.services.planning import (
     replan,
     replan_regimens,
     require_active,
+    require_protocol_of,
     resolve_spec,
     sync_plan,
     validate_start_date,
@@ -71,6 +72,7 @@ def regimen_start(
     options = dict(options or {})
     if not protocol.active:
         raise ServiceError("protocol", f"protocol '{protocol.code}' is retired")
+    require_protocol_of(protocol, patient.clinic_id)
     today = today or patient_today(patient)
     validate_start_date(start_date, today)
     with transaction.atomic():

@@ -206,3 +206,8 @@ def test_the_everyday_flow_runs_on_the_generated_client_alone(
         200,
         "PaginatedInboxMessageList",
     )
+
+    # Signing out revokes the token: the next call is a documented 401.
+    signed_out = api("api.auth.auth_sign_out_create").sync_detailed(client=client)
+    assert signed_out.status_code == 204
+    assert api("api.patients.patients_list").sync_detailed(client=client).status_code == 401

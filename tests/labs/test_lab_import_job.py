@@ -7,12 +7,15 @@ as jobs; Celery runs the task inline (task_always_eager) once the upload's trans
 from __future__ import annotations
 
 from collections.abc import Iterator
+from datetime import timedelta
 from typing import Any
 from unittest import mock
 
 import pytest
+import time_machine
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.test import Client
+from django.utils import timezone
 from drf_spectacular.generators import SchemaGenerator
 from rest_framework.test import APIClient
 
@@ -270,3 +273,155 @@ def test_the_job_page_takes_the_same_queries_for_more_rows(
     with django_assert_max_num_queries(5):
         response = client.get(f"/labs/import/{job.pk}/")
     assert len(report_rows(response.content.decode())) == rows
+
+
+# --- A job that lost its worker ------------------------------------------------------------------------
+
+
+def queued_job(api: APIClient, capture: Any) -> LabImportJob:
+    """A job uploaded through the API whose message no worker has taken yet."""
+    with mock.patch("patients.labs.jobs.dispatch"):
+        upload(api, BAD, capture)
+    return LabImportJob.objects.get()
+
+
+def worker_died(job: LabImportJob, minutes_ago: int) -> None:
+    """A worker claimed the job and checked 250 rows, then was killed `minutes_ago` minutes ago."""
+    then = timezone.now() - timedelta(minutes=minutes_ago)
+    LabImportJob.objects.filter(pk=job.pk).update(
+        status="running", stage="checking", rows_done=250, started_at=then - timedelta(hours=1), heartbeat_at=then
+    )
+
+
+def test_a_job_whose_worker_died_reads_as_failed_saying_nothing_was_stored(
+    api: APIClient, alice: Patient, django_capture_on_commit_callbacks: Any
+) -> None:
+    job = queued_job(api, django_capture_on_commit_callbacks)
+    worker_died(job, minutes_ago=11)
+
+    read = api.get(f"/api/lab-imports/{job.pk}/").json()
+
+    assert read["status"] == "failed" and read["report"] is None
+    [message] = read["failure"]["file"]
+    assert "the worker importing it stopped" in message
+    assert "Nothing was stored" in message and "upload the file again" in message
+    assert LabResult.objects.count() == 0
+    stored = LabImportJob.objects.get()
+    assert (stored.status, stored.content) == ("failed", "")  # failed for good, the upload not kept
+    # The file can be imported again, and is.
+    with mock.patch("patients.labs.jobs.dispatch"):
+        upload(api, BAD, django_capture_on_commit_callbacks)
+    again = LabImportJob.objects.exclude(pk=job.pk).get()
+    assert jobs.run_import_job(again.pk) == "done"
+
+
+def test_a_job_with_a_recent_sign_of_life_keeps_running_however_long_ago_it_started(
+    api: APIClient, alice: Patient, django_capture_on_commit_callbacks: Any
+) -> None:
+    job = queued_job(api, django_capture_on_commit_callbacks)
+    worker_died(job, minutes_ago=9)  # started an hour ago, last progress 9 minutes ago: within 10
+
+    assert api.get(f"/api/lab-imports/{job.pk}/").json()["status"] == "running"
+
+
+def test_the_limit_is_a_setting(
+    api: APIClient, alice: Patient, settings: Any, django_capture_on_commit_callbacks: Any
+) -> None:
+    settings.COBALT = {**settings.COBALT, "IMPORT_STALE_SECONDS": 120}
+    job = queued_job(api, django_capture_on_commit_callbacks)
+    worker_died(job, minutes_ago=3)
+
+    read = api.get(f"/api/lab-imports/{job.pk}/").json()
+    assert read["status"] == "failed" and "for 2 minutes" in read["failure"]["file"][0]
+
+
+def test_a_job_no_worker_took_fails_saying_so(
+    api: APIClient, alice: Patient, django_capture_on_commit_callbacks: Any
+) -> None:
+    job = queued_job(api, django_capture_on_commit_callbacks)
+    with time_machine.travel(timezone.now() + timedelta(minutes=11), tick=False):
+        read = api.get(f"/api/lab-imports/{job.pk}/").json()
+
+    assert read["status"] == "failed"
+    assert "no worker started importing it within 10 minutes" in read["failure"]["file"][0]
+    # Its message, when a worker comes at last, does nothing.
+    assert jobs.run_import_job(job.pk) == "not queued"
+    assert LabResult.objects.count() == 0
+
+
+def test_the_progress_page_of_a_job_whose_worker_died_stops_polling_and_says_why(
+    api: APIClient, alice: Patient, nurse: Any, django_capture_on_commit_callbacks: Any
+) -> None:
+    job = queued_job(api, django_capture_on_commit_callbacks)
+    worker_died(job, minutes_ago=11)
+    client = signed_in(nurse)
+
+    assert client.get(f"/labs/import/{job.pk}/", HTTP_HX_REQUEST="true")["HX-Refresh"] == "true"
+    page = client.get(f"/labs/import/{job.pk}/").content.decode()
+    assert "hx-trigger" not in page and "Nothing was stored" in page
+    assert "the worker importing it stopped" in page and "upload the file again" in page
+
+
+def test_the_staff_sweep_fails_stale_jobs_nobody_is_watching(
+    api: APIClient, alice: Patient, django_capture_on_commit_callbacks: Any
+) -> None:
+    from tracker import sweeps
+
+    stale = queued_job(api, django_capture_on_commit_callbacks)
+    worker_died(stale, minutes_ago=30)
+    with mock.patch("patients.labs.jobs.dispatch"):
+        upload(api, BAD, django_capture_on_commit_callbacks)
+    fresh = LabImportJob.objects.exclude(pk=stale.pk).get()
+
+    counts = sweeps.run("staff", timezone.now())
+
+    assert counts["stale_import_jobs"] == 1
+    assert LabImportJob.objects.get(pk=stale.pk).status == "failed"
+    assert LabImportJob.objects.get(pk=fresh.pk).status == "queued"
+    assert sweeps.run("staff", timezone.now())["stale_import_jobs"] == 0
+
+
+def test_progress_is_the_heartbeat(api: APIClient, alice: Patient, django_capture_on_commit_callbacks: Any) -> None:
+    job = queued_job(api, django_capture_on_commit_callbacks)
+    long_ago = timezone.now() - timedelta(hours=1)
+    beats: list[bool] = []
+    original = jobs.import_lab_results
+
+    def watched(**kwargs: Any) -> Any:
+        progress = kwargs.pop("progress")
+
+        def record(stage: str, done: int, total: int) -> None:
+            LabImportJob.objects.filter(pk=job.pk).update(heartbeat_at=long_ago)
+            progress(stage, done, total)
+            beats.append(LabImportJob.objects.get(pk=job.pk).heartbeat_at > long_ago)
+
+        return original(progress=record, **kwargs)
+
+    with mock.patch.object(jobs, "import_lab_results", watched):
+        assert jobs.run_import_job(job.pk) == "done"
+    assert beats and all(beats)
+
+
+def test_a_slow_worker_whose_job_was_failed_meanwhile_stores_nothing(
+    api: APIClient, alice: Patient, django_capture_on_commit_callbacks: Any
+) -> None:
+    text = HEADER + "A100,hemoglobin,120,g/L,2026-11-02,,,,\n" * 4
+    with mock.patch("patients.labs.jobs.dispatch"):
+        upload(api, text, django_capture_on_commit_callbacks)
+    job = LabImportJob.objects.get()
+    original = jobs.import_lab_results
+
+    def watched(**kwargs: Any) -> Any:
+        progress = kwargs.pop("progress")
+
+        def record(stage: str, done: int, total: int) -> None:
+            progress(stage, done, total)
+            if stage == "writing":  # the sweep, half an hour on, while this worker writes
+                jobs.fail_stale_jobs(timezone.now() + timedelta(minutes=30))
+
+        return original(progress=record, **kwargs)
+
+    with mock.patch.object(jobs, "import_lab_results", watched):
+        assert jobs.run_import_job(job.pk) == "abandoned"
+    assert LabResult.objects.count() == 0  # as the failed job says
+    assert LabImportJob.objects.get().status == "failed"

@@ -11,11 +11,11 @@ import pytest
 from django.contrib.auth import get_user_model
 from django.core import mail
 from django.test import Client
-from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
 from patients.models import ClinicMembership, Role
 from tests.factories import staff_user
+from tracker.authentication import token_issue
 
 pytestmark = pytest.mark.django_db
 
@@ -90,9 +90,9 @@ def test_it_changes_a_role_and_keeps_an_admin(admin_api: Any, nurse: Any, clinic
 
 
 def test_deactivating_stops_the_token_at_once(admin_api: Any, nurse: Any, patient: Any) -> None:
-    token = Token.objects.create(user=nurse)
+    token = token_issue(nurse)
     with_token = APIClient()
-    with_token.credentials(HTTP_AUTHORIZATION=f"Token {token.key}")
+    with_token.credentials(HTTP_AUTHORIZATION=f"Token {token}")
     assert with_token.get(f"/api/patients/{patient.id}/").status_code == 200
     row = ClinicMembership.objects.get(user=nurse)
     response = admin_api.post(f"/api/staff/{row.id}/deactivate/")

@@ -1,6 +1,6 @@
 """Issue 12: sign-in protection. Lockout after wrong passwords on /login/, /admin/login/ and the token
 endpoint (django-axes); the token endpoint throttled with Retry-After; Django's full password validators;
-API tokens that expire and that a password change or deactivation revokes."""
+API tokens stored as a digest only, that expire and that sign-out, a password change or deactivation revoke."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ from django.core.cache import cache
 from django.core.exceptions import ValidationError
 from django.test import Client
 from django.utils import timezone
-from rest_framework.authtoken.models import Token
+from knox.models import AuthToken
 from rest_framework.test import APIClient
 
 from patients.models import Role
@@ -131,31 +131,74 @@ def calls_with(token: str) -> int:
     return int(client.get("/api/patients/").status_code)
 
 
+def test_the_database_holds_no_usable_token(nurse: Any) -> None:
+    token = token_for(nurse)
+    row = AuthToken.objects.get(user=nurse)
+    stored = " ".join(str(value) for value in AuthToken.objects.filter(pk=row.pk).values().get().values())
+    assert token not in stored
+    assert token[15:] not in stored  # only the first 15 characters are kept, to find the row
+    # Sending what the table holds does not authenticate.
+    assert calls_with(row.digest) == 401
+    assert calls_with(row.token_key) == 401
+
+
+def test_a_wrong_token_is_refused(nurse: Any) -> None:
+    token = token_for(nurse)
+    assert calls_with(token[:-1] + ("0" if token[-1] != "0" else "1")) == 401
+    assert calls_with("0123456789abcdef0123456789abcdef01234567") == 401
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION="Token café-not-utf-8-on-the-wire")
+    assert client.get("/api/patients/").status_code == 401
+
+
 def test_a_token_expires_and_the_endpoint_then_issues_a_new_one(nurse: Any, settings: Any) -> None:
     token = token_for(nurse)
     assert calls_with(token) == 200
-    assert token_for(nurse) == token  # the same token while it is valid
+    second = token_for(nurse)
+    assert second != token  # each request issues a new token (the old key cannot be shown again)
+    assert calls_with(token) == 200 and calls_with(second) == 200
     later = timezone.now() + settings.TOKEN_TTL + timedelta(minutes=1)
     with time_machine.travel(later, tick=False):
-        assert calls_with(token) == 401
+        client = APIClient()
+        client.credentials(HTTP_AUTHORIZATION=f"Token {token}")
+        expired = client.get("/api/patients/")
+        assert expired.status_code == 401
+        assert "expired" in expired.json()["detail"]
         fresh = token_for(nurse)
-        assert fresh != token
         assert calls_with(fresh) == 200
+        assert AuthToken.objects.filter(user=nurse).count() == 1  # the expired ones were cleared
 
 
-def test_a_password_change_revokes_the_token(nurse: Any) -> None:
+def test_a_token_still_works_just_before_it_expires(nurse: Any, settings: Any) -> None:
     token = token_for(nurse)
+    with time_machine.travel(timezone.now() + settings.TOKEN_TTL - timedelta(minutes=1), tick=False):
+        assert calls_with(token) == 200
+
+
+def test_signing_out_revokes_the_presented_token_only(nurse: Any) -> None:
+    token, other = token_for(nurse), token_for(nurse)
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=f"Token {token}")
+    assert client.post("/api/auth/sign-out/").status_code == 204
+    assert calls_with(token) == 401
+    assert calls_with(other) == 200
+    assert APIClient().post("/api/auth/sign-out/").status_code == 401
+
+
+def test_a_password_change_revokes_every_token(nurse: Any) -> None:
+    token, other = token_for(nurse), token_for(nurse)
     nurse.set_password("a new long passphrase")
     nurse.save()
     assert calls_with(token) == 401
-    assert not Token.objects.filter(key=token).exists()
+    assert calls_with(other) == 401
+    assert not AuthToken.objects.filter(user=nurse).exists()
 
 
 def test_deactivation_revokes_the_token(nurse: Any) -> None:
     token = token_for(nurse)
     nurse.is_active = False
     nurse.save()
-    assert not Token.objects.filter(key=token).exists()
+    assert not AuthToken.objects.filter(user=nurse).exists()
     assert calls_with(token) == 401
 
 

@@ -1,4 +1,5 @@
-"""Issue 12: clinicians and clinic admins confirm each web sign-in with a TOTP code (django-otp)."""
+"""Issue 12: clinicians and clinic admins confirm each web sign-in with a TOTP code (django-otp), and send one
+to the token endpoint (`otp_token`)."""
 
 from __future__ import annotations
 
@@ -10,8 +11,9 @@ from django.core.cache import cache
 from django.test import Client
 from django_otp.oath import totp
 from django_otp.plugins.otp_totp.models import TOTPDevice
+from rest_framework.test import APIClient
 
-from patients.models import Role
+from patients.models import Role, StaffEvent, StaffEventKind
 from tests.factories import staff_user
 
 pytestmark = pytest.mark.django_db
@@ -87,3 +89,86 @@ def test_the_setting_turns_it_off(clinic: Any, settings: Any) -> None:
     staff_user(clinic, Role.CLINICIAN, username="dr-no")
     client, _ = sign_in("dr-no")
     assert client.get("/api/patients/").status_code == 200
+
+
+# --- The token endpoint asks the same people for the code ------------------------------------------------
+
+
+def ask_token(username: str, otp_token: str | None = None) -> Any:
+    body = {"username": username, "password": PASSWORD}
+    if otp_token is not None:
+        body["otp_token"] = otp_token
+    return APIClient().post("/api/auth/token/", body, format="json")
+
+
+def wrong_code(device: Any) -> str:
+    return "000000" if code_for(device) != "000000" else "111111"
+
+
+@pytest.fixture
+def clinician_with_app(clinic: Any, settings: Any) -> Any:
+    settings.OTP_TOTP_THROTTLE_FACTOR = 0  # else each wrong code makes the next one wait
+    user = staff_user(clinic, Role.CLINICIAN, username="dr-app")
+    return TOTPDevice.objects.create(user=user, name="app", confirmed=True)
+
+
+def test_a_clinician_with_an_app_gets_a_token_only_with_its_code(clinician_with_app: Any) -> None:
+    missing = ask_token("dr-app")
+    assert missing.status_code == 400
+    assert list(missing.json()) == ["otp_token"] and "required" in missing.json()["otp_token"][0]
+    wrong = ask_token("dr-app", wrong_code(clinician_with_app))
+    assert wrong.status_code == 400 and "not right" in wrong.json()["otp_token"][0]
+    assert ask_token("dr-app", "12345").status_code == 400  # not six digits
+    right = ask_token("dr-app", code_for(clinician_with_app))
+    assert right.status_code == 200 and set(right.json()) == {"token"}
+    api = APIClient()
+    api.credentials(HTTP_AUTHORIZATION=f"Token {right.json()['token']}")
+    assert api.get("/api/patients/").status_code == 200
+
+
+def test_a_clinician_without_an_app_is_told_to_set_one_up_first(clinic: Any) -> None:
+    staff_user(clinic, Role.ADMIN, username="lead")
+    response = ask_token("lead", "123456")
+    assert response.status_code == 400
+    assert "/login/two-factor/" in response.json()["otp_token"][0]
+    assert "token" not in response.json()
+
+
+def test_a_nurse_without_an_app_needs_only_the_password(clinic: Any) -> None:
+    staff_user(clinic, Role.NURSE, username="sister")
+    assert ask_token("sister").status_code == 200
+
+
+def test_a_nurse_who_set_up_an_app_must_send_its_code(clinic: Any, settings: Any) -> None:
+    settings.OTP_TOTP_THROTTLE_FACTOR = 0
+    nurse = staff_user(clinic, Role.NURSE, username="careful")
+    device = TOTPDevice.objects.create(user=nurse, name="app", confirmed=True)
+    assert list(ask_token("careful").json()) == ["otp_token"]
+    assert ask_token("careful", code_for(device)).status_code == 200
+
+
+def test_a_nurse_with_an_app_is_asked_even_with_the_setting_off(clinic: Any, settings: Any) -> None:
+    settings.COBALT = {**settings.COBALT, "REQUIRE_SECOND_FACTOR": False}
+    nurse = staff_user(clinic, Role.NURSE, username="careful")
+    TOTPDevice.objects.create(user=nurse, name="app", confirmed=True)
+    staff_user(clinic, Role.CLINICIAN, username="dr-no")
+    assert ask_token("careful").status_code == 400
+    assert ask_token("dr-no").status_code == 200  # the role alone asks for nothing when the setting is off
+
+
+def test_wrong_codes_lock_the_token_endpoint_like_wrong_passwords(clinician_with_app: Any, settings: Any) -> None:
+    wrong = wrong_code(clinician_with_app)
+    for _ in range(settings.AXES_FAILURE_LIMIT - 1):
+        assert ask_token("dr-app", wrong).status_code == 400
+    locked = ask_token("dr-app", wrong)
+    assert locked.status_code == 429 and int(locked["Retry-After"]) == 15 * 60
+    right = ask_token("dr-app", code_for(clinician_with_app))
+    assert right.status_code == 429 and "token" not in right.json()
+
+
+def test_a_missing_code_counts_towards_the_lockout_too_and_is_audited(clinician_with_app: Any, settings: Any) -> None:
+    for _ in range(settings.AXES_FAILURE_LIMIT - 1):
+        assert ask_token("dr-app").status_code == 400
+    assert ask_token("dr-app").status_code == 429
+    failed = StaffEvent.objects.filter(kind=StaffEventKind.SIGN_IN_FAILED, username="dr-app")
+    assert failed.count() == settings.AXES_FAILURE_LIMIT

@@ -28,6 +28,7 @@ from tests.factories import (
     PatientFactFactory,
     PatientFactory,
     UserFactory,
+    staff_user,
 )
 from tracker.clock import patient_today
 
@@ -46,6 +47,11 @@ def theirs(clinic: Any) -> dict[type[Model], Model]:
     )  # fmt: skip
     services.regimen_stop(regimen=regimen, reason="walk test", acknowledge=["lifelong_therapy_stopped"])
     alert = AlertFactory(patient=patient)
+    # The clinic's own copy of a shared protocol (issue 12): theirs alone, unlike the shared ones.
+    own_protocol = services.protocol_copy(
+        protocol=Protocol.objects.get(code="hydroxo-uk-standard"), clinic=clinic,
+        by=staff_user(clinic, Role.ADMIN, username="their-admin"),
+    )  # fmt: skip
     return {
         type(clinic): clinic,
         Patient: patient,
@@ -58,6 +64,7 @@ def theirs(clinic: Any) -> dict[type[Model], Model]:
         Alert: alert,
         Delivery: DeliveryFactory(patient=patient, alert=alert),
         Replan: Replan.objects.get(regimen=regimen),
+        Protocol: own_protocol,
     }
 
 
@@ -80,7 +87,7 @@ def test_every_admin_page_of_another_clinics_rows_is_closed(theirs: dict[type[Mo
     client.force_login(intruder)
     clinical = {model for model in admin.site._registry if model._meta.app_label in ("patients", "regimens")}
     clinical |= {model for model in admin.site._registry if model._meta.app_label == "notifications"}
-    clinical.discard(Protocol)  # shared by every clinic: readable by all (test_protocols_superuser_only.py)
+    # The shared protocols are readable by all (test_protocols_superuser_only.py); the walk holds the clinic's copy.
     assert clinical <= set(theirs), f"add a row of {clinical - set(theirs)} to the walk"
     for model, obj in theirs.items():
         pages = [url(obj, "change"), url(obj, "delete")]
@@ -112,6 +119,7 @@ API_DETAIL = {
     ScheduledDose: "/api/doses/{}/",
     LabRecheck: "/api/lab-rechecks/{}/",
     Alert: "/api/alerts/{}/",
+    Protocol: "/api/protocols/{}/",
 }
 API_PATIENT_ROUTES = ["/api/patients/{}/plasmic/", "/api/patients/{}/trends/", "/api/patients/{}/b12-status/",
                       "/api/patients/{}/prompts/"]  # fmt: skip
@@ -124,6 +132,8 @@ def test_every_api_detail_route_of_another_clinics_rows_is_a_404(
     routes = [route.format(theirs[model].pk) for model, route in API_DETAIL.items()]
     routes += [route.format(theirs[Patient].pk) for route in API_PATIENT_ROUTES]
     routes.append(f"/api/clinics/{theirs[type(theirs[Patient].clinic)].pk}/")  # type: ignore[attr-defined]
+    own_protocol: Any = theirs[Protocol]
+    routes.append(f"/api/protocols/{own_protocol.code}/")
     for route in routes:
         response = api.get(route)
         assert response.status_code == 404, (route, response.status_code)
@@ -131,6 +141,14 @@ def test_every_api_detail_route_of_another_clinics_rows_is_a_404(
         for method in ("patch", "post"):
             changed = getattr(api, method)(route, {"stop_date": "2027-01-01"})
             assert changed.status_code in (404, 405), (method, route, changed.status_code)
+    # The copy's actions (a clinic admin's, as the intruder is) answer as for a protocol that does not exist.
+    for ref in (own_protocol.pk, own_protocol.code):
+        assert api.post(f"/api/protocols/{ref}/copy/").status_code == 404
+        assert api.post(f"/api/protocols/{ref}/retire/").status_code == 404
+        assert api.patch(f"/api/protocols/{ref}/phases/maintenance/", {"spacing_value": 8}).status_code == 404
+    assert own_protocol.code not in api.get("/api/protocols/", {"page_size": 100}).content.decode()
+    own_protocol.refresh_from_db()
+    assert own_protocol.active and own_protocol.phases.get(key="maintenance").spacing_value == 12
     for route in ["/api/patients/", "/api/lab-results/", "/api/regimens/", "/api/doses/", "/api/alerts/",
                   "/api/notifications/", "/api/medications/", "/api/patient-facts/", "/api/lab-rechecks/"]:  # fmt: skip
         assert SECRET_MRN not in api.get(route).content.decode(), route

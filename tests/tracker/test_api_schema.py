@@ -140,6 +140,15 @@ def test_every_operation_documents_401_and_403_except_the_anonymous_token_endpoi
             assert body_schema(operation, code) == DETAIL, (code, method, path)
 
 
+def test_the_token_endpoint_documents_the_second_factor_and_sign_out_revokes_a_token(schema: dict[str, Any]) -> None:
+    credentials = schema["components"]["schemas"]["CredentialsRequest"]
+    assert "otp_token" in credentials["properties"] and "otp_token" not in credentials["required"]
+    assert "authenticator app" in credentials["properties"]["otp_token"]["description"]
+    assert "otp_token" in schema["paths"]["/api/auth/token/"]["post"]["responses"]["400"]["description"]
+    sign_out = schema["paths"]["/api/auth/sign-out/"]["post"]
+    assert sign_out["security"] == [{"tokenAuth": []}] and "204" in sign_out["responses"]
+
+
 def test_the_token_scheme_names_the_token_prefix(schema: dict[str, Any]) -> None:
     scheme = schema["components"]["securitySchemes"]["tokenAuth"]
 

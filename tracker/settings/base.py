@@ -34,7 +34,7 @@ INSTALLED_APPS = [
     "django.contrib.messages",
     "django.contrib.staticfiles",
     "rest_framework",
-    "rest_framework.authtoken",
+    "knox",  # API tokens stored as digests (tracker/authentication.py)
     "django_filters",
     "drf_spectacular",
     "drf_spectacular_sidecar",
@@ -143,6 +143,8 @@ AXES_IPWARE_META_PRECEDENCE_ORDER = (
 OTP_TOTP_ISSUER = "Cobalt"
 # API tokens expire this long after they were issued; a password change or deactivation revokes them.
 TOKEN_TTL = timedelta(hours=env.int("COBALT_TOKEN_TTL_HOURS", default=24 * 7))
+# django-rest-knox: only a digest of each token is stored; `Authorization: Token <key>`.
+REST_KNOX = {"TOKEN_TTL": TOKEN_TTL, "AUTH_HEADER_PREFIX": "Token", "AUTO_REFRESH": False}
 # POST /api/auth/token/ (tracker/auth.py) per client address; past it a 429 with Retry-After.
 TOKEN_THROTTLE_RATE = env.str("COBALT_TOKEN_THROTTLE_RATE", default="10/minute")
 
@@ -347,6 +349,10 @@ COBALT = {
     # Issue 12, not clinical: a CSV import of more rows than this runs as a Celery job (patients/labs/jobs.py)
     # and the API answers 202 with the job's URL; smaller files are imported within the request.
     "IMPORT_SYNC_MAX_ROWS": env.int("COBALT_IMPORT_SYNC_MAX_ROWS", default=2000),
+    # A lab import job queued or running with no sign of its worker (progress) for this long is shown as failed
+    # (its worker died; nothing was stored) and the file can be uploaded again (patients/labs/jobs.py). Not
+    # clinical; must exceed the longest write of a job's results (seconds for 100,000 rows).
+    "IMPORT_STALE_SECONDS": env.int("COBALT_IMPORT_STALE_SECONDS", default=600),
 }
 # The monitoring, safety, delivery and reminder settings live beside this file, one module each.
 COBALT.update(cobalt_monitoring.SETTINGS)

@@ -10,7 +10,7 @@ class Migration(migrations.Migration):
 
     dependencies = [
         ('patients', '0007_lab_import_job'),
-        ('regimens', '0011_regimen_planned_lab_inputs'),
+        ('regimens', '0012_regimen_planned_lab_inputs'),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 

@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('regimens', '0010_replan_batch'),
+        ("regimens", "0011_protocol_clinic_copy"),
     ]
 
     operations = [
