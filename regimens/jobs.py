@@ -9,11 +9,18 @@ through the same `replan_regimens` as a synchronous change. Each batch is one tr
 the job's progress (regimens_done, last_regimen_id): a cancel or terminate stops the job between batches
 with what it did committed and counted, and a resumed job (`replan_job_resume`) goes on after the last
 batch it committed. Re-planning is idempotent: a batch run twice moves nothing the second time.
+
+A job whose worker died (terminated, out of memory) would stay "running" with the clinic half re-planned: the
+job keeps a heartbeat (`heartbeat_at`: queued, claimed, each batch), and the horizons sweep queues again every
+job queued or running with no heartbeat for COBALT_REPLAN_JOB_STALE_SECONDS (`resume_stale_jobs`); one claimed
+MAX_ATTEMPTS times already is failed instead, with a message, for a person to look at and resume.
 """
 
 from __future__ import annotations
 
 import logging
+from datetime import datetime, timedelta
+from functools import partial
 from typing import Any
 
 from celery import shared_task
@@ -30,8 +37,16 @@ from tracker.errors import ConflictError
 logger = logging.getLogger(__name__)
 
 
+# A job claimed this often that still stops without a word (its worker killed each time) is failed, not retried.
+MAX_ATTEMPTS = 3
+
+
 def sync_max_regimens() -> int:
     return int(settings.COBALT.get("CALENDAR_SYNC_MAX_REGIMENS", 200))
+
+
+def stale_seconds() -> int:
+    return int(settings.COBALT.get("REPLAN_JOB_STALE_SECONDS", 600))
 
 
 def clinic_regimens(clinic_id: int) -> QuerySet[Regimen]:
@@ -69,8 +84,9 @@ def _fail(job_id: int, message: str) -> None:
 def run_replan_job(job_id: int) -> str:
     """The worker's part: claim the queued job, then re-plan batch after batch, each in its own transaction
     with the job's progress, until no active regimen of the clinic is left after `last_regimen_id`."""
+    now = timezone.now()
     claimed = ReplanJob.objects.filter(pk=job_id, status=ReplanJobStatus.QUEUED).update(
-        status=ReplanJobStatus.RUNNING, started_at=timezone.now(), error_message=""
+        status=ReplanJobStatus.RUNNING, started_at=now, heartbeat_at=now, error_message="", attempts=F("attempts") + 1
     )
     if not claimed:
         return "not queued"
@@ -95,7 +111,7 @@ def run_replan_job(job_id: int) -> str:
                     return "done"
                 replan_regimens(ids, cause=job.cause, batch_size=size, audit_batch=job.audit_batch)
                 ReplanJob.objects.filter(pk=job_id).update(
-                    last_regimen_id=ids[-1], regimens_done=F("regimens_done") + len(ids)
+                    last_regimen_id=ids[-1], regimens_done=F("regimens_done") + len(ids), heartbeat_at=timezone.now()
                 )
     except Exception:
         logger.exception("re-plan job %s stopped", job_id)
@@ -113,10 +129,32 @@ def replan_job_resume(*, job: ReplanJob) -> ReplanJob:
         locked.status = ReplanJobStatus.QUEUED
         locked.error_message = ""
         locked.finished_at = None
-        locked.save(update_fields=["status", "error_message", "finished_at"])
+        locked.heartbeat_at = timezone.now()
+        locked.save(update_fields=["status", "error_message", "finished_at", "heartbeat_at"])
         job_id = locked.pk
         transaction.on_commit(lambda: dispatch(job_id))
     return locked
+
+
+def resume_stale_jobs(at: datetime) -> dict[str, int]:
+    """Queue again (once this transaction commits) every job queued or running with no heartbeat for
+    stale_seconds() at `at`; fail those already claimed MAX_ATTEMPTS times. Compare-and-set on the heartbeat: a
+    worker that reports in first keeps its job."""
+    stale = ReplanJob.objects.filter(
+        status__in=[ReplanJobStatus.QUEUED, ReplanJobStatus.RUNNING],
+        heartbeat_at__lt=at - timedelta(seconds=stale_seconds()),
+    )
+    failed = stale.filter(attempts__gte=MAX_ATTEMPTS).update(
+        status=ReplanJobStatus.FAILED,
+        error_message=f"stopped {MAX_ATTEMPTS} times without finishing (its worker stopped each time); what it "
+        "re-planned is kept, resume it to finish",
+        finished_at=at,
+    )
+    ids = list(stale.values_list("pk", flat=True))
+    resumed = ReplanJob.objects.filter(pk__in=ids).update(status=ReplanJobStatus.QUEUED, heartbeat_at=at)
+    for job_id in ids:
+        transaction.on_commit(partial(dispatch, job_id))
+    return {"replan_jobs_resumed": resumed, "replan_jobs_failed": failed}
 
 
 @shared_task(name="regimens.replan_clinic_job")

@@ -13,6 +13,7 @@ from typing import Any
 from django.conf import settings
 from django.db import models
 from django.db.models import Q
+from django.utils import timezone
 from simple_history.models import HistoricalRecords
 
 from patients.models import Clinic, JobStatus, Patient
@@ -419,6 +420,10 @@ class ReplanJob(models.Model):
     )
     audit_batch = models.UUIDField(default=uuid.uuid4, help_text="Replan.batch of every audit row the job writes.")
     error_message = models.CharField(max_length=500, blank=True)
+    attempts = models.PositiveSmallIntegerField(default=0, help_text="Times a worker claimed the job.")
+    heartbeat_at = models.DateTimeField(
+        default=timezone.now, help_text="Queued, claimed, each batch committed: a job silent too long is resumed."
+    )
     created_at = models.DateTimeField(auto_now_add=True)
     started_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)

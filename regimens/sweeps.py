@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
+from regimens.jobs import resume_stale_jobs
 from regimens.services import regimens_extend_horizons
 from tracker.sweeps import register
 
@@ -12,4 +13,5 @@ from tracker.sweeps import register
 def extend_horizons(at: datetime) -> dict[str, int]:
     """RULES "Scheduling semantics": lifelong phases are planned at least 12 months ahead and
     clinician-ended phases 14 days ahead; this extends both as time passes."""
-    return regimens_extend_horizons(at=at)
+    # And a large calendar change's re-plan job whose worker stopped goes on (regimens/jobs.py).
+    return {**regimens_extend_horizons(at=at), **resume_stale_jobs(at)}

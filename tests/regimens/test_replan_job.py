@@ -5,12 +5,13 @@ at once and re-planned by a Celery job in batches, each batch committed with the
 from __future__ import annotations
 
 from collections.abc import Iterator
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 from unittest import mock
 
 import pytest
 import time_machine
+from django.utils import timezone as djtz
 
 from patients.models import Clinic, Role
 from patients.services import clinic_update_calendar
@@ -19,6 +20,7 @@ from regimens.models import DoseStatus, Protocol, Regimen, Replan, ReplanJob, Sc
 from regimens.services import regimen_start
 from tests.conftest import client_for, page_text
 from tests.factories import ClinicFactory, PatientFactory, staff_user
+from tracker import sweeps
 
 pytestmark = pytest.mark.django_db
 
@@ -162,3 +164,40 @@ def test_the_page_shows_the_progress_and_another_clinics_job_is_hidden(
 
     client.force_login(staff_user(ClinicFactory(name="Elsewhere"), Role.NURSE, username="nurse-e"))
     assert client.get(f"/calendar/replan/{job.pk}/").status_code == 404
+
+
+def test_the_horizons_sweep_resumes_a_job_whose_worker_stopped_and_gives_up_after_three_tries(
+    clock: Any, small_limits: None, django_capture_on_commit_callbacks: Any
+) -> None:
+    clinic = clinic_with_regimens(5)
+    clinic_update_calendar(clinic=clinic, open_weekdays=NO_WEDNESDAYS)
+    job = ReplanJob.objects.get()
+    real = jobs.replan_regimens
+
+    def killed_after_one_batch(ids: list[int], **kwargs: Any) -> int:
+        real(ids, **kwargs)
+        raise SystemExit("worker terminated")  # not an Exception: the job is left running, as after a SIGKILL
+
+    with mock.patch.object(jobs, "replan_regimens", side_effect=killed_after_one_batch), pytest.raises(SystemExit):
+        jobs.run_replan_job(job.pk)
+    job.refresh_from_db()
+    assert (job.status, job.attempts) == ("running", 1)
+
+    clock.shift(timedelta(minutes=9))
+    assert sweeps.run("horizons", djtz.now())["replan_jobs_resumed"] == 0  # not silent for 10 minutes yet
+    clock.shift(timedelta(minutes=2))
+    with mock.patch.object(jobs, "dispatch") as dispatch, django_capture_on_commit_callbacks(execute=True):
+        result = sweeps.run("horizons", djtz.now())
+    assert (result["replan_jobs_resumed"], result["replan_jobs_failed"]) == (1, 0)
+    dispatch.assert_called_once_with(job.pk)
+
+    assert jobs.run_replan_job(job.pk) == "done"  # the worker that picks it up goes on where the last one stopped
+    job.refresh_from_db()
+    assert (job.status, job.regimens_done, job.attempts) == ("done", 5, 2)
+    assert on_wednesdays(clinic) == 0
+
+    ReplanJob.objects.filter(pk=job.pk).update(status="running", attempts=jobs.MAX_ATTEMPTS)
+    clock.shift(timedelta(minutes=11))
+    assert sweeps.run("horizons", djtz.now())["replan_jobs_failed"] == 1
+    job.refresh_from_db()
+    assert job.status == "failed" and "resume it" in job.error_message
