@@ -30,6 +30,7 @@ from patients.selectors import patient_pregnant_on
 from regimens.models import DoseStatus, Regimen, ScheduledDose
 from regimens.selectors import current_t0
 from tracker.clock import local_date
+from tracker.sweeps import in_shard
 
 # RULES §6.3: share with severe ADAMTS13 deficiency per band (derivation / internal / external).
 RISK_TABLE = {
@@ -455,11 +456,14 @@ def b12_status_for(patient: Patient) -> dict[str, Any]:
 
 def neuro_flag_set_at(patient_ids: Collection[int] | None) -> dict[int, datetime]:
     """Patient id -> when the patient's "neurological involvement" flag was last switched on, for the patients
-    (all when None) whose flag is on now (RULES §10 V-5: S-6(a) also runs on the flag). Read from the
-    patient's history; a patient with no history row (bulk-loaded) counts from its creation. Two queries."""
+    (all when None: all of the running sweep's shard, tracker.sweeps.in_shard) whose flag is on now (RULES §10
+    V-5: S-6(a) also runs on the flag). Read from the patient's history; a patient with no history row
+    (bulk-loaded) counts from its creation. Two queries."""
     patients = Patient.objects.filter(neurological_involvement=True)
     if patient_ids is not None:
         patients = patients.filter(pk__in=list(patient_ids))
+    else:
+        patients = in_shard(patients, "pk")
     flagged = dict(patients.values_list("pk", "created_at"))
     since: dict[int, datetime] = {}
     seen: set[int] = set()

@@ -6,6 +6,9 @@ rows, their history and the staff notifications, one statement per 1,000 rows), 
 that escalate or reopen go through `alert_raise` one by one, so the query count grows with neither the
 patients nor the new alerts. Idempotent: the same `at` twice changes nothing the second time.
 
+Every part is per patient: each reads and closes only the alerts and rows of the running shard's patients
+(tracker.sweeps.in_shard; everything when unsharded), so the shards of one run can go to several workers.
+
 The response rules A-* (monitoring/rules/) depend only on the results, not on the clock: they run when a
 result arrives (monitoring/evaluation.py). A window that closes without its result is the "overdue test" of
 RULES §3.3, raised here as lab_recheck_overdue.
@@ -46,7 +49,7 @@ from regimens.models import (
 )
 from regimens.schedule import is_neuro_loading
 from tracker.clock import local_date
-from tracker.sweeps import register
+from tracker.sweeps import in_shard, register
 
 MAINTENANCE_END_CONDITIONS = ("lifelong", "until_cause_resolved")
 
@@ -77,10 +80,12 @@ def apply_alerts(
     further overdue dose or recheck; the same one a day later is not new) and clear "target met" where the
     problem is back (V-2); close the ones no longer wanted (one UPDATE; a CRITICAL one only records "target
     met" until a person acknowledges it, V-2). `resolve_rule_ids` limits closing to alerts raised by those
-    rules (S-6 has two)."""
+    rules (S-6 has two). Only the alerts of the running shard's patients (`wanted` comes from the same shard)."""
     existing = {
         pid: (severity, rule_id, status, evidence, target_met_at)
-        for pid, severity, rule_id, status, evidence, target_met_at in Alert.objects.filter(kind=kind)
+        for pid, severity, rule_id, status, evidence, target_met_at in in_shard(
+            Alert.objects.filter(kind=kind), "patient_id"
+        )
         .exclude(status=AlertStatus.RESOLVED)
         .values_list("patient_id", "severity", "rule_id", "status", "evidence", "target_met_at")
     }
@@ -215,10 +220,13 @@ def dose_overdue(at: datetime) -> dict[str, int]:
         .values("due_date")[:1]
     )
     rows = list(
-        ScheduledDose.objects.filter(
-            status=DoseStatus.PLANNED,
-            self_administered=False,
-            regimen__status=RegimenStatus.ACTIVE,
+        in_shard(
+            ScheduledDose.objects.filter(
+                status=DoseStatus.PLANNED,
+                self_administered=False,
+                regimen__status=RegimenStatus.ACTIVE,
+            ),
+            "patient_id",
         )
         .annotate(original_due=Least("due_date", Coalesce(Subquery(first_missed), "due_date")))
         .filter(original_due__lt=bound)
@@ -297,7 +305,7 @@ def recheck_overdue(at: datetime) -> dict[str, int]:
     bound = _latest_local_today(at)
     candidates: list[dict[str, Any]] = [
         dict(c)
-        for c in LabRecheck.objects.filter(regimen__status=RegimenStatus.ACTIVE)
+        for c in in_shard(LabRecheck.objects.filter(regimen__status=RegimenStatus.ACTIVE), "patient_id")
         .filter(status__in=[RecheckStatus.DUE, RecheckStatus.OVERDUE])
         .filter(window_end__lt=bound)
         .values(
@@ -367,7 +375,10 @@ def neuro_review_due(at: datetime) -> dict[str, int]:
     in_phase = {"regimen": OuterRef("pk"), "phase_index": OuterRef("current_phase")}
     reviews = RegimenDecision.objects.filter(**in_phase, kind=DecisionKind.REVIEW).order_by("-decided_on")
     rows = (
-        Regimen.objects.filter(status=RegimenStatus.ACTIVE, protocol__phases__review_every_days__isnull=False)
+        in_shard(
+            Regimen.objects.filter(status=RegimenStatus.ACTIVE, protocol__phases__review_every_days__isnull=False),
+            "patient_id",
+        )
         .distinct()
         .annotate(
             phase_start=Subquery(
@@ -448,7 +459,10 @@ def neuro_treatment_delay(at: datetime) -> dict[str, int]:
     cutoff = at - timedelta(hours=hours)
     facts: dict[int, tuple[datetime, int]] = {}
     for pid, recorded, fact_id in (
-        PatientFact.objects.filter(kind=FactKind.NEURO_SYMPTOMS, absent=False, recorded_at__lte=cutoff)
+        in_shard(
+            PatientFact.objects.filter(kind=FactKind.NEURO_SYMPTOMS, absent=False, recorded_at__lte=cutoff),
+            "patient_id",
+        )
         .order_by("patient_id", "recorded_at", "id")
         .values_list("patient_id", "recorded_at", "id")
     ):
@@ -494,7 +508,7 @@ def gate_pending(at: datetime) -> dict[str, int]:
         .order_by("-administered_at")
     )
     rows = (
-        Regimen.objects.filter(status=RegimenStatus.ACTIVE, awaiting_gate=True)
+        in_shard(Regimen.objects.filter(status=RegimenStatus.ACTIVE, awaiting_gate=True), "patient_id")
         .annotate(
             last_dose_at=Subquery(last_before.values("administered_at")[:1]),
             last_dose_id=Subquery(last_before.values("id")[:1]),

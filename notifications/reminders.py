@@ -40,6 +40,7 @@ from regimens.models import DoseStatus, LabRecheck, RecheckStatus, Regimen, Regi
 from regimens.selectors import appointment_time
 from tracker import bulk
 from tracker.clock import end_of_day, local_date
+from tracker.sweeps import in_shard
 
 # The same reading of "maintenance" as the S-4 overdue rule (monitoring/sweep.py): a phase that runs for
 # life or until the cause is resolved; every other clinic-given phase counts as loading.
@@ -327,7 +328,8 @@ def _dose_candidates(at: datetime, timing: Timing, lo: date, hi: date) -> list[C
     overdue_after = int(settings.COBALT["REMINDER_OVERDUE_AFTER_DAYS"])
     before = [0, *maintenance_days, *loading_days]
     rows = list(
-        ScheduledDose.objects.filter(
+        in_shard(ScheduledDose.objects.all(), "patient_id")
+        .filter(
             status=DoseStatus.PLANNED,
             self_administered=False,  # taken at home daily: no appointment to remind of
             regimen__status=RegimenStatus.ACTIVE,
@@ -377,7 +379,8 @@ def _recheck_candidates(at: datetime, timing: Timing, lo: date, hi: date) -> lis
     if not days:
         return []
     rows = (
-        LabRecheck.objects.filter(
+        in_shard(LabRecheck.objects.all(), "patient_id")
+        .filter(
             status=RecheckStatus.DUE,
             regimen__status=RegimenStatus.ACTIVE,
             window_start__gte=lo + timedelta(days=min(days)),
@@ -415,7 +418,8 @@ def _home_dose_candidates(at: datetime, timing: Timing, lo: date, hi: date) -> l
     if every <= 0:
         return []
     running = (
-        ScheduledDose.objects.filter(
+        in_shard(ScheduledDose.objects.all(), "patient_id")
+        .filter(
             self_administered=True,
             status=DoseStatus.PLANNED,
             regimen__status=RegimenStatus.ACTIVE,
@@ -461,7 +465,8 @@ def _moved_candidates(at: datetime, timing: Timing) -> list[Candidate]:
     patient's quiet hours end."""
     told = Q(status=DeliveryStatus.SENT) | Q(status=DeliveryStatus.CANCELLED, last_error__startswith="merged into")
     rows = (
-        Delivery.objects.filter(
+        in_shard(Delivery.objects.all(), "patient_id")
+        .filter(
             told,
             purpose__in=(Purpose.DOSE_REMINDER, Purpose.APPOINTMENT_MOVED),
             dose__status=DoseStatus.PLANNED,
@@ -563,7 +568,7 @@ def _resolve_contact_missing(at: datetime) -> int:
         | (Q(patient__reminder_channel=ReminderChannel.SMS) & ~Q(patient__phone=""))
     )
     return int(
-        _unresolved(AlertKind.CONTACT_MISSING)
+        in_shard(_unresolved(AlertKind.CONTACT_MISSING), "patient_id")
         .filter(fixed)
         .update(status=AlertStatus.RESOLVED, resolved_at=at, resolution="contact details added or opted out")
     )
@@ -573,8 +578,10 @@ def cancel_irrelevant(at: datetime) -> int:
     """Cancel pending reminders whose dose was given, not given, cancelled or moved, whose recheck is no
     longer due, or whose patient opted out or changed channel; point the rest at the patient's current
     address."""
-    rows = Delivery.objects.filter(status=DeliveryStatus.PENDING, purpose__in=REMINDER_PURPOSES).values(
-        "id", "address", "patient__email", "patient__phone", *RELEVANCE_FIELDS
+    rows = (
+        in_shard(Delivery.objects.all(), "patient_id")
+        .filter(status=DeliveryStatus.PENDING, purpose__in=REMINDER_PURPOSES)
+        .values("id", "address", "patient__email", "patient__phone", *RELEVANCE_FIELDS)
     )
     by_reason: dict[str, list[int]] = {}
     readdressed: list[Delivery] = []
@@ -593,7 +600,8 @@ def cancel_irrelevant(at: datetime) -> int:
 
 def plan_reminders(at: datetime) -> dict[str, int]:
     """The "reminders" sweep: write the reminders due within the lookahead, cancel the ones no longer
-    wanted, and raise contact_missing for patients we cannot reach. Idempotent for the same `at`."""
+    wanted, and raise contact_missing for patients we cannot reach. Idempotent for the same `at`. Reads only
+    the running shard's patients (tracker.sweeps.in_shard)."""
     timing = Timing.from_settings()
     # Local dates anywhere on earth (UTC-12 .. UTC+14) whose send time can fall in the window.
     lo = (at - timing.stale - timedelta(hours=12)).date()

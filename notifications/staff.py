@@ -35,6 +35,7 @@ from notifications.timing import parse_time
 from patients.models import Clinic, ClinicMembership, Role
 from tracker import bulk, events
 from tracker.clock import local_date
+from tracker.sweeps import in_shard
 
 logger = logging.getLogger(__name__)
 
@@ -240,7 +241,7 @@ def send_digests(at: datetime) -> int:
         Alert.objects.annotate(announced_at=Coalesce("reopened_at", "opened_at"))
         .filter(severity=Severity.MEDIUM, announced_at__gte=earliest, announced_at__lt=latest)
         .exclude(status=AlertStatus.RESOLVED)
-        .order_by("announced_at", "id")
+        .order_by("announced_at", "patient_id", "kind", "id")  # the same order however the alerts were written
         .values(*ALERT_FIELDS, "announced_at")
     )
     for a in alerts:
@@ -287,7 +288,8 @@ def escalate(at: datetime) -> dict[str, int]:
     for severity, h in hours.items():
         overdue |= Q(severity=severity, announced_at__lte=at - timedelta(hours=h))
     rows = list(
-        Alert.objects.annotate(announced_at=Coalesce("reopened_at", "opened_at"))
+        in_shard(Alert.objects.all(), "patient_id")  # the running sweep's shard (tracker/sweeps.py)
+        .annotate(announced_at=Coalesce("reopened_at", "opened_at"))
         .filter(status=AlertStatus.OPEN, escalated_at__isnull=True)
         .filter(overdue)
         .values(*ALERT_FIELDS, "patient__clinic__lead_id")
@@ -336,9 +338,3 @@ def escalate(at: datetime) -> dict[str, int]:
         # Compare-and-set: a concurrent sweep that got here first has already set it.
         done = Alert.objects.filter(id__in=escalated, escalated_at__isnull=True).update(escalated_at=at)
     return {"escalated": done, "escalation_unrouted": unrouted}
-
-
-def staff_sweep(at: datetime) -> dict[str, int]:
-    with transaction.atomic():
-        digests = send_digests(at)
-    return {"digest_messages": digests, **escalate(at)}

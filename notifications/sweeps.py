@@ -1,7 +1,8 @@
 """The notification sweeps (tracker/sweeps.py), registered in the order they run: patient reminders, staff
 digests and escalation (which also fails lab import jobs whose worker stopped), then the outbox. The first
-two are idempotent for the same instant and only write rows; the outbox sweep that runs after them sends what
-is due:
+two are idempotent for the same instant and only write rows. Reminders and escalation run per shard of
+patients (tracker/sweeps.py); the clinics' digests, the stale import jobs and the outbox run once per run,
+after the shards. The outbox sweep that runs after them sends what is due:
 
 1. Rows left "sending" longer than the lease belong to a dead worker: back to pending.
 2. Pending rows that are due go to a worker (Celery beat), or are delivered right here when
@@ -14,12 +15,13 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 
 from django.conf import settings
+from django.db import transaction
 
 from notifications.delivery import deliver_one
 from notifications.models import Delivery, DeliveryStatus
 from notifications.outbox import dispatch
 from notifications.reminders import plan_reminders
-from notifications.staff import staff_sweep
+from notifications.staff import escalate, send_digests
 from patients.labs.jobs import fail_stale_jobs
 from tracker.sweeps import inline_delivery, register
 
@@ -31,12 +33,22 @@ def reminders(at: datetime) -> dict[str, int]:
 
 @register("staff")
 def staff(at: datetime) -> dict[str, int]:
-    # Also fails the lab import jobs whose worker stopped, so that no job stays "running" unread.
-    return {**staff_sweep(at), "stale_import_jobs": fail_stale_jobs(at)}
+    """Per shard: escalation of the shard's patients' alerts."""
+    return escalate(at)
 
 
-@register("outbox")
+@register("staff", once=True)
+def staff_once(at: datetime) -> dict[str, int]:
+    """Once per run, after the shards: one digest per clinic (it gathers alerts of every shard), and the lab
+    import jobs whose worker stopped are failed, so that no job stays "running" unread."""
+    with transaction.atomic():
+        digests = send_digests(at)
+    return {"digest_messages": digests, "stale_import_jobs": fail_stale_jobs(at)}
+
+
+@register("outbox", once=True)
 def outbox(at: datetime) -> dict[str, int]:
+    """Global, once per run: it reads only due delivery ids, staff messages (no patient) among them."""
     lease = timedelta(seconds=int(settings.COBALT["DELIVERY_LEASE_SECONDS"]))
     reclaimed = Delivery.objects.filter(status=DeliveryStatus.SENDING, claimed_at__lt=at - lease).update(
         status=DeliveryStatus.PENDING, updated_at=at

@@ -1,5 +1,5 @@
-"""Sign-ins and failed sign-ins, recorded for the audit log (patients.StaffEvent). Connected in
-PatientsConfig.ready()."""
+"""Sign-ins and failed sign-ins, recorded for the audit log (patients.StaffEvent), and the patient id range
+the sweeps shard by (tracker/sweeps.py). Connected in PatientsConfig.ready()."""
 
 from __future__ import annotations
 
@@ -7,10 +7,12 @@ from typing import Any
 
 from django.contrib.auth import get_user_model
 from django.contrib.auth.signals import user_logged_in, user_login_failed
+from django.db.models import Max, Min
 from django.dispatch import receiver
 from django.utils import timezone
 
-from patients.models import StaffEvent, StaffEventKind
+from patients.models import Patient, StaffEvent, StaffEventKind
+from tracker import events
 
 
 def _ip(request: Any) -> str | None:
@@ -41,3 +43,10 @@ def sign_in_failed(sender: Any, credentials: dict[str, Any], request: Any = None
         username=username,
         ip_address=_ip(request),
     )
+
+
+@events.provide("patients.id_range")
+def patient_id_range() -> tuple[int, int] | None:
+    """(lowest, highest) patient id, None without patients: the sweeps cut their shards from it (one query)."""
+    bounds = Patient.objects.aggregate(lo=Min("id"), hi=Max("id"))
+    return None if bounds["lo"] is None else (int(bounds["lo"]), int(bounds["hi"]))

@@ -13,5 +13,11 @@ from tracker.sweeps import register
 def extend_horizons(at: datetime) -> dict[str, int]:
     """RULES "Scheduling semantics": lifelong phases are planned at least 12 months ahead and
     clinician-ended phases 14 days ahead; this extends both as time passes."""
-    # And a large calendar change's re-plan job whose worker stopped goes on (regimens/jobs.py).
-    return {**regimens_extend_horizons(at=at), **resume_stale_jobs(at)}
+    return regimens_extend_horizons(at=at)
+
+
+@register("horizons", once=True)
+def horizons_once(at: datetime) -> dict[str, int]:
+    """Once per run, after the shards: a large calendar change's re-plan job whose worker stopped goes on
+    (regimens/jobs.py)."""
+    return resume_stale_jobs(at)

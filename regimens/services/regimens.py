@@ -48,6 +48,7 @@ from regimens.services.planning import (
 from tracker import events
 from tracker.clock import local_date, patient_today
 from tracker.errors import ConflictError, ServiceError, require_acknowledged, require_override_reason
+from tracker.sweeps import in_shard
 
 
 def regimen_start(
@@ -366,8 +367,10 @@ def regimens_extend_horizons(*, at: datetime) -> dict[str, int]:
     instant finds nothing to do.
     """
     # extend_on is a local date; a day of slack covers every time zone's "today".
-    candidates = Regimen.objects.filter(
-        status=RegimenStatus.ACTIVE, extend_on__lte=(at + timedelta(days=1)).date()
+    # The running sweep's shard of patients, if any (tracker/sweeps.py).
+    candidates = in_shard(
+        Regimen.objects.filter(status=RegimenStatus.ACTIVE, extend_on__lte=(at + timedelta(days=1)).date()),
+        "patient_id",
     ).values_list("id", flat=True)
     # Batches of regimens re-planned together (planning.replan_regimens): a fixed number of queries
     # per batch, each batch its own transaction.

@@ -155,7 +155,9 @@ def current_test_db_url() -> str:
 class Worker:
     """One `celery worker` process group (main process + prefork children)."""
 
-    def __init__(self, broker_url: str, smtp_port: int, log_dir: Path, env: dict[str, str] | None = None) -> None:
+    def __init__(
+        self, broker_url: str, smtp_port: int, log_dir: Path, env: dict[str, str] | None = None, concurrency: int = 4
+    ) -> None:
         self.name = f"h6-{uuid.uuid4().hex[:8]}"
         self.log = log_dir / f"{self.name}.log"
         environment = {
@@ -176,7 +178,7 @@ class Worker:
         with open(self.log, "wb") as out:
             self.proc = subprocess.Popen(
                 [sys.executable, "-m", "celery", "-A", "tracker", "worker", "--loglevel=INFO",
-                 "--concurrency=4", "--pool=prefork", "--without-gossip", "--without-mingle",
+                 f"--concurrency={concurrency}", "--pool=prefork", "--without-gossip", "--without-mingle",
                  "--without-heartbeat", "-n", f"{self.name}@%h"],
                 cwd=ROOT, env=environment, stdout=out, stderr=subprocess.STDOUT, start_new_session=True,
             )
@@ -210,8 +212,8 @@ class Worker:
 def start_worker(services: None, tmp_path: Path) -> Iterator[Callable[..., Worker]]:
     workers: list[Worker] = []
 
-    def start(broker_url: str, smtp_port: int, env: dict[str, str] | None = None) -> Worker:
-        worker = Worker(broker_url, smtp_port, tmp_path, env)
+    def start(broker_url: str, smtp_port: int, env: dict[str, str] | None = None, concurrency: int = 4) -> Worker:
+        worker = Worker(broker_url, smtp_port, tmp_path, env, concurrency)
         workers.append(worker)
         return worker
 

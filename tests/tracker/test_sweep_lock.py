@@ -12,7 +12,7 @@ import redis
 
 from tests.conftest import require_service
 from tracker import sweeps
-from tracker.tasks import run_sweep
+from tracker.tasks import finish_sweep, run_sweep, run_sweep_shard
 
 URL = "redis://127.0.0.1:6379/14"
 
@@ -74,6 +74,37 @@ def test_the_beat_task_skips_a_sweep_that_is_still_running(lock_redis: redis.Red
     with sweeps.sweep_lock("horizons"):
         assert run_sweep("horizons") == {"skipped_running": 1}
     assert run_sweep("horizons") == {"extended": 0}
+
+
+# A fanned-out run (tracker/tasks.py): run_sweep takes the lock, its shards and callback hold it with its token.
+AT = "2027-01-04T10:00:00+00:00"
+
+
+def test_a_shard_of_a_run_that_lost_its_lock_to_another_run_does_nothing(lock_redis: redis.Redis) -> None:
+    stale = sweeps.lock_acquire("staff", seconds=1)
+    assert stale is not None
+    time.sleep(1.3)  # its shards waited in the queue past the expiry
+    current = sweeps.lock_acquire("staff")  # and the next beat's run took the lock
+    assert current is not None
+
+    assert run_sweep_shard("staff", AT, None, None, stale) == {"counts": {}, "worker": "inline", "skipped": True}
+    # Its callback skips the digests and leaves the other run's lock alone.
+    done = finish_sweep([{"counts": {"escalated": 0}, "worker": "w1", "skipped": False}], "staff", AT, stale)
+    assert done["counts"] == {"escalated": 0}
+    assert lock_redis.get("cobalt:sweep-lock:staff") == current.encode()
+
+
+def test_a_shard_takes_back_its_expired_lock_when_no_other_run_took_it(lock_redis: redis.Redis) -> None:
+    token = sweeps.lock_acquire("monitoring", seconds=1)
+    assert token is not None
+    time.sleep(1.3)
+    assert not lock_redis.exists("cobalt:sweep-lock:monitoring")
+    assert sweeps.lock_hold("monitoring", token) is True
+    # Held again for SWEEP_LOCK_SECONDS: the next beat is skipped until the callback releases it.
+    assert run_sweep("monitoring") == {"skipped_running": 1}
+    assert lock_redis.ttl("cobalt:sweep-lock:monitoring") > 30
+    sweeps.lock_release("monitoring", token)
+    assert not lock_redis.exists("cobalt:sweep-lock:monitoring")
 
 
 def test_without_a_lock_url_every_run_goes_ahead(settings: Any) -> None:

@@ -256,6 +256,10 @@ else:
         "control_folder": str(BROKER_DIR / "control"),
     }
 CELERY_TASK_IGNORE_RESULT = True
+# A sweep fanned out over the workers is a chord (tracker/tasks.py): its shard tasks' results go to Redis, kept an
+# hour. Without Redis there is no result backend and a sweep runs its shards in one task.
+CELERY_RESULT_BACKEND = REDIS_URL or None
+CELERY_RESULT_EXPIRES = 3600
 CELERY_TASK_SERIALIZER = "json"
 CELERY_ACCEPT_CONTENT = ["json"]
 CELERY_TIMEZONE = "UTC"
@@ -348,6 +352,9 @@ COBALT = {
     # one beat): no lock.
     "SWEEP_LOCK_URL": env.str("COBALT_SWEEP_LOCK_URL", default=REDIS_URL),
     "SWEEP_LOCK_SECONDS": env.int("COBALT_SWEEP_LOCK_SECONDS", default=60),
+    # A sweep's per-patient work is cut into shards of this many patient ids, one Celery task each, shared by the
+    # workers (tracker/sweeps.py shards); it bounds a worker's memory. One shard: the sweep runs in one task.
+    "SWEEP_SHARD_SIZE": env.int("COBALT_SWEEP_SHARD_SIZE", default=5000),
     # Issue 12, not clinical: a CSV import of more rows than this runs as a Celery job (patients/labs/jobs.py)
     # and the API answers 202 with the job's URL; smaller files are imported within the request.
     "IMPORT_SYNC_MAX_ROWS": env.int("COBALT_IMPORT_SYNC_MAX_ROWS", default=2000),
