@@ -27,6 +27,7 @@ from celery import shared_task
 from django.conf import settings
 from django.db import transaction
 from django.db.models import F, QuerySet
+from django.db.models.functions import Greatest
 from django.utils import timezone
 
 from patients.models import Clinic
@@ -105,8 +106,11 @@ def run_replan_job(job_id: int) -> str:
                     .values_list("pk", flat=True)[:size]
                 )
                 if not ids:
+                    # Regimens started during the job (planned on the new calendar already) were counted too.
                     ReplanJob.objects.filter(pk=job_id).update(
-                        status=ReplanJobStatus.DONE, finished_at=timezone.now()
+                        status=ReplanJobStatus.DONE,
+                        finished_at=timezone.now(),
+                        regimens_total=Greatest("regimens_total", "regimens_done"),
                     )
                     return "done"
                 replan_regimens(ids, cause=job.cause, batch_size=size, audit_batch=job.audit_batch)
@@ -154,7 +158,8 @@ def resume_stale_jobs(at: datetime) -> dict[str, int]:
     resumed = ReplanJob.objects.filter(pk__in=ids).update(status=ReplanJobStatus.QUEUED, heartbeat_at=at)
     for job_id in ids:
         transaction.on_commit(partial(dispatch, job_id))
-    return {"replan_jobs_resumed": resumed, "replan_jobs_failed": failed}
+    counts = {"replan_jobs_resumed": resumed, "replan_jobs_failed": failed}
+    return {name: n for name, n in counts.items() if n}  # nothing to say: the sweep's summary stays as it was
 
 
 @shared_task(name="regimens.replan_clinic_job")

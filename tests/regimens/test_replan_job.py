@@ -184,11 +184,11 @@ def test_the_horizons_sweep_resumes_a_job_whose_worker_stopped_and_gives_up_afte
     assert (job.status, job.attempts) == ("running", 1)
 
     clock.shift(timedelta(minutes=9))
-    assert sweeps.run("horizons", djtz.now())["replan_jobs_resumed"] == 0  # not silent for 10 minutes yet
+    assert "replan_jobs_resumed" not in sweeps.run("horizons", djtz.now())  # not silent for 10 minutes yet
     clock.shift(timedelta(minutes=2))
     with mock.patch.object(jobs, "dispatch") as dispatch, django_capture_on_commit_callbacks(execute=True):
         result = sweeps.run("horizons", djtz.now())
-    assert (result["replan_jobs_resumed"], result["replan_jobs_failed"]) == (1, 0)
+    assert (result["replan_jobs_resumed"], result.get("replan_jobs_failed")) == (1, None)
     dispatch.assert_called_once_with(job.pk)
 
     assert jobs.run_replan_job(job.pk) == "done"  # the worker that picks it up goes on where the last one stopped
