@@ -13,7 +13,7 @@ from typing import Any
 from drf_spectacular.extensions import OpenApiAuthenticationExtension
 from drf_spectacular.openapi import AutoSchema as SpectacularAutoSchema
 from drf_spectacular.plumbing import ResolvedComponent
-from rest_framework import permissions
+from rest_framework import permissions, serializers
 
 from tracker.api import SafetyWarningsErrorSerializer
 
@@ -67,6 +67,11 @@ class AutoSchema(SpectacularAutoSchema):
         else:
             operation["security"] = []  # explicit: no credentials needed (the token endpoint)
         parameters = operation.get("parameters", [])
+        for parameter in parameters:
+            # Every integer query parameter of this API is a row id or a page number: 0 and below are a 400.
+            schema = parameter.get("schema", {})
+            if parameter.get("in") == "query" and schema.get("type") == "integer":
+                schema.setdefault("minimum", 1)
         if any(p.get("in") == "path" for p in parameters) or self._is_paged():
             wanted.add("404")
         if self.method in _WRITE_METHODS or any(p.get("in") == "query" for p in parameters):
@@ -89,6 +94,14 @@ class AutoSchema(SpectacularAutoSchema):
             response["content"] = {"application/json": {"schema": self._error_schema(code)}}
         operation["responses"] = dict(sorted(responses.items()))
         return operation
+
+    def _map_serializer_field(self, field: Any, direction: Any, bypass_extensions: bool = False) -> dict[str, Any]:
+        meta: dict[str, Any] = super()._map_serializer_field(field, direction, bypass_extensions)
+        # A list that may not be empty says so (drf-spectacular leaves allow_empty=False out).
+        if isinstance(field, serializers.ListSerializer | serializers.ListField) and not field.allow_empty:
+            if meta.get("type") == "array":
+                meta.setdefault("minItems", 1)
+        return meta
 
     def _needs_user(self) -> bool:
         checks = self.view.get_permissions()
