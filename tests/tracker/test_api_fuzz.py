@@ -250,3 +250,17 @@ def test_chains_of_requests_pass_every_schemathesis_check(token: str) -> None:
             suppress_health_check=list(HealthCheck),
         )
     )
+
+
+def test_both_tests_run_every_check_schemathesis_has() -> None:
+    """The operation test passes ALL_CHECKS; the chains use the configured set: the same checks."""
+    from schemathesis.checks import CheckContext
+
+    config = schema.config.checks_config_for(operation=None, phase="stateful")
+    context = CheckContext(
+        override=None, auth=None, headers=None, config=config, transport_kwargs=None, response_checks=None
+    )
+    names = {check.__name__ for check in ALL_CHECKS}
+    assert names == set(CHECKS.get_all_names()) | {"max_response_time"}
+    assert {check.__name__ for check in context.internals.checks} == names
+    assert config.max_response_time.limit == MAX_RESPONSE_SECONDS
