@@ -80,6 +80,7 @@ assert not any(isinstance(check, type) for check in CHECKS.get_all())
 PASSWORD = "pw-for-tests"  # tests.factories.UserFactory's
 REAL_IDS: dict[str, int | None] = {}
 REAL_VALUES: dict[str, Any] = {}
+REAL_SIGN_IN: dict[str, str] = {}  # for the token endpoint only
 
 
 def api_token(user: Any) -> str:
@@ -116,10 +117,9 @@ def token(db: Any) -> Iterator[str]:
             "regimen": regimen.pk,
             "protocol": protocol.code,
             "timezone": "Europe/London",
-            "username": nurse.username,
-            "password": PASSWORD,
         }
     )
+    REAL_SIGN_IN.update({"username": nurse.username, "password": PASSWORD})
     # As Django's test client does: the WSGI handler would close the test's connection after each
     # request (and with it the transaction the test runs in).
     request_started.disconnect(close_old_connections)
@@ -150,10 +150,11 @@ def use_real_rows(case: Any) -> None:
             case.path_parameters[name] = real
     if case.meta is None or not case.meta.generation.mode.is_positive:
         return
+    reals = {**REAL_VALUES, **(REAL_SIGN_IN if case.path == "/api/auth/token/" else {})}
     for container in (case.query, case.body):
         if not isinstance(container, dict):
             continue
-        for name, real in REAL_VALUES.items():
+        for name, real in reals.items():
             if name in container and container[name] is not None:
                 container[name] = real
 
