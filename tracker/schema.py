@@ -46,6 +46,12 @@ _DESCRIPTIONS = {
     "429": "Too many requests: wait the seconds in Retry-After.",
 }
 _WRITE_METHODS = {"POST", "PUT", "PATCH"}
+# Request text, as DRF's CharField reads it: no NUL character (TEXT) and, where blank is refused, at least
+# one character Python's str.strip() keeps (DRF trims first), spelt out since JSON Schema's \s (ECMA 262)
+# and Python's whitespace differ (\x1c-\x1f, \x85, \ufeff).
+_SPACES = "\t\n\v\f\r\x1c-\x1f \x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000"
+TEXT = "^[^\x00]*$"
+TEXT_NOT_BLANK = f"^[^\x00]*[^\x00{_SPACES}][^\x00]*$"
 
 
 class AutoSchema(SpectacularAutoSchema):
@@ -101,6 +107,18 @@ class AutoSchema(SpectacularAutoSchema):
         if isinstance(field, serializers.ListSerializer | serializers.ListField) and not field.allow_empty:
             if meta.get("type") == "array":
                 meta.setdefault("minItems", 1)
+        # Text: DRF refuses a NUL character, and trims text before checking that it is not blank ("\t"
+        # alone is blank). Say both, unless the field states its own pattern.
+        if (
+            direction == "request"
+            and isinstance(field, serializers.CharField)
+            and not field.read_only
+            and meta.get("type") == "string"
+            and "format" not in meta
+            and "enum" not in meta
+        ):
+            blank_refused = not field.allow_blank and field.trim_whitespace
+            meta.setdefault("pattern", TEXT_NOT_BLANK if blank_refused else TEXT)
         return meta
 
     def _needs_user(self) -> bool:

@@ -14,6 +14,7 @@ from rest_framework.test import APIClient
 
 from patients.models import Patient
 from tracker.api import PLAUSIBLE_YEAR_PATTERN
+from tracker.schema import TEXT, TEXT_NOT_BLANK
 
 pytestmark = pytest.mark.django_db
 
@@ -151,3 +152,18 @@ def test_the_schema_states_the_years_dates_and_times_may_have(schema: dict[str, 
     for day, accepted in [("1900-01-01", True), ("2199-12-31", True), ("1899-12-31", False), ("2200-01-01", False)]:
         assert bool(re.search(PLAUSIBLE_YEAR_PATTERN, day)) is accepted
         assert (api.get("/api/doses/", {"due_to": day}).status_code == 200) is accepted
+
+
+def test_the_schema_says_text_has_no_nul_and_a_required_text_is_not_only_spaces(
+    schema: dict[str, Any], api: APIClient, patient: Patient
+) -> None:
+    components = schema["components"]["schemas"]
+    required_text = components["PatientRequest"]["properties"]["family_name"]["pattern"]
+    optional_text = components["PatientRequest"]["properties"]["phone"]["oneOf"][0]["pattern"]
+    assert required_text == TEXT_NOT_BLANK and optional_text == TEXT
+    assert "pattern" not in components["Patient"]["properties"]["family_name"]  # answers are not judged by it
+    for value, accepted in [("Lovelace", True), (" Ada ", True), ("\t", False), ("\u3000 ", False), ("A\x00", False)]:
+        assert bool(re.search(required_text, value)) is accepted
+        response = api.patch(f"/api/patients/{patient.pk}/", {"family_name": value}, format="json")
+        assert (response.status_code == 200) is accepted, response.content
+    assert re.search(optional_text, "") and not re.search(optional_text, "+44\x00")

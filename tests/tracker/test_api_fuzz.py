@@ -172,13 +172,16 @@ RULES_BEYOND_THE_SCHEMA: dict[str, frozenset[str]] = {
     # plausible value in that unit.
     "GET /api/patients/{id}/trends/": frozenset({"analytes"}),
     "GET /api/lab-results/": frozenset({"analyte"}),
-    # ... and a sample not taken before the patient was born.
-    "POST /api/lab-results/": frozenset({"analyte", "unit", "value", "ref_low", "ref_high", "collected_at"}),
-    "POST /api/lab-results/panel/": frozenset({"results", "collected_at"}),
+    # ... and a sample not taken before the patient was born, nor reported before it was taken.
+    "POST /api/lab-results/": frozenset(
+        {"analyte", "unit", "value", "ref_low", "ref_high", "collected_at", "reported_at"}
+    ),
+    "POST /api/lab-results/panel/": frozenset({"results", "collected_at", "reported_at"}),
     # A CSV in UTF-8 with the documented columns (docs/lab-results.md); the schema says "a file".
     "POST /api/lab-results/import/": frozenset({"file"}),
     # Dates relative to today or to the regimen (RULES bounds, COBALT_MAX_START_DAYS_AHEAD).
     "POST /api/doses/{id}/administer/": frozenset({"administered_at"}),
+    "POST /api/doses/{id}/not-given/": frozenset({"on"}),
     "POST /api/schedule/preview/": frozenset({"start_date"}),
     "POST /api/regimens/": frozenset({"start_date", "acknowledge", "warnings"}),
     # A transfusion has one date and no end; a fact cannot end before it starts.
