@@ -377,7 +377,9 @@ def _changes(source: Source, history_ids: list[int]) -> dict[tuple[str, int], tu
         )
     )
     before = history.objects.in_bulk([r.previous_id for r in records if r.previous_id])
-    fields = [f for f in source.model._meta.concrete_fields if f.name not in QUIET_FIELDS]
+    # A field the history leaves out (e.g. Regimen.planned_lab_inputs, derived data) has no change to show.
+    kept = {f.attname for f in history._meta.concrete_fields}
+    fields = [f for f in source.model._meta.concrete_fields if f.name not in QUIET_FIELDS and f.attname in kept]
     out = {}
     for record in records:
         old = before.get(record.previous_id) if record.previous_id else None

@@ -20,7 +20,7 @@ from django.db import transaction
 from django.utils import timezone as djtz
 
 from monitoring import rules
-from monitoring.inputs import rule_settings, stored_results
+from monitoring.inputs import lab_context, rule_settings, stored_results
 from monitoring.rules.base import fmt
 from monitoring.rules.patterns import (
     Inputs,
@@ -37,8 +37,9 @@ from patients.labs.analytes import AnalyteError, resolve
 from patients.models import FactKind, LabResult, Patient, PatientFact
 from patients.selectors import pregnant_on
 from regimens.models import LabRecheck, RecheckStatus, Regimen, RegimenStatus
+from regimens.schedule import Plan
 from regimens.selectors import current_regimen, enrolled_at_maintenance, regimen_t0
-from regimens.services import regimen_plan, regimen_replan
+from regimens.services import lab_inputs, regimen_plan, regimen_replan
 from tracker.clock import local_date
 
 log = logging.getLogger(__name__)
@@ -267,11 +268,32 @@ def _s15_task(patient: Patient, inp: Inputs, finding: rules.Finding, regimen_id:
     return created
 
 
-def _recheck_plan_changed(regimen: Any, today: date) -> bool:
-    """Whether the engine's recheck plan differs from the stored rechecks (computed, not written), so an
+def _replan_needed(regimen: Regimen, inp: Inputs) -> bool:
+    """Whether new results or facts change the regimen's recheck plan (issue 16: most results do not).
+
+    What the plan reads of them is T0 and the LabContext flags; every re-plan stores them on the regimen
+    (planned_lab_inputs). When they are the same now (one query: the results; the facts are in `inp`) and the
+    horizon has not come (before `extend_on` the repeating rechecks planned up to today + 14 days stay the
+    same), nothing the plan depends on changed: no plan is computed. Otherwise the engine's plan is compared
+    with the stored rechecks; when those already agree, only the new inputs are stored (no re-plan, no history
+    row)."""
+    stored = regimen.planned_lab_inputs
+    horizon_come = regimen.extend_on is not None and regimen.extend_on <= inp.today
+    if stored is not None and not horizon_come:
+        t0 = date.fromisoformat(stored["t0"]) if stored.get("t0") else None
+        if lab_inputs(t0, lab_context(inp.patient, t0, facts=inp.facts)) == stored:
+            return False
+    plan = regimen_plan(regimen, inp.today)
+    if _recheck_plan_changed(regimen, plan):
+        return True
+    Regimen.objects.filter(pk=regimen.pk).update(planned_lab_inputs=lab_inputs(plan.t0, plan.labs))
+    return False
+
+
+def _recheck_plan_changed(regimen: Any, plan: Plan) -> bool:
+    """Whether the engine's recheck `plan` differs from the stored rechecks (computed, not written), so an
     evaluation that changes nothing writes nothing (not even a history row of the regimen)."""
 
-    plan = regimen_plan(regimen, today)
     stored = {r.key: r for r in LabRecheck.objects.filter(regimen=regimen)}
     for planned in plan.rechecks:
         row = stored.pop(planned.key, None)
@@ -373,7 +395,7 @@ def evaluate_patient(patient_id: int, at: datetime | None = None) -> dict[str, A
         regimen = (
             Regimen.objects.filter(patient=patient, status=RegimenStatus.ACTIVE).order_by("-start_date", "-id").first()
         )
-        if regimen is not None and _recheck_plan_changed(regimen, inp.today):
+        if regimen is not None and _replan_needed(regimen, inp):
             # New baseline or follow-up results change the conditional rechecks (L-1, L-4, L-4b, L-5).
             regimen_replan(regimen=regimen, today=inp.today)
             summary["replanned"] = True

@@ -7,7 +7,7 @@ tracker/events.py); `stored_results` and `rule_settings` serve monitoring/evalua
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import replace
 from datetime import date
 from decimal import Decimal
@@ -162,14 +162,15 @@ def lab_context_from(
     )
 
 
-def lab_context(patient: Patient, t0: date | None) -> LabContext:
-    """The baseline and follow-up flags RULES §2 plans rechecks from (two queries).
+def lab_context(patient: Patient, t0: date | None, facts: Sequence[PatientFact] | None = None) -> LabContext:
+    """The baseline and follow-up flags RULES §2 plans rechecks from (two queries; one when the caller has read
+    the patient's `facts` already).
 
     Baseline = the latest result of each analyte on or before T0 (§2; day 0 is the pre-dose sample, as in
     monitoring/rules/). Follow-up flags (platelets normal, rising; haemolysis markers normal) end the
     conditional rechecks "until normal" (L-4, L-4b, L-5).
     """
-    facts = list(PatientFact.objects.filter(patient=patient))
+    facts = list(PatientFact.objects.filter(patient=patient) if facts is None else facts)
     if t0 is None:
         return lab_context_from(patient, None, [], facts)
     rows = LabResult.objects.filter(

@@ -60,6 +60,7 @@ class PlasmicView(CheckedAPIView):
 
 class TrendsView(CheckedAPIView):
     query_parameters = {"get": ["analytes"]}
+    text_query_parameters = frozenset({"analytes"})
 
     @extend_schema(
         parameters=[
@@ -199,6 +200,7 @@ class NormalizationQuery(serializers.Serializer[Any]):
 
 class DashboardNormalizationView(CheckedAPIView):
     query_parameters = {"get": ["clinic", "analyte", "band"]}
+    text_query_parameters = frozenset({"band"})
 
     @extend_schema(
         parameters=[
@@ -266,7 +268,11 @@ class AuditView(CheckedAPIView):
             OpenApiParameter("from", OpenApiTypes.DATE, description="First day (the clinic's days)."),
             OpenApiParameter("to", OpenApiTypes.DATE, description="Last day (the clinic's days)."),
             OpenApiParameter("page", OpenApiTypes.INT),
-            OpenApiParameter("page_size", OpenApiTypes.INT, description=f"At most {AUDIT_MAX_PAGE_SIZE}."),
+            OpenApiParameter(
+                "page_size",
+                {"type": "integer", "minimum": 1, "maximum": AUDIT_MAX_PAGE_SIZE},
+                description=f"At most {AUDIT_MAX_PAGE_SIZE}.",
+            ),
         ],
         responses={200: OpenApiTypes.OBJECT, 404: OpenApiResponse(description=NOT_YOUR_CLINIC)},
         summary="The clinic's audit log (clinic admins only)",

@@ -19,6 +19,7 @@ new contact_missing alerts opened in bulk by alerts_open_many).
 
 from __future__ import annotations
 
+from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
@@ -27,7 +28,8 @@ from typing import Any
 from dateutil.relativedelta import relativedelta
 from django.conf import settings
 from django.db import transaction
-from django.db.models import Min, Q, QuerySet
+from django.db.models import Min, Q, QuerySet, TextField
+from django.db.models.functions import MD5, Cast
 
 from notifications import messages, outbox, purposes
 from notifications.alerts import NewAlert, alerts_open_many
@@ -265,11 +267,28 @@ def _offsets(key: str) -> list[int]:
     return sorted({int(v) for v in settings.COBALT[key]})
 
 
+def maintenance_indexes(snapshot: dict[str, Any] | None) -> set[int]:
+    """The indexes of a protocol copy's maintenance phases (lifelong or until the cause resolves)."""
+    phases = (snapshot or {}).get("phases", [])
+    return {i for i, p in enumerate(phases) if p.get("end_condition") in MAINTENANCE_END_CONDITIONS}
+
+
 def _maintenance_phases(regimen_ids: Iterable[int]) -> dict[int, set[int]]:
+    """Regimen id -> its maintenance phase indexes, reading each distinct protocol copy once per run (issue 16:
+    tens of thousands of regimens share a handful of copies): two queries, the first reads only a hash per
+    regimen, the second one copy per distinct hash."""
+    ids = list(regimen_ids)
+    if not ids:
+        return {}
+    hashes = Regimen.objects.filter(id__in=ids).annotate(h=MD5(Cast("protocol_snapshot", TextField())))
+    by_hash: dict[str, list[int]] = defaultdict(list)
+    for rid, digest in hashes.values_list("id", "h"):
+        by_hash[digest].append(rid)
+    first = {rids[0]: digest for digest, rids in by_hash.items()}
     out: dict[int, set[int]] = {}
-    for rid, snapshot in Regimen.objects.filter(id__in=list(regimen_ids)).values_list("id", "protocol_snapshot"):
-        phases = (snapshot or {}).get("phases", [])
-        out[rid] = {i for i, p in enumerate(phases) if p.get("end_condition") in MAINTENANCE_END_CONDITIONS}
+    for rid, snapshot in Regimen.objects.filter(id__in=first).values_list("id", "protocol_snapshot"):
+        indexes = maintenance_indexes(snapshot)
+        out.update(dict.fromkeys(by_hash[first[rid]], indexes))
     return out
 
 

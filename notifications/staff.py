@@ -19,6 +19,7 @@ import logging
 import zoneinfo
 from collections import defaultdict
 from datetime import UTC, date, datetime, timedelta
+from functools import partial
 from typing import Any
 
 from django.conf import settings
@@ -26,12 +27,13 @@ from django.contrib.auth import get_user_model
 from django.db import transaction
 from django.db.models import Q
 from django.db.models.functions import Coalesce
+from django.utils import timezone as djtz
 
 from notifications import messages, outbox, purposes
 from notifications.models import Alert, AlertStatus, Channel, Delivery, Purpose, Severity
 from notifications.timing import parse_time
 from patients.models import Clinic, ClinicMembership, Role
-from tracker import events
+from tracker import bulk, events
 from tracker.clock import local_date
 from tracker.sweeps import in_shard
 
@@ -129,26 +131,23 @@ def _rows(
 
 
 def _fan_out(alert: Alert, key_prefix: str, *, due_at: datetime | None = None, **extra: Any) -> int:
+    """The staff deliveries of one alert (a single opening, a severity rise, a reopening) in a fixed number of
+    queries, however many staff the clinic has: the alert, its clinic's staff, one INSERT ... ON CONFLICT DO
+    NOTHING. The rows already due are handed to a worker once the transaction commits."""
     row = Alert.objects.filter(pk=alert.pk).values(*ALERT_FIELDS).get()
     subject, body = messages.render(
         Purpose.ALERT, "en", {"alert": _alert_context(row), "clinic": row["patient__clinic__name"], **extra}
     )
-    written = 0
-    for user in _staff([row["patient__clinic_id"]]).get(row["patient__clinic_id"], []):
-        for channel, address in _channels(user):
-            _delivery, created = outbox.enqueue(
-                key=f"{key_prefix}:{user.pk}:{channel}",
-                purpose=Purpose.ALERT,
-                channel=channel,
-                subject=subject,
-                body=body,
-                due_at=due_at or alert.opened_at,
-                user=user,
-                address=address,
-                alert=alert,
-            )
-            written += int(created)
-    return written
+    rows = _rows(
+        _staff([row["patient__clinic_id"]]).get(row["patient__clinic_id"], []),
+        key=key_prefix,
+        purpose=Purpose.ALERT,
+        subject=subject,
+        body=body,
+        due_at=due_at or alert.opened_at,
+        alert_id=alert.pk,
+    )
+    return _write_new(rows, dispatch=True)
 
 
 @events.listen("alert.opened")
@@ -263,15 +262,17 @@ def send_digests(at: datetime) -> int:
     return _write_new(new)
 
 
-def _write_new(rows: list[Delivery]) -> int:
-    """Insert the rows whose keys are new (one read, one bulk insert); the outbox sweep sends them."""
-    existing = set(
-        Delivery.objects.filter(idempotency_key__in=[d.idempotency_key for d in rows]).values_list(
-            "idempotency_key", flat=True
-        )
-    )
-    fresh = [d for d in rows if d.idempotency_key not in existing]
-    Delivery.objects.bulk_create(fresh, ignore_conflicts=True)
+def _write_new(rows: list[Delivery], *, dispatch: bool = False) -> int:
+    """Insert the rows whose keys are new (INSERT ... ON CONFLICT DO NOTHING on the idempotency key, one
+    statement per 1,000 rows: a key already written, or written concurrently, is skipped); how many were new.
+    The outbox sweep sends them; with `dispatch`, those already due go to a worker as soon as the caller's
+    transaction commits (as outbox.enqueue does)."""
+    fresh = bulk.insert_new(Delivery, rows, ("idempotency_key",))
+    if dispatch:
+        now = djtz.now()
+        for delivery in fresh:
+            if isinstance(delivery, Delivery) and delivery.due_at <= now:
+                transaction.on_commit(partial(outbox.dispatch, delivery.pk))
     return len(fresh)
 
 

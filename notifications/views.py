@@ -43,6 +43,7 @@ from notifications.serializers import (
     InboxMessageSerializer,
     NotificationSerializer,
 )
+from tracker.api import IdFilter
 from tracker.permissions import restrict_to_clinics, staff_clinic_ids
 
 ERRORS = OpenApiResponse(description='Bad input: {"field": ["reason"]}.')
@@ -61,7 +62,7 @@ class AlertFilter(django_filters.FilterSet):
         choices=AlertStatus.choices, help_text="Repeat for several, e.g. status=open&status=acknowledged."
     )
     severity = django_filters.MultipleChoiceFilter(choices=Severity.choices)
-    clinic = django_filters.NumberFilter(field_name="patient__clinic", help_text="Clinic id.")
+    clinic = IdFilter(field_name="patient__clinic", help_text="Clinic id.")
     ordering = django_filters.ChoiceFilter(
         choices=[(k, k.replace("_", " ")) for k in ORDERINGS],
         method="filter_ordering",
@@ -149,7 +150,7 @@ class UTCDateTimeFilter(django_filters.IsoDateTimeFilter):
 
 
 class NotificationFilter(django_filters.FilterSet):
-    patient = django_filters.NumberFilter(method="filter_patient", help_text="Patient id (to or about them).")
+    patient = IdFilter(method="filter_patient", help_text="Patient id (to or about them).")
     status = django_filters.MultipleChoiceFilter(choices=DeliveryStatus.choices, help_text="Repeat for several.")
     channel = django_filters.MultipleChoiceFilter(choices=Channel.choices)
     purpose = django_filters.MultipleChoiceFilter(choices=Purpose.choices)

@@ -10,9 +10,10 @@ from __future__ import annotations
 from typing import Any
 
 from django import forms
-from django.contrib import admin
+from django.contrib import admin, messages
 from django.db.models import Count, QuerySet
 from django.http import HttpRequest
+from django.urls import reverse
 
 from patients import services
 from patients.clinical import admin as clinical_admin  # noqa: F401  (registers medications and facts)
@@ -99,12 +100,18 @@ class ClinicAdmin(ClinicScopedAdmin):
         if change and calendar_changed:
             # RULES: changing the calendar re-plans future doses; the service does that.
             clinic = form.instance
-            services.clinic_update_calendar(
+            calendar = services.clinic_change_calendar(
                 clinic=clinic,
                 open_weekdays=list(clinic.open_weekdays),
                 closed_dates=sorted(clinic.closed_date_set()),
                 user=request.user,
             )
+            if calendar.job is not None:
+                messages.info(
+                    request,
+                    f"The planned doses of {calendar.job.regimens_total} regimens are re-planned in the background: "
+                    f"{reverse('replan-job', args=[calendar.job.pk])}",
+                )
 
 
 @admin.register(Patient)

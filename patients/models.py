@@ -283,11 +283,16 @@ class LabResult(models.Model):
         return f"{self.analyte} {shown} for {self.patient_id} at {self.collected_at:%Y-%m-%d}"
 
 
-class ImportJobStatus(models.TextChoices):
+class JobStatus(models.TextChoices):
+    """The status of a job a Celery worker runs: a large lab import, a large calendar change's re-plan."""
+
     QUEUED = "queued", "Queued"
     RUNNING = "running", "Running"
     DONE = "done", "Done"
     FAILED = "failed", "Failed"
+
+
+ImportJobStatus = JobStatus
 
 
 class LabImportJob(models.Model):

@@ -132,6 +132,11 @@ class ClinicCalendarSerializer(serializers.Serializer[Any]):
         return attrs
 
 
+class CalendarJobAcceptedSerializer(serializers.Serializer[Any]):
+    job = serializers.URLField(help_text="GET it for the re-plan's status and progress (regimens re-planned so far).")
+    clinic = ClinicSerializer(help_text="The clinic with its new calendar (already saved).")
+
+
 class CalendarLinkSerializer(serializers.Serializer[Any]):
     ical_url = serializers.CharField(
         help_text="The patient's calendar feed address (/ical/{token}.ics); the previous one no longer works."

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
@@ -18,10 +19,35 @@ def clinic_update_calendar(
     open_weekdays: list[int] | None = None,
     closed_dates: list[date] | None = None,
     user: Any = None,
+    background: bool = True,
 ) -> Clinic:
+    """Change the clinic's open weekdays and/or closed dates (the full list); see clinic_change_calendar."""
+    return clinic_change_calendar(
+        clinic=clinic, open_weekdays=open_weekdays, closed_dates=closed_dates, user=user, background=background
+    ).clinic
+
+
+@dataclass(frozen=True)
+class CalendarChange:
+    clinic: Clinic
+    # The job that re-plans the clinic's regimens in the background (regimens.models.ReplanJob), or None when
+    # they were re-planned within the change.
+    job: Any = None
+
+
+def clinic_change_calendar(
+    *,
+    clinic: Clinic,
+    open_weekdays: list[int] | None = None,
+    closed_dates: list[date] | None = None,
+    user: Any = None,
+    background: bool = True,
+) -> CalendarChange:
     """Change the clinic's open weekdays and/or closed dates (the full list). The change is announced
     ("clinic.calendar_changed") in the same transaction: regimens re-plans the planned doses of the
-    clinic's active regimens (regimens/listeners.py), so the calendar and the doses change together."""
+    clinic's active regimens (regimens/listeners.py), so the calendar and the doses change together; at a
+    clinic with more than COBALT_CALENDAR_SYNC_MAX_REGIMENS active regimens (and `background`), regimens
+    answers with a job that re-plans them in batches once the change commits (issue 16)."""
     if open_weekdays is not None:
         if (
             not isinstance(open_weekdays, list)
@@ -39,8 +65,8 @@ def clinic_update_calendar(
             current = clinic.closed_date_set()
             ClosedDate.objects.filter(clinic=clinic, date__in=current - wanted).delete()
             ClosedDate.objects.bulk_create([ClosedDate(clinic=clinic, date=d) for d in sorted(wanted - current)])
-        events.announce("clinic.calendar_changed", clinic=clinic)
-    return clinic
+        job = events.answer("clinic.calendar_changed", None, clinic=clinic, user=user, background=background)
+    return CalendarChange(clinic=clinic, job=job)
 
 
 def patient_rotate_ical_token(*, patient: Patient, user: Any = None, reason: str = "calendar link renewed") -> str:

@@ -11,7 +11,7 @@ from django.db.models import Q, QuerySet
 from django.utils import timezone as djtz
 
 from regimens.models import DoseStatus, LabRecheck, RecheckStatus, Regimen, RegimenStatus, ScheduledDose
-from tracker.api import PlausibleDateFilter
+from tracker.api import IdFilter, PlausibleDateFilter
 from tracker.clock import local_date
 
 
@@ -49,14 +49,12 @@ class RegimenFilter(django_filters.FilterSet):
 
 class DoseFilter(django_filters.FilterSet):
     # The clinic on the dose row (denormalised from the patient): one index range, no join.
-    clinic = django_filters.NumberFilter(field_name="clinic", help_text="Clinic id.")
+    clinic = IdFilter(field_name="clinic", help_text="Clinic id.")
     status = django_filters.ChoiceFilter(choices=DoseStatus.choices)
     due_from = PlausibleDateFilter(field_name="due_date", lookup_expr="gte", help_text="Due on or after.")
     due_to = PlausibleDateFilter(field_name="due_date", lookup_expr="lte", help_text="Due on or before.")
-    # A choice, not a BooleanFilter: that one silently ignores a value it cannot read ("maybe").
-    overdue = django_filters.TypedChoiceFilter(
-        choices=[("true", "true"), ("false", "false")],
-        coerce=lambda value: value == "true",
+    # true or false only (tracker.api.StrictBooleanField): "maybe" is a 400, not the whole list.
+    overdue = django_filters.BooleanFilter(
         method="filter_overdue",
         help_text="true: planned and due before today in the patient's time zone; false: all others.",
     )

@@ -8,18 +8,24 @@ from django.db.models.signals import post_save
 from django.dispatch import receiver
 
 from patients.models import Clinic, Patient
-from regimens import pages
-from regimens.models import Regimen, RegimenStatus, ScheduledDose
+from regimens import jobs, pages
+from regimens.models import ReplanJob, ScheduledDose
 from regimens.services.planning import replan_regimens
 from tracker import events
 from tracker.pages import CardEntry, PageSection
 
 
-@events.listen("clinic.calendar_changed")
-def replan_clinic(*, clinic: Clinic) -> None:
-    """A clinic's calendar changed (inside its transaction): re-plan the planned doses of its active regimens."""
-    ids = Regimen.objects.filter(patient__clinic=clinic, status=RegimenStatus.ACTIVE).values_list("pk", flat=True)
-    replan_regimens(list(ids), cause=f"clinic calendar changed ({clinic.name})")
+@events.provide("clinic.calendar_changed")
+def replan_clinic(*, clinic: Clinic, user: Any = None, background: bool = True) -> ReplanJob | None:
+    """A clinic's calendar changed (inside its transaction): re-plan the planned doses of its active regimens, at
+    once, or (more than COBALT_CALENDAR_SYNC_MAX_REGIMENS of them, and `background`) by a Celery job in batches
+    (regimens/jobs.py), which is returned."""
+    ids = list(jobs.clinic_regimens(clinic.pk).values_list("pk", flat=True))
+    cause = f"clinic calendar changed ({clinic.name})"
+    if background and len(ids) > jobs.sync_max_regimens():
+        return jobs.replan_job_create(clinic=clinic, cause=cause, total=len(ids), user=user)
+    replan_regimens(ids, cause=cause)
+    return None
 
 
 @receiver(post_save, sender=Patient)

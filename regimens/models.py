@@ -7,14 +7,16 @@ clinician decisions), which is the engine's input on the next re-plan.
 
 from __future__ import annotations
 
+import uuid
 from typing import Any
 
 from django.conf import settings
 from django.db import models
 from django.db.models import Q
+from django.utils import timezone
 from simple_history.models import HistoricalRecords
 
-from patients.models import Patient
+from patients.models import Clinic, JobStatus, Patient
 
 
 class Drug(models.TextChoices):
@@ -193,7 +195,15 @@ class Regimen(models.Model):
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
     created_at = models.DateTimeField(auto_now_add=True)
-    history = HistoricalRecords()
+    planned_lab_inputs = models.JSONField(
+        null=True,
+        blank=True,
+        editable=False,
+        help_text="The T0 and lab flags (RULES §2) the stored recheck plan was built from (set by every re-plan); "
+        "a new result or fact that leaves them unchanged does not re-plan. Empty: not known yet.",
+    )
+    # planned_lab_inputs is derived from the results and facts (which keep their own history): not in history.
+    history = HistoricalRecords(excluded_fields=["planned_lab_inputs"])
 
     class Meta:
         ordering = ["-start_date", "-id"]
@@ -396,3 +406,42 @@ class Replan(models.Model):
 
     def __str__(self) -> str:
         return f"{self.cause}: {len(self.moved)} moved, {len(self.cancelled)} cancelled, {self.added} added"
+
+
+ReplanJobStatus = JobStatus
+
+
+class ReplanJob(models.Model):
+    """A large clinic calendar change re-planned by a Celery worker in batches (regimens/jobs.py, issue 16):
+    its progress, and where it got to so that a stopped job resumes after the last batch it committed."""
+
+    clinic = models.ForeignKey(Clinic, on_delete=models.CASCADE, related_name="+")
+    cause = models.CharField(max_length=200)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    status = models.CharField(max_length=10, choices=ReplanJobStatus.choices, default=ReplanJobStatus.QUEUED)
+    regimens_total = models.PositiveIntegerField(default=0, help_text="Active regimens of the clinic at the change.")
+    regimens_done = models.PositiveIntegerField(default=0, help_text="Regimens re-planned so far.")
+    last_regimen_id = models.BigIntegerField(
+        default=0, help_text="The highest regimen id re-planned so far (regimens are re-planned in id order)."
+    )
+    audit_batch = models.UUIDField(default=uuid.uuid4, help_text="Replan.batch of every audit row the job writes.")
+    error_message = models.CharField(max_length=500, blank=True)
+    attempts = models.PositiveSmallIntegerField(default=0, help_text="Times a worker claimed the job.")
+    heartbeat_at = models.DateTimeField(
+        default=timezone.now, help_text="Queued, claimed, each batch committed: a job silent too long is resumed."
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+
+    def __str__(self) -> str:
+        return f"re-plan job {self.pk} ({self.status})"
+
+    @property
+    def finished(self) -> bool:
+        return self.status in (ReplanJobStatus.DONE, ReplanJobStatus.FAILED)

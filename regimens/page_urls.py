@@ -11,6 +11,7 @@ urlpatterns: list[URLPattern | URLResolver] = [
     path("worklist.csv", worklist_pages.worklist_export, name="worklist-export"),
     path("calendar/", worklist_pages.calendar, name="calendar"),
     path("calendar/export.csv", worklist_pages.calendar_export, name="calendar-export"),
+    path("calendar/replan/<int:pk>/", pages.replan_job, name="replan-job"),
     path("doses/<int:pk>/", worklist_pages.dose_row, name="dose-row"),
     path("doses/<int:pk>/given/", worklist_pages.dose_given, name="dose-given"),
     path("doses/<int:pk>/appointment-time/", worklist_pages.dose_appointment_time, name="dose-appointment-time"),

@@ -18,10 +18,11 @@ from django.contrib import messages
 from django.core.exceptions import PermissionDenied
 from django.db.models import Prefetch, QuerySet
 from django.http import Http404, HttpRequest, HttpResponse
-from django.shortcuts import redirect, render
+from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils.translation import gettext as gettext_now
 from django.utils.translation import gettext_lazy as _
+from django.views.decorators.http import require_GET
 from rest_framework.exceptions import PermissionDenied as ApiPermissionDenied
 
 from patients.models import Patient
@@ -34,6 +35,7 @@ from regimens.models import (
     Regimen,
     RegimenDecision,
     RegimenStatus,
+    ReplanJob,
     ReviewOutcome,
     ScheduledDose,
 )
@@ -420,3 +422,20 @@ def dose_entered_in_error(request: HttpRequest, dose_id: int) -> HttpResponse:
     return render(request, "regimens/entered_in_error.html", {"patient": dose.patient, "dose": dose, "form": form})
 
 
+
+
+@staff_page
+@require_GET
+def replan_job(request: HttpRequest, pk: int) -> HttpResponse:
+    """A large calendar change re-planned by a worker (regimens/jobs.py): its progress, which htmx polls every
+    2 s until the job ends. Another clinic's job is a 404."""
+    job = get_object_or_404(
+        ReplanJob.objects.select_related("clinic"), pk=pk, clinic_id__in=staff_clinic_ids(request.user)
+    )
+    if getattr(request, "htmx", False) and not job.finished:
+        return render(request, "regimens/_replan_progress.html", {"job": job})
+    if getattr(request, "htmx", False):
+        response = HttpResponse()
+        response["HX-Refresh"] = "true"  # finished while the page polled: load the whole page
+        return response
+    return render(request, "regimens/replan_job.html", {"job": job})

@@ -256,6 +256,7 @@ class Plan:
     awaiting_gate: int | None
     t0: date | None
     extend_on: date | None  # the day the periodic task must re-plan to keep the horizons
+    labs: LabContext = field(default_factory=LabContext)  # the lab flags the recheck plan followed (inp.labs)
 
 
     @property
@@ -485,6 +486,7 @@ def plan(inp: PlanInput) -> Plan:
         awaiting_gate=awaiting_gate,
         t0=t0,
         extend_on=extend_on,
+        labs=inp.labs,
     )
 
 

@@ -27,6 +27,7 @@ from regimens.models import (
     Regimen,
     RegimenDecision,
     RegimenStatus,
+    ReplanJob,
     ReviewOutcome,
     Route,
     ScheduledDose,
@@ -526,3 +527,17 @@ class RegimenConfirmGateSerializer(serializers.Serializer[Any]):
 class RegimenReviewSerializer(serializers.Serializer[Any]):
     outcome = serializers.ChoiceField(choices=ReviewOutcome.choices)
     note = serializers.CharField(required=False, allow_blank=True, default="", max_length=2000)
+
+
+class ReplanJobSerializer(serializers.ModelSerializer[ReplanJob]):
+    """A large calendar change re-planned by a worker in batches (202 of `POST /api/clinics/{id}/calendar/`)."""
+
+    regimens_total = serializers.IntegerField(help_text="Active regimens of the clinic when the calendar changed.")
+    regimens_done = serializers.IntegerField(help_text="Regimens re-planned so far (committed batch by batch).")
+    failure = serializers.CharField(source="error_message", help_text="Why a failed job stopped; empty otherwise.")
+
+    class Meta:
+        model = ReplanJob
+        fields = ["id", "status", "clinic", "cause", "regimens_total", "regimens_done", "created_at", "started_at",
+                  "finished_at", "failure"]
+        read_only_fields = fields

@@ -21,7 +21,7 @@ from rest_framework.response import Response
 from rest_framework.serializers import BaseSerializer
 
 from patients.staff import admin_clinic
-from regimens import services
+from regimens import jobs, services
 from regimens.filters import DoseFilter, LabRecheckFilter, RegimenFilter
 from regimens.models import (
     DoseStatus,
@@ -29,6 +29,7 @@ from regimens.models import (
     Protocol,
     ProtocolPhase,
     Regimen,
+    ReplanJob,
     ScheduledDose,
 )
 from regimens.selectors import protocols_for
@@ -53,11 +54,12 @@ from regimens.serializers import (
     RegimenReviewSerializer,
     RegimenSerializer,
     RegimenStopSerializer,
+    ReplanJobSerializer,
     SchedulePreviewRequestSerializer,
     SchedulePreviewSerializer,
 )
 from tracker.api import CheckedAPIView
-from tracker.permissions import PRESCRIBERS, is_prescriber, require_role, restrict_to_clinics
+from tracker.permissions import CLINIC_ADMINS, PRESCRIBERS, is_prescriber, require_role, restrict_to_clinics
 
 ERRORS = OpenApiResponse(description='Bad input: {"field": ["reason"]}, naming each field that was wrong.')
 CONFLICT = OpenApiResponse(description='Conflicts with what is recorded: {"field": ["reason"]}.')
@@ -400,3 +402,22 @@ class LabRecheckViewSet(viewsets.ReadOnlyModelViewSet[LabRecheck]):
     def cancel(self, request: Request, pk: Any = None) -> Response:
         """A clinician cancels the recheck, with a reason. The re-plan never reopens it."""
         return self._close(request, RecheckCancelSerializer, services.recheck_cancel, "cancel a lab recheck")
+
+
+class ReplanJobViewSet(mixins.RetrieveModelMixin, viewsets.GenericViewSet[ReplanJob]):
+    """A large clinic calendar change re-planned by a worker (202 of `POST /api/clinics/{id}/calendar/`): poll it
+    until `status` is done. A failed or stopped job resumes after the last batch it committed. Your clinics' jobs."""
+
+    serializer_class = ReplanJobSerializer
+
+    def get_queryset(self) -> QuerySet[ReplanJob]:
+        return restrict_to_clinics(ReplanJob.objects.all(), self.request.user, "clinic")
+
+    @extend_schema(request=None, responses={202: ReplanJobSerializer, 409: CONFLICT})
+    @action(detail=True, methods=["post"])
+    def resume(self, request: Request, pk: Any = None) -> Response:
+        """Queue a failed or stopped job again (a clinic admin): it goes on where it stopped. A done job: 409."""
+        job = self.get_object()
+        require_role(request.user, job.clinic_id, CLINIC_ADMINS, "resume a re-plan job")
+        resumed = jobs.replan_job_resume(job=job)
+        return Response(ReplanJobSerializer(resumed).data, status=status.HTTP_202_ACCEPTED)

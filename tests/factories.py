@@ -61,6 +61,7 @@ from regimens.models import (
     RegimenDecision,
     RegimenStatus,
     Replan,
+    ReplanJob,
     ReviewOutcome,
     ScheduledDose,
     Spacing,
@@ -356,6 +357,18 @@ class ReplanFactory(factory.django.DjangoModelFactory):
         lambda r: [{"dose": 1, "from": r.regimen.start_date.isoformat(),
                     "to": (r.regimen.start_date + timedelta(days=7)).isoformat()}]  # fmt: skip
     )
+
+
+class ReplanJobFactory(factory.django.DjangoModelFactory):
+    """A large calendar change waiting for its worker to re-plan the clinic's regimens (regimens/jobs.py)."""
+
+    class Meta:
+        model = ReplanJob
+
+    clinic = factory.SubFactory(ClinicFactory)
+    created_by = factory.SubFactory(UserFactory)
+    cause = factory.LazyAttribute(lambda j: f"clinic calendar changed ({j.clinic.name})")
+    regimens_total = 250
 
 
 class LabRecheckFactory(factory.django.DjangoModelFactory):

@@ -4,6 +4,7 @@ schema class that documents the error responses of every operation in one place.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import date, datetime
 from typing import Any, ClassVar
@@ -17,6 +18,7 @@ from django.views.defaults import page_not_found
 from django_filters import fields as filter_fields
 from django_filters import filters as django_filters
 from django_filters.rest_framework import DjangoFilterBackend
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers, status
 from rest_framework.exceptions import UnsupportedMediaType, ValidationError
 from rest_framework.filters import BaseFilterBackend, OrderingFilter, SearchFilter
@@ -94,6 +96,13 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | Non
     return response
 
 
+# What the schema says of a date or time in EARLIEST_YEAR..LATEST_YEAR (1900..2199): JSON Schema has no
+# bounds for a format, so the year is a pattern on the text.
+PLAUSIBLE_YEAR_PATTERN = "^(19[0-9]{2}|2[01][0-9]{2})-"
+assert (EARLIEST_YEAR, LATEST_YEAR) == (1900, 2199), "PLAUSIBLE_YEAR_PATTERN states these years"
+
+
+@extend_schema_field({"type": "string", "format": "date-time", "pattern": PLAUSIBLE_YEAR_PATTERN})
 class AwareDateTimeField(serializers.DateTimeField):
     """An ISO 8601 time that must carry its offset: a naive time is ambiguous across zones.
 
@@ -138,8 +147,68 @@ class PlausibleDateField(forms.DateField):
         return day
 
 
+@extend_schema_field({"type": "string", "format": "date", "pattern": PLAUSIBLE_YEAR_PATTERN})
 class PlausibleDateFilter(django_filters.DateFilter):
     field_class = PlausibleDateField
+
+
+class IdField(forms.Field):
+    """A filter's row id: a whole number from 1 written with the digits 0-9. Django's IntegerField would
+    also read "1.0" and full-width digits; a DecimalField (NumberFilter's) reads "0.5" and then matches
+    nothing, so a typo answered an empty list as if the filter had been applied."""
+
+    def to_python(self, value: Any) -> int | None:
+        if value in self.empty_values:
+            return None
+        text = str(value)
+        if not (text.isascii() and text.isdigit()) or int(text) < 1:
+            raise DjangoValidationError("must be an id: a whole number from 1", code="invalid")
+        return int(text)
+
+
+@extend_schema_field({"type": "integer", "minimum": 1})
+class IdFilter(django_filters.NumberFilter):
+    """`?clinic=3`: an id (IdField), documented as an integer from 1."""
+
+    field_class = IdField
+
+
+class StrictBooleanField(forms.Field):
+    """A filter's true or false. django-filter's BooleanFilter reads "null", "unknown" or "maybe" as no
+    filter at all, so the whole list came back as if the filter had been applied (issue 12, schemathesis).
+    Its own widget, whatever the filter asks for: the REST framework filter's BooleanWidget would turn
+    "maybe" into None before this field saw it."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        kwargs["widget"] = forms.TextInput
+        super().__init__(*args, **kwargs)
+
+    def to_python(self, value: Any) -> bool | None:
+        if value in self.empty_values:
+            return None
+        if value in ("true", "false"):
+            return value == "true"
+        raise DjangoValidationError(f'"{value}" is not a valid choice; use one of: true, false.', code="invalid")
+
+
+EMPTY_PARAMETER = "is empty; give a value or leave the parameter out"
+
+
+def refuse_empty_filters(request: Request, filterset: Any) -> None:
+    """`?due_to=` or `?patient=` (given, but empty) is a 400: django-filter reads an empty value as no
+    filter, so the whole list came back as if the date, id or choice had been applied. Free text
+    (`?protocol=`, `?search=`) keeps reading an empty value as unset."""
+    empty = []
+    for name, field in filterset.form.fields.items():
+        if name not in request.query_params or isinstance(field, forms.CharField):
+            continue
+        declared = filterset.filters[name].extra.get("choices") if name in filterset.filters else None
+        if isinstance(declared, list | tuple) and any(choice[0] == "" for choice in declared):
+            continue  # "" is one of the choices (a blank interpretation): documented, so accepted
+        if any(value == "" for value in request.query_params.getlist(name)):
+            empty.append(name)
+    if empty:
+        raise ValidationError({name: [EMPTY_PARAMETER] for name in empty})
 
 
 def acknowledge_field() -> serializers.ListField:
@@ -198,6 +267,19 @@ class Ordering(OrderingFilter):
     def _fields(self, view: Any) -> list[str]:
         return list(getattr(view, "ordering_fields", None) or [])
 
+    def _pattern(self, view: Any) -> str:
+        """The whole parameter: known fields, each maybe with `-`, separated by commas (or nothing)."""
+        term = f"-?({'|'.join(re.escape(name) for name in self._fields(view))})"
+        return f"^({term}(,{term})*)?$"
+
+    def get_ordering(self, request: Request, queryset: QuerySet[Any], view: Any) -> Any:
+        raw = request.query_params.get(self.ordering_param)
+        if raw and any(not term or term != term.strip() for term in raw.split(",")):
+            # DRF would strip spaces and skip empty terms ("name,,id", " name"); the schema's pattern
+            # (_pattern) does not allow them, so neither does the API. Unknown fields: remove_invalid_fields.
+            raise ValidationError({self.ordering_param: ["must be fields separated by commas, with no spaces"]})
+        return super().get_ordering(request, queryset, view)
+
     def filter_queryset(self, request: Request, queryset: QuerySet[Any], view: Any) -> QuerySet[Any]:
         if not self._fields(view):
             return queryset
@@ -231,7 +313,7 @@ class Ordering(OrderingFilter):
                     f"Comma-separated fields to sort by, `-` for descending: {', '.join(allowed)}. "
                     "Ties are broken by id."
                 ),
-                "schema": {"type": "string"},
+                "schema": {"type": "string", "pattern": self._pattern(view)},
             }
         ]
 
@@ -320,6 +402,7 @@ class ClinicScopedFilterBackend(DjangoFilterBackend):
             choices = getattr(field, "queryset", None)
             if isinstance(choices, QuerySet):
                 field.queryset = clinic_scoped(choices, request.user)
+        refuse_empty_filters(request, filterset)
         return filterset
 
 
@@ -337,13 +420,27 @@ class CheckedAPIView(APIView):
     documented with extend_schema; `format` is always accepted."""
 
     query_parameters: ClassVar[Mapping[str, Sequence[str]]] = {}
+    # Parameters of free text, where an empty value means "not given"; any other parameter given empty
+    # (`?since=`, `?clinic=`) is a 400, as for the lists' filters (refuse_empty_filters): DRF's serializers
+    # would read it as left out.
+    text_query_parameters: ClassVar[frozenset[str]] = frozenset()
 
     def initial(self, request: Request, *args: Any, **kwargs: Any) -> None:
         super().initial(request, *args, **kwargs)  # authentication and permissions first: 401/403 before 400
-        accepted = set(self.query_parameters.get(request.method.lower() if request.method else "", ()))
+        method = (request.method or "").lower()
+        if method not in self.http_method_names or not hasattr(self, method):
+            return  # dispatch answers 405 with Allow: a method the view lacks reads no query parameters
+        accepted = set(self.query_parameters.get(method, ()))
         if api_settings.URL_FORMAT_OVERRIDE:
             accepted.add(api_settings.URL_FORMAT_OVERRIDE)
         refuse_unknown_query_parameters(request, accepted)
+        empty = [
+            name
+            for name in sorted(accepted - self.text_query_parameters)
+            if "" in request.query_params.getlist(name)
+        ]
+        if empty:
+            raise ValidationError({name: [EMPTY_PARAMETER] for name in empty})
 
 
 # --- Invalid choices name the valid ones ------------------------------------------------------------------
@@ -388,6 +485,7 @@ def install_choice_messages() -> None:
     django_filters.ChoiceFilter.field_class = ListingChoiceField
     django_filters.MultipleChoiceFilter.field_class = ListingMultipleChoiceField
     django_filters.TypedChoiceFilter.field_class = ListingTypedChoiceField
+    django_filters.BooleanFilter.field_class = StrictBooleanField
     if getattr(serializers.ChoiceField.to_internal_value, "lists_choices", False):
         return
     original = serializers.ChoiceField.to_internal_value

@@ -13,7 +13,7 @@ from typing import Any
 from drf_spectacular.extensions import OpenApiAuthenticationExtension
 from drf_spectacular.openapi import AutoSchema as SpectacularAutoSchema
 from drf_spectacular.plumbing import ResolvedComponent
-from rest_framework import permissions
+from rest_framework import permissions, serializers
 
 from tracker.api import SafetyWarningsErrorSerializer
 
@@ -46,6 +46,12 @@ _DESCRIPTIONS = {
     "429": "Too many requests: wait the seconds in Retry-After.",
 }
 _WRITE_METHODS = {"POST", "PUT", "PATCH"}
+# Request text, as DRF's CharField reads it: no NUL character (TEXT) and, where blank is refused, at least
+# one character Python's str.strip() keeps (DRF trims first), spelt out since JSON Schema's \s (ECMA 262)
+# and Python's whitespace differ (\x1c-\x1f, \x85, \ufeff).
+_SPACES = "\t\n\v\f\r\x1c-\x1f \x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000"
+TEXT = "^[^\x00]*$"
+TEXT_NOT_BLANK = f"^[^\x00]*[^\x00{_SPACES}][^\x00]*$"
 
 
 class AutoSchema(SpectacularAutoSchema):
@@ -67,6 +73,11 @@ class AutoSchema(SpectacularAutoSchema):
         else:
             operation["security"] = []  # explicit: no credentials needed (the token endpoint)
         parameters = operation.get("parameters", [])
+        for parameter in parameters:
+            # Every integer query parameter of this API is a row id or a page number: 0 and below are a 400.
+            schema = parameter.get("schema", {})
+            if parameter.get("in") == "query" and schema.get("type") == "integer":
+                schema.setdefault("minimum", 1)
         if any(p.get("in") == "path" for p in parameters) or self._is_paged():
             wanted.add("404")
         if self.method in _WRITE_METHODS or any(p.get("in") == "query" for p in parameters):
@@ -89,6 +100,26 @@ class AutoSchema(SpectacularAutoSchema):
             response["content"] = {"application/json": {"schema": self._error_schema(code)}}
         operation["responses"] = dict(sorted(responses.items()))
         return operation
+
+    def _map_serializer_field(self, field: Any, direction: Any, bypass_extensions: bool = False) -> dict[str, Any]:
+        meta: dict[str, Any] = super()._map_serializer_field(field, direction, bypass_extensions)
+        # A list that may not be empty says so (drf-spectacular leaves allow_empty=False out).
+        if isinstance(field, serializers.ListSerializer | serializers.ListField) and not field.allow_empty:
+            if meta.get("type") == "array":
+                meta.setdefault("minItems", 1)
+        # Text: DRF refuses a NUL character, and trims text before checking that it is not blank ("\t"
+        # alone is blank). Say both, unless the field states its own pattern.
+        if (
+            direction == "request"
+            and isinstance(field, serializers.CharField)
+            and not field.read_only
+            and meta.get("type") == "string"
+            and "format" not in meta
+            and "enum" not in meta
+        ):
+            blank_refused = not field.allow_blank and field.trim_whitespace
+            meta.setdefault("pattern", TEXT_NOT_BLANK if blank_refused else TEXT)
+        return meta
 
     def _needs_user(self) -> bool:
         checks = self.view.get_permissions()

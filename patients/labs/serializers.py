@@ -163,9 +163,9 @@ class LabResultEnteredInErrorSerializer(serializers.Serializer[Any]):
 
 class LabImportRequestSerializer(serializers.Serializer[Any]):
     file = serializers.FileField(help_text="CSV, UTF-8; columns in docs/lab-results.md.")
+    # Not nullable: a multipart form has no null (the text "null" would be a clinic id that is not one).
     clinic = StaffClinicField(
         required=False,
-        allow_null=True,
         default=None,
         help_text="Clinic whose MRNs the file uses; required when you work in more than one clinic.",
     )

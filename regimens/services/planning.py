@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from datetime import date, timedelta
 from typing import Any
 
@@ -222,6 +222,13 @@ def _lab_context(patient: Patient, t0: date | None) -> schedule.LabContext:
     return context
 
 
+def lab_inputs(t0: date | None, labs: schedule.LabContext) -> dict[str, Any]:
+    """What a recheck plan reads of the lab results and facts: T0 and the LabContext flags, as JSON (stored on
+    the regimen by every re-plan, Regimen.planned_lab_inputs; equal inputs plan the same rechecks)."""
+    flags = {k: v.isoformat() if isinstance(v, date) else v for k, v in asdict(labs).items()}
+    return {"t0": t0.isoformat() if t0 else None, **flags}
+
+
 def build_plan(
     *,
     data: ProtocolPlanData,
@@ -295,6 +302,8 @@ def regimen_queryset() -> Any:
 DOSE_PLAN_FIELDS = ("due_date", "drug", "dose_mcg", "dose_unit", "route", "phase", "self_administered")
 RECHECK_PLAN_FIELDS = ("status", "rule", "due_date", "window_start", "window_end", "analytes", "description")
 PROGRESS_FIELDS = ("current_phase", "extend_on", "awaiting_gate", "status")
+# Written with the progress, but not audited (Regimen.history excludes it): derived from results and facts.
+LAB_INPUTS_FIELDS = ("planned_lab_inputs",)
 
 
 @dataclass
@@ -309,6 +318,8 @@ class PlanWrites:
     recheck_updates: list[LabRecheck] = field(default_factory=list)
     recheck_cancels: list[int] = field(default_factory=list)
     regimens: list[Regimen] = field(default_factory=list)
+    # Regimens whose planned_lab_inputs alone changed (no history row).
+    lab_inputs: list[Regimen] = field(default_factory=list)
     # Issue 12: one audit row per re-plan that moved or cancelled planned doses, with its cause.
     replans: list[Replan] = field(default_factory=list)
     # The audit batch of these Replan rows: one per re-plan call (replan_regimens passes its own to every
@@ -326,8 +337,10 @@ class PlanWrites:
         bulk.update_rows(LabRecheck, self.recheck_updates, RECHECK_PLAN_FIELDS)
         for ids in bulk.batches(self.recheck_cancels, bulk.BATCH_SIZE):
             LabRecheck.objects.filter(id__in=ids).update(status=RecheckStatus.CANCELLED)
+        if self.lab_inputs:
+            bulk.update_rows(Regimen, self.lab_inputs, LAB_INPUTS_FIELDS)
         if self.regimens:
-            bulk.update_rows(Regimen, self.regimens, PROGRESS_FIELDS)
+            bulk.update_rows(Regimen, self.regimens, PROGRESS_FIELDS + LAB_INPUTS_FIELDS)
             # The audit trail of the regimens whose progress changed, as `save` would have written it.
             Regimen.history.bulk_history_create(self.regimens, batch_size=bulk.BATCH_SIZE, update=True)
 
@@ -437,9 +450,12 @@ def sync_plan(
             regimen.save(update_fields=apply_progress(regimen, plan))
     elif not new:
         before = [getattr(regimen, name) for name in PROGRESS_FIELDS]
+        inputs_before = regimen.planned_lab_inputs
         apply_progress(regimen, plan)
         if [getattr(regimen, name) for name in PROGRESS_FIELDS] != before:
             out.regimens.append(regimen)
+        elif regimen.planned_lab_inputs != inputs_before:
+            out.lab_inputs.append(regimen)
 
 
 def apply_progress(regimen: Regimen, plan: schedule.Plan) -> list[str]:
@@ -452,7 +468,8 @@ def apply_progress(regimen: Regimen, plan: schedule.Plan) -> list[str]:
     regimen.awaiting_gate = plan.awaiting_gate is not None and not any(
         d.phase_index < plan.awaiting_gate for d in plan.planned
     )
-    update = ["current_phase", "extend_on", "awaiting_gate"]
+    regimen.planned_lab_inputs = lab_inputs(plan.t0, plan.labs)
+    update = ["current_phase", "extend_on", "awaiting_gate", "planned_lab_inputs"]
     if plan.complete and regimen.status == RegimenStatus.ACTIVE:
         regimen.status = RegimenStatus.COMPLETED
         update.append("status")
@@ -524,6 +541,7 @@ def replan_regimens(
     due: Callable[[Regimen, date], bool] | None = None,
     batch_size: int | None = None,
     cause: str = "re-plan",
+    audit_batch: uuid.UUID | None = None,
 ) -> int:
     """Re-plan many regimens (a calendar change, the horizons sweep) in batches; how many were re-planned.
 
@@ -537,7 +555,8 @@ def replan_regimens(
     ids = sorted(set(regimen_ids))
     size = batch_size or replan_batch_size()
     done = 0
-    audit_batch = uuid.uuid4()  # one audit event for the whole call, however many transactions it takes
+    # One audit event for the whole call, however many transactions it takes (a job passes its own for all its calls).
+    audit_batch = audit_batch or uuid.uuid4()
     for batch in bulk.batches(ids, size):
         with transaction.atomic():
             done += _replan_batch(batch, today, due, cause, audit_batch)

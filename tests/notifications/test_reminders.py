@@ -10,6 +10,7 @@ from collections.abc import Iterator
 from datetime import UTC, date, datetime, time, timedelta
 from io import StringIO
 from typing import Any, cast
+from unittest import mock
 
 import pytest
 import time_machine
@@ -18,6 +19,7 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
 from notifications import messages
+from notifications import reminders as reminders_module
 from notifications.delivery import deliver_one
 from notifications.models import Alert, Delivery
 from notifications.outbox import enqueue
@@ -415,6 +417,17 @@ def test_the_sweep_query_count_does_not_grow_with_patients(clinic: Any) -> None:
         return len(ctx.captured_queries)
 
     assert queries_for(1, date(2027, 1, 4)) == queries_for(6, date(2027, 2, 1))
+
+
+def test_each_protocol_copy_is_read_once_per_run_however_many_regimens_share_it(clinic: Any) -> None:
+    for _ in range(6):
+        start(new_patient(clinic), "hydroxo-uk-standard")
+    start(new_patient(clinic), "ileal-resection")
+    with mock.patch.object(reminders_module, "maintenance_indexes", wraps=reminders_module.maintenance_indexes) as read:
+        written = remind(utc(START - timedelta(days=1), 6))["reminders_written"]
+
+    assert written == 7
+    assert read.call_count == 2  # two distinct copies, not seven
 
 
 def test_a_waiting_reminder_follows_a_changed_email_address(clinic: Any) -> None:

@@ -17,7 +17,7 @@ from notifications.alerts import alert_raise
 from notifications.models import Alert
 from patients.models import ClinicMembership, Patient, Role
 from regimens import services
-from regimens.models import LabRecheck, Protocol, Regimen, ScheduledDose
+from regimens.models import LabRecheck, Protocol, Regimen, ReplanJob, ScheduledDose
 from tests.conftest import admin_request, assert_admin_refused
 from tests.factories import PatientFactory, UserFactory
 from tracker.clock import patient_today
@@ -151,12 +151,9 @@ def test_it_shows_a_clinic_admin_only_the_patients_of_their_own_clinic(client, c
     assert set(scoped.values_list("mrn", flat=True)) == {"RVH000111"}
 
 
-def test_it_replans_doses_when_a_closed_date_is_added_in_the_admin(admin_client, clinic, regimen):
-    # RULES §10 V-11: a calendar change moves only doses due today or later (an overdue one keeps its date).
-    today = patient_today(regimen.patient)
-    planned = regimen.doses.filter(status="planned", due_date__gte=today).order_by("due_date").first()
-    assert planned is not None
-    data = {
+def closed_date_form(clinic: Any, day: Any) -> dict[str, Any]:
+    """The admin's clinic change form, adding the closed date `day`."""
+    return {
         "name": clinic.name,
         "timezone": clinic.timezone,
         "open_weekdays": [str(d) for d in clinic.open_weekdays],
@@ -167,7 +164,7 @@ def test_it_replans_doses_when_a_closed_date_is_added_in_the_admin(admin_client,
         "closed_dates-INITIAL_FORMS": "0",
         "closed_dates-MIN_NUM_FORMS": "0",
         "closed_dates-MAX_NUM_FORMS": "1000",
-        "closed_dates-0-date": planned.due_date.isoformat(),
+        "closed_dates-0-date": day.isoformat(),
         "closed_dates-0-note": "Staff training day",
         "memberships-TOTAL_FORMS": "0",
         "memberships-INITIAL_FORMS": "0",
@@ -176,12 +173,36 @@ def test_it_replans_doses_when_a_closed_date_is_added_in_the_admin(admin_client,
         "_save": "Save",
     }
 
-    response = admin_client.post(admin_url(type(clinic), "change", clinic.pk), data)
+
+def test_it_replans_doses_when_a_closed_date_is_added_in_the_admin(admin_client, clinic, regimen):
+    # RULES §10 V-11: a calendar change moves only doses due today or later (an overdue one keeps its date).
+    today = patient_today(regimen.patient)
+    planned = regimen.doses.filter(status="planned", due_date__gte=today).order_by("due_date").first()
+    assert planned is not None
+
+    form = closed_date_form(clinic, planned.due_date)
+    response = admin_client.post(admin_url(type(clinic), "change", clinic.pk), form)
     assert response.status_code == 302, response.content.decode()[:2000]
 
     planned.refresh_from_db()
     assert planned.status == "planned"
     assert planned.due_date not in set(clinic.closed_dates.values_list("date", flat=True))
+
+
+def test_a_large_calendar_change_in_the_admin_says_where_its_job_shows_its_progress(
+    admin_client, clinic, regimen, settings
+):
+    settings.COBALT = {**settings.COBALT, "CALENDAR_SYNC_MAX_REGIMENS": 0}  # every clinic is "large"
+    planned = regimen.doses.filter(status="planned").order_by("-due_date").first()
+
+    response = admin_client.post(
+        admin_url(type(clinic), "change", clinic.pk), closed_date_form(clinic, planned.due_date), follow=True
+    )
+
+    job = ReplanJob.objects.get(clinic=clinic)
+    assert f"/calendar/replan/{job.pk}/" in response.content.decode()
+    planned.refresh_from_db()
+    assert planned.due_date in set(clinic.closed_dates.values_list("date", flat=True))  # until the job runs
 
 
 def test_it_says_in_words_how_long_a_dose_has_been_overdue(admin_client, clinic):

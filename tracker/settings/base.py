@@ -216,6 +216,8 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
+    # The lab import job and the calendar re-plan job share their statuses (patients.models.JobStatus).
+    "ENUM_NAME_OVERRIDES": {"JobStatusEnum": "patients.models.JobStatus"},
     "POSTPROCESSING_HOOKS": [
         "drf_spectacular.hooks.postprocess_schema_enums",
         "tracker.schema.make_nullable_refs_inline",
@@ -345,6 +347,11 @@ COBALT = {
     ),
     # Bulk re-plans (a clinic calendar change, the horizons sweep): regimens re-planned per transaction.
     "REPLAN_BATCH_SIZE": env.int("COBALT_REPLAN_BATCH_SIZE", default=200),
+    # Issue 16, not clinical: a calendar change at a clinic with more active regimens than this is re-planned by
+    # a Celery job in batches (regimens/jobs.py; the API answers 202 with the job's URL); smaller ones at once.
+    "CALENDAR_SYNC_MAX_REGIMENS": env.int("COBALT_CALENDAR_SYNC_MAX_REGIMENS", default=200),
+    # A re-plan job with no sign of its worker for this long is queued again by the horizons sweep.
+    "REPLAN_JOB_STALE_SECONDS": env.int("COBALT_REPLAN_JOB_STALE_SECONDS", default=600),
     # A sweep never overlaps itself (tracker/sweeps.py sweep_lock): a Redis lock per sweep name, renewed while
     # the sweep runs and expiring this many seconds after its worker died. Empty URL (make run without Redis,
     # one beat): no lock.

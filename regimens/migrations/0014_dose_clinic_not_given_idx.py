@@ -10,7 +10,7 @@ class Migration(migrations.Migration):
 
     dependencies = [
         ('patients', '0007_lab_import_job'),
-        ('regimens', '0011_protocol_clinic_copy'),
+        ('regimens', '0013_replan_job'),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 

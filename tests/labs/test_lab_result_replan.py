@@ -1,0 +1,149 @@
+"""Issue 16: a lab result re-plans the regimen only when what the plan reads of the results changed (T0 and the
+RULES §2 lab flags, stored on the regimen by every re-plan as planned_lab_inputs). A dose recorded re-plans once
+(what was given is an input of the plan), not a second time in the monitoring evaluation that follows."""
+
+from __future__ import annotations
+
+from datetime import date, timedelta
+from typing import Any
+from unittest import mock
+
+import pytest
+from rest_framework.test import APIClient
+
+from monitoring import evaluation
+from patients.models import Patient
+from patients.services import clinic_update_calendar
+from regimens.models import LabRecheck, Protocol, RecheckStatus, Regimen, Replan
+from regimens.services import regimen_start
+from tests.timeline import T0, day, noon, start_treatment
+
+pytestmark = pytest.mark.django_db
+
+# The whole POST of one result that changes no plan input, with the monitoring evaluation it triggers:
+# 30 before this change was 37 (the evaluation computed the regimen's plan, 9 queries, after every result).
+POST_QUERIES = 30
+# The POST of a dose given, its re-plan and the evaluation after it: 39 (46 before, with a second plan computed).
+DOSE_POST_QUERIES = 39
+
+
+@pytest.fixture
+def post(api: APIClient, clock: Any, django_capture_on_commit_callbacks: Any) -> Any:
+    def enter(patient: Patient, analyte: str, value: str, unit: str, on: date) -> None:
+        clock.move_to(max(noon(on) + timedelta(hours=1), noon(T0)))
+        body = {"patient": patient.pk, "analyte": analyte, "value": value, "unit": unit}
+        with django_capture_on_commit_callbacks(execute=True):
+            response = api.post("/api/lab-results/", {**body, "collected_at": noon(on).isoformat()}, format="json")
+        assert response.status_code == 201, response.json()
+
+    return enter
+
+
+def replans(regimen: Regimen) -> int:
+    """Re-plans of the regimen so far: each writes a history row of the regimen (and a Replan row when doses move)."""
+    return int(Regimen.history.filter(id=regimen.pk).count()) + Replan.objects.filter(regimen=regimen).count()
+
+
+def due_rules(regimen: Regimen) -> set[str]:
+    return set(LabRecheck.objects.filter(regimen=regimen, status=RecheckStatus.DUE).values_list("rule", flat=True))
+
+
+def test_a_result_the_plan_does_not_read_neither_plans_nor_replans(patient: Patient, post: Any) -> None:
+    regimen = start_treatment(patient)
+    before = replans(regimen)
+
+    with mock.patch.object(evaluation, "regimen_plan", wraps=evaluation.regimen_plan) as plans:
+        post(patient, "folate", "6", "ug/L", day(3))  # the recheck plan reads no folate
+
+    assert plans.call_count == 0  # not even computed
+    assert replans(regimen) == before
+
+
+def test_a_follow_up_result_that_leaves_the_lab_flags_unchanged_does_not_replan(patient: Patient, post: Any) -> None:
+    regimen = start_treatment(patient)
+    post(patient, "hemoglobin", "100", "g/L", T0)  # a low baseline Hb: plans the Hb rechecks (L-6)
+    rules = due_rules(regimen)
+    before = replans(regimen)
+
+    with mock.patch.object(evaluation, "regimen_plan", wraps=evaluation.regimen_plan) as plans:
+        post(patient, "hemoglobin", "104", "g/L", day(10))  # after T0: not a baseline, no "until normal" flag
+
+    assert plans.call_count == 0
+    assert replans(regimen) == before
+    assert due_rules(regimen) == rules
+
+
+def test_a_baseline_result_that_changes_the_flags_still_replans(patient: Patient, post: Any) -> None:
+    regimen = start_treatment(patient)
+    assert "L-4" not in due_rules(regimen)
+    before = replans(regimen)
+
+    post(patient, "platelets", "120", "10^9/L", day(-1))  # low baseline platelets: weekly counts (L-4)
+
+    assert "L-4" in due_rules(regimen)
+    assert replans(regimen) > before
+    regimen.refresh_from_db()
+    assert regimen.planned_lab_inputs is not None
+    assert regimen.planned_lab_inputs["platelets_low"] is True
+    assert regimen.planned_lab_inputs["t0"] == T0.isoformat()
+
+
+def test_a_regimen_without_stored_inputs_is_checked_once_then_no_more(patient: Patient, post: Any) -> None:
+    regimen = start_treatment(patient)
+    Regimen.objects.filter(pk=regimen.pk).update(planned_lab_inputs=None)  # a regimen planned before issue 16
+    before = replans(regimen)
+
+    with mock.patch.object(evaluation, "regimen_plan", wraps=evaluation.regimen_plan) as plans:
+        post(patient, "folate", "6", "ug/L", day(3))
+        post(patient, "folate", "7", "ug/L", day(4))
+
+    assert plans.call_count == 1  # the first evaluation compares the plan with the rows and stores its inputs
+    assert replans(regimen) == before  # nothing changed: no re-plan, no history row
+    regimen.refresh_from_db()
+    assert regimen.planned_lab_inputs is not None
+
+
+def test_the_post_of_a_result_that_changes_nothing_costs_a_fixed_number_of_queries(
+    patient: Patient, post: Any, django_assert_max_num_queries: Any
+) -> None:
+    start_treatment(patient)
+    post(patient, "hemoglobin", "100", "g/L", T0)
+
+    with django_assert_max_num_queries(POST_QUERIES):
+        post(patient, "folate", "6", "ug/L", day(3))
+    with django_assert_max_num_queries(POST_QUERIES):
+        post(patient, "hemoglobin", "104", "g/L", day(10))
+
+
+def test_a_dose_given_replans_once_and_the_evaluation_after_it_computes_no_plan(
+    api: APIClient, patient: Patient, clock: Any, django_capture_on_commit_callbacks: Any,
+    django_assert_max_num_queries: Any,
+) -> None:
+    regimen = start_treatment(patient)  # the first dose given on T0
+    second = regimen.doses.filter(status="planned").order_by("due_date").first()
+    assert second is not None
+    clock.move_to(noon(second.due_date))
+
+    with mock.patch.object(evaluation, "regimen_plan", wraps=evaluation.regimen_plan) as plans:
+        with django_assert_max_num_queries(DOSE_POST_QUERIES), django_capture_on_commit_callbacks(execute=True):
+            response = api.post(
+                f"/api/doses/{second.pk}/administer/", {"administered_at": noon(second.due_date).isoformat()},
+                format="json",
+            )
+
+    assert response.status_code == 200, response.json()
+    assert plans.call_count == 0
+    regimen.refresh_from_db()
+    assert regimen.planned_lab_inputs is not None and regimen.planned_lab_inputs["t0"] == T0.isoformat()
+
+
+def test_a_calendar_change_that_moves_the_first_dose_moves_the_stored_t0(patient: Patient, clock: Any) -> None:
+    wednesday = day(2)
+    protocol = Protocol.objects.get(code="hydroxo-uk-standard")
+    regimen = regimen_start(patient=patient, protocol=protocol, start_date=wednesday)
+    assert regimen.planned_lab_inputs is not None and regimen.planned_lab_inputs["t0"] == wednesday.isoformat()
+
+    clinic_update_calendar(clinic=patient.clinic, open_weekdays=[0, 1, 3, 4])  # closed on Wednesdays (in one batch)
+
+    regimen.refresh_from_db()
+    assert regimen.planned_lab_inputs["t0"] == day(3).isoformat()
