@@ -17,7 +17,7 @@ TEST_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/cobalt
 PORT ?= 8000
 export PORT
 
-.PHONY: run test test-fast lint bench bench-quick venv run-venv contract-venv assets clean
+.PHONY: run test test-fast lint bench bench-quick bench-load venv run-venv contract-venv assets clean
 
 venv: $(STAMP)
 
@@ -70,8 +70,10 @@ lint: venv
 	$(PY) manage.py check
 	$(PY) manage.py makemigrations --check --dry-run
 
-# `make bench`: every benchmark, and bench/RESULTS.md (sweeps and calendar change against bare SQL) at 100,000
-# patients; `make bench-quick`: only bench/RESULTS.md, at 10,000 (minutes instead of hours on a small machine).
+# `make bench`: every benchmark, bench/RESULTS.md (sweeps, calendar change, worklist, patient page, dashboard and
+# lab POST against bare SQL) at 100,000 patients, then the load test on that database; `make bench-quick`: only
+# bench/RESULTS.md, at 10,000 (minutes instead of hours on a small machine). `make bench-load`: wrk (Debian's
+# package, `apt-get install wrk`) against gunicorn on the database the last results.py run left.
 BENCH_PATIENTS ?= 100000
 BENCH_REPLAN_PATIENTS ?= 20000
 bench: venv
@@ -79,9 +81,14 @@ bench: venv
 	DATABASE_URL=$${DATABASE_URL:-$(TEST_DATABASE_URL)} $(PY) bench/bench_sweep.py
 	DATABASE_URL=$${DATABASE_URL:-$(TEST_DATABASE_URL)} $(PY) bench/bench_delivery.py
 	DATABASE_URL=$${DATABASE_URL:-$(TEST_DATABASE_URL)} $(PY) bench/results.py --patients $(BENCH_PATIENTS) --replan-patients $(BENCH_REPLAN_PATIENTS)
+	$(MAKE) bench-load
 
 bench-quick: venv
 	DATABASE_URL=$${DATABASE_URL:-$(TEST_DATABASE_URL)} $(PY) bench/results.py --patients 10000 --replan-patients 2000
+
+bench-load: venv
+	@command -v wrk >/dev/null || { echo "bench-load needs wrk: apt-get install wrk"; exit 1; }
+	DATABASE_URL=$${DATABASE_URL:-$(TEST_DATABASE_URL)} $(PY) bench/load.py
 
 clean:
 	rm -rf var/ $(VENV) $(CONTRACT_VENV)

@@ -70,7 +70,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     dashboard, dashboard_queries = timing(lambda: dashboard_for(clinic=clinic, now=now))
     baseline, baseline_queries = timing(
         lambda: (
-            ScheduledDose.objects.filter(patient__clinic=clinic).count(),
+            ScheduledDose.objects.filter(clinic=clinic).count(),  # the clinic on the dose row: its index
             Alert.objects.filter(patient__clinic=clinic).count(),
         )
     )

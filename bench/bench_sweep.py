@@ -33,10 +33,15 @@ AT = datetime(2027, 1, 5, 10, tzinfo=UTC)
 
 
 def reset() -> None:
+    """Empty the clinics and what hangs off them, then make sure the built-in protocols are there (a clinic's own
+    protocol copies reference the clinic, so the TRUNCATE ... CASCADE empties the protocols too)."""
     from notifications.models import Alert, Delivery
     from patients.models import Clinic, Patient
+    from regimens.models import Protocol, ProtocolPhase, ProtocolRecheckStep
+    from regimens.protocol_data import load_protocols
 
     benchdb.truncate(Delivery, Alert, Patient, Clinic)
+    load_protocols(Protocol, ProtocolPhase, ProtocolRecheckStep)
 
 
 def populate(n: int, rng: random.Random) -> dict[str, int]:

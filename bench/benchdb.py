@@ -213,6 +213,29 @@ def max_rss() -> int:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
 
 
+def reset_peak_rss() -> bool:
+    """Start the peak RSS over from the current RSS (Linux: "5" to /proc/self/clear_refs), so that
+    `peak_rss` reports one measurement's peak, not the process's; False where that is not possible."""
+    try:
+        with open("/proc/self/clear_refs", "w") as refs:
+            refs.write("5")
+    except OSError:
+        return False
+    return True
+
+
+def peak_rss() -> int:
+    """The peak resident set size since `reset_peak_rss` (VmHWM), in bytes; else the process's peak."""
+    try:
+        with open("/proc/self/status") as status:
+            for text in status:
+                if text.startswith("VmHWM:"):
+                    return int(text.split()[1]) * 1024
+    except OSError:
+        pass
+    return max_rss()
+
+
 # --- Progress and report ----------------------------------------------------------------------
 
 

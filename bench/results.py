@@ -1,28 +1,42 @@
-"""Run the sweep and bulk re-plan measurements with their bare counterparts in one go and write the table
-(operation, Cobalt, bare, ratio, queries, peak RSS) to bench/RESULTS.md.
+"""Run every sweep, the bulk re-plan, the busiest reads and the lab-result POST, each with its bare counterpart in
+the same run, and write the table (operation, Cobalt, bare, ratio, queries, peak RSS, growth) to bench/RESULTS.md.
 
     DATABASE_URL=postgres://postgres@127.0.0.1:5432/cobalt .venv/bin/python bench/results.py --patients 10000
     make bench-quick      # 10,000 patients
     make bench            # 100,000 patients (builds the database: a long run on a small machine)
 
-Uses the sibling database "<name>_bench_results". The monitoring sweep's bare counterpart replays the very
-SELECTs the sweep sent (the reading it needs) and writes the same rows it wrote (alerts, their history rows,
-staff deliveries) with one multi-row INSERT per 1,000 rows, all without the ORM; for the steady state (a
-second run at the same instant, nothing to write) the bare work is the replay alone. The calendar change is
-measured by bench/bench_replan.py's `measure` (its bare counterpart reads the clinic's planned doses and moves
-the same rows with a joined UPDATE). Peak RSS is the process's peak so far (it only grows; read it as "at
-most"). A script, not a test: it asserts nothing about speed.
+Uses the sibling database "<name>_bench_results" (a name that already contains "bench" is used as it is) and
+leaves the large clinic in it, with a staff login, for bench/load.py (`make bench-load`).
+
+Bare counterparts:
+- a sweep: the very SELECTs it sent, replayed, plus the rows it wrote (found by their transaction id, `xmin`)
+  written again with one multi-row INSERT or one joined UPDATE per 1,000 rows, without the ORM, in a
+  transaction rolled back afterwards (rows it deleted are not counted);
+- the calendar change: bench/bench_replan.py's `measure` (reads the clinic's planned doses, moves the same rows
+  with a joined UPDATE);
+- a read (the worklist, the patient page, the dashboard): the indexed SQL of the same rows written by hand, plus
+  the JSON encoding of what it read (the dashboard: two counts of the clinic's doses and alerts, the yardstick of
+  bench/bench_dashboard.py, plus the JSON of the figures);
+- a lab-result POST over the Django test client (token authentication, the whole request): one INSERT of the
+  same row.
+Peak RSS is each measurement's own peak (Linux: reset through /proc/self/clear_refs before it). Each size's
+figures are kept in bench/results-<patients>.json; the growth column divides this run's time by the other
+size's. A script, not a test: it asserts nothing about speed.
 """
 
 from __future__ import annotations
 
+import json
 import os
 import random
+import re
+import statistics
 import sys
 import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from datetime import UTC, datetime
+from dataclasses import asdict, dataclass
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -34,22 +48,53 @@ from bench import benchdb  # noqa: E402
 
 SEED = 20270105
 RESULTS = ROOT / "bench" / "RESULTS.md"
+STAFF_PASSWORD = "bench-load-password"  # noqa: S105 (a bench login on a bench database)
+TABLE_BEGIN, TABLE_END = "<!-- results.py -->", "<!-- /results.py -->"
+
+
+@dataclass
+class Row:
+    key: str  # stable across sizes: the growth column matches rows by it
+    operation: str
+    cobalt: float  # seconds (a request: the median of its runs)
+    bare: float | None
+    queries: str
+    rss: int
+
+    def ratio(self) -> str:
+        return f"{self.cobalt / self.bare:.1f}x" if self.bare else "-"
+
+
+# --- Sweeps and their bare counterparts -------------------------------------------------------------
+
+
+@dataclass
+class Sent:
+    selects: list[tuple[str, Any]]  # every SELECT (not FOR UPDATE), with its parameters, to replay as bare SQL
+    set_columns: dict[str, set[str]]  # table -> the columns its UPDATEs set
+
+
+UPDATE_TABLE = re.compile(r'^\s*UPDATE\s+"(\w+)"\s+SET\s+(.*?)(?:\sFROM\s|\sWHERE\s|$)', re.S | re.I)
 
 
 @contextmanager
-def recording_selects() -> Iterator[list[tuple[str, Any]]]:
-    """Every SELECT Django sends in the block, with its parameters (to replay as bare SQL)."""
+def recording() -> Iterator[Sent]:
+    """What Django sends in the block: its SELECTs, and which columns of which tables its UPDATEs write."""
     from django.db import connection
 
-    seen: list[tuple[str, Any]] = []
+    sent = Sent([], {})
 
     def wrapper(execute: Callable[..., Any], sql: str, params: Any, many: bool, context: Any) -> Any:
-        if sql.lstrip().upper().startswith("SELECT") and "FOR UPDATE" not in sql:
-            seen.append((sql, params))
+        head = sql.lstrip()[:6].upper()
+        if head == "SELECT" and "FOR UPDATE" not in sql:
+            sent.selects.append((sql, params))
+        elif head == "UPDATE" and (match := UPDATE_TABLE.match(sql)):
+            columns = re.findall(r'"(\w+)"\s*=', match.group(2))
+            sent.set_columns.setdefault(match.group(1), set()).update(columns)
         return execute(sql, params, many, context)
 
     with connection.execute_wrapper(wrapper):
-        yield seen
+        yield sent
 
 
 def replay(selects: Sequence[tuple[str, Any]]) -> None:
@@ -82,92 +127,613 @@ def bare_insert(model: Any, rows: list[dict[str, Any]]) -> int:
     return statements
 
 
-def sweep_rows(patients: int, seed: int) -> list[dict[str, Any]]:
-    from django.db import transaction
+def tracked_models() -> list[Any]:
+    """Every model with a table of its own and an integer primary key (history models included)."""
+    from django.apps import apps
+    from django.db import models
+
+    return [
+        m
+        for m in apps.get_models()
+        if m._meta.managed
+        and not m._meta.proxy
+        and isinstance(m._meta.pk, models.AutoField | models.BigAutoField | models.SmallAutoField)
+    ]
+
+
+def current_xid() -> int:
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT txid_current() % 4294967296")
+        return int(cursor.fetchone()[0])
+
+
+def max_ids(models: list[Any]) -> dict[Any, int]:
+    from django.db.models import Max
+
+    return {m: m._base_manager.aggregate(top=Max("pk"))["top"] or 0 for m in models}
+
+
+@dataclass
+class Written:
+    model: Any
+    inserted: list[dict[str, Any]]
+    updated: list[dict[str, Any]]
+
+
+def written_since(xid: int, before: dict[Any, int]) -> list[Written]:
+    """The rows written by transactions after `xid` (PostgreSQL's xmin), split into inserted (a primary key
+    above the table's maximum before) and updated."""
+    out = []
+    for model, top in before.items():
+        newer = f'"{model._meta.db_table}".xmin::text::bigint > %s'
+        rows = list(model._base_manager.extra(where=[newer], params=[xid]).order_by().values())  # noqa: S610
+        if rows:
+            pk = model._meta.pk.attname
+            inserted = [r for r in rows if r[pk] > top]
+            updated = [r for r in rows if r[pk] <= top]
+            out.append(Written(model, inserted, updated))
+    return out
+
+
+def bare_sweep(sent: Sent, written: list[Written], before: dict[Any, int]) -> tuple[float, int]:
+    """The sweep's bare work, timed in a transaction that is rolled back: its reads replayed, its inserted rows
+    inserted again (after they are deleted, untimed) and the columns its UPDATEs set written again in its
+    updated rows."""
+    from django.db import connection, transaction
+
+    from tracker import bulk
+
+    selects = sent.selects
+    statements = len(selects)
+    with transaction.atomic():
+        with connection.cursor() as cursor:
+            for w in written:
+                if w.inserted:
+                    table = connection.ops.quote_name(w.model._meta.db_table)
+                    pk = connection.ops.quote_name(w.model._meta.pk.column)
+                    cursor.execute(f"DELETE FROM {table} WHERE {pk} > %s", [before[w.model]])  # noqa: S608
+        started = time.perf_counter()
+        replay(selects)
+        for w in written:
+            statements += bare_insert(w.model, w.inserted)
+            if w.updated:
+                columns = sent.set_columns.get(w.model._meta.db_table) or set()
+                fields = [f.name for f in w.model._meta.concrete_fields if not f.primary_key and f.column in columns]
+                fields = fields or [f.name for f in w.model._meta.concrete_fields if not f.primary_key]
+                instances = [w.model(**row) for row in w.updated]
+                bulk.update_rows(w.model, instances, fields)
+                statements += -(-len(instances) // bulk.BATCH_SIZE)
+        bare = time.perf_counter() - started
+        transaction.set_rollback(True)
+    return bare, statements
+
+
+def sweep_row(key: str, label: str, name: str, at: datetime, describe: Callable[[dict[str, int]], str]) -> Row:
+    """Run the sweep `name` once for `at`, then its bare counterpart; the table row."""
+    from tracker import sweeps
+
+    models = tracked_models()
+    before = max_ids(models)
+    xid = current_xid()
+    benchdb.reset_peak_rss()
+    with recording() as sent, benchdb.counting_queries(detailed=False) as log, benchdb.timed() as t:
+        counts = sweeps.run(name, at)
+    rss = benchdb.peak_rss()
+    written = written_since(xid, before)
+    bare, statements = bare_sweep(sent, written, before)
+    rows = sum(len(w.inserted) + len(w.updated) for w in written)
+    print(f"  {label}: {t.seconds:.2f} s, bare {bare:.2f} s, {rows:,} rows written, {counts}", file=sys.stderr)
+    return Row(
+        key,
+        f"{label} ({describe(counts)}; {rows:,} rows written)",
+        t.seconds,
+        bare,
+        f"{log.count:,} vs {statements:,}",
+        rss,
+    )
+
+
+@contextmanager
+def no_broker() -> Iterator[list[str]]:
+    """Celery tasks are not sent (the outbox sweep's dispatch is the broker's work, bench/bench_delivery.py
+    measures it with workers); their names are collected."""
+    from celery.app.task import Task
+
+    sent: list[str] = []
+    original = Task.apply_async
+
+    def apply_async(self: Any, *args: Any, **kwargs: Any) -> None:
+        sent.append(self.name)
+
+    Task.apply_async = apply_async  # type: ignore[method-assign]
+    try:
+        yield sent
+    finally:
+        Task.apply_async = original  # type: ignore[method-assign]
+
+
+# --- The data --------------------------------------------------------------------------------------
+
+
+def build(patients: int, seed: int) -> dict[str, int]:
+    """bench/bench_sweep.py's clinic of `patients`, plus what the other sweeps and the pages need: an email
+    address for 9 patients in 10 (the others have none: contact_missing), 1 regimen in 100 due for a horizon
+    extension at AT, and the clinic's staff (a nurse, a clinician, an admin, with email)."""
+    from django.db import connection
 
     from bench.bench_sweep import AT, populate, reset
-    from monitoring.sweep import monitoring
-    from notifications.models import Alert, Delivery
+    from patients.models import Clinic, Patient
+    from regimens.models import Regimen
 
     reset()
     with benchdb.timed() as building:
         sizes = populate(patients, random.Random(seed))
     print(f"  built {sizes} in {building.seconds:.0f} s", file=sys.stderr)
-    out: list[dict[str, Any]] = []
-    for label in ("first run", "steady state"):
-        alerts_before = set(Alert.objects.values_list("id", flat=True))
-        with recording_selects() as selects, benchdb.counting_queries(detailed=False) as log, benchdb.timed() as t:
-            counts = monitoring(AT)
-        opened = sum(v for k, v in counts.items() if k.endswith("_raised"))
-        rss = benchdb.max_rss()
-        # Bare: the same reads, and the same rows written (copied out, deleted, then inserted raw), in one
-        # transaction that is rolled back so the next measurement starts from the sweep's own result.
-        new_alerts = list(Alert.objects.exclude(id__in=alerts_before).values())
-        history = list(Alert.history.filter(id__in=[a["id"] for a in new_alerts]).values())
-        deliveries = list(Delivery.objects.filter(alert_id__in=[a["id"] for a in new_alerts]).values())
-        statements = len(selects)
-        with transaction.atomic():
-            Delivery.objects.filter(id__in=[d["id"] for d in deliveries]).delete()
-            Alert.history.filter(id__in=[a["id"] for a in new_alerts]).delete()
-            Alert.objects.filter(id__in=[a["id"] for a in new_alerts]).delete()
-            started = time.perf_counter()
-            replay(selects)
-            statements += bare_insert(Alert, new_alerts)
-            statements += bare_insert(Alert.history.model, history)
-            statements += bare_insert(Delivery, deliveries)
-            bare = time.perf_counter() - started
-            transaction.set_rollback(True)
-        out.append(
-            {
-                "operation": f"monitoring sweep, {label}, {patients:,} patients (opens {opened:,} alerts)",
-                "cobalt": t.seconds,
-                "bare": bare,
-                "queries": f"{log.count:,} vs {statements:,}",
-                "rss": rss,
-            }
+    Patient.objects.extra(where=["id %% 10 <> 0"]).update(email="bench@example.org")
+    Regimen.objects.extra(where=["id %% 100 = 0"]).update(extend_on=AT.date())
+    ensure_staff(Clinic.objects.get(name="Bench clinic"))
+    with connection.cursor() as cursor:
+        cursor.execute("VACUUM ANALYZE")  # as autovacuum would have after a bulk load (index-only scans need it)
+    return sizes
+
+
+def ensure_staff(clinic: Any) -> dict[str, Any]:
+    """The bench clinic's nurse, clinician and admin (created once; the clinic's memberships are re-made, since
+    the bench empties the clinics)."""
+    from django.contrib.auth import get_user_model
+
+    from patients.models import ClinicMembership, Role
+
+    users = {}
+    for role in (Role.NURSE, Role.CLINICIAN, Role.ADMIN):
+        user, created = get_user_model().objects.get_or_create(
+            username=f"bench-{role}", defaults={"email": f"bench-{role}@example.org"}
         )
-    return out
+        if created:
+            user.set_password(STAFF_PASSWORD)
+            user.save()
+        ClinicMembership.objects.get_or_create(user=user, clinic=clinic, defaults={"role": role})
+        users[str(role)] = user
+    return users
 
 
-def write(rows: list[dict[str, Any]], patients: int, replan_patients: int) -> None:
-    lines = [
-        "# Benchmark results",
-        "",
+# --- Requests and their bare counterparts ----------------------------------------------------------
+
+
+def median_patient(clinic: Any) -> tuple[int, int]:
+    """A patient of the clinic with a typical history (the median number of doses): (id, doses)."""
+    from django.db.models import Count
+
+    from regimens.models import ScheduledDose
+
+    counts = ScheduledDose.objects.filter(clinic=clinic).values_list("patient_id").annotate(n=Count("id")).order_by()
+    by_doses = sorted(counts, key=lambda c: (c[1], c[0]))
+    patient_id, doses = by_doses[len(by_doses) // 2]
+    return patient_id, doses
+
+
+def token_client(user: Any, at: datetime) -> Any:
+    """An API client that authenticates as `user` with a token made at `at`."""
+    from rest_framework.test import APIClient
+
+    api = APIClient()
+    api.credentials(HTTP_AUTHORIZATION=f"Token {fresh_token(user, at)}")
+    return api
+
+
+def fresh_token(user: Any, at: datetime) -> str:
+    """A new API token of `user` (knox, as POST /api/auth/token/ issues), made at `at` and valid for
+    settings.TOKEN_TTL from then; the user's other tokens are deleted."""
+    from django.conf import settings
+    from knox.models import AuthToken
+
+    AuthToken.objects.filter(user=user).delete()
+    _row, key = AuthToken.objects.create(user=user, expiry=settings.TOKEN_TTL)
+    AuthToken.objects.filter(user=user).update(created=at, expiry=at + settings.TOKEN_TTL)
+    return str(key)
+
+
+def median_time(call: Callable[[], Any], runs: int) -> float:
+    times = []
+    for _ in range(runs):
+        started = time.perf_counter()
+        call()
+        times.append(time.perf_counter() - started)
+    return statistics.median(times)
+
+
+def request_row(key: str, label: str, call: Callable[[], Any], bare: Callable[[], int], runs: int) -> Row:
+    """`call` (a request) and `bare` (its bare work; returns its statement count), each warmed once, then the
+    median of `runs`."""
+    call()
+    benchdb.reset_peak_rss()
+    with benchdb.counting_queries(detailed=False) as log:
+        call()
+    cobalt = median_time(call, runs)
+    rss = benchdb.peak_rss()
+    statements = bare()
+    bare_time = median_time(bare, runs)
+    print(f"  {label}: {cobalt * 1000:.1f} ms, bare {bare_time * 1000:.1f} ms", file=sys.stderr)
+    return Row(key, f"{label} (median of {runs})", cobalt, bare_time, f"{log.count} vs {statements}", rss)
+
+
+def fetch(sql: str, params: Sequence[Any]) -> list[dict[str, Any]]:
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        names = [c.name for c in cursor.description or []]
+        return [dict(zip(names, r, strict=True)) for r in cursor.fetchall()]
+
+
+def encode(data: Any) -> str:
+    return json.dumps(data, default=str)
+
+
+DOSE_COLUMNS = (
+    "d.id, d.regimen_id, d.patient_id, d.phase, d.phase_index, d.sequence, d.due_date, d.appointment_time, d.drug, "
+    "d.dose_mcg, d.dose_unit, d.route, d.self_administered, d.status, d.administered_at, d.lot_number, "
+    "d.expiry_date, d.site, d.given_route, d.not_given_reason, d.not_given_on, d.recorded_at, p.timezone"
+)
+
+
+def bare_page(where: str, params: list[Any]) -> Callable[[], int]:
+    """One page of the clinic's doses by the worklist's index, its count, and the JSON of its rows."""
+    from tracker.api import DEFAULT_PAGE_SIZE
+
+    def work() -> int:
+        count = fetch(f"SELECT COUNT(*) AS n FROM regimens_scheduleddose d WHERE {where}", params)  # noqa: S608
+        rows = fetch(
+            f"SELECT {DOSE_COLUMNS} FROM regimens_scheduleddose d JOIN patients_patient p ON p.id = d.patient_id "  # noqa: S608
+            f"WHERE {where} ORDER BY d.due_date, d.id LIMIT {DEFAULT_PAGE_SIZE}",
+            params,
+        )
+        encode({"count": count[0]["n"], "results": rows})
+        return 2
+
+    return work
+
+
+PATIENT_TABLES = (
+    ("patients_patient", "id"),
+    ("regimens_regimen", "patient_id"),
+    ("regimens_scheduleddose", "patient_id"),
+    ("regimens_labrecheck", "patient_id"),
+    ("patients_labresult", "patient_id"),
+    ("patients_patientfact", "patient_id"),
+    ("notifications_alert", "patient_id"),
+    ("notifications_delivery", "patient_id"),
+)
+
+
+def bare_patient(patient_id: int) -> Callable[[], int]:
+    """The patient's rows of every table the page shows, each by its patient index, and their JSON."""
+
+    def work() -> int:
+        encode({t: fetch(f"SELECT * FROM {t} WHERE {c} = %s", [patient_id]) for t, c in PATIENT_TABLES})  # noqa: S608
+        return len(PATIENT_TABLES)
+
+    return work
+
+
+def read_rows(patients: int) -> list[Row]:
+    """The worklist (clinic-day and overdue), the patient page and the dashboard, at AT."""
+    import time_machine
+    from django.test import Client
+
+    from bench.bench_sweep import AT
+    from patients.models import Clinic
+
+    clinic = Clinic.objects.get(name="Bench clinic")
+    staff = ensure_staff(clinic)
+    api = token_client(staff["nurse"], AT)
+    admin_api = token_client(staff["admin"], AT)
+    browser = Client()
+    today = AT.date()
+    patient_id, patient_doses = median_patient(clinic)
+
+    def ok(response: Any) -> Any:
+        assert response.status_code == 200, (response.status_code, response.content[:300])
+        return response
+
+    def dashboard_bare() -> Callable[[], int]:
+        figures = ok(admin_api.get(f"/api/dashboard/?clinic={clinic.pk}")).json()
+
+        def work() -> int:
+            fetch("SELECT COUNT(*) FROM regimens_scheduleddose WHERE clinic_id = %s", [clinic.pk])
+            fetch(
+                "SELECT COUNT(*) FROM notifications_alert a JOIN patients_patient p ON p.id = a.patient_id "
+                "WHERE p.clinic_id = %s",
+                [clinic.pk],
+            )
+            encode(figures)
+            return 2
+
+        return work
+
+    rows = []
+    with time_machine.travel(AT, tick=True):
+        browser.force_login(staff["clinician"])  # the session starts at AT
+        worklists = (
+            ("worklist-day", "one clinic-day", f"due_from={today}&due_to={today}", "doses that day",
+             "d.clinic_id = %s AND d.due_date BETWEEN %s AND %s", [clinic.pk, today, today]),
+            ("worklist-overdue", "overdue (`?overdue=true`)", "overdue=true", "overdue doses",
+             "d.clinic_id = %s AND d.status = 'planned' AND d.due_date < %s", [clinic.pk, today]),
+        )  # fmt: skip
+        for key, what, query, counted, where, params in worklists:
+            url = f"/api/doses/?clinic={clinic.pk}&{query}"
+            total = ok(api.get(url)).json()["count"]
+            rows.append(
+                request_row(
+                    key,
+                    f"worklist `/api/doses/` {what}, first page ({total:,} {counted})",
+                    lambda url=url: ok(api.get(url)),
+                    bare_page(where, params),
+                    20,
+                )
+            )
+        rows.append(
+            request_row(
+                "patient-page",
+                f"patient page `/patients/{{id}}/` (HTML; a patient with {patient_doses} doses)",
+                lambda: ok(browser.get(f"/patients/{patient_id}/")),
+                bare_patient(patient_id),
+                10,
+            )
+        )
+        rows.append(
+            request_row(
+                "dashboard",
+                f"dashboard `/api/dashboard/` ({patients:,} patients in the clinic)",
+                lambda: ok(admin_api.get(f"/api/dashboard/?clinic={clinic.pk}")),
+                dashboard_bare(),
+                5,
+            )
+        )
+    return rows
+
+
+def lab_post_row(posts: int) -> Row:
+    """`posts` hemoglobin results POSTed to as many patients (the whole request: token, validation, the
+    service, the re-plan and evaluation it triggers), against one bare INSERT of the same row each."""
+    import time_machine
+
+    from bench.bench_sweep import AT
+    from patients.models import Clinic, LabResult, Patient
+
+    clinic = Clinic.objects.get(name="Bench clinic")
+    api = token_client(ensure_staff(clinic)["nurse"], AT)
+    # Patients with an active regimen, spread over the clinic.
+    ids = list(Patient.objects.filter(clinic=clinic).order_by("id").values_list("id", flat=True))
+    chosen = ids[:: max(1, len(ids) // (posts + 1))][1 : posts + 1]
+    collected = AT - timedelta(hours=2)
+    times, created, queries = [], [], 0
+    benchdb.reset_peak_rss()
+    with time_machine.travel(AT, tick=True):
+        for n, patient_id in enumerate(chosen):
+            body = {
+                "patient": patient_id,
+                "analyte": "hemoglobin",
+                "value": "112",
+                "unit": "g/L",
+                "collected_at": collected.isoformat(),
+            }
+            with benchdb.counting_queries(detailed=False) as log, benchdb.timed() as t:
+                response = api.post("/api/lab-results/", body, format="json")
+            assert response.status_code == 201, response.content[:300]
+            times.append(t.seconds)
+            created.append(response.json()["id"])
+            if n == 0:
+                queries = log.count
+    rss = benchdb.peak_rss()
+    # Bare: the same rows, one INSERT each (autocommit, like the request), a minute later (the result's identity
+    # is patient, analyte and collection time), then deleted again.
+    copies = list(LabResult.objects.filter(id__in=created).values())
+    bare_times = []
+    for row in copies:
+        row.pop("id")
+        row["collected_at"] = later = row["collected_at"] + timedelta(minutes=1)
+        with benchdb.timed() as t:
+            bare_insert(LabResult, [row])
+        bare_times.append(t.seconds)
+    LabResult.objects.filter(patient_id__in=chosen, collected_at=later).delete()
+    cobalt, bare = statistics.median(times), statistics.median(bare_times)
+    print(f"  lab POST: {cobalt * 1000:.1f} ms, bare {bare * 1000:.2f} ms", file=sys.stderr)
+    return Row(
+        "lab-post",
+        f"lab result POST `/api/lab-results/` (median of {len(times)}, each to another patient; "
+        f"{1 / cobalt:.1f} req/s vs {1 / bare:,.0f}/s)",
+        cobalt,
+        bare,
+        f"{queries} vs 1",
+        rss,
+    )
+
+
+# --- The report ------------------------------------------------------------------------------------
+
+
+def seconds(value: float) -> str:
+    return f"{value * 1000:.1f} ms" if value < 1 else f"{value:.2f} s"
+
+
+def growth(row: Row, other: dict[str, Any] | None) -> str:
+    if not other or row.key not in other["rows"]:
+        return "-"
+    then = other["rows"][row.key]["cobalt"]
+    small, large = (then, row.cobalt) if other["patients"] < other["this"] else (row.cobalt, then)
+    return f"{large / small:.1f}x" if small else "-"
+
+
+def kept(patients: int) -> Path:
+    return ROOT / "bench" / f"results-{patients}.json"
+
+
+def other_size(patients: int) -> dict[str, Any] | None:
+    """The figures of the other size kept beside RESULTS.md (the nearest one), for the growth column."""
+    found = []
+    for path in (ROOT / "bench").glob("results-*.json"):
+        size = int(re.sub(r"\D", "", path.stem) or 0)
+        if size and size != patients:
+            found.append((abs(size - patients), size, path))
+    if not found:
+        return None
+    _, size, path = min(found)
+    data = json.loads(path.read_text())
+    return {"patients": size, "this": patients, "rows": {r["key"]: r for r in data["rows"]}}
+
+
+def write(rows: list[Row], patients: int, replan_patients: int) -> None:
+    kept(patients).write_text(
+        json.dumps(
+            {"patients": patients, "written": f"{datetime.now(UTC):%Y-%m-%d %H:%M}", "rows": [asdict(r) for r in rows]},
+            indent=1,
+        )
+        + "\n"
+    )
+    other = other_size(patients)
+    growth_head = (
+        f"growth ({max(patients, other['patients']):,} / {min(patients, other['patients']):,} patients)"
+        if other
+        else "growth"
+    )
+    table = [
+        TABLE_BEGIN,
         f"Written by `bench/results.py` on {datetime.now(UTC):%Y-%m-%d %H:%M} UTC (load average "
         f"{' '.join(f'{x:.2f}' for x in os.getloadavg())}, {os.cpu_count()} cores; the machine is shared, so "
-        "read ratios, not absolute times). Monitoring sweep at "
-        f"{patients:,} patients; calendar change at one clinic of {replan_patients:,} patients.",
+        f"read ratios, not absolute times). One clinic of {patients:,} patients; the calendar change at one clinic "
+        f"of {replan_patients:,}. Bare counterparts: see the docstring of `bench/results.py`.",
         "",
-        "| operation | Cobalt | bare | ratio | queries (Cobalt vs bare) | peak RSS |",
-        "| --- | --- | --- | --- | --- | --- |",
+        f"| operation | Cobalt | bare | ratio | queries (Cobalt vs bare) | peak RSS | {growth_head} |",
+        "| --- | --- | --- | --- | --- | --- | --- |",
     ]
     for r in rows:
-        bare = r.get("bare")
-        ratio = f"{r['cobalt'] / bare:.1f}x" if bare else "-"
-        lines.append(
-            f"| {r['operation']} | {r['cobalt']:.2f} s | {f'{bare:.2f} s' if bare else '-'} | {ratio} | "
-            f"{r['queries']} | {benchdb.mib(float(r['rss']))} |"
+        table.append(
+            f"| {r.operation} | {seconds(r.cobalt)} | {seconds(r.bare) if r.bare else '-'} | {r.ratio()} | "
+            f"{r.queries} | {benchdb.mib(float(r.rss))} | {growth(r, other)} |"
         )
-    lines.append("")
-    RESULTS.write_text("\n".join(lines))
-    print("\n".join(lines))
+    if not other:
+        table += ["", "Growth: run the other size too (`make bench-quick` and `make bench`); each keeps its JSON."]
+    table.append(TABLE_END)
+    replace_section(TABLE_BEGIN, TABLE_END, "\n".join(table))
+    print("\n".join(table))
+
+
+def replace_section(begin: str, end: str, text: str) -> None:
+    """Put `text` (which starts with `begin` and ends with `end`) in RESULTS.md in place of the old one; the
+    other sections (the load test's) stay."""
+    current = RESULTS.read_text() if RESULTS.exists() else "# Benchmark results\n"
+    if begin in current and end in current:
+        head, rest = current.split(begin, 1)
+        tail = rest.split(end, 1)[1]
+        RESULTS.write_text(head + text + tail)
+    else:
+        heading = "# Benchmark results\n"
+        body = current[len(heading) :] if current.startswith(heading) else current
+        body = "" if "<!--" not in body and "| operation |" in body else body  # the old table, before sections
+        RESULTS.write_text(heading + "\n" + text + "\n" + body.strip("\n") + ("\n" if body.strip() else ""))
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = benchdb.parser(__doc__)
-    benchdb.add_size(parser, "--patients", default=10_000, what="patients for the monitoring sweep")
+    benchdb.add_size(parser, "--patients", default=10_000, what="patients for the sweeps and the pages")
     benchdb.add_size(parser, "--replan-patients", default=2_000, what="patients of the clinic whose calendar changes")
+    benchdb.add_size(parser, "--lab-posts", default=30, what="lab results POSTed")
     benchdb.add_seed(parser, default=SEED)
     args = parser.parse_args(argv)
     benchdb.setup_sibling_database("bench_results")
     from bench.bench_replan import measure
+    from bench.bench_sweep import AT
 
-    rows = sweep_rows(args.patients, args.seed)
+    rows: list[Row] = []
+    # First the calendar change: it builds its own smaller clinic, which the large one then replaces.
+    print("calendar change", file=sys.stderr)
     for r in measure(args.replan_patients, args.seed, 0):
         if r.get("bare") is None:
             continue  # the preparation (every regimen re-planned once) has no bare counterpart
-        bare_queries = r.get("bare_queries")
-        rows.append({**r, "queries": f"{r['queries']:,} vs {bare_queries}"})
+        rows.append(
+            Row(
+                "calendar-change",
+                str(r["operation"]),
+                float(r["cobalt"]),
+                float(r["bare"]),  # type: ignore[arg-type]
+                f"{r['queries']:,} vs {r.get('bare_queries')}",
+                int(r["rss"]),
+            )  # type: ignore[call-overload]
+        )
+    print(f"building {args.patients:,} patients", file=sys.stderr)
+    build(args.patients, args.seed)
+    n = f"{args.patients:,} patients"
+    later = AT + timedelta(days=1)
+    rows.append(
+        sweep_row(
+            "monitoring-first",
+            f"monitoring sweep, first run, {n}",
+            "monitoring",
+            AT,
+            lambda c: f"opens {sum(v for k, v in c.items() if k.endswith('_raised')):,} alerts",
+        )
+    )
+    rows.append(
+        sweep_row(
+            "monitoring-steady",
+            f"monitoring sweep, steady state, {n}",
+            "monitoring",
+            AT,
+            lambda c: f"opens {sum(v for k, v in c.items() if k.endswith('_raised')):,} alerts",
+        )
+    )
+    rows.append(
+        sweep_row(
+            "horizons",
+            f"horizons sweep, {n}",
+            "horizons",
+            AT,
+            lambda c: ", ".join(f"{k} {v:,}" for k, v in c.items()) or "nothing due",
+        )
+    )
+    rows.append(
+        sweep_row(
+            "reminders-first",
+            f"reminders sweep, first run, {n}",
+            "reminders",
+            AT,
+            lambda c: f"{c.get('reminders_written', 0):,} reminders",
+        )
+    )
+    rows.append(
+        sweep_row(
+            "reminders-steady",
+            f"reminders sweep, steady state, {n}",
+            "reminders",
+            AT,
+            lambda c: f"{c.get('reminders_written', 0):,} reminders",
+        )
+    )
+    rows.append(
+        sweep_row(
+            "staff",
+            f"staff sweep (digests, escalations) a day later, {n}",
+            "staff",
+            later,
+            lambda c: ", ".join(f"{k} {v:,}" for k, v in c.items()),
+        )
+    )
+    with no_broker() as sent:
+        rows.append(
+            sweep_row(
+                "outbox",
+                f"outbox sweep a day later, {n} (tasks not sent: broker excluded)",
+                "outbox",
+                later,
+                lambda c: f"{c.get('due', 0):,} due",
+            )
+        )
+    print(f"  outbox: {len(sent):,} tasks not sent", file=sys.stderr)
+    rows.extend(read_rows(args.patients))
+    rows.append(lab_post_row(args.lab_posts))
     write(rows, args.patients, args.replan_patients)
     return 0
 

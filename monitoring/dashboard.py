@@ -18,7 +18,7 @@ from django.db.models import Aggregate, Case, Count, DurationField, F, FloatFiel
 from django.db.models.functions import Extract, TruncDate, TruncMonth
 from django.utils import timezone
 
-from monitoring.normalization import normalization_rows, normalization_summary
+from monitoring.normalization import normalization_summary
 from notifications.management.commands.queue_health import queue_health
 from notifications.models import Alert, AlertKind, AlertStatus, Delivery, DeliveryStatus, Purpose, Severity
 from patients.models import Clinic, Patient, ReminderChannel
@@ -136,7 +136,7 @@ def dashboard_for(
 
 
 def _work(clinic: Clinic, today: date, grace: Grace) -> dict[str, Any]:
-    planned = ScheduledDose.objects.filter(patient__clinic=clinic, status=DoseStatus.PLANNED)
+    planned = ScheduledDose.objects.filter(clinic=clinic, status=DoseStatus.PLANNED)
     last = today + timedelta(days=WORKLOAD_DAYS - 1)
     per_day = dict(
         planned.filter(due_date__range=(today, last)).values_list("due_date").annotate(n=Count("id")).order_by()
@@ -188,7 +188,7 @@ def _adherence(clinic: Clinic, start: date, end: date, grace: Grace) -> dict[str
     due, given, given within the S-4 grace, not given, and still planned (missed so far)."""
     zone = zoneinfo.ZoneInfo(clinic.timezone)
     due = ScheduledDose.objects.filter(
-        patient__clinic=clinic,
+        clinic=clinic,
         due_date__range=(start, end),
         status__in=[DoseStatus.GIVEN, DoseStatus.NOT_GIVEN, DoseStatus.PLANNED],
     )
@@ -273,7 +273,7 @@ def _outcomes(clinic: Clinic, period_from: datetime, period_to: datetime, today:
             for kind in NOT_NORMALIZING_KINDS
         ],
         # Now, not the period: every patient on a regimen (monitoring/normalization.py).
-        "time_to_normalization": normalization_summary(normalization_rows(clinic, today)),
+        "time_to_normalization": normalization_summary(clinic, today),
     }
 
 

@@ -321,6 +321,14 @@ class ScheduledDose(models.Model):
             # The clinic worklist: a clinic's doses of a day (any status), and its planned doses by due
             # date (the day's and the overdue ones), each one index range.
             models.Index(fields=["clinic", "due_date"], name="dose_clinic_due_idx"),
+            # The dashboard's reasons for doses not given (monitoring/dashboard.py): the few not-given rows of a
+            # clinic's period, not a scan of its months of doses (PostgreSQL reads the reason from the index).
+            models.Index(
+                fields=["clinic", "due_date"],
+                include=["not_given_reason"],
+                condition=Q(status="not_given"),
+                name="dose_clinic_not_given_idx",
+            ),
             models.Index(
                 fields=["clinic", "due_date"], condition=Q(status="planned"), name="dose_clinic_planned_due_idx"
             ),

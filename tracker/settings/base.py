@@ -96,6 +96,11 @@ DATABASES = {
     "default": env.db("DATABASE_URL", default=f"sqlite:///{VAR_DIR / 'cobalt.sqlite3'}"),
 }
 DATABASES["default"]["ATOMIC_REQUESTS"] = False
+# Persistent connections: a web or Celery process keeps its PostgreSQL connection for up to a minute instead of
+# opening one per request (about a third of a small API request's time; bench/README.md, the load test), and
+# checks it before reuse. `?conn_max_age=N` in DATABASE_URL overrides (0: a connection per request).
+DATABASES["default"].setdefault("CONN_MAX_AGE", 60)
+DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # WAL lets the web server, the worker and beat share one SQLite file without
     # "database is locked" errors on every concurrent write.
