@@ -66,6 +66,10 @@ class Analyte:
     plausible_max: Decimal | None
     alternate_loinc: tuple[str, ...] = ()
     kind: str = QUANTITATIVE
+    # True where zero itself is outside the physically possible range (RULES first section): a measure of the
+    # red cells a blood sample holds cannot be 0 for a living patient, so 0 is a slip (a blank cell, a unit
+    # lost), not a very low value. Not a clinical threshold: no positive value is refused by it.
+    positive: bool = False
 
     @property
     def loinc_codes(self) -> tuple[str, ...]:
@@ -114,6 +118,7 @@ CATALOGUE: tuple[Analyte, ...] = (
         ),
         # RULES first section: hemoglobin above 300 g/L is refused.
         plausible_max=Decimal(300),
+        positive=True,
     ),
     Analyte(
         code="hematocrit", name="Hematocrit", loinc="4544-3", alternate_loinc=("20570-8",),  # §7.1
@@ -123,6 +128,7 @@ CATALOGUE: tuple[Analyte, ...] = (
             Unit("%", Fraction(1, 100), f"{_TABLE}: % / 100"),
         ),
         plausible_max=Decimal(1),  # [bound] a volume fraction cannot exceed 1 L/L
+        positive=True,
     ),
     Analyte(
         code="platelets", name="Platelets", loinc="777-3", alternate_loinc=("26515-7",),  # §7.1
@@ -141,6 +147,7 @@ CATALOGUE: tuple[Analyte, ...] = (
         code="mcv", name="MCV", loinc="787-2", alternate_loinc=("30428-7",),  # §7.1
         canonical_unit="fL", units=(_canonical("fL"),),
         plausible_max=Decimal(200),  # [bound] red cells twice the upper normal size do not exist
+        positive=True,
     ),
     Analyte(
         code="b12_total", name="Vitamin B12 (total)", loinc="2132-9",
@@ -359,7 +366,8 @@ def to_canonical(analyte: Analyte, value: Number, unit: str) -> Decimal:
     """`value` in `unit`, converted exactly to the analyte's canonical unit (see the module docstring).
 
     Refuses (AnalyteError): an unknown unit (field "unit"), a value that is not a finite number, is
-    negative or is above the analyte's physically possible maximum (field "value", naming the
+    negative, zero where the analyte cannot be (`positive`), or is above the analyte's physically possible
+    maximum (field "value", naming the
     analyte, value and unit, as the RULES first section requires).
     """
     if analyte.kind == QUALITATIVE:
@@ -373,6 +381,12 @@ def to_canonical(analyte: Analyte, value: Number, unit: str) -> Decimal:
     if canonical < 0:
         raise AnalyteError(
             "value", f"{analyte.code} value {number} {found.symbol} is negative, which is not physically possible."
+        )
+    if canonical == 0 and analyte.positive:
+        raise AnalyteError(
+            "value",
+            f"{analyte.code} value {number} {found.symbol} is zero, which is not physically possible for a living "
+            "patient; check the result.",
         )
     if analyte.plausible_max is not None and canonical > analyte.plausible_max:
         shown = "" if found.factor == 1 else f" ({_brief(canonical)} {analyte.canonical_unit})"

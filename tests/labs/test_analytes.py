@@ -259,11 +259,25 @@ def test_it_refuses_any_negative_value(code: str) -> None:
 
 
 @pytest.mark.parametrize("code", sorted(set(RULES_TABLE) - {"schistocytes"}))
-def test_it_accepts_zero_and_the_plausible_maximum(code: str) -> None:
+def test_it_accepts_zero_where_possible_and_the_plausible_maximum(code: str) -> None:
     analyte = resolve(code)
     assert analyte.plausible_max is not None
-    assert to_canonical(analyte, 0, analyte.canonical_unit) == 0
+    if not analyte.positive:
+        assert to_canonical(analyte, 0, analyte.canonical_unit) == 0
     assert to_canonical(analyte, analyte.plausible_max, analyte.canonical_unit) == analyte.plausible_max
+
+
+@pytest.mark.parametrize(
+    ("code", "unit"), [("hemoglobin", "g/L"), ("hemoglobin", "g/dL"), ("hematocrit", "%"), ("mcv", "fL")]
+)
+def test_it_refuses_zero_red_cell_measures_but_not_a_very_low_value(code: str, unit: str) -> None:
+    # Issue 12: hemoglobin 0 g/L was accepted. Zero is outside the physically possible range (RULES first
+    # section) for a measure of the red cells in a blood sample; the lowest real values still pass.
+    with pytest.raises(AnalyteError) as error:
+        canonical(code, "0.0", unit)
+    assert error.value.field == "value"
+    assert code in error.value.message and "zero" in error.value.message
+    assert canonical(code, "0.1", unit) > 0
 
 
 def test_it_refuses_hemoglobin_above_300_g_per_litre() -> None:

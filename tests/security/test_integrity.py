@@ -1,4 +1,5 @@
-"""Issue 12: a repeated lab-result POST stores one row, also when twenty arrive at once."""
+"""Issue 12: a repeated lab-result POST stores one row, also when twenty arrive at once; an impossible zero
+hemoglobin is refused."""
 
 from __future__ import annotations
 
@@ -62,3 +63,16 @@ def test_the_service_says_whether_the_row_is_new(patient: Any, clock: Any) -> No
     row, created = lab_result_record(**given)
     same, again = lab_result_record(**given)
     assert (created, again, same.pk) == (True, False, row.pk)
+
+
+@pytest.mark.django_db
+def test_a_hemoglobin_of_zero_is_refused_naming_the_value_and_nothing_is_stored(
+    api: APIClient, patient: Any, clock: Any
+) -> None:
+    # Issue 12: "hemoglobin 0 g/L" was accepted. Zero is outside the physically possible range (RULES first
+    # section); a very low real value is still recorded (and raises the alerts a very low value raises).
+    refused = api.post("/api/lab-results/", {**BODY, "patient": patient.pk, "value": "0"})
+    assert refused.status_code == 400
+    assert "zero" in refused.json()["value"][0]
+    assert not LabResult.objects.exists()
+    assert api.post("/api/lab-results/", {**BODY, "patient": patient.pk, "value": "1"}).status_code == 201
