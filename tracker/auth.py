@@ -19,7 +19,7 @@ from typing import Any
 
 from django.conf import settings
 from django.contrib.auth import authenticate, get_user_model
-from django.contrib.auth.signals import user_login_failed
+from django.contrib.auth.signals import user_logged_in, user_login_failed
 from django.db.models.signals import pre_save
 from drf_spectacular.utils import OpenApiResponse, extend_schema
 from knox.models import AuthToken
@@ -147,7 +147,15 @@ class ObtainTokenView(CheckedAPIView):
             if _locked_out(request):
                 raise _lockout()
             raise serializers.ValidationError({"otp_token": [problem]})
-        return Response({"token": token_issue(user)})
+        key = token_issue(user)
+        # A sign-in like the web's: audited (patients' StaffEvent listener) and the user's last sign-in updated;
+        # `api_token` tells the session's second-factor bookkeeping that no session is signing in.
+        session = request._request.session
+        had_session = session.session_key is not None
+        user_logged_in.send(sender=user.__class__, request=request._request, user=user, api_token=True)
+        if not had_session:
+            session.flush()  # django-axes' access log creates a session to hash: the API client gets no cookie
+        return Response({"token": key})
 
 
 class SignOutView(CheckedAPIView):

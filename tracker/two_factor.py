@@ -52,8 +52,9 @@ SESSION_KEY = "cobalt_second_factor"
 
 def remember_at_sign_in(sender: Any, request: HttpRequest | None, user: Any, **kwargs: Any) -> None:
     """user_logged_in: whether this session owes the second factor is decided once, at sign-in (so pages pay
-    no query for it): required for the role, or set up by the user."""
-    if request is None or not hasattr(request, "session"):
+    no query for it): required for the role, or set up by the user. A token issued by the API (`api_token`)
+    signs no session in: its second factor was checked by the token endpoint."""
+    if request is None or not hasattr(request, "session") or kwargs.get("api_token"):
         return
     owed = second_factor_required(user) or TOTPDevice.objects.filter(user=user, confirmed=True).exists()
     request.session[SESSION_KEY] = owed

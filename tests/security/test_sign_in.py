@@ -219,6 +219,21 @@ def test_sign_in_events_are_logged(admin_staff: Any) -> None:
     assert AccessLog.objects.filter(username="lead").count() == 1
 
 
+def test_a_token_issued_by_the_api_is_audited_as_a_sign_in_without_opening_a_session(nurse: Any) -> None:
+    from patients.models import StaffEvent, StaffEventKind
+
+    assert nurse.last_login is None
+    response = APIClient().post(
+        "/api/auth/token/", {"username": nurse.username, "password": PASSWORD}, REMOTE_ADDR="127.0.0.9"
+    )
+    assert response.status_code == 200
+    event = StaffEvent.objects.get(kind=StaffEventKind.SIGNED_IN, subject=nurse)
+    assert (event.username, event.ip_address) == (nurse.username, "127.0.0.9")
+    nurse.refresh_from_db()
+    assert nurse.last_login is not None  # the staff page's "last sign-in"
+    assert "sessionid" not in response.cookies
+
+
 def test_the_test_clients_login_still_works(nurse: Any) -> None:
     # authenticate() without a request (Client.login, management commands) is not an error: there is no
     # address to lock out, and ModelBackend checks the password.
