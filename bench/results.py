@@ -650,10 +650,16 @@ def write(rows: list[Row], patients: int, replan_patients: int, *, save: bool = 
     )
     table = [
         TABLE_BEGIN,
-        f"Written by `bench/results.py` on {now()} UTC (load average "
-        f"{' '.join(f'{x:.2f}' for x in os.getloadavg())}, {os.cpu_count()} cores; the machine is shared, so "
-        f"read ratios, not absolute times). One clinic of {patients:,} patients; the calendar change at one clinic "
-        f"of {replan_patients:,}. Bare counterparts: see the docstring of `bench/results.py`.",
+        (
+            f"Written by `bench/results.py` on {now()} UTC (load average "
+            f"{' '.join(f'{x:.2f}' for x in os.getloadavg())}, {os.cpu_count()} cores; "
+            if save
+            else f"Rewritten by `bench/results.py --render` on {now()} UTC from `bench/{kept(patients).name}`, "
+            f"measuring nothing ({os.cpu_count()} cores; "
+        )
+        + f"the machine is shared, so read ratios, not absolute times). One clinic of {patients:,} patients; the "
+        f"calendar change at one clinic of {replan_patients:,}. Bare counterparts: see the docstring of "
+        "`bench/results.py`.",
         "",
         f"| operation | Cobalt | bare | ratio | queries (Cobalt vs bare) | peak RSS | {growth_head} |",
         "| --- | --- | --- | --- | --- | --- | --- |",
@@ -665,7 +671,7 @@ def write(rows: list[Row], patients: int, replan_patients: int, *, save: bool = 
         )
     runs = sorted({r.measured for r in rows})
     if len(runs) > 1:
-        table += ["", "Rows measured at different times (`--only` re-measures some rows, the others are kept):"]
+        table += ["", "Rows measured at different times (`--only` re-measures some rows and keeps the others):"]
         table += [f"- {run} UTC: " + ", ".join(r.key for r in rows if r.measured == run) for run in runs]
     if not other:
         table += ["", "Growth: run the other size too (`make bench-quick` and `make bench`); each keeps its JSON."]
