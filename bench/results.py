@@ -17,8 +17,8 @@ Bare counterparts:
 - a read (the worklist, the patient page, the dashboard): the indexed SQL of the same rows written by hand, plus
   the JSON encoding of what it read (the dashboard: two counts of the clinic's doses and alerts, the yardstick of
   bench/bench_dashboard.py, plus the JSON of the figures);
-- a lab-result POST over the Django test client (token authentication, the whole request): one INSERT of the
-  same row.
+- a lab-result POST over the Django test client (token authentication, the whole request): the same POST to a
+  bare DRF create view over the same model (bench/bare_views.py), and, for scale, one INSERT of the same row.
 Peak RSS is each measurement's own peak (Linux: reset through /proc/self/clear_refs before it). Each size's
 figures are kept in bench/results-<patients>.json; the growth column divides this run's time by the other
 size's. A script, not a test: it asserts nothing about speed.
@@ -60,6 +60,8 @@ class Row:
     bare: float | None
     queries: str
     rss: int
+    # When the row was measured ("YYYY-MM-DD HH:MM" UTC); rows re-measured alone (--only) say so in the table.
+    measured: str = ""
 
     def ratio(self) -> str:
         return f"{self.cobalt / self.bare:.1f}x" if self.bare else "-"
@@ -497,9 +499,13 @@ def read_rows(patients: int) -> list[Row]:
 
 def lab_post_row(posts: int) -> Row:
     """`posts` hemoglobin results POSTed to as many patients (the whole request: token, validation, the
-    service, the re-plan and evaluation it triggers), against one bare INSERT of the same row each."""
+    service, the re-plan and evaluation it triggers), against a bare DRF create view over the same model
+    (bench/bare_views.py: the same body, client, token and middleware; no conversion, interpretation, re-plan or
+    evaluation), and one bare INSERT of the same row each."""
     import time_machine
+    from django.test import override_settings
 
+    from bench.bare_urls import BARE_LAB_RESULTS
     from bench.bench_sweep import AT
     from patients.models import Clinic, LabResult, Patient
 
@@ -509,45 +515,59 @@ def lab_post_row(posts: int) -> Row:
     ids = list(Patient.objects.filter(clinic=clinic).order_by("id").values_list("id", flat=True))
     chosen = ids[:: max(1, len(ids) // (posts + 1))][1 : posts + 1]
     collected = AT - timedelta(hours=2)
-    times, created, queries = [], [], 0
-    benchdb.reset_peak_rss()
-    with time_machine.travel(AT, tick=True):
-        for n, patient_id in enumerate(chosen):
-            body = {
-                "patient": patient_id,
-                "analyte": "hemoglobin",
-                "value": "112",
-                "unit": "g/L",
-                "collected_at": collected.isoformat(),
-            }
+
+    def body(patient_id: int, at: datetime) -> dict[str, Any]:
+        return {
+            "patient": patient_id,
+            "analyte": "hemoglobin",
+            "value": "112",
+            "unit": "g/L",
+            "collected_at": at.isoformat(),
+        }
+
+    def post_each(url: str, at: datetime) -> tuple[list[float], list[int], int]:
+        """The time of each POST, the rows created and the median count of queries of one POST."""
+        times, created, counts = [], [], []
+        for patient_id in chosen:
             with benchdb.counting_queries(detailed=False) as log, benchdb.timed() as t:
-                response = api.post("/api/lab-results/", body, format="json")
+                response = api.post(url, body(patient_id, at), format="json")
             assert response.status_code == 201, response.content[:300]
             times.append(t.seconds)
             created.append(response.json()["id"])
-            if n == 0:
-                queries = log.count
+            counts.append(log.count)
+        return times, created, int(statistics.median_low(counts))
+
+    benchdb.reset_peak_rss()
+    with time_machine.travel(AT, tick=True):
+        times, created, queries = post_each("/api/lab-results/", collected)
     rss = benchdb.peak_rss()
-    # Bare: the same rows, one INSERT each (autocommit, like the request), a minute later (the result's identity
-    # is patient, analyte and collection time), then deleted again.
+    # The bare DRF create view: the same bodies, a minute later (another result), then deleted again.
+    later = collected + timedelta(minutes=1)
+    with time_machine.travel(AT, tick=True), override_settings(ROOT_URLCONF="bench.bare_urls"):
+        drf_times, drf_created, drf_queries = post_each(BARE_LAB_RESULTS, later)
+    LabResult.objects.filter(id__in=drf_created).delete()
+    # Raw: the rows Cobalt stored, one INSERT each (autocommit, like the request), then deleted again.
     copies = list(LabResult.objects.filter(id__in=created).values())
-    bare_times = []
+    raw_times = []
     for row in copies:
         row.pop("id")
-        row["collected_at"] = later = row["collected_at"] + timedelta(minutes=1)
+        row["collected_at"] = row["collected_at"] + timedelta(minutes=2)
         with benchdb.timed() as t:
             bare_insert(LabResult, [row])
-        bare_times.append(t.seconds)
-    LabResult.objects.filter(patient_id__in=chosen, collected_at=later).delete()
-    cobalt, bare = statistics.median(times), statistics.median(bare_times)
-    print(f"  lab POST: {cobalt * 1000:.1f} ms, bare {bare * 1000:.2f} ms", file=sys.stderr)
+        raw_times.append(t.seconds)
+    LabResult.objects.filter(patient_id__in=chosen, collected_at=collected + timedelta(minutes=2)).delete()
+    cobalt, bare, raw = statistics.median(times), statistics.median(drf_times), statistics.median(raw_times)
+    print(
+        f"  lab POST: {cobalt * 1000:.1f} ms, bare DRF create {bare * 1000:.1f} ms, INSERT {raw * 1000:.2f} ms",
+        file=sys.stderr,
+    )
     return Row(
         "lab-post",
-        f"lab result POST `/api/lab-results/` (median of {len(times)}, each to another patient; "
-        f"{1 / cobalt:.1f} req/s vs {1 / bare:,.0f}/s)",
+        f"lab result POST `/api/lab-results/` against a bare DRF create view (median of {len(times)}, each to "
+        f"another patient; {1 / cobalt:.1f} req/s vs {1 / bare:.1f} req/s; one raw INSERT: {raw * 1000:.2f} ms)",
         cobalt,
         bare,
-        f"{queries} vs 1",
+        f"{queries} vs {drf_queries}",
         rss,
     )
 
@@ -585,14 +605,43 @@ def other_size(patients: int) -> dict[str, Any] | None:
     return {"patients": size, "this": patients, "rows": {r["key"]: r for r in data["rows"]}}
 
 
-def write(rows: list[Row], patients: int, replan_patients: int) -> None:
-    kept(patients).write_text(
-        json.dumps(
-            {"patients": patients, "written": f"{datetime.now(UTC):%Y-%m-%d %H:%M}", "rows": [asdict(r) for r in rows]},
-            indent=1,
+def now() -> str:
+    return f"{datetime.now(UTC):%Y-%m-%d %H:%M}"
+
+
+def load_kept(patients: int) -> tuple[list[Row], dict[str, Any]]:
+    """The rows kept in bench/results-<patients>.json (each with its run's date) and the file's other fields."""
+    data = json.loads(kept(patients).read_text())
+    rows = [Row(**{"measured": data.get("written", ""), **r}) for r in data["rows"]]
+    return rows, data
+
+
+def merge(fresh: list[Row], patients: int) -> list[Row]:
+    """`fresh` rows in place of the same keys among the kept rows of this size (--only); the others stay."""
+    if not kept(patients).exists():
+        return fresh
+    by_key = {r.key: r for r in fresh}
+    rows, _ = load_kept(patients)
+    merged = [by_key.pop(r.key, r) for r in rows]
+    return merged + list(by_key.values())
+
+
+def write(rows: list[Row], patients: int, replan_patients: int, *, save: bool = True) -> None:
+    for row in rows:
+        row.measured = row.measured or now()
+    if save:
+        kept(patients).write_text(
+            json.dumps(
+                {
+                    "patients": patients,
+                    "replan_patients": replan_patients,
+                    "written": max(r.measured for r in rows),
+                    "rows": [asdict(r) for r in rows],
+                },
+                indent=1,
+            )
+            + "\n"
         )
-        + "\n"
-    )
     other = other_size(patients)
     growth_head = (
         f"growth ({max(patients, other['patients']):,} / {min(patients, other['patients']):,} patients)"
@@ -601,10 +650,16 @@ def write(rows: list[Row], patients: int, replan_patients: int) -> None:
     )
     table = [
         TABLE_BEGIN,
-        f"Written by `bench/results.py` on {datetime.now(UTC):%Y-%m-%d %H:%M} UTC (load average "
-        f"{' '.join(f'{x:.2f}' for x in os.getloadavg())}, {os.cpu_count()} cores; the machine is shared, so "
-        f"read ratios, not absolute times). One clinic of {patients:,} patients; the calendar change at one clinic "
-        f"of {replan_patients:,}. Bare counterparts: see the docstring of `bench/results.py`.",
+        (
+            f"Written by `bench/results.py` on {now()} UTC (load average "
+            f"{' '.join(f'{x:.2f}' for x in os.getloadavg())}, {os.cpu_count()} cores; "
+            if save
+            else f"Rewritten by `bench/results.py --render` on {now()} UTC from `bench/{kept(patients).name}`, "
+            f"measuring nothing ({os.cpu_count()} cores; "
+        )
+        + f"the machine is shared, so read ratios, not absolute times). One clinic of {patients:,} patients; the "
+        f"calendar change at one clinic of {replan_patients:,}. Bare counterparts: see the docstring of "
+        "`bench/results.py`.",
         "",
         f"| operation | Cobalt | bare | ratio | queries (Cobalt vs bare) | peak RSS | {growth_head} |",
         "| --- | --- | --- | --- | --- | --- | --- |",
@@ -614,6 +669,10 @@ def write(rows: list[Row], patients: int, replan_patients: int) -> None:
             f"| {r.operation} | {seconds(r.cobalt)} | {seconds(r.bare) if r.bare else '-'} | {r.ratio()} | "
             f"{r.queries} | {benchdb.mib(float(r.rss))} | {growth(r, other)} |"
         )
+    runs = sorted({r.measured for r in rows})
+    if len(runs) > 1:
+        table += ["", "Rows measured at different times (`--only` re-measures some rows and keeps the others):"]
+        table += [f"- {run} UTC: " + ", ".join(r.key for r in rows if r.measured == run) for run in runs]
     if not other:
         table += ["", "Growth: run the other size too (`make bench-quick` and `make bench`); each keeps its JSON."]
     table.append(TABLE_END)
@@ -642,7 +701,25 @@ def main(argv: Sequence[str] | None = None) -> int:
     benchdb.add_size(parser, "--replan-patients", default=2_000, what="patients of the clinic whose calendar changes")
     benchdb.add_size(parser, "--lab-posts", default=30, what="lab results POSTed")
     benchdb.add_seed(parser, default=SEED)
+    parser.add_argument(
+        "--only",
+        default="",
+        help="comma-separated row keys to measure again (calendar-change, lab-post, ...); the other rows are kept "
+        "from bench/results-<patients>.json",
+    )
+    parser.add_argument(
+        "--render",
+        action="store_true",
+        help="measure nothing: write RESULTS.md's table from bench/results-<patients>.json (and the other size's)",
+    )
     args = parser.parse_args(argv)
+    if args.render:
+        rows, data = load_kept(args.patients)
+        write(rows, args.patients, int(data.get("replan_patients", args.replan_patients)), save=False)
+        return 0
+    only = {key for key in args.only.split(",") if key}
+    if only - {"calendar-change", "lab-post"}:
+        parser.error("--only measures calendar-change and lab-post alone; run the whole table for the others")
     benchdb.setup_sibling_database("bench_results")
     from bench.bench_replan import measure
     from bench.bench_sweep import AT
@@ -650,7 +727,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     rows: list[Row] = []
     # First the calendar change: it builds its own smaller clinic, which the large one then replaces.
     print("calendar change", file=sys.stderr)
-    for r in measure(args.replan_patients, args.seed, 0):
+    for r in measure(args.replan_patients, args.seed, 0) if not only or "calendar-change" in only else []:
         if r.get("bare") is None:
             continue  # the preparation (every regimen re-planned once) has no bare counterpart
         rows.append(
@@ -663,8 +740,16 @@ def main(argv: Sequence[str] | None = None) -> int:
                 int(r["rss"]),
             )  # type: ignore[call-overload]
         )
+    if only and only <= {"calendar-change"}:
+        write(merge(rows, args.patients), args.patients, args.replan_patients)
+        return 0
     print(f"building {args.patients:,} patients", file=sys.stderr)
     build(args.patients, args.seed)
+    if only:
+        if "lab-post" in only:
+            rows.append(lab_post_row(args.lab_posts))
+        write(merge(rows, args.patients), args.patients, args.replan_patients)
+        return 0
     n = f"{args.patients:,} patients"
     later = AT + timedelta(days=1)
     rows.append(

@@ -79,6 +79,8 @@ def load_inputs(patient: Patient, at: datetime) -> Inputs:
     today = local_date(at, patient.timezone)
     # RULES §10 V-1: T0 and baseline are those of the current regimen (a restart or a switch starts again).
     regimen = current_regimen(patient)
+    if regimen is not None:
+        regimen.patient = patient  # the same row, already read: regimen_t0 needs its time zone
     t0 = None if regimen is None else regimen_t0(regimen)
     enrolled = regimen is not None and enrolled_at_maintenance(regimen)
     # RULES §10 V-14: a result marked entered in error is read by no rule.
@@ -116,6 +118,7 @@ def load_inputs(patient: Patient, at: datetime) -> Inputs:
         b12=pre_treatment_b12(rows, t0, patient.timezone).verdict,
         qualitative=[r for r in rows if r.value_canonical is None],
         neuro_flag_since=neuro_flag_set_at([patient.pk]).get(patient.pk),
+        regimen=regimen,
     )
 
 
@@ -392,9 +395,8 @@ def evaluate_patient(patient_id: int, at: datetime | None = None) -> dict[str, A
         patient = Patient.objects.select_for_update().get(pk=patient_id)
         inp = load_inputs(patient, at)
         summary["rechecks_done"] = complete_rechecks(patient, inp)
-        regimen = (
-            Regimen.objects.filter(patient=patient, status=RegimenStatus.ACTIVE).order_by("-start_date", "-id").first()
-        )
+        # The active regimen: current_regimen's first choice, so the one load_inputs read when there is one.
+        regimen = inp.regimen if inp.regimen is not None and inp.regimen.status == RegimenStatus.ACTIVE else None
         if regimen is not None and _replan_needed(regimen, inp):
             # New baseline or follow-up results change the conditional rechecks (L-1, L-4, L-4b, L-5).
             regimen_replan(regimen=regimen, today=inp.today)

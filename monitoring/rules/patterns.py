@@ -79,6 +79,8 @@ class Inputs:
     qualitative: list[Any] = field(default_factory=list)
     # When the patient's "neurological involvement" flag was last switched on (None: off). §10 V-5: S-6(a).
     neuro_flag_since: datetime | None = None
+    # The current regimen (RULES §10 V-1, regimens.selectors.current_regimen) the loader read, or None.
+    regimen: Any = None
 
     @property
     def results(self) -> tuple[Result, ...]:

@@ -89,6 +89,18 @@ def test_a_calendar_change_issues_a_fixed_number_of_queries_per_batch(clock: Any
     assert sum("FOR UPDATE" in q["sql"] and '"regimens_regimen"' in q["sql"] for q in queries.captured_queries) == 4
 
 
+def test_every_batch_of_a_calendar_change_costs_the_same_queries(clock: Any, settings: Any) -> None:
+    settings.COBALT = {**settings.COBALT, "REPLAN_BATCH_SIZE": 4}
+    # 1, 2 and 3 batches of 4 alike regimens (the four protocols, every other one with its first dose given).
+    counts = [len(close_wednesdays(clinic_with_regimens(f"Clinic {n}", 4 * n))) for n in (1, 2, 3)]
+
+    # Each further batch adds exactly the queries of one batch: the cost is linear in the batches, and no
+    # batch reads more because of the batches before it.
+    per_batch = counts[1] - counts[0]
+    assert 0 < per_batch <= PER_BATCH
+    assert counts[2] - counts[1] == per_batch
+
+
 def test_a_calendar_change_leaves_every_regimen_as_its_own_replan_would(clock: Any, settings: Any) -> None:
     settings.COBALT = {**settings.COBALT, "REPLAN_BATCH_SIZE": 3}
     clinic = clinic_with_regimens("Riverside", 8)
