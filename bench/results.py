@@ -50,6 +50,20 @@ SEED = 20270105
 RESULTS = ROOT / "bench" / "RESULTS.md"
 STAFF_PASSWORD = "bench-load-password"  # noqa: S105 (a bench login on a bench database)
 TABLE_BEGIN, TABLE_END = "<!-- results.py -->", "<!-- /results.py -->"
+ONLY_BEGIN, ONLY_END = "<!-- results.py --only -->", "<!-- /results.py --only -->"
+READ_KEYS = ("worklist-day", "worklist-overdue", "patient-page", "dashboard")
+KEYS = (
+    "calendar-change",
+    "monitoring-first",
+    "monitoring-steady",
+    "horizons",
+    "reminders-first",
+    "reminders-steady",
+    "staff",
+    "outbox",
+    *READ_KEYS,
+    "lab-post",
+)
 
 
 @dataclass
@@ -621,6 +635,43 @@ def write(rows: list[Row], patients: int, replan_patients: int) -> None:
     print("\n".join(table))
 
 
+def write_only(rows: list[Row], patients: int, only: str) -> None:
+    """`--only`: the rows measured replace theirs in bench/results-<patients>.json (the others keep their run's
+    figures) and go to their own section of RESULTS.md, after the full table, which stays as it was."""
+    path = kept(patients)
+    old = json.loads(path.read_text()) if path.exists() else {"patients": patients, "rows": []}
+    fresh = {r.key: asdict(r) for r in rows}
+    merged = [fresh.pop(r["key"], r) for r in old["rows"]] + list(fresh.values())
+    when = f"{datetime.now(UTC):%Y-%m-%d %H:%M}"
+    remeasured = {**old.get("remeasured", {}), **{r.key: when for r in rows}}
+    path.write_text(json.dumps({**old, "rows": merged, "remeasured": remeasured}, indent=1) + "\n")
+    section = [
+        ONLY_BEGIN,
+        f"### Re-measured at {patients:,} patients: `bench/results.py --patients {patients} --only {only}`",
+        "",
+        f"Written on {when} UTC (load average {' '.join(f'{x:.2f}' for x in os.getloadavg())}). The same build "
+        f"and bare counterparts as the table above; these rows replace theirs in `bench/results-{patients}.json`. "
+        "No growth column: the other size's figures may come from before the change these rows measure.",
+        "",
+        "| operation | Cobalt | bare | ratio | queries (Cobalt vs bare) | peak RSS |",
+        "| --- | --- | --- | --- | --- | --- |",
+        *(
+            f"| {r.operation} | {seconds(r.cobalt)} | {seconds(r.bare) if r.bare else '-'} | {r.ratio()} | "
+            f"{r.queries} | {benchdb.mib(float(r.rss))} |"
+            for r in rows
+        ),
+        ONLY_END,
+    ]
+    text = "\n".join(section)
+    current = RESULTS.read_text() if RESULTS.exists() else "# Benchmark results\n"
+    if ONLY_BEGIN in current:
+        replace_section(ONLY_BEGIN, ONLY_END, text)
+    else:
+        head, tail = current.split(TABLE_END, 1) if TABLE_END in current else (current, "")
+        RESULTS.write_text(head + (TABLE_END if TABLE_END in current else "") + "\n\n" + text + "\n" + tail)
+    print(text)
+
+
 def replace_section(begin: str, end: str, text: str) -> None:
     """Put `text` (which starts with `begin` and ends with `end`) in RESULTS.md in place of the old one; the
     other sections (the load test's) stay."""
@@ -642,7 +693,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     benchdb.add_size(parser, "--replan-patients", default=2_000, what="patients of the clinic whose calendar changes")
     benchdb.add_size(parser, "--lab-posts", default=30, what="lab results POSTed")
     benchdb.add_seed(parser, default=SEED)
+    parser.add_argument(
+        "--only",
+        help=f"comma-separated rows to measure ({', '.join(KEYS)}); the sweeps still all run, each preparing the "
+        "next; the rows go to their own section of RESULTS.md and replace theirs in the size's JSON",
+    )
     args = parser.parse_args(argv)
+    only = set(args.only.split(",")) if args.only else set(KEYS)
+    if only - set(KEYS):
+        parser.error(f"--only: unknown rows {', '.join(sorted(only - set(KEYS)))}")
     benchdb.setup_sibling_database("bench_results")
     from bench.bench_replan import measure
     from bench.bench_sweep import AT
@@ -650,7 +709,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     rows: list[Row] = []
     # First the calendar change: it builds its own smaller clinic, which the large one then replaces.
     print("calendar change", file=sys.stderr)
-    for r in measure(args.replan_patients, args.seed, 0):
+    for r in measure(args.replan_patients, args.seed, 0) if "calendar-change" in only else []:
         if r.get("bare") is None:
             continue  # the preparation (every regimen re-planned once) has no bare counterpart
         rows.append(
@@ -732,9 +791,14 @@ def main(argv: Sequence[str] | None = None) -> int:
             )
         )
     print(f"  outbox: {len(sent):,} tasks not sent", file=sys.stderr)
-    rows.extend(read_rows(args.patients))
-    rows.append(lab_post_row(args.lab_posts))
-    write(rows, args.patients, args.replan_patients)
+    if only & set(READ_KEYS):
+        rows.extend(read_rows(args.patients))
+    if "lab-post" in only:
+        rows.append(lab_post_row(args.lab_posts))
+    if args.only:
+        write_only([r for r in rows if r.key in only], args.patients, args.only)
+    else:
+        write(rows, args.patients, args.replan_patients)
     return 0
 
 
