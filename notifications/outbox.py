@@ -76,8 +76,8 @@ def dispatch(delivery_id: int) -> None:
 
 def dispatch_many(delivery_ids: Iterable[int]) -> int:
     """`dispatch` each of `delivery_ids` in turn (the outbox sweep's due rows); how many. The shared task is a
-    lazy proxy that resolves itself on every attribute read: resolved once here, not per row (at 265,000 due rows
-    that was three quarters of the sweep's time with the broker left out)."""
+    lazy proxy that resolves itself on every attribute read: resolved once here, not per row (a few microseconds a
+    row, about a third of the sweep's time with the broker left out at 10,000 patients; bench/RESULTS.md)."""
     task = deliver._get_current_object()  # type: ignore[attr-defined]
     count = 0
     for delivery_id in delivery_ids:
