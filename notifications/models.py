@@ -187,6 +187,8 @@ class Delivery(models.Model):
                 fields=["due_at"], condition=Q(status__in=["pending", "sending"]), name="delivery_open_due_idx"
             ),
             models.Index(fields=["user", "channel", "read_at"], name="delivery_inbox_idx"),
+            # The outbox sweep's reclaim of expired leases: the few rows being sent, not every open one.
+            models.Index(fields=["claimed_at"], condition=Q(status="sending"), name="delivery_sending_claimed_idx"),
         ]
 
     def __str__(self) -> str:

@@ -10,6 +10,7 @@ when they fall due: no far-future ETA tasks.
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
 
@@ -70,10 +71,22 @@ def enqueue(
 def dispatch(delivery_id: int) -> None:
     """Hand one delivery to a worker. Losing this message is harmless: the outbox sweep re-dispatches
     every pending row that is due, and the claim makes a duplicate dispatch send nothing twice."""
-    try:
-        deliver.delay(delivery_id)
-    except Exception:  # broker down: the row stays pending and the sweep picks it up
-        logger.warning("could not dispatch delivery %s; the sweep will", delivery_id)
+    dispatch_many([delivery_id])
+
+
+def dispatch_many(delivery_ids: Iterable[int]) -> int:
+    """`dispatch` each of `delivery_ids` in turn (the outbox sweep's due rows); how many. The shared task is a
+    lazy proxy that resolves itself on every attribute read: resolved once here, not per row (a few microseconds a
+    row, about a third of the sweep's time with the broker left out at 10,000 patients; bench/RESULTS.md)."""
+    task = deliver._get_current_object()  # type: ignore[attr-defined]
+    count = 0
+    for delivery_id in delivery_ids:
+        try:
+            task.delay(delivery_id)
+        except Exception:  # broker down: the row stays pending and the sweep picks it up
+            logger.warning("could not dispatch delivery %s; the sweep will", delivery_id)
+        count += 1
+    return count
 
 
 def cancel(queryset: Any, reason: str) -> int:

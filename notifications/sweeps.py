@@ -19,7 +19,7 @@ from django.db import transaction
 
 from notifications.delivery import deliver_one
 from notifications.models import Delivery, DeliveryStatus
-from notifications.outbox import dispatch
+from notifications.outbox import dispatch_many
 from notifications.reminders import plan_reminders
 from notifications.staff import escalate, send_digests
 from patients.labs.jobs import fail_stale_jobs
@@ -64,7 +64,5 @@ def outbox(at: datetime) -> dict[str, int]:
             outcome = deliver_one(delivery_id, now=at, worker="run_sweeps")
             counts[outcome] = counts.get(outcome, 0) + 1
     else:
-        for delivery_id in due:
-            dispatch(delivery_id)
-        counts["dispatched"] = len(due)
+        counts["dispatched"] = dispatch_many(due)
     return counts

@@ -2,40 +2,50 @@
 
 from __future__ import annotations
 
-from collections import defaultdict
-from datetime import date, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 import django_filters
-from django.db.models import Q, QuerySet
+from django.db.models import Exists, OuterRef, Q, QuerySet
 from django.utils import timezone as djtz
 
+from patients.models import Patient
 from regimens.models import DoseStatus, LabRecheck, RecheckStatus, Regimen, RegimenStatus, ScheduledDose
 from tracker.api import IdFilter, PlausibleDateFilter
 from tracker.clock import local_date
 
 
-def before_local_today(queryset: QuerySet[Any], date_field: str, now: datetime | None = None) -> Q:
-    """A condition "`date_field` is before today in the row's patient's time zone".
+def before_local_today(
+    queryset: QuerySet[Any], date_field: str, now: datetime | None = None, among: Q | None = None
+) -> Q:
+    """A condition "`date_field` is before today in the row's patient's time zone" (for the rows `among` selects,
+    e.g. the planned doses: only their zones are read).
 
     "Today" differs by zone (it is already tomorrow in Auckland), but only within the band of local dates
     that exist somewhere on earth now (UTC-12 to UTC+14: at most three dates). A date before the band is
     before every patient's today; one after it, after every patient's today; only rows dated inside the band
-    need their patient's zone: one date comparison per distinct local date, over the zones of the rows in
-    that band (a short index range, never a read of every row). Plain date comparisons work on every
-    database and use the due-date indexes.
+    need their patient's zone. The zones of the rows in the band (a short index range) give the earliest and
+    latest of their todays: a row dated before the earliest is overdue whatever its zone, one dated on or after
+    the latest is not, and only the rows dated between (none when all those zones share one date, as in a
+    clinic in one zone) look up their patient's zone, in a subquery that runs for those rows alone. The bulk of
+    the rows is one date comparison on the dose row: a count or a page over the due-date indexes, no join to
+    every patient.
     """
     now = now or djtz.now()
     earliest, latest = (now - timedelta(hours=12)).date(), (now + timedelta(hours=14)).date()
-    band = queryset.filter(**{f"{date_field}__gte": earliest, f"{date_field}__lt": latest})
+    band = queryset.filter(among or Q(), **{f"{date_field}__gte": earliest, f"{date_field}__lt": latest})
     zones = band.order_by().values_list("patient__timezone", flat=True).distinct()
-    by_today: dict[date, list[str]] = defaultdict(list)
-    for zone in zones:
-        by_today[local_date(now, zone)].append(zone)
-    in_band = Q(pk__in=[])
-    for today, zone_names in by_today.items():
-        in_band |= Q(patient__timezone__in=zone_names, **{f"{date_field}__lt": today})
-    return Q(**{f"{date_field}__lt": latest}) & (Q(**{f"{date_field}__lt": earliest}) | in_band)
+    by_zone = {zone: local_date(now, zone) for zone in zones}
+    if not by_zone:
+        return Q(**{f"{date_field}__lt": earliest})
+    first, last = min(by_zone.values()), max(by_zone.values())
+    between = Q(pk__in=[])
+    day = first
+    while day < last:  # at most two dates (the band's width)
+        past = [zone for zone, today in by_zone.items() if today > day]
+        between |= Q(Exists(Patient.objects.filter(pk=OuterRef("patient_id"), timezone__in=past)), **{date_field: day})
+        day += timedelta(days=1)
+    return Q(**{f"{date_field}__lt": last}) & (Q(**{f"{date_field}__lt": first}) | between)
 
 
 class RegimenFilter(django_filters.FilterSet):
@@ -64,7 +74,8 @@ class DoseFilter(django_filters.FilterSet):
         fields = ["patient", "regimen", "clinic", "status", "due_from", "due_to", "overdue"]
 
     def filter_overdue(self, queryset: QuerySet[ScheduledDose], name: str, value: bool) -> QuerySet[ScheduledDose]:
-        overdue = Q(status=DoseStatus.PLANNED) & before_local_today(queryset, "due_date")
+        planned = Q(status=DoseStatus.PLANNED)
+        overdue = planned & before_local_today(queryset, "due_date", among=planned)
         return queryset.filter(overdue) if value else queryset.exclude(overdue)
 
 
@@ -84,7 +95,8 @@ class LabRecheckFilter(django_filters.FilterSet):
     def filter_status(self, queryset: QuerySet[LabRecheck], name: str, value: str) -> QuerySet[LabRecheck]:
         # The stored status stays `due` until a sweep or a result changes it; the API reports a
         # due recheck whose window has closed as overdue, so the filter must agree with it.
-        lapsed = Q(status=RecheckStatus.DUE) & before_local_today(queryset, "window_end")
+        due = Q(status=RecheckStatus.DUE)
+        lapsed = due & before_local_today(queryset, "window_end", among=due)
         if value == RecheckStatus.OVERDUE:
             return queryset.filter(Q(status=RecheckStatus.OVERDUE) | lapsed)
         if value == RecheckStatus.DUE:

@@ -7,6 +7,7 @@ import smtplib
 from datetime import timedelta
 from io import StringIO
 from typing import Any
+from unittest import mock
 
 import pytest
 from django.core import mail
@@ -19,6 +20,8 @@ from notifications.channels.email import EmailChannel
 from notifications.delivery import deliver_one
 from notifications.models import Alert, Delivery
 from notifications.outbox import enqueue
+from notifications.tasks import deliver
+from tracker import sweeps
 
 pytestmark = pytest.mark.django_db
 
@@ -186,3 +189,24 @@ def test_the_admin_log_masks_recipients_and_retries_failed_rows(patient: Any, ad
         "/admin/notifications/delivery/", {"action": "retry_now", "_selected_action": [failed.pk]}
     )
     assert Delivery.objects.get(pk=failed.pk).status == "pending"
+
+
+def test_the_outbox_sweep_hands_each_due_row_to_a_worker_once_in_due_order_past_a_broker_refusal(
+    patient: Any,
+) -> None:
+    due = [reminder(patient, key=f"t:{n}", due_at=timezone.now() - timedelta(minutes=10 - n)) for n in range(3)]
+    reminder(patient, key="t:later", due_at=timezone.now() + timedelta(hours=1))
+    handed: list[int] = []
+
+    def delay(delivery_id: int) -> None:
+        handed.append(delivery_id)
+        if len(handed) == 2:
+            raise ConnectionRefusedError("broker down")
+
+    with mock.patch.object(deliver, "delay", side_effect=delay):
+        counts = sweeps.run("outbox", timezone.now())
+
+    # The refused one stays pending, like the others until a worker claims them: the next sweep hands it out again.
+    assert handed == [d.pk for d in due]
+    assert (counts["due"], counts["dispatched"]) == (3, 3)
+    assert set(Delivery.objects.values_list("status", flat=True)) == {"pending"}

@@ -81,6 +81,24 @@ def test_the_worklist_lists_exactly_the_clinics_doses_of_the_day_and_the_overdue
     assert all(d["overdue"] for d in overdue["results"])
 
 
+def a_dose(regimen: Regimen, person: Patient, sequence: int, due: date, *, given: bool) -> ScheduledDose:
+    """An unsaved loading dose of `regimen`, due on `due`: planned, or given at 10:00 UTC that day."""
+    return ScheduledDose(
+        regimen=regimen,
+        patient=person,
+        clinic_id=person.clinic_id,
+        phase_index=0,
+        phase="loading",
+        sequence=sequence,
+        due_date=due,
+        drug="hydroxocobalamin",
+        dose_mcg=1000,
+        route="IM",
+        status=DoseStatus.GIVEN if given else DoseStatus.PLANNED,
+        administered_at=datetime(due.year, due.month, due.day, 10, tzinfo=UTC) if given else None,
+    )
+
+
 def populate_in_bulk(clinics: list[Clinic], patients: int) -> None:
     """`patients` patients in each clinic with a dose every other day from 1 November 2026 (60 each, to 27 February
     2027): the past ones given but one in ten still planned (overdue), the later ones planned."""
@@ -93,23 +111,7 @@ def populate_in_bulk(clinics: list[Clinic], patients: int) -> None:
     for regimen, person in zip(regimens, people, strict=True):
         for sequence in range(1, 61):
             due = date(2026, 11, 1) + timedelta(days=2 * (sequence - 1))
-            given = due < today and sequence % 10
-            doses.append(
-                ScheduledDose(
-                    regimen=regimen,
-                    patient=person,
-                    clinic_id=person.clinic_id,
-                    phase_index=0,
-                    phase="loading",
-                    sequence=sequence,
-                    due_date=due,
-                    drug="hydroxocobalamin",
-                    dose_mcg=1000,
-                    route="IM",
-                    status=DoseStatus.GIVEN if given else DoseStatus.PLANNED,
-                    administered_at=datetime(due.year, due.month, due.day, 10, tzinfo=UTC) if given else None,
-                )
-            )
+            doses.append(a_dose(regimen, person, sequence, due, given=bool(due < today and sequence % 10)))
     ScheduledDose.objects.bulk_create(doses, batch_size=2000)
 
 
@@ -153,3 +155,67 @@ def test_a_dose_row_carries_its_patients_clinic_and_moves_with_the_patient(clini
     patient.save()
 
     assert set(patient.doses.values_list("clinic_id", flat=True)) == {other.pk}
+
+
+def populate_around_midnight(clinic: Clinic, zones: tuple[str, ...]) -> dict[str, dict[date, int]]:
+    """A patient of `clinic` in each zone, with a dose due on each day from 1 to 6 January 2027, planned but the
+    one of the 2nd (given): {zone: {due date: dose id}} of the planned ones."""
+    doses = {}
+    for n, zone in enumerate(zones):
+        person = PatientFactory(clinic=clinic, mrn=f"Z{n}", timezone=zone)
+        regimen = RegimenFactory(patient=person)
+        made = ScheduledDose.objects.bulk_create(
+            [a_dose(regimen, person, day, date(2027, 1, day), given=day == 2) for day in range(1, 7)]
+        )
+        doses[zone] = {d.due_date: d.pk for d in made if d.status == DoseStatus.PLANNED}
+    return doses
+
+
+# 10:30 UTC on 4 January: 23:30 on the 3rd in Pago Pago (UTC-11), the 4th in London and Honolulu (UTC-10, 00:30),
+# already 00:30 on the 5th in Kiritimati (UTC+14): three local dates at once, two of them on a boundary.
+ZONES = ("Pacific/Pago_Pago", "Pacific/Honolulu", "Europe/London", "Pacific/Kiritimati")
+AROUND_MIDNIGHT = "2027-01-04 10:30:00+00:00"
+
+
+@time_machine.travel(AROUND_MIDNIGHT, tick=False)
+def test_overdue_is_judged_in_each_patients_zone_when_three_dates_are_today(api: APIClient, clinic: Clinic) -> None:
+    doses = populate_around_midnight(clinic, ZONES)
+    today = {"Pacific/Pago_Pago": 3, "Pacific/Honolulu": 4, "Europe/London": 4, "Pacific/Kiritimati": 5}
+    expected = {pk for zone, by_day in doses.items() for day, pk in by_day.items() if day.day < today[zone]}
+
+    overdue = api.get(f"/api/doses/?clinic={clinic.pk}&overdue=true&page_size=500").json()
+    others = api.get(f"/api/doses/?clinic={clinic.pk}&overdue=false&page_size=500").json()
+    everything = api.get(f"/api/doses/?clinic={clinic.pk}&page_size=500").json()
+
+    # Pago Pago's doses of the 3rd and London's and Honolulu's of the 4th are due today; Kiritimati's of the 4th
+    # is overdue there.
+    assert {d["id"] for d in overdue["results"]} == expected and overdue["count"] == len(expected) == 8
+    assert {d["id"] for d in everything["results"] if d["overdue"]} == expected
+    assert {d["id"] for d in others["results"]} == {d["id"] for d in everything["results"]} - expected
+    assert others["count"] + overdue["count"] == everything["count"]
+
+
+@time_machine.travel(AROUND_MIDNIGHT, tick=False)
+def test_the_overdue_count_reads_the_dose_rows_alone_and_the_zones_only_on_the_boundary(
+    api: APIClient, clinic: Clinic
+) -> None:
+    """The count of the overdue worklist (in a clinic whose patients are in one zone, then also in four zones around
+    midnight) is one range of the clinic's planned-dose index; the patients' zones are looked up for the rows
+    dated between the earliest and the latest of today's dates alone, never by joining every patient."""
+    populate_in_bulk([clinic, ClinicFactory(name="Other")], 40)  # all in London
+    for zones in ((), ZONES):
+        populate_around_midnight(clinic, zones)
+        with connection.cursor() as cursor:
+            cursor.execute("ANALYZE regimens_scheduleddose")
+            cursor.execute("ANALYZE patients_patient")
+        with CaptureQueriesContext(connection) as queries:
+            response = api.get(f"/api/doses/?clinic={clinic.pk}&overdue=true")
+        assert response.status_code == 200 and response.json()["count"] > 0
+        (count,) = [q["sql"] for q in queries.captured_queries if q["sql"].startswith("SELECT COUNT(*)")]
+        assert count.count("patients_patient") == (2 if zones else 0)  # one EXISTS per boundary date, or none
+        with connection.cursor() as cursor:
+            cursor.execute("EXPLAIN " + count)
+            plan = "\n".join(row[0] for row in cursor.fetchall())
+        assert "dose_clinic_planned_due_idx" in plan, plan
+        assert "Seq Scan on regimens_scheduleddose" not in plan, plan
+        assert "Join" not in plan, plan  # (a tiny patients table may be hashed for the EXISTS: not a join)
