@@ -39,7 +39,7 @@ from patients.selectors import pregnant_on
 from regimens.models import LabRecheck, RecheckStatus, Regimen, RegimenStatus
 from regimens.schedule import Plan
 from regimens.selectors import current_regimen, enrolled_at_maintenance, regimen_t0
-from regimens.services import lab_inputs, regimen_plan, regimen_replan
+from regimens.services import lab_inputs, regimen_replan_if_changed
 from tracker.clock import local_date
 
 log = logging.getLogger(__name__)
@@ -271,33 +271,29 @@ def _s15_task(patient: Patient, inp: Inputs, finding: rules.Finding, regimen_id:
     return created
 
 
-def _replan_needed(regimen: Regimen, inp: Inputs) -> bool:
-    """Whether new results or facts change the regimen's recheck plan (issue 16: most results do not).
+def _plan_inputs_unchanged(regimen: Regimen, inp: Inputs) -> bool:
+    """Whether new results or facts leave the regimen's recheck plan as it is, known without a plan (issue 16:
+    most results do not change it).
 
     What the plan reads of them is T0 and the LabContext flags; every re-plan stores them on the regimen
     (planned_lab_inputs). When they are the same now (one query: the results; the facts are in `inp`) and the
     horizon has not come (before `extend_on` the repeating rechecks planned up to today + 14 days stay the
-    same), nothing the plan depends on changed: no plan is computed. Otherwise the engine's plan is compared
-    with the stored rechecks; when those already agree, only the new inputs are stored (no re-plan, no history
-    row)."""
+    same), nothing the plan depends on changed. Otherwise the regimen is locked and its plan computed once
+    (regimen_replan_if_changed): compared with the stored rechecks (_recheck_plan_changed) and, when those
+    already agree, only the new inputs are stored (no re-plan, no history row)."""
     stored = regimen.planned_lab_inputs
     horizon_come = regimen.extend_on is not None and regimen.extend_on <= inp.today
-    if stored is not None and not horizon_come:
-        t0 = date.fromisoformat(stored["t0"]) if stored.get("t0") else None
-        if lab_inputs(t0, lab_context(inp.patient, t0, facts=inp.facts)) == stored:
-            return False
-    plan = regimen_plan(regimen, inp.today)
-    if _recheck_plan_changed(regimen, plan):
-        return True
-    Regimen.objects.filter(pk=regimen.pk).update(planned_lab_inputs=lab_inputs(plan.t0, plan.labs))
-    return False
+    if stored is None or horizon_come:
+        return False
+    t0 = date.fromisoformat(stored["t0"]) if stored.get("t0") else None
+    return bool(lab_inputs(t0, lab_context(inp.patient, t0, facts=inp.facts)) == stored)
 
 
-def _recheck_plan_changed(regimen: Any, plan: Plan) -> bool:
-    """Whether the engine's recheck `plan` differs from the stored rechecks (computed, not written), so an
-    evaluation that changes nothing writes nothing (not even a history row of the regimen)."""
+def _recheck_plan_changed(plan: Plan, rechecks: list[LabRecheck]) -> bool:
+    """Whether the engine's recheck `plan` differs from the regimen's stored `rechecks` (computed, not written),
+    so an evaluation that changes nothing writes nothing (not even a history row of the regimen)."""
 
-    stored = {r.key: r for r in LabRecheck.objects.filter(regimen=regimen)}
+    stored = {r.key: r for r in rechecks}
     for planned in plan.rechecks:
         row = stored.pop(planned.key, None)
         if row is None or (row.status == RecheckStatus.CANCELLED and not row.close_note):
@@ -397,9 +393,12 @@ def evaluate_patient(patient_id: int, at: datetime | None = None) -> dict[str, A
         summary["rechecks_done"] = complete_rechecks(patient, inp)
         # The active regimen: current_regimen's first choice, so the one load_inputs read when there is one.
         regimen = inp.regimen if inp.regimen is not None and inp.regimen.status == RegimenStatus.ACTIVE else None
-        if regimen is not None and _replan_needed(regimen, inp):
+        if (
+            regimen is not None
+            and not _plan_inputs_unchanged(regimen, inp)
+            and regimen_replan_if_changed(regimen=regimen, today=inp.today, changed=_recheck_plan_changed)
+        ):
             # New baseline or follow-up results change the conditional rechecks (L-1, L-4, L-4b, L-5).
-            regimen_replan(regimen=regimen, today=inp.today)
             summary["replanned"] = True
 
         rs = inp.settings

@@ -524,6 +524,29 @@ def replan(regimen: Regimen, today: date | None = None, cause: str = "re-plan") 
     return plan
 
 
+def replan_when(
+    regimen: Regimen,
+    today: date,
+    changed: Callable[[schedule.Plan, list[LabRecheck]], bool],
+    cause: str = "re-plan",
+) -> bool:
+    """Compute the plan of `regimen` (locked by the caller's transaction) once and re-plan with it only when
+    `changed(plan, rechecks)` says the rows must change (issue 16); otherwise store only the plan's lab inputs
+    (no history row). The same plan decides and is written. True when it re-planned."""
+    doses = list(regimen.doses.exclude(status=DoseStatus.CANCELLED))
+    plan = _regimen_plan(regimen, doses, today)
+    rechecks = list(regimen.lab_rechecks.all())
+    if changed(plan, rechecks):
+        planned = [d for d in doses if d.status == DoseStatus.PLANNED]
+        sync_plan(regimen, plan, planned, rechecks=rechecks, cause=cause)
+        return True
+    inputs = lab_inputs(plan.t0, plan.labs)
+    if inputs != regimen.planned_lab_inputs:
+        regimen.planned_lab_inputs = inputs
+        Regimen.objects.filter(pk=regimen.pk).update(planned_lab_inputs=inputs)
+    return False
+
+
 def current_user() -> Any:
     """The user of the request being served (django-simple-history's middleware keeps it), else None."""
     request = getattr(HistoricalRecords.context, "request", None)

@@ -5,6 +5,7 @@ Each one is atomic, locks the regimen row first and re-plans through regimens/se
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import date, datetime, timedelta
 from typing import Any
 
@@ -18,6 +19,7 @@ from regimens.models import (
     ORAL_ROUTES,
     DecisionKind,
     DoseStatus,
+    LabRecheck,
     Protocol,
     ProtocolPhase,
     RecheckStatus,
@@ -39,6 +41,7 @@ from regimens.services.planning import (
     regimen_plan_data,
     replan,
     replan_regimens,
+    replan_when,
     require_active,
     require_protocol_of,
     resolve_spec,
@@ -358,6 +361,18 @@ def regimen_replan(*, regimen: Regimen, today: date | None = None) -> Regimen:
         if regimen.status == RegimenStatus.ACTIVE:
             replan(regimen, today, cause="new clinical data (lab results or facts)")
     return regimen
+
+
+def regimen_replan_if_changed(
+    *, regimen: Regimen, today: date, changed: Callable[[schedule.Plan, list[LabRecheck]], bool]
+) -> bool:
+    """Re-plan after new lab results or facts only when `changed(plan, rechecks)` (issue 16): the regimen is
+    locked first, so its plan is computed once, to decide and to write. True when it re-planned."""
+    with transaction.atomic():
+        regimen = lock_regimen(regimen)
+        if regimen.status != RegimenStatus.ACTIVE:
+            return False
+        return replan_when(regimen, today, changed, cause="new clinical data (lab results or facts)")
 
 
 def regimens_extend_horizons(*, at: datetime) -> dict[str, int]:

@@ -11,11 +11,10 @@ from unittest import mock
 import pytest
 from rest_framework.test import APIClient
 
-from monitoring import evaluation
 from patients.models import Patient
 from patients.services import clinic_update_calendar
 from regimens.models import LabRecheck, Protocol, RecheckStatus, Regimen, Replan
-from regimens.services import regimen_start
+from regimens.services import planning, regimen_start
 from tests.timeline import T0, day, noon, start_treatment
 
 pytestmark = pytest.mark.django_db
@@ -27,6 +26,9 @@ POST_QUERIES = 28
 # The POST of a dose given, its re-plan and the evaluation after it: 37 (46 with a second plan computed, 39 with
 # the current regimen and its patient read twice).
 DOSE_POST_QUERIES = 37
+# The POST of a result that changes the lab flags and so re-plans: 38 since the evaluation locks the regimen first and
+# computes its plan once, to decide and to write (45 when it was computed twice, once before the lock).
+REPLAN_POST_QUERIES = 38
 
 
 @pytest.fixture
@@ -54,7 +56,7 @@ def test_a_result_the_plan_does_not_read_neither_plans_nor_replans(patient: Pati
     regimen = start_treatment(patient)
     before = replans(regimen)
 
-    with mock.patch.object(evaluation, "regimen_plan", wraps=evaluation.regimen_plan) as plans:
+    with mock.patch.object(planning, "_regimen_plan", wraps=planning._regimen_plan) as plans:
         post(patient, "folate", "6", "ug/L", day(3))  # the recheck plan reads no folate
 
     assert plans.call_count == 0  # not even computed
@@ -67,7 +69,7 @@ def test_a_follow_up_result_that_leaves_the_lab_flags_unchanged_does_not_replan(
     rules = due_rules(regimen)
     before = replans(regimen)
 
-    with mock.patch.object(evaluation, "regimen_plan", wraps=evaluation.regimen_plan) as plans:
+    with mock.patch.object(planning, "_regimen_plan", wraps=planning._regimen_plan) as plans:
         post(patient, "hemoglobin", "104", "g/L", day(10))  # after T0: not a baseline, no "until normal" flag
 
     assert plans.call_count == 0
@@ -90,12 +92,27 @@ def test_a_baseline_result_that_changes_the_flags_still_replans(patient: Patient
     assert regimen.planned_lab_inputs["t0"] == T0.isoformat()
 
 
+def test_the_post_of_a_result_that_replans_computes_the_plan_once_in_a_fixed_number_of_queries(
+    patient: Patient, post: Any, django_assert_max_num_queries: Any
+) -> None:
+    regimen = start_treatment(patient)
+    before = replans(regimen)
+
+    with mock.patch.object(planning, "_regimen_plan", wraps=planning._regimen_plan) as plans:
+        with django_assert_max_num_queries(REPLAN_POST_QUERIES):
+            post(patient, "platelets", "120", "10^9/L", day(-1))  # low baseline platelets: weekly counts (L-4)
+
+    assert plans.call_count == 1  # decided and written under the regimen's lock with the same plan
+    assert "L-4" in due_rules(regimen)
+    assert replans(regimen) > before
+
+
 def test_a_regimen_without_stored_inputs_is_checked_once_then_no_more(patient: Patient, post: Any) -> None:
     regimen = start_treatment(patient)
     Regimen.objects.filter(pk=regimen.pk).update(planned_lab_inputs=None)  # a regimen planned before issue 16
     before = replans(regimen)
 
-    with mock.patch.object(evaluation, "regimen_plan", wraps=evaluation.regimen_plan) as plans:
+    with mock.patch.object(planning, "_regimen_plan", wraps=planning._regimen_plan) as plans:
         post(patient, "folate", "6", "ug/L", day(3))
         post(patient, "folate", "7", "ug/L", day(4))
 
@@ -126,7 +143,7 @@ def test_a_dose_given_replans_once_and_the_evaluation_after_it_computes_no_plan(
     assert second is not None
     clock.move_to(noon(second.due_date))
 
-    with mock.patch.object(evaluation, "regimen_plan", wraps=evaluation.regimen_plan) as plans:
+    with mock.patch.object(planning, "_regimen_plan", wraps=planning._regimen_plan) as plans:
         with django_assert_max_num_queries(DOSE_POST_QUERIES), django_capture_on_commit_callbacks(execute=True):
             response = api.post(
                 f"/api/doses/{second.pk}/administer/", {"administered_at": noon(second.due_date).isoformat()},
@@ -134,7 +151,7 @@ def test_a_dose_given_replans_once_and_the_evaluation_after_it_computes_no_plan(
             )
 
     assert response.status_code == 200, response.json()
-    assert plans.call_count == 0
+    assert plans.call_count == 1  # the dose's own re-plan; the evaluation after it computes none
     regimen.refresh_from_db()
     assert regimen.planned_lab_inputs is not None and regimen.planned_lab_inputs["t0"] == T0.isoformat()
 
