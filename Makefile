@@ -17,7 +17,7 @@ TEST_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/cobalt
 PORT ?= 8000
 export PORT
 
-.PHONY: run test test-fast lint bench bench-quick bench-load venv run-venv contract-venv assets clean
+.PHONY: run test test-fast lint bench bench-quick bench-load bench-workers venv run-venv contract-venv assets clean
 
 venv: $(STAMP)
 
@@ -82,9 +82,14 @@ bench: venv
 	DATABASE_URL=$${DATABASE_URL:-$(TEST_DATABASE_URL)} $(PY) bench/bench_delivery.py
 	DATABASE_URL=$${DATABASE_URL:-$(TEST_DATABASE_URL)} $(PY) bench/results.py --patients $(BENCH_PATIENTS) --replan-patients $(BENCH_REPLAN_PATIENTS)
 	$(MAKE) bench-load
+	$(MAKE) bench-workers
 
 bench-quick: venv
 	DATABASE_URL=$${DATABASE_URL:-$(TEST_DATABASE_URL)} $(PY) bench/results.py --patients 10000 --replan-patients 2000
+
+# A first monitoring run of the bench database fanned out to two real Celery workers: time and each worker's peak RSS.
+bench-workers: venv
+	DATABASE_URL=$${DATABASE_URL:-$(TEST_DATABASE_URL)} $(PY) bench/bench_workers.py --workers 2
 
 bench-load: venv
 	@command -v wrk >/dev/null || { echo "bench-load needs wrk: apt-get install wrk"; exit 1; }
