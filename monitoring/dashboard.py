@@ -18,7 +18,7 @@ from django.db.models import Aggregate, Case, Count, DurationField, F, FloatFiel
 from django.db.models.functions import Extract, TruncDate, TruncMonth
 from django.utils import timezone
 
-from monitoring.normalization import normalization_summary
+from monitoring.normalization import day_bands, normalization_summary
 from notifications.management.commands.queue_health import queue_health
 from notifications.models import Alert, AlertKind, AlertStatus, Delivery, DeliveryStatus, Purpose, Severity
 from patients.models import Clinic, Patient, ReminderChannel
@@ -67,14 +67,7 @@ class Grace:
 
     def overdue_bands(self) -> list[tuple[str, int, int | None]]:
         """(key, first day, last day or None) of the overdue histogram, cut at S-4's thresholds."""
-        cuts = sorted({self.neuro_days, self.days, self.high_days})
-        bands: list[tuple[str, int, int | None]] = []
-        first = 1
-        for cut in cuts:
-            bands.append((f"{first}-{cut}", first, cut))
-            first = cut + 1
-        bands.append((f"{first}+", first, None))
-        return bands
+        return day_bands({self.neuro_days, self.days, self.high_days})
 
 
 def default_period(today: date) -> tuple[date, date]:

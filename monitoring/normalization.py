@@ -67,23 +67,23 @@ class PatientNormalization:
         return data
 
 
-def bands(settings: RuleSettings) -> list[tuple[str, int, int | None]]:
-    """(key, first day, last day or None) cut at the last day of A-P2, A-P4, A-H4 and A-H7's windows."""
-    cuts = sorted(
-        {
-            settings.a_p2_window[1],
-            settings.a_p4_window[1],
-            settings.a_h4_window[1],
-            settings.a_h7_window[1],
-        }
-    )
+def day_bands(cuts: set[int]) -> list[tuple[str, int, int | None]]:
+    """(key, first day, last day or None) from day 1, one band ending at each cut, then the open band after the
+    last: {16, 30} -> 1-16, 17-30, 31+. The dashboard's histograms share it."""
     out: list[tuple[str, int, int | None]] = []
     first = 1
-    for cut in cuts:
+    for cut in sorted(cuts):
         out.append((f"{first}-{cut}", first, cut))
         first = cut + 1
     out.append((f"{first}+", first, None))
     return out
+
+
+def bands(settings: RuleSettings) -> list[tuple[str, int, int | None]]:
+    """(key, first day, last day or None) cut at the last day of A-P2, A-P4, A-H4 and A-H7's windows."""
+    return day_bands(
+        {settings.a_p2_window[1], settings.a_p4_window[1], settings.a_h4_window[1], settings.a_h7_window[1]}
+    )
 
 
 def target_days(settings: RuleSettings) -> dict[str, tuple[int, str]]:
