@@ -86,6 +86,8 @@ class Protocol(models.Model):
         help_text="The shared protocol this clinic's copy was made from.",
     )
     history = HistoricalRecords()
+    # tracker.api.clinic_scoped: a protocol with no clinic is every clinic's.
+    shared_without_clinic = True
 
     class Meta:
         ordering = ["code"]

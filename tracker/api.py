@@ -366,14 +366,12 @@ class KnownQueryParameters(BaseFilterBackend):
         return queryset
 
 
-# Models whose rows with an empty `clinic` are every clinic's (not, e.g., a sign-in event with no clinic).
-SHARED_WITHOUT_CLINIC = frozenset({"regimens.Protocol"})
-
 
 def clinic_scoped(queryset: QuerySet[Any], user: Any) -> QuerySet[Any]:
     """`queryset` narrowed to the rows of the user's clinics, found by the model's shape (the kernel imports
-    no app): a clinic itself, a row with a `clinic`, or a row with a `patient`. A protocol with no clinic is
-    shared by every clinic (a clinic's own copy has its clinic); other models (analytes) are shared by every
+    no app): a clinic itself, a row with a `clinic`, or a row with a `patient`. A model that says
+    `shared_without_clinic = True` (a protocol: a clinic's own copy has its clinic) is every clinic's where its
+    clinic is empty, unlike, e.g., a sign-in event with no clinic; other models (analytes) are shared by every
     clinic and stay whole."""
     model = queryset.model
     ids = staff_clinic_ids(user)
@@ -381,7 +379,7 @@ def clinic_scoped(queryset: QuerySet[Any], user: Any) -> QuerySet[Any]:
     if model._meta.label == "patients.Clinic":
         return queryset.filter(pk__in=ids)
     if "clinic" in names:
-        if model._meta.label in SHARED_WITHOUT_CLINIC:
+        if getattr(model, "shared_without_clinic", False):
             return queryset.filter(Q(clinic__isnull=True) | Q(clinic__in=ids))
         return queryset.filter(clinic__in=ids)
     if "patient" in names:
