@@ -69,7 +69,8 @@ def test_it_lets_a_superuser_find_a_patients_regimen_in_the_admin_and_sends_clin
     page.goto(f"{live_server.url}/admin/patients/patient/?q=RVH424242")
 
     assert page.locator("#result_list tbody tr").count() == 1
-    page.click("text=Okafor")
+    with page.expect_navigation():
+        page.click("text=Okafor")
     assert "RVH424242" in page.content()
     SHOTS.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=str(SHOTS / "admin-patient.png"), full_page=True)
