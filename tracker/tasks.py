@@ -12,7 +12,9 @@ redelivered shard changes nothing the second time.
 The lock: `run_sweep` takes it and, when it fans out, leaves it held; each shard and the callback renew it
 while they run (and take it back if it expired and nobody else took it), the callback releases it, only if
 still ours. A shard that finds another run holding the lock does nothing. If a worker dies, the lock expires
-SWEEP_LOCK_SECONDS after its last renewal.
+SWEEP_LOCK_SECONDS after its last renewal. A shard that raises is logged and reported to the callback as
+failed (a chord with a failed member would never call its callback): the global part still runs, the lock is
+released, and the next run does that shard's patients again.
 """
 
 from __future__ import annotations
@@ -68,11 +70,18 @@ def run_sweep_shard(self: Any, name: str, at_iso: str, lo: int | None, hi: int |
     """One shard of a fanned-out run: the per-patient part of sweep `name` for the patients lo <= id < hi, as
     of `at_iso`. Its counts and the worker that ran it go to `finish_sweep`."""
     worker = str(self.request.hostname or "inline")
-    if not sweeps.lock_hold(name, token):
-        logger.warning("sweep %s: shard [%s, %s) skipped, another run holds the lock", name, lo, hi)
-        return {"counts": {}, "worker": worker, "skipped": True}
-    with sweeps.keep_lock(name, token):
-        counts = sweeps.load()[name].run_shard(datetime.fromisoformat(at_iso), sweeps.Shard(lo, hi))
+    try:
+        if not sweeps.lock_hold(name, token):
+            logger.warning("sweep %s: shard [%s, %s) skipped, another run holds the lock", name, lo, hi)
+            return {"counts": {}, "worker": worker, "skipped": True}
+        with sweeps.keep_lock(name, token):
+            counts = sweeps.load()[name].run_shard(datetime.fromisoformat(at_iso), sweeps.Shard(lo, hi))
+    except Exception as error:  # noqa: BLE001 (reported to the callback: a chord whose shard raised never calls it)
+        # A shard that raised would leave the chord without its callback: the sweep's global part (digests,
+        # the outbox) skipped and the lock held until it expires. Its work is not lost: each shard writes in
+        # its own transactions and sweeps are idempotent, so the next run does these patients again.
+        logger.exception("sweep %s: shard [%s, %s) failed; the next run does its patients again", name, lo, hi)
+        return {"counts": {}, "worker": worker, "skipped": False, "failed": type(error).__name__}
     return {"counts": counts, "worker": worker, "skipped": False}
 
 
@@ -83,6 +92,7 @@ def finish_sweep(results: list[dict[str, Any]], name: str, at_iso: str, token: s
     try:
         counts = sweeps.add_counts([r["counts"] for r in results])
         skipped = sum(1 for r in results if r.get("skipped"))
+        failed = sum(1 for r in results if r.get("failed"))
         if sweeps.lock_hold(name, token):
             with sweeps.keep_lock(name, token):
                 counts = sweeps.add_counts([counts, sweeps.load()[name].finish(datetime.fromisoformat(at_iso))])
@@ -90,15 +100,23 @@ def finish_sweep(results: list[dict[str, Any]], name: str, at_iso: str, token: s
             logger.warning("sweep %s: global part skipped, another run holds the lock", name)
         workers = sorted({str(r["worker"]) for r in results})
         summary = ", ".join(f"{k}={v}" for k, v in counts.items()) or "nothing to do"
-        logger.info(
-            "sweep %s as of %s: %d shards (%d skipped) on %s: %s",
+        logger.log(
+            logging.WARNING if failed else logging.INFO,
+            "sweep %s as of %s: %d shards (%d skipped, %d failed) on %s: %s",
             name,
             at_iso,
             len(results),
             skipped,
+            failed,
             ", ".join(workers),
             summary,
         )
-        return {"counts": counts, "shards": len(results), "skipped_shards": skipped, "workers": workers}
+        return {
+            "counts": counts,
+            "shards": len(results),
+            "skipped_shards": skipped,
+            "failed_shards": failed,
+            "workers": workers,
+        }
     finally:
         sweeps.lock_release(name, token)

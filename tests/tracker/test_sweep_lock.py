@@ -111,3 +111,35 @@ def test_without_a_lock_url_every_run_goes_ahead(settings: Any) -> None:
     settings.COBALT = {**settings.COBALT, "SWEEP_LOCK_URL": ""}
     with sweeps.sweep_lock("monitoring") as first, sweeps.sweep_lock("monitoring") as second:
         assert (first, second) == (True, True)
+
+
+@pytest.mark.django_db
+def test_a_shard_that_raises_still_lets_the_callback_run_the_global_part_and_free_the_lock(
+    lock_redis: redis.Redis, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A chord whose member raised never calls its callback: the shard reports its failure instead, so the
+    once-only part still runs and the lock is released for the next beat (which does the shard again)."""
+    real = sweeps.load()
+    finished: list[str] = []
+
+    class Broken:
+        def run_shard(self, at: Any, shard: sweeps.Shard) -> dict[str, int]:
+            raise RuntimeError("the database went away")
+
+        def finish(self, at: Any) -> dict[str, int]:
+            finished.append(str(at))
+            return {"digest_messages": 2}
+
+    monkeypatch.setattr(sweeps, "load", lambda: {**real, "staff": Broken()})
+    token = sweeps.lock_acquire("staff")
+    assert token is not None
+
+    failed = run_sweep_shard("staff", AT, 1, 5001, token)
+    assert failed == {"counts": {}, "worker": "inline", "skipped": False, "failed": "RuntimeError"}
+    assert "shard [1, 5001) failed" in caplog.text
+
+    done = finish_sweep([failed, {"counts": {"escalated": 3}, "worker": "w2", "skipped": False}], "staff", AT, token)
+    assert finished == ["2027-01-04 10:00:00+00:00"]
+    assert done["failed_shards"] == 1 and done["counts"] == {"escalated": 3, "digest_messages": 2}
+    assert not lock_redis.exists("cobalt:sweep-lock:staff")
+    assert sweeps.lock_acquire("staff") is not None  # the next beat's run goes ahead
