@@ -1,14 +1,18 @@
-"""Cobalt's routes plus the bare create view of bench/bare_views.py (bench/results.py only)."""
+"""Cobalt's routes plus the bare views of bench/bare_views.py (bench/results.py only)."""
 
 from __future__ import annotations
 
 from django.urls import URLPattern, URLResolver, include, path
 
-from bench.bare_views import BareLabResultCreate
+from bench.bare_views import BareApiRead, BareLabResultCreate, bare_page_read
 
 BARE_LAB_RESULTS = "/bench/bare/lab-results/"
+BARE_API_READ = "/bench/bare/api/{key}/"
+BARE_PAGE_READ = "/bench/bare/page/{key}/"
 
 urlpatterns: list[URLPattern | URLResolver] = [
     path(BARE_LAB_RESULTS.strip("/") + "/", BareLabResultCreate.as_view()),
+    path("bench/bare/api/<str:key>/", BareApiRead.as_view()),
+    path("bench/bare/page/<str:key>/", bare_page_read),
     path("", include("tracker.urls")),
 ]

@@ -1,15 +1,40 @@
-"""The yardstick of the lab-result POST row of bench/results.py: a bare DRF create view over the same model (a
-minimal ModelSerializer and CreateAPIView, the project's default authentication and IsAuthenticated), reached
-through the same test client and middleware as `/api/lab-results/` (issue 16: "a bare create"). It checks no
-clinic, converts and interprets nothing, re-plans and evaluates nothing. Routed only by bench/bare_urls.py,
-which results.py installs as ROOT_URLCONF for that measurement alone; never part of the application."""
+"""The yardsticks of bench/results.py that go through the same HTTP stack as Cobalt (routed only by
+bench/bare_urls.py, which results.py installs as ROOT_URLCONF for those measurements alone; never part of the
+application):
+
+- the lab-result POST's: a bare DRF create view over the same model (a minimal ModelSerializer and
+  CreateAPIView, the project's default authentication and IsAuthenticated), reached through the same test
+  client and middleware as `/api/lab-results/` (issue 16: "a bare create"). It checks no clinic, converts and
+  interprets nothing, re-plans and evaluates nothing;
+- the reads' (the worklist, the patient page, the dashboard): the bare indexed SQL of the same rows plus their
+  JSON encoding (issue 16's yardstick), served by a view behind the same middleware and the same
+  authentication as the page or endpoint it stands beside (a token for the API, the session for the page),
+  so that the ratio compares Cobalt's own work with the least any view must do to return those rows.
+  results.py registers each read's bare work in BARE_READS under its row key.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
+from django.contrib.auth.decorators import login_required
+from django.http import Http404, HttpRequest, HttpResponse
 from rest_framework import generics, serializers
 from rest_framework.permissions import IsAuthenticated
+from rest_framework.request import Request
+from rest_framework.views import APIView
 
 from patients.models import LabResult
+
+# Row key -> the bare work of that read: runs its indexed SQL and returns the JSON of what it read.
+BARE_READS: dict[str, Callable[[], str]] = {}
+
+
+def _bare_json(key: str) -> HttpResponse:
+    work = BARE_READS.get(key)
+    if work is None:
+        raise Http404(key)
+    return HttpResponse(work(), content_type="application/json")
 
 
 class BareLabResultSerializer(serializers.ModelSerializer[LabResult]):
@@ -26,3 +51,18 @@ class BareLabResultCreate(generics.CreateAPIView[LabResult]):
     serializer_class = BareLabResultSerializer
     permission_classes = [IsAuthenticated]
     queryset = LabResult.objects.all()
+
+
+class BareApiRead(APIView):
+    """An API read's bare work behind the project's default (token) authentication."""
+
+    permission_classes = [IsAuthenticated]
+
+    def get(self, request: Request, key: str) -> HttpResponse:
+        return _bare_json(key)
+
+
+@login_required
+def bare_page_read(request: HttpRequest, key: str) -> HttpResponse:
+    """A page's bare work behind the session sign-in."""
+    return _bare_json(key)

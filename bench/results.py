@@ -16,7 +16,9 @@ Bare counterparts:
   with a joined UPDATE);
 - a read (the worklist, the patient page, the dashboard): the indexed SQL of the same rows written by hand, plus
   the JSON encoding of what it read (the dashboard: two counts of the clinic's doses and alerts, the yardstick of
-  bench/bench_dashboard.py, plus the JSON of the figures);
+  bench/bench_dashboard.py, plus the JSON of the figures), served by a bare view behind the same middleware and
+  authentication as the page or endpoint (bench/bare_views.py: a token for the API, the session for the page);
+  the ratio is against that request, and the label gives the same work done in-process, without a request;
 - a lab-result POST over the Django test client (token authentication, the whole request): the same POST to a
   bare DRF create view over the same model (bench/bare_views.py), and, for scale, one INSERT of the same row.
 Peak RSS is each measurement's own peak (Linux: reset through /proc/self/clear_refs before it). Each size's
@@ -359,19 +361,38 @@ def median_time(call: Callable[[], Any], runs: int) -> float:
     return statistics.median(times)
 
 
-def request_row(key: str, label: str, call: Callable[[], Any], bare: Callable[[], int], runs: int) -> Row:
-    """`call` (a request) and `bare` (its bare work; returns its statement count), each warmed once, then the
-    median of `runs`."""
+def request_row(
+    key: str, label: str, call: Callable[[], Any], bare: Callable[[], str], statements: int, served: Callable[[], Any],
+    runs: int,
+) -> Row:  # fmt: skip
+    """`call` (a request), `bare` (its bare SQL and JSON, in-process) and `served` (a request for the same bare
+    work through the same middleware and authentication, bench/bare_views.py), each warmed once, then the median
+    of `runs`. The ratio is against `served`; the in-process figure is given in the label for scale."""
+    from django.test import override_settings
+
+    from bench.bare_views import BARE_READS
+
+    BARE_READS[key] = bare
     call()
     benchdb.reset_peak_rss()
     with benchdb.counting_queries(detailed=False) as log:
         call()
     cobalt = median_time(call, runs)
     rss = benchdb.peak_rss()
-    statements = bare()
-    bare_time = median_time(bare, runs)
-    print(f"  {label}: {cobalt * 1000:.1f} ms, bare {bare_time * 1000:.1f} ms", file=sys.stderr)
-    return Row(key, f"{label} (median of {runs})", cobalt, bare_time, f"{log.count} vs {statements}", rss)
+    alone = median_time(bare, runs)
+    with override_settings(ROOT_URLCONF="bench.bare_urls"):
+        served()
+        bare_time = median_time(served, runs)
+    print(f"  {label}: {cobalt * 1000:.1f} ms, bare view {bare_time * 1000:.1f} ms, alone {alone * 1000:.1f} ms",
+          file=sys.stderr)  # fmt: skip
+    return Row(
+        key,
+        f"{label} (median of {runs}; bare SQL + JSON alone: {alone * 1000:.1f} ms)",
+        cobalt,
+        bare_time,
+        f"{log.count} vs {statements}",
+        rss,
+    )
 
 
 def fetch(sql: str, params: Sequence[Any]) -> list[dict[str, Any]]:
@@ -394,19 +415,18 @@ DOSE_COLUMNS = (
 )
 
 
-def bare_page(where: str, params: list[Any]) -> Callable[[], int]:
-    """One page of the clinic's doses by the worklist's index, its count, and the JSON of its rows."""
+def bare_page(where: str, params: list[Any]) -> Callable[[], str]:
+    """One page of the clinic's doses by the worklist's index, its count, and the JSON of its rows (2 statements)."""
     from tracker.api import DEFAULT_PAGE_SIZE
 
-    def work() -> int:
+    def work() -> str:
         count = fetch(f"SELECT COUNT(*) AS n FROM regimens_scheduleddose d WHERE {where}", params)  # noqa: S608
         rows = fetch(
             f"SELECT {DOSE_COLUMNS} FROM regimens_scheduleddose d JOIN patients_patient p ON p.id = d.patient_id "  # noqa: S608
             f"WHERE {where} ORDER BY d.due_date, d.id LIMIT {DEFAULT_PAGE_SIZE}",
             params,
         )
-        encode({"count": count[0]["n"], "results": rows})
-        return 2
+        return encode({"count": count[0]["n"], "results": rows})
 
     return work
 
@@ -423,12 +443,12 @@ PATIENT_TABLES = (
 )
 
 
-def bare_patient(patient_id: int) -> Callable[[], int]:
-    """The patient's rows of every table the page shows, each by its patient index, and their JSON."""
+def bare_patient(patient_id: int) -> Callable[[], str]:
+    """The patient's rows of every table the page shows, each by its patient index, and their JSON (one statement
+    per table)."""
 
-    def work() -> int:
-        encode({t: fetch(f"SELECT * FROM {t} WHERE {c} = %s", [patient_id]) for t, c in PATIENT_TABLES})  # noqa: S608
-        return len(PATIENT_TABLES)
+    def work() -> str:
+        return encode({t: fetch(f"SELECT * FROM {t} WHERE {c} = %s", [patient_id]) for t, c in PATIENT_TABLES})  # noqa: S608
 
     return work
 
@@ -438,6 +458,7 @@ def read_rows(patients: int) -> list[Row]:
     import time_machine
     from django.test import Client
 
+    from bench.bare_urls import BARE_API_READ, BARE_PAGE_READ
     from bench.bench_sweep import AT
     from patients.models import Clinic
 
@@ -453,20 +474,22 @@ def read_rows(patients: int) -> list[Row]:
         assert response.status_code == 200, (response.status_code, response.content[:300])
         return response
 
-    def dashboard_bare() -> Callable[[], int]:
+    def dashboard_bare() -> Callable[[], str]:
         figures = ok(admin_api.get(f"/api/dashboard/?clinic={clinic.pk}")).json()
 
-        def work() -> int:
+        def work() -> str:
             fetch("SELECT COUNT(*) FROM regimens_scheduleddose WHERE clinic_id = %s", [clinic.pk])
             fetch(
                 "SELECT COUNT(*) FROM notifications_alert a JOIN patients_patient p ON p.id = a.patient_id "
                 "WHERE p.clinic_id = %s",
                 [clinic.pk],
             )
-            encode(figures)
-            return 2
+            return encode(figures)
 
         return work
+
+    def api_bare(key: str) -> Callable[[], Any]:
+        return lambda: ok(api.get(BARE_API_READ.format(key=key)))
 
     rows = []
     with time_machine.travel(AT, tick=True):
@@ -486,6 +509,8 @@ def read_rows(patients: int) -> list[Row]:
                     f"worklist `/api/doses/` {what}, first page ({total:,} {counted})",
                     lambda url=url: ok(api.get(url)),
                     bare_page(where, params),
+                    2,
+                    api_bare(key),
                     20,
                 )
             )
@@ -495,6 +520,8 @@ def read_rows(patients: int) -> list[Row]:
                 f"patient page `/patients/{{id}}/` (HTML; a patient with {patient_doses} doses)",
                 lambda: ok(browser.get(f"/patients/{patient_id}/")),
                 bare_patient(patient_id),
+                len(PATIENT_TABLES),
+                lambda: ok(browser.get(BARE_PAGE_READ.format(key="patient-page"))),
                 10,
             )
         )
@@ -504,6 +531,8 @@ def read_rows(patients: int) -> list[Row]:
                 f"dashboard `/api/dashboard/` ({patients:,} patients in the clinic)",
                 lambda: ok(admin_api.get(f"/api/dashboard/?clinic={clinic.pk}")),
                 dashboard_bare(),
+                2,
+                lambda: ok(admin_api.get(BARE_API_READ.format(key="dashboard"))),
                 5,
             )
         )
@@ -722,6 +751,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         "prepares the next)",
     )
     parser.add_argument(
+        "--reuse",
+        action="store_true",
+        help="with --only of read rows and lab-post: measure them on the bench database a previous run left "
+        "(no build, no sweeps), for quick iterations",
+    )
+    parser.add_argument(
         "--render",
         action="store_true",
         help="measure nothing: write RESULTS.md's table from bench/results-<patients>.json (and the other size's)",
@@ -734,7 +769,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     only = {key for key in args.only.split(",") if key}
     if only - set(KEYS):
         parser.error(f"--only: unknown rows {', '.join(sorted(only - set(KEYS)))}")
+    if args.reuse and (not only or only - {*READ_KEYS, "lab-post"}):
+        parser.error("--reuse: give --only with read rows and lab-post only")
     benchdb.setup_sibling_database("bench_results")
+    if args.reuse:
+        reused = read_rows(args.patients) if only & set(READ_KEYS) else []
+        reused += [lab_post_row(args.lab_posts)] if "lab-post" in only else []
+        write(merge([r for r in reused if r.key in only], args.patients), args.patients, args.replan_patients)
+        return 0
     from bench.bench_replan import measure
     from bench.bench_sweep import AT
 
