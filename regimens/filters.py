@@ -6,7 +6,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import django_filters
-from django.db.models import Exists, OuterRef, Q, QuerySet
+from django.db.models import Exists, OuterRef, Q, QuerySet, Subquery
 from django.utils import timezone as djtz
 
 from patients.models import Patient
@@ -34,7 +34,10 @@ def before_local_today(
     now = now or djtz.now()
     earliest, latest = (now - timedelta(hours=12)).date(), (now + timedelta(hours=14)).date()
     band = queryset.filter(among or Q(), **{f"{date_field}__gte": earliest, f"{date_field}__lt": latest})
-    zones = band.order_by().values_list("patient__timezone", flat=True).distinct()
+    # The zone by a subquery per band row, not a join: a join of the clinic's day of rows is planned as a hash of
+    # every patient (a scan of the patients table) where the rows need a few lookups by primary key.
+    zone = Patient.objects.filter(pk=OuterRef("patient_id")).values("timezone")
+    zones = band.order_by().annotate(zone=Subquery(zone)).values_list("zone", flat=True).distinct()
     by_zone = {zone: local_date(now, zone) for zone in zones}
     if not by_zone:
         return Q(**{f"{date_field}__lt": earliest})
