@@ -304,15 +304,15 @@ class DoseViewSet(viewsets.ReadOnlyModelViewSet[ScheduledDose]):
 
     def list(self, request: Request, *args: Any, **kwargs: Any) -> Response:
         # The worklist (issue 16): the page's rows read as tuples and rendered by dose_rows, the same JSON as
-        # DoseSerializer's without a model instance and a field object per value; ?warnings=true keeps the
+        # DoseSerializer's without a model instance and a field object per value. ?warnings=true keeps the
         # serializer (each planned dose's warnings).
-        if self.get_serializer_class() is not DoseSerializer:
+        if request.query_params.get("warnings") == "true":
             return super().list(request, *args, **kwargs)
         rows = DoseRows(self.filter_queryset(self.get_queryset()))
         page: list[Any] | None = self.paginate_queryset(rows)  # type: ignore[arg-type]
-        if page is None:
-            return Response(dose_rows(rows))
-        return self.get_paginated_response(dose_rows(page))
+        # Any other value than false is a 400 here, after the filters and the page, as the serializer's list checks.
+        self.get_serializer_class()
+        return self.get_paginated_response(dose_rows(page)) if page is not None else Response(dose_rows(rows))
 
     def _dose(self, dose: ScheduledDose) -> Response:
         fresh = self.get_queryset().get(pk=dose.pk)
