@@ -191,7 +191,12 @@ class Patient(models.Model):
     class Meta:
         ordering = ["family_name", "given_name", "id"]
         constraints = [models.UniqueConstraint(fields=["clinic", "mrn"], name="patient_mrn_unique_in_clinic")]
-        indexes = [models.Index(fields=["family_name", "given_name"])]
+        indexes = [
+            models.Index(fields=["family_name", "given_name"]),
+            # The time zones of a clinic's patients, a few lookups whatever its size (patients.selectors.
+            # clinic_patient_zones): the overdue worklist's "today" per zone (issue 16).
+            models.Index(fields=["clinic", "timezone"], name="patient_clinic_zone_idx"),
+        ]
 
     def __str__(self) -> str:
         return f"{self.family_name}, {self.given_name} ({self.mrn})"

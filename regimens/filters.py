@@ -2,21 +2,28 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import datetime, timedelta
 from typing import Any
 
 import django_filters
-from django.db.models import Exists, OuterRef, Q, QuerySet
+from django.db.models import Exists, OuterRef, Q, QuerySet, Subquery
 from django.utils import timezone as djtz
 
 from patients.models import Patient
+from patients.selectors import clinic_patient_zones
 from regimens.models import DoseStatus, LabRecheck, RecheckStatus, Regimen, RegimenStatus, ScheduledDose
 from tracker.api import IdFilter, PlausibleDateFilter
 from tracker.clock import local_date
+from tracker.permissions import staff_clinic_ids
 
 
 def before_local_today(
-    queryset: QuerySet[Any], date_field: str, now: datetime | None = None, among: Q | None = None
+    queryset: QuerySet[Any],
+    date_field: str,
+    now: datetime | None = None,
+    among: Q | None = None,
+    zones: Iterable[str] | None = None,
 ) -> Q:
     """A condition "`date_field` is before today in the row's patient's time zone" (for the rows `among` selects,
     e.g. the planned doses: only their zones are read).
@@ -30,11 +37,19 @@ def before_local_today(
     clinic in one zone) look up their patient's zone, in a subquery that runs for those rows alone. The bulk of
     the rows is one date comparison on the dose row: a count or a page over the due-date indexes, no join to
     every patient.
+
+    `zones`, when given, holds at least every zone of the rows' patients (e.g. those of their clinics' patients,
+    patients.selectors.clinic_patient_zones): read instead of the band's zones. A zone of it without a row in the
+    band can only widen the earliest-to-latest span, whose rows are then looked up exactly: the answer is the same.
     """
     now = now or djtz.now()
     earliest, latest = (now - timedelta(hours=12)).date(), (now + timedelta(hours=14)).date()
-    band = queryset.filter(among or Q(), **{f"{date_field}__gte": earliest, f"{date_field}__lt": latest})
-    zones = band.order_by().values_list("patient__timezone", flat=True).distinct()
+    if zones is None:
+        band = queryset.filter(among or Q(), **{f"{date_field}__gte": earliest, f"{date_field}__lt": latest})
+        # The zone by a subquery per band row, not a join: a join of the clinic's day of rows is planned as a hash
+        # of every patient (a scan of the patients table) where the rows need a few lookups by primary key.
+        zone = Patient.objects.filter(pk=OuterRef("patient_id")).values("timezone")
+        zones = band.order_by().annotate(zone=Subquery(zone)).values_list("zone", flat=True).distinct()
     by_zone = {zone: local_date(now, zone) for zone in zones}
     if not by_zone:
         return Q(**{f"{date_field}__lt": earliest})
@@ -75,8 +90,19 @@ class DoseFilter(django_filters.FilterSet):
 
     def filter_overdue(self, queryset: QuerySet[ScheduledDose], name: str, value: bool) -> QuerySet[ScheduledDose]:
         planned = Q(status=DoseStatus.PLANNED)
-        overdue = planned & before_local_today(queryset, "due_date", among=planned)
+        overdue = planned & before_local_today(queryset, "due_date", among=planned, zones=self.patient_zones())
         return queryset.filter(overdue) if value else queryset.exclude(overdue)
+
+    def patient_zones(self) -> set[str] | None:
+        """The time zones of the patients of the user's clinics (DoseViewSet lists those clinics' doses alone), of
+        the clinic asked for if one is: a few index lookups, where the zones of the doses on the edge of today
+        would be a lookup per dose of a clinic's day (issue 16). None without a user (the band's zones are read)."""
+        user = getattr(self.request, "user", None)
+        if user is None or not user.is_authenticated:
+            return None
+        clinics = staff_clinic_ids(user)
+        asked = self.form.cleaned_data.get("clinic")
+        return clinic_patient_zones([c for c in clinics if asked is None or c == asked])
 
 
 class LabRecheckFilter(django_filters.FilterSet):

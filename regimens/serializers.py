@@ -6,16 +6,17 @@ before a service is called; the services check the clinical rules and do the wri
 
 from __future__ import annotations
 
-from datetime import date
+from collections.abc import Iterable, Iterator
+from datetime import date, datetime, tzinfo
 from typing import Any
 
-from django.db.models import QuerySet
+from django.db.models import OuterRef, QuerySet, Subquery
 from django.utils import timezone as djtz
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
-from patients.models import validate_timezone
+from patients.models import Patient, validate_timezone
 from patients.serializers import ClinicTimeField, StaffClinicField, StaffPatientField
 from regimens import schedule
 from regimens.models import (
@@ -344,6 +345,104 @@ class DoseDetailSerializer(DoseSerializer):
             {"code": w.code, "rule": w.rule, "message": w.message, "details": w.details}
             for w in dose_pending_warnings(dose)
         ]
+
+
+# --- The dose list's rows (issue 16) ---
+# DoseViewSet.list (without ?warnings=true) renders its page with dose_rows: the JSON of DoseSerializer, byte for
+# byte, built from tuples of exactly its columns by plain functions instead of a model instance (and its patient)
+# and a field object per value. DoseSerializer stays the documented shape (the schema) and renders the detail,
+# the actions and ?warnings=true; tests/regimens/test_dose_rows.py holds the two equal.
+
+# The columns dose_rows reads, in the order it unpacks them: DoseSerializer.Meta.fields' columns (dose_amount and
+# overdue are computed) and the patient's time zone.
+DOSE_ROW_COLUMNS = (
+    "id", "regimen_id", "patient_id", "phase", "phase_index", "sequence", "due_date", "appointment_time", "drug",
+    "dose_mcg", "dose_unit", "route", "self_administered", "status", "administered_at", "lot_number", "expiry_date",
+    "site", "given_route", "not_given_reason", "not_given_on", "recorded_at", "acknowledged_warnings", "error_reason",
+    "error_recorded_at", "error_recorded_by_id", "patient_timezone",
+)  # fmt: skip
+
+
+class DoseRows:
+    """A filtered, ordered dose queryset as the paginator reads it: its count on the dose rows alone (the worklist's
+    index, no join to the patients) and a page of it as tuples of DOSE_ROW_COLUMNS, for dose_rows. The patient's
+    time zone is a subquery, not a join: PostgreSQL looks it up for the page's rows alone, after the sort and the
+    LIMIT, where a join would look up every row of the clinic's day before sorting them."""
+
+    def __init__(self, queryset: QuerySet[ScheduledDose]) -> None:
+        zone = Patient.objects.filter(pk=OuterRef("patient_id")).values("timezone")
+        self.queryset = queryset.annotate(patient_timezone=Subquery(zone))
+
+    @property
+    def ordered(self) -> bool:
+        return self.queryset.ordered
+
+    def count(self) -> int:
+        return self.queryset.count()
+
+    def __getitem__(self, index: slice) -> QuerySet[Any]:
+        return self.queryset[index].values_list(*DOSE_ROW_COLUMNS)
+
+    def __iter__(self) -> Iterator[tuple[Any, ...]]:
+        return iter(self.queryset.values_list(*DOSE_ROW_COLUMNS))
+
+
+def _date(value: date | None) -> str | None:
+    return value.isoformat() if value else None  # as serializers.DateField (ISO 8601)
+
+
+def _datetime(value: datetime | None, zone: tzinfo) -> str | None:
+    """As serializers.DateTimeField: in the active time zone (UTC for the API), "Z" for UTC."""
+    if not value:
+        return None
+    text = value.astimezone(zone).isoformat()
+    return text[:-6] + "Z" if text.endswith("+00:00") else text
+
+
+def dose_rows(rows: Iterable[tuple[Any, ...]]) -> list[dict[str, Any]]:
+    """Tuples of DOSE_ROW_COLUMNS (DoseRows) as DoseSerializer renders the same doses."""
+    today = LocalToday()
+    zone = djtz.get_current_timezone()  # USE_TZ is on: times are aware
+    out = []
+    for (
+        pk, regimen, patient, phase, phase_index, sequence, due_date, appointment_time, drug, dose_mcg, dose_unit,
+        route, self_administered, status, administered_at, lot_number, expiry_date, site, given_route,
+        not_given_reason, not_given_on, recorded_at, acknowledged_warnings, error_reason, error_recorded_at,
+        error_recorded_by, timezone,
+    ) in rows:  # fmt: skip
+        out.append(
+            {
+                "id": pk,
+                "regimen": regimen,
+                "patient": patient,
+                "phase": phase,
+                "phase_index": phase_index,
+                "sequence": sequence,
+                "due_date": _date(due_date),
+                "appointment_time": None if appointment_time is None else appointment_time.strftime("%H:%M"),
+                "drug": drug,
+                "dose_amount": dose_amount(dose_mcg, dose_unit),
+                "dose_mcg": dose_mcg,
+                "dose_unit": dose_unit,
+                "route": route,
+                "self_administered": self_administered,
+                "status": status,
+                "overdue": status == "planned" and due_date < today(timezone),
+                "administered_at": _datetime(administered_at, zone),
+                "lot_number": lot_number,
+                "expiry_date": _date(expiry_date),
+                "site": site,
+                "given_route": given_route,
+                "not_given_reason": not_given_reason,
+                "not_given_on": _date(not_given_on),
+                "recorded_at": _datetime(recorded_at, zone),
+                "acknowledged_warnings": acknowledged_warnings,
+                "error_reason": error_reason,
+                "error_recorded_at": _datetime(error_recorded_at, zone),
+                "error_recorded_by": error_recorded_by,
+            }
+        )
+    return out
 
 
 def override_reason_field() -> serializers.CharField:

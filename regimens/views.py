@@ -38,6 +38,7 @@ from regimens.serializers import (
     DoseAppointmentTimeSerializer,
     DoseDetailSerializer,
     DoseNotGivenSerializer,
+    DoseRows,
     DoseSerializer,
     EnteredInErrorSerializer,
     LabRecheckSerializer,
@@ -57,6 +58,7 @@ from regimens.serializers import (
     ReplanJobSerializer,
     SchedulePreviewRequestSerializer,
     SchedulePreviewSerializer,
+    dose_rows,
 )
 from tracker.api import CheckedAPIView
 from tracker.permissions import CLINIC_ADMINS, PRESCRIBERS, is_prescriber, require_role, restrict_to_clinics
@@ -299,6 +301,18 @@ class DoseViewSet(viewsets.ReadOnlyModelViewSet[ScheduledDose]):
         queryset = ScheduledDose.objects.select_related("patient")
         # The dose row's own clinic (kept equal to the patient's): the worklist's index, no join to filter.
         return restrict_to_clinics(queryset, self.request.user, "clinic")
+
+    def list(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        # The worklist (issue 16): the page's rows read as tuples and rendered by dose_rows, the same JSON as
+        # DoseSerializer's without a model instance and a field object per value. ?warnings=true keeps the
+        # serializer (each planned dose's warnings).
+        if request.query_params.get("warnings") == "true":
+            return super().list(request, *args, **kwargs)
+        rows = DoseRows(self.filter_queryset(self.get_queryset()))
+        page: list[Any] | None = self.paginate_queryset(rows)  # type: ignore[arg-type]
+        # Any other value than false is a 400 here, after the filters and the page, as the serializer's list checks.
+        self.get_serializer_class()
+        return self.get_paginated_response(dose_rows(page)) if page is not None else Response(dose_rows(rows))
 
     def _dose(self, dose: ScheduledDose) -> Response:
         fresh = self.get_queryset().get(pk=dose.pk)

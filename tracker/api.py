@@ -390,10 +390,19 @@ def clinic_scoped(queryset: QuerySet[Any], user: Any) -> QuerySet[Any]:
 class ClinicScopedFilterBackend(DjangoFilterBackend):
     """django-filter's backend whose choice filters (`?patient=`, `?regimen=`, `?clinic=`) only accept the
     user's own clinics' rows: another clinic's patient id is the same 400 ("Select a valid choice") as an id
-    that does not exist, so filters cannot be used to list which ids exist elsewhere (issue 12)."""
+    that does not exist, so filters cannot be used to list which ids exist elsewhere (issue 12).
+
+    The filterset of a request is made once: KnownQueryParameters reads its parameter names, then this backend
+    filters with it (the same request, view and queryset), and building a filterset and its form is a good part
+    of a short list's time (issue 16)."""
 
     def get_filterset(self, request: Request, queryset: QuerySet[Any], view: Any) -> Any:
+        made: dict[tuple[int, int], tuple[QuerySet[Any], Any]] = request.__dict__.setdefault("_cobalt_filtersets", {})
+        key = (id(view), id(queryset))  # the queryset is kept with its filterset: its id names no other meanwhile
+        if key in made:
+            return made[key][1]
         filterset = super().get_filterset(request, queryset, view)
+        made[key] = (queryset, filterset)
         if filterset is None:
             return None
         for field in filterset.form.fields.values():

@@ -12,7 +12,8 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from rest_framework.test import APIClient
 
-from patients.models import Clinic, Patient
+from patients.models import Clinic, ClinicMembership, Patient, Role
+from patients.selectors import clinic_patient_zones
 from regimens import services
 from regimens.models import DoseStatus, Protocol, Regimen, ScheduledDose
 from tests.factories import ClinicFactory, PatientFactory, RegimenFactory
@@ -219,3 +220,48 @@ def test_the_overdue_count_reads_the_dose_rows_alone_and_the_zones_only_on_the_b
         assert "dose_clinic_planned_due_idx" in plan, plan
         assert "Seq Scan on regimens_scheduleddose" not in plan, plan
         assert "Join" not in plan, plan  # (a tiny patients table may be hashed for the EXISTS: not a join)
+
+
+@time_machine.travel(AROUND_MIDNIGHT, tick=False)
+def test_overdue_is_exact_when_the_clinics_have_patients_in_zones_with_no_dose_on_the_edge_of_today(
+    api: APIClient, clinic: Clinic, nurse: Any
+) -> None:
+    """The overdue filter takes the zones of the user's clinics' patients (a few index lookups) for those of the doses
+    on the edge of today: a patient in Kiritimati (already the 5th) with no dose then changes no answer, in the clinic
+    asked for or across the user's two clinics (the other one's patient in Pago Pago, still on the 3rd)."""
+    doses = populate_around_midnight(clinic, ("Europe/London",))["Europe/London"]
+    RegimenFactory(patient=PatientFactory(clinic=clinic, mrn="far", timezone="Pacific/Kiritimati"))  # no doses
+    second = ClinicFactory(name="Hilltop")
+    ClinicMembership.objects.create(user=nurse, clinic=second, role=Role.NURSE)
+    elsewhere = populate_around_midnight(second, ("Pacific/Pago_Pago",))["Pacific/Pago_Pago"]
+    expected = {pk for day, pk in doses.items() if day.day < 4}  # the 4th in London
+    expected_elsewhere = {pk for day, pk in elsewhere.items() if day.day < 3}  # the 3rd in Pago Pago
+
+    mine = api.get(f"/api/doses/?clinic={clinic.pk}&overdue=true&page_size=500").json()
+    both = api.get("/api/doses/?overdue=true&page_size=500").json()
+    others = api.get(f"/api/doses/?clinic={clinic.pk}&overdue=false&page_size=500").json()
+
+    assert {d["id"] for d in mine["results"]} == expected and mine["count"] == 2
+    assert {d["id"] for d in both["results"]} == expected | expected_elsewhere and both["count"] == 3
+    assert not expected & {d["id"] for d in others["results"]} and others["count"] == 6 - 2  # the given one too
+
+
+def test_the_zones_of_a_clinics_patients_are_read_from_an_index_not_from_every_patient(clinic: Clinic) -> None:
+    """clinic_patient_zones skips along patient_clinic_zone_idx: a few lookups, whatever the number of patients."""
+    populate_in_bulk([clinic, ClinicFactory(name="Other")], 40)
+    Patient.objects.filter(pk__in=Patient.objects.filter(clinic=clinic).values("pk")[:5]).update(
+        timezone="Pacific/Auckland"
+    )
+    with connection.cursor() as cursor:
+        cursor.execute("ANALYZE patients_patient")
+    with CaptureQueriesContext(connection) as queries:
+        zones = clinic_patient_zones([clinic.pk])
+
+    assert zones == {"Europe/London", "Pacific/Auckland"}
+    assert clinic_patient_zones([]) == set()
+    (sql,) = [q["sql"] for q in queries.captured_queries]
+    with connection.cursor() as cursor:
+        cursor.execute("EXPLAIN " + sql)
+        plan = "\n".join(row[0] for row in cursor.fetchall())
+    assert "patient_clinic_zone_idx" in plan, plan
+    assert "Seq Scan on patients_patient" not in plan, plan
