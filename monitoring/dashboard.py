@@ -2,8 +2,9 @@
 
 `dashboard_for` reads every app's data, which is why it lives in monitoring (the top app: it may import
 them all). Every figure is an aggregate query, so the number of queries does not grow with rows
-(tests/monitoring/test_dashboard.py pins it at two sizes). Days are the clinic's days: "today" is the
-clinic's date, and a dose given at 23:30 in London counts on that London day.
+(tests/monitoring/test_dashboard.py pins it at two sizes); two of them are written in SQL, for shapes the ORM
+cannot say (a count per day summed per month, two grouping sets in one pass). Days are the clinic's days:
+"today" is the clinic's date, and a dose given at 23:30 in London counts on that London day.
 """
 
 from __future__ import annotations
@@ -183,7 +184,7 @@ def _work(clinic: Clinic, today: date, grace: Grace) -> dict[str, Any]:
 
 
 # The adherence table in one pass over the period's doses: counted per due date first (a date is cheap to group
-# by), then the few day rows per month (truncating every dose's date to its month costs more than the counting).
+# by), then the few day rows per month (cheaper than truncating every dose's date to its month).
 # A dose is on time when given (on the clinic's day) within the S-4 grace of its patient.
 ADHERENCE_SQL = """
 SELECT date_trunc('month', day::timestamp)::date AS month, SUM(due)::int AS due, SUM(given)::int AS given,
@@ -207,6 +208,7 @@ GROUP BY 1
 
 
 def _rows(sql: str, params: dict[str, Any]) -> list[dict[str, Any]]:
+    """The rows of one SQL statement, as dicts by column name."""
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
         names = [column.name for column in cursor.description or []]
