@@ -141,6 +141,19 @@ def test_it_reports_the_clinic_figures(clinic_data: Any, admin_api: Any) -> None
     assert delivery["outbox"]["pending"] == 1
 
 
+def test_a_neurological_patients_dose_is_on_time_only_within_the_shorter_grace(
+    clinic: Any, admin_api: Any, clock: Any
+) -> None:
+    """RULES S-4: a dose given 10 days late is within the 14-day grace, not within a neurological patient's 7."""
+    neurological = RegimenFactory(patient=PatientFactory(clinic=clinic, neurological_involvement=True))
+    other = RegimenFactory(patient=PatientFactory(clinic=clinic))
+    for regimen in (neurological, other):
+        given(regimen, -30, -20)
+    adherence = admin_api.get("/api/dashboard/").json()["adherence"]
+    assert (adherence["grace_days"], adherence["grace_days_neurological"]) == (14, 7)
+    assert (adherence["due"], adherence["on_time"]) == (2, 1)
+
+
 def test_it_matches_counts_made_from_the_rows(clinic_data: Any, clinic: Any, admin_api: Any) -> None:
     from notifications.models import Alert
     from regimens.models import ScheduledDose
