@@ -15,10 +15,11 @@ Bare counterparts:
 - the calendar change: bench/bench_replan.py's `measure` (reads the clinic's planned doses, moves the same rows
   with a joined UPDATE);
 - a read (the worklist, the patient page, the dashboard): the indexed SQL of the same rows written by hand, plus
-  the JSON encoding of what it read (the dashboard: two counts of the clinic's doses and alerts, the yardstick of
-  bench/bench_dashboard.py, plus the JSON of the figures), served by a bare view behind the same middleware and
-  authentication as the page or endpoint (bench/bare_views.py: a token for the API, the session for the page);
-  the ratio is against that request, and the label gives the same work done in-process, without a request;
+  the JSON encoding of what it read (the dashboard: `bare_dashboard`, hand-written SQL computing the same figures,
+  checked equal to the API's before it is timed, plus their JSON), served by a bare view behind the same
+  middleware and authentication as the page or endpoint (bench/bare_views.py: a token for the API, the session
+  for the page); the ratio is against that request, and the label gives the same work done in-process, without a
+  request;
 - a lab-result POST over the Django test client (token authentication, the whole request): the same POST to a
   bare DRF create view over the same model (bench/bare_views.py), and, for scale, one INSERT of the same row.
 Peak RSS is each measurement's own peak (Linux: reset through /proc/self/clear_refs before it). Each size's
@@ -453,10 +454,253 @@ def bare_patient(patient_id: int) -> Callable[[], str]:
     return work
 
 
+def bare_dashboard(clinic_id: int, now: datetime) -> tuple[dict[str, Any], int]:
+    """The dashboard's figures (monitoring/dashboard.py, default period) from SQL written by hand, one statement per
+    group of figures, each through the best index there is, shaped into the API's JSON; and the statement count.
+    The time to normalization is one hand-written statement already (monitoring/normalization.py): it runs as it
+    is. The constants (grace days, bands, labels) are the application's."""
+    import zoneinfo
+
+    from monitoring.dashboard import NOT_NORMALIZING_KINDS, PATIENT_REMINDERS, WORKLOAD_DAYS, Grace, default_period
+    from monitoring.normalization import normalization_summary
+    from notifications.models import AlertKind, Severity
+    from patients.models import Clinic
+
+    ran = 0
+
+    def rows(sql: str, params: Sequence[Any]) -> list[dict[str, Any]]:
+        nonlocal ran
+        ran += 1
+        return fetch(sql, params)
+
+    def one(sql: str, params: Sequence[Any]) -> dict[str, Any]:
+        return rows(sql, params)[0]
+
+    def share(part: int, whole: int) -> float | None:
+        return round(part / whole, 4) if whole else None
+
+    clinic = one("SELECT id, name, timezone, open_weekdays::text FROM patients_clinic WHERE id = %s", [clinic_id])
+    zone, open_weekdays = clinic["timezone"], json.loads(clinic["open_weekdays"])
+    today = now.astimezone(zoneinfo.ZoneInfo(zone)).date()
+    start, end = default_period(today)
+    last = today + timedelta(days=WORKLOAD_DAYS - 1)
+    yesterday = min(end, today - timedelta(days=1))
+    grace = Grace.from_settings()
+    bands = grace.overdue_bands()
+
+    per_day = {
+        r["due_date"]: r["n"]
+        for r in rows(
+            "SELECT due_date, COUNT(*) AS n FROM regimens_scheduleddose "
+            "WHERE clinic_id = %s AND status = 'planned' AND due_date BETWEEN %s AND %s GROUP BY due_date",
+            [clinic_id, today, last],
+        )
+    }
+    closed = {
+        r["date"]
+        for r in rows(
+            "SELECT date FROM patients_closeddate WHERE clinic_id = %s AND date BETWEEN %s AND %s",
+            [clinic_id, today, last],
+        )
+    }
+    counts, bounds = [], []
+    for i, (_, low, high) in enumerate(bands):
+        if high is None:
+            counts.append(f"COUNT(*) FILTER (WHERE due_date <= %s) AS b{i}")
+            bounds.append(today - timedelta(days=low))
+        else:
+            counts.append(f"COUNT(*) FILTER (WHERE due_date <= %s AND due_date >= %s) AS b{i}")
+            bounds += [today - timedelta(days=low), today - timedelta(days=high)]
+    overdue = one(
+        f"SELECT {', '.join(counts)} FROM regimens_scheduleddose "  # noqa: S608 (the bands' SQL is ours)
+        "WHERE clinic_id = %s AND status = 'planned' AND due_date < %s",
+        [*bounds, clinic_id, today],
+    )
+    rechecks = one(
+        "SELECT COUNT(*) FILTER (WHERE r.status = 'due' AND r.window_start <= %s AND r.window_end >= %s) AS due, "
+        "COUNT(*) FILTER (WHERE r.status = 'overdue' OR r.window_end < %s) AS overdue "
+        "FROM regimens_labrecheck r JOIN patients_patient p ON p.id = r.patient_id "
+        "WHERE p.clinic_id = %s AND r.status IN ('due', 'overdue')",
+        [today, today, today, clinic_id],
+    )
+    months = {
+        r["month"]: r
+        for r in rows(
+            "SELECT date_trunc('month', day::timestamp)::date AS month, SUM(due)::int AS due, "
+            "SUM(given)::int AS given, SUM(on_time)::int AS on_time, SUM(not_given)::int AS not_given, "
+            "SUM(missed)::int AS missed FROM ("
+            "  SELECT d.due_date AS day, COUNT(*) AS due, COUNT(*) FILTER (WHERE d.status = 'given') AS given,"
+            "    COUNT(*) FILTER (WHERE d.status = 'given' AND (d.administered_at AT TIME ZONE %s)::date - d.due_date"
+            "      <= CASE WHEN p.neurological_involvement THEN %s ELSE %s END) AS on_time,"
+            "    COUNT(*) FILTER (WHERE d.status = 'not_given') AS not_given,"
+            "    COUNT(*) FILTER (WHERE d.status = 'planned') AS missed"
+            "  FROM regimens_scheduleddose d JOIN patients_patient p ON p.id = d.patient_id"
+            "  WHERE d.clinic_id = %s AND d.due_date BETWEEN %s AND %s"
+            "    AND d.status IN ('given', 'not_given', 'planned')"
+            "  GROUP BY d.due_date"
+            ") per_day GROUP BY 1",
+            [zone, grace.neuro_days, grace.days, clinic_id, start, yesterday],
+        )
+    }
+    reasons = rows(
+        "SELECT not_given_reason AS reason, COUNT(*) AS doses FROM regimens_scheduleddose "
+        "WHERE clinic_id = %s AND status = 'not_given' AND due_date BETWEEN %s AND %s "
+        "GROUP BY not_given_reason ORDER BY doses DESC, not_given_reason",
+        [clinic_id, start, yesterday],
+    )
+    open_alerts = rows(
+        "SELECT a.severity, a.kind, COUNT(*) AS n FROM notifications_alert a "
+        "JOIN patients_patient p ON p.id = a.patient_id WHERE p.clinic_id = %s AND a.status = 'open' "
+        "GROUP BY GROUPING SETS ((a.severity), (a.kind)) ORDER BY n DESC, a.kind",
+        [clinic_id],
+    )
+    period_from = datetime(start.year, start.month, start.day, tzinfo=zoneinfo.ZoneInfo(zone))
+    after = end + timedelta(days=1)
+    period_to = datetime(after.year, after.month, after.day, tzinfo=zoneinfo.ZoneInfo(zone))
+    acknowledged = one(
+        "SELECT COUNT(*) AS n, PERCENTILE_CONT(0.5) WITHIN GROUP "
+        "(ORDER BY EXTRACT(EPOCH FROM a.acknowledged_at - a.opened_at)) AS median "
+        "FROM notifications_alert a JOIN patients_patient p ON p.id = a.patient_id "
+        "WHERE p.clinic_id = %s AND a.acknowledged_at >= %s AND a.acknowledged_at < %s",
+        [clinic_id, period_from, period_to],
+    )
+    kinds = [k.value for k in NOT_NORMALIZING_KINDS]
+    not_normalizing = one(
+        "SELECT COUNT(DISTINCT a.patient_id) FILTER (WHERE a.kind = %s) AS k0, "
+        "COUNT(DISTINCT a.patient_id) FILTER (WHERE a.kind = %s) AS k1, "
+        "COUNT(DISTINCT a.patient_id) FILTER (WHERE a.kind = %s) AS k2, "
+        "COUNT(DISTINCT a.patient_id) AS patients FROM notifications_alert a "
+        "JOIN patients_patient p ON p.id = a.patient_id "
+        "WHERE p.clinic_id = %s AND a.kind IN (%s, %s, %s) AND a.status IN ('open', 'acknowledged')",
+        [*kinds, clinic_id, *kinds],
+    )
+    reminders = one(
+        "SELECT COUNT(*) FILTER (WHERE x.status = 'sent' AND x.sent_at >= %s AND x.sent_at < %s) AS sent, "
+        "COUNT(*) FILTER (WHERE x.status = 'failed' AND x.updated_at >= %s AND x.updated_at < %s) AS failed, "
+        "MIN(x.due_at) FILTER (WHERE x.status IN ('pending', 'sending') AND x.due_at <= %s) AS oldest "
+        "FROM notifications_delivery x JOIN patients_patient p ON p.id = x.patient_id "
+        "WHERE p.clinic_id = %s AND x.purpose IN (%s, %s, %s)",
+        [period_from, period_to, period_from, period_to, now, clinic_id, *PATIENT_REMINDERS],
+    )
+    opted_out = one(
+        "SELECT COUNT(*) AS n FROM patients_patient WHERE clinic_id = %s AND reminder_channel = 'none'", [clinic_id]
+    )["n"]
+    from django.conf import settings
+
+    lease = timedelta(seconds=int(settings.COBALT["DELIVERY_LEASE_SECONDS"]))
+    outbox = one(
+        "SELECT COUNT(*) FILTER (WHERE status = 'pending') AS pending, "
+        "COUNT(*) FILTER (WHERE status = 'pending' AND due_at <= %s) AS due_now, "
+        "MIN(due_at) FILTER (WHERE status = 'pending' AND due_at <= %s) AS oldest, "
+        "COUNT(*) FILTER (WHERE status = 'sending') AS sending, "
+        "COUNT(*) FILTER (WHERE status = 'sending' AND claimed_at < %s) AS lease_expired "
+        "FROM notifications_delivery WHERE status IN ('pending', 'sending')",
+        [now, now, now - lease],
+    )
+    by_channel: dict[str, dict[str, int]] = {"failed": {}, "sent": {}}
+    for r in rows(
+        "SELECT status, channel, COUNT(*) AS n FROM notifications_delivery "
+        "WHERE status IN ('sent', 'failed') AND updated_at >= %s GROUP BY status, channel ORDER BY status, channel",
+        [now - timedelta(hours=24)],
+    ):
+        by_channel[r["status"]][r["channel"]] = r["n"]
+    normalization = normalization_summary(Clinic(id=clinic_id, timezone=zone), today)
+    ran += 2  # its SET LOCAL jit = off, and its statement
+
+    days = [
+        {
+            "date": day.isoformat(),
+            "doses": per_day.get(day, 0),
+            "open": day.weekday() in open_weekdays and day not in closed,
+        }
+        for day in (today + timedelta(days=n) for n in range(WORKLOAD_DAYS))
+    ]
+    end_of_week = today + timedelta(days=6 - today.weekday())
+    month_rows = []
+    cursor = start.replace(day=1)
+    while cursor <= yesterday:
+        r = months.get(cursor, {"due": 0, "given": 0, "on_time": 0, "not_given": 0, "missed": 0})
+        month_rows.append(
+            {
+                "month": cursor.strftime("%Y-%m"),
+                **{k: r[k] for k in ("due", "given", "on_time", "not_given", "missed")},
+                "on_time_share": share(r["on_time"], r["due"]),
+            }
+        )
+        cursor = (cursor + timedelta(days=32)).replace(day=1)
+    due = sum(m["due"] for m in month_rows)
+    on_time = sum(m["on_time"] for m in month_rows)
+    by_severity = {r["severity"]: r["n"] for r in open_alerts if r["severity"] is not None}
+    labels = dict(AlertKind.choices)
+    median = acknowledged["median"]
+    oldest, oldest_out = reminders["oldest"], outbox["oldest"]
+    figures = {
+        "clinic": {"id": clinic["id"], "name": clinic["name"], "timezone": zone},
+        "today": today.isoformat(),
+        "period": {"from": start.isoformat(), "to": end.isoformat()},
+        "work": {
+            "due_this_week": sum(d["doses"] for d in days if d["date"] <= end_of_week.isoformat()),
+            "due_next_8_weeks": sum(d["doses"] for d in days),
+            "days": days,
+            "overdue": sum(overdue.values()),
+            "overdue_by_days": [
+                {"days": key, "from": low, "to": high, "doses": overdue[f"b{i}"]}
+                for i, (key, low, high) in enumerate(bands)
+            ],
+            "rechecks_due": rechecks["due"],
+            "rechecks_overdue": rechecks["overdue"],
+        },
+        "adherence": {
+            "grace_days": grace.days,
+            "grace_days_neurological": grace.neuro_days,
+            "due": due,
+            "on_time": on_time,
+            "on_time_share": share(on_time, due),
+            "months": month_rows,
+            "not_given_by_reason": [{"reason": r["reason"] or "", "doses": r["doses"]} for r in reasons],
+        },
+        "outcomes": {
+            "open_alerts": sum(by_severity.values()),
+            "open_by_severity": [{"severity": s, "alerts": by_severity.get(s, 0)} for s in reversed(Severity.values)],
+            "open_by_kind": [
+                {"kind": r["kind"], "label": labels.get(r["kind"], r["kind"]), "alerts": r["n"]}
+                for r in open_alerts
+                if r["kind"] is not None
+            ],
+            "acknowledged_in_period": acknowledged["n"],
+            "median_hours_to_acknowledge": round(median / 3600, 1) if median is not None else None,
+            "not_normalizing_patients": not_normalizing["patients"],
+            "not_normalizing_by_kind": [
+                {"kind": k, "label": labels[k], "patients": not_normalizing[f"k{i}"]} for i, k in enumerate(kinds)
+            ],
+            "time_to_normalization": normalization,
+        },
+        "delivery": {
+            "reminders_sent": reminders["sent"],
+            "reminders_failed": reminders["failed"],
+            "opted_out_patients": opted_out,
+            "oldest_undelivered_due_at": oldest.isoformat() if oldest else None,
+            "oldest_undelivered_age_hours": round((now - oldest).total_seconds() / 3600, 1) if oldest else None,
+            "outbox": {
+                "pending": outbox["pending"],
+                "due_now": outbox["due_now"],
+                "oldest_due_at": oldest_out.isoformat() if oldest_out else None,
+                "oldest_due_age_seconds": int((now - oldest_out).total_seconds()) if oldest_out else 0,
+                "sending": outbox["sending"],
+                "sending_lease_expired": outbox["lease_expired"],
+                "failed_last_24h_by_channel": by_channel["failed"],
+                "sent_last_24h_by_channel": by_channel["sent"],
+            },
+        },
+    }
+    return figures, ran
+
+
 def read_rows(patients: int) -> list[Row]:
     """The worklist (clinic-day and overdue), the patient page and the dashboard, at AT."""
     import time_machine
     from django.test import Client
+    from django.utils import timezone
 
     from bench.bare_urls import BARE_API_READ, BARE_PAGE_READ
     from bench.bench_sweep import AT
@@ -474,19 +718,18 @@ def read_rows(patients: int) -> list[Row]:
         assert response.status_code == 200, (response.status_code, response.content[:300])
         return response
 
-    def dashboard_bare() -> Callable[[], str]:
-        figures = ok(admin_api.get(f"/api/dashboard/?clinic={clinic.pk}")).json()
+    def dashboard_bare() -> tuple[Callable[[], str], int]:
+        """bare_dashboard and its statement count, after checking that its figures are the API's (both at AT, the
+        clock stopped)."""
+        with time_machine.travel(AT, tick=False):
+            figures = ok(admin_api.get(f"/api/dashboard/?clinic={clinic.pk}")).json()
+            mine, statements = bare_dashboard(clinic.pk, AT)
+        assert json.loads(encode(mine)) == figures, "bare_dashboard's figures differ from the API's"
 
         def work() -> str:
-            fetch("SELECT COUNT(*) FROM regimens_scheduleddose WHERE clinic_id = %s", [clinic.pk])
-            fetch(
-                "SELECT COUNT(*) FROM notifications_alert a JOIN patients_patient p ON p.id = a.patient_id "
-                "WHERE p.clinic_id = %s",
-                [clinic.pk],
-            )
-            return encode(figures)
+            return encode(bare_dashboard(clinic.pk, timezone.now())[0])
 
-        return work
+        return work, statements
 
     def api_bare(key: str) -> Callable[[], Any]:
         return lambda: ok(api.get(BARE_API_READ.format(key=key)))
@@ -530,8 +773,7 @@ def read_rows(patients: int) -> list[Row]:
                 "dashboard",
                 f"dashboard `/api/dashboard/` ({patients:,} patients in the clinic)",
                 lambda: ok(admin_api.get(f"/api/dashboard/?clinic={clinic.pk}")),
-                dashboard_bare(),
-                2,
+                *dashboard_bare(),
                 lambda: ok(admin_api.get(BARE_API_READ.format(key="dashboard"))),
                 5,
             )

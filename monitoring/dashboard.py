@@ -2,8 +2,9 @@
 
 `dashboard_for` reads every app's data, which is why it lives in monitoring (the top app: it may import
 them all). Every figure is an aggregate query, so the number of queries does not grow with rows
-(tests/monitoring/test_dashboard.py pins it at two sizes). Days are the clinic's days: "today" is the
-clinic's date, and a dose given at 23:30 in London counts on that London day.
+(tests/monitoring/test_dashboard.py pins it at two sizes); two of them are written in SQL, for shapes the ORM
+cannot say (a count per day summed per month, two grouping sets in one pass). Days are the clinic's days:
+"today" is the clinic's date, and a dose given at 23:30 in London counts on that London day.
 """
 
 from __future__ import annotations
@@ -14,8 +15,9 @@ from datetime import date, datetime, timedelta
 from typing import Any
 
 from django.conf import settings
-from django.db.models import Aggregate, Case, Count, DurationField, F, FloatField, Min, Q, When
-from django.db.models.functions import Extract, TruncDate, TruncMonth
+from django.db import connection
+from django.db.models import Aggregate, Count, F, FloatField, Min, Q
+from django.db.models.functions import Extract
 from django.utils import timezone
 
 from monitoring.normalization import day_bands, normalization_summary
@@ -36,6 +38,7 @@ NOT_NORMALIZING_KINDS = (
 )
 PATIENT_REMINDERS = (Purpose.DOSE_REMINDER, Purpose.RECHECK_REMINDER, Purpose.DOSE_OVERDUE)
 UNRESOLVED = (AlertStatus.OPEN, AlertStatus.ACKNOWLEDGED)
+OPEN_RECHECKS = (RecheckStatus.DUE, RecheckStatus.OVERDUE)
 
 
 class Median(Aggregate):
@@ -129,10 +132,12 @@ def dashboard_for(
 
 
 def _work(clinic: Clinic, today: date, grace: Grace) -> dict[str, Any]:
+    # The counts count a column of the index they read (due_date, window_end; never null), not the id: PostgreSQL
+    # then answers from the index alone (COUNT(*) cannot take a filter in Django).
     planned = ScheduledDose.objects.filter(clinic=clinic, status=DoseStatus.PLANNED)
     last = today + timedelta(days=WORKLOAD_DAYS - 1)
     per_day = dict(
-        planned.filter(due_date__range=(today, last)).values_list("due_date").annotate(n=Count("id")).order_by()
+        planned.filter(due_date__range=(today, last)).values_list("due_date").annotate(n=Count("due_date")).order_by()
     )
     closed = set(clinic.closed_dates.filter(date__range=(today, last)).values_list("date", flat=True))
     days = []
@@ -150,17 +155,19 @@ def _work(clinic: Clinic, today: date, grace: Grace) -> dict[str, Any]:
     band_counts = planned.filter(due_date__lt=today).aggregate(
         **{
             key: Count(
-                "id",
+                "due_date",
                 filter=Q(due_date__lte=today - timedelta(days=low))
                 & (Q(due_date__gte=today - timedelta(days=high)) if high is not None else Q()),
             )
             for key, low, high in grace.overdue_bands()
         }
     )
-    rechecks = LabRecheck.objects.filter(patient__clinic=clinic).aggregate(
-        due=Count("id", filter=Q(status=RecheckStatus.DUE, window_start__lte=today, window_end__gte=today)),
+    # Only the open rechecks (recheck_open_patient_idx), not every recheck ever done.
+    open_rechecks = LabRecheck.objects.filter(patient__clinic=clinic, status__in=OPEN_RECHECKS)
+    rechecks = open_rechecks.aggregate(
+        due=Count("window_end", filter=Q(status=RecheckStatus.DUE, window_start__lte=today, window_end__gte=today)),
         # A due recheck whose window has closed is overdue before the sweep marks it (as the API says).
-        overdue=Count("id", filter=Q(status=RecheckStatus.OVERDUE) | Q(status=RecheckStatus.DUE, window_end__lt=today)),
+        overdue=Count("window_end", filter=Q(status=RecheckStatus.OVERDUE) | Q(window_end__lt=today)),
     )
     return {
         "due_this_week": sum(d["doses"] for d in days if d["date"] <= end_of_week.isoformat()),
@@ -176,35 +183,59 @@ def _work(clinic: Clinic, today: date, grace: Grace) -> dict[str, Any]:
     }
 
 
+# The adherence table in one pass over the period's doses: counted per due date first (a date is cheap to group
+# by), then the few day rows per month (cheaper than truncating every dose's date to its month).
+# A dose is on time when given (on the clinic's day) within the S-4 grace of its patient.
+ADHERENCE_SQL = """
+SELECT date_trunc('month', day::timestamp)::date AS month, SUM(due)::int AS due, SUM(given)::int AS given,
+       SUM(on_time)::int AS on_time, SUM(not_given)::int AS not_given, SUM(missed)::int AS missed
+FROM (
+    SELECT d.due_date AS day, COUNT(*) AS due,
+           COUNT(*) FILTER (WHERE d.status = %(given)s) AS given,
+           COUNT(*) FILTER (
+               WHERE d.status = %(given)s AND (d.administered_at AT TIME ZONE %(zone)s)::date - d.due_date
+                     <= CASE WHEN p.neurological_involvement THEN %(neuro_days)s ELSE %(days)s END
+           ) AS on_time,
+           COUNT(*) FILTER (WHERE d.status = %(not_given)s) AS not_given,
+           COUNT(*) FILTER (WHERE d.status = %(planned)s) AS missed
+    FROM regimens_scheduleddose d JOIN patients_patient p ON p.id = d.patient_id
+    WHERE d.clinic_id = %(clinic)s AND d.due_date BETWEEN %(start)s AND %(end)s
+      AND d.status IN (%(given)s, %(not_given)s, %(planned)s)
+    GROUP BY d.due_date
+) per_day
+GROUP BY 1
+"""
+
+
+def _rows(sql: str, params: dict[str, Any]) -> list[dict[str, Any]]:
+    """The rows of one SQL statement, as dicts by column name."""
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        names = [column.name for column in cursor.description or []]
+        return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
+
+
 def _adherence(clinic: Clinic, start: date, end: date, grace: Grace) -> dict[str, Any]:
     """Doses due in the period up to yesterday (today's may still be given), per month: how many were
     due, given, given within the S-4 grace, not given, and still planned (missed so far)."""
-    zone = zoneinfo.ZoneInfo(clinic.timezone)
     due = ScheduledDose.objects.filter(
         clinic=clinic,
         due_date__range=(start, end),
         status__in=[DoseStatus.GIVEN, DoseStatus.NOT_GIVEN, DoseStatus.PLANNED],
     )
-    late_by = F("given_on") - F("due_date")
-    rows = (
-        due.annotate(
-            month=TruncMonth("due_date"),
-            given_on=TruncDate("administered_at", tzinfo=zone),
-            allowed=Case(
-                When(patient__neurological_involvement=True, then=timedelta(days=grace.neuro_days)),
-                default=timedelta(days=grace.days),
-                output_field=DurationField(),
-            ),
-        )
-        .values("month")
-        .annotate(
-            due=Count("id"),
-            given=Count("id", filter=Q(status=DoseStatus.GIVEN)),
-            on_time=Count("id", filter=Q(status=DoseStatus.GIVEN) & Q(allowed__gte=late_by)),
-            not_given=Count("id", filter=Q(status=DoseStatus.NOT_GIVEN)),
-            missed=Count("id", filter=Q(status=DoseStatus.PLANNED)),
-        )
-        .order_by("month")
+    rows = _rows(
+        ADHERENCE_SQL,
+        {
+            "clinic": clinic.pk,
+            "start": start,
+            "end": end,
+            "zone": clinic.timezone,
+            "days": grace.days,
+            "neuro_days": grace.neuro_days,
+            "given": DoseStatus.GIVEN.value,
+            "not_given": DoseStatus.NOT_GIVEN.value,
+            "planned": DoseStatus.PLANNED.value,
+        },
     )
     by_month = {row["month"]: row for row in rows}
     months = []
@@ -220,7 +251,7 @@ def _adherence(clinic: Clinic, start: date, end: date, grace: Grace) -> dict[str
     reasons = (
         due.filter(status=DoseStatus.NOT_GIVEN)
         .values("not_given_reason")
-        .annotate(n=Count("id"))
+        .annotate(n=Count("*"))
         .order_by("-n", "not_given_reason")
     )
     total_due = sum(m["due"] for m in months)
@@ -236,11 +267,22 @@ def _adherence(clinic: Clinic, start: date, end: date, grace: Grace) -> dict[str
     }
 
 
+# The clinic's open alerts by severity and by kind in one pass (two grouping sets: a row per severity, whose kind
+# is NULL, and a row per kind, whose severity is NULL).
+OPEN_ALERTS_SQL = """
+SELECT a.severity, a.kind, COUNT(*) AS n
+FROM notifications_alert a JOIN patients_patient p ON p.id = a.patient_id
+WHERE p.clinic_id = %(clinic)s AND a.status = %(open)s
+GROUP BY GROUPING SETS ((a.severity), (a.kind))
+ORDER BY n DESC, a.kind
+"""
+
+
 def _outcomes(clinic: Clinic, period_from: datetime, period_to: datetime, today: date) -> dict[str, Any]:
     alerts = Alert.objects.filter(patient__clinic=clinic)
-    open_alerts = alerts.filter(status=AlertStatus.OPEN)
-    by_severity = dict(open_alerts.values_list("severity").annotate(n=Count("id")).order_by())
-    by_kind = open_alerts.values("kind").annotate(n=Count("id")).order_by("-n", "kind")
+    open_alerts = _rows(OPEN_ALERTS_SQL, {"clinic": clinic.pk, "open": AlertStatus.OPEN.value})
+    by_severity = {r["severity"]: r["n"] for r in open_alerts if r["severity"] is not None}
+    by_kind = [r for r in open_alerts if r["kind"] is not None]
     acknowledged = alerts.filter(acknowledged_at__gte=period_from, acknowledged_at__lt=period_to).aggregate(
         n=Count("id"), median=Median(Extract(F("acknowledged_at") - F("opened_at"), "epoch"))
     )

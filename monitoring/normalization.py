@@ -96,15 +96,23 @@ def _band_of(days: int, cut: list[tuple[str, int, int | None]]) -> str:
 
 
 # One statement, evaluated by PostgreSQL: (patient, analyte) rows of every measured patient, with T0, the
-# baseline and the first result at target. Each step reads through an index: the clinic's patients, their
-# regimens, the first given dose of the current one (its regimen's doses), the latest result on or before T0
-# and the first at target after it (labresult_patient_idx: patient, analyte, collected_at), the transfusions
-# (fact_patient_kind_idx). Days are the patient's (collected_at and administered_at in the patient's zone).
+# baseline and the first result at target. Each step reads through an index: the clinic's patients with a
+# hemoglobin or platelet result below the range (labresult_below_idx; no other patient can have a baseline below
+# it), their regimens, the first given dose of the current one (dose_regimen_given_idx), the latest result on or
+# before T0 and the first at target after it (labresult_patient_idx: patient, analyte, collected_at), the
+# transfusions (fact_patient_kind_idx). Days are the patient's (collected_at and administered_at in the patient's
+# zone).
 MEASURED_SQL = """
 WITH current AS (
     SELECT DISTINCT ON (r.patient_id) r.id, r.patient_id, r.options, p.mrn, p.given_name, p.family_name, p.timezone
     FROM regimens_regimen r JOIN patients_patient p ON p.id = r.patient_id
     WHERE p.clinic_id = %(clinic)s
+      -- Only a patient with a result below the range can have a baseline below it (labresult_below_idx).
+      AND EXISTS (
+          SELECT 1 FROM patients_labresult z
+          WHERE z.patient_id = p.id AND z.analyte IN ('hemoglobin', 'platelets')
+            AND z.interpretation = ANY(%(below)s) AND z.error_recorded_at IS NULL
+      )
     ORDER BY r.patient_id, (r.status = %(active)s) DESC, r.start_date DESC, r.id DESC
 ), treated AS (
     SELECT c.*, (f.first_at AT TIME ZONE c.timezone)::date AS t0

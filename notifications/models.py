@@ -189,6 +189,14 @@ class Delivery(models.Model):
             models.Index(fields=["user", "channel", "read_at"], name="delivery_inbox_idx"),
             # The outbox sweep's reclaim of expired leases: the few rows being sent, not every open one.
             models.Index(fields=["claimed_at"], condition=Q(status="sending"), name="delivery_sending_claimed_idx"),
+            # queue_health's sends and failures of the last day by channel: a range of this index, not a scan of
+            # the outbox's whole history.
+            models.Index(
+                fields=["updated_at"],
+                include=["status", "channel"],
+                condition=Q(status__in=["sent", "failed"]),
+                name="delivery_done_updated_idx",
+            ),
         ]
 
     def __str__(self) -> str:

@@ -334,6 +334,13 @@ class ScheduledDose(models.Model):
             models.Index(
                 fields=["clinic", "due_date"], condition=Q(status="planned"), name="dose_clinic_planned_due_idx"
             ),
+            # A regimen's T0, its first dose given (regimen_t0, and per patient in the dashboard's time to
+            # normalization, monitoring/normalization.py): the first entry of this index, not every dose.
+            models.Index(
+                fields=["regimen", "administered_at"],
+                condition=Q(status="given", administered_at__isnull=False),
+                name="dose_regimen_given_idx",
+            ),
         ]
 
     def __str__(self) -> str:
@@ -377,6 +384,13 @@ class LabRecheck(models.Model):
         constraints = [models.UniqueConstraint(fields=["regimen", "key"], name="recheck_key_unique")]
         indexes = [
             models.Index(fields=["window_end"], condition=Q(status="due"), name="recheck_due_idx"),
+            # The dashboard's rechecks due and overdue: a clinic's open rechecks, not every recheck done.
+            models.Index(
+                fields=["patient"],
+                include=["status", "window_start", "window_end"],
+                condition=Q(status__in=["due", "overdue"]),
+                name="recheck_open_patient_idx",
+            ),
         ]
 
     def __str__(self) -> str:

@@ -176,6 +176,32 @@ def test_queue_health_reports_waiting_failed_and_sent_rows(patient: Any) -> None
     assert "pending: 1 (due now: 1)" in text.getvalue()
 
 
+def test_queue_health_reads_the_outbox_in_two_queries_whatever_its_size(
+    patient: Any, django_assert_num_queries: Any
+) -> None:
+    from django.conf import settings
+
+    from notifications.management.commands.queue_health import queue_health
+
+    now = timezone.now()
+    stale = now - timedelta(seconds=settings.COBALT["DELIVERY_LEASE_SECONDS"] + 1)
+    stuck = reminder(patient, key="t:stuck")
+    Delivery.objects.filter(pk=stuck.pk).update(status="sending", claimed_at=stale)
+    reminder(patient, key="t:claimed")
+    Delivery.objects.filter(idempotency_key="t:claimed").update(status="sending", claimed_at=now)
+    reminder(patient, key="t:later", due_at=now + timedelta(hours=1))
+    for size, pending, due_now in ((1, 2, 1), (40, 42, 41)):  # the rows so far, and one not due yet
+        oldest = now - timedelta(hours=size)
+        for n in range(size):
+            reminder(patient, key=f"t:{size}:{n}", due_at=oldest + timedelta(minutes=n))
+        with django_assert_num_queries(2):
+            health = queue_health(now)
+        assert (health["pending"], health["due_now"]) == (pending, due_now)
+        assert (health["sending"], health["sending_lease_expired"]) == (2, 1)
+        assert health["oldest_due_at"] == oldest.isoformat()
+        assert health["oldest_due_age_seconds"] == size * 3600
+
+
 def test_the_admin_log_masks_recipients_and_retries_failed_rows(patient: Any, admin_client: Any) -> None:
     failed = reminder(patient, key="t:failed", address="jane.doe@example.test")
     Delivery.objects.filter(pk=failed.pk).update(status="failed")

@@ -8,34 +8,45 @@ from typing import Any
 
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandParser
-from django.db.models import Count, Min
+from django.db.models import Count, Min, Q
 from django.utils import timezone
 
 from notifications.models import Delivery, DeliveryStatus
 
 
 def queue_health(now: Any = None) -> dict[str, Any]:
+    """Two queries whatever the outbox's size: one pass over the open rows (pending and sending, through
+    delivery_open_due_idx) and one over the last day's sent and failed rows (delivery_done_updated_idx)."""
     now = now or timezone.now()
     day_ago = now - timedelta(hours=24)
     lease = timedelta(seconds=int(settings.COBALT["DELIVERY_LEASE_SECONDS"]))
-    pending = Delivery.objects.filter(status=DeliveryStatus.PENDING)
-    oldest_due = pending.filter(due_at__lte=now).aggregate(oldest=Min("due_at"))["oldest"]
-
-    def by_channel(status: str) -> dict[str, int]:
-        rows = Delivery.objects.filter(status=status, updated_at__gte=day_ago).values("channel").annotate(n=Count("id"))
-        return {row["channel"]: row["n"] for row in rows}
-
+    pending = Q(status=DeliveryStatus.PENDING)
+    sending = Q(status=DeliveryStatus.SENDING)
+    open_rows = Delivery.objects.filter(status__in=[DeliveryStatus.PENDING, DeliveryStatus.SENDING]).aggregate(
+        pending=Count("due_at", filter=pending),
+        due_now=Count("due_at", filter=pending & Q(due_at__lte=now)),
+        oldest_due=Min("due_at", filter=pending & Q(due_at__lte=now)),
+        sending=Count("due_at", filter=sending),
+        sending_lease_expired=Count("due_at", filter=sending & Q(claimed_at__lt=now - lease)),
+    )
+    done: dict[str, dict[str, int]] = {DeliveryStatus.FAILED: {}, DeliveryStatus.SENT: {}}
+    for row in (
+        Delivery.objects.filter(status__in=list(done), updated_at__gte=day_ago)
+        .values("status", "channel")
+        .annotate(n=Count("*"))
+        .order_by("status", "channel")
+    ):
+        done[row["status"]][row["channel"]] = row["n"]
+    oldest_due = open_rows["oldest_due"]
     return {
-        "pending": pending.count(),
-        "due_now": pending.filter(due_at__lte=now).count(),
+        "pending": open_rows["pending"],
+        "due_now": open_rows["due_now"],
         "oldest_due_at": oldest_due.isoformat() if oldest_due else None,
         "oldest_due_age_seconds": int((now - oldest_due).total_seconds()) if oldest_due else 0,
-        "sending": Delivery.objects.filter(status=DeliveryStatus.SENDING).count(),
-        "sending_lease_expired": Delivery.objects.filter(
-            status=DeliveryStatus.SENDING, claimed_at__lt=now - lease
-        ).count(),
-        "failed_last_24h_by_channel": by_channel(DeliveryStatus.FAILED),
-        "sent_last_24h_by_channel": by_channel(DeliveryStatus.SENT),
+        "sending": open_rows["sending"],
+        "sending_lease_expired": open_rows["sending_lease_expired"],
+        "failed_last_24h_by_channel": done[DeliveryStatus.FAILED],
+        "sent_last_24h_by_channel": done[DeliveryStatus.SENT],
     }
 
 
