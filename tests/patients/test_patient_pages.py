@@ -7,14 +7,18 @@ Every action writes what the API would (the same service), with the same roles a
 from __future__ import annotations
 
 import csv
+import html
 import io
+import re
+from datetime import date
+from decimal import Decimal
 from typing import Any
 
 import pytest
 from django.test import Client
 
 from notifications.models import AlertStatus, Channel, Purpose, Severity
-from patients.models import Role
+from patients.models import FactKind, Role
 from regimens.models import DoseStatus, Protocol, Regimen, RegimenStatus, ScheduledDose
 from regimens.services import dose_record_administration, regimen_start
 from tests.conftest import page_text
@@ -133,6 +137,71 @@ def test_a_nurse_sees_no_prescriber_button_and_gets_403_if_she_posts(nurse: Any,
     assert regimen.status == RegimenStatus.ACTIVE
 
 
+def lab_result(patient: Any, analyte: str, value: str, unit: str, on: date, *, in_error: bool = False) -> None:
+    LabResultFactory(
+        patient=patient,
+        analyte=analyte,
+        loinc={"platelets": "777-3", "b12_total": "2132-9"}[analyte],
+        value_as_entered=value,
+        unit_as_entered=unit,
+        value_canonical=Decimal(value),
+        unit_canonical=unit,
+        collected_at=noon(on),
+        error_recorded_at=noon(on) if in_error else None,
+        error_reason="wrong patient" if in_error else "",
+    )
+
+
+def page_warnings(body: str) -> list[str]:
+    """The warnings listed before the next dose on the patient page, as "rule: message"."""
+    callout = re.search(r'(?s)id="warnings".*?<div class="nhsuk-warning-callout">(.*?)</div>', body)
+    items = re.findall(r"(?s)<li>(.*?)</li>", callout.group(1)) if callout else []
+    return [html.unescape(re.sub(r"<[^>]*>", "", re.sub(r"(?s) <strong class=\"nhsuk-tag.*", "", i))) for i in items]
+
+
+@pytest.mark.parametrize(
+    ("history", "codes"),
+    [
+        ("low platelets", ["im_injection_low_platelets"]),
+        ("a low count entered in error", []),
+        ("a later normal count", []),
+        ("an allergy recorded after the start", ["cobalamin_allergy"]),
+        ("an allergy checked and absent", []),
+        ("an allergy acknowledged at an earlier dose", []),
+    ],
+)
+def test_the_page_warns_of_the_next_dose_as_the_dose_detail_does(
+    nurse: Any, api: Any, patient: Any, clock: Any, history: str, codes: list[str]
+) -> None:
+    # RULES §10 V-12: the page lists the warnings GET /api/doses/{id}/ gives for the next planned dose (S-2 from
+    # the latest count not entered in error, S-11 from a fact present and not yet acknowledged for the regimen).
+    regimen = start_treatment(patient)
+    if history == "low platelets":
+        lab_result(patient, "platelets", "45", "10^9/L", day(0))
+    elif history == "a low count entered in error":
+        lab_result(patient, "platelets", "250", "10^9/L", day(-1))
+        lab_result(patient, "platelets", "45", "10^9/L", day(0), in_error=True)
+    elif history == "a later normal count":
+        lab_result(patient, "platelets", "45", "10^9/L", day(-2))
+        lab_result(patient, "platelets", "250", "10^9/L", day(0))
+    else:
+        absent = history == "an allergy checked and absent"
+        PatientFactFactory(patient=patient, kind=FactKind.COBALAMIN_ALLERGY, onset_date=None, absent=absent)
+        if history == "an allergy acknowledged at an earlier dose":
+            regimen.doses.filter(status=DoseStatus.GIVEN).update(acknowledged_warnings=["cobalamin_allergy"])
+    clock.move_to(noon(day(1)))
+    dose = ScheduledDose.objects.filter(patient=patient, status=DoseStatus.PLANNED).order_by("due_date", "id").first()
+    assert dose is not None
+
+    warnings = api.get(f"/api/doses/{dose.pk}/").json()["warnings"]
+    body = text(web(nurse).get(f"/patients/{patient.pk}/"))
+
+    assert [w["code"] for w in warnings] == codes
+    assert page_warnings(body) == [f"{w['rule']}: {w['message']}" for w in warnings]
+    if not codes:
+        assert "No safety warning for the next dose" in body
+
+
 def build_patient(clinic: Any, results: int, alerts: int) -> Any:
     patient = PatientFactory(clinic=clinic)
     start_treatment(patient)
@@ -146,10 +215,13 @@ def build_patient(clinic: Any, results: int, alerts: int) -> Any:
     return patient
 
 
-# The patient page's queries (session, user, the middleware's clinics, then each section's reads), pinned so
-# that they cannot silently grow: the same for a patient with one result and one alert as for one with many
-# of each in a clinic of many patients (docs/scaling.md).
-PATIENT_PAGE_QUERIES = 24
+# The patient page's queries, pinned so that they cannot silently grow: the same for a patient with one result
+# and one alert as for one with many of each (and the facts, platelet counts and B12 results the warnings and
+# the charts read) in a clinic of many patients (docs/scaling.md). Session, user and the middleware's clinics
+# (3); the patient (1); facts and lab results, read once for every section (patients.pages.PatientRecord, 2);
+# medications (1); regimens with their doses, rechecks and decisions, read once for the regimens section and
+# monitoring's next dose and T0 (regimens.pages.page_regimens, 4); open and past alerts (2); reminders (1).
+PATIENT_PAGE_QUERIES = 14
 
 
 def test_the_page_renders_in_a_fixed_number_of_queries(
@@ -162,7 +234,11 @@ def test_the_page_renders_in_a_fixed_number_of_queries(
     with django_assert_num_queries(PATIENT_PAGE_QUERIES):
         assert client.get(f"/patients/{small.pk}/").status_code == 200
     clock.move_to(noon(day(0)))
-    large = build_patient(clinic, results=12, alerts=3)
+    large = build_patient(clinic, results=30, alerts=3)
+    lab_result(large, "platelets", "45", "10^9/L", day(1))
+    lab_result(large, "b12_total", "150", "ng/L", day(-5))
+    for kind in (FactKind.COBALAMIN_ALLERGY, FactKind.PREGNANCY):
+        PatientFactFactory(patient=large, kind=kind, onset_date=day(-30))
     for _n in range(20):
         build_patient(clinic, results=1, alerts=1)
     clock.move_to(noon(day(20)))
