@@ -11,7 +11,7 @@ from typing import Any
 
 from django import forms
 from django.contrib import messages
-from django.db.models import Case, IntegerField, QuerySet, Value, When
+from django.db.models import QuerySet
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
@@ -46,17 +46,14 @@ class AcknowledgeForm(NHSUKForm):
         super().__init__(*args, auto_id=f"alert-{alert.pk}-%s", **kwargs)
 
 
-def _severity_rank() -> Case:
-    return Case(*[When(severity=k, then=Value(v)) for k, v in SEVERITY_RANK.items()], output_field=IntegerField())
-
-
 def patient_alerts(patient: Patient) -> tuple[list[Any], list[Alert]]:
-    """(open and acknowledged alerts, most severe first; the latest resolved ones)."""
+    """(open and acknowledged alerts, most severe first, then the latest opened; the latest resolved ones).
+    The unresolved alerts are few (one per kind at most): ordered here, not by a CASE over the severities."""
     rows: QuerySet[Alert] = Alert.objects.filter(patient=patient).select_related("acknowledged_by")
-    current = list(
-        rows.exclude(status=AlertStatus.RESOLVED)
-        .annotate(rank=_severity_rank())
-        .order_by("-rank", "-opened_at", "-id")
+    current = sorted(
+        rows.exclude(status=AlertStatus.RESOLVED),
+        key=lambda a: (SEVERITY_RANK[a.severity], a.opened_at, a.pk),
+        reverse=True,
     )
     past = list(rows.filter(status=AlertStatus.RESOLVED).order_by("-resolved_at", "-id")[:PAST_ALERTS_SHOWN])
     return current, past

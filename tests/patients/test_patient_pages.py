@@ -379,6 +379,22 @@ def test_only_the_recording_nurse_may_mark_her_own_dose_in_error(
 # --- Alerts on the patient page ---------------------------------------------------------------------------
 
 
+def test_the_open_alerts_come_most_severe_first_then_the_latest_opened(nurse: Any, patient: Any) -> None:
+    def alert(kind: str, severity: str, on: int, status: str = AlertStatus.OPEN) -> Any:
+        return AlertFactory(patient=patient, kind=kind, severity=severity, opened_at=noon(day(on)), status=status)
+
+    made = [
+        alert("contact_missing", Severity.MEDIUM, 3),
+        alert("dose_overdue", Severity.HIGH, 0),
+        alert("platelets_critical_low", Severity.CRITICAL, 1),
+        alert("gate_pending", Severity.HIGH, 2, AlertStatus.ACKNOWLEDGED),
+        alert("gate_pending", Severity.CRITICAL, 4, AlertStatus.RESOLVED),
+    ]
+    body = text(web(nurse).get(f"/patients/{patient.pk}/"))
+    shown = [int(pk) for pk in re.findall(r'<div class="nhsuk-card cobalt-alert[^"]*" id="alert-(\d+)"', body)]
+    assert shown == [made[2].pk, made[3].pk, made[1].pk, made[0].pk]  # the resolved one is among the past alerts
+
+
 def test_a_nurse_acknowledges_an_alert_in_place(nurse: Any, patient: Any) -> None:
     alert = AlertFactory(patient=patient)
     response = web(nurse).post(
