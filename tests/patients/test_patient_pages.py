@@ -202,9 +202,9 @@ def test_the_page_warns_of_the_next_dose_as_the_dose_detail_does(
         assert "No safety warning for the next dose" in body
 
 
-def build_patient(clinic: Any, results: int, alerts: int) -> Any:
+def build_patient(clinic: Any, results: int, alerts: int, code: str = "hydroxo-uk-standard") -> Any:
     patient = PatientFactory(clinic=clinic)
-    start_treatment(patient)
+    start_treatment(patient, code)
     for n in range(results):
         LabResultFactory(patient=patient, collected_at=noon(day(n)), value_as_entered="110", value_canonical=110 + n)
     for n in range(alerts):
@@ -215,9 +215,9 @@ def build_patient(clinic: Any, results: int, alerts: int) -> Any:
     return patient
 
 
-# The patient page's queries, pinned so that they cannot silently grow: the same for a patient with one result
-# and one alert as for one with many of each (and the facts, platelet counts and B12 results the warnings and
-# the charts read) in a clinic of many patients (docs/scaling.md). Session, user and the middleware's clinics
+# The patient page's queries, pinned so that they cannot silently grow: the same for a patient with one result,
+# one alert and 10 doses as for one with 30 results, 18 doses (3 given), several alerts, and the facts, platelet
+# count and B12 result the warnings and the charts read, in a clinic of many patients (docs/scaling.md). Session, user and the middleware's clinics
 # (3); the patient (1); facts and lab results, read once for every section (patients.pages.PatientRecord, 2);
 # medications (1); regimens with their doses, rechecks and decisions, read once for the regimens section and
 # monitoring's next dose and T0 (regimens.pages.page_regimens, 4); open and past alerts (2); reminders (1).
@@ -234,7 +234,11 @@ def test_the_page_renders_in_a_fixed_number_of_queries(
     with django_assert_num_queries(PATIENT_PAGE_QUERIES):
         assert client.get(f"/patients/{small.pk}/").status_code == 200
     clock.move_to(noon(day(0)))
-    large = build_patient(clinic, results=30, alerts=3)
+    large = build_patient(clinic, results=30, alerts=3, code="cyano-1000-weekly")
+    clock.move_to(noon(day(19)))
+    for dose in ScheduledDose.objects.filter(patient=large, status=DoseStatus.PLANNED, due_date__lt=day(20)):
+        dose_record_administration(dose=dose, administered_at=noon(dose.due_date), user=clinician)
+    assert ScheduledDose.objects.filter(patient=large, status=DoseStatus.GIVEN).count() == 3
     lab_result(large, "platelets", "45", "10^9/L", day(1))
     lab_result(large, "b12_total", "150", "ng/L", day(-5))
     for kind in (FactKind.COBALAMIN_ALLERGY, FactKind.PREGNANCY):
@@ -243,7 +247,10 @@ def test_the_page_renders_in_a_fixed_number_of_queries(
         build_patient(clinic, results=1, alerts=1)
     clock.move_to(noon(day(20)))
     with django_assert_num_queries(PATIENT_PAGE_QUERIES):
-        assert client.get(f"/patients/{large.pk}/").status_code == 200
+        response = client.get(f"/patients/{large.pk}/")
+    assert response.status_code == 200
+    warned = page_warnings(text(response))  # the rules that read platelets and facts did run
+    assert [w.split(":")[0] for w in warned] == ["S-2", "S-11"]
 
 
 def test_search_renders_in_a_fixed_number_of_queries(
