@@ -11,7 +11,7 @@ from typing import Any
 
 from django import forms
 from django.contrib import messages
-from django.db.models import QuerySet
+from django.db.models import Q
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
@@ -47,15 +47,27 @@ class AcknowledgeForm(NHSUKForm):
 
 
 def patient_alerts(patient: Patient) -> tuple[list[Any], list[Alert]]:
-    """(open and acknowledged alerts, most severe first, then the latest opened; the latest resolved ones).
-    The unresolved alerts are few (one per kind at most): ordered here, not by a CASE over the severities."""
-    rows: QuerySet[Alert] = Alert.objects.filter(patient=patient).select_related("acknowledged_by")
+    """(open and acknowledged alerts, most severe first, then the latest opened; the PAST_ALERTS_SHOWN latest
+    resolved ones), in one query: the unresolved alerts (one per kind at most) and the latest resolved, picked
+    by a subquery, come together and are ordered here."""
+    resolved = Q(status=AlertStatus.RESOLVED)
+    latest_resolved = (
+        Alert.objects.filter(resolved, patient=patient).order_by("-resolved_at", "-id").values("pk")[:PAST_ALERTS_SHOWN]
+    )
+    rows = list(
+        Alert.objects.filter(~resolved | Q(pk__in=latest_resolved), patient=patient).select_related("acknowledged_by")
+    )
     current = sorted(
-        rows.exclude(status=AlertStatus.RESOLVED),
+        (a for a in rows if a.status != AlertStatus.RESOLVED),
         key=lambda a: (SEVERITY_RANK[a.severity], a.opened_at, a.pk),
         reverse=True,
     )
-    past = list(rows.filter(status=AlertStatus.RESOLVED).order_by("-resolved_at", "-id")[:PAST_ALERTS_SHOWN])
+    # As ORDER BY resolved_at DESC, id DESC: PostgreSQL puts a missing time first.
+    past = sorted(
+        (a for a in rows if a.status == AlertStatus.RESOLVED),
+        key=lambda a: (a.resolved_at is None, a.resolved_at.timestamp() if a.resolved_at else 0, a.pk),
+        reverse=True,
+    )
     return current, past
 
 

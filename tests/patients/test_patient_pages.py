@@ -18,6 +18,7 @@ import pytest
 from django.test import Client
 
 from notifications.models import AlertStatus, Channel, Purpose, Severity
+from notifications.patient_sections import PAST_ALERTS_SHOWN
 from patients.models import FactKind, Role
 from regimens.models import DoseStatus, Protocol, Regimen, RegimenStatus, ScheduledDose
 from regimens.services import dose_record_administration, regimen_start
@@ -217,11 +218,12 @@ def build_patient(clinic: Any, results: int, alerts: int, code: str = "hydroxo-u
 
 # The patient page's queries, pinned so that they cannot silently grow: the same for a patient with one result,
 # one alert and 10 doses as for one with 30 results, 18 doses (3 given), several alerts, and the facts, platelet
-# count and B12 result the warnings and the charts read, in a clinic of many patients (docs/scaling.md). Session, user and the middleware's clinics
-# (3); the patient (1); facts and lab results, read once for every section (patients.pages.PatientRecord, 2);
-# medications (1); regimens with their doses, rechecks and decisions, read once for the regimens section and
-# monitoring's next dose and T0 (regimens.pages.page_regimens, 4); open and past alerts (2); reminders (1).
-PATIENT_PAGE_QUERIES = 14
+# count and B12 result the warnings and the charts read, in a clinic of many patients (docs/scaling.md).
+# Session, user and the middleware's clinics (3); the patient (1); facts and lab results, read once for every
+# section (patients.pages.PatientRecord, 2); medications (1); regimens with their doses, rechecks and decisions,
+# read once for the regimens section and monitoring's next dose and T0 (regimens.pages.page_regimens, 4); the
+# open alerts with the latest resolved (1); reminders (1).
+PATIENT_PAGE_QUERIES = 13
 
 
 def test_the_page_renders_in_a_fixed_number_of_queries(
@@ -400,6 +402,17 @@ def test_the_open_alerts_come_most_severe_first_then_the_latest_opened(nurse: An
     body = text(web(nurse).get(f"/patients/{patient.pk}/"))
     shown = [int(pk) for pk in re.findall(r'<div class="nhsuk-card cobalt-alert[^"]*" id="alert-(\d+)"', body)]
     assert shown == [made[2].pk, made[3].pk, made[1].pk, made[0].pk]  # the resolved one is among the past alerts
+
+
+def test_the_past_alerts_are_the_latest_resolved(nurse: Any, patient: Any) -> None:
+    AlertFactory(patient=patient)  # open: not a past alert
+    for n in range(PAST_ALERTS_SHOWN + 2):  # resolved on days 0, 2, 4, ... entered in another order
+        resolved_on = (n * 7) % (PAST_ALERTS_SHOWN + 2) * 2
+        resolved_at, resolution = noon(day(resolved_on)), f"closed-{resolved_on:02d}"
+        AlertFactory(patient=patient, status=AlertStatus.RESOLVED, resolved_at=resolved_at, resolution=resolution)
+    body = text(web(nurse).get(f"/patients/{patient.pk}/"))
+    assert f"{PAST_ALERTS_SHOWN} past alerts" in body
+    assert re.findall(r"closed-(\d+)", body) == [f"{d:02d}" for d in range(2 * PAST_ALERTS_SHOWN + 2, 2, -2)]
 
 
 def test_a_nurse_acknowledges_an_alert_in_place(nurse: Any, patient: Any) -> None:
