@@ -80,9 +80,9 @@ def lab_context(*, patient: Any, t0: date | None) -> LabContext:
 
 
 @events.listen("patient.page_sections")
-def patient_page_sections(*, patient: Any, request: Any) -> list[PageSection]:
+def patient_page_sections(*, patient: Any, request: Any, record: Any) -> list[PageSection]:
     """The patient page's warnings and lab results (monitoring/patient_sections.py)."""
-    return patient_sections.patient_sections(patient=patient, request=request)
+    return patient_sections.patient_sections(patient=patient, request=request, record=record)
 
 
 @events.provide("lab_context_loader")

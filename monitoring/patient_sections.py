@@ -2,44 +2,87 @@
 warnings, §10 V-12) with the information prompts (S-7, S-14), and the lab results as trend charts
 (reference band shaded, time in range, the first dose T0 marked) beside the table of every result.
 
-Everything here is read through the same selectors as the API (monitoring/selectors.py, prompts.py,
-regimens/selectors.py); a fixed number of queries whatever the number of results.
+Everything here is computed by the same rule code as the API (monitoring/selectors.py trends_from, prompts.py,
+safety.py, regimens/selectors.py), from the rows the page reads once for all its sections
+(patients.pages.PatientRecord: facts and lab results; regimens.pages.page_regimens: regimens and doses), so
+these sections send no query of their own whatever the number of results.
 """
 
 from __future__ import annotations
 
+from datetime import date, datetime
 from typing import Any
 
 from django.http import HttpRequest
+from django.utils import timezone
 from django.utils.safestring import mark_safe
 from django.utils.translation import gettext_lazy as _
 
 from monitoring.charts import svg_chart
 from monitoring.prompts import patient_prompts
-from monitoring.selectors import trends_for
+from monitoring.safety import AdministrationData
+from monitoring.selectors import B12_ANALYTES, trends_from
 from patients.labs.analytes import CATALOGUE, format_value
-from patients.models import LabResult, Patient
-from regimens.models import DoseStatus, ScheduledDose
-from regimens.selectors import dose_pending_warnings
+from patients.models import LabResult, Patient, PatientFact
+from patients.selectors import pregnant_on
+from regimens.models import DoseStatus, Regimen, ScheduledDose
+from regimens.pages import page_regimens
+from regimens.selectors import current_among, dose_pending_warnings, regimen_t0
 from tracker.pages import PageSection
 
 RESULTS_SHOWN = 60
 NAMES = {analyte.code: analyte.name for analyte in CATALOGUE}
 
 
-def next_dose_warnings(patient: Patient) -> tuple[ScheduledDose | None, list[Any]]:
-    """The patient's next planned dose and the warnings giving it now would raise (as GET /api/doses/{id}/)."""
-    dose = (
-        ScheduledDose.objects.filter(patient=patient, status=DoseStatus.PLANNED)
-        .select_related("patient", "regimen")
-        .order_by("due_date", "id")
-        .first()
-    )
-    return dose, (dose_pending_warnings(dose) if dose is not None else [])
+class PageAdministrationData(AdministrationData):
+    """What the warnings of the next dose read (monitoring.safety.AdministrationData), answered from the
+    patient page's rows (patients.pages.PatientRecord, regimens.pages.page_regimens) with no query of its own:
+    the same answers as the queries of AdministrationData."""
+
+    def __init__(self, record: Any, regimens: list[Regimen]) -> None:
+        self.record = record
+        self.regimens = {regimen.pk: regimen for regimen in regimens}
+
+    def last_platelet(self, patient: Patient, at: datetime) -> LabResult | None:
+        # As last_platelet_count: the latest count collected by `at`, with a value, not entered in error.
+        results: list[LabResult] = self.record.lab_results  # the latest first
+        return next(
+            (
+                r
+                for r in results
+                if r.analyte == "platelets"
+                and r.collected_at <= at
+                and r.value_canonical is not None
+                and r.error_recorded_at is None
+            ),
+            None,
+        )
+
+    def fact(self, patient: Patient, kind: str, on: date) -> PatientFact | None:
+        # As present_fact: the latest recorded of `kind`, not marked absent, not ended before `on`.
+        facts: list[PatientFact] = self.record.facts  # the latest recorded first
+        return next(
+            (f for f in facts if f.kind == kind and not f.absent and (f.end_date is None or f.end_date >= on)), None
+        )
+
+    def regimen_acknowledged(self, dose: ScheduledDose) -> set[str]:
+        # As _regimen_acknowledged: the codes acknowledged at the regimen's start or at its other doses.
+        regimen = self.regimens[dose.regimen_id]
+        codes = set(regimen.acknowledged_warnings or [])
+        for other in regimen.doses.all():
+            if other.pk != dose.pk:
+                codes.update(other.acknowledged_warnings or [])
+        return codes
 
 
-def lab_rows(patient: Patient) -> list[dict[str, Any]]:
-    rows = LabResult.objects.filter(patient=patient).select_related("entered_by").order_by("-collected_at", "-id")
+def next_dose(regimens: list[Regimen]) -> ScheduledDose | None:
+    """The patient's next planned dose (the earliest due, then the first entered) among their regimens' doses."""
+    planned = [d for r in regimens for d in r.doses.all() if d.status == DoseStatus.PLANNED]
+    return min(planned, key=lambda d: (d.due_date, d.pk), default=None)
+
+
+def lab_rows(results: list[LabResult]) -> list[dict[str, Any]]:
+    """The table of every result (`results`: the latest collected first), the latest RESULTS_SHOWN."""
     return [
         {
             "result": r,
@@ -47,34 +90,44 @@ def lab_rows(patient: Patient) -> list[dict[str, Any]]:
             "value": r.presence or format_value(r.value_canonical, r.analyte),
             "in_error": r.error_recorded_at is not None,
         }
-        for r in rows[:RESULTS_SHOWN]
+        for r in results[:RESULTS_SHOWN]
     ]
 
 
-def charts(patient: Patient) -> tuple[str | None, list[dict[str, Any]]]:
-    trends = trends_for(patient)
+def charts(patient: Patient, record: Any, regimens: list[Regimen]) -> tuple[str | None, list[dict[str, Any]]]:
+    """The trends of monitoring.selectors.trends_for (as GET /api/patients/{id}/trends/), drawn, from the page's
+    rows: T0 of the current regimen (RULES §10 V-1), the numeric results not entered in error."""
+    current = current_among(regimens)
+    t0 = None if current is None else regimen_t0(current, current.doses.all())
+    results: list[LabResult] = record.lab_results
+    charted = [r for r in reversed(results) if r.value_canonical is not None and r.error_recorded_at is None]
+    b12_rows = [r for r in results if r.analyte in B12_ANALYTES]
+    today = timezone.localdate()
+    trends = trends_from(patient, charted, t0, pregnant_on(record.facts, today), b12_rows, today)
     return trends["t0"], [
         {"entry": entry, "svg": mark_safe(svg_chart(entry, trends["t0"]))}  # noqa: S308 (escaped in svg_chart)
         for entry in trends["analytes"]
     ]
 
 
-def patient_sections(*, patient: Patient, request: HttpRequest) -> list[PageSection]:
-    dose, warnings = next_dose_warnings(patient)
-    t0, drawn = charts(patient)
+def patient_sections(*, patient: Patient, request: HttpRequest, record: Any) -> list[PageSection]:
+    regimens = page_regimens(record)
+    dose = next_dose(regimens)
+    warnings = [] if dose is None else dose_pending_warnings(dose, PageAdministrationData(record, regimens))
+    t0, drawn = charts(patient, record, regimens)
     return [
         PageSection(
             order=5,
             anchor="warnings",
             title=_("Warnings"),
             template="monitoring/sections/warnings.html",
-            context={"dose": dose, "warnings": warnings, "prompts": patient_prompts(patient)},
+            context={"dose": dose, "warnings": warnings, "prompts": patient_prompts(patient, facts=record.facts)},
         ),
         PageSection(
             order=30,
             anchor="labs",
             title=_("Lab results"),
             template="monitoring/sections/labs.html",
-            context={"t0": t0, "charts": drawn, "results": lab_rows(patient)},
+            context={"t0": t0, "charts": drawn, "results": lab_rows(record.lab_results)},
         ),
     ]

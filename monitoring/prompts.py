@@ -6,6 +6,7 @@ recomputed from the record on every request, so it appears and disappears with t
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
 from datetime import date
 
@@ -31,8 +32,11 @@ class Prompt:
     details: dict[str, object] = field(default_factory=dict)
 
 
-def patient_prompts(patient: Patient, on: date | None = None) -> list[Prompt]:
-    """The S-7 and S-14 prompts that apply to `patient` on `on` (default: their today)."""
+def patient_prompts(
+    patient: Patient, on: date | None = None, facts: Iterable[PatientFact] | None = None
+) -> list[Prompt]:
+    """The S-7 and S-14 prompts that apply to `patient` on `on` (default: their today). `facts`: the patient's
+    facts already read (the patient page), else their pregnancies are read here."""
     on = on or patient_today(patient)
     prompts: list[Prompt] = []
     age = patient.age_on(on)
@@ -48,7 +52,8 @@ def patient_prompts(patient: Patient, on: date | None = None) -> list[Prompt]:
                 details={"age": age},
             )
         )
-    facts = list(PatientFact.objects.filter(patient=patient, kind=FactKind.PREGNANCY))
+    if facts is None:
+        facts = list(PatientFact.objects.filter(patient=patient, kind=FactKind.PREGNANCY))
     if pregnant_on(facts, on):
         prompts.append(
             Prompt(

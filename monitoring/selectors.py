@@ -295,12 +295,26 @@ def trends_for(patient: Patient, analytes: list[str] | None = None) -> dict[str,
     ).order_by("collected_at", "id")
     if codes:
         queryset = queryset.filter(analyte__in=codes)
-    by_analyte: dict[str, list[LabResult]] = defaultdict(list)
-    for result in queryset:
-        by_analyte[result.analyte].append(result)
     t0 = current_t0(patient)  # RULES §10 V-1: the current regimen's T0
     today = timezone.localdate()
-    pregnant = patient_pregnant_on(patient, today)
+    b12_rows = LabResult.objects.filter(patient=patient, analyte__in=B12_ANALYTES)  # read only when charted
+    return trends_from(patient, queryset, t0, patient_pregnant_on(patient, today), b12_rows, today)
+
+
+def trends_from(
+    patient: Patient,
+    results: Iterable[LabResult],
+    t0: date | None,
+    pregnant: bool,
+    b12_rows: Iterable[LabResult],
+    today: date,
+) -> dict[str, Any]:
+    """`trends_for` from what it reads, already read (the patient page reads the patient's results once for
+    its sections): `results` the numeric results not entered in error, in the order collected (then id);
+    `b12_rows` the patient's B12 results (any order; pre_treatment_b12 picks among them)."""
+    by_analyte: dict[str, list[LabResult]] = defaultdict(list)
+    for result in results:
+        by_analyte[result.analyte].append(result)
     catalogue = {a.code: a for a in CATALOGUE}
     order = {code: i for i, code in enumerate(TREND_ORDER)}
     b12: PreTreatmentB12 | None = None
@@ -323,7 +337,7 @@ def trends_for(patient: Patient, analytes: list[str] | None = None) -> dict[str,
         extra: dict[str, Any] = {}
         if code in B12_ANALYTES:
             if b12 is None:
-                b12 = patient_b12(patient, t0)
+                b12 = pre_treatment_b12(b12_rows, t0, patient.timezone)
             extra["b12_status"] = {"status": b12.verdict.status, "cutoffs": b12.cutoffs.name}
             norm = _b12_normalization(rows, points, t0, b12.verdict)
         else:

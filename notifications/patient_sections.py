@@ -11,7 +11,7 @@ from typing import Any
 
 from django import forms
 from django.contrib import messages
-from django.db.models import Case, IntegerField, QuerySet, Value, When
+from django.db.models import Q
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
@@ -46,19 +46,28 @@ class AcknowledgeForm(NHSUKForm):
         super().__init__(*args, auto_id=f"alert-{alert.pk}-%s", **kwargs)
 
 
-def _severity_rank() -> Case:
-    return Case(*[When(severity=k, then=Value(v)) for k, v in SEVERITY_RANK.items()], output_field=IntegerField())
-
-
 def patient_alerts(patient: Patient) -> tuple[list[Any], list[Alert]]:
-    """(open and acknowledged alerts, most severe first; the latest resolved ones)."""
-    rows: QuerySet[Alert] = Alert.objects.filter(patient=patient).select_related("acknowledged_by")
-    current = list(
-        rows.exclude(status=AlertStatus.RESOLVED)
-        .annotate(rank=_severity_rank())
-        .order_by("-rank", "-opened_at", "-id")
+    """(open and acknowledged alerts, most severe first, then the latest opened; the PAST_ALERTS_SHOWN latest
+    resolved ones), in one query: the unresolved alerts (one per kind at most) and the latest resolved, picked
+    by a subquery, come together and are ordered here."""
+    resolved = Q(status=AlertStatus.RESOLVED)
+    latest_resolved = (
+        Alert.objects.filter(resolved, patient=patient).order_by("-resolved_at", "-id").values("pk")[:PAST_ALERTS_SHOWN]
     )
-    past = list(rows.filter(status=AlertStatus.RESOLVED).order_by("-resolved_at", "-id")[:PAST_ALERTS_SHOWN])
+    rows = list(
+        Alert.objects.filter(~resolved | Q(pk__in=latest_resolved), patient=patient).select_related("acknowledged_by")
+    )
+    current = sorted(
+        (a for a in rows if a.status != AlertStatus.RESOLVED),
+        key=lambda a: (SEVERITY_RANK[a.severity], a.opened_at, a.pk),
+        reverse=True,
+    )
+    # As ORDER BY resolved_at DESC, id DESC: PostgreSQL puts a missing time first.
+    past = sorted(
+        (a for a in rows if a.status == AlertStatus.RESOLVED),
+        key=lambda a: (a.resolved_at is None, a.resolved_at.timestamp() if a.resolved_at else 0, a.pk),
+        reverse=True,
+    )
     return current, past
 
 

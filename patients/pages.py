@@ -3,13 +3,16 @@ printable injection card `/patients/{id}/card/`.
 
 Patients is the left-most app: it cannot import regimens, notifications or monitoring. The patient page
 shows this app's own data (details, facts, medications) and the sections the apps above contribute
-through `tracker.events.collect("patient.page_sections", patient=..., request=...)` (each returns
+through `tracker.events.collect("patient.page_sections", patient=..., request=..., record=...)` (each returns
 `tracker.pages.PageSection`s from its listeners); the card asks "patient.card_entries" the same way.
+`record` (PatientRecord) holds what several sections read, read once for the page.
 """
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Callable
+from functools import cached_property
+from typing import Any, TypeVar
 
 from django import forms
 from django.core.paginator import Paginator
@@ -19,7 +22,7 @@ from django.shortcuts import render
 from django.template.loader import render_to_string
 from django.utils.translation import gettext_lazy as _
 
-from patients.models import Patient
+from patients.models import LabResult, Patient, PatientFact
 from tracker import events
 from tracker.clock import patient_today
 from tracker.exports import csv_response
@@ -28,6 +31,7 @@ from tracker.pages import CardEntry, PageSection, prescriber_here, staff_page
 from tracker.permissions import staff_clinic_ids
 
 PAGE_SIZE = 25
+T = TypeVar("T")
 
 
 class PatientSearchForm(NHSUKForm):
@@ -93,21 +97,51 @@ def get_patient(request: HttpRequest, patient_id: int) -> Patient:
     return patient
 
 
+class PatientRecord:
+    """What several sections of the patient page read about the patient, each read once for the page: their
+    facts (the facts section, the safety warnings, the prompts, the Hb band in pregnancy), their lab results
+    (the trend charts, the table of results, the platelet count S-2 reads), and what an app shares among its
+    own readers (`shared`: regimens' rows, read by the regimens section and monitoring's)."""
+
+    def __init__(self, patient: Patient) -> None:
+        self.patient = patient
+        self._shared: dict[str, Any] = {}
+
+    @cached_property
+    def facts(self) -> list[PatientFact]:
+        """Every fact recorded of the patient, the latest recorded first."""
+        return list(self.patient.facts.select_related("recorded_by").order_by("-recorded_at", "-id"))
+
+    @cached_property
+    def lab_results(self) -> list[LabResult]:
+        """Every lab result of the patient (those entered in error too), the latest collected first."""
+        return list(
+            LabResult.objects.filter(patient=self.patient).select_related("entered_by").order_by("-collected_at", "-id")
+        )
+
+    def shared(self, key: str, load: Callable[[], T]) -> T:
+        """`load()`, called once for the page whoever asks first for `key`."""
+        if key not in self._shared:
+            self._shared[key] = load()
+        value: T = self._shared[key]
+        return value
+
+
 @staff_page
 def patient_page(request: HttpRequest, patient_id: int) -> HttpResponse:
     patient = get_patient(request, patient_id)
     today = patient_today(patient)
-    facts = list(patient.facts.select_related("recorded_by").order_by("-recorded_at", "-id"))
+    record = PatientRecord(patient)
     medications = list(patient.medications.all())
     own = PageSection(
         order=50,
         anchor="facts",
         title=_("Facts and medications"),
         template="patients/sections/facts.html",
-        context={"facts": facts, "medications": medications, "today": today},
+        context={"facts": record.facts, "medications": medications, "today": today},
     )
     sections = sorted(
-        [own, *events.collect("patient.page_sections", patient=patient, request=request)],
+        [own, *events.collect("patient.page_sections", patient=patient, request=request, record=record)],
         key=lambda section: section.order,
     )
     shared = {"patient": patient, "today": today, "prescriber": prescriber_here(request, patient.clinic_id)}

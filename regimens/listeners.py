@@ -41,9 +41,9 @@ def move_doses_with_patient(*, instance: Patient, created: bool, **kwargs: Any) 
 
 
 @events.listen("patient.page_sections")
-def patient_page_sections(*, patient: Any, request: Any) -> list[PageSection]:
+def patient_page_sections(*, patient: Any, request: Any, record: Any) -> list[PageSection]:
     """The patient page's regimen timeline, rechecks and clinician actions (regimens/pages.py)."""
-    return pages.patient_section(patient=patient, request=request)
+    return pages.patient_section(patient=patient, request=request, record=record)
 
 
 @events.listen("patient.card_entries")

@@ -74,6 +74,22 @@ def regimen_rows(patient: Patient) -> list[Regimen]:
     )
 
 
+def page_regimens(record: Any) -> list[Regimen]:
+    """`regimen_rows` of the patient page's patient, read once for the page (patients.pages.PatientRecord):
+    the regimens section shows them and monitoring's sections find the next dose and T0 among them."""
+
+    def load() -> list[Regimen]:
+        regimens = regimen_rows(record.patient)
+        for regimen in regimens:
+            regimen.patient = record.patient  # the same row: the rules read its time zone
+            for dose in regimen.doses.all():
+                dose.patient = record.patient
+        return regimens
+
+    rows: list[Regimen] = record.shared("regimens.rows", load)
+    return rows
+
+
 def _timeline(regimen: Regimen, user_id: int | None, prescriber: bool) -> dict[str, Any]:
     doses = list(regimen.doses.all())
     planned = [d for d in doses if d.status == DoseStatus.PLANNED]
@@ -103,9 +119,9 @@ def _timeline(regimen: Regimen, user_id: int | None, prescriber: bool) -> dict[s
     }
 
 
-def patient_section(*, patient: Patient, request: HttpRequest) -> list[PageSection]:
+def patient_section(*, patient: Patient, request: HttpRequest, record: Any) -> list[PageSection]:
     prescriber = prescriber_here(request, patient.clinic_id)
-    regimens = regimen_rows(patient)
+    regimens = page_regimens(record)
     user_id = getattr(request.user, "pk", None)
     return [
         PageSection(

@@ -62,26 +62,29 @@ def first_dose_date(patient: Any) -> date | None:
 
 
 def dose_administration_warnings(
-    *, dose: ScheduledDose, route: str | None = None, administered_at: datetime | None = None
+    *, dose: ScheduledDose, route: str | None = None, administered_at: datetime | None = None, data: Any = None
 ) -> list[SafetyWarning]:
     """The point-of-care warnings (RULES §4 S-2, S-10, S-11, S-12) that recording `dose` as given by `route`
     (default: the planned route) at `administered_at` (default: now) raises. The dose API shows them before
-    the injection (§10 V-12) and dose_record_administration requires them acknowledged: one computation."""
+    the injection (§10 V-12) and dose_record_administration requires them acknowledged: one computation.
+    `data`, when given, answers what the rules read (see dose_pending_warnings)."""
     warnings: list[SafetyWarning] = events.collect(
         "dose.administering",
         dose=dose,
         route=route or dose.route,
         administered_at=administered_at or djtz.now(),
+        **({"data": data} if data is not None else {}),
     )
     return warnings
 
 
-def dose_pending_warnings(dose: ScheduledDose) -> list[SafetyWarning]:
+def dose_pending_warnings(dose: ScheduledDose, data: Any = None) -> list[SafetyWarning]:
     """§10 V-12: for a planned dose, the warnings giving it now by its planned route would raise; none for
-    a dose already recorded (given, not given, cancelled)."""
+    a dose already recorded (given, not given, cancelled). `data`: what the rules read, already loaded
+    (monitoring.safety.AdministrationData; the patient page), else read here."""
     if dose.status != DoseStatus.PLANNED:
         return []
-    return dose_administration_warnings(dose=dose)
+    return dose_administration_warnings(dose=dose, data=data)
 
 
 def current_regimen(patient: Any) -> Regimen | None:
@@ -93,26 +96,41 @@ def current_regimen(patient: Any) -> Regimen | None:
     return active if active is not None else regimens.first()
 
 
+def current_among(regimens: Iterable[Regimen]) -> Regimen | None:
+    """`current_regimen` chosen among the patient's regimens already read, ordered by start date then id, both
+    descending (the patient page reads them once for its sections)."""
+    ordered = list(regimens)
+    active = next((r for r in ordered if r.status == RegimenStatus.ACTIVE), None)
+    return active if active is not None else next(iter(ordered), None)
+
+
 def enrolled_at_maintenance(regimen: Regimen) -> bool:
     """RULES §10 V-1: the regimen was entered by enrolment (options.enrol: the patient was already treated
     elsewhere), so it has no response windows."""
     return isinstance(regimen.options, dict) and regimen.options.get("enrol") is not None
 
 
-def regimen_t0(regimen: Regimen) -> date | None:
+def regimen_t0(regimen: Regimen, doses: Iterable[ScheduledDose] | None = None) -> date | None:
     """RULES §10 V-1 T0: the patient's local date of the first dose given in this regimen, or None before one.
 
     Doses entered in error, not given or cancelled do not count. For an enrolment at maintenance the patient
     was on treatment before Cobalt: T0 is the last dose given elsewhere (options.enrol.last_dose_date) when it
     is earlier, so "post-T0" (A-H5, A-P3) covers every result since enrolment and a B12 drawn at enrolment is
     not mistaken for a pre-treatment level (decision, docs/clinical-reference.md D-1).
+
+    `doses`: the regimen's doses already read (the patient page), instead of a query.
     """
-    first: datetime | None = (
-        regimen.doses.filter(status=DoseStatus.GIVEN, administered_at__isnull=False)
-        .order_by("administered_at")
-        .values_list("administered_at", flat=True)
-        .first()
-    )
+    first: datetime | None
+    if doses is None:
+        first = (
+            regimen.doses.filter(status=DoseStatus.GIVEN, administered_at__isnull=False)
+            .order_by("administered_at")
+            .values_list("administered_at", flat=True)
+            .first()
+        )
+    else:
+        given = [d.administered_at for d in doses if d.status == DoseStatus.GIVEN and d.administered_at is not None]
+        first = min(given, default=None)
     t0 = None if first is None else local_date(first, regimen.patient.timezone)
     if enrolled_at_maintenance(regimen):
         try:

@@ -59,8 +59,8 @@ class StaffClinic:
 class ClinicTimezoneMiddleware:
     """For a signed-in member of staff: their clinics (with their role in each) on
     `request.cobalt_clinics`, and the first clinic's time zone active, so that pages show times as
-    the clinic's clock reads them. One query per page; the API is left alone (DRF serializes times
-    with their offset, and authenticates tokens only inside the view)."""
+    the clinic's clock reads them. One query per page (staff_clinic_ids then reads no other); the API is
+    left alone (DRF serializes times with their offset, and authenticates tokens only inside the view)."""
 
     def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
         self.get_response = get_response
@@ -74,6 +74,8 @@ class ClinicTimezoneMiddleware:
                 "clinic_id", "clinic__name", "clinic__timezone", "role"
             )
             clinics = [StaffClinic(*row) for row in rows]
+            # The same clinics answer staff_clinic_ids (tracker/permissions.py) for the rest of the request.
+            user._cobalt_clinic_ids = [clinic.id for clinic in clinics]
         request.cobalt_clinics = clinics  # type: ignore[attr-defined]
         zone = clinics[0].timezone if clinics else None
         superuser = user is not None and getattr(user, "is_superuser", False)

@@ -90,7 +90,15 @@ NAVIGATION: list[tuple[str, Any, set[str]]] = [
 
 
 def navigation(request: HttpRequest) -> dict[str, Any]:
-    """Template context of every page: the header's links for the user's roles, and their clinics."""
+    """Template context of every page: the header's links for the user's roles, and their clinics. Worked out
+    once per request: a page rendering parts with the request's context (the patient page's sections) asks again."""
+    found: dict[str, Any] | None = getattr(request, "_cobalt_navigation", None)
+    if found is None:
+        found = request._cobalt_navigation = _navigation(request)  # type: ignore[attr-defined]
+    return found
+
+
+def _navigation(request: HttpRequest) -> dict[str, Any]:
     clinics = staff_clinics(request)
     mine = roles(request)
     items = []

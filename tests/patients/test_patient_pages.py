@@ -7,14 +7,19 @@ Every action writes what the API would (the same service), with the same roles a
 from __future__ import annotations
 
 import csv
+import html
 import io
+import re
+from datetime import date
+from decimal import Decimal
 from typing import Any
 
 import pytest
 from django.test import Client
 
 from notifications.models import AlertStatus, Channel, Purpose, Severity
-from patients.models import Role
+from notifications.patient_sections import PAST_ALERTS_SHOWN
+from patients.models import FactKind, Role
 from regimens.models import DoseStatus, Protocol, Regimen, RegimenStatus, ScheduledDose
 from regimens.services import dose_record_administration, regimen_start
 from tests.conftest import page_text
@@ -133,9 +138,74 @@ def test_a_nurse_sees_no_prescriber_button_and_gets_403_if_she_posts(nurse: Any,
     assert regimen.status == RegimenStatus.ACTIVE
 
 
-def build_patient(clinic: Any, results: int, alerts: int) -> Any:
+def lab_result(patient: Any, analyte: str, value: str, unit: str, on: date, *, in_error: bool = False) -> None:
+    LabResultFactory(
+        patient=patient,
+        analyte=analyte,
+        loinc={"platelets": "777-3", "b12_total": "2132-9"}[analyte],
+        value_as_entered=value,
+        unit_as_entered=unit,
+        value_canonical=Decimal(value),
+        unit_canonical=unit,
+        collected_at=noon(on),
+        error_recorded_at=noon(on) if in_error else None,
+        error_reason="wrong patient" if in_error else "",
+    )
+
+
+def page_warnings(body: str) -> list[str]:
+    """The warnings listed before the next dose on the patient page, as "rule: message"."""
+    callout = re.search(r'(?s)id="warnings".*?<div class="nhsuk-warning-callout">(.*?)</div>', body)
+    items = re.findall(r"(?s)<li>(.*?)</li>", callout.group(1)) if callout else []
+    return [html.unescape(re.sub(r"<[^>]*>", "", re.sub(r"(?s) <strong class=\"nhsuk-tag.*", "", i))) for i in items]
+
+
+@pytest.mark.parametrize(
+    ("history", "codes"),
+    [
+        ("low platelets", ["im_injection_low_platelets"]),
+        ("a low count entered in error", []),
+        ("a later normal count", []),
+        ("an allergy recorded after the start", ["cobalamin_allergy"]),
+        ("an allergy checked and absent", []),
+        ("an allergy acknowledged at an earlier dose", []),
+    ],
+)
+def test_the_page_warns_of_the_next_dose_as_the_dose_detail_does(
+    nurse: Any, api: Any, patient: Any, clock: Any, history: str, codes: list[str]
+) -> None:
+    # RULES §10 V-12: the page lists the warnings GET /api/doses/{id}/ gives for the next planned dose (S-2 from
+    # the latest count not entered in error, S-11 from a fact present and not yet acknowledged for the regimen).
+    regimen = start_treatment(patient)
+    if history == "low platelets":
+        lab_result(patient, "platelets", "45", "10^9/L", day(0))
+    elif history == "a low count entered in error":
+        lab_result(patient, "platelets", "250", "10^9/L", day(-1))
+        lab_result(patient, "platelets", "45", "10^9/L", day(0), in_error=True)
+    elif history == "a later normal count":
+        lab_result(patient, "platelets", "45", "10^9/L", day(-2))
+        lab_result(patient, "platelets", "250", "10^9/L", day(0))
+    else:
+        absent = history == "an allergy checked and absent"
+        PatientFactFactory(patient=patient, kind=FactKind.COBALAMIN_ALLERGY, onset_date=None, absent=absent)
+        if history == "an allergy acknowledged at an earlier dose":
+            regimen.doses.filter(status=DoseStatus.GIVEN).update(acknowledged_warnings=["cobalamin_allergy"])
+    clock.move_to(noon(day(1)))
+    dose = ScheduledDose.objects.filter(patient=patient, status=DoseStatus.PLANNED).order_by("due_date", "id").first()
+    assert dose is not None
+
+    warnings = api.get(f"/api/doses/{dose.pk}/").json()["warnings"]
+    body = text(web(nurse).get(f"/patients/{patient.pk}/"))
+
+    assert [w["code"] for w in warnings] == codes
+    assert page_warnings(body) == [f"{w['rule']}: {w['message']}" for w in warnings]
+    if not codes:
+        assert "No safety warning for the next dose" in body
+
+
+def build_patient(clinic: Any, results: int, alerts: int, code: str = "hydroxo-uk-standard") -> Any:
     patient = PatientFactory(clinic=clinic)
-    start_treatment(patient)
+    start_treatment(patient, code)
     for n in range(results):
         LabResultFactory(patient=patient, collected_at=noon(day(n)), value_as_entered="110", value_canonical=110 + n)
     for n in range(alerts):
@@ -146,10 +216,14 @@ def build_patient(clinic: Any, results: int, alerts: int) -> Any:
     return patient
 
 
-# The patient page's queries (session, user, the middleware's clinics, then each section's reads), pinned so
-# that they cannot silently grow: the same for a patient with one result and one alert as for one with many
-# of each in a clinic of many patients (docs/scaling.md).
-PATIENT_PAGE_QUERIES = 24
+# The patient page's queries, pinned so that they cannot silently grow: the same for a patient with one result,
+# one alert and 10 doses as for one with 30 results, 18 doses (3 given), several alerts, and the facts, platelet
+# count and B12 result the warnings and the charts read, in a clinic of many patients (docs/scaling.md).
+# Session, user and the middleware's clinics (3); the patient (1); facts and lab results, read once for every
+# section (patients.pages.PatientRecord, 2); medications (1); regimens with their doses, rechecks and decisions,
+# read once for the regimens section and monitoring's next dose and T0 (regimens.pages.page_regimens, 4); the
+# open alerts with the latest resolved (1); reminders (1).
+PATIENT_PAGE_QUERIES = 13
 
 
 def test_the_page_renders_in_a_fixed_number_of_queries(
@@ -162,12 +236,23 @@ def test_the_page_renders_in_a_fixed_number_of_queries(
     with django_assert_num_queries(PATIENT_PAGE_QUERIES):
         assert client.get(f"/patients/{small.pk}/").status_code == 200
     clock.move_to(noon(day(0)))
-    large = build_patient(clinic, results=12, alerts=3)
+    large = build_patient(clinic, results=30, alerts=3, code="cyano-1000-weekly")
+    clock.move_to(noon(day(19)))
+    for dose in ScheduledDose.objects.filter(patient=large, status=DoseStatus.PLANNED, due_date__lt=day(20)):
+        dose_record_administration(dose=dose, administered_at=noon(dose.due_date), user=clinician)
+    assert ScheduledDose.objects.filter(patient=large, status=DoseStatus.GIVEN).count() == 3
+    lab_result(large, "platelets", "45", "10^9/L", day(1))
+    lab_result(large, "b12_total", "150", "ng/L", day(-5))
+    for kind in (FactKind.COBALAMIN_ALLERGY, FactKind.PREGNANCY):
+        PatientFactFactory(patient=large, kind=kind, onset_date=day(-30))
     for _n in range(20):
         build_patient(clinic, results=1, alerts=1)
     clock.move_to(noon(day(20)))
     with django_assert_num_queries(PATIENT_PAGE_QUERIES):
-        assert client.get(f"/patients/{large.pk}/").status_code == 200
+        response = client.get(f"/patients/{large.pk}/")
+    assert response.status_code == 200
+    warned = page_warnings(text(response))  # the rules that read platelets and facts did run
+    assert [w.split(":")[0] for w in warned] == ["S-2", "S-11"]
 
 
 def test_search_renders_in_a_fixed_number_of_queries(
@@ -301,6 +386,33 @@ def test_only_the_recording_nurse_may_mark_her_own_dose_in_error(
 
 
 # --- Alerts on the patient page ---------------------------------------------------------------------------
+
+
+def test_the_open_alerts_come_most_severe_first_then_the_latest_opened(nurse: Any, patient: Any) -> None:
+    def alert(kind: str, severity: str, on: int, status: str = AlertStatus.OPEN) -> Any:
+        return AlertFactory(patient=patient, kind=kind, severity=severity, opened_at=noon(day(on)), status=status)
+
+    made = [
+        alert("contact_missing", Severity.MEDIUM, 3),
+        alert("dose_overdue", Severity.HIGH, 0),
+        alert("platelets_critical_low", Severity.CRITICAL, 1),
+        alert("gate_pending", Severity.HIGH, 2, AlertStatus.ACKNOWLEDGED),
+        alert("gate_pending", Severity.CRITICAL, 4, AlertStatus.RESOLVED),
+    ]
+    body = text(web(nurse).get(f"/patients/{patient.pk}/"))
+    shown = [int(pk) for pk in re.findall(r'<div class="nhsuk-card cobalt-alert[^"]*" id="alert-(\d+)"', body)]
+    assert shown == [made[2].pk, made[3].pk, made[1].pk, made[0].pk]  # the resolved one is among the past alerts
+
+
+def test_the_past_alerts_are_the_latest_resolved(nurse: Any, patient: Any) -> None:
+    AlertFactory(patient=patient)  # open: not a past alert
+    for n in range(PAST_ALERTS_SHOWN + 2):  # resolved on days 0, 2, 4, ... entered in another order
+        resolved_on = (n * 7) % (PAST_ALERTS_SHOWN + 2) * 2
+        resolved_at, resolution = noon(day(resolved_on)), f"closed-{resolved_on:02d}"
+        AlertFactory(patient=patient, status=AlertStatus.RESOLVED, resolved_at=resolved_at, resolution=resolution)
+    body = text(web(nurse).get(f"/patients/{patient.pk}/"))
+    assert f"{PAST_ALERTS_SHOWN} past alerts" in body
+    assert re.findall(r"closed-(\d+)", body) == [f"{d:02d}" for d in range(2 * PAST_ALERTS_SHOWN + 2, 2, -2)]
 
 
 def test_a_nurse_acknowledges_an_alert_in_place(nurse: Any, patient: Any) -> None:
