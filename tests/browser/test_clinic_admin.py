@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 from django.utils import timezone
+from playwright.sync_api import expect
 
 from patients.models import Role
 from regimens.models import DoseStatus
@@ -45,7 +46,7 @@ def test_a_clinic_admin_runs_the_clinic(browser: Any, live_server: Any, clinic: 
 
     page = sign_in(browser, live_server, admin)
     page.goto(f"{live_server.url}/dashboard/")
-    assert page.get_by_role("heading", name="Dashboard", level=1).is_visible()
+    expect(page.get_by_role("heading", name="Dashboard", level=1)).to_be_visible()
     assert page.locator('[data-figure="overdue"]').inner_text() == "2"
     assert page.locator('[data-figure="open_alerts"]').inner_text() == "1"
     assert page.locator("svg.app-chart").count() == 5
@@ -56,7 +57,7 @@ def test_a_clinic_admin_runs_the_clinic(browser: Any, live_server: Any, clinic: 
     # The time to normalization's list: the patient and their days.
     with page.expect_navigation():
         page.get_by_role("link", name="Hemoglobin", exact=True).click()
-    assert page.get_by_role("heading", name="Hemoglobin: time to normalization").is_visible()
+    expect(page.get_by_role("heading", name="Hemoglobin: time to normalization")).to_be_visible()
     row = page.locator("tbody tr")
     assert row.count() == 1 and "RVH000077" in row.inner_text() and "21" in row.inner_text()
     assert_accessible(page)
@@ -79,7 +80,7 @@ def test_a_clinic_admin_runs_the_clinic(browser: Any, live_server: Any, clinic: 
     page.get_by_label("Nurse").check()
     with page.expect_navigation():
         page.get_by_role("button", name="Send the invitation").click()
-    assert page.get_by_text("nia@example.org was added").is_visible()
+    expect(page.get_by_text("nia@example.org was added")).to_be_visible()
     assert_accessible(page)
     shot(page, "clinic-admin-staff")
 
@@ -104,7 +105,7 @@ def test_a_clinic_admin_runs_the_clinic(browser: Any, live_server: Any, clinic: 
     assert_accessible(page)
     with page.expect_navigation():
         page.get_by_role("button", name="Deactivate this account").click()
-    assert page.get_by_text("The account was deactivated").is_visible()
+    expect(page.get_by_text("The account was deactivated")).to_be_visible()
     shot(page, "clinic-admin-staff-detail")
 
     # The audit log shows the invitation, the nurse's sign-in and the deactivation; it exports as CSV.

@@ -8,6 +8,7 @@ from typing import Any
 from unittest import mock
 
 import pytest
+from playwright.sync_api import expect
 
 from patients.labs import jobs
 from patients.models import LabImportJob, LabResult, Role
@@ -36,16 +37,16 @@ def test_a_large_import_shows_its_progress_then_its_report(
 
     job = LabImportJob.objects.get()
     assert page.url == f"{live_server.url}/labs/import/{job.pk}/"
-    assert page.locator("progress#import-progress-bar").is_visible()
-    assert page.get_by_text("0 of 6 rows checked.").is_visible()
+    expect(page.locator("progress#import-progress-bar")).to_be_visible()
+    expect(page.get_by_text("0 of 6 rows checked.")).to_be_visible()
     assert_accessible(page)
     shot(page, "lab-import-job-progress")
 
     jobs.run_import_job(job.pk)  # the worker's part
 
     page.get_by_role("heading", name="Report of the file you uploaded").wait_for(timeout=10_000)
-    assert page.get_by_text("Nothing was stored").is_visible()
-    assert page.get_by_text("upload it with “Store the valid rows” ticked").is_visible()
+    expect(page.get_by_text("Nothing was stored")).to_be_visible()
+    expect(page.get_by_text("upload it with “Store the valid rows” ticked")).to_be_visible()
     rows = page.locator("table.nhsuk-table tbody tr")
     assert rows.count() == 6
     assert rows.nth(5).inner_text().split("\t")[:3] == ["7", "Refused", "unit"]

@@ -8,6 +8,7 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
+from playwright.sync_api import expect
 
 from notifications.models import Alert, AlertStatus
 from patients.models import LabResult, Role
@@ -40,7 +41,7 @@ def test_a_clinician_enters_a_falling_platelet_count_and_acknowledges_the_alert_
 
     # When she opens the lab entry form and types a value that is not a number
     page.goto(f"{live_server.url}/patients/{patient.pk}/labs/new/")
-    assert page.get_by_role("heading", name="Enter lab results").is_visible()
+    expect(page.get_by_role("heading", name="Enter lab results")).to_be_visible()
     assert_accessible(page)
     page.get_by_label("Collected at").fill(f"{day(5).isoformat()}T09:00")
     page.get_by_label("Platelets", exact=True).fill("fifteen")
@@ -49,8 +50,8 @@ def test_a_clinician_enters_a_falling_platelet_count_and_acknowledges_the_alert_
 
     # Then the error names the field, and nothing is stored
     summary = page.get_by_role("alert")
-    assert summary.get_by_text("There is a problem").is_visible()
-    assert summary.get_by_role("link", name="Platelets value:").is_visible()
+    expect(summary.get_by_text("There is a problem")).to_be_visible()
+    expect(summary.get_by_role("link", name="Platelets value:")).to_be_visible()
     assert_accessible(page)
     shot(page, "lab-entry-error")
     assert LabResult.objects.filter(patient=patient).count() == 1
@@ -71,7 +72,7 @@ def test_a_clinician_enters_a_falling_platelet_count_and_acknowledges_the_alert_
     page.goto(f"{live_server.url}/alerts/")
     alert = Alert.objects.get(patient=patient, kind="platelets_critical")
     card = page.locator(f"#alert-{alert.pk}")
-    assert card.get_by_text("Critical", exact=True).is_visible()
+    expect(card.get_by_text("Critical", exact=True)).to_be_visible()
     assert card.get_by_role("link", name="Okafor, Ada").get_attribute("href") == f"/patients/{patient.pk}/#alerts"
     assert_accessible(page)
     shot(page, "alerts")
@@ -122,7 +123,7 @@ def test_a_nurse_imports_a_small_csv_and_reads_the_report_of_every_row(
     with page.expect_navigation():
         page.get_by_role("button", name="Check and import").click()
 
-    assert page.get_by_text("Nothing was stored").is_visible()
+    expect(page.get_by_text("Nothing was stored")).to_be_visible()
     rows = page.locator("table.nhsuk-table tbody tr")
     assert rows.count() == 3
     assert rows.nth(2).inner_text().split("\t")[:3] == ["4", "Refused", "unit"]
@@ -137,5 +138,5 @@ def test_a_nurse_imports_a_small_csv_and_reads_the_report_of_every_row(
     page.get_by_label("Store the valid rows even if other rows are refused").check()
     with page.expect_navigation():
         page.get_by_role("button", name="Check and import").click()
-    assert page.get_by_text("2 results stored").is_visible()
+    expect(page.get_by_text("2 results stored")).to_be_visible()
     assert LabResult.objects.filter(patient=patient).count() == 2

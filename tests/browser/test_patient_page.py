@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 from django.utils import timezone
+from playwright.sync_api import expect
 
 from patients.models import Role
 from regimens.models import DoseStatus, Protocol, Regimen, ScheduledDose
@@ -50,21 +51,21 @@ def test_a_clinician_starts_a_regimen_and_prints_the_injection_card(
     assert_accessible(page)
     shot(page, "patient-search")
     page.get_by_role("link", name="Lovelace, Ada").click()
-    assert page.get_by_role("heading", name="Regimens and rechecks").is_visible()
+    expect(page.get_by_role("heading", name="Regimens and rechecks")).to_be_visible()
     assert_accessible(page)
 
     page.get_by_role("link", name="Start a regimen").click()
     standard = Protocol.objects.get(code="hydroxo-uk-standard")
     page.get_by_label("Protocol").select_option(value=str(standard.pk))
     page.get_by_role("button", name="Preview the schedule").click()
-    assert page.get_by_role("heading", name="Preview: nothing is stored yet").is_visible()
+    expect(page.get_by_role("heading", name="Preview: nothing is stored yet")).to_be_visible()
     assert_accessible(page)
     shot(page, "regimen-start-preview")
     assert not Regimen.objects.filter(patient=patient).exists()
 
     page.get_by_role("button", name="Start the regimen").click()
     page.wait_for_url(f"**/patients/{patient.pk}/#regimens")
-    assert page.get_by_text("started; its doses are planned").is_visible()
+    expect(page.get_by_text("started; its doses are planned")).to_be_visible()
     regimen = Regimen.objects.get(patient=patient)
     assert regimen.created_by == clinician
 
@@ -72,19 +73,19 @@ def test_a_clinician_starts_a_regimen_and_prints_the_injection_card(
     dose_record_administration(dose=first, user=clinician, administered_at=timezone.now(), lot_number="HX2291")
     AlertFactory(patient=patient, message="Haemoglobin recheck due in 7 days.")
     page.reload()
-    assert page.get_by_role("cell", name="Given").first.is_visible()
-    assert page.locator("svg .band").first.is_visible()  # the reference band shaded
+    expect(page.get_by_role("cell", name="Given").first).to_be_visible()
+    expect(page.locator("svg .band").first).to_be_visible()  # the reference band shaded
     assert_accessible(page)
     shot(page, "patient")
 
     page.get_by_role("link", name="Injection card (print)").click()
-    assert page.get_by_role("heading", name="Your appointment card").is_visible()
+    expect(page.get_by_role("heading", name="Your appointment card")).to_be_visible()
     assert_accessible(page)
     page.emulate_media(media="print")
-    assert not page.locator("header.nhsuk-header").is_visible()  # only the card is printed
-    assert not page.get_by_role("button", name="Print the card").is_visible()
-    assert page.get_by_text("Injection at the clinic").first.is_visible()
-    assert page.get_by_text("020 7946 0000").is_visible()
+    expect(page.locator("header.nhsuk-header")).to_be_hidden()  # only the card is printed
+    expect(page.get_by_role("button", name="Print the card")).to_be_hidden()
+    expect(page.get_by_text("Injection at the clinic").first).to_be_visible()
+    expect(page.get_by_text("020 7946 0000")).to_be_visible()
     shot(page, "injection-card-print")
 
 
@@ -130,11 +131,11 @@ def test_a_clinician_stops_a_regimen_after_reading_its_warning(
     page.get_by_label("Why is the regimen stopped?").fill("Moved to another area")
     page.get_by_role("button", name="Stop the regimen").click()
     # S-5: lifelong therapy for an irreversible cause; the warning is listed to acknowledge.
-    assert page.get_by_role("alert").get_by_text("There is a problem").is_visible()
+    expect(page.get_by_role("alert").get_by_text("There is a problem")).to_be_visible()
     assert_accessible(page)
     shot(page, "regimen-stop-warning")
     page.get_by_role("group", name="I have read these warnings").get_by_role("checkbox").first.check()
     page.get_by_role("button", name="Stop the regimen").click()
     page.wait_for_url(f"**/patients/{patient.pk}/#regimens")
-    assert page.get_by_text("Regimen stopped").first.is_visible()
+    expect(page.get_by_text("Regimen stopped").first).to_be_visible()
     assert Regimen.objects.get(patient=patient).status == "stopped"

@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 from django.core import mail
+from playwright.sync_api import expect
 
 from notifications.delivery import deliver_one
 from notifications.models import Delivery
@@ -31,13 +32,13 @@ def test_a_patient_asks_for_a_link_and_manages_their_reminders(
     page.on("request", lambda r: None if r.url.startswith(live_server.url) else outside.append(r.url))
 
     page.goto(f"{live_server.url}/me/")
-    assert page.get_by_role("heading", name="See your appointments").is_visible()
+    expect(page.get_by_role("heading", name="See your appointments")).to_be_visible()
     assert page.locator(".nhsuk-header__navigation").count() == 0  # no staff navigation
     assert_accessible(page)
     page.get_by_label("Email address or mobile phone number").fill("jo@example.org")
     with page.expect_navigation():
         page.get_by_role("button", name="Send me a link").click()
-    assert page.get_by_role("heading", name="Check your messages").is_visible()
+    expect(page.get_by_role("heading", name="Check your messages")).to_be_visible()
     assert_accessible(page)
 
     for delivery in Delivery.objects.filter(purpose="portal_link", status="pending"):
@@ -48,18 +49,18 @@ def test_a_patient_asks_for_a_link_and_manages_their_reminders(
     assert_accessible(page)
     with page.expect_navigation():
         page.get_by_role("button", name="Continue").click()
-    assert page.get_by_role("heading", name="Hello Jo").is_visible()
+    expect(page.get_by_role("heading", name="Hello Jo")).to_be_visible()
     first = jo.doses.filter(status="planned").order_by("due_date").first()
     assert first is not None
     shown = f"{first.due_date:%A} {first.due_date.day} {first.due_date:%B %Y}"
-    assert page.get_by_role("table").get_by_text(shown).is_visible()
+    expect(page.get_by_role("table").get_by_text(shown)).to_be_visible()
     assert_accessible(page)
     shot(page, "portal-home")
 
     page.get_by_label("By text message").check()
     with page.expect_navigation():
         page.get_by_role("button", name="Save my choices").click()
-    assert page.get_by_text("Your reminder choices are saved.").is_visible()
+    expect(page.get_by_text("Your reminder choices are saved.")).to_be_visible()
     jo.refresh_from_db()
     assert jo.reminder_channel == "sms"
 
@@ -84,5 +85,5 @@ def test_a_patient_asks_for_a_link_and_manages_their_reminders(
     page.goto(f"{live_server.url}/me/")
     with page.expect_navigation():
         page.get_by_role("button", name="Sign out").click()
-    assert page.get_by_role("button", name="Send me a link").is_visible()
+    expect(page.get_by_role("button", name="Send me a link")).to_be_visible()
     assert outside == []

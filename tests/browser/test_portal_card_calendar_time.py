@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 from django.core import mail
+from playwright.sync_api import expect
 
 from notifications.delivery import deliver_one
 from notifications.models import Delivery
@@ -41,21 +42,21 @@ def test_a_spanish_speaking_patient_reads_their_portal_and_card_in_spanish(
     page.goto(link.group(1))
     with page.expect_navigation():
         page.get_by_role("button", name="Continuar").click()
-    assert page.get_by_role("heading", name="Hola, Ana").is_visible()
+    expect(page.get_by_role("heading", name="Hola, Ana")).to_be_visible()
     assert page.locator("html").get_attribute("lang") == "es"
     assert_accessible(page)
     shot(page, "portal-home-es")
 
     page.get_by_role("link", name="Su tarjeta de citas, para imprimir o guardar en su teléfono").click()
     page.wait_for_url("**/me/card/")
-    assert page.get_by_role("heading", name="Su tarjeta de citas").is_visible()
-    assert page.get_by_role("button", name="Imprimir mi tarjeta").is_visible()
-    assert page.get_by_text("Inyección en la clínica").first.is_visible()
+    expect(page.get_by_role("heading", name="Su tarjeta de citas")).to_be_visible()
+    expect(page.get_by_role("button", name="Imprimir mi tarjeta")).to_be_visible()
+    expect(page.get_by_text("Inyección en la clínica").first).to_be_visible()
     assert_accessible(page)
     shot(page, "portal-card-es")
     page.emulate_media(media="print")
-    assert not page.get_by_role("button", name="Imprimir mi tarjeta").is_visible()  # the card alone on paper
-    assert page.get_by_role("heading", name="Su tarjeta de citas").is_visible()
+    expect(page.get_by_role("button", name="Imprimir mi tarjeta")).to_be_hidden()  # the card alone on paper
+    expect(page.get_by_role("heading", name="Su tarjeta de citas")).to_be_visible()
     shot(page, "portal-card-es-print")
 
 

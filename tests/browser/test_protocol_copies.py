@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from playwright.sync_api import expect
 
 from patients.models import Role
 from regimens.models import Protocol
@@ -20,7 +21,7 @@ def test_a_clinic_admin_copies_and_localises_a_protocol(
 ) -> None:
     page = sign_in(browser, live_server, staff_user(clinic, Role.ADMIN, username="ada"))
     page.goto(f"{live_server.url}/staff/protocols/")
-    assert page.get_by_role("heading", name="Protocols", level=1).is_visible()
+    expect(page.get_by_role("heading", name="Protocols", level=1)).to_be_visible()
     assert_accessible(page)
 
     shared = Protocol.objects.get(code="hydroxo-uk-standard")

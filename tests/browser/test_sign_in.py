@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from playwright.sync_api import expect
 
 from patients.models import Role
 from tests.browser.conftest import assert_accessible, shot
@@ -29,7 +30,7 @@ def test_a_nurse_signs_in_with_the_keyboard_and_every_request_stays_on_the_site(
     page.keyboard.type("wrong")
     with page.expect_navigation():
         page.keyboard.press("Enter")
-    assert page.get_by_role("alert").get_by_text("There is a problem").is_visible()
+    expect(page.get_by_role("alert").get_by_text("There is a problem")).to_be_visible()
     assert_accessible(page)
     shot(page, "sign-in-error")
 

@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 from django_otp.oath import totp
+from playwright.sync_api import expect
 
 from patients.models import Role
 from tests.browser.conftest import PASSWORD, assert_accessible, shot
@@ -29,7 +30,7 @@ def test_a_clinician_sets_up_the_second_factor(browser: Any, live_server: Any, c
     with page.expect_navigation():
         page.get_by_role("button", name="Sign in").click()
     page.wait_for_url(re.compile(r".*/login/two-factor/.*"))
-    assert page.get_by_role("heading", name="Set up your authenticator app").is_visible()
+    expect(page.get_by_role("heading", name="Set up your authenticator app")).to_be_visible()
     assert_accessible(page)
     shot(page, "two-factor-setup")
     secret = page.locator(".app-secret").inner_text()
