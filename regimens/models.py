@@ -321,8 +321,9 @@ class ScheduledDose(models.Model):
             models.Index(fields=["due_date"], condition=Q(status="planned"), name="dose_planned_due_idx"),
             models.Index(fields=["patient", "due_date"], name="dose_patient_due_idx"),
             # The clinic worklist: a clinic's doses of a day (any status), and its planned doses by due
-            # date (the day's and the overdue ones), each one index range.
-            models.Index(fields=["clinic", "due_date"], name="dose_clinic_due_idx"),
+            # date (the day's and the overdue ones), each one index range, read in the page's order (due date,
+            # then id): the first page is the index's first 50 entries, not a sort of the clinic's day.
+            models.Index(fields=["clinic", "due_date", "id"], name="dose_clinic_due_idx"),
             # The dashboard's reasons for doses not given (monitoring/dashboard.py): the few not-given rows of a
             # clinic's period, not a scan of its months of doses (PostgreSQL reads the reason from the index).
             models.Index(
@@ -332,7 +333,7 @@ class ScheduledDose(models.Model):
                 name="dose_clinic_not_given_idx",
             ),
             models.Index(
-                fields=["clinic", "due_date"], condition=Q(status="planned"), name="dose_clinic_planned_due_idx"
+                fields=["clinic", "due_date", "id"], condition=Q(status="planned"), name="dose_clinic_planned_due_idx"
             ),
             # A regimen's T0, its first dose given (regimen_t0, and per patient in the dashboard's time to
             # normalization, monitoring/normalization.py): the first entry of this index, not every dose.

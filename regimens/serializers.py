@@ -370,7 +370,7 @@ class DoseRows:
     LIMIT, where a join would look up every row of the clinic's day before sorting them."""
 
     def __init__(self, queryset: QuerySet[ScheduledDose]) -> None:
-        zone = Patient.objects.filter(pk=OuterRef("patient_id")).values("timezone")
+        zone = Patient.objects.filter(pk=OuterRef("patient_id")).order_by().values("timezone")
         self.queryset = queryset.annotate(patient_timezone=Subquery(zone))
 
     @property
