@@ -20,7 +20,7 @@ from django.db import transaction
 from django.utils import timezone as djtz
 
 from monitoring import rules
-from monitoring.inputs import lab_context, rule_settings, stored_results
+from monitoring.inputs import lab_context_read, rule_settings, stored_results
 from monitoring.rules.base import fmt
 from monitoring.rules.patterns import (
     Inputs,
@@ -37,7 +37,7 @@ from patients.labs.analytes import AnalyteError, resolve
 from patients.models import FactKind, LabResult, Patient, PatientFact
 from patients.selectors import pregnant_on
 from regimens.models import LabRecheck, RecheckStatus, Regimen, RegimenStatus
-from regimens.schedule import Plan
+from regimens.schedule import LabContext, Plan
 from regimens.selectors import current_regimen, enrolled_at_maintenance, regimen_t0
 from regimens.services import lab_inputs, regimen_replan_if_changed
 from tracker.clock import local_date
@@ -83,8 +83,10 @@ def load_inputs(patient: Patient, at: datetime) -> Inputs:
         regimen.patient = patient  # the same row, already read: regimen_t0 needs its time zone
     t0 = None if regimen is None else regimen_t0(regimen)
     enrolled = regimen is not None and enrolled_at_maintenance(regimen)
-    # RULES §10 V-14: a result marked entered in error is read by no rule.
-    rows = list(LabResult.objects.filter(patient=patient, collected_at__lte=at, error_recorded_at__isnull=True))
+    # RULES §10 V-14: a result marked entered in error is read by no rule. One query for the rules (up to `at`) and
+    # the recheck plan (every collection time, see _plan_labs).
+    all_rows = list(LabResult.objects.filter(patient=patient, error_recorded_at__isnull=True))
+    rows = [r for r in all_rows if r.collected_at <= at]
     facts = list(PatientFact.objects.filter(patient=patient))
     pregnant = pregnant_on(facts, today)
     transfusions = tuple(
@@ -117,8 +119,10 @@ def load_inputs(patient: Patient, at: datetime) -> Inputs:
         # S-3 (§10 V-7): the one pre-treatment B12 answer (also the trends' and /b12-status/'s).
         b12=pre_treatment_b12(rows, t0, patient.timezone).verdict,
         qualitative=[r for r in rows if r.value_canonical is None],
-        neuro_flag_since=neuro_flag_set_at([patient.pk]).get(patient.pk),
+        # The flag is on the row just read (evaluate_patient locks and reads it): its history only when it is on.
+        neuro_flag_since=neuro_flag_set_at([patient.pk]).get(patient.pk) if patient.neurological_involvement else None,
         regimen=regimen,
+        all_rows=all_rows,
     )
 
 
@@ -160,9 +164,10 @@ def target_met_evidence(inp: Inputs, kind: str) -> dict[str, Any]:
 # --- the evaluation ------------------------------------------------------------------------------------
 
 
-def _first_b12_at(patient: Patient) -> datetime | None:
-    """The first B12 recorded (dose given, B12 medication, or the last dose before an enrolment), S-6(a)."""
-    return first_b12_at([patient.pk]).get(patient.pk)
+def _first_b12_at(patient: Patient) -> Callable[[], datetime | None]:
+    """The first B12 recorded (dose given, B12 medication, or the last dose before an enrolment), S-6(a), read
+    when asked (three queries; S-6 asks only for a patient with neurological involvement)."""
+    return lambda: first_b12_at([patient.pk]).get(patient.pk)
 
 
 # RULES §10 V-10: L-11 is met by B12 (total or active) *or* MMA; its other analytes (the CBC) are all needed.
@@ -286,7 +291,13 @@ def _plan_inputs_unchanged(regimen: Regimen, inp: Inputs) -> bool:
     if stored is None or horizon_come:
         return False
     t0 = date.fromisoformat(stored["t0"]) if stored.get("t0") else None
-    return bool(lab_inputs(t0, lab_context(inp.patient, t0, facts=inp.facts)) == stored)
+    return bool(lab_inputs(t0, _plan_labs(inp)(inp.patient, t0)) == stored)
+
+
+def _plan_labs(inp: Inputs) -> Callable[[Patient, date | None], LabContext]:
+    """monitoring.inputs.lab_context from the rows and facts `inp` read (no queries): what the recheck plan
+    reads of the results, for the check above and for the re-plan."""
+    return lab_context_read(inp.all_rows, inp.facts)
 
 
 def _recheck_plan_changed(plan: Plan, rechecks: list[LabRecheck]) -> bool:
@@ -396,7 +407,9 @@ def evaluate_patient(patient_id: int, at: datetime | None = None) -> dict[str, A
         if (
             regimen is not None
             and not _plan_inputs_unchanged(regimen, inp)
-            and regimen_replan_if_changed(regimen=regimen, today=inp.today, changed=_recheck_plan_changed)
+            and regimen_replan_if_changed(
+                regimen=regimen, today=inp.today, changed=_recheck_plan_changed, lab_context=_plan_labs(inp)
+            )
         ):
             # New baseline or follow-up results change the conditional rechecks (L-1, L-4, L-4b, L-5).
             summary["replanned"] = True

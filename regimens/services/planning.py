@@ -494,8 +494,11 @@ def _held(doses: Iterable[ScheduledDose], today: date) -> tuple[schedule.HeldDos
     )
 
 
-def _regimen_plan(regimen: Regimen, doses: list[ScheduledDose], today: date) -> schedule.Plan:
-    """The plan of `regimen` from its own protocol copy, calendar, decisions and `doses` (not cancelled)."""
+def _regimen_plan(
+    regimen: Regimen, doses: list[ScheduledDose], today: date, lab_context: LabContextFunction | None = None
+) -> schedule.Plan:
+    """The plan of `regimen` from its own protocol copy, calendar, decisions and `doses` (not cancelled); the lab
+    flags from `lab_context` when the caller has read them already (else asked of the app that reads results)."""
     return build_plan(
         data=regimen_plan_data(regimen),
         options=regimen.options,
@@ -506,6 +509,7 @@ def _regimen_plan(regimen: Regimen, doses: list[ScheduledDose], today: date) -> 
         decisions=_decisions(regimen),
         patient=regimen.patient,
         held=_held(doses, today),
+        lab_context=lab_context,
     )
 
 
@@ -529,12 +533,13 @@ def replan_when(
     today: date,
     changed: Callable[[schedule.Plan, list[LabRecheck]], bool],
     cause: str = "re-plan",
+    lab_context: LabContextFunction | None = None,
 ) -> bool:
     """Compute the plan of `regimen` (locked by the caller's transaction) once and re-plan with it only when
     `changed(plan, rechecks)` says the rows must change (issue 16); otherwise store only the plan's lab inputs
     (no history row). The same plan decides and is written. True when it re-planned."""
     doses = list(regimen.doses.exclude(status=DoseStatus.CANCELLED))
-    plan = _regimen_plan(regimen, doses, today)
+    plan = _regimen_plan(regimen, doses, today, lab_context)
     rechecks = list(regimen.lab_rechecks.all())
     if changed(plan, rechecks):
         planned = [d for d in doses if d.status == DoseStatus.PLANNED]
