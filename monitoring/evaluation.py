@@ -40,6 +40,7 @@ from regimens.models import LabRecheck, RecheckStatus, Regimen, RegimenStatus
 from regimens.schedule import LabContext, Plan
 from regimens.selectors import current_regimen, enrolled_at_maintenance, regimen_t0
 from regimens.services import lab_inputs, regimen_replan_if_changed
+from tracker import bulk
 from tracker.clock import local_date
 
 log = logging.getLogger(__name__)
@@ -209,6 +210,7 @@ def complete_rechecks(patient: Patient, inp: Inputs) -> int:
         days.setdefault(q.analyte, []).append(local_date(q.collected_at, patient.timezone))
 
     done = 0
+    changed: list[LabRecheck] = []
     rechecks = LabRecheck.objects.filter(
         patient=patient, status__in=[RecheckStatus.DUE, RecheckStatus.OVERDUE, RecheckStatus.DONE]
     )
@@ -217,13 +219,18 @@ def complete_rechecks(patient: Patient, inp: Inputs) -> int:
         if recheck.status != RecheckStatus.DONE and answered:
             recheck.status = RecheckStatus.DONE
             recheck.completed_at = inp.at
-            recheck.save(update_fields=["status", "completed_at"])
+            changed.append(recheck)
             done += 1
         elif recheck.status == RecheckStatus.DONE and not answered and not recheck.close_note and recheck.analytes:
             if _answered_by_error(patient, recheck):
                 recheck.status = RecheckStatus.DUE
                 recheck.completed_at = None
-                recheck.save(update_fields=["status", "completed_at"])
+                changed.append(recheck)
+    if changed:
+        # One UPDATE and one INSERT of their history rows however many rechecks one result answers (a CBC answers
+        # several), instead of both per recheck.
+        bulk.update_rows(LabRecheck, changed, ["status", "completed_at"])
+        LabRecheck.history.bulk_history_create(changed, update=True, default_change_reason=None)
     return done
 
 
@@ -496,6 +503,7 @@ def evaluate_patient(patient_id: int, at: datetime | None = None) -> dict[str, A
                     evidence=evidence,
                     rule_id=finding.rule_id,
                     at=at,
+                    none_unresolved=current is None,  # open_alerts holds every unresolved alert of the patient
                 )
                 open_alerts[finding.kind] = current
                 if created:
