@@ -16,7 +16,8 @@ from datetime import date, datetime, timedelta
 from typing import Any
 
 from django.conf import settings
-from django.db import transaction
+from django.db import IntegrityError, transaction
+from django.db.models import Q
 from django.utils import timezone as djtz
 
 from monitoring import rules
@@ -255,32 +256,39 @@ def _s15_task(patient: Patient, inp: Inputs, finding: rules.Finding, regimen_id:
     # RULES §10 V-10: one recheck per (regimen, analyte set, window): an open recheck of the same analytes
     # whose window overlaps this one already asks for it.
     analytes = sorted(S15_ANALYTES)
+    open_overlapping = Q(
+        status__in=[RecheckStatus.DUE, RecheckStatus.OVERDUE],
+        window_start__lte=inp.today + timedelta(days=window),
+        window_end__gte=inp.today,
+    )
+    # One query for both: the open rechecks that overlap, and this day's task if it exists in any status.
+    found = list(LabRecheck.objects.filter(Q(key=key) | open_overlapping, regimen_id=regimen_id))
     open_same = [
         r
-        for r in LabRecheck.objects.filter(
-            regimen_id=regimen_id,
-            status__in=[RecheckStatus.DUE, RecheckStatus.OVERDUE],
-            window_start__lte=inp.today + timedelta(days=window),
-            window_end__gte=inp.today,
-        )
-        if sorted(r.analytes) == analytes
+        for r in found
+        if r.status in (RecheckStatus.DUE, RecheckStatus.OVERDUE)
+        and r.window_start <= inp.today + timedelta(days=window)
+        and r.window_end >= inp.today
+        and sorted(r.analytes) == analytes
     ]
-    if open_same:
+    if open_same or any(r.key == key for r in found):
         return False
-    _, created = LabRecheck.objects.get_or_create(
-        regimen_id=regimen_id,
-        key=key,
-        defaults={
-            "patient": patient,
-            "rule": "L-9",
-            "due_date": inp.today,
-            "window_start": inp.today,
-            "window_end": inp.today + timedelta(days=window),
-            "analytes": list(S15_ANALYTES),
-            "description": f"Ferritin and folate: poor response ({finding.rule_id}), S-15",
-        },
-    )
-    return created
+    try:
+        with transaction.atomic():
+            LabRecheck.objects.create(
+                regimen_id=regimen_id,
+                key=key,
+                patient=patient,
+                rule="L-9",
+                due_date=inp.today,
+                window_start=inp.today,
+                window_end=inp.today + timedelta(days=window),
+                analytes=list(S15_ANALYTES),
+                description=f"Ferritin and folate: poor response ({finding.rule_id}), S-15",
+            )
+    except IntegrityError:
+        return False  # a concurrent evaluation created it first (recheck_key_unique)
+    return True
 
 
 def _plan_inputs_unchanged(regimen: Regimen, inp: Inputs) -> bool:
