@@ -697,6 +697,19 @@ def lock_regimen(regimen: Regimen) -> Regimen:
     return lock_regimen_id(regimen.pk)
 
 
+def lock_regimen_to_plan(regimen: Regimen) -> Regimen:
+    """lock_regimen for a caller that only plans it (regimen_replan_if_changed): the protocol's phases and recheck
+    steps are not prefetched, since its plan reads them only for a regimen stored without a protocol snapshot
+    (regimen_plan_data), which then reads them itself."""
+    locked: Regimen = (
+        Regimen.objects.select_related("patient__clinic", "protocol")
+        .prefetch_related("decisions")
+        .select_for_update(of=("self",))
+        .get(pk=regimen.pk)
+    )
+    return locked
+
+
 def require_active(regimen: Regimen) -> None:
     if regimen.status != RegimenStatus.ACTIVE:
         raise ConflictError("regimen", f"the regimen is {regimen.get_status_display().lower()}")
