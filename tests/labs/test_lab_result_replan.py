@@ -23,16 +23,17 @@ pytestmark = pytest.mark.django_db
 # 30 before this change was 37 (the evaluation computed the regimen's plan, 9 queries, after every result); 28 since
 # the evaluation reuses the current regimen it read (and its patient) instead of reading both again; 21 since it reads
 # the results once for its rules and its plan check, reads the neurological flag's history and the first B12 (S-6)
-# only with neurological involvement, and the answer is no longer read back.
-POST_QUERIES = 21
+# only with neurological involvement, and the answer is no longer read back; 20 since the current regimen is read with
+# its T0 (the first dose given) in one query.
+POST_QUERIES = 20
 # The POST of a dose given, its re-plan and the evaluation after it: 37 (46 with a second plan computed, 39 with
-# the current regimen and its patient read twice); 32 with the evaluation's reads above.
-DOSE_POST_QUERIES = 32
+# the current regimen and its patient read twice); 31 with the evaluation's reads above.
+DOSE_POST_QUERIES = 31
 # The POST of a result that changes the lab flags and so re-plans: 38 since the evaluation locks the regimen first and
 # computes its plan once, to decide and to write (45 when it was computed twice, once before the lock); 26 since the
 # re-plan takes the results and facts the evaluation read, runs without a savepoint of its own and does not prefetch
-# the protocol's phases and steps (its snapshot has them).
-REPLAN_POST_QUERIES = 26
+# the protocol's phases and steps (its snapshot has them); 25 since the current regimen is read with its T0.
+REPLAN_POST_QUERIES = 25
 
 
 @pytest.fixture
@@ -174,9 +175,9 @@ def test_a_calendar_change_that_moves_the_first_dose_moves_the_stored_t0(patient
 
 # Issue 16, the cost of the POST itself (the whole request with the monitoring evaluation after its commit, the test
 # client authenticated without a token), pinned exactly, and the same with 1 or 30 results already stored. A result the
-# plan does not read (it opens an alert): 22, was 29. One that re-plans: 26, was 38.
-EXACT_POST_QUERIES = 22
-EXACT_REPLAN_POST_QUERIES = 26
+# plan does not read (it opens an alert): 21, was 29. One that re-plans: 25, was 38.
+EXACT_POST_QUERIES = 21
+EXACT_REPLAN_POST_QUERIES = 25
 
 
 def _prior_results(patient: Patient, count: int) -> None:
