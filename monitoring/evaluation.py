@@ -85,9 +85,10 @@ def load_inputs(patient: Patient, at: datetime) -> Inputs:
         regimen.patient = patient  # the same row, already read: regimen_t0 needs its time zone
     t0 = None if regimen is None else regimen_t0(regimen)
     enrolled = regimen is not None and enrolled_at_maintenance(regimen)
-    # RULES §10 V-14: a result marked entered in error is read by no rule. One query for the rules (up to `at`) and
-    # the recheck plan (every collection time, see _plan_labs).
-    all_rows = list(LabResult.objects.filter(patient=patient, error_recorded_at__isnull=True))
+    # RULES §10 V-14: a result marked entered in error is read by no rule. One query for the rules (up to `at`), the
+    # recheck plan (every collection time, see _plan_labs) and the ids of those entered in error (_errored_result_ids).
+    every = list(LabResult.objects.filter(patient=patient))
+    all_rows = [r for r in every if r.error_recorded_at is None]
     rows = [r for r in all_rows if r.collected_at <= at]
     facts = list(PatientFact.objects.filter(patient=patient))
     pregnant = pregnant_on(facts, today)
@@ -125,6 +126,7 @@ def load_inputs(patient: Patient, at: datetime) -> Inputs:
         neuro_flag_since=neuro_flag_set_at([patient.pk]).get(patient.pk) if patient.neurological_involvement else None,
         regimen=regimen,
         all_rows=all_rows,
+        errored_ids=frozenset(r.pk for r in every if r.error_recorded_at is not None),
     )
 
 
@@ -393,16 +395,11 @@ def cited_results(evidence: Any) -> set[int]:
     return {i for i in ids if isinstance(i, int)}
 
 
-def _errored_result_ids(patient: Patient, alerts: Any) -> set[int]:
-    """The results entered in error (RULES §10 V-14) among those the open alerts cite (no query without any)."""
-    cited = set().union(*(cited_results(a.evidence) for a in alerts))
-    if not cited:
-        return set()
-    return set(
-        LabResult.objects.filter(patient=patient, pk__in=cited, error_recorded_at__isnull=False).values_list(
-            "pk", flat=True
-        )
-    )
+def _errored_result_ids(inp: Inputs, alerts: Any) -> set[int]:
+    """The results entered in error (RULES §10 V-14) among those the open alerts cite (no query: load_inputs read
+    the patient's results entered in error with the others)."""
+    cited: set[int] = set().union(*(cited_results(a.evidence) for a in alerts))
+    return cited & inp.errored_ids
 
 
 def evaluate_patient(patient_id: int, at: datetime | None = None) -> dict[str, Any]:
@@ -477,7 +474,7 @@ def evaluate_patient(patient_id: int, at: datetime | None = None) -> dict[str, A
             .select_related("acknowledged_by")
         }
         summary["superseded"] = _supersede_previous_regimen(open_alerts, inp, at)
-        errored = _errored_result_ids(patient, open_alerts.values())
+        errored = _errored_result_ids(inp, open_alerts.values())
         for finding in [*findings, *extra]:
             evidence = _evidence_ids(inp, finding) if finding in findings else finding.evidence
             current = open_alerts.get(finding.kind)

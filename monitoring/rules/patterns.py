@@ -84,6 +84,8 @@ class Inputs:
     # Every row of the patient not entered in error, also those collected after `at` (the rules read `stored`
     # and `qualitative`, which stop at `at`): what the recheck plan reads (monitoring.inputs.lab_context_read).
     all_rows: list[Any] = field(default_factory=list)
+    # The ids of the patient's results entered in error (RULES §10 V-14), which no rule reads.
+    errored_ids: frozenset[int] = frozenset()
 
     @property
     def results(self) -> tuple[Result, ...]:
