@@ -16,11 +16,12 @@ from datetime import date, datetime, timedelta
 from typing import Any
 
 from django.conf import settings
-from django.db import transaction
+from django.db import IntegrityError, transaction
+from django.db.models import Q
 from django.utils import timezone as djtz
 
 from monitoring import rules
-from monitoring.inputs import lab_context, rule_settings, stored_results
+from monitoring.inputs import lab_context_read, rule_settings, stored_results
 from monitoring.rules.base import fmt
 from monitoring.rules.patterns import (
     Inputs,
@@ -37,9 +38,10 @@ from patients.labs.analytes import AnalyteError, resolve
 from patients.models import FactKind, LabResult, Patient, PatientFact
 from patients.selectors import pregnant_on
 from regimens.models import LabRecheck, RecheckStatus, Regimen, RegimenStatus
-from regimens.schedule import Plan
+from regimens.schedule import LabContext, Plan
 from regimens.selectors import current_regimen, enrolled_at_maintenance, regimen_t0
 from regimens.services import lab_inputs, regimen_replan_if_changed
+from tracker import bulk
 from tracker.clock import local_date
 
 log = logging.getLogger(__name__)
@@ -83,8 +85,11 @@ def load_inputs(patient: Patient, at: datetime) -> Inputs:
         regimen.patient = patient  # the same row, already read: regimen_t0 needs its time zone
     t0 = None if regimen is None else regimen_t0(regimen)
     enrolled = regimen is not None and enrolled_at_maintenance(regimen)
-    # RULES §10 V-14: a result marked entered in error is read by no rule.
-    rows = list(LabResult.objects.filter(patient=patient, collected_at__lte=at, error_recorded_at__isnull=True))
+    # RULES §10 V-14: a result marked entered in error is read by no rule. One query for the rules (up to `at`), the
+    # recheck plan (every collection time, see _plan_labs) and the ids of those entered in error (_errored_result_ids).
+    every = list(LabResult.objects.filter(patient=patient))
+    all_rows = [r for r in every if r.error_recorded_at is None]
+    rows = [r for r in all_rows if r.collected_at <= at]
     facts = list(PatientFact.objects.filter(patient=patient))
     pregnant = pregnant_on(facts, today)
     transfusions = tuple(
@@ -117,8 +122,11 @@ def load_inputs(patient: Patient, at: datetime) -> Inputs:
         # S-3 (§10 V-7): the one pre-treatment B12 answer (also the trends' and /b12-status/'s).
         b12=pre_treatment_b12(rows, t0, patient.timezone).verdict,
         qualitative=[r for r in rows if r.value_canonical is None],
-        neuro_flag_since=neuro_flag_set_at([patient.pk]).get(patient.pk),
+        # The flag is on the row just read (evaluate_patient locks and reads it): its history only when it is on.
+        neuro_flag_since=neuro_flag_set_at([patient.pk]).get(patient.pk) if patient.neurological_involvement else None,
         regimen=regimen,
+        all_rows=all_rows,
+        errored_ids=frozenset(r.pk for r in every if r.error_recorded_at is not None),
     )
 
 
@@ -160,9 +168,10 @@ def target_met_evidence(inp: Inputs, kind: str) -> dict[str, Any]:
 # --- the evaluation ------------------------------------------------------------------------------------
 
 
-def _first_b12_at(patient: Patient) -> datetime | None:
-    """The first B12 recorded (dose given, B12 medication, or the last dose before an enrolment), S-6(a)."""
-    return first_b12_at([patient.pk]).get(patient.pk)
+def _first_b12_at(patient: Patient) -> Callable[[], datetime | None]:
+    """The first B12 recorded (dose given, B12 medication, or the last dose before an enrolment), S-6(a), read
+    when asked (three queries; S-6 asks only for a patient with neurological involvement)."""
+    return lambda: first_b12_at([patient.pk]).get(patient.pk)
 
 
 # RULES §10 V-10: L-11 is met by B12 (total or active) *or* MMA; its other analytes (the CBC) are all needed.
@@ -204,6 +213,7 @@ def complete_rechecks(patient: Patient, inp: Inputs) -> int:
         days.setdefault(q.analyte, []).append(local_date(q.collected_at, patient.timezone))
 
     done = 0
+    changed: list[LabRecheck] = []
     rechecks = LabRecheck.objects.filter(
         patient=patient, status__in=[RecheckStatus.DUE, RecheckStatus.OVERDUE, RecheckStatus.DONE]
     )
@@ -212,13 +222,18 @@ def complete_rechecks(patient: Patient, inp: Inputs) -> int:
         if recheck.status != RecheckStatus.DONE and answered:
             recheck.status = RecheckStatus.DONE
             recheck.completed_at = inp.at
-            recheck.save(update_fields=["status", "completed_at"])
+            changed.append(recheck)
             done += 1
         elif recheck.status == RecheckStatus.DONE and not answered and not recheck.close_note and recheck.analytes:
             if _answered_by_error(patient, recheck):
                 recheck.status = RecheckStatus.DUE
                 recheck.completed_at = None
-                recheck.save(update_fields=["status", "completed_at"])
+                changed.append(recheck)
+    if changed:
+        # One UPDATE and one INSERT of their history rows however many rechecks one result answers (a CBC answers
+        # several), instead of both per recheck.
+        bulk.update_rows(LabRecheck, changed, ["status", "completed_at"])
+        LabRecheck.history.bulk_history_create(changed, update=True, default_change_reason=None)
     return done
 
 
@@ -243,32 +258,39 @@ def _s15_task(patient: Patient, inp: Inputs, finding: rules.Finding, regimen_id:
     # RULES §10 V-10: one recheck per (regimen, analyte set, window): an open recheck of the same analytes
     # whose window overlaps this one already asks for it.
     analytes = sorted(S15_ANALYTES)
+    open_overlapping = Q(
+        status__in=[RecheckStatus.DUE, RecheckStatus.OVERDUE],
+        window_start__lte=inp.today + timedelta(days=window),
+        window_end__gte=inp.today,
+    )
+    # One query for both: the open rechecks that overlap, and this day's task if it exists in any status.
+    found = list(LabRecheck.objects.filter(Q(key=key) | open_overlapping, regimen_id=regimen_id))
     open_same = [
         r
-        for r in LabRecheck.objects.filter(
-            regimen_id=regimen_id,
-            status__in=[RecheckStatus.DUE, RecheckStatus.OVERDUE],
-            window_start__lte=inp.today + timedelta(days=window),
-            window_end__gte=inp.today,
-        )
-        if sorted(r.analytes) == analytes
+        for r in found
+        if r.status in (RecheckStatus.DUE, RecheckStatus.OVERDUE)
+        and r.window_start <= inp.today + timedelta(days=window)
+        and r.window_end >= inp.today
+        and sorted(r.analytes) == analytes
     ]
-    if open_same:
+    if open_same or any(r.key == key for r in found):
         return False
-    _, created = LabRecheck.objects.get_or_create(
-        regimen_id=regimen_id,
-        key=key,
-        defaults={
-            "patient": patient,
-            "rule": "L-9",
-            "due_date": inp.today,
-            "window_start": inp.today,
-            "window_end": inp.today + timedelta(days=window),
-            "analytes": list(S15_ANALYTES),
-            "description": f"Ferritin and folate: poor response ({finding.rule_id}), S-15",
-        },
-    )
-    return created
+    try:
+        with transaction.atomic():
+            LabRecheck.objects.create(
+                regimen_id=regimen_id,
+                key=key,
+                patient=patient,
+                rule="L-9",
+                due_date=inp.today,
+                window_start=inp.today,
+                window_end=inp.today + timedelta(days=window),
+                analytes=list(S15_ANALYTES),
+                description=f"Ferritin and folate: poor response ({finding.rule_id}), S-15",
+            )
+    except IntegrityError:
+        return False  # a concurrent evaluation created it first (recheck_key_unique)
+    return True
 
 
 def _plan_inputs_unchanged(regimen: Regimen, inp: Inputs) -> bool:
@@ -286,7 +308,13 @@ def _plan_inputs_unchanged(regimen: Regimen, inp: Inputs) -> bool:
     if stored is None or horizon_come:
         return False
     t0 = date.fromisoformat(stored["t0"]) if stored.get("t0") else None
-    return bool(lab_inputs(t0, lab_context(inp.patient, t0, facts=inp.facts)) == stored)
+    return bool(lab_inputs(t0, _plan_labs(inp)(inp.patient, t0)) == stored)
+
+
+def _plan_labs(inp: Inputs) -> Callable[[Patient, date | None], LabContext]:
+    """monitoring.inputs.lab_context from the rows and facts `inp` read (no queries): what the recheck plan
+    reads of the results, for the check above and for the re-plan."""
+    return lab_context_read(inp.all_rows, inp.facts)
 
 
 def _recheck_plan_changed(plan: Plan, rechecks: list[LabRecheck]) -> bool:
@@ -367,16 +395,11 @@ def cited_results(evidence: Any) -> set[int]:
     return {i for i in ids if isinstance(i, int)}
 
 
-def _errored_result_ids(patient: Patient, alerts: Any) -> set[int]:
-    """The results entered in error (RULES §10 V-14) among those the open alerts cite (no query without any)."""
-    cited = set().union(*(cited_results(a.evidence) for a in alerts))
-    if not cited:
-        return set()
-    return set(
-        LabResult.objects.filter(patient=patient, pk__in=cited, error_recorded_at__isnull=False).values_list(
-            "pk", flat=True
-        )
-    )
+def _errored_result_ids(inp: Inputs, alerts: Any) -> set[int]:
+    """The results entered in error (RULES §10 V-14) among those the open alerts cite (no query: load_inputs read
+    the patient's results entered in error with the others)."""
+    cited: set[int] = set().union(*(cited_results(a.evidence) for a in alerts))
+    return cited & inp.errored_ids
 
 
 def evaluate_patient(patient_id: int, at: datetime | None = None) -> dict[str, Any]:
@@ -396,7 +419,9 @@ def evaluate_patient(patient_id: int, at: datetime | None = None) -> dict[str, A
         if (
             regimen is not None
             and not _plan_inputs_unchanged(regimen, inp)
-            and regimen_replan_if_changed(regimen=regimen, today=inp.today, changed=_recheck_plan_changed)
+            and regimen_replan_if_changed(
+                regimen=regimen, today=inp.today, changed=_recheck_plan_changed, lab_context=_plan_labs(inp)
+            )
         ):
             # New baseline or follow-up results change the conditional rechecks (L-1, L-4, L-4b, L-5).
             summary["replanned"] = True
@@ -449,7 +474,7 @@ def evaluate_patient(patient_id: int, at: datetime | None = None) -> dict[str, A
             .select_related("acknowledged_by")
         }
         summary["superseded"] = _supersede_previous_regimen(open_alerts, inp, at)
-        errored = _errored_result_ids(patient, open_alerts.values())
+        errored = _errored_result_ids(inp, open_alerts.values())
         for finding in [*findings, *extra]:
             evidence = _evidence_ids(inp, finding) if finding in findings else finding.evidence
             current = open_alerts.get(finding.kind)
@@ -483,6 +508,7 @@ def evaluate_patient(patient_id: int, at: datetime | None = None) -> dict[str, A
                     evidence=evidence,
                     rule_id=finding.rule_id,
                     at=at,
+                    none_unresolved=current is None,  # open_alerts holds every unresolved alert of the patient
                 )
                 open_alerts[finding.kind] = current
                 if created:

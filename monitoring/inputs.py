@@ -178,8 +178,24 @@ def lab_context(patient: Patient, t0: date | None, facts: Sequence[PatientFact] 
     ).only(
         "id", "analyte", "value_canonical", "collected_at", "ref_low", "ref_high"
     )
-    results = [s.result for s in stored_results(rows, patient.timezone)]
-    return lab_context_from(patient, t0, results, facts)
+    return lab_context_read(rows, facts)(patient, t0)
+
+
+def lab_context_read(
+    rows: Iterable[LabResult], facts: Sequence[PatientFact]
+) -> Callable[[Patient, date | None], LabContext]:
+    """`lab_context` of one patient from rows already read (no queries): `rows` are the patient's results not
+    entered in error, whatever their collection time (qualitative rows are left out here, as lab_context does),
+    `facts` all of the patient's facts. The monitoring evaluation reads both once for its rules and its re-plan."""
+    rows = list(rows)
+
+    def context(patient: Patient, t0: date | None) -> LabContext:
+        if t0 is None:
+            return lab_context_from(patient, None, [], list(facts))
+        results = [s.result for s in stored_results(rows, patient.timezone)]
+        return lab_context_from(patient, t0, results, list(facts))
+
+    return context
 
 
 def lab_context_loader(patients: Iterable[Patient]) -> Callable[[Patient, date | None], LabContext]:
@@ -196,9 +212,6 @@ def lab_context_loader(patients: Iterable[Patient]) -> Callable[[Patient, date |
         rows[row.patient_id].append(row)
 
     def context(patient: Patient, t0: date | None) -> LabContext:
-        if t0 is None:
-            return lab_context_from(patient, None, [], facts[patient.pk])
-        results = [s.result for s in stored_results(rows[patient.pk], patient.timezone)]
-        return lab_context_from(patient, t0, results, facts[patient.pk])
+        return lab_context_read(rows[patient.pk], facts[patient.pk])(patient, t0)
 
     return context

@@ -91,8 +91,13 @@ def alert_raise(
     evidence: dict[str, Any] | None = None,
     rule_id: str = "",
     at: datetime | None = None,
+    none_unresolved: bool = False,
 ) -> tuple[Alert, bool]:
     """Open an alert, or return the unresolved one of the same kind. Returns (alert, created).
+
+    `none_unresolved`: the caller has just read, in its transaction, that the patient has no unresolved alert of
+    `kind` (the monitoring evaluation), so it is not looked up again before the INSERT; one that another
+    transaction opened meanwhile is found by the unique constraint and then treated as below.
 
     The finding behind it fires now, so on an existing alert:
     - a higher severity raises it (message and evidence updated), so an escalating condition is visible
@@ -104,37 +109,45 @@ def alert_raise(
     """
     at = at or timezone.now()
     evidence = evidence or {}
-    existing = Alert.objects.select_for_update().filter(patient=patient, kind=kind).exclude(
+    existing = None if none_unresolved else _unresolved_locked(patient, kind)
+    if existing is None:
+        try:
+            with transaction.atomic():
+                alert = Alert.objects.create(
+                    patient=patient,
+                    kind=kind,
+                    severity=severity,
+                    message=message,
+                    action_text=action_text,
+                    evidence=evidence,
+                    rule_id=rule_id,
+                    opened_at=at,
+                )
+        except IntegrityError:
+            # A concurrent transaction opened the same kind first: the constraint keeps one.
+            existing = _unresolved_locked(patient, kind) if none_unresolved else None
+            if existing is None:
+                return Alert.objects.get(patient=patient, kind=kind, status__in=["open", "acknowledged"]), False
+        else:
+            events.announce("alert.opened", alert=alert)
+            return alert, True
+    _raise_existing(
+        existing,
+        severity=severity,
+        message=message,
+        action_text=action_text,
+        evidence=evidence,
+        rule_id=rule_id,
+        at=at,
+    )
+    return existing, False
+
+
+def _unresolved_locked(patient: Patient, kind: str) -> Alert | None:
+    """The patient's unresolved alert of `kind`, locked for the caller's transaction."""
+    return Alert.objects.select_for_update().filter(patient=patient, kind=kind).exclude(
         status=AlertStatus.RESOLVED
     ).first()
-    if existing is not None:
-        _raise_existing(
-            existing,
-            severity=severity,
-            message=message,
-            action_text=action_text,
-            evidence=evidence,
-            rule_id=rule_id,
-            at=at,
-        )
-        return existing, False
-    try:
-        with transaction.atomic():
-            alert = Alert.objects.create(
-                patient=patient,
-                kind=kind,
-                severity=severity,
-                message=message,
-                action_text=action_text,
-                evidence=evidence,
-                rule_id=rule_id,
-                opened_at=at,
-            )
-    except IntegrityError:
-        # A concurrent transaction opened the same kind first: the constraint keeps one.
-        return Alert.objects.get(patient=patient, kind=kind, status__in=["open", "acknowledged"]), False
-    events.announce("alert.opened", alert=alert)
-    return alert, True
 
 
 @dataclass(frozen=True)

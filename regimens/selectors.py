@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 from typing import Any
 
-from django.db.models import Count, Prefetch, Q, QuerySet
+from django.db.models import Count, OuterRef, Prefetch, Q, QuerySet, Subquery
 from django.utils import timezone as djtz
 
 from patients.models import Clinic, ClosedDate
@@ -91,7 +91,11 @@ def current_regimen(patient: Any) -> Regimen | None:
     """RULES §10 V-1: the regimen whose T0 and baseline the rules use: the patient's active regimen, else the
     latest one (by start date, then the later entry). A stopped or completed regimen stays current until
     another starts, so its windows still judge the results that follow it."""
-    regimens = Regimen.objects.filter(patient=patient).order_by("-start_date", "-id")
+    regimens = (
+        Regimen.objects.filter(patient=patient)
+        .annotate(first_given_at=Subquery(_first_given(OuterRef("pk"))))
+        .order_by("-start_date", "-id")
+    )
     active = regimens.filter(status=RegimenStatus.ACTIVE).first()
     return active if active is not None else regimens.first()
 
@@ -102,6 +106,16 @@ def current_among(regimens: Iterable[Regimen]) -> Regimen | None:
     ordered = list(regimens)
     active = next((r for r in ordered if r.status == RegimenStatus.ACTIVE), None)
     return active if active is not None else next(iter(ordered), None)
+
+
+def _first_given(regimen: Any) -> QuerySet[ScheduledDose, Any]:
+    """When the first dose of `regimen` counted for T0 was given (a queryset of at most one value): doses entered
+    in error, not given or cancelled do not count."""
+    return (
+        ScheduledDose.objects.filter(regimen=regimen, status=DoseStatus.GIVEN, administered_at__isnull=False)
+        .order_by("administered_at")
+        .values_list("administered_at", flat=True)[:1]
+    )
 
 
 def enrolled_at_maintenance(regimen: Regimen) -> bool:
@@ -121,16 +135,13 @@ def regimen_t0(regimen: Regimen, doses: Iterable[ScheduledDose] | None = None) -
     `doses`: the regimen's doses already read (the patient page), instead of a query.
     """
     first: datetime | None
-    if doses is None:
-        first = (
-            regimen.doses.filter(status=DoseStatus.GIVEN, administered_at__isnull=False)
-            .order_by("administered_at")
-            .values_list("administered_at", flat=True)
-            .first()
-        )
-    else:
+    if doses is not None:
         given = [d.administered_at for d in doses if d.status == DoseStatus.GIVEN and d.administered_at is not None]
         first = min(given, default=None)
+    elif hasattr(regimen, "first_given_at"):
+        first = regimen.first_given_at  # read with the regimen by current_regimen
+    else:
+        first = _first_given(regimen.pk).first()
     t0 = None if first is None else local_date(first, regimen.patient.timezone)
     if enrolled_at_maintenance(regimen):
         try:

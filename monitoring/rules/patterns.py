@@ -12,7 +12,7 @@ monitoring/evaluation.py loads the `Inputs` and turns the findings into alerts.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from decimal import Decimal
@@ -81,6 +81,11 @@ class Inputs:
     neuro_flag_since: datetime | None = None
     # The current regimen (RULES §10 V-1, regimens.selectors.current_regimen) the loader read, or None.
     regimen: Any = None
+    # Every row of the patient not entered in error, also those collected after `at` (the rules read `stored`
+    # and `qualitative`, which stop at `at`): what the recheck plan reads (monitoring.inputs.lab_context_read).
+    all_rows: list[Any] = field(default_factory=list)
+    # The ids of the patient's results entered in error (RULES §10 V-14), which no rule reads.
+    errored_ids: frozenset[int] = frozenset()
 
     @property
     def results(self) -> tuple[Result, ...]:
@@ -300,14 +305,15 @@ def neuro_treatment_start(fact_recorded_at: datetime | None, flag_since: datetim
     return min(known) if known else None
 
 
-def neuro_treatment_delay(inp: Inputs, first_b12: datetime | None) -> Finding | None:
+def neuro_treatment_delay(inp: Inputs, first_b12_at: Callable[[], datetime | None]) -> Finding | None:
     """S-6: (a) HIGH when no B12 was given within the delay after symptoms were recorded or the neurological-
     involvement flag set (§10 V-5); (b) an INFO note when the symptoms began more than 3 months before the
-    first dose."""
+    first dose. `first_b12_at` (queries) is asked only when neurological involvement is known."""
     fact = fact_present(inp.facts, "neuro_symptoms")
     start = neuro_treatment_start(fact.recorded_at if fact is not None else None, inp.neuro_flag_since)
     if start is None:
         return None
+    first_b12 = first_b12_at()
     hours = inp.settings.neuro_treatment_delay_hours
     if neuro_treatment_overdue(start, first_b12, inp.at, hours):
         return neuro_treatment_overdue_finding(

@@ -160,8 +160,12 @@ class LabResultViewSet(
         patient, analyte, collection time, value and lab) answers 200 with that row instead of storing it twice."""
         data = _valid(LabResultCreateSerializer(data=request.data, context=self.get_serializer_context()))
         result, created = lab_result_record(entered_by=request.user, **data)
-        code = status.HTTP_201_CREATED if created else status.HTTP_200_OK
-        return Response(self._created([result])[0], status=code)
+        if created:
+            # The row as just written (its patient checked by the input serializer, entered by this user): the
+            # same JSON as reading it back, without reading it back.
+            body = LabResultSerializer(result, context=self.get_serializer_context()).data
+            return Response(body, status=status.HTTP_201_CREATED)
+        return Response(self._created([result])[0], status=status.HTTP_200_OK)
 
     @extend_schema(request=LabPanelCreateSerializer, responses={201: LabResultSerializer(many=True), 400: ERRORS})
     @action(detail=False, methods=["post"])

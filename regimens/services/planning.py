@@ -494,8 +494,11 @@ def _held(doses: Iterable[ScheduledDose], today: date) -> tuple[schedule.HeldDos
     )
 
 
-def _regimen_plan(regimen: Regimen, doses: list[ScheduledDose], today: date) -> schedule.Plan:
-    """The plan of `regimen` from its own protocol copy, calendar, decisions and `doses` (not cancelled)."""
+def _regimen_plan(
+    regimen: Regimen, doses: list[ScheduledDose], today: date, lab_context: LabContextFunction | None = None
+) -> schedule.Plan:
+    """The plan of `regimen` from its own protocol copy, calendar, decisions and `doses` (not cancelled); the lab
+    flags from `lab_context` when the caller has read them already (else asked of the app that reads results)."""
     return build_plan(
         data=regimen_plan_data(regimen),
         options=regimen.options,
@@ -506,6 +509,7 @@ def _regimen_plan(regimen: Regimen, doses: list[ScheduledDose], today: date) -> 
         decisions=_decisions(regimen),
         patient=regimen.patient,
         held=_held(doses, today),
+        lab_context=lab_context,
     )
 
 
@@ -529,12 +533,13 @@ def replan_when(
     today: date,
     changed: Callable[[schedule.Plan, list[LabRecheck]], bool],
     cause: str = "re-plan",
+    lab_context: LabContextFunction | None = None,
 ) -> bool:
     """Compute the plan of `regimen` (locked by the caller's transaction) once and re-plan with it only when
     `changed(plan, rechecks)` says the rows must change (issue 16); otherwise store only the plan's lab inputs
     (no history row). The same plan decides and is written. True when it re-planned."""
     doses = list(regimen.doses.exclude(status=DoseStatus.CANCELLED))
-    plan = _regimen_plan(regimen, doses, today)
+    plan = _regimen_plan(regimen, doses, today, lab_context)
     rechecks = list(regimen.lab_rechecks.all())
     if changed(plan, rechecks):
         planned = [d for d in doses if d.status == DoseStatus.PLANNED]
@@ -690,6 +695,19 @@ def lock_regimen_id(regimen_id: int) -> Regimen:
 
 def lock_regimen(regimen: Regimen) -> Regimen:
     return lock_regimen_id(regimen.pk)
+
+
+def lock_regimen_to_plan(regimen: Regimen) -> Regimen:
+    """lock_regimen for a caller that only plans it (regimen_replan_if_changed): the protocol's phases and recheck
+    steps are not prefetched, since its plan reads them only for a regimen stored without a protocol snapshot
+    (regimen_plan_data), which then reads them itself."""
+    locked: Regimen = (
+        Regimen.objects.select_related("patient__clinic", "protocol")
+        .prefetch_related("decisions")
+        .select_for_update(of=("self",))
+        .get(pk=regimen.pk)
+    )
+    return locked
 
 
 def require_active(regimen: Regimen) -> None:

@@ -30,10 +30,12 @@ from regimens.models import (
     ReviewOutcome,
 )
 from regimens.services.planning import (
+    LabContextFunction,
     apply_progress,
     build_plan,
     clinic_calendar,
     lock_regimen,
+    lock_regimen_to_plan,
     plan_data_from_snapshot,
     protocol_snapshot,
     recorded_by,
@@ -364,15 +366,26 @@ def regimen_replan(*, regimen: Regimen, today: date | None = None) -> Regimen:
 
 
 def regimen_replan_if_changed(
-    *, regimen: Regimen, today: date, changed: Callable[[schedule.Plan, list[LabRecheck]], bool]
+    *,
+    regimen: Regimen,
+    today: date,
+    changed: Callable[[schedule.Plan, list[LabRecheck]], bool],
+    lab_context: LabContextFunction | None = None,
 ) -> bool:
     """Re-plan after new lab results or facts only when `changed(plan, rechecks)` (issue 16): the regimen is
-    locked first, so its plan is computed once, to decide and to write. True when it re-planned."""
-    with transaction.atomic():
-        regimen = lock_regimen(regimen)
+    locked first, so its plan is computed once, to decide and to write. True when it re-planned. `lab_context`:
+    the lab flags from results and facts the caller read in its transaction (the monitoring evaluation), instead
+    of reading them again.
+
+    Part of the caller's transaction when there is one (no savepoint: nothing here is retried on an error, which
+    undoes the caller's work too), else its own."""
+    with transaction.atomic(savepoint=False):
+        regimen = lock_regimen_to_plan(regimen)
         if regimen.status != RegimenStatus.ACTIVE:
             return False
-        return replan_when(regimen, today, changed, cause="new clinical data (lab results or facts)")
+        return replan_when(
+            regimen, today, changed, cause="new clinical data (lab results or facts)", lab_context=lab_context
+        )
 
 
 def regimens_extend_horizons(*, at: datetime) -> dict[str, int]:
