@@ -1028,7 +1028,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.reuse:
         reused = read_rows(args.patients) if only & set(READ_KEYS) else []
         reused += [lab_post_row(args.lab_posts)] if "lab-post" in only else []
-        write(merge([r for r in reused if r.key in only], args.patients), args.patients, args.replan_patients)
+        # The calendar change's row is kept: its size is the kept run's.
+        replan = int(load_kept(args.patients)[1].get("replan_patients", args.replan_patients)) if kept(
+            args.patients
+        ).exists() else args.replan_patients
+        write(merge([r for r in reused if r.key in only], args.patients), args.patients, replan)
         return 0
     from bench.bench_replan import measure
     from bench.bench_sweep import AT
