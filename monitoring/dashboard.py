@@ -20,6 +20,7 @@ from django.db.models import Aggregate, Count, F, FloatField, Min, Q
 from django.db.models.functions import Extract
 from django.utils import timezone
 
+from monitoring import portable
 from monitoring.normalization import day_bands, normalization_summary
 from notifications.management.commands.queue_health import queue_health
 from notifications.models import Alert, AlertKind, AlertStatus, Delivery, DeliveryStatus, Purpose, Severity
@@ -223,20 +224,23 @@ def _adherence(clinic: Clinic, start: date, end: date, grace: Grace) -> dict[str
         due_date__range=(start, end),
         status__in=[DoseStatus.GIVEN, DoseStatus.NOT_GIVEN, DoseStatus.PLANNED],
     )
-    rows = _rows(
-        ADHERENCE_SQL,
-        {
-            "clinic": clinic.pk,
-            "start": start,
-            "end": end,
-            "zone": clinic.timezone,
-            "days": grace.days,
-            "neuro_days": grace.neuro_days,
-            "given": DoseStatus.GIVEN.value,
-            "not_given": DoseStatus.NOT_GIVEN.value,
-            "planned": DoseStatus.PLANNED.value,
-        },
-    )
+    if connection.vendor != "postgresql":  # SQLite (`make run`'s demo): the same rows counted in Python
+        rows = portable.adherence_rows(clinic, start, end, grace.days, grace.neuro_days)
+    else:
+        rows = _rows(
+            ADHERENCE_SQL,
+            {
+                "clinic": clinic.pk,
+                "start": start,
+                "end": end,
+                "zone": clinic.timezone,
+                "days": grace.days,
+                "neuro_days": grace.neuro_days,
+                "given": DoseStatus.GIVEN.value,
+                "not_given": DoseStatus.NOT_GIVEN.value,
+                "planned": DoseStatus.PLANNED.value,
+            },
+        )
     by_month = {row["month"]: row for row in rows}
     months = []
     for month in _months(start, end) if start <= end else []:
@@ -280,12 +284,19 @@ ORDER BY n DESC, a.kind
 
 def _outcomes(clinic: Clinic, period_from: datetime, period_to: datetime, today: date) -> dict[str, Any]:
     alerts = Alert.objects.filter(patient__clinic=clinic)
-    open_alerts = _rows(OPEN_ALERTS_SQL, {"clinic": clinic.pk, "open": AlertStatus.OPEN.value})
+    if connection.vendor == "postgresql":
+        open_alerts = _rows(OPEN_ALERTS_SQL, {"clinic": clinic.pk, "open": AlertStatus.OPEN.value})
+    else:  # SQLite (`make run`'s demo): two GROUP BYs
+        open_alerts = portable.open_alert_rows(clinic)
     by_severity = {r["severity"]: r["n"] for r in open_alerts if r["severity"] is not None}
     by_kind = [r for r in open_alerts if r["kind"] is not None]
-    acknowledged = alerts.filter(acknowledged_at__gte=period_from, acknowledged_at__lt=period_to).aggregate(
-        n=Count("id"), median=Median(Extract(F("acknowledged_at") - F("opened_at"), "epoch"))
-    )
+    in_period = alerts.filter(acknowledged_at__gte=period_from, acknowledged_at__lt=period_to)
+    if connection.vendor == "postgresql":
+        acknowledged = in_period.aggregate(
+            n=Count("id"), median=Median(Extract(F("acknowledged_at") - F("opened_at"), "epoch"))
+        )
+    else:  # SQLite (`make run`'s demo): the median of the few acknowledgements in Python
+        acknowledged = portable.acknowledgement_median(in_period)
     not_normalizing = alerts.filter(kind__in=NOT_NORMALIZING_KINDS, status__in=UNRESOLVED).aggregate(
         **{kind.value: Count("patient", distinct=True, filter=Q(kind=kind)) for kind in NOT_NORMALIZING_KINDS},
         patients=Count("patient", distinct=True),

@@ -33,6 +33,7 @@ from typing import Any
 
 from django.db import connection, transaction
 
+from monitoring import portable
 from monitoring.inputs import rule_settings
 from monitoring.rules.base import RuleSettings
 from patients.models import FactKind, Interpretation
@@ -184,6 +185,8 @@ def normalization_rows(clinic: Any, today: date, settings: RuleSettings | None =
     """Every measured patient's time to normalization of each analyte, by analyte, then MRN. One query."""
     settings = settings or rule_settings()
     cut = bands(settings)
+    if connection.vendor != "postgresql":  # SQLite (`make run`'s demo): the same rows read in Python
+        return portable.normalization_rows(clinic, today, settings)
     rows: list[PatientNormalization] = []
     measured = _fetch(MEASURED_SQL, _params(clinic, settings))
     for patient_id, mrn, given_name, family_name, analyte, t0, value, baseline_on, normalized_on in measured:
@@ -241,7 +244,14 @@ def normalization_summary(clinic: Any, today: date, settings: RuleSettings | Non
         "hb_target": targets["hemoglobin"][0],
         "plt_target": targets["platelets"][0],
     }
-    by_analyte = {row[0]: row[1:] for row in _fetch(summary_sql, params)}
+    if connection.vendor == "postgresql":
+        by_analyte = {row[0]: row[1:] for row in _fetch(summary_sql, params)}
+    else:  # SQLite (`make run`'s demo): the same counts in Python
+        by_analyte = portable.normalization_counts(
+            normalization_rows(clinic, today, settings),
+            {analyte: target for analyte, (target, _) in targets.items()},
+            [key for key, _, _ in cut],
+        )
     out: dict[str, Any] = {"bands": [{"band": key, "from": low, "to": high} for key, low, high in cut]}
     for analyte in ANALYTES:
         patients, normalized, past_target, median, on_target, judged, *per_band = by_analyte.get(
