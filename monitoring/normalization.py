@@ -21,11 +21,15 @@ fire", and so on. The target of each analyte is its own rule's window end (Hb: A
 
 One query whatever the clinic's size (monitoring/normalization.py MEASURED_SQL, every step an index lookup):
 the rows for the list behind the dashboard; the dashboard's distribution counts the same rows in PostgreSQL
-(`normalization_summary`), so it reads two rows whatever the clinic's size.
+(`normalization_summary`), so it reads two rows whatever the clinic's size. On another database (`make run`'s
+SQLite demo) the same rows and counts are worked out in Python from plain ORM reads (`_rows_in_python`,
+`_counts_in_python`; tests/monitoring/test_dashboard_portable.py checks both paths agree).
 """
 
 from __future__ import annotations
 
+import statistics
+from collections import defaultdict
 from dataclasses import asdict, dataclass
 from datetime import date
 from decimal import Decimal
@@ -33,11 +37,11 @@ from typing import Any
 
 from django.db import connection, transaction
 
-from monitoring import portable
 from monitoring.inputs import rule_settings
 from monitoring.rules.base import RuleSettings
-from patients.models import FactKind, Interpretation
-from regimens.models import DoseStatus, RegimenStatus
+from patients.models import FactKind, Interpretation, LabResult, PatientFact
+from regimens.models import DoseStatus, Regimen, RegimenStatus, ScheduledDose
+from tracker.clock import local_date
 
 ANALYTES = ("hemoglobin", "platelets")
 BELOW = (Interpretation.LOW.value, Interpretation.CRITICALLY_LOW.value)
@@ -186,7 +190,7 @@ def normalization_rows(clinic: Any, today: date, settings: RuleSettings | None =
     settings = settings or rule_settings()
     cut = bands(settings)
     if connection.vendor != "postgresql":  # SQLite (`make run`'s demo): the same rows read in Python
-        return portable.normalization_rows(clinic, today, settings)
+        return _rows_in_python(clinic, today, settings)
     rows: list[PatientNormalization] = []
     measured = _fetch(MEASURED_SQL, _params(clinic, settings))
     for patient_id, mrn, given_name, family_name, analyte, t0, value, baseline_on, normalized_on in measured:
@@ -247,7 +251,7 @@ def normalization_summary(clinic: Any, today: date, settings: RuleSettings | Non
     if connection.vendor == "postgresql":
         by_analyte = {row[0]: row[1:] for row in _fetch(summary_sql, params)}
     else:  # SQLite (`make run`'s demo): the same counts in Python
-        by_analyte = portable.normalization_counts(
+        by_analyte = _counts_in_python(
             normalization_rows(clinic, today, settings),
             {analyte: target for analyte, (target, _) in targets.items()},
             [key for key, _, _ in cut],
@@ -272,4 +276,114 @@ def normalization_summary(clinic: Any, today: date, settings: RuleSettings | Non
             "by_band": [{"band": key, "patients": n} for (key, _, _), n in zip(cut, per_band, strict=True)]
             + [{"band": NOT_YET, "patients": patients - normalized}],
         }
+    return out
+
+
+def _rows_in_python(clinic: Any, today: date, settings: RuleSettings) -> list[PatientNormalization]:
+    """normalization_rows (MEASURED_SQL's definitions) read patient by patient in Python: the path on databases
+    other than PostgreSQL (`make run`'s SQLite demo)."""
+    cut = bands(settings)
+    # 1. The patients' current regimens (V-1): the active one, else the latest by start date, then id; not
+    # entered by enrolment at maintenance.
+    current: dict[int, dict[str, Any]] = {}
+    for raw in (
+        Regimen.objects.filter(patient__clinic=clinic)
+        .order_by("patient_id", "-start_date", "-id")
+        .values("id", "patient_id", "status", "options", "patient__mrn", "patient__given_name",
+                "patient__family_name", "patient__timezone")
+    ):  # fmt: skip
+        row: dict[str, Any] = dict(raw)
+        held = current.get(row["patient_id"])
+        if held is None or (row["status"] == RegimenStatus.ACTIVE and held["status"] != RegimenStatus.ACTIVE):
+            current[row["patient_id"]] = row
+    enrolled = {
+        p for p, r in current.items() if isinstance(r["options"], dict) and r["options"].get("enrol") is not None
+    }
+    current = {p: r for p, r in current.items() if p not in enrolled}
+    # 2. T0: the first dose given in that regimen, on the patient's clock.
+    first_given: dict[int, Any] = {}
+    for regimen_id, at in (
+        ScheduledDose.objects.filter(patient__clinic=clinic, status=DoseStatus.GIVEN, administered_at__isnull=False)
+        .order_by("regimen_id", "administered_at")
+        .values_list("regimen_id", "administered_at")
+    ):
+        first_given.setdefault(regimen_id, at)
+    t0s = {
+        patient_id: local_date(first_given[held["id"]], held["patient__timezone"])
+        for patient_id, held in current.items()
+        if held["id"] in first_given
+    }
+    # 3. Their Hb and platelet results (not entered in error), oldest first; 4. transfusion dates (§3.6).
+    results: dict[tuple[int, str], list[tuple[date, str, Any]]] = defaultdict(list)
+    for patient_id, analyte, at, interpretation, value in (
+        LabResult.objects.filter(patient__clinic=clinic, analyte__in=ANALYTES, error_recorded_at__isnull=True)
+        .order_by("patient_id", "analyte", "collected_at", "id")
+        .values_list("patient_id", "analyte", "collected_at", "interpretation", "value_canonical")
+    ):
+        if patient_id in t0s:
+            results[(patient_id, analyte)].append(
+                (local_date(at, current[patient_id]["patient__timezone"]), interpretation, value)
+            )
+    transfusions: dict[int, list[date]] = defaultdict(list)
+    for patient_id, onset in PatientFact.objects.filter(
+        patient__clinic=clinic, kind=FactKind.TRANSFUSION, absent=False, onset_date__isnull=False
+    ).values_list("patient_id", "onset_date"):
+        if onset is not None:
+            transfusions[patient_id].append(onset)
+
+    rows: list[PatientNormalization] = []
+    for analyte in ANALYTES:
+        for patient_id, t0 in t0s.items():
+            series = results.get((patient_id, analyte), [])
+            before = [r for r in series if r[0] <= t0]
+            if not before or before[-1][1] not in BELOW:
+                continue
+            baseline = before[-1]
+            after = [r for r in series if r[0] > t0]
+            if analyte == "hemoglobin":
+                quiet = settings.transfusion_suppression_days
+                after = [r for r in after if not any(0 <= (r[0] - t).days <= quiet for t in transfusions[patient_id])]
+            first = next((r for r in after if r[1] in AT_TARGET), None)
+            days = None if first is None else (first[0] - t0).days
+            regimen = current[patient_id]
+            rows.append(
+                PatientNormalization(
+                    patient=patient_id,
+                    mrn=regimen["patient__mrn"],
+                    name=f"{regimen['patient__given_name']} {regimen['patient__family_name']}",
+                    analyte=analyte,
+                    t0=t0,
+                    baseline_value=baseline[2],
+                    baseline_on=baseline[0],
+                    normalized_on=None if first is None else first[0],
+                    days=days,
+                    days_so_far=days if days is not None else max((today - t0).days, 0),
+                    band=NOT_YET if days is None else _band_of(days, cut),
+                )
+            )
+    rows.sort(key=lambda r: (ANALYTES.index(r.analyte), r.mrn, r.patient))
+    return rows
+
+
+def _counts_in_python(
+    rows: list[PatientNormalization], targets: dict[str, int], band_keys: list[str]
+) -> dict[str, tuple[Any, ...]]:
+    """Per analyte, the row the summary statement of normalization_summary returns: patients, normalized, not yet
+    past the target day, median days, normalized by the target day, judged, then the normalized per band."""
+    out: dict[str, tuple[Any, ...]] = {}
+    for analyte in ANALYTES:
+        mine = [r for r in rows if r.analyte == analyte]
+        if not mine:
+            continue
+        target = targets[analyte]
+        done = [r.days for r in mine if r.days is not None]
+        out[analyte] = (
+            len(mine),
+            len(done),
+            sum(1 for r in mine if r.days is None and r.days_so_far > target),
+            statistics.median(done) if done else None,
+            sum(1 for d in done if d <= target),
+            sum(1 for r in mine if r.days_so_far > target or (r.days is not None and r.days <= target)),
+            *[sum(1 for r in mine if r.band == key) for key in band_keys],
+        )
     return out
