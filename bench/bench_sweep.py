@@ -21,6 +21,7 @@ import sys
 from collections.abc import Sequence
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
@@ -46,7 +47,12 @@ def reset() -> None:
 
 def populate(n: int, rng: random.Random) -> dict[str, int]:
     """N patients: 40 % ileal resection (monthly maintenance from day one), 40 % UK standard, 20 % UK neuro,
-    started 0-120 days before AT; some doses given, some overdue; L-6/L-7 rechecks; baseline results."""
+    started 0-120 days before AT; some doses given, some overdue; L-6/L-7 rechecks; baseline results.
+
+    As the real services would have stored them: each hemoglobin result interpreted against the reference range
+    for the patient's sex and age (patients.labs.services.build_lab_result), and each regimen with the plan
+    inputs a re-plan stores (T0 and the RULES §2 lab flags, Regimen.planned_lab_inputs), so a new result that
+    changes none of them does not re-plan in the bench either."""
     from patients.models import Clinic, LabResult, Patient, PatientFact
     from regimens.models import LabRecheck, Protocol, Regimen, RegimenDecision, ScheduledDose
     from regimens.services import protocol_snapshot
@@ -91,16 +97,8 @@ def populate(n: int, rng: random.Random) -> dict[str, int]:
     facts: list[PatientFact] = []
     decisions: list[RegimenDecision] = []
 
-    def hemoglobin(patient_id: int, value: int, on: date) -> LabResult:
-        return LabResult(
-            patient_id=patient_id,
-            analyte="hemoglobin",
-            loinc="718-7",
-            value_as_entered=str(value),
-            value_canonical=value,
-            unit_canonical="g/L",
-            collected_at=datetime(on.year, on.month, on.day, 8, tzinfo=UTC),
-        )
+    def hemoglobin(patient: Patient, value: int, on: date) -> LabResult:
+        return recorded(patient, "hemoglobin", value, "g/L", datetime(on.year, on.month, on.day, 8, tzinfo=UTC))
 
     def dose(reg: Regimen, phase_index: int, phase: str, seq: int, due: date, given: bool) -> None:
         doses.append(
@@ -174,11 +172,11 @@ def populate(n: int, rng: random.Random) -> dict[str, int]:
                     analytes=["hemoglobin"] if key.startswith("L-6") else ["hemoglobin", "mcv"],
                 )
             )
-        results.append(hemoglobin(p.pk, 105, start))
+        results.append(hemoglobin(p, 105, start))
         if rng.random() < 0.5:
             on = start + timedelta(days=15)
             if on < today:
-                results.append(hemoglobin(p.pk, 118, on))
+                results.append(hemoglobin(p, 118, on))
         if rng.random() < 0.05:
             facts.append(PatientFact(patient_id=p.pk, kind="neuro_symptoms", onset_date=start))
     benchdb.bulk_create(ScheduledDose, doses, "doses")
@@ -188,6 +186,7 @@ def populate(n: int, rng: random.Random) -> dict[str, int]:
     created = benchdb.bulk_create(PatientFact, facts, "facts")
     # recorded_at is auto_now_add: put the symptoms well before AT so S-6(a) applies.
     PatientFact.objects.filter(id__in=[f.pk for f in created]).update(recorded_at=AT - timedelta(days=3))
+    store_plan_inputs(regimens, doses, results, created)
     return {
         "patients": n,
         "regimens": len(regimens),
@@ -197,6 +196,77 @@ def populate(n: int, rng: random.Random) -> dict[str, int]:
         "facts": len(facts),
         "reviews": len(decisions),
     }
+
+
+def recorded(patient: Any, analyte: str, value: int, unit: str, collected_at: datetime) -> Any:
+    """An unsaved LabResult as POST /api/lab-results/ would store it (converted, interpreted against the default
+    range for the patient's sex and age, RULES §5.2), built by the service's own `build_lab_result` once per
+    distinct (analyte, value, unit, sex, age, local day) and copied for the other patients: the build stays
+    fast at 100,000 patients. The bench records no pregnancy (the one fact that changes a range)."""
+    from tracker.clock import local_date
+
+    key = (analyte, value, unit, patient.sex, patient.age_on(local_date(collected_at, patient.timezone)))
+    built = _RECORDED.get(key)
+    if built is None:
+        from patients.labs.services import PatientContext, ResultInput, build_lab_result
+
+        built = build_lab_result(
+            context=PatientContext(patient), item=ResultInput(analyte, value, unit), collected_at=collected_at
+        )
+        _RECORDED[key] = built
+    return type(built)(
+        patient_id=patient.pk,
+        **{f: getattr(built, f) for f in _RESULT_FIELDS},
+        collected_at=collected_at,
+    )
+
+
+_RECORDED: dict[tuple[Any, ...], Any] = {}
+# What build_lab_result derives from the input and the patient's range (the rest is per row or a default).
+_RESULT_FIELDS = (
+    "analyte",
+    "loinc",
+    "value_as_entered",
+    "unit_as_entered",
+    "value_canonical",
+    "unit_canonical",
+    "ref_low",
+    "ref_high",
+    "presence",
+    "interpretation",
+    "source",
+)
+
+
+def store_plan_inputs(
+    regimens: Sequence[Any], doses: Sequence[Any], results: Sequence[Any], facts: Sequence[Any]
+) -> int:
+    """Regimen.planned_lab_inputs of every bulk-built regimen, as a re-plan stores it (regimens.services
+    `lab_inputs`): T0 is the engine's (the first dose of the first phase: its local date when given, else its
+    due date, regimens/schedule.py `_t0`; no bench regimen is an enrolment) and the lab flags are those
+    monitoring.inputs `lab_context_read` works out from the patient's results and facts, already in memory (no
+    query). Written by one joined UPDATE per 1,000 regimens; the number of regimens written."""
+    from collections import defaultdict
+
+    from monitoring.inputs import lab_context_read
+    from regimens.services import lab_inputs
+    from tracker import bulk
+    from tracker.clock import local_date
+
+    first = {d.regimen_id: d for d in doses if d.phase_index == 0 and d.sequence == 1}
+    rows, known = defaultdict(list), defaultdict(list)
+    for result in results:
+        rows[result.patient_id].append(result)
+    for fact in facts:
+        known[fact.patient_id].append(fact)
+    for regimen in regimens:
+        patient, dose = regimen.patient, first.get(regimen.pk)
+        t0 = None
+        if dose is not None:
+            given = dose.administered_at is not None
+            t0 = local_date(dose.administered_at, patient.timezone) if given else dose.due_date
+        regimen.planned_lab_inputs = lab_inputs(t0, lab_context_read(rows[patient.pk], known[patient.pk])(patient, t0))
+    return bulk.update_rows(type(regimens[0]), regimens, ["planned_lab_inputs"]) if regimens else 0
 
 
 def timed_sweep() -> tuple[float, int, dict[str, int]]:

@@ -54,6 +54,7 @@ RESULTS = ROOT / "bench" / "RESULTS.md"
 STAFF_PASSWORD = "bench-load-password"  # noqa: S105 (a bench login on a bench database)
 TABLE_BEGIN, TABLE_END = "<!-- results.py -->", "<!-- /results.py -->"
 READ_KEYS = ("worklist-day", "worklist-overdue", "patient-page", "dashboard")
+LAB_POST_KEYS = ("lab-post", "lab-post-replan")
 KEYS = (
     "calendar-change",
     "monitoring-first",
@@ -64,7 +65,7 @@ KEYS = (
     "staff",
     "outbox",
     *READ_KEYS,
-    "lab-post",
+    *LAB_POST_KEYS,
 )
 
 
@@ -788,78 +789,104 @@ def read_rows(patients: int) -> list[Row]:
     return rows
 
 
-def lab_post_row(posts: int) -> Row:
-    """`posts` hemoglobin results POSTed to as many patients (the whole request: token, validation, the
-    service, the re-plan and evaluation it triggers), against a bare DRF create view over the same model
-    (bench/bare_views.py: the same body, client, token and middleware; no conversion, interpretation, re-plan or
-    evaluation), and one bare INSERT of the same row each."""
+# The two lab POST rows: a follow-up hemoglobin that changes none of the plan's inputs (the common case: it is
+# interpreted, may complete a recheck and open an alert, and re-plans nothing), and a late baseline platelet count
+# below the range (RULES §2 L-4: it changes the lab flags, so the regimen is re-planned with weekly counts).
+def lab_post_rows(posts: int, keys: Sequence[str] = LAB_POST_KEYS) -> list[Row]:
+    return [lab_post_row(posts, key) for key in keys]
+
+
+def lab_post_row(posts: int, key: str = "lab-post") -> Row:
+    """`posts` lab results POSTed to as many patients (the whole request: token, validation, the service and the
+    monitoring evaluation it triggers, with the re-plan when it needs one), against a bare DRF create view over
+    the same model (bench/bare_views.py: the same body, client, token and middleware; no conversion,
+    interpretation, re-plan or evaluation), and one bare INSERT of the same row each.
+
+    `lab-post`: a hemoglobin of 112 g/L two hours before AT, after T0 (no plan input changes: no re-plan);
+    `lab-post-replan`: platelets of 120 x10^9/L collected on the morning of T0, before the first dose (a baseline
+    below the range: the lab flags change and the regimen is re-planned)."""
     import time_machine
     from django.test import override_settings
 
     from bench.bare_urls import BARE_LAB_RESULTS
     from bench.bench_sweep import AT
     from patients.models import Clinic, LabResult, Patient
+    from regimens.models import Regimen
 
+    replan = key == "lab-post-replan"
     clinic = Clinic.objects.get(name="Bench clinic")
     api = token_client(ensure_staff(clinic)["nurse"], AT)
-    collected = AT - timedelta(hours=2)
-    # Patients with an active regimen, spread over the clinic; on a reused database (--reuse), none a previous run
-    # posted to (a repeat would be answered as the stored result, and a second result takes another path).
-    posted = LabResult.objects.filter(collected_at=collected).values("patient_id")
-    ids = list(
-        Patient.objects.filter(clinic=clinic).exclude(pk__in=posted).order_by("id").values_list("id", flat=True)
-    )
-    chosen = ids[:: max(1, len(ids) // (posts + 1))][1 : posts + 1]
+    analyte, value, unit = ("platelets", "120", "10^9/L") if replan else ("hemoglobin", "112", "g/L")
+    # Patients with an active regimen, spread over the clinic (the two rows on different ones); on a reused
+    # database (--reuse), none a previous run posted this result to (a repeat would be answered as the stored
+    # result, and a second result takes another path).
+    posted = LabResult.objects.filter(analyte=analyte, source="entered", entered_by__isnull=False).values("patient_id")
+    ids = list(Patient.objects.filter(clinic=clinic).exclude(pk__in=posted).order_by("id").values_list("id", flat=True))
+    step = max(1, len(ids) // (posts + 1))
+    chosen = ids[step // 2 if replan else 0 :: step][1 : posts + 1]
+    starts = dict(Regimen.objects.filter(patient_id__in=chosen).values_list("patient_id", "start_date"))
 
-    def body(patient_id: int, at: datetime) -> dict[str, Any]:
-        return {
-            "patient": patient_id,
-            "analyte": "hemoglobin",
-            "value": "112",
-            "unit": "g/L",
-            "collected_at": at.isoformat(),
-        }
+    def collected(patient_id: int) -> datetime:
+        if replan:  # 07:00 UTC on T0 (the bench's first doses are given at 09:00 UTC): the baseline
+            day = starts[patient_id]
+            return datetime(day.year, day.month, day.day, 7, tzinfo=UTC)
+        return AT - timedelta(hours=2)
 
-    def post_each(url: str, at: datetime) -> tuple[list[float], list[int], int]:
+    def body(patient_id: int, later: timedelta) -> dict[str, Any]:
+        at = collected(patient_id) + later
+        return {"patient": patient_id, "analyte": analyte, "value": value, "unit": unit, "collected_at": at.isoformat()}
+
+    def post_each(url: str, later: timedelta) -> tuple[list[float], list[int], int]:
         """The time of each POST, the rows created and the median count of queries of one POST."""
         times, created, counts = [], [], []
         for patient_id in chosen:
             with benchdb.counting_queries(detailed=False) as log, benchdb.timed() as t:
-                response = api.post(url, body(patient_id, at), format="json")
+                response = api.post(url, body(patient_id, later), format="json")
             assert response.status_code == 201, response.content[:300]
             times.append(t.seconds)
             created.append(response.json()["id"])
             counts.append(log.count)
         return times, created, int(statistics.median_low(counts))
 
+    # Each re-plan writes a history row of the regimen (a result that re-plans nothing writes none).
+    before = Regimen.history.filter(patient_id__in=chosen).count()
     benchdb.reset_peak_rss()
     with time_machine.travel(AT, tick=True):
-        times, created, queries = post_each("/api/lab-results/", collected)
+        times, created, queries = post_each("/api/lab-results/", timedelta())
     rss = benchdb.peak_rss()
+    replanned = Regimen.history.filter(patient_id__in=chosen).count() - before
     # The bare DRF create view: the same bodies, a minute later (another result), then deleted again.
-    later = collected + timedelta(minutes=1)
     with time_machine.travel(AT, tick=True), override_settings(ROOT_URLCONF="bench.bare_urls"):
-        drf_times, drf_created, drf_queries = post_each(BARE_LAB_RESULTS, later)
+        drf_times, drf_created, drf_queries = post_each(BARE_LAB_RESULTS, timedelta(minutes=1))
     LabResult.objects.filter(id__in=drf_created).delete()
     # Raw: the rows Cobalt stored, one INSERT each (autocommit, like the request), then deleted again.
     copies = list(LabResult.objects.filter(id__in=created).values())
-    raw_times = []
+    raw_times, raw_ids = [], []
     for row in copies:
         row.pop("id")
         row["collected_at"] = row["collected_at"] + timedelta(minutes=2)
         with benchdb.timed() as t:
             bare_insert(LabResult, [row])
         raw_times.append(t.seconds)
-    LabResult.objects.filter(patient_id__in=chosen, collected_at=collected + timedelta(minutes=2)).delete()
+        raw_ids.append((row["patient_id"], row["collected_at"]))
+    for patient_id, at in raw_ids:
+        LabResult.objects.filter(patient_id=patient_id, analyte=analyte, collected_at=at).delete()
     cobalt, bare, raw = statistics.median(times), statistics.median(drf_times), statistics.median(raw_times)
     print(
-        f"  lab POST: {cobalt * 1000:.1f} ms, bare DRF create {bare * 1000:.1f} ms, INSERT {raw * 1000:.2f} ms",
+        f"  {key}: {cobalt * 1000:.1f} ms, bare DRF create {bare * 1000:.1f} ms, INSERT {raw * 1000:.2f} ms, "
+        f"{replanned} of {len(times)} re-planned",
         file=sys.stderr,
     )
+    what = (
+        "a baseline platelet count below the range (re-plans: L-4)"
+        if replan
+        else "a follow-up hemoglobin that changes no plan input"
+    )
     return Row(
-        "lab-post",
-        f"lab result POST `/api/lab-results/` against a bare DRF create view (median of {len(times)}, each to "
-        f"another patient; {1 / cobalt:.1f} req/s vs {1 / bare:.1f} req/s; one raw INSERT: {raw * 1000:.2f} ms)",
+        key,
+        f"lab result POST `/api/lab-results/`, {what}, against a bare DRF create view (median of {len(times)}, "
+        f"each to another patient, {replanned} re-planned; {1 / cobalt:.1f} req/s vs {1 / bare:.1f} req/s; one "
+        f"raw INSERT: {raw * 1000:.2f} ms)",
         cobalt,
         bare,
         f"{queries} vs {drf_queries}",
@@ -1006,7 +1033,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument(
         "--reuse",
         action="store_true",
-        help="with --only of read rows and lab-post: measure them on the bench database a previous run left "
+        help="with --only of read rows and lab-post rows: measure them on the bench database a previous run left "
         "(no build, no sweeps), for quick iterations",
     )
     parser.add_argument(
@@ -1022,16 +1049,18 @@ def main(argv: Sequence[str] | None = None) -> int:
     only = {key for key in args.only.split(",") if key}
     if only - set(KEYS):
         parser.error(f"--only: unknown rows {', '.join(sorted(only - set(KEYS)))}")
-    if args.reuse and (not only or only - {*READ_KEYS, "lab-post"}):
-        parser.error("--reuse: give --only with read rows and lab-post only")
+    if args.reuse and (not only or only - {*READ_KEYS, *LAB_POST_KEYS}):
+        parser.error("--reuse: give --only with read rows and lab-post rows only")
     benchdb.setup_sibling_database("bench_results")
     if args.reuse:
         reused = read_rows(args.patients) if only & set(READ_KEYS) else []
-        reused += [lab_post_row(args.lab_posts)] if "lab-post" in only else []
+        reused += lab_post_rows(args.lab_posts, [k for k in LAB_POST_KEYS if k in only])
         # The calendar change's row is kept: its size is the kept run's.
-        replan = int(load_kept(args.patients)[1].get("replan_patients", args.replan_patients)) if kept(
-            args.patients
-        ).exists() else args.replan_patients
+        replan = (
+            int(load_kept(args.patients)[1].get("replan_patients", args.replan_patients))
+            if kept(args.patients).exists()
+            else args.replan_patients
+        )
         write(merge([r for r in reused if r.key in only], args.patients), args.patients, replan)
         return 0
     from bench.bench_replan import measure
@@ -1058,9 +1087,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 0
     print(f"building {args.patients:,} patients", file=sys.stderr)
     build(args.patients, args.seed)
-    if only and only <= {"calendar-change", "lab-post"}:
-        if "lab-post" in only:
-            rows.append(lab_post_row(args.lab_posts))
+    if only and only <= {"calendar-change", *LAB_POST_KEYS}:
+        rows += lab_post_rows(args.lab_posts, [k for k in LAB_POST_KEYS if k in only])
         write(merge(rows, args.patients), args.patients, args.replan_patients)
         return 0
     n = f"{args.patients:,} patients"
@@ -1132,8 +1160,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     print(f"  outbox: {len(sent):,} tasks not sent", file=sys.stderr)
     if not only or only & set(READ_KEYS):
         rows.extend(read_rows(args.patients))
-    if not only or "lab-post" in only:
-        rows.append(lab_post_row(args.lab_posts))
+    rows += lab_post_rows(args.lab_posts, [k for k in LAB_POST_KEYS if not only or k in only])
     if only:
         # The sweeps all ran (each prepares the next); only the rows asked for replace theirs in the kept JSON.
         write(merge([r for r in rows if r.key in only], args.patients), args.patients, args.replan_patients)
