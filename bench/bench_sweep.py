@@ -201,7 +201,7 @@ def populate(n: int, rng: random.Random) -> dict[str, int]:
 def recorded(patient: Any, analyte: str, value: int, unit: str, collected_at: datetime) -> Any:
     """An unsaved LabResult as POST /api/lab-results/ would store it (converted, interpreted against the default
     range for the patient's sex and age, RULES §5.2), built by the service's own `build_lab_result` once per
-    distinct (analyte, value, unit, sex, age, local day) and copied for the other patients: the build stays
+    distinct (analyte, value, unit, sex, age on the day of collection) and copied for the others: the build stays
     fast at 100,000 patients. The bench records no pregnancy (the one fact that changes a range)."""
     from tracker.clock import local_date
 
