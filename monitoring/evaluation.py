@@ -16,7 +16,7 @@ from datetime import date, datetime, timedelta
 from typing import Any
 
 from django.conf import settings
-from django.db import IntegrityError, transaction
+from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone as djtz
 
@@ -198,9 +198,10 @@ def has_result_from(days: dict[str, list[date]], start: date) -> Callable[[str],
     return answered
 
 
-def complete_rechecks(patient: Patient, inp: Inputs) -> int:
+def complete_rechecks(patient: Patient, inp: Inputs) -> tuple[int, list[LabRecheck]]:
     """Rechecks follow the data: a due/overdue recheck is done once every analyte it asks for has a result
-    collected on or after its window start (inside or after the window; L-11: B12 or MMA, see ANY_OF).
+    collected on or after its window start (inside or after the window; L-11: B12 or MMA, see ANY_OF). Returns
+    how many it completed, and the patient's due, overdue and done rechecks as they are now.
 
     RULES §10 V-14: a recheck completed by results (not closed by hand) that no valid result answers any more,
     because the result that completed it was entered in error, is due again (overdue once its window ends,
@@ -214,8 +215,10 @@ def complete_rechecks(patient: Patient, inp: Inputs) -> int:
 
     done = 0
     changed: list[LabRecheck] = []
-    rechecks = LabRecheck.objects.filter(
-        patient=patient, status__in=[RecheckStatus.DUE, RecheckStatus.OVERDUE, RecheckStatus.DONE]
+    rechecks = list(
+        LabRecheck.objects.filter(
+            patient=patient, status__in=[RecheckStatus.DUE, RecheckStatus.OVERDUE, RecheckStatus.DONE]
+        )
     )
     for recheck in rechecks:
         answered = recheck_answered(recheck.rule, list(recheck.analytes), has_result_from(days, recheck.window_start))
@@ -234,7 +237,7 @@ def complete_rechecks(patient: Patient, inp: Inputs) -> int:
         # several), instead of both per recheck.
         bulk.update_rows(LabRecheck, changed, ["status", "completed_at"])
         LabRecheck.history.bulk_history_create(changed, update=True, default_change_reason=None)
-    return done
+    return done, rechecks
 
 
 def _answered_by_error(patient: Patient, recheck: LabRecheck) -> bool:
@@ -275,22 +278,19 @@ def _s15_task(patient: Patient, inp: Inputs, finding: rules.Finding, regimen_id:
     ]
     if open_same or any(r.key == key for r in found):
         return False
-    try:
-        with transaction.atomic():
-            LabRecheck.objects.create(
-                regimen_id=regimen_id,
-                key=key,
-                patient=patient,
-                rule="L-9",
-                due_date=inp.today,
-                window_start=inp.today,
-                window_end=inp.today + timedelta(days=window),
-                analytes=list(S15_ANALYTES),
-                description=f"Ferritin and folate: poor response ({finding.rule_id}), S-15",
-            )
-    except IntegrityError:
-        return False  # a concurrent evaluation created it first (recheck_key_unique)
-    return True
+    task = LabRecheck(
+        regimen_id=regimen_id,
+        key=key,
+        patient=patient,
+        rule="L-9",
+        due_date=inp.today,
+        window_start=inp.today,
+        window_end=inp.today + timedelta(days=window),
+        analytes=list(S15_ANALYTES),
+        description=f"Ferritin and folate: poor response ({finding.rule_id}), S-15",
+    )
+    # False when a concurrent evaluation created it first (recheck_key_unique).
+    return bulk.insert_new_with_history(task, ("regimen_id", "key"))
 
 
 def _plan_inputs_unchanged(regimen: Regimen, inp: Inputs) -> bool:
@@ -326,12 +326,17 @@ def _recheck_plan_changed(plan: Plan, rechecks: list[LabRecheck]) -> bool:
         row = stored.pop(planned.key, None)
         if row is None or (row.status == RecheckStatus.CANCELLED and not row.close_note):
             return True  # a recheck cancelled by hand stays cancelled (V-10): not a change
-        if row.status != RecheckStatus.DONE and not row.close_note and (
-            row.due_date,
-            row.window_start,
-            row.window_end,
-            list(row.analytes),
-        ) != (planned.due_date, planned.window_start, planned.window_end, list(planned.analytes)):
+        if (
+            row.status != RecheckStatus.DONE
+            and not row.close_note
+            and (
+                row.due_date,
+                row.window_start,
+                row.window_end,
+                list(row.analytes),
+            )
+            != (planned.due_date, planned.window_start, planned.window_end, list(planned.analytes))
+        ):
             return True
     return any(row.status == RecheckStatus.DUE and not key.startswith(TASK_PREFIX) for key, row in stored.items())
 
@@ -413,7 +418,7 @@ def evaluate_patient(patient_id: int, at: datetime | None = None) -> dict[str, A
     with transaction.atomic():
         patient = Patient.objects.select_for_update().get(pk=patient_id)
         inp = load_inputs(patient, at)
-        summary["rechecks_done"] = complete_rechecks(patient, inp)
+        summary["rechecks_done"], rechecks = complete_rechecks(patient, inp)
         # The active regimen: current_regimen's first choice, so the one load_inputs read when there is one.
         regimen = inp.regimen if inp.regimen is not None and inp.regimen.status == RegimenStatus.ACTIVE else None
         if (
@@ -554,11 +559,10 @@ def evaluate_patient(patient_id: int, at: datetime | None = None) -> dict[str, A
             for finding in findings:
                 if finding.kind in S15_KINDS and finding.rule_id in S15_RULES:
                     summary["tasks"] += int(_s15_task(patient, inp, finding, regimen.pk))
-        # §3.3: the "overdue test" alert closes once no recheck is left past its window.
-        if (
-            "lab_recheck_overdue" in open_alerts
-            and not LabRecheck.objects.filter(patient=patient, status=RecheckStatus.OVERDUE).exists()
-        ):
+        # §3.3: the "overdue test" alert closes once no recheck is left past its window. From the rechecks
+        # complete_rechecks read and updated: nothing since sets a recheck overdue or takes one out of it (a re-plan
+        # cancels or revives due rechecks only, an S-15 task is due).
+        if "lab_recheck_overdue" in open_alerts and not any(r.status == RecheckStatus.OVERDUE for r in rechecks):
             done = alert_close(
                 alert=open_alerts["lab_recheck_overdue"],
                 resolution="recheck results received",

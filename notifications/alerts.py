@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from django.db import IntegrityError, transaction
+from django.db import transaction
 from django.utils import timezone
 
 from notifications.models import SEVERITY_RANK, Alert, AlertStatus, Severity
@@ -111,26 +111,24 @@ def alert_raise(
     evidence = evidence or {}
     existing = None if none_unresolved else _unresolved_locked(patient, kind)
     if existing is None:
-        try:
-            with transaction.atomic():
-                alert = Alert.objects.create(
-                    patient=patient,
-                    kind=kind,
-                    severity=severity,
-                    message=message,
-                    action_text=action_text,
-                    evidence=evidence,
-                    rule_id=rule_id,
-                    opened_at=at,
-                )
-        except IntegrityError:
-            # A concurrent transaction opened the same kind first: the constraint keeps one.
-            existing = _unresolved_locked(patient, kind) if none_unresolved else None
-            if existing is None:
-                return Alert.objects.get(patient=patient, kind=kind, status__in=["open", "acknowledged"]), False
-        else:
+        alert = Alert(
+            patient=patient,
+            kind=kind,
+            severity=severity,
+            message=message,
+            action_text=action_text,
+            evidence=evidence,
+            rule_id=rule_id,
+            opened_at=at,
+        )
+        # Skipped (no savepoint to roll back) when the one-unresolved-per-kind constraint holds one already.
+        if bulk.insert_new_with_history(alert, ("patient_id", "kind")):
             events.announce("alert.opened", alert=alert)
             return alert, True
+        # A concurrent transaction opened the same kind first: the constraint keeps one.
+        existing = _unresolved_locked(patient, kind) if none_unresolved else None
+        if existing is None:
+            return Alert.objects.get(patient=patient, kind=kind, status__in=["open", "acknowledged"]), False
     _raise_existing(
         existing,
         severity=severity,
@@ -145,9 +143,12 @@ def alert_raise(
 
 def _unresolved_locked(patient: Patient, kind: str) -> Alert | None:
     """The patient's unresolved alert of `kind`, locked for the caller's transaction."""
-    return Alert.objects.select_for_update().filter(patient=patient, kind=kind).exclude(
-        status=AlertStatus.RESOLVED
-    ).first()
+    return (
+        Alert.objects.select_for_update()
+        .filter(patient=patient, kind=kind)
+        .exclude(status=AlertStatus.RESOLVED)
+        .first()
+    )
 
 
 @dataclass(frozen=True)
@@ -275,9 +276,12 @@ def alert_close(*, alert: Alert, resolution: str, at: datetime, target_met_evide
 def alert_resolve(*, patient: Patient, kind: str, resolution: str, at: datetime | None = None) -> int:
     """Resolve the unresolved alert of this kind, if any (a CRITICAL one only records "target met", V-2).
     Returns how many were resolved (0 or 1)."""
-    alert = Alert.objects.select_for_update().filter(patient=patient, kind=kind).exclude(
-        status=AlertStatus.RESOLVED
-    ).first()
+    alert = (
+        Alert.objects.select_for_update()
+        .filter(patient=patient, kind=kind)
+        .exclude(status=AlertStatus.RESOLVED)
+        .first()
+    )
     if alert is None:
         return 0
     done = alert_close(alert=alert, resolution=resolution, at=at or timezone.now(), target_met_evidence={})

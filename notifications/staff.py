@@ -84,13 +84,20 @@ ALERT_FIELDS = (
 )
 
 
-def _staff(clinic_ids: list[int], roles: tuple[str, ...] | None = None) -> dict[int, list[Any]]:
-    """Clinic id -> its active staff users (one query)."""
-    memberships = ClinicMembership.objects.filter(clinic_id__in=clinic_ids, user__is_active=True).select_related("user")
+def _memberships(
+    clinic_ids: list[int], roles: tuple[str, ...] | None = None, *, with_clinic: bool = False
+) -> list[Any]:
+    """The memberships of the clinics' active staff, with their user (and clinic), by user (one query)."""
+    memberships = ClinicMembership.objects.filter(clinic_id__in=clinic_ids, user__is_active=True)
     if roles is not None:
         memberships = memberships.filter(role__in=roles)
+    return list(memberships.select_related("user", *(["clinic"] if with_clinic else [])).order_by("user_id"))
+
+
+def _staff(clinic_ids: list[int], roles: tuple[str, ...] | None = None) -> dict[int, list[Any]]:
+    """Clinic id -> its active staff users (one query)."""
     out: dict[int, list[Any]] = defaultdict(list)
-    for m in memberships.order_by("user_id"):
+    for m in _memberships(clinic_ids, roles):
         out[m.clinic_id].append(m.user)
     return out
 
@@ -132,14 +139,35 @@ def _rows(
 
 def _fan_out(alert: Alert, key_prefix: str, *, due_at: datetime | None = None, **extra: Any) -> int:
     """The staff deliveries of one alert (a single opening, a severity rise, a reopening) in a fixed number of
-    queries, however many staff the clinic has: the alert, its clinic's staff, one INSERT ... ON CONFLICT DO
-    NOTHING. The rows already due are handed to a worker once the transaction commits."""
-    row = Alert.objects.filter(pk=alert.pk).values(*ALERT_FIELDS).get()
+    queries, however many staff the clinic has: its clinic's staff, one INSERT ... ON CONFLICT DO NOTHING, and
+    the alert with its patient and clinic unless `alert` holds its patient already (one it opened: the patient
+    row the caller read), whose clinic then comes with the staff. The rows already due are handed to a worker
+    once the transaction commits."""
+    patient = alert.patient if Alert.patient.is_cached(alert) else None
+    if patient is None:
+        row = Alert.objects.filter(pk=alert.pk).values(*ALERT_FIELDS).get()
+        users = [m.user for m in _memberships([row["patient__clinic_id"]])]
+    else:
+        memberships = _memberships([patient.clinic_id], with_clinic=True)
+        if not memberships:
+            return 0  # nobody to tell
+        clinic = memberships[0].clinic
+        row = {name: getattr(alert, name) for name in ALERT_FIELDS if "__" not in name}
+        row |= {
+            "patient_id": patient.pk,
+            "patient__family_name": patient.family_name,
+            "patient__given_name": patient.given_name,
+            "patient__mrn": patient.mrn,
+            "patient__clinic_id": clinic.pk,
+            "patient__clinic__name": clinic.name,
+            "patient__clinic__timezone": clinic.timezone,
+        }
+        users = [m.user for m in memberships]
     subject, body = messages.render(
         Purpose.ALERT, "en", {"alert": _alert_context(row), "clinic": row["patient__clinic__name"], **extra}
     )
     rows = _rows(
-        _staff([row["patient__clinic_id"]]).get(row["patient__clinic_id"], []),
+        users,
         key=key_prefix,
         purpose=Purpose.ALERT,
         subject=subject,

@@ -18,6 +18,7 @@ from collections.abc import Iterable, Sequence
 from typing import Any
 
 from django.db import connections, models, router
+from simple_history.models import HistoricalRecords
 
 # Rows per statement: large enough to amortise the round trip, small enough that one statement
 # stays short (a cancel or terminate acts between batches) and its parameters stay under the
@@ -128,3 +129,20 @@ def insert_new(
                 row._state.db = connection.alias
                 inserted.append(row)
     return inserted
+
+
+def insert_new_with_history(row: models.Model, key: Sequence[str]) -> bool:
+    """INSERT one unsaved `row` unless a unique constraint already holds it (`insert_new`: ON CONFLICT DO NOTHING,
+    where a `save` in a savepoint would have to catch an IntegrityError), and write the django-simple-history row
+    a save would have written: the request's user when signed in (the history middleware keeps the request),
+    no change reason. Whether it was inserted."""
+    model = type(row)
+    if not insert_new(model, [row], key):
+        return False
+    request = getattr(HistoricalRecords.context, "request", None)
+    user = getattr(request, "user", None)
+    history: Any = getattr(model, "history")  # noqa: B009 (simple_history's manager, not known to type checkers)
+    history.bulk_history_create(
+        [row], default_user=user if getattr(user, "is_authenticated", False) else None, default_change_reason=None
+    )
+    return True

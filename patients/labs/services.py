@@ -68,12 +68,15 @@ class ResultInput:
 
 @dataclass
 class PatientContext:
-    """What interpretation needs to know about a patient (loaded once per patient, not per row)."""
+    """What interpretation needs to know about a patient (loaded once per patient, not per row). `pregnancies`
+    None: read on the first question (one result: only when a pregnancy would change its range)."""
 
     patient: Patient
-    pregnancies: list[PatientFact] = field(default_factory=list)
+    pregnancies: list[PatientFact] | None = field(default_factory=list)
 
     def pregnant_on(self, day: date) -> bool:
+        if self.pregnancies is None:
+            self.pregnancies = list(_pregnancies([self.patient.pk]))
         # RULES §5.2 / L-8: a recorded pregnancy (not one checked and absent) covering the day.
         return any(
             not fact.absent
@@ -85,11 +88,16 @@ class PatientContext:
 
 def patient_contexts(patients: Iterable[Patient]) -> dict[int, PatientContext]:
     """Contexts for many patients with one query for their pregnancies."""
-    contexts = {patient.pk: PatientContext(patient) for patient in patients}
-    facts = PatientFact.objects.filter(patient_id__in=list(contexts), kind=FactKind.PREGNANCY, absent=False)
-    for fact in facts:
-        contexts[fact.patient_id].pregnancies.append(fact)
+    contexts = {patient.pk: PatientContext(patient, []) for patient in patients}
+    for fact in _pregnancies(list(contexts)):
+        pregnancies = contexts[fact.patient_id].pregnancies
+        assert pregnancies is not None
+        pregnancies.append(fact)
     return contexts
+
+
+def _pregnancies(patient_ids: list[int]) -> Any:
+    return PatientFact.objects.filter(patient_id__in=patient_ids, kind=FactKind.PREGNANCY, absent=False)
 
 
 def _stored(number: Decimal) -> Decimal:
@@ -148,12 +156,11 @@ def _interpretation(
         band: reference_ranges.ReferenceRange | None = reference_ranges.ReferenceRange(ref_low, ref_high, "lab")
     else:
         patient = context.patient
-        band = reference_ranges.default_range(
-            analyte.code,
-            cast(reference_ranges.Sex, patient.sex),
-            patient.age_on(collected_on),
-            context.pregnant_on(collected_on),
-        )
+        sex, age = cast(reference_ranges.Sex, patient.sex), patient.age_on(collected_on)
+        band = reference_ranges.default_range(analyte.code, sex, age)
+        # A pregnancy is looked up only where it changes the range (RULES §5.2: hemoglobin).
+        if band != reference_ranges.default_range(analyte.code, sex, age, True) and context.pregnant_on(collected_on):
+            band = reference_ranges.default_range(analyte.code, sex, age, True)
     if band is None:
         # No range: only a critical limit can still be applied (e.g. Hb < 70 g/L at any age).
         band = reference_ranges.ReferenceRange(None, None, "none")
@@ -319,7 +326,7 @@ def lab_result_record(
     errors = check_times(patient=patient, collected_at=collected_at, reported_at=reported_at, now=now)
     if errors:
         raise LabResultErrors(errors)
-    context = patient_contexts([patient])[patient.pk]
+    context = PatientContext(patient, pregnancies=None)
     result = build_lab_result(
         context=context,
         item=ResultInput(analyte=analyte, value=value, unit=unit, ref_low=ref_low, ref_high=ref_high, note=note),

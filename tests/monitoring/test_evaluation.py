@@ -27,8 +27,6 @@ def new_patient(**fields: Any) -> Patient:
     return cast(Patient, PatientFactory(**fields))
 
 
-
-
 def open_alerts(patient: Patient) -> dict[str, Alert]:
     return {a.kind: a for a in Alert.objects.filter(patient=patient).exclude(status="resolved")}
 
@@ -163,9 +161,7 @@ def test_a_critical_alert_whose_target_is_met_closes_when_a_nurse_acknowledges_i
     assert "platelets_critical" not in open_alerts(patient)
 
 
-def test_target_met_is_cleared_when_the_fall_comes_back_before_acknowledgement(
-    patient: Patient, enter: Enter
-) -> None:
+def test_target_met_is_cleared_when_the_fall_comes_back_before_acknowledgement(patient: Patient, enter: Enter) -> None:
     start_treatment(patient)
     enter(patient, "platelets", "90", "10^9/L", T0)
     enter(patient, "platelets", "15", "10^9/L", day(5))
@@ -309,6 +305,9 @@ def test_a_failed_response_creates_a_ferritin_and_folate_task_that_survives_a_re
 
     task = LabRecheck.objects.get(patient=patient, key__startswith="task:S-15")
     assert task.rule == "L-9" and task.analytes == ["ferritin", "folate"]
+    # Inserted without a savepoint (ON CONFLICT DO NOTHING), with the history row a save writes.
+    created = task.history.get()
+    assert (created.history_type, created.history_change_reason, created.status) == ("+", None, RecheckStatus.DUE)
     regimen_replan(regimen=regimen)
     assert LabRecheck.objects.get(pk=task.pk).status == RecheckStatus.DUE
     enter(patient, "ferritin", "12", "ug/L", day(15))

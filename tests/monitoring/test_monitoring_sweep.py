@@ -272,19 +272,19 @@ def test_recheck_overdue_the_day_after_its_window_and_done_when_the_result_arriv
     clock.move_to(at(date(2027, 1, 22), 15))
     api = APIClient()
     api.force_authenticate(cast(Any, staff_user(clinic)))
-    with django_capture_on_commit_callbacks(execute=True):
-        response = api.post(
-            "/api/lab-results/",
-            {
-                "patient": patient.pk,
-                "analyte": "hemoglobin",
-                "value": "130",
-                "unit": "g/L",
-                "collected_at": at(date(2027, 1, 22), 14).isoformat(),
-            },
-            format="json",
-        )
-    assert response.status_code == 201
+
+    def post(analyte: str, value: str, unit: str, hour: int) -> None:
+        body = {"patient": patient.pk, "analyte": analyte, "value": value, "unit": unit}
+        with django_capture_on_commit_callbacks(execute=True):
+            response = api.post(
+                "/api/lab-results/", {**body, "collected_at": at(date(2027, 1, 22), hour).isoformat()}, format="json"
+            )
+        assert response.status_code == 201
+
+    post("folate", "6", "ug/L", 13)  # answers no recheck: the overdue one stays, and so does the alert
+    assert LabRecheck.objects.get(pk=l6.pk).status == RecheckStatus.OVERDUE
+    assert alert(patient, "lab_recheck_overdue") is not None
+    post("hemoglobin", "130", "g/L", 14)
     assert LabRecheck.objects.get(pk=l6.pk).status == RecheckStatus.DONE
     assert alert(patient, "lab_recheck_overdue") is None
 
@@ -409,9 +409,7 @@ def reach_the_gate(patient: Patient, clock: Any) -> Regimen:
     return regimen
 
 
-def test_gate_pending_opens_high_more_than_2_days_after_the_last_dose_before_the_gate(
-    clinic: Any, clock: Any
-) -> None:
+def test_gate_pending_opens_high_more_than_2_days_after_the_last_dose_before_the_gate(clinic: Any, clock: Any) -> None:
     patient = new_patient(clinic=clinic)
     reach_the_gate(patient, clock)
     seen = {}

@@ -105,3 +105,65 @@ def test_a_reopened_alert_goes_to_a_worker_at_commit_once(
     rows = Delivery.objects.filter(alert=alert, due_at=OPENED + timedelta(days=1))
     assert sorted(call.args[0] for call in dispatch.call_args_list) == sorted(rows.values_list("pk", flat=True))
     assert rows.count() == 4
+
+
+# Issue 16, the lab POST: an alert opened by alert_raise holds the patient the caller read, so its staff messages are
+# rendered from it and its clinic comes with the staff (no read of the alert back); an alert read from the database
+# (a severity rise, a reopening) is read with its patient and clinic as before. Both write the same rows.
+def _deliveries(alert: Alert) -> list[tuple[Any, ...]]:
+    fields = ("idempotency_key", "purpose", "channel", "user_id", "address", "subject", "body", "due_at", "alert_id")
+    return list(Delivery.objects.filter(alert=alert).order_by("idempotency_key").values_list(*fields))
+
+
+def test_the_fan_out_of_an_alert_just_opened_writes_what_the_read_back_would(clinic: Clinic) -> None:
+    members(clinic, 2)
+    patient = PatientFactory(clinic=clinic, given_name="Ann", family_name="O'Neil")
+    with CaptureQueriesContext(connection) as queries:
+        alert = raise_alert(patient)
+    opened = _deliveries(alert)
+    assert len(opened) == 4 and "O'Neil, Ann" in opened[0][6]
+    # The unresolved alert of the kind looked up, the alert, its history row, the staff with their clinic, the
+    # deliveries (8 before: a savepoint around the alert, and the alert read back with its patient and clinic).
+    assert len(queries) == 5
+
+    Delivery.objects.filter(alert=alert).delete()
+    staff.on_alert_opened(alert=Alert.objects.get(pk=alert.pk))  # read back: no patient held
+
+    assert _deliveries(alert) == opened
+
+
+def test_the_fan_out_of_an_alert_just_opened_in_a_clinic_without_staff_writes_nothing(clinic: Clinic) -> None:
+    alert = raise_alert(PatientFactory(clinic=clinic))
+
+    assert _deliveries(alert) == []
+
+
+def test_an_alert_opened_without_a_savepoint_keeps_the_history_row_of_a_save(clinic: Clinic, nurse: Any) -> None:
+    from simple_history.models import HistoricalRecords
+
+    patient = PatientFactory(clinic=clinic)
+    request = mock.Mock(user=nurse)
+    HistoricalRecords.context.request = request
+    try:
+        opened = raise_alert(patient)
+        saved = Alert.objects.create(patient=patient, kind="hemoglobin_falling", severity="high", opened_at=OPENED)
+    finally:
+        del HistoricalRecords.context.request
+    rows = {h.id: h for h in Alert.history.filter(id__in=[opened.pk, saved.pk])}
+
+    assert len(rows) == 2
+    for row in rows.values():
+        assert (row.history_type, row.history_user_id, row.history_change_reason) == ("+", nurse.pk, None)
+    assert rows[opened.pk].instance.evidence == {"result_ids": [1]} and rows[opened.pk].status == "open"
+
+
+def test_alert_raise_returns_the_alert_a_concurrent_transaction_opened(clinic: Clinic) -> None:
+    patient = PatientFactory(clinic=clinic)
+    first = raise_alert(patient)
+
+    again, created = alert_raise(
+        patient=patient, kind="platelets_critical", severity="high", message="m", rule_id="A-P3", none_unresolved=True
+    )
+
+    assert (again.pk, created) == (first.pk, False)
+    assert Alert.objects.filter(patient=patient).count() == 1
