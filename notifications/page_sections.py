@@ -11,4 +11,4 @@ from tracker.pages import PageSection
 
 @events.listen("patient.page_sections")
 def patient_page_sections(*, patient: Any, request: Any, record: Any) -> list[PageSection]:
-    return patient_sections.patient_sections(patient=patient, request=request)
+    return patient_sections.patient_sections(patient=patient, request=request, record=record)

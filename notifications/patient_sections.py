@@ -7,6 +7,7 @@ swapped for its new state; without JavaScript the form posts and the page comes 
 
 from __future__ import annotations
 
+from functools import cached_property
 from typing import Any
 
 from django import forms
@@ -49,14 +50,13 @@ class AcknowledgeForm(NHSUKForm):
 def patient_alerts(patient: Patient) -> tuple[list[Any], list[Alert]]:
     """(open and acknowledged alerts, most severe first, then the latest opened; the PAST_ALERTS_SHOWN latest
     resolved ones), in one query: the unresolved alerts (one per kind at most) and the latest resolved, picked
-    by a subquery, come together and are ordered here."""
+    by a subquery, come together and are ordered here. Who acknowledged each is not read (the patient page reads
+    the users its rows name once: `patient_sections`)."""
     resolved = Q(status=AlertStatus.RESOLVED)
     latest_resolved = (
         Alert.objects.filter(resolved, patient=patient).order_by("-resolved_at", "-id").values("pk")[:PAST_ALERTS_SHOWN]
     )
-    rows = list(
-        Alert.objects.filter(~resolved | Q(pk__in=latest_resolved), patient=patient).select_related("acknowledged_by")
-    )
+    rows = list(Alert.objects.filter(~resolved | Q(pk__in=latest_resolved), patient=patient))
     current = sorted(
         (a for a in rows if a.status != AlertStatus.RESOLVED),
         key=lambda a: (SEVERITY_RANK[a.severity], a.opened_at, a.pk),
@@ -71,14 +71,22 @@ def patient_alerts(patient: Patient) -> tuple[list[Any], list[Alert]]:
     return current, past
 
 
-def patient_reminders(patient: Patient) -> list[dict[str, Any]]:
-    """The reminders sent (or due) to the patient, recipients masked as in the delivery log."""
-    rows = (
-        Delivery.objects.filter(patient=patient, purpose__in=PATIENT_PURPOSES)
-        .select_related("user")
-        .order_by("-due_at", "-id")[:REMINDERS_SHOWN]
-    )
-    return [{"delivery": d, "recipient": mask_recipient(d)} for d in rows]
+class ReminderRow:
+    """A reminder of the patient page's table: the delivery, and its recipient masked as in the delivery log,
+    worked out when shown (after the page has read the inbox accounts its rows name)."""
+
+    def __init__(self, delivery: Delivery) -> None:
+        self.delivery = delivery
+
+    @cached_property
+    def recipient(self) -> str:
+        return mask_recipient(self.delivery)
+
+
+def patient_reminders(patient: Patient) -> list[ReminderRow]:
+    """The reminders sent (or due) to the patient (the account of an inbox message: `patient_sections`)."""
+    rows = Delivery.objects.filter(patient=patient, purpose__in=PATIENT_PURPOSES).order_by("-due_at", "-id")
+    return [ReminderRow(d) for d in rows[:REMINDERS_SHOWN]]
 
 
 def alert_card(alert: Alert, patient: Patient, form: AcknowledgeForm | None = None) -> dict[str, Any]:
@@ -90,8 +98,13 @@ def alert_card(alert: Alert, patient: Patient, form: AcknowledgeForm | None = No
     }
 
 
-def patient_sections(*, patient: Patient, request: HttpRequest) -> list[PageSection]:
+def patient_sections(*, patient: Patient, request: HttpRequest, record: Any) -> list[PageSection]:
+    """The alerts and reminders sections; who acknowledged each alert and an inbox message's account come with
+    the page's one read of the users its rows name (patients.pages.PatientRecord.name_users)."""
     current, past = patient_alerts(patient)
+    reminders = patient_reminders(patient)
+    record.name_users([*current, *past], "acknowledged_by")
+    record.name_users([row.delivery for row in reminders], "user")
     return [
         PageSection(
             order=20,
@@ -105,7 +118,7 @@ def patient_sections(*, patient: Patient, request: HttpRequest) -> list[PageSect
             anchor="reminders",
             title=_("Reminders sent to the patient"),
             template="notifications/sections/reminders.html",
-            context={"reminders": patient_reminders(patient)},
+            context={"reminders": reminders},
         ),
     ]
 
@@ -115,9 +128,7 @@ def alert_acknowledge(request: HttpRequest, patient_id: int, alert_id: int) -> H
     if request.method != "POST":
         return redirect(f"{reverse('patient', args=[patient_id])}#alerts")
     alert = (
-        Alert.objects.filter(
-            pk=alert_id, patient_id=patient_id, patient__clinic_id__in=staff_clinic_ids(request.user)
-        )
+        Alert.objects.filter(pk=alert_id, patient_id=patient_id, patient__clinic_id__in=staff_clinic_ids(request.user))
         .select_related("patient", "acknowledged_by")
         .first()
     )

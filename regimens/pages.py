@@ -33,7 +33,6 @@ from regimens.models import (
     Protocol,
     RecheckStatus,
     Regimen,
-    RegimenDecision,
     RegimenStatus,
     ReplanJob,
     ReviewOutcome,
@@ -60,15 +59,15 @@ def _phase_names(regimen: Regimen) -> list[dict[str, Any]]:
 
 
 def regimen_rows(patient: Patient) -> list[Regimen]:
-    """The patient's regimens with everything the timeline shows, in a fixed number of queries."""
-    user_fields = ("administered_by", "error_recorded_by")
+    """The patient's regimens with everything the timeline shows, in a fixed number of queries (the staff the
+    rows name are the patient page's to attach: `page_regimens`)."""
     return list(
         Regimen.objects.filter(patient=patient)
-        .select_related("protocol", "created_by", "stopped_by")
+        .select_related("protocol")
         .prefetch_related(
-            Prefetch("doses", queryset=ScheduledDose.objects.select_related(*user_fields).order_by("due_date", "id")),
-            Prefetch("lab_rechecks", queryset=LabRecheck.objects.select_related("closed_by").order_by("due_date")),
-            Prefetch("decisions", queryset=RegimenDecision.objects.select_related("decided_by")),
+            Prefetch("doses", queryset=ScheduledDose.objects.order_by("due_date", "id")),
+            Prefetch("lab_rechecks", queryset=LabRecheck.objects.order_by("due_date")),
+            "decisions",
         )
         .order_by("-start_date", "-id")
     )
@@ -76,14 +75,21 @@ def regimen_rows(patient: Patient) -> list[Regimen]:
 
 def page_regimens(record: Any) -> list[Regimen]:
     """`regimen_rows` of the patient page's patient, read once for the page (patients.pages.PatientRecord):
-    the regimens section shows them and monitoring's sections find the next dose and T0 among them."""
+    the regimens section shows them and monitoring's sections find the next dose and T0 among them. The staff
+    they name (who started, stopped, gave, closed, decided) come with the page's one read of them
+    (`record.name_users`)."""
 
     def load() -> list[Regimen]:
         regimens = regimen_rows(record.patient)
+        record.name_users(regimens, "created_by", "stopped_by")
         for regimen in regimens:
             regimen.patient = record.patient  # the same row: the rules read its time zone
-            for dose in regimen.doses.all():
+            doses = regimen.doses.all()
+            for dose in doses:
                 dose.patient = record.patient
+            record.name_users(doses, "administered_by", "error_recorded_by")
+            record.name_users(regimen.lab_rechecks.all(), "closed_by")
+            record.name_users(regimen.decisions.all(), "decided_by")
         return regimens
 
     rows: list[Regimen] = record.shared("regimens.rows", load)
@@ -261,8 +267,11 @@ def regimen_start(request: HttpRequest, patient_id: int) -> HttpResponse:
             preview = _run(
                 form,
                 lambda: services.schedule_preview(
-                    protocol=data["protocol"], start_date=data["start_date"], clinic=patient.clinic,
-                    timezone=patient.timezone, today=today,
+                    protocol=data["protocol"],
+                    start_date=data["start_date"],
+                    clinic=patient.clinic,
+                    timezone=patient.timezone,
+                    today=today,
                 ),
             )
         else:
@@ -436,8 +445,6 @@ def dose_entered_in_error(request: HttpRequest, dose_id: int) -> HttpResponse:
             messages.success(request, done)
             return redirect(_patient_url(dose.patient))
     return render(request, "regimens/entered_in_error.html", {"patient": dose.patient, "dose": dose, "form": form})
-
-
 
 
 @staff_page
