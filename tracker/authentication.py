@@ -21,6 +21,8 @@ from knox.models import AuthToken
 from knox.settings import CONSTANTS
 from rest_framework.exceptions import AuthenticationFailed
 
+from tracker.permissions import remember_clinic_ids, with_clinic_ids
+
 INVALID = "Invalid token."
 EXPIRED = "Token has expired; ask POST /api/auth/token/ for a new one."
 
@@ -50,6 +52,8 @@ class ExpiringTokenAuthentication(TokenAuthentication):
         except UnicodeError:
             raise AuthenticationFailed(INVALID) from None
         candidates = AuthToken.objects.filter(token_key=key[: CONSTANTS.TOKEN_KEY_LENGTH]).select_related("user")
+        # The user's clinics come with the token: the permission check and the clinic scoping read no membership.
+        candidates = with_clinic_ids(candidates, "user")
         digest = hash_token(key)
         for row in candidates:
             if not compare_digest(digest, row.digest):
@@ -58,6 +62,7 @@ class ExpiringTokenAuthentication(TokenAuthentication):
                 row.delete()
                 raise AuthenticationFailed(EXPIRED)
             user, _ = self.validate_user(row)
+            remember_clinic_ids(user, row)
             return user, row
         raise AuthenticationFailed(INVALID)
 

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.db.models import QuerySet
+from django.contrib.postgres.expressions import ArraySubquery
+from django.db import connection
+from django.db.models import OuterRef, QuerySet
 from rest_framework.exceptions import PermissionDenied
 from rest_framework.permissions import BasePermission
 from rest_framework.request import Request
@@ -20,6 +22,27 @@ def staff_clinic_ids(user: Any) -> list[int]:
         cached = list(user.memberships.values_list("clinic_id", flat=True))
         user._cobalt_clinic_ids = cached
     return cached
+
+
+def with_clinic_ids(queryset: QuerySet[Any], user_field: str) -> QuerySet[Any]:
+    """`queryset` (rows with a user in `user_field`, e.g. API tokens) with each row's user's clinics read in the same
+    statement, as `cobalt_clinic_ids` (a PostgreSQL ARRAY subquery), for remember_clinic_ids: a request then reads
+    no membership of its own (issue 16). On another database (make run's SQLite demo) the rows come unchanged and
+    staff_clinic_ids reads the clinics when first asked."""
+    if connection.vendor != "postgresql":
+        return queryset
+    user_model = queryset.model._meta.get_field(user_field).related_model
+    # user.memberships: patients.ClinicMembership (the kernel does not import the app).
+    membership = user_model._meta.get_field("memberships").related_model
+    ids = membership.objects.filter(user=OuterRef(user_field)).values("clinic_id")
+    return queryset.annotate(cobalt_clinic_ids=ArraySubquery(ids))
+
+
+def remember_clinic_ids(user: Any, row: Any) -> None:
+    """Keep the clinics that with_clinic_ids read with `row` as the answer of staff_clinic_ids(user)."""
+    ids = getattr(row, "cobalt_clinic_ids", None)
+    if ids is not None:
+        user._cobalt_clinic_ids = list(ids)
 
 
 def restrict_to_clinics(queryset: QuerySet[Any], user: Any, clinic_path: str) -> QuerySet[Any]:
@@ -43,9 +66,10 @@ CLINIC_ADMINS = ("admin",)
 
 
 def has_role(user: Any, clinic_id: int, roles: tuple[str, ...]) -> bool:
-    return bool(getattr(user, "is_authenticated", False)) and user.memberships.filter(
-        clinic_id=clinic_id, role__in=roles
-    ).exists()
+    return (
+        bool(getattr(user, "is_authenticated", False))
+        and user.memberships.filter(clinic_id=clinic_id, role__in=roles).exists()
+    )
 
 
 def is_prescriber(user: Any, clinic_id: int) -> bool:
