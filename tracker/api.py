@@ -5,6 +5,7 @@ schema class that documents the error responses of every operation in one place.
 from __future__ import annotations
 
 import re
+import weakref
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import date, datetime
 from typing import Any, ClassVar
@@ -17,6 +18,7 @@ from django.utils import timezone as djtz
 from django.views.defaults import page_not_found
 from django_filters import fields as filter_fields
 from django_filters import filters as django_filters
+from django_filters.filterset import BaseFilterSet
 from django_filters.rest_framework import DjangoFilterBackend
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers, status
@@ -366,7 +368,6 @@ class KnownQueryParameters(BaseFilterBackend):
         return queryset
 
 
-
 def clinic_scoped(queryset: QuerySet[Any], user: Any) -> QuerySet[Any]:
     """`queryset` narrowed to the rows of the user's clinics, found by the model's shape (the kernel imports
     no app): a clinic itself, a row with a `clinic`, or a row with a `patient`. A model that says
@@ -405,12 +406,56 @@ class ClinicScopedFilterBackend(DjangoFilterBackend):
         made[key] = (queryset, filterset)
         if filterset is None:
             return None
-        for field in filterset.form.fields.values():
-            choices = getattr(field, "queryset", None)
-            if isinstance(choices, QuerySet):
-                field.queryset = clinic_scoped(choices, request.user)
+        filterset._form = filterset_form(filterset)
+        # Only the choice filters given are scoped here: one left out is never checked against its rows (its empty
+        # value cleans to None), and scoping costs an ORM filter each (a join for `regimen`). to_html scopes them all.
+        scope_choice_filters(filterset, request.user, given_only=True)
         refuse_empty_filters(request, filterset)
         return filterset
+
+    def to_html(self, request: Request, queryset: QuerySet[Any], view: Any) -> Any:
+        """The browsable API's filter form lists each choice filter's rows: the user's clinics' alone."""
+        filterset = self.get_filterset(request, queryset, view)
+        if filterset is not None:
+            scope_choice_filters(filterset, request.user, given_only=False)
+        return super().to_html(request, queryset, view)
+
+
+def scope_choice_filters(filterset: Any, user: Any, *, given_only: bool) -> None:
+    """Narrow the rows of the filterset's choice fields (`?patient=`, `?regimen=`) to the user's clinics
+    (clinic_scoped): those given in the query alone, or every one not yet narrowed."""
+    form = filterset.form
+    done: set[str] = filterset.__dict__.setdefault("_cobalt_scoped", set())
+    for name, field in form.fields.items():
+        choices = getattr(field, "queryset", None)
+        if name in done or not isinstance(choices, QuerySet) or (given_only and form.add_prefix(name) not in form.data):
+            continue
+        field.queryset = clinic_scoped(choices, user)
+        done.add(name)
+
+
+# A FilterSet class's form class, built once: django-filter builds it anew for each filterset (a new field per filter
+# and a new class), a good part of a short list's time (issue 16). Each form still copies its fields (as every Django
+# form does), so ClinicScopedFilterBackend scopes the copies. Weak keys: django-filter makes a class per request for a
+# view with `filterset_fields`.
+_FORM_CLASSES: weakref.WeakKeyDictionary[type[Any], type[forms.Form]] = weakref.WeakKeyDictionary()
+
+
+def filterset_form(filterset: Any) -> forms.Form:
+    """The form that `filterset.form` would build, from the form class its FilterSet class built the first time. A
+    class whose form depends on the request (its own get_form_class, or a filter's queryset made from the request)
+    builds its own each time."""
+    cls = type(filterset)
+    form_class = _FORM_CLASSES.get(cls)
+    if form_class is None:
+        form_class = filterset.get_form_class()
+        if cls.get_form_class is BaseFilterSet.get_form_class and not any(
+            callable(getattr(filter_, "queryset", None)) for filter_ in filterset.filters.values()
+        ):
+            _FORM_CLASSES[cls] = form_class
+    if filterset.is_bound:
+        return form_class(filterset.data, prefix=filterset.form_prefix)
+    return form_class(prefix=filterset.form_prefix)
 
 
 def refuse_unknown_query_parameters(request: Request, accepted: Iterable[str]) -> None:
@@ -442,9 +487,7 @@ class CheckedAPIView(APIView):
             accepted.add(api_settings.URL_FORMAT_OVERRIDE)
         refuse_unknown_query_parameters(request, accepted)
         empty = [
-            name
-            for name in sorted(accepted - self.text_query_parameters)
-            if "" in request.query_params.getlist(name)
+            name for name in sorted(accepted - self.text_query_parameters) if "" in request.query_params.getlist(name)
         ]
         if empty:
             raise ValidationError({name: [EMPTY_PARAMETER] for name in empty})

@@ -1,5 +1,6 @@
-"""The fixed cost of a list request (issue 16): a token brings its user's clinics in the same statement. It does not
-change what a request answers."""
+"""The fixed cost of a list request (issue 16): a token brings its user's clinics in the same statement, a FilterSet
+class builds its form class once, and only the choice filters a request gives are narrowed to the user's clinics (the
+browsable API's filter form narrows them all). None of it changes what a request answers."""
 
 from __future__ import annotations
 
@@ -8,11 +9,14 @@ from typing import Any
 
 import pytest
 import time_machine
+from django.db.models import QuerySet
 from rest_framework.test import APIClient
 
 from patients.models import Clinic, Patient, Role
+from regimens.filters import DoseFilter
 from regimens.models import ScheduledDose
 from tests.factories import ClinicMembershipFactory, PatientFactory, RegimenFactory, UserFactory, staff_user
+from tracker.api import filterset_form
 from tracker.authentication import token_issue
 from tracker.permissions import staff_clinic_ids
 
@@ -74,3 +78,53 @@ def test_a_token_answers_the_users_clinics_as_their_memberships_do(clinic: Clini
     assert token_client(nobody).get("/api/doses/").status_code == 403
     both.refresh_from_db()
     assert sorted(staff_clinic_ids(both)) == sorted([clinic.pk, other_clinic.pk])
+
+
+# --- A FilterSet class's form class is built once ---------------------------------------------------------
+
+
+def test_a_filtersets_form_class_is_built_once_and_each_form_has_its_own_fields(clinic: Clinic) -> None:
+    first = filterset_form(DoseFilter({"status": "planned"}, ScheduledDose.objects.all()))
+    second = filterset_form(DoseFilter({"status": "lost"}, ScheduledDose.objects.all()))
+
+    assert type(first) is type(second)
+    assert first.fields["patient"] is not second.fields["patient"]
+    first.fields["patient"].queryset = Patient.objects.none()  # as the backend narrows one request's form
+    patients: QuerySet[Patient] = second.fields["patient"].queryset
+    assert patients.query.where.children == []  # the other form's rows are untouched
+    assert first.is_valid() and first.cleaned_data["status"] == "planned"
+    assert not second.is_valid() and list(second.errors) == ["status"]
+
+
+# --- Choice filters stay narrowed to the user's clinics ---------------------------------------------------
+
+
+@pytest.mark.parametrize("name", ["patient", "regimen"])
+def test_another_clinics_row_in_a_choice_filter_is_the_same_400_as_an_unknown_id(
+    api: APIClient, clinic: Clinic, other_clinic: Clinic, name: str
+) -> None:
+    mine, theirs = a_dose(PatientFactory(clinic=clinic)), a_dose(PatientFactory(clinic=other_clinic))
+    mine_id, their_id = (getattr(dose, f"{name}_id") for dose in (mine, theirs))
+
+    listed = api.get(f"/api/doses/?{name}={mine_id}")
+    refused = api.get(f"/api/doses/?{name}={their_id}")
+    unknown = api.get(f"/api/doses/?{name}=987654")
+
+    assert listed.status_code == 200 and [row["id"] for row in listed.json()["results"]] == [mine.pk]
+    assert refused.status_code == unknown.status_code == 400
+    assert refused.json()[name] == [m.replace("987654", str(their_id)) for m in unknown.json()[name]]
+
+
+def test_the_browsable_apis_filter_form_offers_only_the_users_clinics_patients(
+    api: APIClient, clinic: Clinic, other_clinic: Clinic
+) -> None:
+    mine = PatientFactory(clinic=clinic, family_name="Mineowner")
+    theirs = PatientFactory(clinic=other_clinic, family_name="Elsewhereperson")
+    a_dose(mine)
+
+    page = api.get("/api/doses/", HTTP_ACCEPT="text/html")
+
+    assert page.status_code == 200
+    html = page.content.decode()
+    assert f'value="{mine.pk}"' in html and "Mineowner" in html
+    assert "Elsewhereperson" not in html and theirs.pk != mine.pk
