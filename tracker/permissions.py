@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
+from django.apps import apps
 from django.contrib.postgres.expressions import ArraySubquery
 from django.db import connection
 from django.db.models import OuterRef, QuerySet
@@ -31,11 +33,17 @@ def with_clinic_ids(queryset: QuerySet[Any], user_field: str) -> QuerySet[Any]:
     staff_clinic_ids reads the clinics when first asked."""
     if connection.vendor != "postgresql":
         return queryset
-    user_model = queryset.model._meta.get_field(user_field).related_model
+    return queryset.annotate(cobalt_clinic_ids=_clinic_ids_subquery(queryset.model._meta.label, user_field))
+
+
+@functools.cache
+def _clinic_ids_subquery(model: str, user_field: str) -> ArraySubquery:
+    """The clinics of the user in the `user_field` of `model` ("app.Model"): built once (annotate resolves a copy of
+    it each time)."""
+    user_model: Any = apps.get_model(model)._meta.get_field(user_field).related_model
     # user.memberships: patients.ClinicMembership (the kernel does not import the app).
-    membership = user_model._meta.get_field("memberships").related_model
-    ids = membership.objects.filter(user=OuterRef(user_field)).values("clinic_id")
-    return queryset.annotate(cobalt_clinic_ids=ArraySubquery(ids))
+    membership: Any = user_model._meta.get_field("memberships").related_model
+    return ArraySubquery(membership.objects.filter(user=OuterRef(user_field)).values("clinic_id"))
 
 
 def remember_clinic_ids(user: Any, row: Any) -> None:
