@@ -6,11 +6,14 @@ before a service is called; the services check the clinical rules and do the wri
 
 from __future__ import annotations
 
+import functools
+import json
 from collections.abc import Iterable, Iterator
 from datetime import date, datetime, tzinfo
 from typing import Any
 
-from django.db.models import OuterRef, QuerySet, Subquery
+from django.db.models import OuterRef, QuerySet, Subquery, TextField
+from django.db.models.functions import Cast
 from django.utils import timezone as djtz
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema_field
@@ -358,9 +361,15 @@ class DoseDetailSerializer(DoseSerializer):
 DOSE_ROW_COLUMNS = (
     "id", "regimen_id", "patient_id", "phase", "phase_index", "sequence", "due_date", "appointment_time", "drug",
     "dose_mcg", "dose_unit", "route", "self_administered", "status", "administered_at", "lot_number", "expiry_date",
-    "site", "given_route", "not_given_reason", "not_given_on", "recorded_at", "acknowledged_warnings", "error_reason",
-    "error_recorded_at", "error_recorded_by_id", "patient_timezone",
+    "site", "given_route", "not_given_reason", "not_given_on", "recorded_at", "acknowledged_warnings_json",
+    "error_reason", "error_recorded_at", "error_recorded_by_id", "patient_timezone",
 )  # fmt: skip
+
+
+@functools.cache
+def patient_zone() -> Subquery:
+    """The dose row's patient's time zone, as a subquery: built once (annotate resolves a copy of it each time)."""
+    return Subquery(Patient.objects.filter(pk=OuterRef("patient_id")).order_by().values("timezone"))
 
 
 class DoseRows:
@@ -370,15 +379,21 @@ class DoseRows:
     LIMIT, where a join would look up every row of the clinic's day before sorting them."""
 
     def __init__(self, queryset: QuerySet[ScheduledDose]) -> None:
-        zone = Patient.objects.filter(pk=OuterRef("patient_id")).order_by().values("timezone")
-        self.queryset = queryset.annotate(patient_timezone=Subquery(zone))
+        self.filtered = queryset
+        # The warnings acknowledged as the column's JSON text: most are "[]", which dose_rows need not decode (the
+        # ORM would decode each row's).
+        self.queryset = queryset.annotate(
+            patient_timezone=patient_zone(), acknowledged_warnings_json=Cast("acknowledged_warnings", TextField())
+        )
 
     @property
     def ordered(self) -> bool:
         return self.queryset.ordered
 
     def count(self) -> int:
-        return self.queryset.count()
+        # The rows before the zone's annotation: the same COUNT statement, but the ORM builds it in half the time
+        # (it no longer checks whether the count needs the annotated subquery: issue 16).
+        return self.filtered.count()
 
     def __getitem__(self, index: slice) -> QuerySet[Any]:
         return self.queryset[index].values_list(*DOSE_ROW_COLUMNS)
@@ -436,7 +451,7 @@ def dose_rows(rows: Iterable[tuple[Any, ...]]) -> list[dict[str, Any]]:
                 "not_given_reason": not_given_reason,
                 "not_given_on": _date(not_given_on),
                 "recorded_at": _datetime(recorded_at, zone),
-                "acknowledged_warnings": acknowledged_warnings,
+                "acknowledged_warnings": [] if acknowledged_warnings == "[]" else json.loads(acknowledged_warnings),
                 "error_reason": error_reason,
                 "error_recorded_at": _datetime(error_recorded_at, zone),
                 "error_recorded_by": error_recorded_by,
@@ -637,6 +652,16 @@ class ReplanJobSerializer(serializers.ModelSerializer[ReplanJob]):
 
     class Meta:
         model = ReplanJob
-        fields = ["id", "status", "clinic", "cause", "regimens_total", "regimens_done", "created_at", "started_at",
-                  "finished_at", "failure"]
+        fields = [
+            "id",
+            "status",
+            "clinic",
+            "cause",
+            "regimens_total",
+            "regimens_done",
+            "created_at",
+            "started_at",
+            "finished_at",
+            "failure",
+        ]
         read_only_fields = fields
