@@ -5,6 +5,7 @@ browsable API's filter form narrows them all). None of it changes what a request
 from __future__ import annotations
 
 from datetime import date
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
@@ -128,3 +129,17 @@ def test_the_browsable_apis_filter_form_offers_only_the_users_clinics_patients(
     html = page.content.decode()
     assert f'value="{mine.pk}"' in html and "Mineowner" in html
     assert "Elsewhereperson" not in html and theirs.pk != mine.pk
+
+
+def test_on_another_database_a_token_request_reads_the_users_clinics_itself(
+    clinic: Clinic, nurse: Any, monkeypatch: pytest.MonkeyPatch, django_assert_num_queries: Any
+) -> None:
+    """make run's SQLite demo has no ARRAY subquery: the token comes alone and staff_clinic_ids reads the clinics."""
+    a_dose(PatientFactory(clinic=clinic))
+    client = token_client(nurse)
+    monkeypatch.setattr("tracker.permissions.connection", SimpleNamespace(vendor="sqlite"))
+
+    with django_assert_num_queries(4):  # the token, the user's clinics, the count, the page
+        response = client.get(f"/api/doses/?clinic={clinic.pk}")
+
+    assert response.status_code == 200 and response.json()["count"] == 1
