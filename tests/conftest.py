@@ -108,8 +108,9 @@ def patient(clinic: Clinic) -> Any:
 
 @pytest.fixture
 def other_patient(other_clinic: Clinic) -> Any:
-    """A patient of another clinic: staff of `clinic` must not see them."""
-    return PatientFactory(clinic=other_clinic)
+    """A patient of another clinic: staff of `clinic` must not see them. Their family name is one no page holds
+    otherwise (a random last name such as "Day" or "Ward" is also a word of the page a test says they are not on)."""
+    return PatientFactory(clinic=other_clinic, family_name="Quillfeather")
 
 
 def page_text(html: str) -> str:
