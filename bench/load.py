@@ -7,8 +7,11 @@ first). Reports requests/s, p50 and p95 latency and errors of the worklist (toke
     DATABASE_URL=postgres://postgres@127.0.0.1:5432/cobalt .venv/bin/python bench/load.py --seconds 20
 
 gunicorn runs `tracker.wsgi` with the local settings (DEBUG off) and --workers 2 (as the Procfile), on a free
-port of 127.0.0.1; wrk runs --threads 2 with --connections open (default 4). The machine is shared: read the
-figures against each other, not as capacity. A script, not a test: it asserts nothing about speed.
+port of 127.0.0.1, its workers' clocks started at the bench's time (bench/gunicorn_clock.py: the data is dated
+around it, so "overdue" and "today" mean what they mean in bench/results.py), and again 90 minutes later for the
+overdue worklist while the clinic's patients straddle midnight; wrk runs --threads 2 with --connections open
+(default 4). The machine is shared: read the figures against each other, not as capacity. A script, not a test:
+it asserts nothing about speed.
 """
 
 from __future__ import annotations
@@ -21,8 +24,9 @@ import sys
 import tempfile
 import time
 import urllib.request
-from collections.abc import Sequence
-from datetime import UTC, datetime
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -43,6 +47,36 @@ done = function(summary, latency, requests)
   io.write(string.format("ERRORS %d\\n", e.connect + e.read + e.write + e.timeout + e.status))
 end
 """
+
+
+@contextmanager
+def serving(url: str, clock: datetime) -> Iterator[str]:
+    """gunicorn (2 workers, DEBUG off) on a free port of 127.0.0.1 over the bench database, its workers' clocks
+    started at `clock` (bench/gunicorn_clock.py); its base URL while it runs."""
+    port = free_port()
+    env = {
+        **os.environ,
+        "DJANGO_SETTINGS_MODULE": "tracker.settings.base",
+        "DATABASE_URL": url,
+        "DEBUG": "False",
+        "ALLOWED_HOSTS": "127.0.0.1",
+        "COBALT_BENCH_CLOCK": clock.isoformat(),
+    }
+    command = [str(ROOT / ".venv" / "bin" / "gunicorn"), "tracker.wsgi", "-c", "python:bench.gunicorn_clock"]
+    server = subprocess.Popen(  # noqa: S603
+        [*command, "--bind", f"127.0.0.1:{port}", "--workers", "2"],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        base = f"http://127.0.0.1:{port}"
+        wait_until_up(f"{base}/login/", server)
+        yield base
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
 
 
 def free_port() -> int:
@@ -87,9 +121,12 @@ def run_wrk(url: str, header: str, seconds: int, connections: int, script: str) 
     }
 
 
-def targets() -> tuple[list[tuple[str, str, str]], int]:
-    """(label, path, header) of each endpoint, with a fresh token and session of the bench clinic's staff; the
-    clinic's number of patients."""
+def targets() -> tuple[list[tuple[str, str, str, datetime]], int]:
+    """(label, path, header, clock) of each endpoint, with a token and session of the bench clinic's staff issued at
+    the bench's time; the clinic's number of patients. The server answers each endpoint at its `clock`: the bench's
+    time (`AT`, as bench/results.py), and 90 minutes later for the overdue worklist while the clinic's patients
+    straddle midnight (already the next day in Auckland)."""
+    import time_machine
     from django.test import Client
 
     from bench.bench_sweep import AT
@@ -101,29 +138,40 @@ def targets() -> tuple[list[tuple[str, str, str]], int]:
         raise SystemExit("no bench clinic in this database: run `make bench-quick` (or `make bench`) first")
     patients = Patient.objects.filter(clinic=clinic).count()
     staff = ensure_staff(clinic)
-    token = fresh_token(staff["nurse"], datetime.now(UTC))
+    token = fresh_token(staff["nurse"], AT)
     browser = Client()
-    browser.force_login(staff["clinician"])
+    with time_machine.travel(AT, tick=False):
+        browser.force_login(staff["clinician"])  # the session starts at AT
     session = browser.cookies["sessionid"].value
     patient_id, doses = median_patient(clinic)
     day = AT.date().isoformat()
     auth = f"Authorization: Token {token}"
+    overdue = f"/api/doses/?clinic={clinic.pk}&overdue=true"
     return [
         (
             "worklist `/api/doses/` one clinic-day (token)",
             f"/api/doses/?clinic={clinic.pk}&due_from={day}&due_to={day}",
             auth,
+            AT,
         ),
-        ("worklist `/api/doses/?overdue=true` (token)", f"/api/doses/?clinic={clinic.pk}&overdue=true", auth),
+        ("worklist `/api/doses/?overdue=true` (token)", overdue, auth, AT),
+        (
+            "worklist `/api/doses/?overdue=true` while the clinic's patients straddle midnight (token)",
+            overdue,
+            auth,
+            AT + timedelta(minutes=90),
+        ),
         (
             f"patient page `/patients/{{id}}/` ({doses} doses; session)",
             f"/patients/{patient_id}/",
             f"Cookie: sessionid={session}",
+            AT,
         ),
     ], patients
 
 
 def write(results: list[tuple[str, dict[str, float]]], patients: int, seconds: int, connections: int) -> None:
+    from bench.bench_sweep import AT
     from bench.results import replace_section
 
     lines = [
@@ -133,7 +181,8 @@ def write(results: list[tuple[str, dict[str, float]]], patients: int, seconds: i
         f"Written by `bench/load.py` on {datetime.now(UTC):%Y-%m-%d %H:%M} UTC (load average "
         f"{' '.join(f'{x:.2f}' for x in os.getloadavg())}, {os.cpu_count()} cores, shared): wrk, {connections} "
         f"connections over 2 threads for {seconds} s per endpoint, against gunicorn (2 workers) on the bench "
-        f"database of {patients:,} patients.",
+        f"database of {patients:,} patients, its clock set to the bench's time ({AT:%Y-%m-%d %H:%M} UTC, the day "
+        "the data is built around; 90 minutes later it is already the next day in Auckland).",
         "",
         "| endpoint | requests/s | p50 | p95 | requests | errors |",
         "| --- | --- | --- | --- | --- | --- |",
@@ -158,36 +207,21 @@ def main(argv: Sequence[str] | None = None) -> int:
     from django.db import connections
 
     connections.close_all()
-    port = free_port()
-    env = {
-        **os.environ,
-        "DJANGO_SETTINGS_MODULE": "tracker.settings.base",
-        "DATABASE_URL": url,
-        "DEBUG": "False",
-        "ALLOWED_HOSTS": "127.0.0.1",
-    }
-    server = subprocess.Popen(  # noqa: S603
-        [str(ROOT / ".venv" / "bin" / "gunicorn"), "tracker.wsgi", "--bind", f"127.0.0.1:{port}", "--workers", "2"],
-        cwd=ROOT,
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
     results: list[tuple[str, dict[str, float]]] = []
+    with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as script:
+        script.write(REPORT_LUA)
     try:
-        base = f"http://127.0.0.1:{port}"
-        wait_until_up(f"{base}/login/", server)
-        with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as script:
-            script.write(REPORT_LUA)
-        for label, path, header in endpoints:
-            run_wrk(base + path, header, 2, 1, script.name)  # warm both workers' caches and connections
-            figures = run_wrk(base + path, header, args.seconds, args.connections, script.name)
-            print(f"  {label}: {figures}", file=sys.stderr)
-            results.append((label, figures))
-        Path(script.name).unlink()
+        for clock in sorted({at for *_, at in endpoints}):
+            with serving(url, clock) as base:
+                for label, path, header, at in endpoints:
+                    if at != clock:
+                        continue
+                    run_wrk(base + path, header, 2, 1, script.name)  # warm both workers' caches and connections
+                    figures = run_wrk(base + path, header, args.seconds, args.connections, script.name)
+                    print(f"  {label} at {at:%Y-%m-%d %H:%M} UTC: {figures}", file=sys.stderr)
+                    results.append((f"{label} at {at:%H:%M} UTC", figures))
     finally:
-        server.terminate()
-        server.wait(timeout=30)
+        Path(script.name).unlink()
     write(results, patients, args.seconds, args.connections)
     return 0
 
