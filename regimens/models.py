@@ -332,8 +332,14 @@ class ScheduledDose(models.Model):
                 condition=Q(status="not_given"),
                 name="dose_clinic_not_given_idx",
             ),
+            # The patient rides along (INCLUDE) for the overdue count while a clinic's patients straddle midnight:
+            # the doses of the boundary date are matched against the patients in the zones past it from the index
+            # alone, no visit to each dose row (issue 16: 100 -> 20 ms at 100,000 patients).
             models.Index(
-                fields=["clinic", "due_date", "id"], condition=Q(status="planned"), name="dose_clinic_planned_due_idx"
+                fields=["clinic", "due_date", "id"],
+                include=["patient"],
+                condition=Q(status="planned"),
+                name="dose_clinic_planned_due_idx",
             ),
             # A regimen's T0, its first dose given (regimen_t0, and per patient in the dashboard's time to
             # normalization, monitoring/normalization.py): the first entry of this index, not every dose.
