@@ -139,9 +139,26 @@ class LabRecheckFilter(django_filters.FilterSet):
         # The stored status stays `due` until a sweep or a result changes it; the API reports a
         # due recheck whose window has closed as overdue, so the filter must agree with it.
         due = Q(status=RecheckStatus.DUE)
-        lapsed = due & before_local_today(queryset, "window_end", among=due)
+        # As the dose worklist's overdue: the zones of the user's clinics' patients (a few index lookups) and the
+        # rechecks whose window ends on the edge of today matched against those patients as a set, not a lookup of
+        # the patient's zone per recheck.
+        clinics = self.listed_clinics()
+        lapsed = due & before_local_today(
+            queryset,
+            "window_end",
+            among=due,
+            zones=None if clinics is None else clinic_patient_zones(clinics),
+            patients=None if clinics is None else Patient.objects.filter(clinic_id__in=clinics),
+        )
         if value == RecheckStatus.OVERDUE:
             return queryset.filter(Q(status=RecheckStatus.OVERDUE) | lapsed)
         if value == RecheckStatus.DUE:
             return queryset.filter(status=RecheckStatus.DUE).exclude(lapsed)
         return queryset.filter(status=value)
+
+    def listed_clinics(self) -> list[int] | None:
+        """The user's clinics (LabRecheckViewSet lists their patients' rechecks alone); None without a user."""
+        user = getattr(self.request, "user", None)
+        if user is None or not user.is_authenticated:
+            return None
+        return staff_clinic_ids(user)

@@ -7,11 +7,13 @@ from typing import Any
 
 import pytest
 import time_machine
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 from rest_framework.test import APIClient
 
 from regimens import services
 from regimens.models import Protocol, Regimen, ScheduledDose
-from tests.factories import PatientFactory
+from tests.factories import LabRecheckFactory, PatientFactory, RegimenFactory
 
 TODAY = "2026-12-01 09:00:00+00:00"
 
@@ -343,6 +345,33 @@ def test_it_lists_the_lab_rechecks_of_a_regimen(api: APIClient, regimen: Regimen
     assert hb["status"] == "due"
     assert hb["patient"] == regimen.patient_id
     assert hb["window_start"] <= hb["due_date"] <= hb["window_end"]
+
+
+@time_machine.travel("2027-01-04 10:30:00+00:00", tick=False)  # the 4th in London, already the 5th in Kiritimati
+def test_a_recheck_window_ending_on_the_edge_of_today_is_judged_in_its_patients_zone(
+    api: APIClient, clinic: Any
+) -> None:
+    """Two rechecks whose windows end on the 4th: overdue in Kiritimati (UTC+14, the 5th there), still due in London;
+    the patients in the zones past the date are matched as a set (as the dose worklist), not looked up per recheck."""
+    rechecks = {
+        zone: LabRecheckFactory(
+            regimen=RegimenFactory(patient=PatientFactory(clinic=clinic, timezone=zone)),
+            due_date=date(2027, 1, 1),
+            window_start=date(2026, 12, 29),
+            window_end=date(2027, 1, 4),
+        ).pk
+        for zone in ("Europe/London", "Pacific/Kiritimati")
+    }
+    with CaptureQueriesContext(connection) as queries:
+        overdue = api.get("/api/lab-rechecks/?status=overdue").json()
+    statements = [q["sql"] for q in queries.captured_queries]  # (the next request clears the log)
+    due = ids(api.get("/api/lab-rechecks/?status=due"))
+
+    assert {r["id"] for r in overdue["results"]} == {rechecks["Pacific/Kiritimati"]} and overdue["count"] == 1
+    assert due == {rechecks["Europe/London"]}
+    listed = [sql for sql in statements if '"regimens_labrecheck"."window_end" <' in sql]  # the count and the page
+    assert len(listed) == 2
+    assert all("EXISTS" not in sql and '"timezone" IN (' in sql for sql in listed), listed
 
 
 def test_it_reports_a_recheck_whose_window_has_passed_as_overdue(api: APIClient, regimen: Regimen) -> None:
