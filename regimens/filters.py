@@ -73,6 +73,21 @@ def before_local_today(
     return Q(**{f"{date_field}__lt": last}) & (Q(**{f"{date_field}__lt": first}) | between)
 
 
+def before_local_today_in(clinics: list[int] | None, queryset: QuerySet[Any], date_field: str, among: Q) -> Q:
+    """before_local_today for rows of the patients of `clinics` (the user's, or the one asked for): their patients'
+    zones (a few index lookups, patients.selectors.clinic_patient_zones) and, on the edge of today, those patients
+    as a set; with no clinics known (None), the zones of the rows themselves."""
+    if clinics is None:
+        return before_local_today(queryset, date_field, among=among)
+    return before_local_today(
+        queryset,
+        date_field,
+        among=among,
+        zones=clinic_patient_zones(clinics),
+        patients=Patient.objects.filter(clinic_id__in=clinics),
+    )
+
+
 class RegimenFilter(django_filters.FilterSet):
     status = django_filters.ChoiceFilter(choices=RegimenStatus.choices)
     protocol = django_filters.CharFilter(field_name="protocol__code", help_text="Protocol code.")
@@ -101,13 +116,7 @@ class DoseFilter(django_filters.FilterSet):
     def filter_overdue(self, queryset: QuerySet[ScheduledDose], name: str, value: bool) -> QuerySet[ScheduledDose]:
         planned = Q(status=DoseStatus.PLANNED)
         clinics = self.listed_clinics()
-        overdue = planned & before_local_today(
-            queryset,
-            "due_date",
-            among=planned,
-            zones=None if clinics is None else clinic_patient_zones(clinics),
-            patients=None if clinics is None else Patient.objects.filter(clinic_id__in=clinics),
-        )
+        overdue = planned & before_local_today_in(clinics, queryset, "due_date", among=planned)
         return queryset.filter(overdue) if value else queryset.exclude(overdue)
 
     def listed_clinics(self) -> list[int] | None:
@@ -143,13 +152,7 @@ class LabRecheckFilter(django_filters.FilterSet):
         # rechecks whose window ends on the edge of today matched against those patients as a set, not a lookup of
         # the patient's zone per recheck.
         clinics = self.listed_clinics()
-        lapsed = due & before_local_today(
-            queryset,
-            "window_end",
-            among=due,
-            zones=None if clinics is None else clinic_patient_zones(clinics),
-            patients=None if clinics is None else Patient.objects.filter(clinic_id__in=clinics),
-        )
+        lapsed = due & before_local_today_in(clinics, queryset, "window_end", among=due)
         if value == RecheckStatus.OVERDUE:
             return queryset.filter(Q(status=RecheckStatus.OVERDUE) | lapsed)
         if value == RecheckStatus.DUE:
