@@ -88,6 +88,15 @@ def before_local_today_in(clinics: list[int] | None, queryset: QuerySet[Any], da
     )
 
 
+def request_clinics(request: Any) -> list[int] | None:
+    """The clinics of the request's user (the dose and recheck lists show those clinics' rows alone); None without
+    a signed-in user (a filterset used outside a request)."""
+    user = getattr(request, "user", None)
+    if user is None or not user.is_authenticated:
+        return None
+    return staff_clinic_ids(user)
+
+
 class RegimenFilter(django_filters.FilterSet):
     status = django_filters.ChoiceFilter(choices=RegimenStatus.choices)
     protocol = django_filters.CharFilter(field_name="protocol__code", help_text="Protocol code.")
@@ -124,11 +133,9 @@ class DoseFilter(django_filters.FilterSet):
         their patients' time zones are a few index lookups (patients.selectors.clinic_patient_zones), where the
         zones of the doses on the edge of today would be a lookup per dose of a clinic's day, and their patients
         in a zone are one index range (issue 16). None without a user (the band's zones are read)."""
-        user = getattr(self.request, "user", None)
-        if user is None or not user.is_authenticated:
-            return None
+        clinics = request_clinics(self.request)
         asked = self.form.cleaned_data.get("clinic")
-        return [c for c in staff_clinic_ids(user) if asked is None or c == asked]
+        return None if clinics is None else [c for c in clinics if asked is None or c == asked]
 
 
 class LabRecheckFilter(django_filters.FilterSet):
@@ -151,17 +158,9 @@ class LabRecheckFilter(django_filters.FilterSet):
         # As the dose worklist's overdue: the zones of the user's clinics' patients (a few index lookups) and the
         # rechecks whose window ends on the edge of today matched against those patients as a set, not a lookup of
         # the patient's zone per recheck.
-        clinics = self.listed_clinics()
-        lapsed = due & before_local_today_in(clinics, queryset, "window_end", among=due)
+        lapsed = due & before_local_today_in(request_clinics(self.request), queryset, "window_end", among=due)
         if value == RecheckStatus.OVERDUE:
             return queryset.filter(Q(status=RecheckStatus.OVERDUE) | lapsed)
         if value == RecheckStatus.DUE:
             return queryset.filter(status=RecheckStatus.DUE).exclude(lapsed)
         return queryset.filter(status=value)
-
-    def listed_clinics(self) -> list[int] | None:
-        """The user's clinics (LabRecheckViewSet lists their patients' rechecks alone); None without a user."""
-        user = getattr(self.request, "user", None)
-        if user is None or not user.is_authenticated:
-            return None
-        return staff_clinic_ids(user)

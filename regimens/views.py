@@ -288,13 +288,16 @@ class DoseViewSet(viewsets.ReadOnlyModelViewSet[ScheduledDose]):
     def get_serializer_class(self) -> type[BaseSerializer[Any]]:
         if self.action == "retrieve":
             return DoseDetailSerializer
-        if self.action == "list":
-            asked = self.request.query_params.get("warnings", "false")
-            if asked not in ("true", "false"):
-                raise ValidationError({"warnings": ["must be true or false"]})
-            if asked == "true":
-                return DoseDetailSerializer
+        if self.action == "list" and self._warnings_asked():
+            return DoseDetailSerializer
         return DoseSerializer
+
+    def _warnings_asked(self) -> bool:
+        """The list's ?warnings=: true or false (the default); any other value is a 400."""
+        asked = self.request.query_params.get("warnings", "false")
+        if asked not in ("true", "false"):
+            raise ValidationError({"warnings": ["must be true or false"]})
+        return asked == "true"
 
     def get_queryset(self) -> QuerySet[ScheduledDose]:
         # The patient is needed for `overdue` (their time zone): joined, not fetched per row.
@@ -311,7 +314,7 @@ class DoseViewSet(viewsets.ReadOnlyModelViewSet[ScheduledDose]):
         rows = DoseRows(self.filter_queryset(self.get_queryset()))
         page: list[Any] | None = self.paginate_queryset(rows)  # type: ignore[arg-type]
         # Any other value than false is a 400 here, after the filters and the page, as the serializer's list checks.
-        self.get_serializer_class()
+        self._warnings_asked()
         return self.get_paginated_response(dose_rows(page)) if page is not None else Response(dose_rows(rows))
 
     def _dose(self, dose: ScheduledDose) -> Response:

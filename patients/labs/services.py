@@ -88,12 +88,11 @@ class PatientContext:
 
 def patient_contexts(patients: Iterable[Patient]) -> dict[int, PatientContext]:
     """Contexts for many patients with one query for their pregnancies."""
-    contexts = {patient.pk: PatientContext(patient, []) for patient in patients}
-    for fact in _pregnancies(list(contexts)):
-        pregnancies = contexts[fact.patient_id].pregnancies
-        assert pregnancies is not None
-        pregnancies.append(fact)
-    return contexts
+    by_pk = {patient.pk: patient for patient in patients}
+    pregnancies: dict[int, list[PatientFact]] = {pk: [] for pk in by_pk}
+    for fact in _pregnancies(list(by_pk)):
+        pregnancies[fact.patient_id].append(fact)
+    return {pk: PatientContext(patient, pregnancies[pk]) for pk, patient in by_pk.items()}
 
 
 def _pregnancies(patient_ids: list[int]) -> Any:
