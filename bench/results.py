@@ -869,6 +869,41 @@ def read_rows(patients: int) -> list[Row]:
 # The two lab POST rows: a follow-up hemoglobin that changes none of the plan's inputs (the common case: it is
 # interpreted, may complete a recheck and open an alert, and re-plans nothing), and a late baseline platelet count
 # below the range (RULES §2 L-4: it changes the lab flags, so the regimen is re-planned with weekly counts).
+@contextmanager
+def bench_broker() -> Iterator[str]:
+    """The Celery app publishes to the bench's own Redis database (BENCH_BROKER_URL), emptied before and after, or to
+    an in-memory broker when no Redis answers there; what it used, for the row."""
+    from kombu import pools
+
+    from tracker.celery import app
+
+    def point(url: str) -> None:
+        pools.reset()
+        app.conf.broker_url = url
+        app._pool = None
+        app.amqp._producer_pool = None
+
+    url = os.environ.get("BENCH_BROKER_URL", "redis://127.0.0.1:6379/14")
+    client = None
+    try:
+        import redis
+
+        client = redis.Redis.from_url(url, socket_connect_timeout=1)
+        client.flushdb()
+        used = "Redis"
+    except Exception:
+        client, url, used = None, "memory://", "an in-memory broker: no Redis at BENCH_BROKER_URL"
+    saved = app.conf.broker_url
+    point(url)
+    try:
+        yield used
+    finally:
+        point(saved)
+        if client is not None:
+            client.flushdb()
+            client.close()
+
+
 def lab_post_rows(posts: int, keys: Sequence[str] = LAB_POST_KEYS) -> list[Row]:
     return [lab_post_row(posts, key) for key in keys]
 
@@ -881,15 +916,24 @@ def lab_post_row(posts: int, key: str = "lab-post") -> Row:
 
     `lab-post`: a hemoglobin of 112 g/L two hours before AT, after T0 (no plan input changes: no re-plan);
     `lab-post-replan`: platelets of 120 x10^9/L collected on the morning of T0, before the first dose (a baseline
-    below the range: the lab flags change and the regimen is re-planned)."""
+    below the range: the lab flags change and the regimen is re-planned).
+
+    As in production (COBALT_EVALUATE_IN_WORKER), the request commits the result with its "evaluate" marker and
+    publishes the task to Redis (BENCH_BROKER_URL, default redis://127.0.0.1:6379/14, emptied afterwards; an
+    in-memory broker when no Redis answers); the rules then run as a worker runs them (monitoring.queue.run, here in
+    this process), timed apart and reported in the row: the work moved off the request, not left out."""
     import time_machine
+    from django.conf import settings
     from django.test import override_settings
 
     from bench.bare_urls import BARE_LAB_RESULTS
     from bench.bench_sweep import AT
+    from monitoring import queue
     from patients.models import Clinic, LabResult, Patient
     from regimens.models import Regimen
 
+    if not settings.COBALT.get("EVALUATE_IN_WORKER"):
+        raise SystemExit("the lab-post rows measure COBALT_EVALUATE_IN_WORKER=True (the default): unset it")
     replan = key == "lab-post-replan"
     clinic = Clinic.objects.get(name="Bench clinic")
     api = token_client(ensure_staff(clinic)["nurse"], AT)
@@ -928,8 +972,14 @@ def lab_post_row(posts: int, key: str = "lab-post") -> Row:
     # Each re-plan writes a history row of the regimen (a result that re-plans nothing writes none).
     before = Regimen.history.filter(patient_id__in=chosen).count()
     benchdb.reset_peak_rss()
-    with time_machine.travel(AT, tick=True):
+    with bench_broker() as broker, time_machine.travel(AT, tick=True):
         times, created, queries = post_each("/api/lab-results/", timedelta())
+        worker_times, worker_counts = [], []
+        for patient_id in chosen:  # the worker's part, as monitoring.evaluate_patient runs it
+            with benchdb.counting_queries(detailed=False) as log, benchdb.timed() as t:
+                assert queue.run(patient_id), f"no evaluation was queued for patient {patient_id}"
+            worker_times.append(t.seconds)
+            worker_counts.append(log.count)
     rss = benchdb.peak_rss()
     replanned = Regimen.history.filter(patient_id__in=chosen).count() - before
     # The bare DRF create view: the same bodies, a minute later (another result), then deleted again.
@@ -949,9 +999,10 @@ def lab_post_row(posts: int, key: str = "lab-post") -> Row:
     for patient_id, at in raw_ids:
         LabResult.objects.filter(patient_id=patient_id, analyte=analyte, collected_at=at).delete()
     cobalt, bare, raw = statistics.median(times), statistics.median(drf_times), statistics.median(raw_times)
+    worker, worker_queries = statistics.median(worker_times), int(statistics.median_low(worker_counts))
     print(
         f"  {key}: {cobalt * 1000:.1f} ms, bare DRF create {bare * 1000:.1f} ms, INSERT {raw * 1000:.2f} ms, "
-        f"{replanned} of {len(times)} re-planned",
+        f"{replanned} of {len(times)} re-planned; the worker's evaluation {worker * 1000:.1f} ms ({broker})",
         file=sys.stderr,
     )
     what = (
@@ -962,8 +1013,9 @@ def lab_post_row(posts: int, key: str = "lab-post") -> Row:
     return Row(
         key,
         f"lab result POST `/api/lab-results/`, {what}, against a bare DRF create view (median of {len(times)}, "
-        f"each to another patient, {replanned} re-planned; {1 / cobalt:.1f} req/s vs {1 / bare:.1f} req/s; one "
-        f"raw INSERT: {raw * 1000:.2f} ms)",
+        f"each to another patient; {1 / cobalt:.1f} req/s vs {1 / bare:.1f} req/s; one raw INSERT: "
+        f"{raw * 1000:.2f} ms). The request stores the result and queues its rules ({broker}); a worker then runs "
+        f"them: {worker * 1000:.1f} ms and {worker_queries} queries each (median), {replanned} re-planned",
         cobalt,
         bare,
         f"{queries} vs {drf_queries}",

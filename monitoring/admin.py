@@ -2,7 +2,7 @@
 and the lab trends page (charts of every analyte with the reference band, and the PLASMIC score).
 
 patients/admin.py registers the patient admin without them, since patients imports neither regimens
-nor monitoring; this module re-registers it with both.
+nor monitoring; this module re-registers it with both. Also the queue of evaluations a worker has yet to run.
 """
 
 from __future__ import annotations
@@ -18,10 +18,12 @@ from django.utils.html import format_html
 from django.utils.safestring import mark_safe
 
 from monitoring.charts import svg_chart
+from monitoring.models import PendingEvaluation
 from monitoring.selectors import plasmic_for, trends_for
 from patients import admin as patients_admin
 from patients.models import Patient
 from regimens.models import Regimen
+from tracker.admin import ViewOnlyAdmin
 
 
 class RegimenInline(admin.TabularInline):  # type: ignore[type-arg]
@@ -87,3 +89,13 @@ class PatientAdmin(patients_admin.PatientAdmin):
             "plasmic": plasmic_for(patient),
         }
         return TemplateResponse(request, "admin/patients/patient/trends.html", context)
+
+
+@admin.register(PendingEvaluation)
+class PendingEvaluationAdmin(ViewOnlyAdmin, admin.ModelAdmin):  # type: ignore[type-arg]
+    """The patients whose rules a worker has yet to run (monitoring/queue.py), oldest first: read-only. A list that
+    grows, or markers older than a few minutes, mean no worker is taking the tasks."""
+
+    list_display = ("patient", "requested_at")
+    ordering = ("requested_at",)
+    readonly_fields = ("patient", "token", "requested_at")

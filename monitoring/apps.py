@@ -4,8 +4,9 @@ from django.apps import AppConfig
 
 
 class MonitoringConfig(AppConfig):
-    """The rules that read results and raise alerts. No models of its own: it reads the patients'
-    and regimens' rows and writes notifications' alerts."""
+    """The rules that read results and raise alerts. It reads the patients' and regimens' rows and writes
+    notifications' alerts; its one table is the queue of patients whose rules a worker will run
+    (monitoring/queue.py)."""
 
     name = "monitoring"
 

@@ -6,7 +6,7 @@ from dataclasses import replace
 from datetime import date
 from typing import Any
 
-from monitoring import evaluation, inputs, patient_sections, safety
+from monitoring import evaluation, inputs, patient_sections, queue, safety
 from regimens.schedule import LabContext
 from tracker import events
 from tracker.errors import SafetyWarning
@@ -68,10 +68,22 @@ def medication_recorded(**kw: Any) -> None:
     safety.after_medication_recorded(**kw)
 
 
+@events.listen_in_transaction("patient.changed")
+def patient_changing(*, patient_id: int) -> None:
+    """A result, medication, fact or dose is being written: when a worker will run the rules, the marker that says
+    so commits with the write (monitoring/queue.py)."""
+    if queue.in_worker():
+        queue.mark(patient_id)
+
+
 @events.listen("patient.changed")
 def patient_changed(*, patient_id: int) -> None:
-    """A result, medication, fact or dose was committed: run the monitoring rules for the patient."""
-    evaluation.evaluate_patient(patient_id)
+    """A result, medication, fact or dose was committed: run the monitoring rules for the patient, here or (an API
+    write with COBALT_EVALUATE_IN_WORKER) in a worker."""
+    if queue.in_worker():
+        queue.dispatch(patient_id)
+    else:
+        evaluation.evaluate_patient(patient_id)
 
 
 @events.provide("lab_context")

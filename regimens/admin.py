@@ -25,7 +25,7 @@ from regimens.models import (
     Replan,
     ScheduledDose,
 )
-from tracker.admin import ReadOnlyHistoryAdmin, admin_clinic_ids
+from tracker.admin import ReadOnlyHistoryAdmin, ViewOnlyAdmin, admin_clinic_ids
 from tracker.clock import patient_today
 
 
@@ -214,7 +214,7 @@ class LabRecheckAdmin(ReadOnlyHistoryAdmin):
 
 
 @admin.register(Replan)
-class ReplanAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
+class ReplanAdmin(ViewOnlyAdmin, admin.ModelAdmin):  # type: ignore[type-arg]
     """The audit of re-plans that moved or cancelled planned doses (one row per re-plan, with its cause):
     read-only, and a clinic admin sees their own clinics' rows only."""
 
@@ -228,15 +228,6 @@ class ReplanAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
         queryset = super().get_queryset(request)
         clinics = admin_clinic_ids(request)
         return queryset if clinics is None else queryset.filter(patient__clinic__in=clinics)
-
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
 
     @admin.display(description="Moved")
     def moved_count(self, obj: Replan) -> int:

@@ -9,6 +9,7 @@ and a dose copies drug, dose and route from the phase it is in.
 from __future__ import annotations
 
 import hashlib
+import uuid
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
@@ -18,6 +19,7 @@ from django.contrib.auth import get_user_model
 from django.db.models import Max
 from django.utils import timezone
 
+from monitoring.models import PendingEvaluation
 from notifications.models import (
     Alert,
     AlertKind,
@@ -471,3 +473,14 @@ class PortalLinkFactory(factory.django.DjangoModelFactory):
     channel = Channel.EMAIL
     created_at = factory.LazyFunction(timezone.now)
     expires_at = factory.LazyAttribute(lambda link: link.created_at + timedelta(minutes=30))
+
+
+class PendingEvaluationFactory(factory.django.DjangoModelFactory):
+    """A patient whose monitoring rules a worker has yet to run (monitoring/queue.py), written now."""
+
+    class Meta:
+        model = PendingEvaluation
+
+    patient = factory.SubFactory(PatientFactory)
+    token = factory.LazyFunction(uuid.uuid4)
+    requested_at = factory.LazyFunction(timezone.now)

@@ -81,9 +81,8 @@ class ClinicScopedAdmin(SimpleHistoryAdmin):
         return response
 
 
-class ReadOnlyHistoryAdmin(ClinicScopedAdmin):
-    """For rows only services may write (they re-plan doses and raise alerts): view and history
-    only, no add, change, delete or revert from the admin."""
+class ViewOnlyAdmin:
+    """A mixin for a ModelAdmin of rows only the application writes: no add, change or delete from the admin."""
 
     def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False
@@ -93,6 +92,11 @@ class ReadOnlyHistoryAdmin(ClinicScopedAdmin):
 
     def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False
+
+
+class ReadOnlyHistoryAdmin(ViewOnlyAdmin, ClinicScopedAdmin):
+    """For rows only services may write (they re-plan doses and raise alerts): view and history
+    only, no add, change, delete or revert from the admin."""
 
     def revert_disabled(self, request: HttpRequest, obj: Any = None) -> bool:
         return True

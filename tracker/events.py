@@ -12,15 +12,23 @@ Four ways to talk, each named by what the caller needs back:
 - `announce(name, **payload)`: now, inside the caller's transaction (an alert written together with the
   dose it is about, or not at all).
 - `announce_on_commit(name, **payload)`: once the caller's transaction commits (evaluation that reads
-  the committed rows); at once outside a transaction.
+  the committed rows); at once outside a transaction. Listeners registered with `listen_in_transaction`
+  run at once, inside the caller's transaction (what must commit with the change or not at all: the
+  monitoring app's durable "evaluate this patient" marker).
 - `answer(name, default, **payload)`: one provider computes a value the caller needs (the lab flags the
   schedule engine plans rechecks from); `default` when no app provides it.
+
+`at_once()`: while it is active, a listener that may hand its after-commit work to a Celery worker does it in
+this process instead, before the caller goes on. The web pages run inside it (tracker.middleware.AtOnceMiddleware):
+a nurse who has just entered a result waits for the alerts it opens; an API client's feed does not.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from typing import Any, TypeVar
 
 from django.db import transaction
@@ -31,20 +39,46 @@ Listener = Callable[..., Any]
 F = TypeVar("F", bound=Listener)
 
 _LISTENERS: dict[str, list[Listener]] = {}
+_IN_TRANSACTION: dict[str, list[Listener]] = {}
+_AT_ONCE: ContextVar[bool] = ContextVar("cobalt_events_at_once", default=False)
 _PROVIDERS: dict[str, Listener] = {}
 
 
-def listen(name: str) -> Callable[[F], F]:
-    """Register the decorated function as a listener of `name` (idempotent on re-import)."""
-
+def _register(registry: dict[str, list[Listener]], name: str) -> Callable[[F], F]:
     def decorator(func: F) -> F:
-        listeners = _LISTENERS.setdefault(name, [])
+        listeners = registry.setdefault(name, [])
         key = (func.__module__, func.__qualname__)
         listeners[:] = [f for f in listeners if (f.__module__, f.__qualname__) != key]
         listeners.append(func)
         return func
 
     return decorator
+
+
+def listen(name: str) -> Callable[[F], F]:
+    """Register the decorated function as a listener of `name` (idempotent on re-import)."""
+    return _register(_LISTENERS, name)
+
+
+def listen_in_transaction(name: str) -> Callable[[F], F]:
+    """Register the decorated function to run inside the announcer's transaction when `name` is announced with
+    `announce_on_commit` (before the after-commit listeners are scheduled); its error undoes the write."""
+    return _register(_IN_TRANSACTION, name)
+
+
+@contextmanager
+def at_once() -> Iterator[None]:
+    """Listeners run their after-commit work in this process while the block runs (see the module docstring)."""
+    token = _AT_ONCE.set(True)
+    try:
+        yield
+    finally:
+        _AT_ONCE.reset(token)
+
+
+def wanted_at_once() -> bool:
+    """Whether the caller waits for the after-commit work (inside `at_once()`)."""
+    return _AT_ONCE.get()
 
 
 def provide(name: str) -> Callable[[F], F]:
@@ -74,7 +108,20 @@ def announce(name: str, **payload: Any) -> None:
 
 
 def announce_on_commit(name: str, **payload: Any) -> None:
+    for func in list(_IN_TRANSACTION.get(name, ())):
+        func(**payload)
+    # The after-commit listeners see at_once() as it was when the change was announced (what the in-transaction
+    # listeners decided by), even if the transaction commits outside the block.
+    at_once_then = wanted_at_once()
+
     def run() -> None:
+        token = _AT_ONCE.set(at_once_then)
+        try:
+            _run()
+        finally:
+            _AT_ONCE.reset(token)
+
+    def _run() -> None:
         for func in listeners(name):
             try:
                 func(**payload)

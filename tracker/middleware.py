@@ -1,7 +1,8 @@
-"""Refuse NUL characters in a request's path and query string before any view runs.
+"""The project's own middleware: NUL refused in paths and query strings, no-store caching, the clinic's time
+zone on pages, and the pages' after-commit work done before they answer.
 
 PostgreSQL text cannot hold a NUL byte, so a lookup such as `?analyte=%00` or `/api/protocols/%00/`
-would end in a database error (500). DRF already refuses NUL in body fields; this covers the rest.
+would end in a database error (500). DRF already refuses NUL in body fields; RefuseNulMiddleware covers the rest.
 """
 
 from __future__ import annotations
@@ -13,6 +14,8 @@ from typing import Any
 
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.utils import timezone
+
+from tracker import events
 
 NUL = "\x00"
 
@@ -44,6 +47,22 @@ class NoStoreMiddleware:
         response["Cache-Control"] = "no-store"
         response.headers.pop("Expires", None)
         return response
+
+
+class AtOnceMiddleware:
+    """A web page's request runs inside `events.at_once()`: the monitoring rules a write triggers run before the
+    page answers, so the page that stored a result can say which alerts it opened and the next page shows them.
+    The API (`/api/`) is left alone: its writes hand the rules to a Celery worker (COBALT_EVALUATE_IN_WORKER),
+    so an integrator's feed of results is answered at the speed of the write."""
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        if request.path.startswith("/api/"):
+            return self.get_response(request)
+        with events.at_once():
+            return self.get_response(request)
 
 
 @dataclass(frozen=True)

@@ -162,7 +162,7 @@ def add_counts(results: list[dict[str, int]]) -> dict[str, int]:
 _SWEEPS: dict[str, Sweep] = {}
 
 # Modules that register sweeps when imported, in the order the sweeps run.
-SWEEP_MODULES = ("regimens.sweeps", "monitoring.sweep", "notifications.sweeps")
+SWEEP_MODULES = ("regimens.sweeps", "monitoring.sweep", "monitoring.queue", "notifications.sweeps")
 
 
 def register(name: str, *, once: bool = False) -> Callable[[SweepFunction], SweepFunction]:

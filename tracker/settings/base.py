@@ -69,6 +69,8 @@ MIDDLEWARE = [
     "simple_history.middleware.HistoryRequestMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
     "tracker.middleware.ClinicTimezoneMiddleware",
+    # Pages wait for the monitoring rules their writes trigger; the API queues them for a worker.
+    "tracker.middleware.AtOnceMiddleware",
     # Last, as django-axes requires: answers a locked-out sign-in (the web pages' /login/ and /admin/login/).
     "axes.middleware.AxesMiddleware",
 ]
@@ -296,6 +298,12 @@ CELERY_BEAT_SCHEDULE = {
         "task": "tracker.run_sweep",
         "schedule": env.float("COBALT_SWEEP_STAFF_SECONDS", default=300.0),
         "args": ("staff",),
+    },
+    # the safety net of the monitoring rules queued for a worker (monitoring/queue.py): markers whose task was lost.
+    "evaluations": {
+        "task": "tracker.run_sweep",
+        "schedule": env.float("COBALT_SWEEP_EVALUATIONS_SECONDS", default=60.0),
+        "args": ("evaluations",),
     },
     # the safety net: re-queue due deliveries left pending, reclaim expired leases.
     "outbox": {

@@ -53,6 +53,15 @@ def _lab_limits(raw: str) -> dict[str, str]:
 
 SETTINGS: dict[str, object] = {
     "RULE_OVERRIDES": _overrides(),
+    # --- where the rules run after a write (not clinical) ---
+    # True: an API write (a result, a dose, a fact) commits with a durable "evaluate this patient" marker and a
+    # Celery worker runs the rules (monitoring/queue.py), so the request is answered at the speed of the write; the
+    # web pages still run them before answering (tracker.middleware.AtOnceMiddleware). False: every write runs
+    # them in its own request, after its commit (the test suite's setting).
+    "EVALUATE_IN_WORKER": env.bool("COBALT_EVALUATE_IN_WORKER", default=True),
+    # A marker still there this many seconds after its write (its task was lost: a worker killed mid-task, a
+    # broker restart) is evaluated by the "evaluations" sweep (beat: COBALT_SWEEP_EVALUATIONS_SECONDS).
+    "EVALUATION_RETRY_AFTER_SECONDS": env.int("COBALT_EVALUATION_RETRY_AFTER_SECONDS", default=60),
     # --- §4 safety rules evaluated by monitoring ---
     # RULES S-4 [P]: maintenance dose overdue by more than N days -> MEDIUM / HIGH.
     "OVERDUE_MEDIUM_AFTER_DAYS": env.int("COBALT_OVERDUE_MEDIUM_AFTER_DAYS", default=14),
