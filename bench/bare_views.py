@@ -6,6 +6,8 @@ application):
   CreateAPIView, the project's default authentication and IsAuthenticated), reached through the same test
   client and middleware as `/api/lab-results/` (issue 16: "a bare create"). It checks no clinic, converts and
   interprets nothing, re-plans and evaluates nothing;
+- the dose POST's: a bare DRF update view of the same dose row (`administered_at` validated, the row read and
+  written as given by the user; no lock, no order or warnings check, no re-plan, no marker);
 - the reads' (the worklist, the patient page, the dashboard): the bare indexed SQL of the same rows plus their
   JSON encoding (issue 16's yardstick), served by a view behind the same middleware and the same
   authentication as the page or endpoint it stands beside (a token for the API, the session for the page),
@@ -16,15 +18,18 @@ application):
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 
 from django.contrib.auth.decorators import login_required
 from django.http import Http404, HttpRequest, HttpResponse
 from rest_framework import generics, serializers
 from rest_framework.permissions import IsAuthenticated
 from rest_framework.request import Request
+from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from patients.models import LabResult
+from regimens.models import ScheduledDose
 
 # Row key -> the bare work of that read: runs its indexed SQL and returns the JSON of what it read.
 BARE_READS: dict[str, Callable[[], str]] = {}
@@ -51,6 +56,28 @@ class BareLabResultCreate(generics.CreateAPIView[LabResult]):
     serializer_class = BareLabResultSerializer
     permission_classes = [IsAuthenticated]
     queryset = LabResult.objects.all()
+
+
+class BareDoseSerializer(serializers.ModelSerializer[ScheduledDose]):
+    class Meta:
+        model = ScheduledDose
+        fields = ["id", "status", "administered_at"]
+        read_only_fields = ["status"]
+        extra_kwargs = {"administered_at": {"required": True}}
+
+
+class BareDoseAdminister(generics.UpdateAPIView[ScheduledDose]):
+    """POST {administered_at}: the dose row updated as given, as a bare partial update."""
+
+    serializer_class = BareDoseSerializer
+    permission_classes = [IsAuthenticated]
+    queryset = ScheduledDose.objects.all()
+
+    def post(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        return self.partial_update(request, *args, **kwargs)
+
+    def perform_update(self, serializer: serializers.BaseSerializer[ScheduledDose]) -> None:
+        serializer.save(status="given", administered_by=self.request.user)
 
 
 class BareApiRead(APIView):

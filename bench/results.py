@@ -55,7 +55,7 @@ RESULTS = ROOT / "bench" / "RESULTS.md"
 STAFF_PASSWORD = "bench-load-password"  # noqa: S105 (a bench login on a bench database)
 TABLE_BEGIN, TABLE_END = "<!-- results.py -->", "<!-- /results.py -->"
 READ_KEYS = ("worklist-day", "worklist-overdue", "worklist-overdue-midnight", "patient-page", "dashboard")
-LAB_POST_KEYS = ("lab-post", "lab-post-replan")
+WRITE_KEYS = ("lab-post", "lab-post-replan", "dose-post")
 KEYS = (
     "calendar-change",
     "monitoring-first",
@@ -66,7 +66,7 @@ KEYS = (
     "staff",
     "outbox",
     *READ_KEYS,
-    *LAB_POST_KEYS,
+    *WRITE_KEYS,
 )
 
 
@@ -904,8 +904,112 @@ def bench_broker() -> Iterator[str]:
             client.close()
 
 
-def lab_post_rows(posts: int, keys: Sequence[str] = LAB_POST_KEYS) -> list[Row]:
-    return [lab_post_row(posts, key) for key in keys]
+def lab_post_rows(posts: int, keys: Sequence[str] = WRITE_KEYS) -> list[Row]:
+    """The write rows asked for: the lab POSTs and the dose POST."""
+    return [dose_post_row(posts) if key == "dose-post" else lab_post_row(posts, key) for key in keys]
+
+
+def dose_post_row(posts: int) -> Row:
+    """`posts` doses recorded as given over HTTP (`POST /api/doses/{id}/administer/`, each the next dose of another
+    patient's active regimen, due on or before AT's day, given an hour before AT): the whole request (token, the
+    dose's and regimen's locks, the order and safety checks, the re-plan from the date given, which RULES' scheduling
+    semantics require for every dose given, and the "evaluate" marker and task), against a bare DRF update of the
+    same row (bench/bare_views.py BareDoseAdminister: the same body, client, token and middleware) and one raw
+    UPDATE. A dose with a safety warning to acknowledge (the API answers 409) is left for the next; the rules then run
+    as a worker runs them (monitoring.queue.run), timed apart and reported in the row."""
+    import time_machine
+    from django.db import connection
+    from django.test import override_settings
+
+    from bench.bare_urls import BARE_DOSES
+    from bench.bench_sweep import AT
+    from monitoring import queue
+    from patients.models import Clinic
+    from regimens.models import DoseStatus, Regimen, RegimenStatus, ScheduledDose
+
+    clinic = Clinic.objects.get(name="Bench clinic")
+    nurse = ensure_staff(clinic)["nurse"]
+    api = token_client(nurse, AT)
+    given_at = AT - timedelta(hours=1)
+    # The next dose of each active regimen (the lowest planned slot), due by AT's day: one per patient, spread over
+    # the clinic.
+    nexts = (
+        ScheduledDose.objects.filter(
+            clinic=clinic, status=DoseStatus.PLANNED, regimen__status=RegimenStatus.ACTIVE, self_administered=False
+        )
+        .order_by("regimen_id", "phase_index", "sequence")
+        .distinct("regimen_id")
+        .values_list("id", "patient_id", "due_date")
+    )
+    candidates = sorted((patient, dose) for dose, patient, due in nexts if due <= AT.date())
+    step = max(1, len(candidates) // (posts * 3 + 1))
+    candidates = candidates[step // 2 :: step]
+    before = {p: Regimen.history.filter(patient_id=p).count() for p, _ in candidates}
+    times, counts, done, warned = [], [], [], 0
+    benchdb.reset_peak_rss()
+    with bench_broker() as broker, time_machine.travel(AT, tick=True):
+        for patient_id, dose_id in candidates:
+            if len(done) == posts:
+                break
+            body = {"administered_at": given_at.isoformat()}
+            with benchdb.counting_queries(detailed=False) as log, benchdb.timed() as t:
+                response = api.post(f"/api/doses/{dose_id}/administer/", body, format="json")
+            if response.status_code == 409 and "warnings" in response.json():
+                warned += 1
+                continue
+            assert response.status_code == 200, response.content[:300]
+            times.append(t.seconds)
+            counts.append(log.count)
+            done.append((patient_id, dose_id))
+        worker_times, worker_counts = [], []
+        for patient_id, _ in done:
+            with benchdb.counting_queries(detailed=False) as log, benchdb.timed() as t:
+                assert queue.run(patient_id), f"no evaluation was queued for patient {patient_id}"
+            worker_times.append(t.seconds)
+            worker_counts.append(log.count)
+    rss = benchdb.peak_rss()
+    assert len(done) == posts, f"only {len(done)} doses could be given ({warned} had warnings)"
+    replanned = sum(Regimen.history.filter(patient_id=p).count() > before[p] for p, _ in done)
+    # The bare update of the same rows with the same values (so nothing changes), then one raw UPDATE each.
+    bare_times, bare_counts = [], []
+    body = {"administered_at": given_at.isoformat()}
+    with time_machine.travel(AT, tick=True), override_settings(ROOT_URLCONF="bench.bare_urls"):
+        for _, dose_id in done:
+            with benchdb.counting_queries(detailed=False) as log, benchdb.timed() as t:
+                response = api.post(BARE_DOSES.format(pk=dose_id), body, format="json")
+            assert response.status_code == 200, response.content[:300]
+            bare_times.append(t.seconds)
+            bare_counts.append(log.count)
+    raw_times = []
+    with connection.cursor() as cursor:
+        for _, dose_id in done:
+            with benchdb.timed() as t:
+                cursor.execute(
+                    "UPDATE regimens_scheduleddose SET status = 'given', administered_at = %s, administered_by_id = %s "
+                    "WHERE id = %s",
+                    [given_at, nurse.pk, dose_id],
+                )
+            raw_times.append(t.seconds)
+    cobalt, bare, raw = statistics.median(times), statistics.median(bare_times), statistics.median(raw_times)
+    worker, worker_queries = statistics.median(worker_times), int(statistics.median_low(worker_counts))
+    queries, bare_queries = int(statistics.median_low(counts)), int(statistics.median_low(bare_counts))
+    print(
+        f"  dose-post: {cobalt * 1000:.1f} ms, bare DRF update {bare * 1000:.1f} ms, UPDATE {raw * 1000:.2f} ms, "
+        f"{replanned} of {len(times)} re-planned, {warned} skipped (warnings); the worker {worker * 1000:.1f} ms",
+        file=sys.stderr,
+    )
+    return Row(
+        "dose-post",
+        f"dose given POST `/api/doses/{{id}}/administer/`, the next dose of an active regimen, against a bare DRF "
+        f"update view of the same row (median of {len(times)}, each to another patient, {replanned} re-planned from "
+        f"the date given; {1 / cobalt:.1f} req/s vs {1 / bare:.1f} req/s; one raw UPDATE: {raw * 1000:.2f} ms). The "
+        f"request queues the rules ({broker}); a worker then runs them: {worker * 1000:.1f} ms and {worker_queries} "
+        "queries each (median)",
+        cobalt,
+        bare,
+        f"{queries} vs {bare_queries}",
+        rss,
+    )
 
 
 def lab_post_row(posts: int, key: str = "lab-post") -> Row:
@@ -1178,12 +1282,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     only = {key for key in args.only.split(",") if key}
     if only - set(KEYS):
         parser.error(f"--only: unknown rows {', '.join(sorted(only - set(KEYS)))}")
-    if args.reuse and (not only or only - {*READ_KEYS, *LAB_POST_KEYS}):
+    if args.reuse and (not only or only - {*READ_KEYS, *WRITE_KEYS}):
         parser.error("--reuse: give --only with read rows and lab-post rows only")
     benchdb.setup_sibling_database("bench_results")
     if args.reuse:
         reused = read_rows(args.patients) if only & set(READ_KEYS) else []
-        reused += lab_post_rows(args.lab_posts, [k for k in LAB_POST_KEYS if k in only])
+        reused += lab_post_rows(args.lab_posts, [k for k in WRITE_KEYS if k in only])
         # The calendar change's row is kept: its size is the kept run's.
         replan = (
             int(load_kept(args.patients)[1].get("replan_patients", args.replan_patients))
@@ -1216,8 +1320,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 0
     print(f"building {args.patients:,} patients", file=sys.stderr)
     build(args.patients, args.seed)
-    if only and only <= {"calendar-change", *LAB_POST_KEYS}:
-        rows += lab_post_rows(args.lab_posts, [k for k in LAB_POST_KEYS if k in only])
+    if only and only <= {"calendar-change", *WRITE_KEYS}:
+        rows += lab_post_rows(args.lab_posts, [k for k in WRITE_KEYS if k in only])
         write(merge(rows, args.patients), args.patients, args.replan_patients)
         return 0
     n = f"{args.patients:,} patients"
@@ -1289,7 +1393,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     print(f"  outbox: {len(sent):,} tasks not sent", file=sys.stderr)
     if not only or only & set(READ_KEYS):
         rows.extend(read_rows(args.patients))
-    rows += lab_post_rows(args.lab_posts, [k for k in LAB_POST_KEYS if not only or k in only])
+    rows += lab_post_rows(args.lab_posts, [k for k in WRITE_KEYS if not only or k in only])
     if only:
         # The sweeps all ran (each prepares the next); only the rows asked for replace theirs in the kept JSON.
         write(merge([r for r in rows if r.key in only], args.patients), args.patients, args.replan_patients)

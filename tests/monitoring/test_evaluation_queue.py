@@ -291,3 +291,34 @@ def test_the_request_costs_a_fixed_number_of_queries_and_the_worker_does_the_res
     assert queue.evaluate_patient_task(man.pk) is True
     # A low baseline platelet count changes the lab flags: the worker re-plans (L-4); a follow-up Hb does not
     assert (Regimen.history.filter(id=regimen.pk).count() > history) == (analyte == "platelets")
+
+
+# The request of a dose given through the API, its re-plan from the date given and the marker; the rules after it run
+# in the worker (29 with them in the request: tests/labs/test_lab_result_replan.py DOSE_POST_QUERIES).
+QUEUED_DOSE_POST_QUERIES = 22
+
+
+def test_a_dose_given_through_the_api_is_re_planned_in_the_request_and_evaluated_by_the_worker(
+    man: Patient,
+    api: APIClient,
+    clock: Any,
+    django_capture_on_commit_callbacks: Any,
+    django_assert_num_queries: Any,
+    queued: Any,
+) -> None:
+    from regimens.models import DoseStatus, ScheduledDose
+
+    queued.reset_mock()
+    PendingEvaluation.objects.all().delete()
+    second = ScheduledDose.objects.filter(patient=man, status=DoseStatus.PLANNED).order_by("due_date").first()
+    assert second is not None
+    clock.move_to(noon(second.due_date))
+    body = {"administered_at": noon(second.due_date).isoformat()}
+
+    with django_assert_num_queries(QUEUED_DOSE_POST_QUERIES), django_capture_on_commit_callbacks(execute=True):
+        response = api.post(f"/api/doses/{second.pk}/administer/", body, format="json")
+
+    assert response.status_code == 200, response.json()
+    assert response.json()["status"] == "given"
+    queued.assert_called_once_with(man.pk)
+    assert queue.evaluate_patient_task(man.pk) is True
