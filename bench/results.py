@@ -945,13 +945,20 @@ def dose_post_row(posts: int) -> Row:
     step = max(1, len(candidates) // (posts * 3 + 1))
     candidates = candidates[step // 2 :: step]
     before = {p: Regimen.history.filter(patient_id=p).count() for p, _ in candidates}
+    body = {"administered_at": given_at.isoformat()}
     times, counts, done, warned = [], [], [], 0
+    worker_times, worker_counts, bare_times, bare_counts = [], [], [], []
     benchdb.reset_peak_rss()
-    with bench_broker() as broker, time_machine.travel(AT, tick=True):
+    # Interleaved, dose by dose, as the lab rows: Cobalt's POST, the worker's evaluation it queued, then the bare
+    # update of the same row with the same values (so it changes nothing), all through bench.bare_urls.
+    with (
+        bench_broker() as broker,
+        time_machine.travel(AT, tick=True),
+        override_settings(ROOT_URLCONF="bench.bare_urls"),
+    ):
         for patient_id, dose_id in candidates:
             if len(done) == posts:
                 break
-            body = {"administered_at": given_at.isoformat()}
             with benchdb.counting_queries(detailed=False) as log, benchdb.timed() as t:
                 response = api.post(f"/api/doses/{dose_id}/administer/", body, format="json")
             if response.status_code == 409 and "warnings" in response.json():
@@ -961,25 +968,18 @@ def dose_post_row(posts: int) -> Row:
             times.append(t.seconds)
             counts.append(log.count)
             done.append((patient_id, dose_id))
-        worker_times, worker_counts = [], []
-        for patient_id, _ in done:
             with benchdb.counting_queries(detailed=False) as log, benchdb.timed() as t:
                 assert queue.run(patient_id), f"no evaluation was queued for patient {patient_id}"
             worker_times.append(t.seconds)
             worker_counts.append(log.count)
-    rss = benchdb.peak_rss()
-    assert len(done) == posts, f"only {len(done)} doses could be given ({warned} had warnings)"
-    replanned = sum(Regimen.history.filter(patient_id=p).count() > before[p] for p, _ in done)
-    # The bare update of the same rows with the same values (so nothing changes), then one raw UPDATE each.
-    bare_times, bare_counts = [], []
-    body = {"administered_at": given_at.isoformat()}
-    with time_machine.travel(AT, tick=True), override_settings(ROOT_URLCONF="bench.bare_urls"):
-        for _, dose_id in done:
             with benchdb.counting_queries(detailed=False) as log, benchdb.timed() as t:
                 response = api.post(BARE_DOSES.format(pk=dose_id), body, format="json")
             assert response.status_code == 200, response.content[:300]
             bare_times.append(t.seconds)
             bare_counts.append(log.count)
+    rss = benchdb.peak_rss()
+    assert len(done) == posts, f"only {len(done)} doses could be given ({warned} had warnings)"
+    replanned = sum(Regimen.history.filter(patient_id=p).count() > before[p] for p, _ in done)
     raw_times = []
     with connection.cursor() as cursor:
         for _, dose_id in done:
@@ -1001,7 +1001,8 @@ def dose_post_row(posts: int) -> Row:
     return Row(
         "dose-post",
         f"dose given POST `/api/doses/{{id}}/administer/`, the next dose of an active regimen, against a bare DRF "
-        f"update view of the same row (median of {len(times)}, each to another patient, {replanned} re-planned from "
+        f"update view of the same row (median of {len(times)}, each to another patient, interleaved with the bare "
+        f"view, {replanned} re-planned from "
         f"the date given; {1 / cobalt:.1f} req/s vs {1 / bare:.1f} req/s; one raw UPDATE: {raw * 1000:.2f} ms). The "
         f"request queues the rules ({broker}); a worker then runs them: {worker * 1000:.1f} ms and {worker_queries} "
         "queries each (median)",
@@ -1061,34 +1062,44 @@ def lab_post_row(posts: int, key: str = "lab-post") -> Row:
         at = collected(patient_id) + later
         return {"patient": patient_id, "analyte": analyte, "value": value, "unit": unit, "collected_at": at.isoformat()}
 
-    def post_each(url: str, later: timedelta) -> tuple[list[float], list[int], int]:
-        """The time of each POST, the rows created and the median count of queries of one POST."""
-        times, created, counts = [], [], []
-        for patient_id in chosen:
-            with benchdb.counting_queries(detailed=False) as log, benchdb.timed() as t:
-                response = api.post(url, body(patient_id, later), format="json")
-            assert response.status_code == 201, response.content[:300]
-            times.append(t.seconds)
-            created.append(response.json()["id"])
-            counts.append(log.count)
-        return times, created, int(statistics.median_low(counts))
+    def post(url: str, patient_id: int, later: timedelta) -> tuple[float, int, int]:
+        """One POST: its time, the row created and its count of queries."""
+        with benchdb.counting_queries(detailed=False) as log, benchdb.timed() as t:
+            response = api.post(url, body(patient_id, later), format="json")
+        assert response.status_code == 201, response.content[:300]
+        return t.seconds, int(response.json()["id"]), log.count
 
     # Each re-plan writes a history row of the regimen (a result that re-plans nothing writes none).
     before = Regimen.history.filter(patient_id__in=chosen).count()
     benchdb.reset_peak_rss()
-    with bench_broker() as broker, time_machine.travel(AT, tick=True):
-        times, created, queries = post_each("/api/lab-results/", timedelta())
-        worker_times, worker_counts = [], []
-        for patient_id in chosen:  # the worker's part, as monitoring.evaluate_patient runs it
+    times, created, counts = [], [], []
+    worker_times, worker_counts = [], []
+    drf_times, drf_created, drf_counts = [], [], []
+    # Interleaved, patient by patient (a change of the machine's load weighs on both sides): Cobalt's POST, the
+    # worker's evaluation it queued, then the bare DRF create of the same body a minute later (another row, deleted
+    # below). Both through bench.bare_urls (Cobalt's routes and the bare view's), so no URL configuration changes
+    # between them.
+    with (
+        bench_broker() as broker,
+        time_machine.travel(AT, tick=True),
+        override_settings(ROOT_URLCONF="bench.bare_urls"),
+    ):
+        for patient_id in chosen:
+            seconds, row, count = post("/api/lab-results/", patient_id, timedelta())
+            times.append(seconds)
+            created.append(row)
+            counts.append(count)
             with benchdb.counting_queries(detailed=False) as log, benchdb.timed() as t:
                 assert queue.run(patient_id), f"no evaluation was queued for patient {patient_id}"
             worker_times.append(t.seconds)
             worker_counts.append(log.count)
+            seconds, row, count = post(BARE_LAB_RESULTS, patient_id, timedelta(minutes=1))
+            drf_times.append(seconds)
+            drf_created.append(row)
+            drf_counts.append(count)
     rss = benchdb.peak_rss()
     replanned = Regimen.history.filter(patient_id__in=chosen).count() - before
-    # The bare DRF create view: the same bodies, a minute later (another result), then deleted again.
-    with time_machine.travel(AT, tick=True), override_settings(ROOT_URLCONF="bench.bare_urls"):
-        drf_times, drf_created, drf_queries = post_each(BARE_LAB_RESULTS, timedelta(minutes=1))
+    queries, drf_queries = int(statistics.median_low(counts)), int(statistics.median_low(drf_counts))
     LabResult.objects.filter(id__in=drf_created).delete()
     # Raw: the rows Cobalt stored, one INSERT each (autocommit, like the request), then deleted again.
     copies = list(LabResult.objects.filter(id__in=created).values())
@@ -1117,9 +1128,10 @@ def lab_post_row(posts: int, key: str = "lab-post") -> Row:
     return Row(
         key,
         f"lab result POST `/api/lab-results/`, {what}, against a bare DRF create view (median of {len(times)}, "
-        f"each to another patient; {1 / cobalt:.1f} req/s vs {1 / bare:.1f} req/s; one raw INSERT: "
-        f"{raw * 1000:.2f} ms). The request stores the result and queues its rules ({broker}); a worker then runs "
-        f"them: {worker * 1000:.1f} ms and {worker_queries} queries each (median), {replanned} re-planned",
+        f"each to another patient, interleaved with the bare view; {1 / cobalt:.1f} req/s vs {1 / bare:.1f} req/s; "
+        f"one raw INSERT: {raw * 1000:.2f} ms). The request stores the result and queues its rules ({broker}); a "
+        f"worker then runs them: {worker * 1000:.1f} ms and {worker_queries} queries each (median), {replanned} "
+        "re-planned",
         cobalt,
         bare,
         f"{queries} vs {drf_queries}",
