@@ -911,7 +911,8 @@ def lab_post_rows(posts: int, keys: Sequence[str] = WRITE_KEYS) -> list[Row]:
 
 def dose_post_row(posts: int) -> Row:
     """`posts` doses recorded as given over HTTP (`POST /api/doses/{id}/administer/`, each the next dose of another
-    patient's active regimen, due on or before AT's day, given an hour before AT): the whole request (token, the
+    patient's active regimen, due AT's day and given an hour before AT, its regimen re-planned by the engine first):
+    the whole request (token, the
     dose's and regimen's locks, the order and safety checks, the re-plan from the date given, which RULES' scheduling
     semantics require for every dose given, and the "evaluate" marker and task), against a bare DRF update of the
     same row (bench/bare_views.py BareDoseAdminister: the same body, client, token and middleware) and one raw
@@ -926,24 +927,38 @@ def dose_post_row(posts: int) -> Row:
     from monitoring import queue
     from patients.models import Clinic
     from regimens.models import DoseStatus, Regimen, RegimenStatus, ScheduledDose
+    from regimens.services.planning import replan_regimens
 
     clinic = Clinic.objects.get(name="Bench clinic")
     nurse = ensure_staff(clinic)["nurse"]
     api = token_client(nurse, AT)
     given_at = AT - timedelta(hours=1)
-    # The next dose of each active regimen (the lowest planned slot), due by AT's day: one per patient, spread over
-    # the clinic.
-    nexts = (
-        ScheduledDose.objects.filter(
-            clinic=clinic, status=DoseStatus.PLANNED, regimen__status=RegimenStatus.ACTIVE, self_administered=False
+
+    def next_doses(**only: Any) -> list[tuple[int, int, int]]:
+        """(patient, dose, regimen) of the next dose (the lowest planned slot) of each active regimen, due AT's day."""
+        rows = (
+            ScheduledDose.objects.filter(
+                clinic=clinic,
+                status=DoseStatus.PLANNED,
+                regimen__status=RegimenStatus.ACTIVE,
+                self_administered=False,
+                **only,
+            )
+            .order_by("regimen_id", "phase_index", "sequence")
+            .distinct("regimen_id")
+            .values_list("id", "patient_id", "regimen_id", "due_date")
         )
-        .order_by("regimen_id", "phase_index", "sequence")
-        .distinct("regimen_id")
-        .values_list("id", "patient_id", "due_date")
-    )
-    candidates = sorted((patient, dose) for dose, patient, due in nexts if due <= AT.date())
-    step = max(1, len(candidates) // (posts * 3 + 1))
-    candidates = candidates[step // 2 :: step]
+        return sorted((patient, dose, regimen) for dose, patient, regimen, due in rows if due == AT.date())
+
+    # Doses given on the day they are due (the worklist's common case), one per patient, spread over the clinic. Their
+    # regimens are re-planned first, untimed: the bench's generated doses are not exactly what the engine plans, and a
+    # dose given on its day must find the plan the engine made (on which it changes no later dose), as in a clinic.
+    spread = next_doses()
+    step = max(1, len(spread) // (posts * 3 + 1))
+    regimen_ids = [regimen for _, _, regimen in spread[step // 2 :: step]]
+    with time_machine.travel(AT, tick=False):
+        replan_regimens(regimen_ids, cause="bench: the engine's plan")
+    candidates = [(patient, dose) for patient, dose, _ in next_doses(regimen_id__in=regimen_ids)]
     before = {p: Regimen.history.filter(patient_id=p).count() for p, _ in candidates}
     body = {"administered_at": given_at.isoformat()}
     times, counts, done, warned = [], [], [], 0
@@ -1000,12 +1015,11 @@ def dose_post_row(posts: int) -> Row:
     )
     return Row(
         "dose-post",
-        f"dose given POST `/api/doses/{{id}}/administer/`, the next dose of an active regimen, against a bare DRF "
-        f"update view of the same row (median of {len(times)}, each to another patient, interleaved with the bare "
-        f"view, {replanned} re-planned from "
-        f"the date given; {1 / cobalt:.1f} req/s vs {1 / bare:.1f} req/s; one raw UPDATE: {raw * 1000:.2f} ms). The "
-        f"request queues the rules ({broker}); a worker then runs them: {worker * 1000:.1f} ms and {worker_queries} "
-        "queries each (median)",
+        f"dose given POST `/api/doses/{{id}}/administer/`, the next dose of an active regimen given on its day, "
+        f"against a bare DRF update view of the same row (median of {len(times)}, each to another patient, "
+        f"interleaved with the bare view, {replanned} re-planned from the date given; {1 / cobalt:.1f} req/s vs "
+        f"{1 / bare:.1f} req/s; one raw UPDATE: {raw * 1000:.2f} ms). The request queues the rules ({broker}); a "
+        f"worker then runs them: {worker * 1000:.1f} ms and {worker_queries} queries each (median)",
         cobalt,
         bare,
         f"{queries} vs {bare_queries}",
