@@ -318,8 +318,11 @@ class DoseViewSet(viewsets.ReadOnlyModelViewSet[ScheduledDose]):
         return self.get_paginated_response(dose_rows(page)) if page is not None else Response(dose_rows(rows))
 
     def _dose(self, dose: ScheduledDose) -> Response:
-        fresh = self.get_queryset().get(pk=dose.pk)
-        return Response(DoseSerializer(fresh, context=self.get_serializer_context()).data)
+        # The row as the service wrote it under its lock, with its patient (their time zone: `overdue`): the same JSON
+        # as reading it back, without reading it back; a dose without its patient at hand is read again.
+        if not ScheduledDose.patient.is_cached(dose):
+            dose = self.get_queryset().get(pk=dose.pk)
+        return Response(DoseSerializer(dose, context=self.get_serializer_context()).data)
 
     def _record(
         self, request: Request, body_class: type[BaseSerializer[Any]], service: Callable[..., ScheduledDose]

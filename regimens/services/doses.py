@@ -32,7 +32,9 @@ def _lock(dose: ScheduledDose) -> tuple[Regimen, ScheduledDose]:
     on one regimen queue up instead of deadlocking. The regimen as its re-plan reads it (its protocol snapshot, not
     the protocol's phases and steps)."""
     regimen = lock_regimen_id_to_plan(dose.regimen_id)
-    return regimen, ScheduledDose.objects.select_for_update().get(pk=dose.pk)
+    locked = ScheduledDose.objects.select_for_update().get(pk=dose.pk)
+    locked.patient = regimen.patient  # the same row, read with the regimen (its time zone, its clinic)
+    return regimen, locked
 
 
 def _administration_fingerprint(dose: ScheduledDose) -> tuple[Any, ...]:

@@ -204,6 +204,28 @@ def test_it_records_a_late_dose_and_replans_the_later_doses_from_it(api: APIClie
     assert len(later) == 5
 
 
+def test_the_answer_to_a_recorded_dose_is_the_row_as_it_reads_back(api: APIClient, regimen: Regimen) -> None:
+    # The answer is the row the service wrote (issue 16: not read back), so it must read back the same
+    body = {
+        "administered_at": "2027-01-04T11:30:00+01:00",  # another offset than the server's
+        "lot_number": "HX9",
+        "expiry_date": "2028-01-31",
+        "site": " right thigh ",
+    }
+    with time_machine.travel("2027-01-04 15:00:00+00:00", tick=False):
+        given = api.post(f"/api/doses/{dose(regimen).pk}/administer/", body, format="json")
+        missed = ScheduledDose.objects.filter(regimen=regimen, status="planned").order_by("due_date").first()
+        assert missed is not None
+    with time_machine.travel(f"{missed.due_date} 17:00:00+00:00", tick=False):
+        not_given = api.post(f"/api/doses/{missed.pk}/not-given/", {"reason": "did not attend"}, format="json")
+
+        assert given.status_code == 200 and not_given.status_code == 200, (given.json(), not_given.json())
+        # (reading one dose adds the warnings giving it now would raise: none for a dose no longer planned)
+        assert {**given.json(), "warnings": []} == api.get(f"/api/doses/{given.json()['id']}/").json()
+        assert {**not_given.json(), "warnings": []} == api.get(f"/api/doses/{missed.pk}/").json()
+    assert given.json()["administered_at"] == "2027-01-04T10:30:00Z"
+
+
 def test_it_treats_a_repeat_of_the_same_administration_as_a_no_op(api: APIClient, regimen: Regimen) -> None:
     body = {"administered_at": "2027-01-04T10:30:00+00:00", "lot_number": "HX1"}
     with time_machine.travel("2027-01-04 12:00:00+00:00", tick=False):
