@@ -447,7 +447,13 @@ def sync_plan(
     if writes is None:
         out.flush()
         if not new:
-            regimen.save(update_fields=apply_progress(regimen, plan))
+            # Written (with its history row) only when the plan changed the regimen's progress or lab inputs: a dose
+            # given on its day usually changes neither (issue 16).
+            fields = (*PROGRESS_FIELDS, *LAB_INPUTS_FIELDS)
+            before = [getattr(regimen, name) for name in fields]
+            update = apply_progress(regimen, plan)
+            if [getattr(regimen, name) for name in fields] != before:
+                regimen.save(update_fields=update)
     elif not new:
         before = [getattr(regimen, name) for name in PROGRESS_FIELDS]
         inputs_before = regimen.planned_lab_inputs

@@ -14,7 +14,7 @@ from rest_framework.test import APIClient
 from patients.models import Patient
 from patients.services import clinic_update_calendar
 from regimens.models import LabRecheck, Protocol, RecheckStatus, Regimen, Replan
-from regimens.services import planning, regimen_start
+from regimens.services import dose_record_administration, planning, regimen_start
 from tests.timeline import T0, day, noon, start_treatment
 
 pytestmark = pytest.mark.django_db
@@ -30,8 +30,9 @@ POST_QUERIES = 18
 # The POST of a dose given, its re-plan and the evaluation after it: 37 (46 with a second plan computed, 39 with
 # the current regimen and its patient read twice); 31 with the evaluation's reads above; 29 since the regimen is
 # locked as its re-plan reads it (the protocol snapshot, not the protocol's phases and recheck steps); 27 since the
-# dose's patient comes with the locked regimen and the answer is the row as written (not read back).
-DOSE_POST_QUERIES = 27
+# dose's patient comes with the locked regimen and the answer is the row as written (not read back); 25 since a re-plan
+# that changes neither the regimen's progress nor its lab inputs writes no regimen row (nor its history row).
+DOSE_POST_QUERIES = 25
 # The POST of a result that changes the lab flags and so re-plans: 38 since the evaluation locks the regimen first and
 # computes its plan once, to decide and to write (45 when it was computed twice, once before the lock); 26 since the
 # re-plan takes the results and facts the evaluation read, runs without a savepoint of its own and does not prefetch
@@ -167,6 +168,23 @@ def test_a_dose_given_replans_once_and_the_evaluation_after_it_computes_no_plan(
     assert plans.call_count == 1  # the dose's own re-plan; the evaluation after it computes none
     regimen.refresh_from_db()
     assert regimen.planned_lab_inputs is not None and regimen.planned_lab_inputs["t0"] == T0.isoformat()
+
+
+def test_a_dose_given_on_its_day_writes_the_regimen_only_when_its_phase_changes(patient: Patient, clock: Any) -> None:
+    regimen = start_treatment(patient)  # the first loading dose given on T0
+    written = []
+    while (dose := regimen.doses.filter(status="planned").order_by("phase_index", "sequence").first()).phase_index == 0:
+        clock.move_to(noon(dose.due_date))
+        history = Regimen.history.filter(id=regimen.pk).count()
+        dose_record_administration(dose=dose, administered_at=noon(dose.due_date))
+        regimen.refresh_from_db()
+        written.append((Regimen.history.filter(id=regimen.pk).count() - history, regimen.current_phase))
+
+    # Every later loading dose given on its day leaves the regimen's row alone, but the last, which moves it on to
+    # maintenance (its history row says so)
+    assert written[-1] == (1, 1)
+    assert written[:-1] and all(row == (0, 0) for row in written[:-1])
+    assert Regimen.history.filter(id=regimen.pk).latest("history_date").current_phase == 1
 
 
 def test_a_calendar_change_that_moves_the_first_dose_moves_the_stored_t0(patient: Patient, clock: Any) -> None:
