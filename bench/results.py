@@ -57,6 +57,7 @@ TABLE_BEGIN, TABLE_END = "<!-- results.py -->", "<!-- /results.py -->"
 READ_KEYS = ("worklist-day", "worklist-overdue", "worklist-overdue-midnight", "patient-page", "dashboard")
 WRITE_KEYS = ("lab-post", "lab-post-replan", "dose-post")
 KEYS = (
+    "engine",
     "calendar-change",
     "monitoring-first",
     "monitoring-steady",
@@ -1155,6 +1156,74 @@ def lab_post_row(posts: int, key: str = "lab-post") -> Row:
     )
 
 
+def engine_row(repeats: int = 200) -> Row:
+    """The schedule engine alone (regimens/schedule.py, no database): each of the 10 built-in protocols planned as a
+    regimen starts (lifelong phases a year ahead, the clinic open Monday to Friday; a phase behind a gate or after an
+    open-ended one is planned once a clinician decides), all ten once per repeat, median of `repeats`. Bare: the
+    same number of dose dates per phase from dateutil's rrule with the phase's spacing, from the phase's first date
+    (no calendar, records, rechecks or review prompts)."""
+    from datetime import date
+
+    from dateutil import rrule
+
+    from bench.bench_schedule import protocol_catalogue
+    from regimens import schedule
+
+    start = date(2027, 1, 4)
+    inputs = [schedule.PlanInput(protocol=c.spec, start_date=start, today=start) for c in protocol_catalogue()]
+    plans = [schedule.plan(inp) for inp in inputs]
+    weekdays = (rrule.MO, rrule.TU, rrule.WE, rrule.TH, rrule.FR, rrule.SA, rrule.SU)
+
+    def rule(phase: schedule.PhaseSpec, first: date, count: int) -> rrule.rrule:
+        n = phase.spacing_value or 1
+        at = datetime(first.year, first.month, first.day, tzinfo=UTC)
+        if phase.spacing == schedule.TIMES_PER_WEEK:
+            return rrule.rrule(rrule.WEEKLY, dtstart=at, count=count, byweekday=weekdays[: min(n, 7)])
+        freq, interval = {
+            schedule.DAILY: (rrule.DAILY, 1),
+            schedule.ALTERNATE_DAYS: (rrule.DAILY, 2),
+            schedule.EVERY_N_DAYS: (rrule.DAILY, n),
+            schedule.EVERY_N_WEEKS: (rrule.WEEKLY, n),
+            schedule.MONTHLY: (rrule.MONTHLY, n),
+        }[phase.spacing]
+        return rrule.rrule(freq, dtstart=at, count=count, interval=interval)
+
+    # Per protocol, per phase: (phase spec, its first planned date, how many doses the engine planned).
+    shapes = []
+    for inp, plan in zip(inputs, plans, strict=True):
+        for index, phase in enumerate(inp.protocol.phases):
+            dates = [d.due_date for d in plan.doses if d.phase_index == index]
+            if dates:
+                shapes.append((phase, dates[0], len(dates)))
+    doses = sum(len(p.doses) for p in plans)
+
+    def cobalt() -> int:
+        return sum(len(schedule.plan(inp).doses) for inp in inputs)
+
+    def bare() -> int:
+        return sum(len(list(rule(phase, first, count))) for phase, first, count in shapes)
+
+    assert bare() == doses, "the rrule yardstick must make as many dates as the engine plans"
+    times: dict[str, list[float]] = {"cobalt": [], "bare": []}
+    for _ in range(repeats):  # interleaved
+        for side, work in (("cobalt", cobalt), ("bare", bare)):
+            with benchdb.timed() as t:
+                work()
+            times[side].append(t.seconds)
+    engine, raw = statistics.median(times["cobalt"]), statistics.median(times["bare"])
+    print(f"  engine: {engine * 1000:.2f} ms, rrule {raw * 1000:.2f} ms ({doses} doses)", file=sys.stderr)
+    return Row(
+        "engine",
+        f"schedule engine, the 10 built-in protocols planned as a regimen starts ({doses} doses, lifelong phases a "
+        f"year ahead), against dateutil's rrule making the same dates per phase without a calendar (median of "
+        f"{repeats}, interleaved)",
+        engine,
+        raw,
+        "0 vs 0",
+        benchdb.peak_rss(),
+    )
+
+
 # --- The report ------------------------------------------------------------------------------------
 
 
@@ -1328,7 +1397,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     from bench.bench_sweep import AT
 
     rows: list[Row] = []
-    # First the calendar change: it builds its own smaller clinic, which the large one then replaces.
+    if not only or "engine" in only:  # no database
+        print("schedule engine", file=sys.stderr)
+        rows.append(engine_row())
+    if only and only <= {"engine"}:
+        write(merge(rows, args.patients), args.patients, args.replan_patients)
+        return 0
+    # Then the calendar change: it builds its own smaller clinic, which the large one then replaces.
     print("calendar change", file=sys.stderr)
     for r in measure(args.replan_patients, args.seed, 0) if not only or "calendar-change" in only else []:
         if r.get("bare") is None:
