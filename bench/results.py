@@ -39,7 +39,7 @@ import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -1162,8 +1162,6 @@ def engine_row(repeats: int = 200) -> Row:
     open-ended one is planned once a clinician decides), all ten once per repeat, median of `repeats`. Bare: the
     same number of dose dates per phase from dateutil's rrule with the phase's spacing, from the phase's first date
     (no calendar, records, rechecks or review prompts)."""
-    from datetime import date
-
     from dateutil import rrule
 
     from bench.bench_schedule import protocol_catalogue

@@ -26,6 +26,7 @@ from celery import shared_task
 from django.conf import settings
 from django.utils import timezone as djtz
 
+from monitoring import evaluation
 from monitoring.models import PendingEvaluation
 from patients.models import Patient
 from tracker import events
@@ -64,13 +65,11 @@ def dispatch(patient_id: int) -> None:
 def run(patient_id: int) -> bool:
     """Run the patient's rules if a marker is there; delete the marker read. False when there was none (another
     run evaluated them after the write committed) or the patient is gone."""
-    from monitoring.evaluation import evaluate_patient
-
     token = PendingEvaluation.objects.filter(patient_id=patient_id).values_list("token", flat=True).first()
     if token is None:
         return False
     try:
-        evaluate_patient(patient_id)
+        evaluation.evaluate_patient(patient_id)
     except Patient.DoesNotExist:
         return False  # deleted since: its marker went with it (CASCADE)
     PendingEvaluation.objects.filter(patient_id=patient_id, token=token).delete()

@@ -17,7 +17,7 @@ from rest_framework.exceptions import PermissionDenied
 
 from regimens.models import DoseStatus, Regimen, RegimenStatus, Route, ScheduledDose
 from regimens.selectors import dose_administration_warnings
-from regimens.services.planning import lock_regimen_id_to_plan, recorded_by, replan, require_active
+from regimens.services.planning import lock_regimen_to_plan, recorded_by, replan, require_active
 from tracker import events
 from tracker.clock import CLOCK_SKEW, local_date, patient_today
 from tracker.errors import ConflictError, ServiceError, require_acknowledged, require_override_reason
@@ -31,7 +31,7 @@ def _lock(dose: ScheduledDose) -> tuple[Regimen, ScheduledDose]:
     """Lock the dose's regimen, then the dose: the order every re-plan locks in, so two writers
     on one regimen queue up instead of deadlocking. The regimen as its re-plan reads it (its protocol snapshot, not
     the protocol's phases and steps)."""
-    regimen = lock_regimen_id_to_plan(dose.regimen_id)
+    regimen = lock_regimen_to_plan(dose.regimen_id)
     locked = ScheduledDose.objects.select_for_update().get(pk=dose.pk)
     locked.patient = regimen.patient  # the same row, read with the regimen (its time zone, its clinic)
     return regimen, locked

@@ -703,14 +703,10 @@ def lock_regimen(regimen: Regimen) -> Regimen:
     return lock_regimen_id(regimen.pk)
 
 
-def lock_regimen_to_plan(regimen: Regimen) -> Regimen:
-    """lock_regimen for a caller that only plans it (regimen_replan_if_changed, recording a dose): the protocol's
-    phases and recheck steps are not prefetched, since its plan reads them only for a regimen stored without a
-    protocol snapshot (regimen_plan_data), which then reads them itself."""
-    return lock_regimen_id_to_plan(regimen.pk)
-
-
-def lock_regimen_id_to_plan(regimen_id: int) -> Regimen:
+def lock_regimen_to_plan(regimen_id: int) -> Regimen:
+    """lock_regimen_id for a caller that only plans the regimen (regimen_replan_if_changed, recording a dose): the
+    protocol's phases and recheck steps are not prefetched, since its plan reads them only for a regimen stored
+    without a protocol snapshot (regimen_plan_data), which then reads them itself."""
     locked: Regimen = (
         Regimen.objects.select_related("patient__clinic", "protocol")
         .prefetch_related("decisions")

@@ -380,7 +380,7 @@ def regimen_replan_if_changed(
     Part of the caller's transaction when there is one (no savepoint: nothing here is retried on an error, which
     undoes the caller's work too), else its own."""
     with transaction.atomic(savepoint=False):
-        regimen = lock_regimen_to_plan(regimen)
+        regimen = lock_regimen_to_plan(regimen.pk)
         if regimen.status != RegimenStatus.ACTIVE:
             return False
         return replan_when(

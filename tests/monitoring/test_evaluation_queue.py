@@ -23,6 +23,7 @@ from monitoring import evaluation, queue
 from monitoring.models import PendingEvaluation
 from notifications.models import Alert
 from patients.models import Clinic, LabResult, Patient
+from regimens.models import DoseStatus, Regimen, ScheduledDose
 from tests.factories import PatientFactory
 from tests.timeline import day, noon, start_treatment
 from tracker import events
@@ -269,8 +270,6 @@ def test_the_request_costs_a_fixed_number_of_queries_and_the_worker_does_the_res
     on: int,
     queries: int,
 ) -> None:
-    from regimens.models import Regimen
-
     clock.move_to(noon(day(57)))
     for n in range(prior):
         LabResult.objects.create(
@@ -307,8 +306,6 @@ def test_a_dose_given_through_the_api_is_re_planned_in_the_request_and_evaluated
     django_assert_num_queries: Any,
     queued: Any,
 ) -> None:
-    from regimens.models import DoseStatus, ScheduledDose
-
     queued.reset_mock()
     PendingEvaluation.objects.all().delete()
     second = ScheduledDose.objects.filter(patient=man, status=DoseStatus.PLANNED).order_by("due_date").first()
