@@ -11,7 +11,7 @@ from typing import Any
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import Q
+from django.db.models import Exists, OuterRef, Q
 from django.utils import timezone as djtz
 from rest_framework.exceptions import PermissionDenied
 
@@ -27,18 +27,34 @@ from tracker.errors import ConflictError, ServiceError, require_acknowledged, re
 EARLY_FIRST_DOSE = timedelta(days=7)
 
 
-def _lock(dose: ScheduledDose) -> tuple[Regimen, ScheduledDose]:
+def _lock(dose: ScheduledDose, **annotations: Any) -> tuple[Regimen, ScheduledDose]:
     """Lock the dose's regimen, then the dose: the order every re-plan locks in, so two writers
     on one regimen queue up instead of deadlocking. The regimen as its re-plan reads it (its protocol snapshot, not
-    the protocol's phases and steps)."""
+    the protocol's phases and steps); the dose with `annotations` (read in the same statement)."""
     regimen = lock_regimen_to_plan(dose.regimen_id)
-    locked = ScheduledDose.objects.select_for_update().get(pk=dose.pk)
+    locked = ScheduledDose.objects.select_for_update(of=("self",)).annotate(**annotations).get(pk=dose.pk)
     locked.patient = regimen.patient  # the same row, read with the regimen (its time zone, its clinic)
     return regimen, locked
 
 
 def _administration_fingerprint(dose: ScheduledDose) -> tuple[Any, ...]:
     return (dose.administered_at, dose.lot_number, dose.expiry_date, dose.site, dose.given_route)
+
+
+def given_as_planned(regimen: Regimen, dose: ScheduledDose, given_on: date, *, later_in_phase: bool) -> bool:
+    """True when recording `dose` (the regimen's first planned dose) as given on `given_on` leaves the regimen's
+    plan as it is, so that no re-plan is needed (issue 16: re-plan only when what the plan depends on changed).
+
+    The engine (regimens/schedule.py `plan`) plans each later dose from this one as given, or as planned while it
+    is not: given on its due date, the same day either way, so every later dose, the clinic-week counts, T0 (the
+    first dose as given, else as planned) and the rechecks planned from it are the same. Its phase is unfinished
+    before and after while a later dose of it is still planned (`later_in_phase`), so the regimen's progress (its
+    current phase, a gate it waits at, its completion) stays too. And until `extend_on` the horizons add no dose
+    or recheck: a re-plan on a later day than the last one plans the same rows. Anything else re-plans.
+    tests/regimens/test_dose_given_as_planned.py re-plans fully after each dose of every built-in protocol
+    given on its day and checks that nothing would change."""
+    today = patient_today(regimen.patient)
+    return given_on == dose.due_date and later_in_phase and (regimen.extend_on is None or today < regimen.extend_on)
 
 
 def dose_record_administration(
@@ -66,7 +82,22 @@ def dose_record_administration(
     if route is not None and route not in Route.values:
         raise ServiceError("route", f"'{route}' is not a route; use one of {', '.join(Route.values)}")
     with transaction.atomic():
-        regimen, dose = _lock(dose)
+        # Whether a dose of the regimen other than this one is still planned in an earlier slot (a conflict), or later
+        # in this dose's phase (then giving this one leaves the phase unfinished): read with the locked dose.
+        others = ScheduledDose.objects.filter(regimen=OuterRef("regimen"), status=DoseStatus.PLANNED).exclude(
+            pk=OuterRef("pk")
+        )
+        same_phase = others.filter(phase_index=OuterRef("phase_index"))
+        regimen, dose = _lock(
+            dose,
+            earlier_planned=Exists(
+                others.filter(
+                    Q(phase_index__lt=OuterRef("phase_index"))
+                    | Q(phase_index=OuterRef("phase_index"), sequence__lt=OuterRef("sequence"))
+                )
+            ),
+            later_in_phase=Exists(same_phase.filter(sequence__gt=OuterRef("sequence"))),
+        )
         given_route = route or dose.route
         request = (administered_at, lot_number, expiry_date, site, given_route)
         if dose.status == DoseStatus.GIVEN:
@@ -78,15 +109,18 @@ def dose_record_administration(
         if dose.status != DoseStatus.PLANNED:
             raise ConflictError("status", f"a dose that is {dose.get_status_display().lower()} cannot be given")
         require_active(regimen)
-        earlier = (
-            regimen.doses.filter(status=DoseStatus.PLANNED)
-            .filter(Q(phase_index__lt=dose.phase_index) | Q(phase_index=dose.phase_index, sequence__lt=dose.sequence))
-            .order_by("phase_index", "sequence")
-            .first()
-        )
-        if earlier is not None:
+        if dose.earlier_planned:  # type: ignore[attr-defined]
             # Each dose is measured from the one before it as given (RULES "Scheduling
             # semantics"): giving a later slot first would leave an earlier one planned after it.
+            earlier = (
+                regimen.doses.filter(status=DoseStatus.PLANNED)
+                .filter(
+                    Q(phase_index__lt=dose.phase_index) | Q(phase_index=dose.phase_index, sequence__lt=dose.sequence)
+                )
+                .order_by("phase_index", "sequence")
+                .first()
+            )
+            assert earlier is not None
             raise ConflictError(
                 "dose",
                 f"{earlier.phase} dose {earlier.sequence} (due {earlier.due_date}) is still planned; "
@@ -126,7 +160,9 @@ def dose_record_administration(
             ]
         )
         events.announce("dose.recorded", dose=dose, acknowledged=acknowledged, override_reason=reason)
-        replan(regimen, cause=f"dose {dose.pk} recorded as given")
+        later_in_phase: bool = dose.later_in_phase  # type: ignore[attr-defined]
+        if not given_as_planned(regimen, dose, given_on, later_in_phase=later_in_phase):
+            replan(regimen, cause=f"dose {dose.pk} recorded as given")
         # The first dose sets T0: the monitoring rules (S-9 potassium, S-6, S-13) run once this commits.
         events.announce_on_commit("patient.changed", patient_id=regimen.patient_id)
     return dose

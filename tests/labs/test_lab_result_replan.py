@@ -31,8 +31,14 @@ POST_QUERIES = 18
 # the current regimen and its patient read twice); 31 with the evaluation's reads above; 29 since the regimen is
 # locked as its re-plan reads it (the protocol snapshot, not the protocol's phases and recheck steps); 27 since the
 # dose's patient comes with the locked regimen and the answer is the row as written (not read back); 25 since a re-plan
-# that changes neither the regimen's progress nor its lab inputs writes no regimen row (nor its history row).
-DOSE_POST_QUERIES = 25
+# that changes neither the regimen's progress nor its lab inputs writes no regimen row (nor its history row). A
+# dose given a day late, as pinned here since a dose given on its day makes no re-plan: 29, its re-plan moving the
+# later doses (their UPDATE and history rows, the Replan audit row); 28 since whether an earlier dose is still planned
+# is read with the locked dose.
+DOSE_POST_QUERIES = 28
+# The same dose given on its due day: no re-plan, since the plan cannot change
+# (regimens.services.doses.given_as_planned; tests/regimens/test_dose_given_as_planned.py).
+DOSE_ON_ITS_DAY_QUERIES = 18
 # The POST of a result that changes the lab flags and so re-plans: 38 since the evaluation locks the regimen first and
 # computes its plan once, to decide and to write (45 when it was computed twice, once before the lock); 26 since the
 # re-plan takes the results and facts the evaluation read, runs without a savepoint of its own and does not prefetch
@@ -144,28 +150,39 @@ def test_the_post_of_a_result_that_changes_nothing_costs_a_fixed_number_of_queri
         post(patient, "hemoglobin", "104", "g/L", day(10))
 
 
-def test_a_dose_given_replans_once_and_the_evaluation_after_it_computes_no_plan(
+@pytest.mark.parametrize(("late", "queries", "plans"), [(1, DOSE_POST_QUERIES, 1), (0, DOSE_ON_ITS_DAY_QUERIES, 0)])
+def test_a_dose_given_replans_only_when_late_and_the_evaluation_after_it_computes_no_plan(
     api: APIClient,
     patient: Patient,
     clock: Any,
     django_capture_on_commit_callbacks: Any,
-    django_assert_max_num_queries: Any,
+    django_assert_num_queries: Any,
+    late: int,
+    queries: int,
+    plans: int,
 ) -> None:
     regimen = start_treatment(patient)  # the first dose given on T0
     second = regimen.doses.filter(status="planned").order_by("due_date").first()
     assert second is not None
-    clock.move_to(noon(second.due_date))
+    given = noon(second.due_date + timedelta(days=late))
+    clock.move_to(given)
+    later = list(regimen.doses.filter(status="planned").exclude(pk=second.pk).values_list("id", "due_date"))
 
-    with mock.patch.object(planning, "_regimen_plan", wraps=planning._regimen_plan) as plans:
-        with django_assert_max_num_queries(DOSE_POST_QUERIES), django_capture_on_commit_callbacks(execute=True):
+    with mock.patch.object(planning, "_regimen_plan", wraps=planning._regimen_plan) as planned:
+        with django_assert_num_queries(queries), django_capture_on_commit_callbacks(execute=True):
             response = api.post(
-                f"/api/doses/{second.pk}/administer/",
-                {"administered_at": noon(second.due_date).isoformat()},
-                format="json",
+                f"/api/doses/{second.pk}/administer/", {"administered_at": given.isoformat()}, format="json"
             )
 
     assert response.status_code == 200, response.json()
-    assert plans.call_count == 1  # the dose's own re-plan; the evaluation after it computes none
+    # A day late: the dose's own re-plan, which moves the later doses on; on its day: none, and nothing moves. The
+    # evaluation after it computes no plan either way.
+    assert planned.call_count == plans
+    now = dict(regimen.doses.filter(pk__in=[pk for pk, _ in later]).values_list("id", "due_date"))
+    moved = [pk for pk, due in later if now[pk] != due]
+    assert bool(moved) == bool(late)
+    assert all(now[pk] > due for pk, due in later if pk in moved)
+    assert Replan.objects.filter(regimen=regimen).count() == late
     regimen.refresh_from_db()
     assert regimen.planned_lab_inputs is not None and regimen.planned_lab_inputs["t0"] == T0.isoformat()
 
