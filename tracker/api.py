@@ -320,6 +320,16 @@ class Ordering(OrderingFilter):
         ]
 
 
+def is_list_request(request: Request, view: Any) -> bool:
+    """Whether the request lists rows (and so reads the list's filters, search, ordering and paging), rather than
+    addressing one row by its id (a detail route or a detail action such as a dose's `administer`)."""
+    action = getattr(view, "action", None)
+    if action is None:
+        return request.method == "GET" and getattr(view, "lookup_url_kwarg", None) not in view.kwargs
+    # A GET action on the collection (e.g. the inbox) pages like the list itself.
+    return action == "list" or (request.method == "GET" and getattr(view, "detail", None) is False)
+
+
 def accepted_query_parameters(request: Request, queryset: QuerySet[Any], view: Any) -> set[str]:
     """The query parameters `view` reads for this request: on a list its filters (django-filter's names,
     e.g. due_from), search and ordering where the view has them, and paging; on any route `format` and the
@@ -328,12 +338,7 @@ def accepted_query_parameters(request: Request, queryset: QuerySet[Any], view: A
     names = set(getattr(view, "query_parameters", {}).get(action, ()))
     if api_settings.URL_FORMAT_OVERRIDE:
         names.add(api_settings.URL_FORMAT_OVERRIDE)
-    if action is None:
-        is_list = request.method == "GET" and getattr(view, "lookup_url_kwarg", None) not in view.kwargs
-    else:
-        # A GET action on the collection (e.g. the inbox) pages like the list itself.
-        is_list = action == "list" or (request.method == "GET" and getattr(view, "detail", None) is False)
-    if not is_list:
+    if not is_list_request(request, view):
         return names
     for backend_class in getattr(view, "filter_backends", ()):
         backend = backend_class()
@@ -396,6 +401,14 @@ class ClinicScopedFilterBackend(DjangoFilterBackend):
     The filterset of a request is made once: KnownQueryParameters reads its parameter names, then this backend
     filters with it (the same request, view and queryset), and building a filterset and its form is a good part
     of a short list's time (issue 16)."""
+
+    def filter_queryset(self, request: Request, queryset: QuerySet[Any], view: Any) -> QuerySet[Any]:
+        # One row addressed by its id: KnownQueryParameters accepted none of the filters' names, so the filterset
+        # would filter nothing; it is not built (a good part of a dose POST's time, issue 16).
+        if not is_list_request(request, view):
+            return queryset
+        filtered: QuerySet[Any] = super().filter_queryset(request, queryset, view)
+        return filtered
 
     def get_filterset(self, request: Request, queryset: QuerySet[Any], view: Any) -> Any:
         made: dict[tuple[int, int], tuple[QuerySet[Any], Any]] = request.__dict__.setdefault("_cobalt_filtersets", {})
