@@ -460,6 +460,19 @@ def dose_rows(rows: Iterable[tuple[Any, ...]]) -> list[dict[str, Any]]:
     return out
 
 
+def dose_row(dose: ScheduledDose) -> dict[str, Any]:
+    """One dose, its patient at hand (their time zone: `overdue`), as DoseSerializer renders it: the answer of a write
+    on the dose, from the row the service wrote (dose_rows' work on one row, without DoseSerializer's field objects)."""
+    row = [getattr(dose, name) for name in DOSE_ROW_COLUMNS[:_WARNINGS_COLUMN]]
+    row.append(json.dumps(dose.acknowledged_warnings or []))
+    row += [getattr(dose, name) for name in DOSE_ROW_COLUMNS[_WARNINGS_COLUMN + 1 : -1]]
+    row.append(dose.patient.timezone)
+    return dose_rows([tuple(row)])[0]
+
+
+_WARNINGS_COLUMN = DOSE_ROW_COLUMNS.index("acknowledged_warnings_json")
+
+
 def override_reason_field() -> serializers.CharField:
     return serializers.CharField(
         required=False,

@@ -58,6 +58,7 @@ from regimens.serializers import (
     ReplanJobSerializer,
     SchedulePreviewRequestSerializer,
     SchedulePreviewSerializer,
+    dose_row,
     dose_rows,
 )
 from tracker.api import CheckedAPIView
@@ -322,7 +323,7 @@ class DoseViewSet(viewsets.ReadOnlyModelViewSet[ScheduledDose]):
         # as reading it back, without reading it back; a dose without its patient at hand is read again.
         if not ScheduledDose.patient.is_cached(dose):
             dose = self.get_queryset().get(pk=dose.pk)
-        return Response(DoseSerializer(dose, context=self.get_serializer_context()).data)
+        return Response(dose_row(dose))
 
     def _record(
         self, request: Request, body_class: type[BaseSerializer[Any]], service: Callable[..., ScheduledDose]

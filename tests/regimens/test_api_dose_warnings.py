@@ -141,3 +141,28 @@ def test_the_worklist_refuses_a_warnings_value_it_cannot_read(api: APIClient, re
 
     assert response.status_code == 400
     assert "warnings" in response.json()
+
+
+def test_the_answers_to_an_acknowledged_dose_and_its_error_mark_are_the_rows_as_they_read_back(
+    api: APIClient, clinician_api: APIClient, patient: Any, regimen: Regimen
+) -> None:
+    # The answer of a dose write is rendered from the row the service wrote (issue 16): with what was acknowledged,
+    # and once entered in error with who marked it, why and when, it reads back the same.
+    dose = first(regimen)
+    platelets(patient, "45", datetime(2027, 1, 2, 9, 0, tzinfo=UTC))
+    body = {"administered_at": "2027-01-04T09:00:00Z", "acknowledge": ["im_injection_low_platelets"]}
+
+    with time_machine.travel(DOSE_DAY, tick=False):
+        given = api.post(f"/api/doses/{dose.pk}/administer/", body, format="json")
+        marked = clinician_api.post(
+            f"/api/doses/{dose.pk}/entered-in-error/", {"reason": "recorded on the wrong patient"}, format="json"
+        )
+        read = api.get(f"/api/doses/{dose.pk}/").json()
+
+    assert given.status_code == 200 and marked.status_code == 200, (given.json(), marked.json())
+    assert given.json()["acknowledged_warnings"] == ["im_injection_low_platelets"]
+    assert marked.json()["status"] == "entered_in_error" and marked.json()["error_recorded_by"] is not None
+    assert {**marked.json(), "warnings": []} == read
+    assert {k: v for k, v in given.json().items() if not k.startswith("error") and k != "status"} == {
+        k: v for k, v in read.items() if not k.startswith("error") and k not in ("status", "warnings")
+    }
