@@ -301,8 +301,9 @@ class DoseViewSet(viewsets.ReadOnlyModelViewSet[ScheduledDose]):
         return asked == "true"
 
     def get_queryset(self) -> QuerySet[ScheduledDose]:
-        # The patient is needed for `overdue` (their time zone): joined, not fetched per row.
-        queryset = ScheduledDose.objects.select_related("patient")
+        # The patient is needed for `overdue` (their time zone): joined, not fetched per row; with their clinic for a
+        # write on one dose (its re-plan reads the clinic's calendar; the dose services take the patient as read here).
+        queryset = ScheduledDose.objects.select_related("patient__clinic" if self.detail else "patient")
         # The dose row's own clinic (kept equal to the patient's): the worklist's index, no join to filter.
         return restrict_to_clinics(queryset, self.request.user, "clinic")
 

@@ -704,10 +704,10 @@ def lock_regimen(regimen: Regimen) -> Regimen:
 
 
 def lock_regimen_to_plan(regimen_id: int) -> Regimen:
-    """lock_regimen_id for a caller that may plan the regimen (regimen_replan_if_changed, recording a dose) with its
-    patient and clinic: its decisions, protocol, and the protocol's phases and recheck steps are read by the plan
-    itself when it is made (_decisions; regimen_plan_data, for a regimen stored without a protocol snapshot), so a
-    dose given as planned, which makes none, reads none of them (issue 16)."""
+    """lock_regimen_id for a caller that may plan the regimen (regimen_replan_if_changed) with its patient and clinic:
+    its decisions, protocol, and the protocol's phases and recheck steps are read by the plan itself when it is made
+    (_decisions; regimen_plan_data, for a regimen stored without a protocol snapshot), so a caller that makes none
+    reads none of them (issue 16)."""
     locked: Regimen = (
         Regimen.objects.select_related("patient__clinic").select_for_update(of=("self",)).get(pk=regimen_id)
     )
