@@ -28,6 +28,7 @@ from decimal import Decimal
 from typing import Any
 
 from django.conf import settings
+from django.db import connection
 from django.db.models import QuerySet
 
 from notifications.alerts import alert_raise, alert_resolve
@@ -157,18 +158,23 @@ def _cobalt(name: str) -> int:
 # --- Facts ------------------------------------------------------------------------------------
 
 
+# present_fact's query, and last_platelet_count's (_LAST_PLATELET): written out rather than built with the ORM, which
+# took three times as long to build each statement as PostgreSQL to run it, on the path of every dose recorded
+# (issue 16). tests/monitoring/test_safety_queries.py checks both against the ORM's on the same rows.
+_PRESENT_FACT = (
+    "SELECT * FROM {table} WHERE patient_id = %s AND kind = %s AND NOT absent"
+    " AND (end_date IS NULL OR end_date >= %s) ORDER BY recorded_at DESC, id DESC LIMIT 1"
+)
+
+
 def present_fact(patient: Patient, kind: str, on: date) -> PatientFact | None:
     """The most recent record that `kind` is present on `on` (not marked absent, not ended before).
 
     A recorded condition stands until someone ends it (end_date); a later "checked and absent" record
     does not silently cancel an allergy or a Leber's diagnosis."""
-    fact: PatientFact | None = (
-        PatientFact.objects.filter(patient=patient, kind=kind, absent=False)
-        .exclude(end_date__lt=on)
-        .order_by("-recorded_at", "-id")
-        .first()
-    )
-    return fact
+    sql = _PRESENT_FACT.format(table=PatientFact._meta.db_table)
+    found = list(PatientFact.objects.raw(sql, [patient.pk, kind, connection.ops.adapt_datefield_value(on)]))
+    return found[0] if found else None
 
 
 def _fact_details(fact: PatientFact) -> dict[str, object]:
@@ -376,9 +382,18 @@ def _platelet_results(at: datetime) -> QuerySet[LabResult]:
     )
 
 
+# _platelet_results of one patient, the latest first: written out as present_fact's query is (_PRESENT_FACT).
+_LAST_PLATELET = (
+    "SELECT * FROM {table} WHERE patient_id = %s AND analyte = 'platelets' AND collected_at <= %s"
+    " AND value_canonical IS NOT NULL AND error_recorded_at IS NULL ORDER BY collected_at DESC, id DESC LIMIT 1"
+)
+
+
 def last_platelet_count(patient: Patient, at: datetime) -> LabResult | None:
-    last: LabResult | None = _platelet_results(at).filter(patient=patient).order_by("-collected_at", "-id").first()
-    return last
+    """The latest of `_platelet_results(at)` of the patient."""
+    sql = _LAST_PLATELET.format(table=LabResult._meta.db_table)
+    found = list(LabResult.objects.raw(sql, [patient.pk, connection.ops.adapt_datetimefield_value(at)]))
+    return found[0] if found else None
 
 
 def platelet_warning(
