@@ -21,6 +21,7 @@ from regimens.models import DoseStatus, Regimen, RegimenStatus, Route, Scheduled
 from regimens.selectors import dose_administration_warnings
 from regimens.services.planning import recorded_by, replan, require_active
 from tracker import events
+from tracker.bulk import locked_row
 from tracker.clock import CLOCK_SKEW, local_date, patient_today
 from tracker.errors import ConflictError, ServiceError, require_acknowledged, require_override_reason
 
@@ -34,7 +35,7 @@ def _lock(dose: ScheduledDose) -> tuple[Regimen, ScheduledDose]:
     on one regimen queue up instead of deadlocking. The regimen row alone (a re-plan reads its decisions, and its
     protocol if it has no snapshot, as it is made), with its patient as read with the dose; the dose as `_lock_dose`
     reads it."""
-    regimen = _lock_regimen(dose.regimen_id)
+    regimen = locked_row(Regimen, dose.regimen_id)
     if ScheduledDose.patient.is_cached(dose):
         regimen.patient = dose.patient  # as the API read it with the dose (its time zone, its clinic id)
     else:
@@ -42,17 +43,6 @@ def _lock(dose: ScheduledDose) -> tuple[Regimen, ScheduledDose]:
     locked = _lock_dose(dose.pk)
     locked.patient = regimen.patient  # the same row
     return regimen, locked
-
-
-def _lock_regimen(pk: int) -> Regimen:
-    """The regimen row, locked (FOR UPDATE; SQLite, `make run`'s default, has no row locks): as
-    `Regimen.objects.select_for_update().get(pk=pk)` in a third of the time, on the path of every dose recorded."""
-    lock = " FOR UPDATE" if connection.features.has_select_for_update else ""
-    sql = f"SELECT * FROM {Regimen._meta.db_table} WHERE id = %s{lock}"  # noqa: S608 (the model's own table)
-    found = list(Regimen.objects.raw(sql, [pk]))
-    if not found:
-        raise Regimen.DoesNotExist(f"regimen {pk} no longer exists")
-    return found[0]
 
 
 # The dose row, locked, and whether another dose of its regimen is still planned in an earlier slot (`earlier_planned`:

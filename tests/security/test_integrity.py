@@ -76,3 +76,24 @@ def test_a_hemoglobin_of_zero_is_refused_naming_the_value_and_nothing_is_stored(
     assert "zero" in refused.json()["value"][0]
     assert not LabResult.objects.exists()
     assert api.post("/api/lab-results/", {**BODY, "patient": patient.pk, "value": "1"}).status_code == 201
+
+
+@pytest.mark.django_db
+def test_a_repeated_qualitative_result_is_the_stored_row_and_another_lab_or_finding_a_new_one(
+    patient: Any, clock: Any
+) -> None:
+    from datetime import UTC, datetime
+
+    when = datetime(2026, 11, 2, 9, 30, tzinfo=UTC)
+    smear = {"patient": patient, "analyte": "schistocytes", "unit": "", "collected_at": when, "lab": "RVH"}
+    row, created = lab_result_record(**smear, value="present")
+    assert created and row.value_canonical is None and row.presence == "present"
+
+    # The same finding (as the lab words it) is the stored row; another finding, another lab or a numeric result
+    # of the same moment are new rows
+    assert lab_result_record(**smear, value="seen") == (row, False)
+    assert lab_result_record(**smear, value="absent")[1]
+    assert lab_result_record(**{**smear, "lab": "Other lab"}, value="present")[1]
+    assert lab_result_record(**{**smear, "analyte": "platelets", "unit": "10^9/L"}, value="140")[1]
+    assert lab_result_record(**{**smear, "analyte": "platelets", "unit": "10^9/L"}, value="140")[1] is False
+    assert LabResult.objects.filter(patient=patient).count() == 4
