@@ -913,12 +913,14 @@ def lab_post_rows(posts: int, keys: Sequence[str] = WRITE_KEYS) -> list[Row]:
 def dose_post_row(posts: int) -> Row:
     """`posts` doses recorded as given over HTTP (`POST /api/doses/{id}/administer/`, each the next dose of another
     patient's active regimen, due AT's day and given an hour before AT, its regimen re-planned by the engine first):
-    the whole request (token, the
-    dose's and regimen's locks, the order and safety checks, the re-plan from the date given, which RULES' scheduling
-    semantics require for every dose given, and the "evaluate" marker and task), against a bare DRF update of the
-    same row (bench/bare_views.py BareDoseAdminister: the same body, client, token and middleware) and one raw
-    UPDATE. A dose with a safety warning to acknowledge (the API answers 409) is left for the next; the rules then run
-    as a worker runs them (monitoring.queue.run), timed apart and reported in the row."""
+    the whole request (token, the dose's and regimen's locks, the order and safety checks, the re-plan from the date
+    given when the plan could change (regimens.services.doses.given_as_planned: not for a dose given on its day while
+    a later dose of its phase is planned; the row counts the re-plans made), and the "evaluate" marker and task),
+    against a bare DRF update of the same row (bench/bare_views.py BareDoseAdminister: the same body, client, token and
+    middleware) and one raw UPDATE. A dose with a safety warning to acknowledge (the API answers 409) is left for the
+    next; the rules then run as a worker runs them (monitoring.queue.run), timed apart and reported in the row."""
+    from unittest import mock
+
     import time_machine
     from django.db import connection
     from django.test import override_settings
@@ -928,6 +930,7 @@ def dose_post_row(posts: int) -> Row:
     from monitoring import queue
     from patients.models import Clinic
     from regimens.models import DoseStatus, RegimenStatus, Replan, ScheduledDose
+    from regimens.services import doses as dose_services
     from regimens.services.planning import replan_regimens
 
     clinic = Clinic.objects.get(name="Bench clinic")
@@ -972,6 +975,7 @@ def dose_post_row(posts: int) -> Row:
         bench_broker() as broker,
         time_machine.travel(AT, tick=True),
         override_settings(ROOT_URLCONF="bench.bare_urls"),
+        mock.patch.object(dose_services, "replan", wraps=dose_services.replan) as replans,
     ):
         for patient_id, dose_id in candidates:
             if len(done) == posts:
@@ -995,6 +999,7 @@ def dose_post_row(posts: int) -> Row:
             bare_times.append(t.seconds)
             bare_counts.append(log.count)
     rss = benchdb.peak_rss()
+    replanned = replans.call_count
     assert len(done) == posts, f"only {len(done)} doses could be given ({warned} had warnings)"
     moved = sum(Replan.objects.filter(patient_id=p).count() > before[p] for p, _ in done)
     raw_times = []
@@ -1012,14 +1017,15 @@ def dose_post_row(posts: int) -> Row:
     queries, bare_queries = int(statistics.median_low(counts)), int(statistics.median_low(bare_counts))
     print(
         f"  dose-post: {cobalt * 1000:.1f} ms, bare DRF update {bare * 1000:.1f} ms, UPDATE {raw * 1000:.2f} ms, "
-        f"{moved} of {len(times)} moved a later dose, {warned} skipped (warnings); the worker {worker * 1000:.1f} ms",
+        f"{replanned} of {len(times)} re-planned, {moved} moved a later dose, {warned} skipped (warnings); the worker "
+        f"{worker * 1000:.1f} ms",
         file=sys.stderr,
     )
     return Row(
         "dose-post",
         f"dose given POST `/api/doses/{{id}}/administer/`, the next dose of an active regimen given on its day, "
         f"against a bare DRF update view of the same row (median of {len(times)}, each to another patient, "
-        f"interleaved with the bare view, each re-planned from the date given, {moved} moving a later dose; "
+        f"interleaved with the bare view; {replanned} re-planned from the date given, {moved} moving a later dose; "
         f"{1 / cobalt:.1f} req/s vs "
         f"{1 / bare:.1f} req/s; one raw UPDATE: {raw * 1000:.2f} ms). The request queues the rules ({broker}); a "
         f"worker then runs them: {worker * 1000:.1f} ms and {worker_queries} queries each (median)",
