@@ -16,11 +16,13 @@ from __future__ import annotations
 
 import os
 import shutil
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
+from django.db.backends.signals import connection_created
 
 CHROMIUM = "/usr/bin/chromium"
 SHOTS = Path(__file__).resolve().parents[2] / "var" / "screenshots"
@@ -46,13 +48,30 @@ def browser() -> Iterator[Any]:
     os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
     from playwright.sync_api import sync_playwright
 
-    with sync_playwright() as p:
-        chromium = p.chromium.launch(
-            executable_path=CHROMIUM,
-            args=["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update"],
-        )
-        yield chromium
-        chromium.close()
+    # The test's own ORM calls, made while Playwright runs, open a connection of their own (another context than
+    # the fixtures'), which the test database's teardown would not close: it kept the database from being dropped at
+    # the end of the run ("is being accessed by other users"). They are closed here; the live server's threads close
+    # theirs after each request.
+    opened: list[Any] = []
+    thread = threading.get_ident()
+
+    def remember(sender: Any, connection: Any, **kwargs: Any) -> None:
+        if threading.get_ident() == thread:
+            opened.append(connection)
+
+    connection_created.connect(remember)
+    try:
+        with sync_playwright() as p:
+            chromium = p.chromium.launch(
+                executable_path=CHROMIUM,
+                args=["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update"],
+            )
+            yield chromium
+            chromium.close()
+    finally:
+        connection_created.disconnect(remember)
+        for connection in opened:
+            connection.close()
 
 
 def sign_in(browser: Any, live_server: Any, user: Any, password: str = PASSWORD) -> Any:
