@@ -527,6 +527,15 @@ CBC = ("hemoglobin", "mcv", "platelets")
 HEMOLYSIS = ("ldh", "bilirubin_indirect", "haptoglobin")
 
 
+def _horizon_reaches(day: date, months: int) -> date:
+    """The first day from which a horizon `months` ahead covers `day` (month arithmetic is not reversible at the
+    ends of months: one day at a time after the first guess)."""
+    first = day - relativedelta(months=months)
+    while first + relativedelta(months=months) < day:
+        first += timedelta(days=1)
+    return first
+
+
 def plan_rechecks(
     inp: PlanInput, t0: date, until: date
 ) -> tuple[tuple[PlannedRecheck, ...], date | None]:
@@ -610,6 +619,8 @@ def plan_rechecks(
             day = (t0 + relativedelta(years=year) - t0).days
             add("L-12", day, 30, 30, CBC, "Annual review and full blood count")
             year += 1
+        # The next review enters the plan on the day the lifelong horizon reaches it: the periodic task re-plans then.
+        extend.append(_horizon_reaches(t0 + relativedelta(years=year), inp.horizons.lifelong_months))
     for step in inp.protocol.recheck_steps:
         add(step.rule, step.day, step.window_before, step.window_after, step.analytes, step.note or step.rule)
     return tuple(sorted(out, key=lambda r: (r.due_date, r.rule))), min(extend, default=None)

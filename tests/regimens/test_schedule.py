@@ -7,10 +7,12 @@ Monday, 2027-01-31 a Sunday, 2028-02-29 a Tuesday), never by running the engine.
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 import pytest
+from dateutil.relativedelta import relativedelta
 
 from regimens.protocol_data import PROTOCOLS
 from regimens.schedule import (
@@ -29,10 +31,12 @@ from regimens.schedule import (
     ProtocolSpec,
     RecheckStepSpec,
     ScheduleError,
+    _horizon_reaches,
     add_interval,
     apply_options,
     local_date,
     plan,
+    plan_rechecks,
 )
 
 MON_FRI = ClinicCalendar()
@@ -718,3 +722,34 @@ def test_it_counts_a_decision_recorded_twice_from_the_first_time() -> None:
         # Ended on 20 January: the review prompt of 1 February no longer applies.
         assert [r.due_date for r in p.reviews] == [jan(18)]
         assert due(p, "maintenance")[0] == date(2027, 3, 17)
+
+
+def test_the_next_annual_review_sets_the_day_the_plan_is_extended() -> None:
+    # The lifelong horizon is 12 months: a regimen planned on T0 (4 Jan 2027) has the review of 4 Jan 2028; the
+    # next, 4 Jan 2029, enters the plan when the horizon reaches it, on 4 Jan 2028: the day the periodic task must
+    # re-plan (extend_on), not only when a dose happens to re-plan the regimen.
+    inp = PlanInput(
+        protocol=builtin("ileal-resection"),
+        start_date=jan(4),
+        today=jan(4),
+        calendar=ClinicCalendar(),
+        labs=LabContext(irreversible_cause=True),
+    )
+
+    rechecks, extend = plan_rechecks(inp, jan(4), jan(4) + relativedelta(months=12))
+
+    assert [r.due_date for r in rechecks if r.rule == "L-12"] == [date(2028, 1, 4)]
+    assert extend == date(2028, 1, 4)
+    # Planned on that day, the plan has the 2029 review, and the next extension is a year on
+    later = replace(inp, today=date(2028, 1, 4))
+    rechecks, extend = plan_rechecks(later, jan(4), date(2029, 1, 4))
+    assert [r.due_date for r in rechecks if r.rule == "L-12"] == [date(2028, 1, 4), date(2029, 1, 4)]
+    assert extend == date(2029, 1, 4)
+
+
+def test_the_day_a_horizon_reaches_a_day_holds_at_the_ends_of_months() -> None:
+    # 29 Feb 2028 minus 12 months is 28 Feb 2027, and 28 Feb 2027 plus 12 months is 28 Feb 2028: one day short.
+    assert _horizon_reaches(date(2028, 2, 29), 12) == date(2027, 3, 1)
+    assert _horizon_reaches(date(2029, 1, 4), 12) == date(2028, 1, 4)
+    # 28 Feb plus 3 months is 28 May, short of 31 May; 1 March plus 3 months is 1 June
+    assert _horizon_reaches(date(2027, 5, 31), 3) == date(2027, 3, 1)
