@@ -261,6 +261,10 @@ else:
         "data_folder_out": str(BROKER_DIR),
         # Broadcast/control messages too, or kombu writes ./control/ wherever the process starts.
         "control_folder": str(BROKER_DIR / "control"),
+        # How long a consumer waits before it looks in the folder again (kombu's default 1 s). A worker that takes one
+        # message at a time (prefetch 1) waited that long between messages: the deliveries a fresh demo queues, then
+        # the first evaluations of API writes, took minutes to drain. 0.1 s reads a folder ten times a second.
+        "polling_interval": 0.1,
     }
 CELERY_TASK_IGNORE_RESULT = True
 # A sweep fanned out over the workers is a chord (tracker/tasks.py): its shard tasks' results go to Redis, kept an
