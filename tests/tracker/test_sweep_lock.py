@@ -1,8 +1,11 @@
 """A sweep never overlaps itself (tracker.sweeps.sweep_lock): the beat's next run of a sweep still going is
-skipped; the lock expires should its holder die. On the machine's Redis (db 14)."""
+skipped; the lock expires should its holder die. On the machine's Redis: db 14 for the first pytest-xdist worker,
+db 5, 6, ... for the others (the tests of this file run on several workers at once, and each test empties the lock
+keys before and after it: on one database a test's setup deleted the lock another test was holding)."""
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Iterator
 from typing import Any
@@ -14,7 +17,8 @@ from tests.conftest import require_service
 from tracker import sweeps
 from tracker.tasks import finish_sweep, run_sweep, run_sweep_shard
 
-URL = "redis://127.0.0.1:6379/14"
+WORKER = int(os.environ.get("PYTEST_XDIST_WORKER", "gw0").removeprefix("gw") or 0)
+URL = f"redis://127.0.0.1:6379/{14 if WORKER == 0 else 4 + WORKER}"
 
 
 @pytest.fixture
