@@ -191,6 +191,10 @@ class LabResultFactory(factory.django.DjangoModelFactory):
     collected_at = datetime(2027, 1, 4, 9, tzinfo=UTC)
     source = ResultSource.ENTERED
 
+    class Params:
+        # A platelet count (LOINC 777-3, 10^9/L) instead: LabResultFactory(platelets=True, value_as_entered="120")
+        platelets = factory.Trait(analyte="platelets", loinc="777-3", unit_as_entered="10^9/L", unit_canonical="10^9/L")
+
 
 class LabImportJobFactory(factory.django.DjangoModelFactory):
     """A large CSV import waiting for its worker (patients/labs/jobs.py)."""

@@ -444,24 +444,25 @@ def sync_plan(
         if key not in wanted and r.status == RecheckStatus.DUE and not key.startswith("task:")
     )
 
+    if new:  # created with its progress fields already set
+        if writes is None:
+            out.flush()
+        return
+    # The regimen row is written (with its history row) only when the plan changed its progress, and without a
+    # history row when only its lab inputs changed: a dose given on its day usually changes neither (issue 16).
+    progress = [getattr(regimen, name) for name in PROGRESS_FIELDS]
+    inputs = regimen.planned_lab_inputs
+    update = apply_progress(regimen, plan)
+    moved_on = [getattr(regimen, name) for name in PROGRESS_FIELDS] != progress
+    inputs_changed = regimen.planned_lab_inputs != inputs
     if writes is None:
         out.flush()
-        if not new:
-            # Written (with its history row) only when the plan changed the regimen's progress or lab inputs: a dose
-            # given on its day usually changes neither (issue 16).
-            fields = (*PROGRESS_FIELDS, *LAB_INPUTS_FIELDS)
-            before = [getattr(regimen, name) for name in fields]
-            update = apply_progress(regimen, plan)
-            if [getattr(regimen, name) for name in fields] != before:
-                regimen.save(update_fields=update)
-    elif not new:
-        before = [getattr(regimen, name) for name in PROGRESS_FIELDS]
-        inputs_before = regimen.planned_lab_inputs
-        apply_progress(regimen, plan)
-        if [getattr(regimen, name) for name in PROGRESS_FIELDS] != before:
-            out.regimens.append(regimen)
-        elif regimen.planned_lab_inputs != inputs_before:
-            out.lab_inputs.append(regimen)
+        if moved_on or inputs_changed:
+            regimen.save(update_fields=update)
+    elif moved_on:
+        out.regimens.append(regimen)
+    elif inputs_changed:
+        out.lab_inputs.append(regimen)
 
 
 def apply_progress(regimen: Regimen, plan: schedule.Plan) -> list[str]:

@@ -23,12 +23,9 @@ DAY = datetime(2027, 1, 10, 9, tzinfo=UTC)
 def platelets(patient: Patient, value: str | None, at: datetime, **fields: Any) -> LabResult:
     result: LabResult = LabResultFactory(
         patient=patient,
-        analyte="platelets",
-        loinc="777-3",
+        platelets=True,
         value_as_entered=value or "haemolysed",
         value_canonical=None if value is None else Decimal(value),
-        unit_as_entered="10^9/L",
-        unit_canonical="10^9/L",
         collected_at=at,
         **fields,
     )

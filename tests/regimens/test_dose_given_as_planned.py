@@ -141,14 +141,7 @@ def test_with_low_baseline_counts_the_rechecks_a_full_replan_plans_are_kept_too(
     collected = datetime(2027, 1, 3, 9, tzinfo=UTC)
     LabResultFactory(patient=patient, collected_at=collected, value_as_entered="95", value_canonical=Decimal(95))
     LabResultFactory(
-        patient=patient,
-        collected_at=collected,
-        analyte="platelets",
-        loinc="777-3",
-        value_as_entered="120",
-        value_canonical=Decimal(120),
-        unit_as_entered="10*9/L",
-        unit_canonical="10*9/L",
+        patient=patient, collected_at=collected, platelets=True, value_as_entered="120", value_canonical=Decimal(120)
     )
 
     phases, replans = walk(patient, code, clock)
