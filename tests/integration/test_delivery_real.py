@@ -73,7 +73,7 @@ def test_broker_going_away_loses_nothing(builtin_protocols, smtp, broker, throwa
     recorder, port = smtp
     recorder.delay = 0.01
     broker(throwaway_redis.url)
-    start_worker(throwaway_redis.url, port)
+    worker = start_worker(throwaway_redis.url, port)
     make_dose_reminders(100, due_at=timezone.now())
     wait_for(lambda: recorder.total() >= 10, 20, "the first messages")
     throwaway_redis.stop()  # queued task messages vanish with it (no persistence)
@@ -95,7 +95,10 @@ def test_broker_going_away_loses_nothing(builtin_protocols, smtp, broker, throwa
             break
         except AssertionError:
             continue
-    wait_delivered(105, timeout=5)
+    try:
+        wait_delivered(105, timeout=5)
+    except AssertionError as exc:  # the worker's own account: did it reconnect, did it exit?
+        raise AssertionError(f"{exc}; the worker's log ends:\n{worker.output()[-4000:]}") from None
     assert status_counts() == {"sent": 105}
     assert_each_once(recorder, 105)
 

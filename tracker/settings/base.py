@@ -276,6 +276,8 @@ CELERY_ACCEPT_CONTENT = ["json"]
 CELERY_TIMEZONE = "UTC"
 CELERY_TASK_ALWAYS_EAGER = env.bool("CELERY_TASK_ALWAYS_EAGER", default=False)
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+# Celery's consumer, made to survive a broker restart that Celery 5.7.0's own can exit on (tracker/worker.py).
+CELERY_WORKER_CONSUMER = "tracker.worker:Consumer"
 CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
 # Every periodic sweep (tracker/sweeps.py) on its beat; `manage.py run_sweeps` runs the same code.
 # Sweeps are idempotent, so the period only sets how soon a change is noticed.

@@ -1,0 +1,68 @@
+"""The worker's consumer on losing its Redis broker (tracker/worker.py), against a real redis-server that is stopped.
+
+The state is the one a worker is in when Redis goes away mid-delivery: a message unacknowledged on the task channel
+with a BRPOP in flight, and a second channel (the worker's control channel) also holding one. Celery 5.7.0's own
+consumer then dies on closing the lost connection; a worker running Cobalt's carries on and reconnects.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+from unittest.mock import Mock
+
+import pytest
+from celery.worker.consumer import Consumer as CeleryConsumer
+from kombu import Connection, Exchange, Queue
+
+from tracker.celery import app
+from tracker.worker import Consumer
+
+pytestmark = [
+    pytest.mark.integration,
+    # Celery's notice, on every connection loss, that Celery 6 will cancel acks_late tasks then.
+    pytest.mark.filterwarnings("ignore::celery.exceptions.CPendingDeprecationWarning"),
+]
+
+
+@pytest.fixture
+def lost_connection(throwaway_redis: Any) -> Iterator[Connection]:
+    connection = Connection(throwaway_redis.url)
+    received: list[Any] = []
+    channels = [connection.default_channel, connection.channel()]
+    for name, channel in zip(("tasks", "control"), channels, strict=True):
+        queue = Queue(name, Exchange(name), name)
+        with connection.Producer() as producer:
+            producer.publish({"n": 1}, exchange=queue.exchange, routing_key=name, declare=[queue])
+        consumer = connection.Consumer(queue, channel=channel, callbacks=[lambda _body, msg: received.append(msg)])
+        consumer.qos(prefetch_count=1)
+        consumer.consume()
+        connection.drain_events(timeout=5)
+    assert len(received) == 2, "each channel holds an unacknowledged message"
+    channels[0]._brpop_start()  # the event loop keeps a BRPOP in flight on the task channel
+    throwaway_redis.stop()
+    yield connection
+
+
+def consumer_on(cls: type[CeleryConsumer], connection: Connection) -> CeleryConsumer:
+    pool = Mock(num_processes=4)
+    consumer = cls(on_task_request=Mock(), app=app, pool=pool, timer=Mock(), controller=Mock(), hub=None)
+    consumer.connection = connection
+    return consumer
+
+
+def test_losing_the_broker_leaves_the_worker_running_to_reconnect(lost_connection: Connection) -> None:
+    consumer = consumer_on(Consumer, lost_connection)
+    consumer.on_connection_error_after_connected(ConnectionError("Connection closed by server."))
+    assert consumer.connection is None  # let go of, for the blueprint's restart to connect afresh
+
+
+def test_celerys_own_consumer_dies_there(lost_connection: Connection) -> None:
+    """What tracker/worker.py is for: the day this fails, Celery has fixed it and the subclass can go."""
+    consumer = consumer_on(CeleryConsumer, lost_connection)
+    with pytest.raises(AttributeError, match="hostname"):
+        consumer.on_connection_error_after_connected(ConnectionError("Connection closed by server."))
+
+
+def test_the_worker_runs_cobalts_consumer() -> None:
+    assert app.conf.worker_consumer == "tracker.worker:Consumer"
