@@ -8,9 +8,11 @@ reaches the worker: it logs "Unrecoverable error" and exits, so nothing is deliv
 (seen on a loaded machine in tests/integration/test_delivery_real.py, the broker stopped mid-delivery). Celery 5.6
 did not close there.
 
-Here that close cannot stop the worker: it reconnects as it would after any other connection loss. The messages that
-close failed to restore lose nothing: each task names a row in the delivery outbox or another table, and the sweeps
-queue again whatever is still to do (docs/delivery.md, "The broker").
+Here that close cannot stop the worker: it reconnects as it would after any other connection loss. Nor can the
+acknowledgement of a task that was running then and ends after it (acks_late), which goes to the same dead channel
+and fails the same way in the worker's event loop. The messages that close failed to restore and those
+acknowledgements lose nothing: each task names a row in the delivery outbox or another table, is idempotent, and the
+sweeps queue again whatever is still to do (docs/delivery.md, "The broker").
 """
 
 from __future__ import annotations
@@ -37,7 +39,24 @@ def closing_quietly(close: Callable[[], Any]) -> Callable[[], Any]:
     return close_lost_connection
 
 
+def acking_quietly(acknowledge: Callable[..., Any]) -> Callable[..., Any]:
+    """`acknowledge` (a message's ack or reject), with the same AttributeError logged instead of raised: the message
+    came on a connection that was lost, and the broker no longer holds it for this worker."""
+
+    def acknowledge_on_lost_connection(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return acknowledge(*args, **kwargs)
+        except AttributeError as exc:
+            logger.warning("could not acknowledge a message of the lost broker connection (%r)", exc)
+            return None
+
+    return acknowledge_on_lost_connection
+
+
 class Consumer(CeleryConsumer):  # type: ignore[misc]
+    def call_soon_ack(self, p: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+        return super().call_soon_ack(acking_quietly(p), *args, **kwargs)
+
     def on_connection_error_after_connected(self, exc: Exception) -> None:
         connection = self.connection
         if connection is not None:

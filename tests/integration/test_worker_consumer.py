@@ -2,12 +2,15 @@
 
 The state is the one a worker is in when Redis goes away mid-delivery: a message unacknowledged on the task channel
 with a BRPOP in flight, and a second channel (the worker's control channel) also holding one. Celery 5.7.0's own
-consumer then dies on closing the lost connection; a worker running Cobalt's carries on and reconnects.
+consumer then dies on closing the lost connection, and again on acknowledging a task that was running then; a
+worker running Cobalt's carries on and reconnects.
 """
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterator
+from dataclasses import dataclass
 from typing import Any
 from unittest.mock import Mock
 
@@ -25,8 +28,14 @@ pytestmark = [
 ]
 
 
+@dataclass
+class Lost:
+    connection: Connection
+    received: list[Any]  # a message on each channel, unacknowledged
+
+
 @pytest.fixture
-def lost_connection(throwaway_redis: Any) -> Iterator[Connection]:
+def lost(throwaway_redis: Any) -> Iterator[Lost]:
     connection = Connection(throwaway_redis.url)
     received: list[Any] = []
     channels = [connection.default_channel, connection.channel()]
@@ -41,27 +50,56 @@ def lost_connection(throwaway_redis: Any) -> Iterator[Connection]:
     assert len(received) == 2, "each channel holds an unacknowledged message"
     channels[0]._brpop_start()  # the event loop keeps a BRPOP in flight on the task channel
     throwaway_redis.stop()
-    yield connection
+    yield Lost(connection, received)
+
+
+class Hub:
+    """The worker's event loop as far as acknowledgements go: it runs what it is handed, and what that raises
+    reaches the loop (and stops the worker)."""
+
+    def call_soon(self, callback: Any) -> Any:
+        callback()
+        return callback
 
 
 def consumer_on(cls: type[CeleryConsumer], connection: Connection) -> CeleryConsumer:
     pool = Mock(num_processes=4)
-    consumer = cls(on_task_request=Mock(), app=app, pool=pool, timer=Mock(), controller=Mock(), hub=None)
+    consumer = cls(on_task_request=Mock(), app=app, pool=pool, timer=Mock(), controller=Mock(), hub=Hub())
     consumer.connection = connection
+    consumer.connection_errors = connection.connection_errors  # a worker on Redis (the tests' app may have no broker)
     return consumer
 
 
-def test_losing_the_broker_leaves_the_worker_running_to_reconnect(lost_connection: Connection) -> None:
-    consumer = consumer_on(Consumer, lost_connection)
+def lose(consumer: CeleryConsumer) -> None:
     consumer.on_connection_error_after_connected(ConnectionError("Connection closed by server."))
+
+
+def acknowledge(consumer: CeleryConsumer, message: Any) -> None:
+    """As the worker acknowledges an acks_late task that has ended (celery.worker.consumer's task handler)."""
+    consumer.call_soon_ack(message.ack_log_error, logging.getLogger("test"), consumer.connection_errors)
+
+
+def test_losing_the_broker_leaves_the_worker_running_to_reconnect(lost: Lost) -> None:
+    consumer = consumer_on(Consumer, lost.connection)
+    lose(consumer)
     assert consumer.connection is None  # let go of, for the blueprint's restart to connect afresh
+    for message in lost.received:  # tasks that were running end after the loss
+        acknowledge(consumer, message)
 
 
-def test_celerys_own_consumer_dies_there(lost_connection: Connection) -> None:
+def test_celerys_own_consumer_dies_there(lost: Lost) -> None:
     """What tracker/worker.py is for: the day this fails, Celery has fixed it and the subclass can go."""
-    consumer = consumer_on(CeleryConsumer, lost_connection)
+    consumer = consumer_on(CeleryConsumer, lost.connection)
     with pytest.raises(AttributeError, match="hostname"):
-        consumer.on_connection_error_after_connected(ConnectionError("Connection closed by server."))
+        lose(consumer)
+
+
+def test_celerys_own_consumer_dies_acknowledging_a_task_of_the_lost_connection(lost: Lost) -> None:
+    consumer = consumer_on(Consumer, lost.connection)
+    lose(consumer)
+    celerys = consumer_on(CeleryConsumer, lost.connection)
+    with pytest.raises(AttributeError, match="hostname"):
+        acknowledge(celerys, lost.received[0])
 
 
 def test_the_worker_runs_cobalts_consumer() -> None:
