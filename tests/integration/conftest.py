@@ -375,3 +375,26 @@ def wait_delivered(count: int, timeout: float) -> None:
         wait_for(settled, timeout, f"{count} deliveries to settle", 0.25)
     except AssertionError as exc:  # say where they stand at the end, not where they stood at the start
         raise AssertionError(f"{exc} (now {status_counts()})") from None
+
+
+def sweep_until_delivered(count: int, rounds: int, worker: Any = None) -> None:
+    """Run the outbox sweep every few seconds, as beat would, until all `count` rows are settled, at most `rounds`
+    times: a sweep that runs before this process's (or the worker's) connection to a restarted broker is back
+    leaves its rows pending for the next one, never lost. On failure, the end of `worker`'s log says whether it
+    reconnected or exited."""
+    from django.utils import timezone
+
+    from tracker import sweeps
+
+    for _ in range(rounds):
+        sweeps.run("outbox", timezone.now())
+        try:
+            wait_delivered(count, timeout=5)
+            return
+        except AssertionError:
+            continue
+    try:
+        wait_delivered(count, timeout=5)
+    except AssertionError as exc:
+        log = f"; the worker's log ends:\n{worker.output()[-4000:]}" if worker is not None else ""
+        raise AssertionError(f"{exc}{log}") from None

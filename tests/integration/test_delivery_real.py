@@ -15,7 +15,14 @@ from django.db import connection
 from django.utils import timezone
 
 from notifications.models import Alert, Delivery, DeliveryStatus
-from tests.integration.conftest import address, make_dose_reminders, status_counts, wait_delivered, wait_for
+from tests.integration.conftest import (
+    address,
+    make_dose_reminders,
+    status_counts,
+    sweep_until_delivered,
+    wait_delivered,
+    wait_for,
+)
 from tracker import sweeps
 
 pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]
@@ -84,21 +91,9 @@ def test_broker_going_away_loses_nothing(builtin_protocols, smtp, broker, throwa
 
     throwaway_redis.start()  # same port: the worker reconnects
     wait_for(lambda: not Delivery.objects.filter(status=DeliveryStatus.SENDING).exists(), 20, "in-flight sends")
-    # The outbox sweep is the safety net that re-queues what the dead broker lost; beat runs it every minute.
-    # Run it every few seconds, as beat would: a sweep that runs before this process's (or the worker's)
-    # connection to the restarted broker is back leaves its rows pending for the next sweep, never lost. Up to two
-    # minutes of sweeps: on a loaded machine the worker's reconnection can take a minute (seen once in CI).
-    for _ in range(24):
-        sweeps.run("outbox", timezone.now())
-        try:
-            wait_delivered(105, timeout=5)
-            break
-        except AssertionError:
-            continue
-    try:
-        wait_delivered(105, timeout=5)
-    except AssertionError as exc:  # the worker's own account: did it reconnect, did it exit?
-        raise AssertionError(f"{exc}; the worker's log ends:\n{worker.output()[-4000:]}") from None
+    # The outbox sweep is the safety net that re-queues what the dead broker lost; beat runs it every minute. Up to two
+    # minutes of sweeps: on a loaded machine the worker's reconnection can take a minute.
+    sweep_until_delivered(105, rounds=24, worker=worker)
     assert status_counts() == {"sent": 105}
     assert_each_once(recorder, 105)
 

@@ -11,8 +11,7 @@ import pytest
 from django.utils import timezone
 
 from notifications.models import Delivery, DeliveryStatus
-from tests.integration.conftest import address, make_dose_reminders, wait_delivered, wait_for
-from tracker import sweeps
+from tests.integration.conftest import address, make_dose_reminders, sweep_until_delivered, wait_for
 
 pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]
 
@@ -31,15 +30,8 @@ def test_sends_in_flight_when_redis_restarts(
     time.sleep(1)
     throwaway_redis.start()
     wait_for(lambda: not sending.exists(), 30, "the sends in flight")
-    for _ in range(12):  # as beat would run the outbox sweep, until the worker has reconnected
-        sweeps.run("outbox", timezone.now())
-        try:
-            wait_delivered(8, timeout=5)
-            break
-        except AssertionError:
-            continue
+    sweep_until_delivered(8, rounds=12, worker=worker)
     log = worker.output()
     assert worker.proc.poll() is None, f"the worker exited; its log ends:\n{log[-4000:]}"
     assert "Unrecoverable error" not in log, log[-4000:]
-    wait_delivered(8, timeout=5)
     assert recorder.count_by_address() == {address(n): 1 for n in range(8)}
