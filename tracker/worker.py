@@ -26,40 +26,30 @@ from celery.worker.consumer import Consumer as CeleryConsumer
 logger = logging.getLogger(__name__)
 
 
-def closing_quietly(close: Callable[[], Any]) -> Callable[[], Any]:
-    """`close`, with the AttributeError of kombu's half-closed Redis transport logged instead of raised."""
+def quietly(call: Callable[..., Any], failed: str) -> Callable[..., Any]:
+    """`call` (closing the lost connection, or acknowledging a message that came on it), with the AttributeError of
+    kombu's half-closed Redis transport logged ("`failed` (error)") instead of raised: the connection is gone, and
+    the broker no longer holds its messages for this worker."""
 
-    def close_lost_connection() -> Any:
+    def call_on_lost_connection(*args: Any, **kwargs: Any) -> Any:
         try:
-            return close()
+            return call(*args, **kwargs)
         except AttributeError as exc:
-            logger.warning("closing the lost broker connection failed (%r); reconnecting anyway", exc)
+            logger.warning("%s (%r)", failed, exc)
             return None
 
-    return close_lost_connection
-
-
-def acking_quietly(acknowledge: Callable[..., Any]) -> Callable[..., Any]:
-    """`acknowledge` (a message's ack or reject), with the same AttributeError logged instead of raised: the message
-    came on a connection that was lost, and the broker no longer holds it for this worker."""
-
-    def acknowledge_on_lost_connection(*args: Any, **kwargs: Any) -> Any:
-        try:
-            return acknowledge(*args, **kwargs)
-        except AttributeError as exc:
-            logger.warning("could not acknowledge a message of the lost broker connection (%r)", exc)
-            return None
-
-    return acknowledge_on_lost_connection
+    return call_on_lost_connection
 
 
 class Consumer(CeleryConsumer):  # type: ignore[misc]
     def call_soon_ack(self, p: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
-        return super().call_soon_ack(acking_quietly(p), *args, **kwargs)
+        acknowledge = quietly(p, "could not acknowledge a message of the lost broker connection")
+        return super().call_soon_ack(acknowledge, *args, **kwargs)
 
     def on_connection_error_after_connected(self, exc: Exception) -> None:
         connection = self.connection
         if connection is not None:
             # An instance attribute: Celery reads `connection.close` when it closes the connection.
-            connection.close = closing_quietly(connection.close)
+            failed = "closing the lost broker connection failed; reconnecting anyway"
+            connection.close = quietly(connection.close, failed)
         super().on_connection_error_after_connected(exc)
