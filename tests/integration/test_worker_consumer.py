@@ -16,6 +16,7 @@ from unittest.mock import Mock
 
 import pytest
 from celery.worker.consumer import Consumer as CeleryConsumer
+from django.conf import settings
 from kombu import Connection, Exchange, Queue
 
 from tracker.celery import app
@@ -104,3 +105,10 @@ def test_celerys_own_consumer_dies_acknowledging_a_task_of_the_lost_connection(l
 
 def test_the_worker_runs_cobalts_consumer() -> None:
     assert app.conf.worker_consumer == "tracker.worker:Consumer"
+
+
+def test_tasks_running_when_the_broker_goes_are_left_to_finish() -> None:
+    # Set in the project, not left to Celery's default: Celery 6 turns it on, and a delivery cancelled mid-send
+    # could reach the patient twice (test_worker_broker_restart.py: the sends in flight finish, each once).
+    assert settings.CELERY_WORKER_CANCEL_LONG_RUNNING_TASKS_ON_CONNECTION_LOSS is False
+    assert app.conf.worker_cancel_long_running_tasks_on_connection_loss is False

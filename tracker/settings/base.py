@@ -278,6 +278,10 @@ CELERY_TASK_ALWAYS_EAGER = env.bool("CELERY_TASK_ALWAYS_EAGER", default=False)
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 # Celery's consumer, made to survive a broker restart that Celery 5.7.0's own can exit on (tracker/worker.py).
 CELERY_WORKER_CONSUMER = "tracker.worker:Consumer"
+# When the broker goes away, the tasks running then finish: a delivery's send completes and its row is marked sent, so
+# the message redelivered afterwards finds it sent and does nothing. Celery 6 will cancel them by default instead; a
+# delivery cancelled after the provider accepted it would be sent again once its lease ran out (docs/delivery.md).
+CELERY_WORKER_CANCEL_LONG_RUNNING_TASKS_ON_CONNECTION_LOSS = False
 CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
 # Every periodic sweep (tracker/sweeps.py) on its beat; `manage.py run_sweeps` runs the same code.
 # Sweeps are idempotent, so the period only sets how soon a change is noticed.
