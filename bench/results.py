@@ -1385,16 +1385,16 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.error(f"--only: unknown rows {', '.join(sorted(only - set(KEYS)))}")
     if args.reuse and (not only or only - {*READ_KEYS, *WRITE_KEYS}):
         parser.error("--reuse: give --only with read rows and lab-post rows only")
+    # A calendar change's row kept from an earlier run (`--only` without it) keeps that run's clinic size.
+    replan = (
+        int(load_kept(args.patients)[1].get("replan_patients", args.replan_patients))
+        if only and "calendar-change" not in only and kept(args.patients).exists()
+        else args.replan_patients
+    )
     benchdb.setup_sibling_database("bench_results")
     if args.reuse:
         reused = read_rows(args.patients) if only & set(READ_KEYS) else []
         reused += lab_post_rows(args.lab_posts, [k for k in WRITE_KEYS if k in only])
-        # The calendar change's row is kept: its size is the kept run's.
-        replan = (
-            int(load_kept(args.patients)[1].get("replan_patients", args.replan_patients))
-            if kept(args.patients).exists()
-            else args.replan_patients
-        )
         write(merge([r for r in reused if r.key in only], args.patients), args.patients, replan)
         return 0
     from bench.bench_replan import measure
@@ -1405,7 +1405,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print("schedule engine", file=sys.stderr)
         rows.append(engine_row())
     if only and only <= {"engine"}:
-        write(merge(rows, args.patients), args.patients, args.replan_patients)
+        write(merge(rows, args.patients), args.patients, replan)
         return 0
     # Then the calendar change: it builds its own smaller clinic, which the large one then replaces.
     print("calendar change", file=sys.stderr)
@@ -1423,13 +1423,13 @@ def main(argv: Sequence[str] | None = None) -> int:
             )  # type: ignore[call-overload]
         )
     if only and only <= {"calendar-change"}:
-        write(merge(rows, args.patients), args.patients, args.replan_patients)
+        write(merge(rows, args.patients), args.patients, replan)
         return 0
     print(f"building {args.patients:,} patients", file=sys.stderr)
     build(args.patients, args.seed)
     if only and only <= {"calendar-change", *WRITE_KEYS}:
         rows += lab_post_rows(args.lab_posts, [k for k in WRITE_KEYS if k in only])
-        write(merge(rows, args.patients), args.patients, args.replan_patients)
+        write(merge(rows, args.patients), args.patients, replan)
         return 0
     n = f"{args.patients:,} patients"
     later = AT + timedelta(days=1)
@@ -1503,9 +1503,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     rows += lab_post_rows(args.lab_posts, [k for k in WRITE_KEYS if not only or k in only])
     if only:
         # The sweeps all ran (each prepares the next); only the rows asked for replace theirs in the kept JSON.
-        write(merge([r for r in rows if r.key in only], args.patients), args.patients, args.replan_patients)
+        write(merge([r for r in rows if r.key in only], args.patients), args.patients, replan)
     else:
-        write(rows, args.patients, args.replan_patients)
+        write(rows, args.patients, replan)
     return 0
 
 
