@@ -19,7 +19,8 @@ Bare counterparts:
   checked equal to the API's before it is timed, plus their JSON), served by a bare view behind the same
   middleware and authentication as the page or endpoint (bench/bare_views.py: a token for the API, the session
   for the page); the ratio is against that request, and the label gives the same work done in-process, without a
-  request;
+  request. The patient page's label also gives its templates alone (`templates_alone`: rendered again from the
+  contexts the view built) and the bare view's JSON encoding alone, the figures of docs/scaling.md's floor;
 - a lab-result POST over the Django test client (token authentication, the whole request): the same POST to a
   bare DRF create view over the same model (bench/bare_views.py), and, for scale, one INSERT of the same row.
 Peak RSS is each measurement's own peak (Linux: reset through /proc/self/clear_refs before it). Each size's
@@ -373,6 +374,45 @@ def median_time(call: Callable[[], Any], runs: int) -> float:
     return statistics.median(times_of(call, runs))
 
 
+@contextmanager
+def captured_renders() -> Iterator[list[tuple[Any, Any, Any]]]:
+    """Every template rendered through Django's template backend inside the block (a page's layout and each section
+    it renders on its own), with the context and request it was given, in order."""
+    from django.template.backends.django import Template
+
+    original = Template.render
+    seen: list[tuple[Any, Any, Any]] = []
+
+    def render(self: Any, context: Any = None, request: Any = None) -> Any:
+        seen.append((self, context, request))
+        return original(self, context, request)
+
+    Template.render = render  # type: ignore[method-assign]
+    try:
+        yield seen
+    finally:
+        Template.render = original  # type: ignore[method-assign]
+
+
+def templates_alone(call: Callable[[], Any], runs: int) -> float:
+    """The median time of rendering again every template that one `call()` (a page request) rendered, from the
+    very context objects the view built: the page's templates alone, without its reads, its section code or the
+    request stack. Checked to send no query (the contexts hold rows already read), so it is a floor of the page
+    for as long as it is made with these templates."""
+    with captured_renders() as renders:
+        call()
+
+    def render_again() -> None:
+        for template, context, request in renders:
+            template.render(context, request)
+
+    render_again()
+    with benchdb.counting_queries(detailed=False) as log:
+        render_again()
+    assert renders and log.count == 0, f"{len(renders)} templates rendered again sent {log.count} queries"
+    return median_time(render_again, runs * INTERLEAVED_BLOCKS)
+
+
 def request_row(
     key: str, label: str, call: Callable[[], Any], bare: Callable[[], str], statements: int, served: Callable[[], Any],
     runs: int,
@@ -480,12 +520,14 @@ def bare_patient(patient_id: int) -> Callable[[], str]:
     """The patient's rows of every table the page shows, each by its patient index, and the usernames of the staff
     they name, and their JSON (one statement per table, one for the users)."""
 
-    def work() -> str:
-        rows = {t: fetch(f"SELECT * FROM {t} WHERE {c} = %s", [patient_id]) for t, c in PATIENT_TABLES}  # noqa: S608
-        rows["auth_user"] = fetch(PATIENT_USERS, {"p": patient_id})
-        return encode(rows)
+    return lambda: encode(patient_rows(patient_id))
 
-    return work
+
+def patient_rows(patient_id: int) -> dict[str, list[dict[str, Any]]]:
+    """bare_patient's rows, by table."""
+    rows = {t: fetch(f"SELECT * FROM {t} WHERE {c} = %s", [patient_id]) for t, c in PATIENT_TABLES}  # noqa: S608
+    rows["auth_user"] = fetch(PATIENT_USERS, {"p": patient_id})
+    return rows
 
 
 def bare_dashboard(clinic_id: int, now: datetime) -> tuple[dict[str, Any], int]:
@@ -811,11 +853,22 @@ def read_rows(patients: int) -> list[Row]:
                     20,
                 )
             )
+
+        def patient_page() -> Any:
+            return ok(browser.get(f"/patients/{patient_id}/"))
+
+        # The floor of the page as long as it is made with Django templates: their rendering alone, against the part
+        # of the bare view that is not the page's work too, the JSON encoding (docs/scaling.md).
+        rendering = templates_alone(patient_page, 10)
+        same_rows = patient_rows(patient_id)
+        encoding = median_time(lambda: encode(same_rows), 10 * INTERLEAVED_BLOCKS)
         rows.append(
             request_row(
                 "patient-page",
-                f"patient page `/patients/{{id}}/` (HTML; a patient with {patient_doses} doses)",
-                lambda: ok(browser.get(f"/patients/{patient_id}/")),
+                f"patient page `/patients/{{id}}/` (HTML; a patient with {patient_doses} doses; its Django "
+                f"templates alone, rendered again from the contexts the view built: {rendering * 1000:.1f} ms; the "
+                f"bare view's JSON encoding alone: {encoding * 1000:.2f} ms)",
+                patient_page,
                 bare_patient(patient_id),
                 len(PATIENT_TABLES) + 1,
                 lambda: ok(browser.get(BARE_PAGE_READ.format(key="patient-page"))),
