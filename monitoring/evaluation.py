@@ -407,6 +407,30 @@ def _errored_result_ids(inp: Inputs, alerts: Any) -> set[int]:
     return cited & inp.errored_ids
 
 
+def _raise(
+    patient: Patient, finding: rules.Finding, evidence: dict[str, Any], at: datetime, *, none_unresolved: bool
+) -> tuple[Alert, bool]:
+    return alert_raise(
+        patient=patient,
+        kind=finding.kind,
+        severity=finding.severity,
+        message=finding.message,
+        action_text=finding.action_text,
+        evidence=evidence,
+        rule_id=finding.rule_id,
+        at=at,
+        none_unresolved=none_unresolved,
+    )
+
+
+def _shown_before(patient: Patient, kind: str, evidence: dict[str, Any]) -> bool:
+    """Whether a resolved alert of `kind` already named every record `evidence` names (a person saw it)."""
+    return any(
+        not has_new_evidence(alert, evidence)
+        for alert in Alert.objects.filter(patient=patient, kind=kind, status=AlertStatus.RESOLVED).only("evidence")
+    )
+
+
 def evaluate_patient(patient_id: int, at: datetime | None = None) -> dict[str, Any]:
     """Run every rule for the patient as of `at` (now by default); open, update and resolve alerts; complete
     the rechecks the results answer and re-plan the conditional ones. One transaction; idempotent."""
@@ -504,17 +528,8 @@ def evaluate_patient(patient_id: int, at: datetime | None = None) -> dict[str, A
                 or (current.status == AlertStatus.ACKNOWLEDGED and has_new_evidence(current, evidence))
             ):
                 was = None if current is None else (current.severity, current.status)
-                current, created = alert_raise(
-                    patient=patient,
-                    kind=finding.kind,
-                    severity=finding.severity,
-                    message=finding.message,
-                    action_text=finding.action_text,
-                    evidence=evidence,
-                    rule_id=finding.rule_id,
-                    at=at,
-                    none_unresolved=current is None,  # open_alerts holds every unresolved alert of the patient
-                )
+                # open_alerts holds every unresolved alert of the patient
+                current, created = _raise(patient, finding, evidence, at, none_unresolved=current is None)
                 open_alerts[finding.kind] = current
                 if created:
                     summary["raised"].append(finding.kind)
@@ -531,6 +546,14 @@ def evaluate_patient(patient_id: int, at: datetime | None = None) -> dict[str, A
                 current.message, current.evidence, current.rule_id = finding.message, evidence, finding.rule_id
                 current.save(update_fields=["message", "evidence", "rule_id"])
                 summary["updated"].append(finding.kind)
+        # V-2: a CRITICAL finding whose target a later result already meets opens all the same, for a person to see,
+        # unless an alert of its kind has shown that evidence before; the closing below marks it "target met".
+        for finding in rules.critical_met(results, inp.ctx, rs):
+            evidence = _evidence_ids(inp, finding)
+            if finding.kind in open_alerts or _shown_before(patient, finding.kind, evidence):
+                continue
+            open_alerts[finding.kind], _created = _raise(patient, finding, evidence, at, none_unresolved=True)
+            summary["raised"].append(finding.kind)
         closing = sorted((resolved - raised_kinds - {f.kind for f in extra}) & set(open_alerts))
         for kind in closing:
             # §3.6 auto-resolve; a CRITICAL alert only shows "target met" until a person acknowledges it (V-2).

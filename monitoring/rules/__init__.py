@@ -12,6 +12,7 @@ from monitoring.rules.base import (
     DEFAULT_SETTINGS,
     SEVERITY_ORDER,
     TRANSFUSION_NOTE,
+    Fall,
     Finding,
     PatientContext,
     Result,
@@ -33,6 +34,7 @@ from monitoring.rules.hemoglobin import (
     a_h5_hb_falling,
     a_h6_mcv_not_normalized,
     a_h7_hb_refractory,
+    hb_fall,
     hb_falling,
 )
 from monitoring.rules.ldh import (
@@ -45,6 +47,7 @@ from monitoring.rules.platelets import (
     a_p3_platelets_critical,
     a_p4_persistent_thrombocytopenia,
     a_p5_platelets_rebound,
+    platelet_fall,
     platelets_falling,
     schistocytes_cleared,
 )
@@ -60,11 +63,13 @@ def resolved_kinds(
     Decisions where RULES gives only the A-P2 example:
     - hemoglobin_slow_rise, hemoglobin_not_normalized, hemoglobin_refractory: latest Hb >= LLN, ignoring an
       Hb drawn within the post-transfusion period (it shows the transfusion, not the response).
-    - hemoglobin_falling: latest Hb >= 70 and not >= 20 lower than the one before (A-H5 no longer met).
+    - hemoglobin_falling: latest Hb >= 70, not >= 20 lower than the one before (A-H5 no longer met) and not lower
+      than every Hb since the one that met A-H5 (RULES §10 V-3: a further fall is not a met target).
     - mcv_not_normalized: latest MCV <= ULN. ldh_not_falling, ldh_not_normalized: latest LDH <= ULN.
     - platelets_not_normalized: latest platelets >= LLN. platelets_not_rising: latest > baseline.
-    - platelets_critical: latest >= 20 and not a >= 30 % fall to below the LLN, and the latest post-T0 film (if
-      any) shows no schistocytes; at least one of the two post-T0 results must exist (V-4).
+    - platelets_critical: latest >= 20, not a >= 30 % fall to below the LLN and not lower than every count since
+      the one that met A-P3 (V-3), and the latest post-T0 film (if any) shows no schistocytes; at least one of the
+      two post-T0 results must exist (V-4).
       platelets_rebound: latest <= ULN.
     - no_reticulocyte_response never auto-resolves: its window is over, so a clinician closes it.
     """
@@ -80,7 +85,11 @@ def resolved_kinds(
         return series[-1], (series[-2] if len(series) > 1 else None)
 
     hb, hb_previous = latest_two("hemoglobin")
-    if hb is not None and hb_falling(hb, hb_previous, settings) is None:
+    if (
+        hb is not None
+        and hb_falling(hb, hb_previous, settings) is None
+        and not _fell_further(hb_fall(results, ctx, settings))
+    ):
         resolved.add("hemoglobin_falling")
     # A transfused Hb does not show that the treatment worked (§3.6), so it closes no "not normal" alert.
     usable_hb = post_t0(interpretable_hb(results, ctx, settings), "hemoglobin", t0)
@@ -102,11 +111,22 @@ def resolved_kinds(
         if above_uln(plt, ctx) is False:
             resolved.add("platelets_rebound")
     # A-P3 (V-4): both of its inputs must be safe now, and at least one post-T0 result must show it.
-    count_safe = None if plt is None else platelets_falling(plt, plt_previous, ctx, settings) is None
+    count_safe = (
+        None
+        if plt is None
+        else platelets_falling(plt, plt_previous, ctx, settings) is None
+        and not _fell_further(platelet_fall(results, ctx, settings))
+    )
     film_clear = schistocytes_cleared(ctx)
     if count_safe is not False and film_clear is not False and (count_safe or film_clear):
         resolved.add("platelets_critical")
     return resolved
+
+
+def _fell_further(found: tuple[list[Result], Fall] | None) -> bool:
+    """Whether the latest result of the series went lower than the one that met the falling rule (V-3): then the
+    rule is not over, whatever that latest result is on its own."""
+    return found is not None and found[1].further() and found[1].latest == len(found[0]) - 1
 
 
 def transfusion_note(
@@ -175,6 +195,18 @@ def evaluate(
     return [finding for kind, finding in by_kind.items() if kind not in closed]
 
 
+def critical_met(
+    results: tuple[Result, ...], ctx: PatientContext, settings: RuleSettings = DEFAULT_SETTINGS
+) -> list[Finding]:
+    """The CRITICAL findings (A-H5, A-P3) whose target a later result already meets, which `evaluate` leaves out.
+    RULES §10 V-2: a critical alert waits for a person even when its target is met, so one that no alert has shown
+    yet (a result posted after a later one, a file of results imported at once) must still open, showing "target
+    met"."""
+    closed = resolved_kinds(results, ctx, settings)
+    found = (rule(results, ctx, settings) for rule in (a_h5_hb_falling, a_p3_platelets_critical))
+    return [finding for finding in found if finding is not None and finding.kind in closed]
+
+
 __all__ = [
     "DEFAULT_SETTINGS",
     "RULES",
@@ -198,6 +230,7 @@ __all__ = [
     "a_p4_persistent_thrombocytopenia",
     "a_p5_platelets_rebound",
     "baseline",
+    "critical_met",
     "evaluate",
     "resolved_kinds",
     "transfusion_note",

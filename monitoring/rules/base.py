@@ -33,7 +33,7 @@ Conventions and the decisions taken where RULES leaves room (each is also noted 
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import date
 from decimal import Decimal
@@ -176,6 +176,49 @@ def above_uln(result: Result, ctx: PatientContext) -> bool | None:
 def series_of(results: Iterable[Result], analyte: str) -> list[Result]:
     # Stable sort: same-day results keep the caller's order.
     return sorted((r for r in results if r.analyte == analyte), key=lambda r: r.collected_on)
+
+
+@dataclass(frozen=True)
+class Fall:
+    """Where a falling rule (A-H5, A-P3's counts) holds in a series: `met` is the latest post-T0 result that meets
+    it on its own (`reason` why), `latest` the result that carries it now: `met`, or the last of the results after
+    it that each went lower than all before them since `met` (RULES §10 V-3: "a further fall" is new evidence of the
+    same problem, never its end)."""
+
+    met: int
+    latest: int
+    reason: str
+
+    def further(self) -> bool:
+        return self.latest != self.met
+
+    def reported(self, series: Sequence[Result], t0: date, unit: str) -> tuple[Result, str, dict[str, Any]]:
+        """The result the finding reports, why, and its evidence (with the value just before it)."""
+        met, result = series[self.met], series[self.latest]
+        reason = self.reason
+        if self.further():
+            reason = f"a further fall after {met.shown} {unit} on day {day_of(met, t0)} ({self.reason})"
+        previous = series[self.latest - 1] if self.latest > 0 else None
+        evidence = evidence_of(
+            result, t0, previous=None if previous is None else str(dec(previous.value)), reason=reason
+        )
+        return result, reason, evidence
+
+
+def falling(series: Sequence[Result], t0: date, meets: Callable[[Result, Result | None], str | None]) -> Fall | None:
+    """The Fall of `series` (one analyte, in date order) under `meets(result, previous)`, or None."""
+    for index in range(len(series) - 1, -1, -1):
+        result = series[index]
+        if result.collected_on <= t0:
+            return None
+        reason = meets(result, series[index - 1] if index > 0 else None)
+        if reason:
+            lowest = index
+            for later in range(index + 1, len(series)):
+                if dec(series[later].value) < dec(series[lowest].value):
+                    lowest = later
+            return Fall(met=index, latest=lowest, reason=reason)
+    return None
 
 
 def day_of(result: Result, t0: date) -> int:

@@ -9,6 +9,7 @@ from typing import Any
 
 from monitoring.rules.base import (
     DEFAULT_SETTINGS,
+    Fall,
     Finding,
     PatientContext,
     Result,
@@ -21,6 +22,7 @@ from monitoring.rules.base import (
     day_of,
     dec,
     evidence_of,
+    falling,
     fmt,
     in_window,
     interpretable_hb,
@@ -131,9 +133,7 @@ def _anaemic_on(results: tuple[Result, ...], ctx: PatientContext, on: date) -> t
     return False, "no haematocrit or Hb"
 
 
-def _rise_evidence(
-    latest: Result, base: Result, t0: date, rise: Decimal, late: bool, window: Window
-) -> dict[str, Any]:
+def _rise_evidence(latest: Result, base: Result, t0: date, rise: Decimal, late: bool, window: Window) -> dict[str, Any]:
     """Evidence of a slow-rise finding (A-H2, A-H3): the Hb judged, its baseline and the rise between them."""
     return evidence_of(
         latest,
@@ -273,37 +273,40 @@ def hb_falling(result: Result, previous: Result | None, settings: RuleSettings) 
     return None
 
 
+def hb_fall(
+    results: tuple[Result, ...], ctx: PatientContext, settings: RuleSettings
+) -> tuple[list[Result], Fall] | None:
+    """A-H5 in the patient's Hb series (base.falling), with that series; None without T0 or a post-T0 Hb that
+    meets it."""
+    if ctx.t0 is None:
+        return None
+    series = series_of(results, "hemoglobin")
+    fall = falling(series, ctx.t0, lambda result, previous: hb_falling(result, previous, settings))
+    return None if fall is None else (series, fall)
+
+
 def a_h5_hb_falling(
     results: tuple[Result, ...], ctx: PatientContext, settings: RuleSettings = DEFAULT_SETTINGS
 ) -> Finding | None:
     """A-H5 (CRITICAL): any post-T0 Hb >= 20 g/L lower than the previous value, or < 70 g/L [P].
 
     "Previous" is the Hb just before it, baseline included. The latest post-T0 result that meets the rule
-    is reported. Not suppressed by a transfusion: §3.6 names only A-H2, A-H3 and A-H4.
+    is reported, or a later Hb that went lower still (RULES §10 V-3: a further fall is new evidence, and the
+    alert is not over). Not suppressed by a transfusion: §3.6 names only A-H2, A-H3 and A-H4.
     """
-    if ctx.t0 is None:
+    found = hb_fall(results, ctx, settings)
+    if found is None or ctx.t0 is None:
         return None
-    series = series_of(results, "hemoglobin")
-    for index in range(len(series) - 1, -1, -1):
-        result = series[index]
-        if result.collected_on <= ctx.t0:
-            break
-        previous = series[index - 1] if index > 0 else None
-        reason = hb_falling(result, previous, settings)
-        if reason:
-            return Finding(
-                kind="hemoglobin_falling",
-                rule_id="A-H5",
-                severity="critical",
-                message=(
-                    f"Hb falling on treatment: {result.shown} g/L on day {day_of(result, ctx.t0)}, {reason} (A-H5)."
-                ),
-                action_text=HB_ACTION_TEXT,
-                evidence=evidence_of(
-                    result, ctx.t0, previous=None if previous is None else str(dec(previous.value)), reason=reason
-                ),
-            )
-    return None
+    series, fall = found
+    result, reason, evidence = fall.reported(series, ctx.t0, "g/L")
+    return Finding(
+        kind="hemoglobin_falling",
+        rule_id="A-H5",
+        severity="critical",
+        message=f"Hb falling on treatment: {result.shown} g/L on day {day_of(result, ctx.t0)}, {reason} (A-H5).",
+        action_text=HB_ACTION_TEXT,
+        evidence=evidence,
+    )
 
 
 def a_h6_mcv_not_normalized(
@@ -324,8 +327,7 @@ def a_h6_mcv_not_normalized(
         severity="medium",
         message=(
             f"MCV not normalising: {latest.shown} fL on day {day_of(latest, ctx.t0)} is above the ULN "
-            f"{fmt(uln)} (A-H6)."
-            + late_note(late, settings.a_h6_window)
+            f"{fmt(uln)} (A-H6)." + late_note(late, settings.a_h6_window)
         ),
         action_text=HB_ACTION_TEXT,
         evidence=evidence_of(latest, ctx.t0, uln=uln, **late_evidence(late, settings.a_h6_window)),
@@ -349,8 +351,7 @@ def a_h7_hb_refractory(
         severity="high",
         message=(
             f"Refractory at 3 months: Hb {low.shown} g/L on day {day_of(low, ctx.t0)} is below the LLN "
-            f"{fmt(lln)} (A-H7)."
-            + late_note(late, settings.a_h7_window)
+            f"{fmt(lln)} (A-H7)." + late_note(late, settings.a_h7_window)
         ),
         action_text=HB_ACTION_TEXT,
         evidence=evidence_of(low, ctx.t0, lln=lln, **late_evidence(late, settings.a_h7_window)),

@@ -6,6 +6,7 @@ from datetime import date
 
 from monitoring.rules.base import (
     DEFAULT_SETTINGS,
+    Fall,
     Finding,
     PatientContext,
     Result,
@@ -18,6 +19,7 @@ from monitoring.rules.base import (
     day_of,
     dec,
     evidence_of,
+    falling,
     fmt,
     judged_results,
     late_evidence,
@@ -174,37 +176,42 @@ def schistocytes_cleared(ctx: PatientContext) -> bool | None:
     return None if not post else not post[-1][1]
 
 
+def platelet_fall(
+    results: tuple[Result, ...], ctx: PatientContext, settings: RuleSettings
+) -> tuple[list[Result], Fall] | None:
+    """A-P3's numeric clauses in the patient's platelet series (base.falling), with that series."""
+    if ctx.t0 is None:
+        return None
+    series = series_of(results, "platelets")
+    fall = falling(series, ctx.t0, lambda result, previous: platelets_falling(result, previous, ctx, settings))
+    return None if fall is None else (series, fall)
+
+
 def a_p3_platelets_critical(
     results: tuple[Result, ...], ctx: PatientContext, settings: RuleSettings = DEFAULT_SETTINGS
 ) -> Finding | None:
     """A-P3 (CRITICAL), for every patient on treatment whatever the baseline (RULES §10 V-4), enrolments at
     maintenance included (V-1): any post-T0 platelets < 20 x10^9/L; a fall >= 30 % from the previous value to
     a value below the LLN [P]; or schistocytes reported present after T0 when the previous film had none or
-    there was none. "Previous" includes the baseline. The latest post-T0 count that meets it is reported;
-    without one, the new film."""
+    there was none. "Previous" includes the baseline. The latest post-T0 count that meets it is reported, or a
+    later count that went lower still (V-3: a further fall is new evidence); without one, the new film."""
     if ctx.t0 is None:
         return None
-    series = series_of(results, "platelets")
-    for index in range(len(series) - 1, -1, -1):
-        result = series[index]
-        if result.collected_on <= ctx.t0:
-            break
-        previous = series[index - 1] if index > 0 else None
-        reason = platelets_falling(result, previous, ctx, settings)
-        if reason:
-            return Finding(
-                kind="platelets_critical",
-                rule_id="A-P3",
-                severity="critical",
-                message=(
-                    f"Platelets falling or very low: {result.shown} x10^9/L on day {day_of(result, ctx.t0)}, "
-                    f"{reason} (A-P3)."
-                ),
-                action_text=PLATELET_CRITICAL_ACTION_TEXT,
-                evidence=evidence_of(
-                    result, ctx.t0, previous=None if previous is None else str(dec(previous.value)), reason=reason
-                ),
-            )
+    found = platelet_fall(results, ctx, settings)
+    if found is not None:
+        series, fall = found
+        result, reason, evidence = fall.reported(series, ctx.t0, "x10^9/L")
+        return Finding(
+            kind="platelets_critical",
+            rule_id="A-P3",
+            severity="critical",
+            message=(
+                f"Platelets falling or very low: {result.shown} x10^9/L on day {day_of(result, ctx.t0)}, "
+                f"{reason} (A-P3)."
+            ),
+            action_text=PLATELET_CRITICAL_ACTION_TEXT,
+            evidence=evidence,
+        )
     film = new_schistocytes(ctx)
     if film is not None:
         day = (film[0] - ctx.t0).days

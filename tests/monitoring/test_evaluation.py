@@ -12,7 +12,7 @@ import time_machine
 from monitoring.evaluation import evaluate_patient
 from monitoring.rules.patterns import S3_ADAMTS13_TEXT, S3_BANNER
 from notifications.alerts import alert_acknowledge
-from notifications.models import Alert
+from notifications.models import Alert, Delivery
 from patients.models import Patient, PatientFact
 from regimens.models import LabRecheck, Protocol, RecheckStatus
 from regimens.services import regimen_replan, regimen_start
@@ -186,6 +186,87 @@ def test_a_further_fall_reopens_an_acknowledged_critical_alert(patient: Patient,
     alert = open_alerts(patient)["platelets_critical"]
     assert alert.status == "open" and alert.acknowledged_by is None and alert.reopened_at is not None
     assert Alert.objects.filter(patient=patient, kind="platelets_critical").count() == 1
+
+
+FALLS = pytest.mark.parametrize(
+    ("kind", "analyte", "unit", "values"),
+    [
+        # A-H5: 110 -> 88 is a fall of 22 g/L; 76 is 12 lower again (not >= 20, not < 70): a further fall.
+        ("hemoglobin_falling", "hemoglobin", "g/L", ("110", "88", "76")),
+        # A-P3: 200 -> 130 is a 35 % fall to below the LLN; 95 is 27 % lower again: a further fall.
+        ("platelets_critical", "platelets", "10^9/L", ("200", "130", "95")),
+    ],
+)
+
+
+@FALLS
+def test_a_further_fall_reopens_an_acknowledged_critical_alert_though_it_meets_no_clause_by_itself(
+    patient: Patient, enter: Enter, nurse: Any, kind: str, analyte: str, unit: str, values: tuple[str, str, str]
+) -> None:
+    # RULES §10 V-3: "a further fall" is new evidence of the same problem; it used to close the alert instead.
+    start_treatment(patient)
+    enter(patient, analyte, values[0], unit, T0)
+    enter(patient, analyte, values[1], unit, day(5))
+    acknowledge(open_alerts(patient)[kind], nurse)
+
+    lower = enter(patient, analyte, values[2], unit, day(8))
+
+    alert = open_alerts(patient)[kind]
+    assert (alert.status, alert.acknowledged_by, alert.target_met_at) == ("open", None, None)
+    assert alert.reopened_at is not None and alert.evidence["result_ids"] == [lower["id"]]
+    assert "a further fall after" in alert.message
+    told = Delivery.objects.filter(alert=alert, purpose="alert", user=nurse, channel="inbox")
+    assert told.count() == 2  # told again, as if new
+    assert Alert.objects.filter(patient=patient, kind=kind).count() == 1
+
+
+@FALLS
+def test_a_critical_alert_still_falling_does_not_show_target_met_and_does_once_it_stops(
+    patient: Patient, enter: Enter, kind: str, analyte: str, unit: str, values: tuple[str, str, str]
+) -> None:
+    start_treatment(patient)
+    enter(patient, analyte, values[0], unit, T0)
+    enter(patient, analyte, values[1], unit, day(5))
+    enter(patient, analyte, values[2], unit, day(8))
+    assert open_alerts(patient)[kind].target_met_at is None
+
+    steady = enter(patient, analyte, values[2], unit, day(10))  # no lower: the fall has stopped
+
+    alert = open_alerts(patient)[kind]
+    assert alert.status == "open" and alert.target_met_evidence["id"] == steady["id"]
+
+
+def enter_late(patient: Patient, api: Any, clock: Any, capture: Any, analyte: str, value: str, on: Any) -> Any:
+    """A result collected on `on` reaches Cobalt on day 9, after the later ones."""
+    clock.move_to(noon(day(9)))
+    body = {"patient": patient.pk, "analyte": analyte, "value": value, "unit": "10^9/L", "collected_at": noon(on)}
+    with capture(execute=True):
+        response = api.post("/api/lab-results/", body, format="json")
+    assert response.status_code == 201, response.json()
+    return response.json()
+
+
+def test_a_critical_count_posted_after_a_later_normal_one_opens_showing_target_met(
+    patient: Patient, enter: Enter, api: Any, clock: Any, nurse: Any, django_capture_on_commit_callbacks: Any
+) -> None:
+    # V-2: a critical finding waits for a person even when a later result already meets its target. A count of 15
+    # posted after the day-8 count used to open nothing (a lab's late report, or one file imported at once).
+    start_treatment(patient)
+    enter(patient, "platelets", "200", "10^9/L", T0)
+    later = enter(patient, "platelets", "160", "10^9/L", day(8))
+
+    low = enter_late(patient, api, clock, django_capture_on_commit_callbacks, "platelets", "15", day(5))
+
+    alert = open_alerts(patient)["platelets_critical"]
+    assert (alert.severity, alert.status) == ("critical", "open")
+    assert alert.evidence["result_ids"] == [low["id"]] and alert.target_met_evidence["id"] == later["id"]
+    assert Delivery.objects.filter(alert=alert, purpose="alert", user=nurse).exists()
+    summary = evaluate_patient(patient.pk)
+    assert summary["raised"] == [] and summary["target_met"] == []
+
+    acknowledge(alert, nurse)
+    assert evaluate_patient(patient.pk)["raised"] == []  # seen and closed: not opened again
+    assert [a.status for a in Alert.objects.filter(patient=patient, kind="platelets_critical")] == ["resolved"]
 
 
 def test_evaluating_again_with_the_same_evidence_does_not_reopen(patient: Patient, enter: Enter, nurse: Any) -> None:
