@@ -1,6 +1,7 @@
 """Django admin of the notifications app.
 
-- Alerts: view, history, and acknowledging through the alert service.
+- Alerts: view, history, and acknowledging non-critical open alerts in bulk through the staff service (a
+  critical alert is acknowledged one at a time with a note, on the alerts page or the API).
 - The delivery log: read-only, recipients masked, every attempt shown; failed rows can be retried.
 """
 
@@ -11,12 +12,14 @@ from typing import Any
 from django.contrib import admin, messages
 from django.db.models import Q, QuerySet
 from django.http import HttpRequest
+from django.urls import reverse
 from django.utils import timezone
 
-from notifications.alerts import alert_acknowledge
-from notifications.models import Alert, AlertStatus, Delivery, DeliveryAttempt, DeliveryStatus
+from notifications.alerts import alert_acknowledge_by_staff
+from notifications.models import Alert, AlertStatus, Delivery, DeliveryAttempt, DeliveryStatus, Severity
 from notifications.serializers import mask_recipient
 from tracker.admin import ReadOnlyHistoryAdmin, admin_clinic_ids
+from tracker.errors import ServiceError
 
 
 @admin.register(Alert)
@@ -39,12 +42,36 @@ class AlertAdmin(ReadOnlyHistoryAdmin):
 
     @admin.action(description="Acknowledge selected alerts", permissions=["change"])
     def acknowledge(self, request: HttpRequest, queryset: QuerySet[Alert]) -> None:
-        # Through the service, so the acknowledgement is recorded exactly as in the app.
-        count = 0
-        for alert in queryset.select_related("patient").exclude(status=AlertStatus.RESOLVED):
-            alert_acknowledge(alert=alert, user=request.user, note="Acknowledged in the admin")
-            count += 1
-        self.message_user(request, f"{count} alert(s) acknowledged.", messages.SUCCESS)
+        # Through the staff service, so the acknowledgement is checked and recorded exactly as in the app and
+        # the API. Critical alerts are left alone: each needs a note of what was done, and acknowledging one
+        # that shows "target met" closes it (RULES §10 V-2), so no canned note may do it in bulk. Alerts
+        # already acknowledged or resolved are left too (the API refuses them: 409).
+        acknowledged = critical = done_before = 0
+        for alert in queryset.select_related("patient"):
+            if alert.severity == Severity.CRITICAL:
+                critical += 1
+            elif alert.status != AlertStatus.OPEN:
+                done_before += 1
+            else:
+                try:
+                    alert_acknowledge_by_staff(alert=alert, user=request.user, note="Acknowledged in the admin")
+                except ServiceError:  # acknowledged or resolved since the list was shown
+                    done_before += 1
+                else:
+                    acknowledged += 1
+        self.message_user(request, f"{acknowledged} alert(s) acknowledged.", messages.SUCCESS)
+        if critical:
+            self.message_user(
+                request,
+                f"{critical} critical alert(s) skipped: a critical alert is acknowledged one at a time with a note "
+                f"of what was done, in its card on the alerts page ({reverse('alerts')}) or the patient's page, "
+                "or by POST /api/alerts/{id}/acknowledge/ (RULES §3.6, §10 V-2).",
+                messages.WARNING,
+            )
+        if done_before:
+            self.message_user(
+                request, f"{done_before} alert(s) skipped: already acknowledged or resolved.", messages.WARNING
+            )
 
 
 class DeliveryAttemptInline(admin.TabularInline):  # type: ignore[type-arg]
