@@ -53,9 +53,12 @@ TRANSFUSION_NOTE_KIND = AlertKind.TRANSFUSION_NOTE  # RULES §3.6
 TASK_PREFIX = "task:"
 
 B12_MEDICATIONS = ("cyanocobalamin", "hydroxocobalamin")
-# RULES S-15 -> L-9: ferritin + folate when A-H1..A-H4 fires.
-S15_KINDS = ("no_reticulocyte_response", "hemoglobin_slow_rise", "hemoglobin_not_normalized")
+# RULES S-15 -> L-9: ferritin + folate when A-H1..A-H4 fires. L-9 itself asks for them on "any 'failure to
+# respond' alert": also A-H6 (MCV not normalising), A-H7 (refractory at 3 months) and the platelet response alerts
+# A-P1, A-P2 and A-P4 (docs/clinical-reference.md D-R11). Not A-H5, A-P3, A-P5 or the LDH alerts: those are not a
+# response that failed to come.
 S15_RULES = ("A-H1", "A-H2", "A-H3", "A-H4")
+L9_RULES = (*S15_RULES, "A-H6", "A-H7", "A-P1", "A-P2", "A-P4")
 S15_ANALYTES = ("ferritin", "folate")
 
 # The analyte whose latest result closes each kind (rules.resolved_kinds, and S-9 for potassium): the result
@@ -252,7 +255,7 @@ def _answered_by_error(patient: Patient, recheck: LabRecheck) -> bool:
 
 
 def _s15_task(patient: Patient, inp: Inputs, finding: rules.Finding, regimen_id: int) -> bool:
-    """RULES S-15 -> L-9: a ferritin + folate recheck task, once per triggering result day."""
+    """RULES L-9 (S-15 for A-H1..A-H4): a ferritin + folate recheck task, once per triggering result day."""
 
     day = finding.evidence.get("day", (inp.today - inp.t0).days if inp.t0 else 0)
     key = f"{TASK_PREFIX}S-15@{day}"
@@ -287,7 +290,8 @@ def _s15_task(patient: Patient, inp: Inputs, finding: rules.Finding, regimen_id:
         window_start=inp.today,
         window_end=inp.today + timedelta(days=window),
         analytes=list(S15_ANALYTES),
-        description=f"Ferritin and folate: poor response ({finding.rule_id}), S-15",
+        description=f"Ferritin and folate: poor response ({finding.rule_id}), "
+        f"{'S-15' if finding.rule_id in S15_RULES else 'L-9'}",
     )
     # False when a concurrent evaluation created it first (recheck_key_unique).
     return bulk.insert_new_with_history(task, ("regimen_id", "key"))
@@ -580,7 +584,7 @@ def evaluate_patient(patient_id: int, at: datetime | None = None) -> dict[str, A
 
         if regimen is not None:
             for finding in findings:
-                if finding.kind in S15_KINDS and finding.rule_id in S15_RULES:
+                if finding.rule_id in L9_RULES:
                     summary["tasks"] += int(_s15_task(patient, inp, finding, regimen.pk))
         # §3.3: the "overdue test" alert closes once no recheck is left past its window. From the rechecks
         # complete_rechecks read and updated: nothing since sets a recheck overdue or takes one out of it (a re-plan

@@ -396,6 +396,36 @@ def test_a_failed_response_creates_a_ferritin_and_folate_task_that_survives_a_re
     assert LabRecheck.objects.get(pk=task.pk).status == RecheckStatus.DONE
 
 
+@pytest.mark.parametrize(
+    ("analyte", "unit", "baseline", "later", "on_day", "rule"),
+    [
+        ("hemoglobin", "g/L", "100", "110", 90, "A-H7"),  # still below the LLN (120) at 3 months: refractory
+        ("platelets", "10^9/L", "90", "140", 14, "A-P2"),  # platelets fail to normalize
+        ("platelets", "10^9/L", "90", "80", 8, "A-P1"),  # platelets not rising
+    ],
+)
+def test_every_failure_to_respond_alert_asks_for_ferritin_and_folate(
+    patient: Patient, enter: Enter, analyte: str, unit: str, baseline: str, later: str, on_day: int, rule: str
+) -> None:
+    # RULES L-9: "any 'failure to respond' alert", not only the A-H1..A-H4 of S-15.
+    start_treatment(patient)
+    enter(patient, analyte, baseline, unit, T0)
+    enter(patient, analyte, later, unit, day(on_day))
+
+    assert rule in {a.rule_id for a in open_alerts(patient).values()}
+    task = LabRecheck.objects.get(patient=patient, key__startswith="task:", analytes=["ferritin", "folate"])
+    assert (task.rule, task.description) == ("L-9", f"Ferritin and folate: poor response ({rule}), L-9")
+
+
+def test_a_critical_fall_is_not_a_failure_to_respond_and_asks_for_no_ferritin(patient: Patient, enter: Enter) -> None:
+    start_treatment(patient)
+    enter(patient, "hemoglobin", "110", "g/L", T0)
+    enter(patient, "hemoglobin", "85", "g/L", day(5))  # A-H5: bleeding or haemolysis, not a slow response
+
+    assert "hemoglobin_falling" in open_alerts(patient)
+    assert not LabRecheck.objects.filter(patient=patient, rule="L-9").exists()
+
+
 def test_symptoms_long_before_t0_add_an_info_note(patient: Patient, enter: Enter, clock: Any) -> None:
     PatientFact.objects.create(patient=patient, kind="neuro_symptoms", onset_date=T0 - timedelta(days=91))
     start_treatment(patient)
