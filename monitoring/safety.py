@@ -11,7 +11,7 @@ Warning codes (docs/safety-and-alerts.md):
 | --- | --- | --- |
 | folic_acid_before_b12 | S-1 (hard stop, needs override_reason) | folic_acid_before_b12 |
 | im_injection_low_platelets | S-2 | im_injection_low_platelets |
-| lifelong_therapy_stopped | S-5 (hard stop) | lifelong_therapy_stopped |
+| lifelong_therapy_stopped | S-5 (hard stop, needs override_reason; a stop's own reason) | lifelong_therapy_stopped |
 | lifelong_therapy_not_planned | S-5 at start, §10 V-13 (hard stop, needs override_reason) | lifelong_therapy_stopped |
 | lebers_disease_cyanocobalamin | S-10 (hard stop, needs override_reason) | contraindication |
 | cobalamin_allergy | S-11 (hard stop, needs override_reason) | contraindication |
@@ -705,9 +705,12 @@ def after_regimen_started(*, regimen: Regimen, acknowledged: list[str]) -> None:
     )
 
 
-def after_regimen_stopped(*, regimen: Regimen, acknowledged: list[str]) -> None:
+def after_regimen_stopped(
+    *, regimen: Regimen, acknowledged: list[str], override_reason: str = "", by: Any = None
+) -> None:
     """Called inside the stop (or end-of-last-phase) transaction: an acknowledged S-5 opens the
-    lifelong_therapy_stopped alert."""
+    lifelong_therapy_stopped alert, its evidence keeping the override reason (a stop's own reason) and who
+    acknowledged it (`by`: who stopped the regimen or ended its last phase)."""
     if LIFELONG_THERAPY_STOPPED not in acknowledged:
         return
     raise_acknowledged_alerts(
@@ -719,7 +722,8 @@ def after_regimen_stopped(*, regimen: Regimen, acknowledged: list[str]) -> None:
             "regimen_id": regimen.pk,
             "protocol": regimen.protocol.code,
             "stop_reason": regimen.stop_reason,
-            "acknowledged_by": _user_name(regimen.stopped_by),
+            "override_reason": override_reason,
+            "acknowledged_by": _user_name(by),
         },
     )
 

@@ -232,6 +232,8 @@ def _run(form: WarningsForm, action: Callable[[], Any]) -> Any:
         form.add_error("acknowledge", exc.message)
     except ServiceError as exc:
         field = exc.field if exc.field in form.fields else None
+        if field == "override_reason":  # a hard stop acknowledged without a (long enough) reason: ask for it
+            form.fields["override_reason"].widget = forms.Textarea(attrs={"rows": 2, "class": "nhsuk-textarea"})
         form.add_error(field, exc.message if field else f"{exc.field}: {exc.message}")
     except ApiPermissionDenied as exc:
         raise PermissionDenied(str(exc.detail)) from exc
@@ -310,7 +312,8 @@ class StopForm(WarningsForm):
 
 
 class EndPhaseForm(WarningsForm):
-    override = False
+    # Ending the last phase can meet the S-5 hard stop (RULES §10 V-13): it needs override_reason.
+    override = True
     ended_on = forms.DateField(
         label=_("Ended on"), required=False, widget=DateInput(), help_text=_("Leave empty for today.")
     )
@@ -321,7 +324,7 @@ class EndPhaseForm(WarningsForm):
         help_text=_("Needed when the neurological loading phase ends before six doses."),
     )
     note = forms.CharField(label=_("Note"), required=False, widget=forms.Textarea(attrs={"rows": 2}))
-    field_order = ["ended_on", "reason", "note", "acknowledge"]
+    field_order = ["ended_on", "reason", "note", "acknowledge", "override_reason"]
 
 
 class ReviewForm(WarningsForm):
@@ -389,6 +392,7 @@ def regimen_end_phase(request: HttpRequest, regimen_id: int) -> HttpResponse:
             reason=d["reason"],
             note=d["note"],
             acknowledge=d["acknowledge"],
+            override_reason=d["override_reason"],
             user=request.user,
         ),
         gettext_now("end a loading phase"),

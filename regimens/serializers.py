@@ -639,10 +639,15 @@ class RegimenEndLoadingSerializer(serializers.Serializer[Any]):
         "required then (RULES §10 V-5); kept on the decision's note.",
     )
     acknowledge = acknowledge_field()
+    override_reason = override_reason_field()
 
 
 class RegimenStopSerializer(serializers.Serializer[Any]):
-    reason = serializers.CharField(max_length=2000)
+    reason = serializers.CharField(
+        max_length=2000,
+        help_text="Why the regimen is stopped; with the S-5 hard stop acknowledged it is also the override reason "
+        "(RULES §4), of at least COBALT_OVERRIDE_REASON_MIN_LENGTH characters.",
+    )
     acknowledge = acknowledge_field()
 
 

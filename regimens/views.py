@@ -225,7 +225,9 @@ class RegimenViewSet(
     )
     @action(detail=True, methods=["post"], url_path="end-loading")
     def end_loading(self, request: Request, pk: Any = None) -> Response:
-        """A clinician ends the open-ended phase in progress: no further improvement (R-UK-2)."""
+        """A clinician ends the open-ended phase in progress: no further improvement (R-UK-2). Ending the
+        last phase of lifelong therapy for an irreversible cause needs the S-5 hard stop
+        `lifelong_therapy_stopped` in `acknowledge` and an `override_reason`."""
         return self._decide(request, RegimenEndLoadingSerializer, services.regimen_end_phase, "end a loading phase")
 
     @extend_schema(
@@ -235,7 +237,8 @@ class RegimenViewSet(
     @action(detail=True, methods=["post"])
     def stop(self, request: Request, pk: Any = None) -> Response:
         """Stop the regimen; stopping lifelong therapy for an irreversible cause needs the S-5
-        warning `lifelong_therapy_stopped` in `acknowledge`."""
+        warning `lifelong_therapy_stopped` in `acknowledge`, and then a `reason` long enough to be the
+        hard stop's override reason."""
         return self._decide(request, RegimenStopSerializer, services.regimen_stop, "stop a regimen")
 
     @extend_schema(

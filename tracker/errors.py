@@ -64,17 +64,19 @@ def require_acknowledged(warnings: list[SafetyWarning], acknowledge: list[str] |
     return sorted({w.code for w in warnings})
 
 
-def require_override_reason(warnings: list[SafetyWarning], acknowledged: list[str], override_reason: str) -> str:
+def require_override_reason(
+    warnings: list[SafetyWarning], acknowledged: list[str], override_reason: str, *, field: str = "override_reason"
+) -> str:
     """RULES §4 "Hard-stop warning; override requires a reason": an acknowledged hard stop needs a reason.
-    Returns the reason, stripped."""
+    Returns the reason, stripped. `field` names where the request gives it (a stop's own `reason` for S-5)."""
     reason = (override_reason or "").strip()
     hard = sorted({w.code for w in warnings if w.hard_stop} & set(acknowledged))
     if hard and not reason:
-        raise ServiceError("override_reason", f"a hard-stop warning ({', '.join(hard)}) needs a reason to override")
+        raise ServiceError(field, f"a hard-stop warning ({', '.join(hard)}) needs a reason to override")
     minimum = _reason_min_length()
     if hard and len(reason) < minimum:
         raise ServiceError(
-            "override_reason",
+            field,
             f"say why the hard stop ({', '.join(hard)}) is overridden in at least {minimum} characters",
         )
     return reason

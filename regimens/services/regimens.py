@@ -194,11 +194,13 @@ def regimen_end_phase(
     note: str = "",
     reason: str = "",
     acknowledge: list[str] | None = None,
+    override_reason: str = "",
     user: Any = None,
 ) -> Regimen:
     """A clinician ends the open-ended phase in progress ("no further improvement", R-UK-2).
     The next phase is planned from the last dose given; ending the last phase completes the
-    regimen (with the S-5 warning when lifelong therapy is indicated). The neurological loading
+    regimen (with the S-5 hard stop when lifelong therapy is indicated: acknowledged, with an
+    `override_reason` kept on the decision's note and the alert). The neurological loading
     phase needs one dose given first and, before six, a `reason`, kept on the decision's note (§10 V-5)."""
     reason = (reason or "").strip()
     with transaction.atomic():
@@ -229,8 +231,14 @@ def regimen_end_phase(
             note = "\n".join(part for part in (note.strip(), f"{label}: {reason}") if part)
         is_last = phase.order == len(regimen_plan_data(regimen).phases) - 1
         acknowledged: list[str] = []
+        override = ""
         if is_last:
-            acknowledged = require_acknowledged(events.collect("regimen.stopping", regimen=regimen), acknowledge)
+            # RULES S-5, §10 V-13: ending the last phase stops lifelong therapy; a hard stop needs a reason.
+            warnings = events.collect("regimen.stopping", regimen=regimen)
+            acknowledged = require_acknowledged(warnings, acknowledge)
+            override = require_override_reason(warnings, acknowledged, override_reason) if acknowledged else ""
+        if override:
+            note = "\n".join(part for part in (note, f"Override reason (S-5): {override}") if part)
         RegimenDecision.objects.create(
             regimen=regimen,
             phase_index=phase.order,
@@ -245,7 +253,13 @@ def regimen_end_phase(
         if is_last and acknowledged:
             regimen.acknowledged_warnings = sorted({*regimen.acknowledged_warnings, *acknowledged})
             regimen.save(update_fields=["acknowledged_warnings"])
-            events.announce("regimen.stopped", regimen=regimen, acknowledged=acknowledged)
+            events.announce(
+                "regimen.stopped",
+                regimen=regimen,
+                acknowledged=acknowledged,
+                override_reason=override,
+                by=recorded_by(user),
+            )
     return regimen
 
 
@@ -321,14 +335,17 @@ def regimen_stop(
     *, regimen: Regimen, reason: str, acknowledge: list[str] | None = None, user: Any = None
 ) -> Regimen:
     """Stop a regimen: planned doses and due rechecks are cancelled. Stopping lifelong therapy
-    for an irreversible cause needs the S-5 warning acknowledged."""
+    for an irreversible cause needs the S-5 warning acknowledged; the stop's `reason` is then the
+    hard stop's override reason, held to the same minimum length."""
     reason = (reason or "").strip()
     if not reason:
         raise ServiceError("reason", "say why the regimen is stopped")
     with transaction.atomic():
         regimen = lock_regimen(regimen)
         require_active(regimen)
-        acknowledged = require_acknowledged(events.collect("regimen.stopping", regimen=regimen), acknowledge)
+        warnings = events.collect("regimen.stopping", regimen=regimen)
+        acknowledged = require_acknowledged(warnings, acknowledge)
+        require_override_reason(warnings, acknowledged, reason, field="reason")
         regimen.status = RegimenStatus.STOPPED
         regimen.stopped_at = djtz.now()
         regimen.stopped_by = recorded_by(user)
@@ -352,7 +369,9 @@ def regimen_stop(
         regimen.lab_rechecks.filter(status__in=[RecheckStatus.DUE, RecheckStatus.OVERDUE]).update(
             status=RecheckStatus.CANCELLED
         )
-        events.announce("regimen.stopped", regimen=regimen, acknowledged=acknowledged)
+        events.announce(
+            "regimen.stopped", regimen=regimen, acknowledged=acknowledged, override_reason=reason, by=regimen.stopped_by
+        )
     return regimen
 
 

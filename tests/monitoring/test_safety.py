@@ -386,15 +386,52 @@ def test_ending_the_last_open_ended_phase_needs_s5_and_raises_its_alert(clinicia
         assert [w["code"] for w in refused.json()["warnings"]] == ["lifelong_therapy_stopped"]
         assert alerts(patient, "lifelong_therapy_stopped") == []
 
+        # RULES §4 S-5 is a hard stop: acknowledging it is not enough, the override needs a reason.
+        for body in ({}, {"override_reason": "x"}):
+            unexplained = clinician_api.post(
+                f"/api/regimens/{regimen.pk}/end-loading/",
+                {"acknowledge": ["lifelong_therapy_stopped"], **body},
+                format="json",
+            )
+            assert unexplained.status_code == 400
+            assert list(unexplained.json()) == ["override_reason"]
+        regimen.refresh_from_db()
+        assert (regimen.status, regimen.acknowledged_warnings, regimen.decisions.count()) == ("active", [], 0)
+        assert alerts(patient, "lifelong_therapy_stopped") == []
+
         ended = clinician_api.post(
-            f"/api/regimens/{regimen.pk}/end-loading/", {"acknowledge": ["lifelong_therapy_stopped"]}, format="json"
+            f"/api/regimens/{regimen.pk}/end-loading/",
+            {"acknowledge": ["lifelong_therapy_stopped"], "override_reason": "Patient declines further treatment"},
+            format="json",
         )
 
     assert ended.status_code == 200, ended.json()
     regimen.refresh_from_db()
     assert regimen.acknowledged_warnings == ["lifelong_therapy_stopped"]
+    assert regimen.decisions.get().note == "Override reason (S-5): Patient declines further treatment"
     [alert] = alerts(patient, "lifelong_therapy_stopped")
     assert alert.evidence["source"] == "regimen_end_phase"
+    assert alert.evidence["override_reason"] == "Patient declines further treatment"
+    assert alert.evidence["acknowledged_by"] == "clinician"  # who ended the phase (no one "stopped" it)
+
+
+def test_stopping_lifelong_therapy_needs_a_reason_long_enough_to_override_s5(
+    clinician_api: APIClient, patient: Any
+) -> None:
+    regimen = start(patient)
+
+    with time_machine.travel(TODAY, tick=False):
+        refused = clinician_api.post(
+            f"/api/regimens/{regimen.pk}/stop/",
+            {"reason": "x", "acknowledge": ["lifelong_therapy_stopped"]},
+            format="json",
+        )
+
+    assert refused.status_code == 400
+    assert list(refused.json()) == ["reason"]
+    regimen.refresh_from_db()
+    assert (regimen.status, regimen.stop_reason) == ("active", "")
+    assert alerts(patient, "lifelong_therapy_stopped") == []
 
 
 def test_it_warns_before_starting_a_protocol_with_a_wrong_route(patient: Any) -> None:

@@ -442,6 +442,41 @@ def test_a_clinician_reviews_and_ends_the_neurological_loading_phase(clinician: 
     assert regimen.current_phase == 1
 
 
+def test_ending_the_last_phase_of_lifelong_therapy_needs_s5_and_an_override_reason(
+    clinician: Any, patient: Any, clock: Any
+) -> None:
+    # Gastrectomy is irreversible; oral-high-dose's one phase only a clinician ends (RULES S-5, §10 V-13).
+    patient.deficiency_cause = "gastrectomy"
+    patient.save()
+    regimen = start_treatment(patient, "oral-high-dose")
+    client = web(clinician)
+
+    refused = client.post(f"/regimens/{regimen.pk}/end-phase/", {})
+    assert "These warnings must be acknowledged" in text(refused)
+    codes = [code for code, _label in refused.context["form"].fields["acknowledge"].choices]
+    assert codes == ["lifelong_therapy_stopped"]
+    assert 'name="override_reason"' in text(refused)
+
+    # A hard stop: the acknowledgement alone, or a reason too short to say anything, is refused on the field.
+    for reason in ("", "x"):
+        refused = client.post(f"/regimens/{regimen.pk}/end-phase/", {"acknowledge": codes, "override_reason": reason})
+        assert refused.status_code == 200 and refused.context["form"].errors.keys() == {"override_reason"}
+        assert '<textarea name="override_reason"' in text(refused)  # shown again, to be filled in
+    regimen.refresh_from_db()
+    assert (regimen.status, regimen.acknowledged_warnings, regimen.decisions.count()) == (RegimenStatus.ACTIVE, [], 0)
+
+    response = client.post(
+        f"/regimens/{regimen.pk}/end-phase/", {"acknowledge": codes, "override_reason": "Patient declines treatment"}
+    )
+    assert response.status_code == 302
+    regimen.refresh_from_db()
+    assert regimen.acknowledged_warnings == ["lifelong_therapy_stopped"]
+    assert regimen.decisions.get().note == "Override reason (S-5): Patient declines treatment"
+    assert patient.alerts.get(kind="lifelong_therapy_stopped").evidence["override_reason"] == (
+        "Patient declines treatment"
+    )
+
+
 def test_a_clinician_marks_a_given_dose_entered_in_error(clinician: Any, patient: Any, clock: Any) -> None:
     start_treatment(patient)
     given = ScheduledDose.objects.get(patient=patient, status=DoseStatus.GIVEN)

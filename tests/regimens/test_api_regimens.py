@@ -345,7 +345,7 @@ def test_it_refuses_to_stop_without_a_reason_or_twice(api: APIClient, patient: A
     regimen = start(patient)
 
     no_reason = api.post(f"/api/regimens/{regimen.pk}/stop/", {"reason": "  "}, format="json")
-    services.regimen_stop(regimen=regimen, reason="moved", acknowledge=["lifelong_therapy_stopped"])
+    services.regimen_stop(regimen=regimen, reason="moved to another area", acknowledge=["lifelong_therapy_stopped"])
     twice = api.post(
         f"/api/regimens/{regimen.pk}/stop/",
         {"reason": "again", "acknowledge": ["lifelong_therapy_stopped"]},

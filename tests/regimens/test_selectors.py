@@ -37,7 +37,7 @@ def give_first(regimen: Regimen, hour: int = 10) -> ScheduledDose:
 
 def stop(regimen: Regimen, on: date) -> None:
     with time_machine.travel(noon(on), tick=False):
-        regimen_stop(regimen=regimen, reason="test", acknowledge=["lifelong_therapy_stopped"])
+        regimen_stop(regimen=regimen, reason="stopped for the test", acknowledge=["lifelong_therapy_stopped"])
 
 
 def test_it_has_no_t0_before_the_first_dose_is_given(patient: Any) -> None:

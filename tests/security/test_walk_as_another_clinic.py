@@ -45,7 +45,7 @@ def theirs(clinic: Any) -> dict[type[Model], Model]:
         patient=patient, protocol=Protocol.objects.get(code="hydroxo-uk-standard"),
         start_date=patient_today(patient) + timedelta(days=1),
     )  # fmt: skip
-    services.regimen_stop(regimen=regimen, reason="walk test", acknowledge=["lifelong_therapy_stopped"])
+    services.regimen_stop(regimen=regimen, reason="stopped for the walk test", acknowledge=["lifelong_therapy_stopped"])
     alert = AlertFactory(patient=patient)
     # The clinic's own copy of a shared protocol (issue 12): theirs alone, unlike the shared ones.
     own_protocol = services.protocol_copy(

@@ -380,6 +380,7 @@ def create_patient(*, seed: PatientSeed, clinic: Clinic, staff: dict[str, list[A
                 ended_on=ended_on,
                 note=story.end_note,
                 acknowledge=["lifelong_therapy_stopped"],
+                override_reason=story.end_note,
                 user=clinician,
             )
             walker.walk(regimen, until=today)
