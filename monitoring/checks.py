@@ -1,14 +1,16 @@
-"""System checks of the monitoring settings: a mistyped cut-off set stops the start, not a request."""
+"""System checks of the monitoring settings: a mistyped cut-off set, fallback limit or recheck time stops the
+start, not a request."""
 
 from __future__ import annotations
 
+import re
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from django.conf import settings
 from django.core.checks import CheckMessage, Error, register
 
-from patients.labs.reference_ranges import B12_CUTOFF_SETS
+from patients.labs.reference_ranges import B12_CUTOFF_SETS, fallback_uln_problem
 
 
 @register()
@@ -51,3 +53,40 @@ def haptoglobin_detection_limit_settings(app_configs: Any, **kwargs: Any) -> lis
             message = f"{name}={raw!r} is not a haptoglobin limit in g/L (a number, 0 or more)."
             errors.append(Error(message, id="cobalt.E003"))
     return errors
+
+
+@register()
+def fallback_uln_settings(app_configs: Any, **kwargs: Any) -> list[CheckMessage]:
+    """COBALT_MCV_FALLBACK_ULN (RULES §3.3 A-H6 [P], 100 fL) and COBALT_MMA_FALLBACK_ULN (§8 Q4 [P], 400 nmol/L):
+    numbers above the default LLN (MCV 80 fL) or above 0 (MMA)."""
+    errors: list[CheckMessage] = []
+    for key, analyte in (("MCV_FALLBACK_ULN", "mcv"), ("MMA_FALLBACK_ULN", "mma")):
+        problem = fallback_uln_problem(analyte, settings.COBALT.get(key))
+        if problem:
+            errors.append(Error(f"COBALT_{key}: {problem}.", id="cobalt.E004"))
+    return errors
+
+
+@register()
+def recheck_time_settings(app_configs: Any, **kwargs: Any) -> list[CheckMessage]:
+    """The [P] lab-recheck times (RULES §2 L-4, L-4b, L-5, L-6, L-12; COBALT_RECHECK_*) make a plan: windows
+    open after T0, fixed days rise, intervals are at least 1 day (regimens.schedule.RecheckTimes.problems); the
+    L-4b platelet trigger is above 0."""
+    from regimens.services.planning import recheck_times
+
+    try:
+        problems = recheck_times().problems()
+    except (TypeError, ValueError) as exc:
+        problems = [f"COBALT_RECHECK_L4_FIRST_WINDOW is not two days 'first,last' ({exc})"]
+    if int(settings.COBALT["RECHECK_L4B_PLATELETS_BELOW"]) <= 0:
+        problems.append("COBALT_RECHECK_L4B_PLATELETS_BELOW is not above 0")
+    return [Error(f"Lab-recheck settings: {_setting_names(problem)}.", id="cobalt.E005") for problem in problems]
+
+
+def _setting_names(problem: str) -> str:
+    """RecheckTimes names its fields (l4_at_days); the operator knows them as COBALT_RECHECK_L4_AT_DAYS."""
+
+    def env_name(match: re.Match[str]) -> str:
+        return f"COBALT_RECHECK_{match.group(0).upper()}"
+
+    return re.sub(r"\bl\d+b?_[a-z_]+", env_name, problem)

@@ -32,8 +32,12 @@ from patients.selectors import fact_present, pregnant_on
 from regimens.schedule import LabContext
 from tracker.clock import local_date
 
-# RULES §2 L-4b: platelets < 50 x10^9/L plan the 24-72 h rechecks (the frequency is [P], the limit is L-4b's).
-L4B_PLATELETS_BELOW = Decimal(50)
+
+def l4b_platelets_below() -> Decimal:
+    """RULES §2 L-4b [P]: baseline platelets below this (x10^9/L, default 50) plan the 24-72 h rechecks;
+    settings.COBALT["RECHECK_L4B_PLATELETS_BELOW"] (COBALT_RECHECK_L4B_PLATELETS_BELOW)."""
+    return Decimal(str(settings.COBALT["RECHECK_L4B_PLATELETS_BELOW"]))
+
 
 # Settings given in percent (COBALT_RULES_A_P3_FALL_PERCENT=30) for fields that hold a fraction (0.30).
 _PERCENT_FIELDS = {"a_p3_fall_percent": "a_p3_fall_fraction", "a_l1_min_fall_percent": "a_l1_min_fall_fraction"}
@@ -118,8 +122,11 @@ def lab_context_from(
     hb_severe = (
         hb is not None and Decimal(str(hb.value)) < rule_settings().potassium_check_hb_below
     ) or fact_present(facts, FactKind.SEVERE_MEGALOBLASTIC) is not None
-    # RULES L-4b: platelets < 50, or the pseudo-TMA pattern (S-3: Hb low, platelets < LLN, a haemolysis sign).
-    very_low = plt is not None and (Decimal(str(plt.value)) < L4B_PLATELETS_BELOW or (hb_low and plt_low and hemolysis))
+    # RULES L-4b [P]: platelets < 50 (the setting), or the pseudo-TMA pattern (S-3: Hb low, platelets < LLN, a
+    # haemolysis sign).
+    very_low = plt is not None and (
+        Decimal(str(plt.value)) < l4b_platelets_below() or (hb_low and plt_low and hemolysis)
+    )
     cbc_abnormal = any(
         r is not None and (low(r) or high(r)) for r in (hb, plt, mcv)
     )

@@ -194,6 +194,70 @@ class Horizons:
 
 
 @dataclass(frozen=True)
+class RecheckTimes:
+    """The [P] timepoints of the lab-recheck plan (RULES §2), each a setting with RULES' number as its default
+    (settings.COBALT RECHECK_*, tracker/settings/cobalt_rechecks.py; passed in by regimens/services/planning.py).
+    Days count from T0; `*_plus_minus_days` is the half-width of a window (day 14 ± 2 is days 12-16). A series
+    "until normal" plans its fixed days, then one every `*_every_days` from the last fixed day, and stops at the
+    first window that opens after the follow-up result that ends it (a fixed day too, except L-5's first, which is
+    always planned, as L-4's first window is)."""
+
+    # L-4, "frequency is [P]": days 7-10 (due on the first), then day 14 ± 2, then weekly (± 2) until >= LLN.
+    l4_first_window: tuple[int, int] = (7, 10)
+    l4_at_days: tuple[int, ...] = (14,)
+    l4_every_days: int = 7
+    l4_plus_minus_days: int = 2
+    # L-4b [P]: every 24-72 h until rising: due every 2 days ± 1, from day 2.
+    l4b_every_days: int = 2
+    l4b_plus_minus_days: int = 1
+    # L-5, "interval is [P]": day 7 ± 2 and day 14 ± 2, then every 2 weeks (± 2) until normal.
+    l5_at_days: tuple[int, ...] = (7, 14)
+    l5_every_days: int = 14
+    l5_plus_minus_days: int = 2
+    # L-6, "timepoints are [P]": day 14 ± 3 and day 28 ± 3.
+    l6_at_days: tuple[int, ...] = (14, 28)
+    l6_plus_minus_days: int = 3
+    # L-12 [P]: the annual review, on each anniversary of T0, ± 30 days (Cobalt's window; RULES gives none).
+    l12_every_years: int = 1
+    l12_plus_minus_days: int = 30
+
+    def problems(self) -> list[str]:
+        """What makes these times unplannable, one sentence each, naming the field (empty when fine): every
+        window opens after T0 (day 0 is the pre-dose baseline), fixed days rise, intervals are at least 1."""
+        out: list[str] = []
+        first, last = self.l4_first_window if len(self.l4_first_window) == 2 else (0, -1)
+        if not 1 <= first <= last:
+            out.append(f"l4_first_window {self.l4_first_window!r} is not two days 'first,last', 1 <= first <= last")
+        for name in ("l4", "l4b", "l5", "l6", "l12"):
+            plus_minus = getattr(self, f"{name}_plus_minus_days")
+            if plus_minus < 0:
+                out.append(f"{name}_plus_minus_days {plus_minus} is negative")
+        intervals = {
+            "l4_every_days": self.l4_every_days,
+            "l4b_every_days": self.l4b_every_days,
+            "l5_every_days": self.l5_every_days,
+            "l12_every_years": self.l12_every_years,
+        }
+        out.extend(f"{name} {every} is less than 1" for name, every in intervals.items() if every < 1)
+        if self.l4b_every_days - self.l4b_plus_minus_days < 1:
+            out.append("l4b: the first window (day l4b_every_days - l4b_plus_minus_days) opens on or before T0")
+        if self.l12_plus_minus_days >= 365 * max(self.l12_every_years, 1) // 2:
+            out.append("l12_plus_minus_days: the windows of two annual reviews overlap")
+        for name in ("l4", "l5", "l6"):
+            days: tuple[int, ...] = getattr(self, f"{name}_at_days")
+            plus_minus = getattr(self, f"{name}_plus_minus_days")
+            if not days:
+                out.append(f"{name}_at_days is empty")
+            elif list(days) != sorted(set(days)):
+                out.append(f"{name}_at_days {list(days)} do not rise")
+            elif days[0] - plus_minus < 1:
+                out.append(f"{name}_at_days: the window of day {days[0]} ± {plus_minus} opens on or before T0")
+        if self.l4_at_days and self.l4_at_days[0] <= first:
+            out.append(f"l4_at_days {list(self.l4_at_days)} must come after the first window's first day {first}")
+        return out
+
+
+@dataclass(frozen=True)
 class PlanInput:
     protocol: ProtocolSpec
     start_date: date
@@ -205,6 +269,7 @@ class PlanInput:
     held: tuple[HeldDose, ...] = ()
     labs: LabContext = field(default_factory=LabContext)
     horizons: Horizons = field(default_factory=Horizons)
+    recheck_times: RecheckTimes = field(default_factory=RecheckTimes)
 
 
 # --- Outputs --------------------------------------------------------------------------------
@@ -574,6 +639,27 @@ def plan_rechecks(
             add(rule, day, plus_minus, plus_minus, analytes, text)
             day += every
 
+    def until_normal(
+        rule: str,
+        at_days: tuple[int, ...],
+        every: int,
+        plus_minus: int,
+        stop_on: date | None,
+        analytes: tuple[str, ...],
+        text: str,
+        every_text: str,
+        keep_first: bool = False,
+    ) -> None:
+        """The fixed days (`text`, "day N"), then one every `every` days from the last of them (`every_text`),
+        ± `plus_minus`; none whose window opens after `stop_on` (the follow-up result that ends the series), but
+        the first fixed day when `keep_first`."""
+        for index, day in enumerate(at_days):
+            ended = stop_on is not None and t0 + timedelta(days=day - plus_minus) > stop_on
+            if ended and not (keep_first and index == 0):
+                return
+            add(rule, day, plus_minus, plus_minus, analytes, f"{text}, day {day}")
+        repeating(rule, at_days[-1] + every, every, stop_on, plus_minus, analytes, every_text)
+
     no_baseline = not labs.has_baseline
     if labs.hb_severe:
         # L-1 / S-9 [P]: Hb < 80 g/L at T0 -> serum potassium within the first 48 h.
@@ -581,27 +667,33 @@ def plan_rechecks(
     if labs.hb_low and labs.retics_low:
         # L-3: reticulocytes (+ CBC) on days 7-10.
         add("L-3", 7, 0, 3, ("reticulocytes_pct", *CBC), "Reticulocytes and full blood count, days 7-10")
+    times = inp.recheck_times
     if labs.platelets_low:
-        # L-4: days 7-10, day 14 ± 2, then weekly until >= 150 x10^9/L (frequency is [P]).
-        add("L-4", 7, 0, 3, ("platelets",), "Platelet count, days 7-10")
-        if labs.platelets_normal_on is None or labs.platelets_normal_on >= t0 + timedelta(days=12):
-            add("L-4", 14, 2, 2, ("platelets",), "Platelet count, day 14")
-            repeating("L-4", 21, 7, labs.platelets_normal_on, 2, ("platelets",), "Weekly platelet count")
+        # L-4: days 7-10, day 14 ± 2, then weekly until >= 150 x10^9/L (frequency is [P]: RecheckTimes).
+        first, last = times.l4_first_window
+        add("L-4", first, 0, last - first, ("platelets",), f"Platelet count, days {first}-{last}")
+        every = times.l4_every_days
+        weekly = "Weekly platelet count" if every == 7 else f"Platelet count every {every} days"
+        normal_on = labs.platelets_normal_on
+        plus_minus = times.l4_plus_minus_days
+        until_normal("L-4", times.l4_at_days, every, plus_minus, normal_on, ("platelets",), "Platelet count", weekly)
     if labs.platelets_very_low:
-        # L-4b [P]: platelets + Hb + LDH every 24-72 h until rising: due every 2 days, ±1 day.
-        repeating("L-4b", 2, 2, labs.platelets_rising_on, 1, ("platelets", "hemoglobin", "ldh"),
-                  "Platelets, Hb and LDH every 24-72 hours until rising")
+        # L-4b [P]: platelets + Hb + LDH every 24-72 h until rising: due every 2 days, ±1 day (RecheckTimes).
+        every, plus_minus = times.l4b_every_days, times.l4b_plus_minus_days
+        text = "Platelets, Hb and LDH every 24-72 hours until rising"
+        repeating("L-4b", every, every, labs.platelets_rising_on, plus_minus, ("platelets", "hemoglobin", "ldh"), text)
     if labs.hemolysis_abnormal:
-        # L-5: day 7 ± 2 and day 14 ± 2, then every 2 weeks until normal (interval is [P]).
-        add("L-5", 7, 2, 2, HEMOLYSIS, "LDH, indirect bilirubin and haptoglobin, day 7")
-        if labs.hemolysis_normal_on is None or labs.hemolysis_normal_on >= t0 + timedelta(days=12):
-            add("L-5", 14, 2, 2, HEMOLYSIS, "LDH, indirect bilirubin and haptoglobin, day 14")
-            repeating("L-5", 28, 14, labs.hemolysis_normal_on, 2, HEMOLYSIS,
-                      "LDH, indirect bilirubin and haptoglobin every 2 weeks until normal")
+        # L-5: day 7 ± 2 and day 14 ± 2, then every 2 weeks until normal (interval is [P]: RecheckTimes).
+        every, plus_minus = times.l5_every_days, times.l5_plus_minus_days
+        markers = "LDH, indirect bilirubin and haptoglobin"
+        repeat = f"{markers} every {'2 weeks' if every == 14 else f'{every} days'} until normal"
+        # The first (day 7) is planned whatever the follow-up results, as the first L-4 window is.
+        normal_on = labs.hemolysis_normal_on
+        until_normal("L-5", times.l5_at_days, every, plus_minus, normal_on, HEMOLYSIS, markers, repeat, keep_first=True)
     if no_baseline or labs.hb_low:
-        # L-6 [P timepoints]: Hb on day 14 ± 3 and day 28 ± 3.
-        add("L-6", 14, 3, 3, HB, "Hemoglobin, day 14")
-        add("L-6", 28, 3, 3, HB, "Hemoglobin, day 28")
+        # L-6 [P timepoints]: Hb on day 14 ± 3 and day 28 ± 3 (RecheckTimes).
+        for day in times.l6_at_days:
+            add("L-6", day, times.l6_plus_minus_days, times.l6_plus_minus_days, HB, f"Hemoglobin, day {day}")
     if no_baseline or labs.cbc_abnormal:
         # L-7: week 8 (day 56 ± 7) CBC + reticulocytes.
         add("L-7", 56, 7, 7, (*CBC, "reticulocytes_pct"), "Full blood count and reticulocytes, week 8")
@@ -613,12 +705,15 @@ def plan_rechecks(
     add("L-8", review_day, 14, 14, CBC if (no_baseline or labs.cbc_abnormal) else (),
         "Clinical review of symptoms" + (" and full blood count" if (no_baseline or labs.cbc_abnormal) else ""))
     if labs.irreversible_cause:
-        # L-12 [P]: annual clinical review ± CBC for irreversible causes, on the lifelong horizon.
-        year = 1
+        # L-12 [P]: annual clinical review ± CBC for irreversible causes, on the lifelong horizon (RecheckTimes:
+        # every year, ± 30 days).
+        year, l12_plus_minus = times.l12_every_years, times.l12_plus_minus_days
+        l12_text = "Annual review" if year == 1 else f"Review every {year} years"
+        l12_text += " and full blood count"
         while t0 + relativedelta(years=year) <= until:
             day = (t0 + relativedelta(years=year) - t0).days
-            add("L-12", day, 30, 30, CBC, "Annual review and full blood count")
-            year += 1
+            add("L-12", day, l12_plus_minus, l12_plus_minus, CBC, l12_text)
+            year += times.l12_every_years
         # The next review enters the plan on the day the lifelong horizon reaches it: the periodic task re-plans then.
         extend.append(_horizon_reaches(t0 + relativedelta(years=year), inp.horizons.lifelong_months))
     for step in inp.protocol.recheck_steps:

@@ -12,8 +12,9 @@ result that arrives without one; the caller decides which range to pass to `inte
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from decimal import Decimal
+from decimal import Decimal, InvalidOperation
 from typing import Literal
 
 from patients.labs.analytes import AnalyteError, resolve
@@ -68,8 +69,54 @@ HEMOGLOBIN_SEX_NOT_RECORDED = _range(
 )
 
 # --- Ranges that do not depend on sex ------------------------------------------------------------
+# --- The [P] fallback upper limits: settings --------------------------------------------------------
+# RULES marks these two ULNs [P] (§0.1: "must be ... configurable"), so each is a setting with RULES' number as
+# its default: settings.COBALT["MCV_FALLBACK_ULN"] / ["MMA_FALLBACK_ULN"] (COBALT_MCV_FALLBACK_ULN,
+# COBALT_MMA_FALLBACK_ULN). This module stays free of Django: the patients app installs the source of the
+# configured values (`use_fallback_ulns`, patients/apps.py), read at each lookup; without one the defaults apply.
+FALLBACK_ULN_DEFAULTS: dict[str, Decimal] = {
+    # RULES §3.3 A-H6: "Day 56 ± 7 MCV > ULN (default 100 fL)", "[P] threshold"; §5.2 lists 80-100 fL [V].
+    "mcv": Decimal(100),
+    # RULES §8 Q4: "Use the reporting lab's ULN; fall back to 400 nmol/L [P]" (Mayo <= 0.40 umol/L, §5.2).
+    "mma": Decimal(400),
+}
+
+FallbackUlnSource = Callable[[], Mapping[str, Value | None]]
+_fallback_uln_source: FallbackUlnSource | None = None
+
+
+def use_fallback_ulns(source: FallbackUlnSource | None) -> None:
+    """Install the source of the configured fallback ULNs ({"mcv": ..., "mma": ...}; a missing or None value
+    keeps the default); None removes it."""
+    global _fallback_uln_source
+    _fallback_uln_source = source
+
+
+def fallback_uln(analyte_code: str) -> Decimal:
+    """The ULN of MCV or MMA for a result whose lab sent none: the setting, else RULES' default."""
+    code = resolve(analyte_code).code
+    configured = _fallback_uln_source() if _fallback_uln_source is not None else {}
+    value = configured.get(code)
+    return FALLBACK_ULN_DEFAULTS[code] if value is None else Decimal(str(value))
+
+
+def fallback_uln_problem(analyte_code: str, value: object) -> str | None:
+    """Why `value` cannot be the fallback ULN of MCV or MMA (the start-up check, monitoring/checks.py), or None:
+    it must be a number above the default LLN (MCV 80 fL) or above 0 (MMA)."""
+    code = resolve(analyte_code).code
+    try:
+        number = Decimal(str(value).strip())
+    except (InvalidOperation, ValueError):
+        return f"{value!r} is not a number"
+    low = _SEX_INDEPENDENT[code].low or Decimal(0)
+    if not number.is_finite() or number <= low:
+        return f"{value!r} is not a number above {low}"
+    return None
+
+
 _SEX_INDEPENDENT: dict[str, ReferenceRange] = {
     "platelets": _range(150, 400, "§5.2: platelets 150-400 x10^9/L (North Devon; Hoffbrand; RLBUHT; UHD) [V]"),
+    # The ULN is the A-H6 [P] setting (FALLBACK_ULN_DEFAULTS; `default_range` applies it).
     "mcv": _range(80, 100, "§5.2: MCV 80-100 fL (RLBUHT; North Devon; UHD; Hoffbrand) [V]"),
     "reticulocytes_pct": _range("0.2", "2.0", "§5.2: reticulocytes 0.2-2.0 % (RLBUHT) [V]"),
     # §5.2 lists four labs (20-110, 25-82, 50-100, Lothian 25-85); RLBUHT's is taken because it is the
@@ -79,8 +126,9 @@ _SEX_INDEPENDENT: dict[str, ReferenceRange] = {
     # §5.2 marks this range [U]: confirm before use (S-3 uses "haptoglobin low or undetectable").
     "haptoglobin": _range("0.3", "2.0", "§5.2: haptoglobin commonly ~0.3-2.0 g/L [U]"),
     "b12_active": _range(25, 165, "§5.2: active B12 25-165 pmol/L (NWL Pathology) [V]"),
-    # §8 Q4 software stance: use the lab's ULN, fall back to 400 nmol/L [P]. The Danish age-related
-    # 460 nmol/L at >= 65 y (§5.2) is deliberately not applied: Q4 gives one fallback, for all ages.
+    # §8 Q4 software stance: use the lab's ULN, fall back to 400 nmol/L [P] (the setting, FALLBACK_ULN_DEFAULTS).
+    # The Danish age-related 460 nmol/L at >= 65 y (§5.2) is deliberately not applied: Q4 gives one fallback,
+    # for all ages.
     "mma": _range(None, 400, "§8 Q4: MMA fallback ULN 400 nmol/L (Mayo <= 0.40 umol/L, §5.2) [P]"),
     "homocysteine": _range(0, 15, "§5.2: homocysteine 0-15 umol/L (ARUP since 2021) [V]"),
     # §5.2 (ARUP): >= 5.9 normal; 4.0-5.8 indeterminate and <= 3.9 deficient both read as "low" here;
@@ -128,7 +176,12 @@ def default_range(analyte_code: str, sex: Sex, age: int | None, pregnant: bool =
         if pregnant:
             return HEMOGLOBIN_PREGNANT
         return {"female": HEMOGLOBIN_FEMALE, "male": HEMOGLOBIN_MALE}.get(sex, HEMOGLOBIN_SEX_NOT_RECORDED)
-    return _SEX_INDEPENDENT.get(analyte.code)
+    found = _SEX_INDEPENDENT.get(analyte.code)
+    if found is not None and analyte.code in FALLBACK_ULN_DEFAULTS:
+        high = fallback_uln(analyte.code)
+        if high != found.high:
+            return ReferenceRange(found.low, high, f"{found.source}; ULN {high} by site setting [P]")
+    return found
 
 
 def critical_limits(analyte_code: str) -> tuple[Decimal | None, Decimal | None]:

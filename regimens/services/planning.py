@@ -200,6 +200,28 @@ def _horizons() -> schedule.Horizons:
     )
 
 
+def recheck_times() -> schedule.RecheckTimes:
+    """The [P] timepoints of the lab-recheck plan (RULES §2 L-4, L-4b, L-5, L-6, L-12) from the settings
+    (settings.COBALT RECHECK_*, tracker/settings/cobalt_rechecks.py; checked at start-up, cobalt.E005)."""
+    cobalt = settings.COBALT
+    first, last = (int(day) for day in cobalt["RECHECK_L4_FIRST_WINDOW"])
+    return schedule.RecheckTimes(
+        l4_first_window=(first, last),
+        l4_at_days=tuple(int(day) for day in cobalt["RECHECK_L4_AT_DAYS"]),
+        l4_every_days=_cobalt("RECHECK_L4_EVERY_DAYS"),
+        l4_plus_minus_days=_cobalt("RECHECK_L4_PLUS_MINUS_DAYS"),
+        l4b_every_days=_cobalt("RECHECK_L4B_EVERY_DAYS"),
+        l4b_plus_minus_days=_cobalt("RECHECK_L4B_PLUS_MINUS_DAYS"),
+        l5_at_days=tuple(int(day) for day in cobalt["RECHECK_L5_AT_DAYS"]),
+        l5_every_days=_cobalt("RECHECK_L5_EVERY_DAYS"),
+        l5_plus_minus_days=_cobalt("RECHECK_L5_PLUS_MINUS_DAYS"),
+        l6_at_days=tuple(int(day) for day in cobalt["RECHECK_L6_AT_DAYS"]),
+        l6_plus_minus_days=_cobalt("RECHECK_L6_PLUS_MINUS_DAYS"),
+        l12_every_years=_cobalt("RECHECK_L12_EVERY_YEARS"),
+        l12_plus_minus_days=_cobalt("RECHECK_L12_PLUS_MINUS_DAYS"),
+    )
+
+
 def resolve_spec(data: ProtocolPlanData, options: dict[str, Any]) -> schedule.ProtocolSpec:
     """The protocol with the regimen's options applied, within the override bounds of the settings."""
     spec: schedule.ProtocolSpec = _engine_call(
@@ -253,6 +275,7 @@ def build_plan(
         held=held,
         enrolment=_parse_enrolment(options, data, today),
         horizons=_horizons(),
+        recheck_times=recheck_times(),
     )
     plan: schedule.Plan = _engine_call(schedule.plan, inp)
     if patient is not None:

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import environ
 
-from tracker.settings import cobalt_delivery, cobalt_monitoring, cobalt_reminders, cobalt_safety
+from tracker.settings import cobalt_delivery, cobalt_monitoring, cobalt_rechecks, cobalt_reminders, cobalt_safety
 
 BASE_DIR = Path(__file__).resolve().parent.parent.parent
 VAR_DIR = Path(environ.Env().str("COBALT_VAR_DIR", default=str(BASE_DIR / "var")))
@@ -363,6 +363,11 @@ COBALT = {
     "B12_LAB_CUTOFFS": dict(
         item.split("=", 1) for item in env.str("COBALT_B12_LAB_CUTOFFS", default="").split(";") if "=" in item
     ),
+    # The upper limits used for a result whose lab sent no range (§3.2; patients/labs/reference_ranges.py, checked
+    # by monitoring/checks.py cobalt.E004). RULES §3.3 A-H6 [P] threshold: MCV > ULN, "default 100 fL".
+    "MCV_FALLBACK_ULN": env.int("COBALT_MCV_FALLBACK_ULN", default=100),
+    # RULES §8 Q4: use the reporting lab's MMA ULN, "fall back to 400 nmol/L [P]".
+    "MMA_FALLBACK_ULN": env.int("COBALT_MMA_FALLBACK_ULN", default=400),
     # Bulk re-plans (a clinic calendar change, the horizons sweep): regimens re-planned per transaction.
     "REPLAN_BATCH_SIZE": env.int("COBALT_REPLAN_BATCH_SIZE", default=200),
     # Issue 16, not clinical: a calendar change at a clinic with more active regimens than this is re-planned by
@@ -386,8 +391,9 @@ COBALT = {
     # clinical; must exceed the longest write of a job's results (seconds for 100,000 rows).
     "IMPORT_STALE_SECONDS": env.int("COBALT_IMPORT_STALE_SECONDS", default=600),
 }
-# The monitoring, safety, delivery and reminder settings live beside this file, one module each.
+# The monitoring, safety, delivery, reminder and lab-recheck settings live beside this file, one module each.
 COBALT.update(cobalt_monitoring.SETTINGS)
 COBALT.update(cobalt_safety.SETTINGS)
 COBALT.update(cobalt_delivery.SETTINGS)
 COBALT.update(cobalt_reminders.SETTINGS)
+COBALT.update(cobalt_rechecks.SETTINGS)
