@@ -122,8 +122,9 @@ def load_inputs(patient: Patient, at: datetime) -> Inputs:
         facts=facts,
         ctx=ctx,
         settings=rule_settings(),
-        # S-3 (§10 V-7): the one pre-treatment B12 answer (also the trends' and /b12-status/'s).
-        b12=pre_treatment_b12(rows, t0, patient.timezone).verdict,
+        # S-3 (§10 V-7): the pre-treatment B12 levels (the trends' and /b12-status/'s answer without MMA, whose rise
+        # with kidney impairment must not hide a true TMA; docs/clinical-reference.md S-3).
+        b12=pre_treatment_b12(rows, t0, patient.timezone).levels,
         qualitative=[r for r in rows if r.value_canonical is None],
         # The flag is on the row just read (evaluate_patient locks and reads it): its history only when it is on.
         neuro_flag_since=neuro_flag_set_at([patient.pk]).get(patient.pk) if patient.neurological_involvement else None,

@@ -10,7 +10,7 @@ from __future__ import annotations
 import zoneinfo
 from collections import defaultdict
 from collections.abc import Collection, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
@@ -42,8 +42,6 @@ RISK_TABLE = {
 ACTIVE_CANCER_LOOKBACK_DAYS = 365
 # B12 products among medications (S-6(a): any of them counts as B12 given).
 B12_MEDICATION_KINDS = ("cyanocobalamin", "hydroxocobalamin")
-
-
 
 
 # --- PLASMIC ---------------------------------------------------------------------------------------
@@ -311,7 +309,8 @@ def trends_from(
 ) -> dict[str, Any]:
     """`trends_for` from what it reads, already read (the patient page reads the patient's results once for
     its sections): `results` the numeric results not entered in error, in the order collected (then id);
-    `b12_rows` the patient's B12 results (any order; pre_treatment_b12 picks among them)."""
+    `b12_rows` the patient's B12 results, total and active B12 and MMA (B12_ANALYTES; any order;
+    pre_treatment_b12 picks among them)."""
     by_analyte: dict[str, list[LabResult]] = defaultdict(list)
     for result in results:
         by_analyte[result.analyte].append(result)
@@ -339,6 +338,9 @@ def trends_from(
             if b12 is None:
                 b12 = pre_treatment_b12(b12_rows, t0, patient.timezone)
             extra["b12_status"] = {"status": b12.verdict.status, "cutoffs": b12.cutoffs.name}
+            if b12.mma is not None and b12.mma.elevated:  # §5.1: "Elevated = functional deficiency"
+                extra["b12_status"]["functional"] = _mma_dict(b12.mma, patient.timezone)
+        if b12 is not None and code in B12_LEVELS:
             norm = _b12_normalization(rows, points, t0, b12.verdict)
         else:
             norm = normalization(points, t0, low, high)
@@ -376,7 +378,11 @@ def trends_from(
 
 # --- B12 status (RULES §5.1) ----------------------------------------------------------------------
 
-B12_ANALYTES = ("b12_total", "b12_active")
+# The B12 levels, read with the cut-off sets (§5.1 rows "Total B12" and "Active B12").
+B12_LEVELS = ("b12_total", "b12_active")
+# What the B12 status reads: the levels and MMA (§5.1 row "MMA", column "Deficiency confirmed": "Elevated =
+# functional deficiency"; its ULN the reporting lab's, else the §8 Q4 fallback).
+B12_ANALYTES = (*B12_LEVELS, "mma")
 _B12_SEVERITY = {"unknown": -1, "unlikely": 0, "indeterminate": 1, "deficient": 2}
 
 
@@ -401,40 +407,89 @@ def b12_reading(row: LabResult) -> tuple[B12Reading, B12Cutoffs]:
 
 
 @dataclass(frozen=True)
+class MmaReading:
+    """One MMA result against its upper limit (RULES §5.1: "Elevated = functional deficiency"): the reporting
+    lab's ULN when it sent one, else the §8 Q4 fallback (400 nmol/L [P], the COBALT_MMA_FALLBACK_ULN setting
+    where configured; patients/labs/reference_ranges.py). Above it, strictly, is "elevated"."""
+
+    result: LabResult
+    uln: Decimal | None
+    uln_source: str
+
+    @property
+    def elevated(self) -> bool:
+        value = self.result.value_canonical
+        return self.uln is not None and value is not None and Decimal(value) > self.uln
+
+
+def mma_reading(row: LabResult) -> MmaReading:
+    if row.ref_high is not None:
+        return MmaReading(row, Decimal(row.ref_high), "reporting lab")
+    # MMA's default does not depend on sex; age None reads as an adult (the product's scope, §5.2).
+    default = default_range("mma", "unknown", None)
+    return MmaReading(row, default.high if default else None, default.source if default else "none")
+
+
+def _mma_dict(mma: MmaReading, zone: str) -> dict[str, Any]:
+    return {
+        "analyte": "mma",
+        "result_id": mma.result.pk,
+        "value": format_value(mma.result.value_canonical, "mma"),
+        "uln": None if mma.uln is None else format_value(mma.uln, "mma"),
+        "uln_source": mma.uln_source,
+        "on": local_date(mma.result.collected_at, zone).isoformat(),
+    }
+
+
+@dataclass(frozen=True)
 class PreTreatmentB12:
     verdict: B12Verdict
     cutoffs: B12Cutoffs
-    results: tuple[LabResult, ...]  # the latest total and active B12 before T0, newest first
+    results: tuple[LabResult, ...]  # the latest total B12, active B12 and MMA before T0, newest first
+    mma: MmaReading | None = None  # the latest MMA before T0, read against its ULN
+    # The B12 levels' own verdict, without MMA: what S-3 reads (MMA also rises with kidney impairment, which a true
+    # TMA often brings, §8 Q4; a raised MMA must not turn "exclude TTP urgently" into the pseudo-TMA banner).
+    levels: B12Verdict = field(default_factory=B12Verdict)
 
 
 def pre_treatment_b12(rows: Iterable[LabResult], t0: date | None, zone: str) -> PreTreatmentB12:
-    """THE pre-treatment B12 status (§5.1, §10 V-7), the one answer S-3, the trends and /b12-status/ give:
-    the latest total and the latest active B12 collected before T0 (strictly before its date: a same-day
-    sample may follow the dose; the latest at all when no dose was given), entered-in-error results left
-    out, each read with its reporting lab's cut-off set; with both, the more concerning one wins.
+    """THE pre-treatment B12 status (§5.1, §10 V-7), the one answer the trends and /b12-status/ give (S-3 reads
+    its `levels`, the same without MMA):
+    the latest total B12, the latest active B12 and the latest MMA collected before T0 (strictly before its
+    date: a same-day sample may follow the dose; the latest at all when no dose was given), entered-in-error
+    results left out. Each B12 level is read with its reporting lab's cut-off set; with both, the more
+    concerning one wins. An MMA above its ULN (`MmaReading`) makes the status "deficient" whatever the levels
+    (§5.1: MMA sits in the "Deficiency confirmed" column, "Elevated = functional deficiency"); an MMA not
+    above it changes nothing (§5.1 gives MMA no "indeterminate" or "unlikely" reading), so with no level the
+    status stays "unknown" (S-3: pending).
 
-    After T0 a B12 level is "falsely reassuring" (RULES S-13) and not used on IM therapy (L-10).
+    After T0 a B12 level or an MMA is "falsely reassuring" (RULES S-13) and not used on IM therapy (L-10).
     """
     latest: dict[str, LabResult] = {}
     usable = (
-        r
-        for r in rows
-        if r.analyte in B12_ANALYTES and r.value_canonical is not None and r.error_recorded_at is None
+        r for r in rows if r.analyte in B12_ANALYTES and r.value_canonical is not None and r.error_recorded_at is None
     )
     for row in sorted(usable, key=lambda r: (r.collected_at, r.pk)):
         if t0 is None or local_date(row.collected_at, zone) < t0:
             latest[row.analyte] = row
     results = tuple(sorted(latest.values(), key=lambda r: (r.collected_at, r.pk), reverse=True))
-    readings = [(*b12_reading(row), row) for row in results]
+    readings = [(*b12_reading(row), row) for row in results if row.analyte in B12_LEVELS]
     judged = [reading for reading in readings if reading[0] != "unknown"]
-    if not judged:
+    status: B12Reading = "unknown"
+    if judged:
+        # The more concerning wins; on a tie the newer result (first in `judged`) names the cut-off set.
+        status, cutoffs, _ = max(judged, key=lambda reading: _B12_SEVERITY[reading[0]])
+    else:
         default = B12_CUTOFF_SETS[settings.COBALT["B12_CUTOFFS"]]
         cutoffs = readings[0][1] if readings else default
-        return PreTreatmentB12(B12Verdict("unknown", cutoffs.name), cutoffs, results)
-    # The more concerning wins; on a tie the newer result (first in `judged`) names the cut-off set.
-    status, cutoffs, _ = max(judged, key=lambda reading: _B12_SEVERITY[reading[0]])
-    verdict = B12Verdict(status, cutoffs.name, tuple(row.pk for _, _, row in judged))
-    return PreTreatmentB12(verdict, cutoffs, results)
+    read = {row.pk for _, _, row in judged}
+    levels = B12Verdict(status, cutoffs.name, tuple(row.pk for row in results if row.pk in read))
+    mma = mma_reading(latest["mma"]) if "mma" in latest else None
+    if mma is not None and mma.elevated:
+        status = "deficient"  # §5.1: functional deficiency; the B12 cut-off set still names the levels' reading
+        read.add(mma.result.pk)
+    verdict = B12Verdict(status, cutoffs.name, tuple(row.pk for row in results if row.pk in read))
+    return PreTreatmentB12(verdict, cutoffs, results, mma, levels)
 
 
 def patient_b12(patient: Patient, t0: date | None) -> PreTreatmentB12:
@@ -443,26 +498,39 @@ def patient_b12(patient: Patient, t0: date | None) -> PreTreatmentB12:
 
 
 def b12_status_for(patient: Patient) -> dict[str, Any]:
-    """The diagnostic B12 status for /api/patients/{id}/b12-status/: `pre_treatment_b12` at the patient's T0."""
+    """The diagnostic B12 status for /api/patients/{id}/b12-status/: `pre_treatment_b12` at the patient's T0.
+    `functional_deficiency` is the pre-treatment MMA above its ULN that makes the status "deficient" (§5.1), or
+    None; each result carries its `reading` (a B12 level's band at its lab's cut-offs, or for MMA "elevated" /
+    "not_elevated" with the ULN it was read against)."""
     t0 = current_t0(patient)  # RULES §10 V-1: the current regimen's T0
     b12 = patient_b12(patient, t0)
+    mma = b12.mma
     return {
         "status": b12.verdict.status,
         "t0": t0,
         "cutoffs": b12.cutoffs.name,
         "cutoffs_source": b12.cutoffs.source,
-        "results": [
-            {
-                "id": r.pk,
-                "analyte": r.analyte,
-                "value": r.value_canonical,
-                "unit": r.unit_canonical,
-                "collected_at": r.collected_at,
-                "lab": r.lab,
-            }
-            for r in b12.results
-        ],
+        "functional_deficiency": _mma_dict(mma, patient.timezone) if mma is not None and mma.elevated else None,
+        "results": [_status_result(r, mma) for r in b12.results],
     }
+
+
+def _status_result(row: LabResult, mma: MmaReading | None) -> dict[str, Any]:
+    body: dict[str, Any] = {
+        "id": row.pk,
+        "analyte": row.analyte,
+        "value": row.value_canonical,
+        "unit": row.unit_canonical,
+        "collected_at": row.collected_at,
+        "lab": row.lab,
+    }
+    if mma is not None and row.pk == mma.result.pk:
+        body["reading"] = "elevated" if mma.elevated else "not_elevated"
+        body["uln"] = mma.uln
+        body["uln_source"] = mma.uln_source
+    else:
+        body["reading"] = b12_reading(row)[0]
+    return body
 
 
 # --- S-6(a): when neurological involvement became known, and the first B12 --------------------------------

@@ -73,8 +73,9 @@ class TrendsView(CheckedAPIView):
         description=(
             "Per analyte: the series in the canonical unit with day since T0 (first dose), the reference band "
             "(the reporting lab's, else RULES §5.2 defaults), time in range since T0 by Rosendaal linear "
-            "interpolation, and the time to normalization. Total and active B12 also carry `b12_status`, the "
-            "pre-treatment B12 status of /b12-status/, which their normalization follows. Values are for people "
+            "interpolation, and the time to normalization. Total B12, active B12 and MMA also carry `b12_status`, "
+            "the pre-treatment B12 status of /b12-status/ (with `functional` when a raised MMA decided it), which "
+            "the B12 levels' normalization follows. Values are for people "
             "(no exponent, no trailing zeros)."
         ),
     )
@@ -95,8 +96,10 @@ class B12StatusView(CheckedAPIView):
         description=(
             "deficient, indeterminate, unlikely or unknown, from the latest total and active B12 taken before the "
             "first dose, each read with its reporting lab's cut-off set (COBALT_B12_LAB_CUTOFFS) or the default "
-            "(COBALT_B12_CUTOFFS, NG239). With both results the more concerning one wins. The same answer as "
-            "S-3 and the trends' B12 entries (RULES §10 V-7)."
+            "(COBALT_B12_CUTOFFS, NG239). With both results the more concerning one wins. An MMA taken before the "
+            "first dose above its upper limit (the lab's, else COBALT_MMA_FALLBACK_ULN) makes it deficient "
+            "(functional deficiency, `functional_deficiency`). The trends' B12 entries give the same answer; S-3 "
+            "reads the B12 levels alone (RULES §10 V-7; MMA also rises with kidney impairment)."
         ),
     )
     def get(self, request: Request, pk: int) -> Response:
