@@ -31,6 +31,7 @@ from monitoring.rules.base import (
     above_uln,
     baseline,
     below_lln,
+    dec,
     fmt,
     hemolysis_abnormal,
     limits_of,
@@ -55,6 +56,8 @@ S3_B12_NOT_LOW_ACTION = (
 )
 # RULES S-3 [V, Mayo]: ADAMTS13 < 10 % is highly indicative of TTP.
 S3_ADAMTS13_TTP_BELOW = Decimal(10)
+# RULES S-3: "platelets < 150 x10^9/L" (not [P]). A count below the reporting lab's own LLN counts too.
+S3_PLATELETS_BELOW = Decimal(150)
 # RULES S-6(b) [V, FDA-CN]: deficiency for longer than 3 months may leave permanent lesions (90 days).
 S6B_ONSET_DAYS_BEFORE_T0 = 90
 B12_TESTS = ("b12_total", "b12_active", "mma", "homocysteine", "folate")  # RULES S-13 "B12/folate test"
@@ -130,12 +133,15 @@ class TmaPattern:
 
 
 def tma_pattern(inp: Inputs) -> TmaPattern | None:
-    """S-3's laboratory pattern, whatever the B12: the latest Hb < LLN and the latest platelets < LLN (150) and
-    at least one haemolysis marker abnormal (the latest of each), all collected within
+    """S-3's laboratory pattern, whatever the B12: the latest Hb < LLN and the latest platelets < 150 x10^9/L
+    (RULES' number; or below the reporting lab's own LLN, which may be higher) and at least one haemolysis marker
+    abnormal (the latest of each), all collected within
     `s3_inputs_within_days` [P] of each other (§10 V-7): a marker drawn further away does not count.
     Schistocytes are a supporting clue only (never their absence, §8 Q10)."""
     hb, plt = inp.latest("hemoglobin"), inp.latest("platelets")
-    if hb is None or plt is None or not inp.lln(hb.result) or not inp.lln(plt.result):
+    if hb is None or plt is None or not inp.lln(hb.result):
+        return None
+    if not (dec(plt.result.value) < S3_PLATELETS_BELOW or inp.lln(plt.result)):
         return None
     within = inp.settings.s3_inputs_within_days
 

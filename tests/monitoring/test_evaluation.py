@@ -310,6 +310,24 @@ def test_pseudo_tma_pattern_shows_the_critical_banner(patient: Patient, enter: E
     assert {r["analyte"] for r in alert.evidence["results"]} >= {"hemoglobin", "platelets", "ldh"}
 
 
+@pytest.mark.parametrize(
+    ("count", "lab_range", "fires"),
+    [
+        ("145", {"ref_low": "140", "ref_high": "450"}, True),  # RULES S-3: < 150, whatever the lab's lower limit
+        ("150", {}, False),  # exactly 150: not below
+        ("155", {"ref_low": "160", "ref_high": "450"}, True),  # below the lab's own, higher, lower limit
+    ],
+)
+def test_the_s3_platelet_limit_is_150_or_the_labs_higher_lower_limit(
+    patient: Patient, enter: Enter, count: str, lab_range: dict[str, str], fires: bool
+) -> None:
+    enter(patient, "hemoglobin", "85", "g/L", day(-2))
+    enter(patient, "platelets", count, "10^9/L", day(-2), **lab_range)
+    enter(patient, "ldh", "3000", "U/L", day(-2))
+
+    assert ("pseudo_tma_pattern" in open_alerts(patient)) is fires
+
+
 def test_pseudo_tma_adamts13_follow_up_when_b12_is_low(patient: Patient, enter: Enter) -> None:
     for analyte, value, unit in [
         ("hemoglobin", "85", "g/L"),
