@@ -172,7 +172,7 @@ class LabContext:
     hb_severe: bool = False  # baseline Hb < 80 g/L: potassium within 48 h (L-1, S-9)
     retics_low: bool = False  # baseline reticulocytes low (L-3, with hb_low)
     platelets_low: bool = False  # baseline platelets < LLN 150 x10^9/L (L-4)
-    platelets_very_low: bool = False  # < 50 x10^9/L or pseudo-TMA pattern (L-4b)
+    platelets_very_low: bool = False  # baseline < 50 x10^9/L or pseudo-TMA pattern (L-4b from T0)
     hemolysis_abnormal: bool = False  # LDH, indirect bilirubin or haptoglobin abnormal (L-5)
     cbc_abnormal: bool = False  # baseline Hb, MCV or platelets outside range (L-7)
     pregnant: bool = False  # L-8 review after 1 month instead of 3
@@ -181,6 +181,10 @@ class LabContext:
     platelets_normal_on: date | None = None  # first follow-up with platelets >= LLN (ends L-4)
     platelets_rising_on: date | None = None  # first follow-up with platelets rising (ends L-4b)
     hemolysis_normal_on: date | None = None  # first follow-up with markers normal (ends L-5)
+    # L-4b after T0 (when the baseline did not start it): the day of the first follow-up result with platelets
+    # < 50 x10^9/L or the pseudo-TMA pattern (S-3), and the first later count above the count it rests on.
+    platelets_very_low_from: date | None = None
+    platelets_very_low_rising_on: date | None = None
 
 
 @dataclass(frozen=True)
@@ -207,7 +211,8 @@ class RecheckTimes:
     l4_at_days: tuple[int, ...] = (14,)
     l4_every_days: int = 7
     l4_plus_minus_days: int = 2
-    # L-4b [P]: every 24-72 h until rising: due every 2 days ± 1, from day 2.
+    # L-4b [P]: every 24-72 h until rising: due every 2 days ± 1, from day 2 (from the day of the follow-up
+    # result that started it, when the baseline did not).
     l4b_every_days: int = 2
     l4b_plus_minus_days: int = 1
     # L-5, "interval is [P]": day 7 ± 2 and day 14 ± 2, then every 2 weeks (± 2) until normal.
@@ -322,7 +327,6 @@ class Plan:
     t0: date | None
     extend_on: date | None  # the day the periodic task must re-plan to keep the horizons
     labs: LabContext = field(default_factory=LabContext)  # the lab flags the recheck plan followed (inp.labs)
-
 
     @property
     def planned(self) -> tuple[PlannedDose, ...]:
@@ -519,9 +523,7 @@ def plan(inp: PlanInput) -> Plan:
         if phase.end_condition == FIXED_COUNT:
             done = given_in_phase >= (phase.end_value or 0)
         elif phase.end_condition == FIXED_DURATION:
-            done = phase_first is not None and all(
-                d.status != PLANNED for d in doses if d.phase_index == index
-            )
+            done = phase_first is not None and all(d.status != PLANNED for d in doses if d.phase_index == index)
         elif phase.end_condition in OPEN_ENDED:
             done = index in ended
         else:
@@ -601,9 +603,7 @@ def _horizon_reaches(day: date, months: int) -> date:
     return first
 
 
-def plan_rechecks(
-    inp: PlanInput, t0: date, until: date
-) -> tuple[tuple[PlannedRecheck, ...], date | None]:
+def plan_rechecks(inp: PlanInput, t0: date, until: date) -> tuple[tuple[PlannedRecheck, ...], date | None]:
     """The lab-recheck plan of RULES §2 from T0 and the baseline flags, and the day it must
     be extended (for the repeating rechecks that run "until normal")."""
     labs = inp.labs
@@ -626,8 +626,15 @@ def plan_rechecks(
             )
         )
 
-    def repeating(rule: str, first_day: int, every: int, stop_on: date | None, plus_minus: int,
-                  analytes: tuple[str, ...], text: str) -> None:
+    def repeating(
+        rule: str,
+        first_day: int,
+        every: int,
+        stop_on: date | None,
+        plus_minus: int,
+        analytes: tuple[str, ...],
+        text: str,
+    ) -> None:
         day = first_day
         while True:
             opens = t0 + timedelta(days=day - plus_minus)
@@ -677,11 +684,19 @@ def plan_rechecks(
         normal_on = labs.platelets_normal_on
         plus_minus = times.l4_plus_minus_days
         until_normal("L-4", times.l4_at_days, every, plus_minus, normal_on, ("platelets",), "Platelet count", weekly)
+    # L-4b [P]: platelets + Hb + LDH every 24-72 h until rising: due every 2 days, ±1 day (RecheckTimes). From T0
+    # when the baseline started it; else from the day of the follow-up result that started it, until a later count
+    # is above the count that result rests on.
+    l4b: tuple[int, date | None] | None = None
     if labs.platelets_very_low:
-        # L-4b [P]: platelets + Hb + LDH every 24-72 h until rising: due every 2 days, ±1 day (RecheckTimes).
+        l4b = (0, labs.platelets_rising_on)
+    elif labs.platelets_very_low_from is not None and labs.platelets_very_low_from > t0:
+        l4b = ((labs.platelets_very_low_from - t0).days, labs.platelets_very_low_rising_on)
+    if l4b is not None:
         every, plus_minus = times.l4b_every_days, times.l4b_plus_minus_days
         text = "Platelets, Hb and LDH every 24-72 hours until rising"
-        repeating("L-4b", every, every, labs.platelets_rising_on, plus_minus, ("platelets", "hemoglobin", "ldh"), text)
+        start, rising_on = l4b
+        repeating("L-4b", start + every, every, rising_on, plus_minus, ("platelets", "hemoglobin", "ldh"), text)
     if labs.hemolysis_abnormal:
         # L-5: day 7 ± 2 and day 14 ± 2, then every 2 weeks until normal (interval is [P]: RecheckTimes).
         every, plus_minus = times.l5_every_days, times.l5_plus_minus_days
@@ -702,8 +717,14 @@ def plan_rechecks(
     months = 1 if (labs.pregnant or labs.breastfeeding) else 3
     review_day = (t0 + relativedelta(months=months) - t0).days
     # The ±14-day window is the A-H7 "day 90 ± 14" window, the only one RULES gives near month 3.
-    add("L-8", review_day, 14, 14, CBC if (no_baseline or labs.cbc_abnormal) else (),
-        "Clinical review of symptoms" + (" and full blood count" if (no_baseline or labs.cbc_abnormal) else ""))
+    add(
+        "L-8",
+        review_day,
+        14,
+        14,
+        CBC if (no_baseline or labs.cbc_abnormal) else (),
+        "Clinical review of symptoms" + (" and full blood count" if (no_baseline or labs.cbc_abnormal) else ""),
+    )
     if labs.irreversible_cause:
         # L-12 [P]: annual clinical review ± CBC for irreversible causes, on the lifelong horizon (RecheckTimes:
         # every year, ± 30 days).
