@@ -47,6 +47,12 @@ def dose_administering(**kw: Any) -> list[SafetyWarning]:
     return _marked(safety.administration_warnings(**kw))
 
 
+@events.provide("patient.page_administration_data")
+def page_administration_data(*, record: Any, regimens: list[Any]) -> patient_sections.PageAdministrationData:
+    """What the warnings of the patient page's planned doses read, answered from the page's own rows (no query)."""
+    return patient_sections.PageAdministrationData(record, regimens)
+
+
 @events.listen("doses.administering_many")
 def doses_administering_many(**kw: Any) -> list[tuple[int, SafetyWarning]]:
     """The warnings of many planned doses at once (the worklist), from a fixed number of queries."""

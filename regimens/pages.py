@@ -1,11 +1,12 @@
 """The regimens section of the patient page (timeline, rechecks, clinician actions) and the pages of
-those actions: start a regimen (with a preview), stop it, end its loading phase, record a review, and
-mark a dose record entered in error.
+those actions: start a regimen (with a preview), stop it, end its loading phase, record a review, confirm
+the gate of the next phase, mark a dose record entered in error, and close a lab recheck by hand.
 
 Each action page is a small form that calls the same service as the API (regimens/services), with the
-same roles: prescribers start, stop, end phases and review (403 for a nurse, as `require_role` in the
-API); entering a dose in error is the clinician's, or the recording nurse's within 7 days (the service
-decides). Bad input shows the service's field and reason; safety warnings are listed to acknowledge.
+same roles: prescribers start, stop, end phases, review, confirm gates and close rechecks (403 for a nurse,
+as `require_role` in the API); entering a dose in error is the clinician's, or the recording nurse's within
+7 days (the service decides). Bad input shows the service's field and reason; safety warnings are listed to
+acknowledge.
 """
 
 from __future__ import annotations
@@ -38,7 +39,8 @@ from regimens.models import (
     ReviewOutcome,
     ScheduledDose,
 )
-from regimens.selectors import protocols_for_clinics
+from regimens.selectors import dose_pending_warnings, doses_pending_warnings, protocols_for_clinics
+from tracker import events
 from tracker.clock import patient_today
 from tracker.errors import SafetyWarning, ServiceError, WarningsNotAcknowledged
 from tracker.forms import DateInput, NHSUKForm
@@ -108,27 +110,53 @@ def _timeline(regimen: Regimen, user_id: int | None, prescriber: bool) -> dict[s
     return {
         "regimen": regimen,
         "phase_name": current.get("name", ""),
+        # RULES §1.3 rule 4: the phase's prompt ("urgent specialist advice ...") while it is in progress.
+        "phase_prompt": current.get("prompt", "") if active else "",
         "phase_names": {i: p.get("name", p.get("key", "")) for i, p in enumerate(phases)},
         "doses": [
             {
                 "dose": d,
                 "can_enter_in_error": d.status in (DoseStatus.GIVEN, DoseStatus.NOT_GIVEN)
                 and (prescriber or (user_id is not None and d.administered_by_id == user_id)),
+                "warnings": [],  # the planned ones': patient_section reads them for the whole page at once
             }
             for d in shown
         ],
         "planned_hidden": max(0, len(planned) - PLANNED_SHOWN),
-        "rechecks": list(regimen.lab_rechecks.all()),
+        # RULES §10 V-10: a clinician may close a recheck not yet done by hand (completed elsewhere, or cancelled).
+        "rechecks": [
+            {"recheck": c, "can_close": prescriber and c.status in (RecheckStatus.DUE, RecheckStatus.OVERDUE)}
+            for c in regimen.lab_rechecks.all()
+        ],
         "decisions": list(regimen.decisions.all()),
         "can_decide": active and prescriber,
         "open_ended": active and open_ended,
+        "can_confirm_gate": active and prescriber and regimen.awaiting_gate,
     }
+
+
+def _with_warnings(timelines: list[dict[str, Any]], record: Any, regimens: list[Regimen]) -> None:
+    """RULES §10 V-12: each planned dose shown gets the point-of-care warnings giving it now by its planned route
+    would raise (S-2 low platelets before an IM dose, S-10, S-11, S-12), as on the worklist and in the page's
+    warnings section: the same rules, answered from the rows the page has read already (monitoring provides
+    them), else read for every dose at once."""
+    rows = [row for t in timelines for row in t["doses"] if row["dose"].status == DoseStatus.PLANNED]
+    data = events.answer("patient.page_administration_data", None, record=record, regimens=regimens)
+    if data is None:
+        found = doses_pending_warnings([row["dose"] for row in rows])
+        for row in rows:
+            row["warnings"] = found.get(row["dose"].pk, [])
+        return
+    for row in rows:
+        row["warnings"] = dose_pending_warnings(row["dose"], data)
 
 
 def patient_section(*, patient: Patient, request: HttpRequest, record: Any) -> list[PageSection]:
     prescriber = prescriber_here(request, patient.clinic_id)
     regimens = page_regimens(record)
     user_id = getattr(request.user, "pk", None)
+    timelines = [_timeline(r, user_id, prescriber) for r in regimens]
+    _with_warnings(timelines, record, regimens)
     return [
         PageSection(
             order=10,
@@ -136,7 +164,7 @@ def patient_section(*, patient: Patient, request: HttpRequest, record: Any) -> l
             title=_("Regimens and rechecks"),
             template="regimens/sections/regimens.html",
             context={
-                "timelines": [_timeline(r, user_id, prescriber) for r in regimens],
+                "timelines": timelines,
                 "can_start": prescriber and not any(r.status == RegimenStatus.ACTIVE for r in regimens),
             },
         )
@@ -342,27 +370,36 @@ def _decision_page(
     doing: str,
     title: Any,
     done: Any,
+    summary: Callable[[Regimen], list[tuple[Any, Any]]] | None = None,
 ) -> HttpResponse:
+    """`summary`, when given, lists what the decision is about (label, value) above the form."""
     regimen = _regimens_for(request).filter(pk=regimen_id).first()
     if regimen is None:
         raise Http404(_("No such regimen."))
-    _require_prescriber(request, regimen.patient, doing)
+    context = {"regimen": regimen, "summary": summary(regimen) if summary else []}
+    action = (form_class, call, doing, title, done)
+    return _action_page(request, regimen, regimen.patient, action, "regimens/decision.html", context)
+
+
+def _action_page(
+    request: HttpRequest,
+    subject: Any,
+    patient: Patient,
+    action: tuple[type[WarningsForm], Callable[[Any, dict[str, Any]], Any], str, Any, Any],
+    template: str,
+    context: dict[str, Any],
+) -> HttpResponse:
+    """A prescriber's action on `subject` (a regimen, a recheck): its form, then the service call `action` names
+    (form class, call, what it does, title, message when done), then back to the patient page."""
+    form_class, call, doing, title, done = action
+    _require_prescriber(request, patient, doing)
     form = form_class(_posted(request))
     if request.method == "POST" and form.is_valid():
-        if _run(form, lambda: call(regimen, form.cleaned_data) or True) is not None:
+        if _run(form, lambda: call(subject, form.cleaned_data) or True) is not None:
             messages.success(request, str(done))
-            return redirect(_patient_url(regimen.patient))
-    return render(
-        request,
-        "regimens/decision.html",
-        {
-            "patient": regimen.patient,
-            "regimen": regimen,
-            "form": form,
-            "title": title,
-            "form_name": form_class.__name__,
-        },
-    )
+            return redirect(_patient_url(patient))
+    page = {"patient": patient, "form": form, "title": title, "form_name": form_class.__name__, **context}
+    return render(request, template, page)
 
 
 @staff_page
@@ -414,6 +451,50 @@ def regimen_review(request: HttpRequest, regimen_id: int) -> HttpResponse:
     )
 
 
+class ConfirmGateForm(WarningsForm):
+    override = False
+    confirmed_on = forms.DateField(
+        label=_("Confirmed on"), required=False, widget=DateInput(), help_text=_("Leave empty for today.")
+    )
+    note = forms.CharField(
+        label=_("Note"),
+        required=False,
+        max_length=2000,
+        widget=forms.Textarea(attrs={"rows": 3}),
+        help_text=_("What was seen, for example: reticulocytes up on day 6, feeling better."),
+    )
+    field_order = ["confirmed_on", "note"]
+
+
+def _gate_summary(regimen: Regimen) -> list[tuple[Any, Any]]:
+    """The phase waiting for a clinician's confirmation and its condition (RULES R-US-1), from the regimen's
+    plan as the service computes it; nothing when no phase is waiting (the service then refuses)."""
+    waiting = services.regimen_plan(regimen).awaiting_gate
+    phases = _phase_names(regimen)
+    if waiting is None or waiting >= len(phases):
+        return []
+    phase = phases[waiting]
+    return [(_("Next phase"), phase.get("name", phase.get("key", ""))), (_("Condition"), phase.get("start_gate", ""))]
+
+
+@staff_page
+def regimen_confirm_gate(request: HttpRequest, regimen_id: int) -> HttpResponse:
+    """RULES §10 V-9, R-US-1, as POST /api/regimens/{id}/confirm-gate/: a clinician confirms the condition that
+    opens the next phase, which is then planned."""
+    return _decision_page(
+        request,
+        regimen_id,
+        ConfirmGateForm,
+        lambda r, d: services.regimen_confirm_gate(
+            regimen=r, confirmed_on=d["confirmed_on"], note=d["note"], user=request.user
+        ),
+        gettext_now("confirm a phase gate"),
+        _("Confirm the next phase"),
+        _("Next phase confirmed; its doses are planned."),
+        summary=_gate_summary,
+    )
+
+
 class EnteredInErrorForm(WarningsForm):
     override = False
     reason = forms.CharField(
@@ -449,6 +530,76 @@ def dose_entered_in_error(request: HttpRequest, dose_id: int) -> HttpResponse:
             messages.success(request, done)
             return redirect(_patient_url(dose.patient))
     return render(request, "regimens/entered_in_error.html", {"patient": dose.patient, "dose": dose, "form": form})
+
+
+class RecheckCompleteForm(WarningsForm):
+    override = False
+    note = forms.CharField(
+        label=_("Where and when was it drawn?"),
+        max_length=500,
+        widget=forms.Textarea(attrs={"rows": 2}),
+        help_text=_("For example: drawn at the GP surgery on 18 January."),
+    )
+    field_order = ["note"]
+
+
+class RecheckCancelForm(WarningsForm):
+    override = False
+    reason = forms.CharField(
+        label=_("Why is the recheck no longer needed?"),
+        max_length=500,
+        widget=forms.Textarea(attrs={"rows": 2}),
+        help_text=_("For example: admitted; the ward takes the bloods."),
+    )
+    field_order = ["reason"]
+
+
+def _recheck_page(
+    request: HttpRequest,
+    recheck_id: int,
+    form_class: type[WarningsForm],
+    call: Callable[[LabRecheck, dict[str, Any]], Any],
+    doing: str,
+    title: Any,
+    done: Any,
+) -> HttpResponse:
+    """RULES §10 V-10, as POST /api/lab-rechecks/{id}/complete|cancel/: a clinician closes a recheck by hand.
+    Another clinic's recheck is a 404; a nurse gets 403."""
+    recheck = (
+        LabRecheck.objects.filter(patient__clinic_id__in=staff_clinic_ids(request.user), pk=recheck_id)
+        .select_related("patient", "regimen__protocol")
+        .first()
+    )
+    if recheck is None:
+        raise Http404(_("No such lab recheck."))
+    action = (form_class, call, doing, title, done)
+    return _action_page(request, recheck, recheck.patient, action, "regimens/recheck_close.html", {"recheck": recheck})
+
+
+@staff_page
+def recheck_complete(request: HttpRequest, recheck_id: int) -> HttpResponse:
+    return _recheck_page(
+        request,
+        recheck_id,
+        RecheckCompleteForm,
+        lambda c, d: services.recheck_complete(recheck=c, note=d["note"], user=request.user),
+        gettext_now("complete a lab recheck"),
+        _("Mark the lab recheck as done"),
+        _("Lab recheck marked as done."),
+    )
+
+
+@staff_page
+def recheck_cancel(request: HttpRequest, recheck_id: int) -> HttpResponse:
+    return _recheck_page(
+        request,
+        recheck_id,
+        RecheckCancelForm,
+        lambda c, d: services.recheck_cancel(recheck=c, reason=d["reason"], user=request.user),
+        gettext_now("cancel a lab recheck"),
+        _("Cancel the lab recheck"),
+        _("Lab recheck cancelled."),
+    )
 
 
 @staff_page

@@ -395,7 +395,11 @@ def calendar(request: HttpRequest) -> HttpResponse:
     context["clinics"] = _clinics(request)
     if context["view"] == "day":
         day: date = context["on"]
-        context["doses"] = selectors.calendar_doses(clinic_ids=ids, start=day, end=day, home=context["home"])
+        doses = selectors.calendar_doses(clinic_ids=ids, start=day, end=day, home=context["home"])
+        # RULES §10 V-12: each dose with the warnings giving it now would raise (S-2 before an IM dose), as on
+        # the worklist: one read for the day's doses however many.
+        warnings = selectors.doses_pending_warnings(doses)
+        context["doses"] = [{"dose": dose, "warnings": warnings.get(dose.pk, [])} for dose in doses]
         context["rechecks"] = selectors.calendar_rechecks(clinic_ids=ids, start=day, end=day)
         context["days"] = selectors.calendar_days(clinics=clinics, start=day, end=day, home=context["home"])
     else:

@@ -234,7 +234,9 @@ def build_patient(clinic: Any, results: int, alerts: int, code: str = "hydroxo-u
 # read once for the regimens section and monitoring's next dose and T0 (regimens.pages.page_regimens, 4); the
 # open alerts with the latest resolved (1); reminders (1); the users the rows name (who started, gave, recorded,
 # entered, acknowledged, closed, decided; an inbox message's account), read once for every section instead of a
-# join in each of 8 queries (PatientRecord.attach_users, 1; none when no row names anyone).
+# join in each of 8 queries (PatientRecord.attach_users, 1; none when no row names anyone). The warnings of the
+# planned doses the regimens section shows (RULES §10 V-12) are answered from those rows, with no query of their own
+# (monitoring.patient_sections.PageAdministrationData, as for the next dose).
 PATIENT_PAGE_QUERIES = 14
 
 
