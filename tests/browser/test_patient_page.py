@@ -1,6 +1,6 @@
 """The patient pages in a real Chromium: a clinician finds a patient, starts a regimen (after a preview)
-and prints the injection card; an alert is acknowledged in place on the patient page. Every page passes
-the accessibility check."""
+and prints the injection card; an alert is acknowledged in place on the patient page; a recheck drawn elsewhere is
+marked as done and a gate confirmed. Every page passes the accessibility check."""
 
 from __future__ import annotations
 
@@ -139,3 +139,46 @@ def test_a_clinician_stops_a_regimen_after_reading_its_warning(
     page.wait_for_url(f"**/patients/{patient.pk}/#regimens")
     expect(page.get_by_text("Regimen stopped").first).to_be_visible()
     assert Regimen.objects.get(patient=patient).status == "stopped"
+
+
+def test_a_clinician_closes_a_recheck_drawn_elsewhere_and_confirms_a_gate(
+    browser: Any, live_server: Any, clinic: Any, builtin_protocols: None
+) -> None:
+    # RULES §10 V-10 and V-9 on the web: a recheck marked as done from its row, a gate confirmed from the card.
+    clinician = staff_user(clinic, Role.CLINICIAN, username="dr-mensah")
+    patient = PatientFactory(clinic=clinic, given_name="Grace", family_name="Hopper")
+    label = Protocol.objects.get(code="cyano-us-label")
+    started = timezone.localdate() - timedelta(days=14)
+    regimen = regimen_start(patient=patient, protocol=label, start_date=started)
+    for dose in regimen.doses.filter(phase="daily", status=DoseStatus.PLANNED).order_by("sequence"):
+        dose_record_administration(dose=dose, administered_at=timezone.now() - timedelta(days=7))
+    regimen.refresh_from_db()
+    assert regimen.awaiting_gate is True
+    recheck = regimen.lab_rechecks.filter(status__in=["due", "overdue"]).order_by("due_date").first()
+    assert recheck is not None
+
+    page = sign_in(browser, live_server, clinician)
+    page.goto(f"{live_server.url}/patients/{patient.pk}/")
+    page.locator(f'a[href="/rechecks/{recheck.pk}/done/"]').click()
+    page.get_by_role("button", name="Mark the lab recheck as done").click()  # empty: its field says why
+    expect(page.get_by_role("alert").get_by_text("There is a problem")).to_be_visible()
+    assert_accessible(page)
+    page.get_by_label("Where and when was it drawn?").fill("Drawn at the GP surgery on Monday")
+    page.get_by_role("button", name="Mark the lab recheck as done").click()
+    page.wait_for_url(f"**/patients/{patient.pk}/#regimens")
+    expect(page.get_by_text("Lab recheck marked as done.").first).to_be_visible()
+    recheck.refresh_from_db()
+    assert (recheck.status, recheck.closed_by) == ("done", clinician)
+
+    page.get_by_role("link", name="Confirm the next phase").click()
+    expect(page.get_by_text("Clinical improvement and a reticulocyte response observed")).to_be_visible()
+    assert_accessible(page)
+    shot(page, "regimen-confirm-gate")
+    page.get_by_label("Note").fill("Reticulocytes up on day 6")
+    page.get_by_role("button", name="Confirm the next phase").click()
+    page.wait_for_url(f"**/patients/{patient.pk}/#regimens")
+    expect(page.get_by_text("Next phase confirmed").first).to_be_visible()
+    assert_accessible(page)
+    shot(page, "patient-page-after-gate")
+    regimen.refresh_from_db()
+    assert regimen.awaiting_gate is False
