@@ -3,8 +3,9 @@
 The protocols ship as data (regimens/protocol_data.py, loaded by migration regimens/0002 and 0005) and admins may
 edit them, so nothing else in the suite notices when a dose, an interval or a dose count changes. These tests read
 the protocols the way the application does, `GET /api/protocols/` over the rows the migrations loaded, and compare
-every phase with the table below. Each row quotes the RULES text it comes from (RULES.md, retold in docs/clinical-reference.md:
-"Names the software uses" > "Protocol codes", §1.2 template table, §1.3, §1.4, §2 and §10).
+every phase with the table below. Each row quotes the RULES text it comes from (RULES.md, retold in
+docs/clinical-reference.md: "Names the software uses" > "Protocol codes", §1.2 template table, §1.3, §1.4, §2 and
+§10).
 
 A row that fails here means the shipped data no longer says what RULES says: change the data (or get RULES
 changed), never the row without a RULES quote for it.
