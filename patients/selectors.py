@@ -61,6 +61,24 @@ def oral_caution_cause(patient: Patient, on: date, facts: Iterable[FactLike] | N
     return None
 
 
+# RULES R-ORAL-1 (NG239: "if the cause is or may be malabsorption, prescribe at least 1 mg a day"), §8 Q2,
+# §10 V-6: every recorded cause is read as malabsorption, or possibly so (`other`, `unknown`), except these two.
+# This reading needs clinical sign-off (docs/clinical-reference.md, decision D-ORAL-2).
+NOT_MALABSORPTION_CAUSES = frozenset({"diet", "nitrous_oxide"})
+
+
+def oral_dose_check_cause(patient: Patient, on: date, facts: Iterable[FactLike] | None = None) -> str | None:
+    """Why an oral dose below 1000 mcg a day needs an override reason (R-ORAL-1, §10 V-6), or None: a cause of
+    the oral first-line caution (`oral_caution_cause`), else the recorded cause when it is or may be
+    malabsorption (any but diet and nitrous oxide)."""
+    cause = oral_caution_cause(patient, on, facts)
+    if cause is not None:
+        return cause
+    if patient.deficiency_cause not in NOT_MALABSORPTION_CAUSES:
+        return str(patient.deficiency_cause)
+    return None
+
+
 # A skip over the (clinic, timezone) index: per clinic its first zone, then each next zone after the last one found.
 _CLINIC_ZONES = """
 WITH RECURSIVE zone (clinic_id, timezone) AS (

@@ -260,7 +260,9 @@ def _run(form: WarningsForm, action: Callable[[], Any]) -> Any:
         form.add_error("acknowledge", exc.message)
     except ServiceError as exc:
         field = exc.field if exc.field in form.fields else None
-        if field == "override_reason":  # a hard stop acknowledged without a (long enough) reason: ask for it
+        # A hard stop acknowledged without a (long enough) reason, or an oral dose below 1000 mcg a day for a cause
+        # that is or may be malabsorption (RULES R-ORAL-1, §10 V-6: refused without a reason): ask for the reason.
+        if "override_reason" in form.fields and (field == "override_reason" or exc.field.endswith(".dose_mcg")):
             form.fields["override_reason"].widget = forms.Textarea(attrs={"rows": 2, "class": "nhsuk-textarea"})
         form.add_error(field, exc.message if field else f"{exc.field}: {exc.message}")
     except ApiPermissionDenied as exc:

@@ -9,11 +9,12 @@ from collections.abc import Callable
 from datetime import date, datetime, timedelta
 from typing import Any
 
+from django.conf import settings
 from django.db import transaction
 from django.utils import timezone as djtz
 
-from patients.models import Patient
-from patients.selectors import oral_caution_cause
+from patients.models import DeficiencyCause, FactKind, Patient
+from patients.selectors import oral_dose_check_cause
 from regimens import schedule
 from regimens.models import (
     ORAL_ROUTES,
@@ -73,7 +74,8 @@ def regimen_start(
     with "override_reason" when outside the protocol's range) and enrol a patient already on
     treatment elsewhere ({"enrol": {"phase": "maintenance", "last_dose_date": "2026-10-01"}}).
     Safety warnings must be acknowledged; the hard stops (S-5 at start, S-10, S-11, the oral
-    first-line caution) also need `override_reason`.
+    first-line caution) also need `override_reason`, as does an oral dose below 1000 mcg a day when the
+    cause is or may be malabsorption (R-ORAL-1, §10 V-6: `_check_oral_dose`).
     """
     options = dict(options or {})
     if not protocol.active:
@@ -127,23 +129,35 @@ def regimen_start(
 ORAL_MIN_MCG_PER_DAY = 1000
 
 
-def _check_oral_dose(
-    *, patient: Patient, spec: schedule.ProtocolSpec, reason: str, today: date
-) -> None:
-    """§10 V-6: for pernicious anaemia, autoimmune gastritis or IF antibody positive, an oral phase below
-    1000 mcg a day (as the protocol or `options` sets it) is refused without an override reason."""
+def _check_oral_dose(*, patient: Patient, spec: schedule.ProtocolSpec, reason: str, today: date) -> None:
+    """RULES R-ORAL-1, §10 V-6: when the cause is or may be malabsorption (pernicious anaemia, autoimmune
+    gastritis, IF antibody positive, and every other recorded cause but diet and nitrous oxide:
+    patients.selectors.oral_dose_check_cause), an oral phase below 1000 mcg a day (as the protocol or `options`
+    sets it) is refused without an override reason of at least OVERRIDE_REASON_MIN_LENGTH characters."""
     low = [p for p in spec.phases if p.route in ORAL_ROUTES and schedule.mean_daily_mcg(p) < ORAL_MIN_MCG_PER_DAY]
-    if reason or not low:
+    minimum = max(1, int(settings.COBALT["OVERRIDE_REASON_MIN_LENGTH"]))
+    if not low or len(reason) >= minimum:
         return
-    cause = oral_caution_cause(patient, today)
+    cause = oral_dose_check_cause(patient, today)
     if cause is None:
         return
     phase = low[0]
     per_day = schedule.mean_daily_mcg(phase)
+    if reason:
+        raise ServiceError(
+            "override_reason",
+            f"say why {per_day:g} mcg a day by mouth (below {ORAL_MIN_MCG_PER_DAY}, RULES R-ORAL-1) is given in "
+            f"at least {minimum} characters",
+        )
+    if cause == FactKind.IF_ANTIBODY_POSITIVE:
+        label = "IF antibody positive"
+    else:
+        label = str(dict(DeficiencyCause.choices).get(cause, cause)).lower()
     raise ServiceError(
         f"options.phases.{phase.key}.dose_mcg",
-        f"{per_day:g} mcg a day by mouth is below the {ORAL_MIN_MCG_PER_DAY} mcg a day needed when the cause is "
-        f"{cause.replace('_', ' ')} (RULES R-ORAL-1); set at least {ORAL_MIN_MCG_PER_DAY} or give override_reason",
+        f"{per_day:g} mcg a day by mouth is below the {ORAL_MIN_MCG_PER_DAY} mcg a day needed when the cause is or "
+        f"may be malabsorption (here: {label}; RULES R-ORAL-1, §10 V-6); set at least {ORAL_MIN_MCG_PER_DAY} or give "
+        "override_reason",
     )
 
 
@@ -331,9 +345,7 @@ def regimen_record_review(*, regimen: Regimen, outcome: str, note: str = "", use
     return decision
 
 
-def regimen_stop(
-    *, regimen: Regimen, reason: str, acknowledge: list[str] | None = None, user: Any = None
-) -> Regimen:
+def regimen_stop(*, regimen: Regimen, reason: str, acknowledge: list[str] | None = None, user: Any = None) -> Regimen:
     """Stop a regimen: planned doses and due rechecks are cancelled. Stopping lifelong therapy
     for an irreversible cause needs the S-5 warning acknowledged; the stop's `reason` is then the
     hard stop's override reason, held to the same minimum length."""

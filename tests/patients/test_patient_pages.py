@@ -406,6 +406,27 @@ def test_safety_warnings_are_listed_to_acknowledge_before_a_start(clinician: Any
     assert regimen.override_reason == "Declines injections; agreed with haematology."
 
 
+def test_a_low_oral_dose_for_a_malabsorption_cause_asks_for_a_reason_on_the_start_page(
+    clinician: Any, clinic: Any, clock: Any
+) -> None:
+    # RULES R-ORAL-1, §10 V-6: below 1000 mcg a day by mouth for a cause that is or may be malabsorption is refused
+    # without an override reason; the page asks for one (the reason box was hidden: no warning to acknowledge).
+    patient = PatientFactory(clinic=clinic, deficiency_cause="metformin")
+    protocol = Protocol.objects.get(code="diet-oral")
+    client = web(clinician)
+    form = {"protocol": protocol.pk, "start_date": T0.isoformat(), "action": "start"}
+
+    refused = client.post(f"/patients/{patient.pk}/regimens/new/", form)
+    assert refused.status_code == 200 and "1000 mcg a day" in text(refused)
+    assert '<textarea name="override_reason"' in text(refused)
+    assert not Regimen.objects.filter(patient=patient).exists()
+
+    reason = "Metformin stopped; dietary top-up agreed with the GP."
+    started = client.post(f"/patients/{patient.pk}/regimens/new/", {**form, "override_reason": reason})
+    assert started.status_code == 302
+    assert Regimen.objects.get(patient=patient).override_reason == reason
+
+
 def test_stopping_needs_a_reason_and_cancels_planned_doses(clinician: Any, patient: Any, clock: Any) -> None:
     regimen = start_treatment(patient)
     client = web(clinician)
