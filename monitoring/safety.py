@@ -144,9 +144,13 @@ RULE_FOR_CODE = {
 }
 
 B12_DRUGS = frozenset({"cyanocobalamin", "hydroxocobalamin"})
-# RULES S-12: cyanocobalamin IV; hydroxocobalamin (the B12-deficiency product) SC or IV. The 5 g IV
-# cyanide antidote is a different product: record it as medication kind "other", never here.
-WRONG_ROUTES = {"cyanocobalamin": frozenset({"IV"}), "hydroxocobalamin": frozenset({"SC", "deep SC", "IV"})}
+# RULES S-12: cyanocobalamin IV; hydroxocobalamin (the B12-deficiency product) SC or IV, and by §7.3 ("IM only")
+# any route but IM: by mouth, under the tongue or in the nose too. The 5 g IV cyanide antidote is a different
+# product: record it as medication kind "other", never here.
+WRONG_ROUTES = {
+    "cyanocobalamin": frozenset({"IV"}),
+    "hydroxocobalamin": frozenset({"SC", "deep SC", "IV", "PO", "SL", "IN"}),
+}
 
 
 def _cobalt(name: str) -> int:

@@ -180,7 +180,7 @@ def test_it_does_not_warn_about_platelets_for_a_deep_sc_cyanocobalamin_dose(api:
 # --- S-12: wrong route at administration --------------------------------------------------------
 
 
-@pytest.mark.parametrize("route", ["SC", "deep SC", "IV"])
+@pytest.mark.parametrize("route", ["SC", "deep SC", "IV", "PO", "SL", "IN"])  # RULES S-12; §7.3 "IM only"
 def test_it_warns_when_hydroxocobalamin_is_given_by_a_route_other_than_im(
     api: APIClient, patient: Any, route: str
 ) -> None:
