@@ -222,7 +222,8 @@ class RecheckTimes:
     # L-6, "timepoints are [P]": day 14 ± 3 and day 28 ± 3.
     l6_at_days: tuple[int, ...] = (14, 28)
     l6_plus_minus_days: int = 3
-    # L-12 [P]: the annual review, on each anniversary of T0, ± 30 days (Cobalt's window; RULES gives none).
+    # L-12 [P]: the annual review, on each anniversary of T0 (of the start date for an enrolled regimen, which has
+    # no T0), ± 30 days (Cobalt's window; RULES gives none).
     l12_every_years: int = 1
     l12_plus_minus_days: int = 30
 
@@ -540,10 +541,14 @@ def plan(inp: PlanInput) -> Plan:
 
     t0 = _t0(doses, inp)
     rechecks: tuple[PlannedRecheck, ...] = ()
+    recheck_extend: date | None = None
     if t0 is not None:
         rechecks, recheck_extend = plan_rechecks(inp, t0, horizon_for[LIFELONG])
-        if recheck_extend is not None:
-            extend_on = recheck_extend if extend_on is None else min(extend_on, recheck_extend)
+    elif inp.enrolment is not None:
+        # RULES §10 V-1: an enrolled regimen has no T0; L-12 still applies, from the start date (D-ENROL-L12).
+        rechecks, recheck_extend = plan_enrolment_rechecks(inp, horizon_for[LIFELONG])
+    if recheck_extend is not None:
+        extend_on = recheck_extend if extend_on is None else min(extend_on, recheck_extend)
     return Plan(
         doses=tuple(doses),
         rechecks=rechecks,
@@ -726,20 +731,49 @@ def plan_rechecks(inp: PlanInput, t0: date, until: date) -> tuple[tuple[PlannedR
         "Clinical review of symptoms" + (" and full blood count" if (no_baseline or labs.cbc_abnormal) else ""),
     )
     if labs.irreversible_cause:
-        # L-12 [P]: annual clinical review ± CBC for irreversible causes, on the lifelong horizon (RecheckTimes:
-        # every year, ± 30 days).
-        year, l12_plus_minus = times.l12_every_years, times.l12_plus_minus_days
-        l12_text = "Annual review" if year == 1 else f"Review every {year} years"
-        l12_text += " and full blood count"
-        while t0 + relativedelta(years=year) <= until:
-            day = (t0 + relativedelta(years=year) - t0).days
-            add("L-12", day, l12_plus_minus, l12_plus_minus, CBC, l12_text)
-            year += times.l12_every_years
-        # The next review enters the plan on the day the lifelong horizon reaches it: the periodic task re-plans then.
-        extend.append(_horizon_reaches(t0 + relativedelta(years=year), inp.horizons.lifelong_months))
+        annual, next_review = _annual_reviews(inp, t0, until)
+        out.extend(annual)
+        extend.append(next_review)
     for step in inp.protocol.recheck_steps:
         add(step.rule, step.day, step.window_before, step.window_after, step.analytes, step.note or step.rule)
     return tuple(sorted(out, key=lambda r: (r.due_date, r.rule))), min(extend, default=None)
+
+
+def _annual_reviews(inp: PlanInput, anchor: date, until: date) -> tuple[list[PlannedRecheck], date]:
+    """L-12 [P]: the annual clinical review ± CBC for irreversible causes, on each anniversary of `anchor` (T0;
+    the start date of an enrolled regimen) up to `until` (the lifelong horizon), ± the setting (RecheckTimes:
+    every year, ± 30 days); and the day the lifelong horizon reaches the next one (the periodic task re-plans
+    then). Keys are "L-12@<days from the anchor>"."""
+    times = inp.recheck_times
+    year, plus_minus = times.l12_every_years, times.l12_plus_minus_days
+    text = "Annual review" if year == 1 else f"Review every {year} years"
+    text += " and full blood count"
+    out: list[PlannedRecheck] = []
+    while anchor + relativedelta(years=year) <= until:
+        due = anchor + relativedelta(years=year)
+        out.append(
+            PlannedRecheck(
+                rule="L-12",
+                key=f"L-12@{(due - anchor).days}",
+                due_date=due,
+                window_start=due - timedelta(days=plus_minus),
+                window_end=due + timedelta(days=plus_minus),
+                analytes=CBC,
+                description=text,
+            )
+        )
+        year += times.l12_every_years
+    return out, _horizon_reaches(anchor + relativedelta(years=year), inp.horizons.lifelong_months)
+
+
+def plan_enrolment_rechecks(inp: PlanInput, until: date) -> tuple[tuple[PlannedRecheck, ...], date | None]:
+    """The recheck plan of a regimen entered by enrolment (RULES §10 V-1: no T0, no response windows): only L-12
+    for an irreversible cause, anchored at the regimen's start date (the enrolment date) since the first dose ever
+    was given elsewhere. L-8 and L-11 count from the start of treatment and are not planned (decision D-ENROL-L12)."""
+    if not inp.labs.irreversible_cause:
+        return (), None
+    annual, next_review = _annual_reviews(inp, inp.start_date, until)
+    return tuple(sorted(annual, key=lambda r: (r.due_date, r.rule))), next_review
 
 
 # --- Options --------------------------------------------------------------------------------

@@ -639,11 +639,20 @@ def test_it_adds_the_protocols_own_recheck_steps() -> None:
     assert [(r.rule, r.due_date) for r in p.rechecks if r.rule == "L-11"] == [("L-11", jan(4) + timedelta(days=90))]
 
 
-def test_it_plans_no_rechecks_for_a_patient_enrolled_mid_treatment() -> None:
+def test_it_plans_no_rechecks_for_a_patient_enrolled_mid_treatment_with_a_reversible_cause() -> None:
     p = run("hydroxo-uk-standard", jan(4), enrolment=Enrolment(1, date(2026, 12, 1)))
 
     assert p.t0 is None
     assert p.rechecks == ()
+
+
+def test_it_plans_only_the_annual_review_from_the_start_date_for_an_enrolment_with_an_irreversible_cause() -> None:
+    # No T0 (V-1): no L-6/L-7/L-8 even without a baseline; L-12 on the anniversary of the start date (D-ENROL-L12).
+    labs = LabContext(irreversible_cause=True)
+    p = run("hydroxo-uk-standard", jan(4), enrolment=Enrolment(1, date(2026, 12, 1)), labs=labs)
+
+    assert p.t0 is None
+    assert [(r.rule, r.key, r.due_date) for r in p.rechecks] == [("L-12", "L-12@365", date(2028, 1, 4))]
 
 
 # --- Time zones -------------------------------------------------------------------------------
