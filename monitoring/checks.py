@@ -11,6 +11,7 @@ from django.conf import settings
 from django.core.checks import CheckMessage, Error, register
 
 from patients.labs.reference_ranges import B12_CUTOFF_SETS, fallback_uln_problem
+from regimens.services.planning import recheck_times
 
 
 @register()
@@ -72,8 +73,6 @@ def recheck_time_settings(app_configs: Any, **kwargs: Any) -> list[CheckMessage]
     """The [P] lab-recheck times (RULES §2 L-4, L-4b, L-5, L-6, L-12; COBALT_RECHECK_*) make a plan: windows
     open after T0, fixed days rise, intervals are at least 1 day (regimens.schedule.RecheckTimes.problems); the
     L-4b platelet trigger is above 0."""
-    from regimens.services.planning import recheck_times
-
     try:
         problems = recheck_times().problems()
     except (TypeError, ValueError) as exc:

@@ -39,7 +39,7 @@ from regimens.models import (
     ReviewOutcome,
     ScheduledDose,
 )
-from regimens.selectors import dose_pending_warnings, doses_pending_warnings, protocols_for_clinics
+from regimens.selectors import dose_pending_warnings, protocols_for_clinics
 from tracker import events
 from tracker.clock import patient_today
 from tracker.errors import SafetyWarning, ServiceError, WarningsNotAcknowledged
@@ -138,15 +138,10 @@ def _timeline(regimen: Regimen, user_id: int | None, prescriber: bool) -> dict[s
 def _with_warnings(timelines: list[dict[str, Any]], record: Any, regimens: list[Regimen]) -> None:
     """RULES §10 V-12: each planned dose shown gets the point-of-care warnings giving it now by its planned route
     would raise (S-2 low platelets before an IM dose, S-10, S-11, S-12), as on the worklist and in the page's
-    warnings section: the same rules, answered from the rows the page has read already (monitoring provides
-    them), else read for every dose at once."""
+    warnings section: the same rules, answered from the rows the page has read already (monitoring provides them
+    with the rules; without monitoring there are no warnings and nothing is read)."""
     rows = [row for t in timelines for row in t["doses"] if row["dose"].status == DoseStatus.PLANNED]
     data = events.answer("patient.page_administration_data", None, record=record, regimens=regimens)
-    if data is None:
-        found = doses_pending_warnings([row["dose"] for row in rows])
-        for row in rows:
-            row["warnings"] = found.get(row["dose"].pk, [])
-        return
     for row in rows:
         row["warnings"] = dose_pending_warnings(row["dose"], data)
 

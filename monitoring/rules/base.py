@@ -205,8 +205,14 @@ class Fall:
         return result, reason, evidence
 
 
-def falling(series: Sequence[Result], t0: date, meets: Callable[[Result, Result | None], str | None]) -> Fall | None:
-    """The Fall of `series` (one analyte, in date order) under `meets(result, previous)`, or None."""
+def falling(
+    results: Iterable[Result], analyte: str, t0: date | None, meets: Callable[[Result, Result | None], str | None]
+) -> tuple[list[Result], Fall] | None:
+    """The Fall of `analyte`'s series (in date order) under `meets(result, previous)`, with that series; None
+    without T0 or a post-T0 result that meets it."""
+    if t0 is None:
+        return None
+    series = series_of(results, analyte)
     for index in range(len(series) - 1, -1, -1):
         result = series[index]
         if result.collected_on <= t0:
@@ -217,7 +223,7 @@ def falling(series: Sequence[Result], t0: date, meets: Callable[[Result, Result 
             for later in range(index + 1, len(series)):
                 if dec(series[later].value) < dec(series[lowest].value):
                     lowest = later
-            return Fall(met=index, latest=lowest, reason=reason)
+            return series, Fall(met=index, latest=lowest, reason=reason)
     return None
 
 

@@ -276,13 +276,8 @@ def hb_falling(result: Result, previous: Result | None, settings: RuleSettings) 
 def hb_fall(
     results: tuple[Result, ...], ctx: PatientContext, settings: RuleSettings
 ) -> tuple[list[Result], Fall] | None:
-    """A-H5 in the patient's Hb series (base.falling), with that series; None without T0 or a post-T0 Hb that
-    meets it."""
-    if ctx.t0 is None:
-        return None
-    series = series_of(results, "hemoglobin")
-    fall = falling(series, ctx.t0, lambda result, previous: hb_falling(result, previous, settings))
-    return None if fall is None else (series, fall)
+    """A-H5 in the patient's Hb series (base.falling)."""
+    return falling(results, "hemoglobin", ctx.t0, lambda result, previous: hb_falling(result, previous, settings))
 
 
 def a_h5_hb_falling(

@@ -26,7 +26,6 @@ from monitoring.rules.base import (
     late_note,
     limits_of,
     post_t0,
-    series_of,
 )
 
 # RULES §3.4 gives no action text block; these follow each rule's "Basis" column.
@@ -179,12 +178,8 @@ def schistocytes_cleared(ctx: PatientContext) -> bool | None:
 def platelet_fall(
     results: tuple[Result, ...], ctx: PatientContext, settings: RuleSettings
 ) -> tuple[list[Result], Fall] | None:
-    """A-P3's numeric clauses in the patient's platelet series (base.falling), with that series."""
-    if ctx.t0 is None:
-        return None
-    series = series_of(results, "platelets")
-    fall = falling(series, ctx.t0, lambda result, previous: platelets_falling(result, previous, ctx, settings))
-    return None if fall is None else (series, fall)
+    """A-P3's numeric clauses in the patient's platelet series (base.falling)."""
+    return falling(results, "platelets", ctx.t0, lambda result, prev: platelets_falling(result, prev, ctx, settings))
 
 
 def a_p3_platelets_critical(
