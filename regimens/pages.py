@@ -259,6 +259,7 @@ def _run(form: WarningsForm, action: Callable[[], Any]) -> Any:
         # that is or may be malabsorption (RULES R-ORAL-1, §10 V-6: refused without a reason): ask for the reason.
         if "override_reason" in form.fields and (field == "override_reason" or exc.field.endswith(".dose_mcg")):
             form.fields["override_reason"].widget = forms.Textarea(attrs={"rows": 2, "class": "nhsuk-textarea"})
+            field = "override_reason"  # the page has no dose field: the error goes with the box that answers it
         form.add_error(field, exc.message if field else f"{exc.field}: {exc.message}")
     except ApiPermissionDenied as exc:
         raise PermissionDenied(str(exc.detail)) from exc
