@@ -3,12 +3,13 @@ start, not a request."""
 
 from __future__ import annotations
 
+import os
 import re
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from django.conf import settings
-from django.core.checks import CheckMessage, Error, register
+from django.core.checks import CheckMessage, Error, Warning, register
 
 from patients.labs.reference_ranges import B12_CUTOFF_SETS, fallback_uln_problem
 from regimens.services.planning import recheck_times
@@ -89,3 +90,15 @@ def _setting_names(problem: str) -> str:
         return f"COBALT_RECHECK_{match.group(0).upper()}"
 
     return re.sub(r"\bl\d+b?_[a-z_]+", env_name, problem)
+
+
+@register()
+def retired_settings(app_configs: Any, **kwargs: Any) -> list[CheckMessage]:
+    """A setting that is no longer read, still set in the environment: it would look as if it changed something."""
+    if os.environ.get("COBALT_NEURO_REVIEW_EVERY_DAYS") is None:
+        return []
+    message = (
+        "COBALT_NEURO_REVIEW_EVERY_DAYS is set but no longer read: the neuro loading phase's review interval "
+        "(RULES §1.3) is its protocol phase's 'review every' field, which a clinic admin sets on the clinic's copy."
+    )
+    return [Warning(message, id="cobalt.W001")]

@@ -366,10 +366,11 @@ def recheck_overdue(at: datetime) -> dict[str, int]:
 
 def neuro_review_due(at: datetime) -> dict[str, int]:
     """RULES §1.3 [P] for an open clinician-ended phase with review prompts (R-UK-2 neuro loading):
-    INFO when a review is due (NEURO_REVIEW_EVERY_DAYS since the phase's first dose or the last review),
-    MEDIUM when none for NEURO_REVIEW_MEDIUM_AFTER_DAYS, HIGH once the phase is open NEURO_REVIEW_HIGH_AT_DAYS
-    (6 and 12 weeks) without a specialist note (a review with a note, recorded in the interval before)."""
-    every = int(_cobalt("NEURO_REVIEW_EVERY_DAYS"))
+    INFO when a review is due (the phase's own "review every" days, 14 in the built-in protocol, since the phase's
+    first dose or the last review: the interval the regimen's plan prompts with, so a clinic's copy of the protocol
+    set to 7 days alerts on day 7), MEDIUM when none for NEURO_REVIEW_MEDIUM_AFTER_DAYS, HIGH once the phase is open
+    NEURO_REVIEW_HIGH_AT_DAYS (6 and 12 weeks) without a specialist note (a review with a note, recorded in the
+    interval before)."""
     medium = int(_cobalt("NEURO_REVIEW_MEDIUM_AFTER_DAYS"))
     milestones = sorted(int(m) for m in _cobalt("NEURO_REVIEW_HIGH_AT_DAYS"))
     in_phase = {"regimen": OuterRef("pk"), "phase_index": OuterRef("current_phase")}
@@ -408,6 +409,7 @@ def neuro_review_due(at: datetime) -> dict[str, int]:
         phase = phases[r["current_phase"]]
         if phase.get("end_condition") != "clinician_ended" or not phase.get("review_every_days"):
             continue
+        every = int(phase["review_every_days"])
         today = local_date(at, r["patient__timezone"])
         start = local_date(r["phase_start"], r["patient__timezone"])
         days_open = (today - start).days

@@ -21,6 +21,8 @@ from patients.models import Patient, PatientFact
 from regimens.models import LabRecheck, Protocol, RecheckStatus, Regimen, RegimenDecision, ScheduledDose
 from regimens.services import (
     dose_record_administration,
+    protocol_copy,
+    protocol_phase_update,
     regimen_confirm_gate,
     regimen_record_review,
     regimen_start,
@@ -313,6 +315,31 @@ def test_neuro_loading_review_prompt_escalates_and_a_review_resolves_it(clinic: 
     assert RegimenDecision.objects.filter(regimen=regimen).count() == 1
 
 
+def test_a_clinics_copy_with_a_shorter_review_interval_prompts_on_its_own_day(
+    clinic: Any, clinic_admin: Any, clock: Any
+) -> None:
+    """The sweep's "review due" follows the interval the regimen's plan prompts with (its protocol phase's "review
+    every"), not a second number: a clinic's copy set to 7 days alerts on day 7, and again 7 days after a review."""
+    neuro = protocol_copy(protocol=Protocol.objects.get(code="hydroxo-uk-neuro"), clinic=clinic, by=clinic_admin)
+    protocol_phase_update(phase=neuro.phases.get(key="loading"), by=clinic_admin, review_every_days=7)
+    patient = new_patient(clinic=clinic, neurological_involvement=True)
+    regimen = start(patient, neuro.code, give_first=True)
+    seen = {}
+    for offset in (6, 7):
+        run(START + timedelta(days=offset))
+        found = alert(patient, "neuro_review_due")
+        seen[offset] = found.severity if found else None
+    assert seen == {6: None, 7: "info"}
+
+    clock.move_to(at(START + timedelta(days=8)))
+    regimen_record_review(regimen=regimen, outcome="still_improving")
+    run(START + timedelta(days=14))
+    assert alert(patient, "neuro_review_due") is None
+    run(START + timedelta(days=15))
+    found = alert(patient, "neuro_review_due")
+    assert found is not None and found.severity == "info"
+
+
 # --- S-6(a) -------------------------------------------------------------------------------------------------
 
 
@@ -500,3 +527,14 @@ def test_run_sweeps_prints_the_monitoring_counts(clinic: Any) -> None:
     output = run(START + timedelta(days=15))
 
     assert "monitoring:" in output and "dose_overdue_raised=1" in output
+
+
+def test_start_up_warns_that_the_retired_review_interval_setting_is_no_longer_read(monkeypatch: Any) -> None:
+    monkeypatch.setenv("COBALT_NEURO_REVIEW_EVERY_DAYS", "7")
+    out = StringIO()
+    call_command("check", stdout=out, stderr=out)
+    assert "cobalt.W001" in out.getvalue() and "review every" in out.getvalue()
+    monkeypatch.delenv("COBALT_NEURO_REVIEW_EVERY_DAYS")
+    out = StringIO()
+    call_command("check", stdout=out, stderr=out)
+    assert "cobalt.W001" not in out.getvalue()

@@ -340,8 +340,6 @@ COBALT = {
     # Scheduling semantics: lifelong phases planned 12 months ahead, clinician-ended 14 days.
     "HORIZON_LIFELONG_MONTHS": env.int("COBALT_HORIZON_LIFELONG_MONTHS", default=12),
     "HORIZON_CLINICIAN_ENDED_DAYS": env.int("COBALT_HORIZON_CLINICIAN_ENDED_DAYS", default=14),
-    # §1.3 [P]: review prompt every 14 days in the open-ended neuro loading phase.
-    "NEURO_REVIEW_EVERY_DAYS": env.int("COBALT_NEURO_REVIEW_EVERY_DAYS", default=14),
     # a start date more than this many days ahead is refused as implausible.
     "MAX_START_DAYS_AHEAD": env.int("COBALT_MAX_START_DAYS_AHEAD", default=365),
     # Issue 12, NOT from RULES (RULES §1.1 lets a clinician override any number with a reason, and gives no
