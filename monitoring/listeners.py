@@ -103,6 +103,12 @@ def patient_page_sections(*, patient: Any, request: Any, record: Any) -> list[Pa
     return patient_sections.patient_sections(patient=patient, request=request, record=record)
 
 
+@events.listen("patient.lab_entry_sections")
+def lab_entry_sections(*, patient: Any, request: Any) -> list[PageSection]:
+    """The information prompts (RULES S-7, S-14; §10 V-15) above the lab entry form (monitoring/patient_sections.py)."""
+    return patient_sections.lab_entry_sections(patient=patient)
+
+
 @events.provide("lab_context_loader")
 def lab_context_loader(*, patients: Any) -> Any:
     """`lab_context` of many patients read in two queries (regimens' bulk re-plans)."""

@@ -1,6 +1,8 @@
 """Monitoring's sections of the patient page: the warnings to see before the next dose (RULES §4 safety
 warnings, §10 V-12) with the information prompts (S-7, S-14), and the lab results as trend charts
-(reference band shaded, time in range, the first dose T0 marked) beside the table of every result.
+(reference band shaded, time in range, the first dose T0 marked) beside the table of every result. And
+the same information prompts above the lab entry form (`/patients/{id}/labs/new/`, the nearest Cobalt has to
+the "lab-request view" of RULES §10 V-15), from the same partial (sections/_prompts.html).
 
 Everything here is computed by the same rule code as the API (monitoring/selectors.py trends_from, prompts.py,
 safety.py, regimens/selectors.py), from the rows the page reads once for all its sections
@@ -130,4 +132,19 @@ def patient_sections(*, patient: Patient, request: HttpRequest, record: Any) -> 
             template="monitoring/sections/labs.html",
             context={"t0": t0, "charts": drawn, "results": lab_rows(record.lab_results)},
         ),
+    ]
+
+
+def lab_entry_sections(*, patient: Patient) -> list[PageSection]:
+    """What the lab entry page shows above its form: the S-7 and S-14 prompts (RULES §10 V-15) of
+    monitoring.prompts.patient_prompts, as the patient page and GET /api/patients/{id}/prompts/ show them (one
+    query: the patient's pregnancies)."""
+    return [
+        PageSection(
+            order=10,
+            anchor="prompts",
+            title=_("For information"),
+            template="monitoring/sections/_prompts.html",
+            context={"prompts": patient_prompts(patient)},
+        )
     ]

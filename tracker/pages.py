@@ -56,7 +56,8 @@ class PageSection:
     """A part of a page that another app contributes (tracker/events.py `collect`): the patient page
     (patients/pages.py) asks "patient.page_sections" and shows what regimens, notifications and monitoring
     return, ordered by `order`, each under a heading with the id `anchor`, rendered from `template` (in the
-    owning app) with `context`."""
+    owning app) with `context`. The lab entry page (patients/labs/pages.py) asks "patient.lab_entry_sections"
+    and shows them above its form, in `order`, without a heading of their own."""
 
     order: int
     anchor: str

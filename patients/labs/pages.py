@@ -5,6 +5,11 @@ Any clinic staff role may enter and import results, as in the API (nurses transc
 patient of another clinic is a 404. The writes are the API's services (patients/labs/services.py,
 importer.py); after a result is stored the monitoring rules run on commit (tracker/events.py
 "patient.changed"), and the page asks the notifications app which alerts that opened.
+
+Above the entry form the page shows what the apps above contribute through
+`tracker.events.collect("patient.lab_entry_sections", patient=..., request=...)` (`tracker.pages.PageSection`s,
+rendered from their own apps' templates, as the patient page's sections): monitoring's information prompts
+(RULES S-7, S-14; §10 V-15), so whoever takes or enters the bloods sees "pregnancy: request active B12" there.
 """
 
 from __future__ import annotations
@@ -17,6 +22,7 @@ from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
+from django.template.loader import render_to_string
 from django.urls import NoReverseMatch, reverse
 from django.utils import timezone as djtz
 from django.utils.translation import gettext as _
@@ -40,7 +46,7 @@ from tracker import events
 from tracker.errors import ServiceError
 from tracker.exports import csv_response
 from tracker.middleware import StaffClinic
-from tracker.pages import staff_clinics
+from tracker.pages import PageSection, staff_clinics
 
 SAMPLE_HEADER = ("mrn", "analyte", "value", "unit", "collected_at", "reported_at", "ref_low", "ref_high", "lab", "note")
 SAMPLE_ROWS = (
@@ -125,8 +131,18 @@ def lab_new(request: HttpRequest, pk: int) -> HttpResponse:
             "patient": patient,
             "form": form,
             "patient_url": patient_url(patient.pk),
+            "sections": _entry_sections(request, patient),
         }
         return render(request, "patients/labs/new.html", context, status=400 if form.errors else 200)
+
+
+def _entry_sections(request: HttpRequest, patient: Patient) -> list[str]:
+    """The parts the apps above show above the entry form ("patient.lab_entry_sections"), rendered in order."""
+    sections: list[PageSection] = events.collect("patient.lab_entry_sections", patient=patient, request=request)
+    return [
+        render_to_string(section.template, {"patient": patient, **section.context}, request=request)
+        for section in sorted(sections, key=lambda section: section.order)
+    ]
 
 
 def _stored_message(stored: list[LabResult], opened: list[dict[str, Any]]) -> str:

@@ -1,6 +1,8 @@
 """Lab entry, the CSV import and the alerts page in a real Chromium: a clinician enters a falling platelet
-count and acknowledges the critical alert it opens (RULES A-P3), in place on /alerts/; a nurse imports a
-small CSV file and reads the report of every row. Every page passes the accessibility check."""
+count and acknowledges the critical alert it opens (RULES A-P3), in place on /alerts/; a nurse taking the bloods
+of a pregnant patient after nitrous oxide reads which tests to request above the entry form (RULES S-14, §10
+V-15); a nurse imports a small CSV file and reads the report of every row. Every page passes the accessibility
+check."""
 
 from __future__ import annotations
 
@@ -11,9 +13,9 @@ import pytest
 from playwright.sync_api import expect
 
 from notifications.models import Alert, AlertStatus
-from patients.models import LabResult, Role
+from patients.models import FactKind, LabResult, Role
 from tests.browser.conftest import assert_accessible, shot, sign_in
-from tests.factories import LabResultFactory, PatientFactory, staff_user
+from tests.factories import LabResultFactory, PatientFactFactory, PatientFactory, staff_user
 from tests.timeline import T0, day, noon, start_treatment
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
@@ -98,6 +100,41 @@ def test_a_clinician_enters_a_falling_platelet_count_and_acknowledges_the_alert_
         clinician,
         "Admitted; haematology called",
     )
+
+
+def test_a_nurse_reads_the_information_prompts_above_the_entry_form(
+    browser: Any, live_server: Any, clinic: Any, clock: Any
+) -> None:
+    # Given a pregnant patient whose deficiency was caused by nitrous oxide
+    patient = PatientFactory(clinic=clinic, given_name="Maya", family_name="Rahman", deficiency_cause="nitrous_oxide")
+    PatientFactFactory(patient=patient, kind=FactKind.PREGNANCY, onset_date=T0 - timedelta(days=90))
+    nurse = staff_user(clinic, Role.NURSE, username="nora")
+    page = sign_in(browser, live_server, nurse)
+
+    # When the nurse opens the lab entry form
+    page.goto(f"{live_server.url}/patients/{patient.pk}/labs/new/")
+
+    # Then, above the form, she reads which tests to request first (S-14), as on the patient page
+    prompts = page.locator("#prompts")
+    expect(prompts).to_be_visible()
+    expect(prompts.get_by_text("Pregnancy: request active B12 as the initial test (NG239).")).to_be_visible()
+    expect(prompts.get_by_text("Nitrous oxide use: request homocysteine or MMA as the initial test")).to_be_visible()
+    expect(prompts.get_by_text("For people of Black ethnicity")).to_be_visible()
+    assert "S-7" not in prompts.inner_text()
+    above = page.evaluate(
+        "document.querySelector('#prompts').compareDocumentPosition(document.querySelector('#id_collected_at'))"
+    )
+    assert above & 4  # Node.DOCUMENT_POSITION_FOLLOWING: the form comes after the prompts
+    assert_accessible(page)
+    shot(page, "lab-entry-prompts")
+
+    # And the result she enters is stored as before
+    page.get_by_label("Collected at").fill(f"{T0.isoformat()}T09:00")
+    page.get_by_label("Active B12 (holotranscobalamin)", exact=True).fill("30")
+    with page.expect_navigation():
+        page.get_by_role("button", name="Store results").click()
+    assert page.url == f"{live_server.url}/patients/{patient.pk}/"
+    assert LabResult.objects.get(patient=patient).analyte == "b12_active"
 
 
 def test_a_nurse_imports_a_small_csv_and_reads_the_report_of_every_row(

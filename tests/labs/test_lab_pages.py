@@ -5,7 +5,7 @@ refuses, naming the field, and store nothing half-way."""
 from __future__ import annotations
 
 import re
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -14,8 +14,9 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from django.test import Client
 
 from patients.labs import analytes
-from patients.models import Clinic, ClinicMembership, LabResult, Patient, ResultSource, Role
-from tests.factories import ClinicFactory, LabResultFactory, PatientFactory, staff_user
+from patients.models import Clinic, ClinicMembership, FactKind, LabResult, Patient, ResultSource, Role
+from tests.conftest import page_text
+from tests.factories import ClinicFactory, LabResultFactory, PatientFactFactory, PatientFactory, staff_user
 from tests.timeline import T0, day, noon, start_treatment
 
 pytestmark = pytest.mark.django_db
@@ -150,9 +151,87 @@ def test_the_entry_page_takes_the_same_queries_whatever_the_patient_has(
 ) -> None:
     for n in range(existing):
         LabResultFactory(patient=patient, collected_at=noon(T0) - timedelta(days=n))
+        PatientFactFactory(patient=patient, kind=FactKind.PREGNANCY, onset_date=T0 - timedelta(days=300 + n))
     client = signed_in(nurse)
-    with django_assert_max_num_queries(4):
+    # Session, user, clinics, the patient; and the patient's pregnancies, which the prompts read (RULES S-14).
+    with django_assert_max_num_queries(5):
         assert client.get(f"/patients/{patient.pk}/labs/new/").status_code == 200
+
+
+# --- Information prompts above the entry form (RULES S-7, S-14; §10 V-15) ------------------------------------
+
+
+def prompts_shown(body: str) -> str:
+    """The text of the inset box of prompts, which stands above the form ("" when the page shows none)."""
+    found = re.search(r'<div class="nhsuk-inset-text" id="prompts">.*?</div>', body, re.S)
+    if found is None:
+        return ""
+    assert found.start() < body.index('name="collected_at"'), "the prompts are above the form"
+    return re.sub(r" ([:.])", r"\1", " ".join(page_text(found.group()).split()))
+
+
+S7 = "S-7: Age 75: people aged 75 or over are a risk group for B12 deficiency."
+PREGNANCY = "S-14: Pregnancy: request active B12 as the initial test (NG239)."
+NITROUS_OXIDE = "S-14: Nitrous oxide use: request homocysteine or MMA as the initial test (NG239)."
+ETHNICITY = "S-14: For people of Black ethnicity, B12 reference ranges may be higher"
+
+
+@pytest.mark.parametrize(
+    ("record", "expected"),
+    [
+        ({"birth_date": date(1952, 1, 4)}, S7),  # 75 today (T0): from the 75th birthday
+        ({"pregnant": True}, PREGNANCY),
+        ({"deficiency_cause": "nitrous_oxide"}, NITROUS_OXIDE),
+    ],
+)
+def test_the_entry_page_shows_the_prompt_of_the_patients_record(
+    clinic: Clinic, nurse: Any, clock: Any, record: dict[str, Any], expected: str
+) -> None:
+    # Given a patient aged 75, pregnant, or whose deficiency was caused by nitrous oxide
+    pregnant = record.pop("pregnant", False)
+    patient = PatientFactory(clinic=clinic, **record)
+    if pregnant:
+        PatientFactFactory(patient=patient, kind=FactKind.PREGNANCY, onset_date=T0 - timedelta(days=90))
+
+    # When a nurse opens the lab entry page
+    response = signed_in(nurse).get(f"/patients/{patient.pk}/labs/new/")
+
+    # Then the matching prompt is above the form, with the ethnicity note every record carries, and no other
+    assert response.status_code == 200
+    shown = prompts_shown(response.content.decode())
+    assert shown.startswith("Information: For information")
+    assert expected in shown and ETHNICITY in shown
+    assert [p for p in (S7, PREGNANCY, NITROUS_OXIDE) if p in shown] == [expected]
+
+
+def test_a_patient_with_none_of_them_sees_only_the_ethnicity_note(clinic: Clinic, nurse: Any, clock: Any) -> None:
+    # A 66-year-old with pernicious anaemia, a pregnancy that ended and one checked absent: Cobalt records no
+    # ethnicity, so S-14's note is on every record (docs/clinical-reference.md D-V15), and nothing else is.
+    patient = PatientFactory(clinic=clinic, birth_date=date(1960, 5, 17), deficiency_cause="pernicious_anemia")
+    PatientFactFactory(patient=patient, kind=FactKind.PREGNANCY, onset_date=day(-400), end_date=day(-120))
+    PatientFactFactory(patient=patient, kind=FactKind.PREGNANCY, onset_date=day(-10), absent=True)
+
+    shown = prompts_shown(signed_in(nurse).get(f"/patients/{patient.pk}/labs/new/").content.decode())
+
+    assert ETHNICITY in shown
+    assert "S-7" not in shown and "active B12" not in shown and "Nitrous oxide" not in shown
+
+
+def test_a_pregnant_patients_result_is_stored_and_a_refused_one_keeps_the_prompt(
+    clinic: Clinic, nurse: Any, clock: Any
+) -> None:
+    patient = PatientFactory(clinic=clinic)
+    PatientFactFactory(patient=patient, kind=FactKind.PREGNANCY, onset_date=T0 - timedelta(days=90))
+    client = signed_in(nurse)
+
+    refused = client.post(f"/patients/{patient.pk}/labs/new/", entry(b12_active="lots"))
+    assert refused.status_code == 400 and PREGNANCY in prompts_shown(refused.content.decode())
+    assert not LabResult.objects.exists()
+
+    stored = client.post(f"/patients/{patient.pk}/labs/new/", entry(b12_active="25"))
+    assert stored.status_code == 302 and stored["Location"] == f"/patients/{patient.pk}/"
+    assert LabResult.objects.get(patient=patient).analyte == "b12_active"
+    assert messages_of(stored)[0].startswith("Stored 1 result: Active B12 (holotranscobalamin) 25 pmol/L")
 
 
 @pytest.mark.django_db(transaction=True)
