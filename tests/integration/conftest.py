@@ -153,10 +153,18 @@ def current_test_db_url() -> str:
 
 
 class Worker:
-    """One `celery worker` process group (main process + prefork children)."""
+    """One `celery worker` process group (main process + prefork children). It consumes every queue of
+    CELERY_TASK_QUEUES, as a worker started without -Q does, unless `queues` names some ("celery", as `make run`'s
+    `worker`: the interactive queue only)."""
 
     def __init__(
-        self, broker_url: str, smtp_port: int, log_dir: Path, env: dict[str, str] | None = None, concurrency: int = 4
+        self,
+        broker_url: str,
+        smtp_port: int,
+        log_dir: Path,
+        env: dict[str, str] | None = None,
+        concurrency: int = 4,
+        queues: str | None = None,
     ) -> None:
         self.name = f"h6-{uuid.uuid4().hex[:8]}"
         self.log = log_dir / f"{self.name}.log"
@@ -179,7 +187,7 @@ class Worker:
             self.proc = subprocess.Popen(
                 [sys.executable, "-m", "celery", "-A", "tracker", "worker", "--loglevel=INFO",
                  f"--concurrency={concurrency}", "--pool=prefork", "--without-gossip", "--without-mingle",
-                 "--without-heartbeat", "-n", f"{self.name}@%h"],
+                 "--without-heartbeat", "-n", f"{self.name}@%h", *(["-Q", queues] if queues else [])],
                 cwd=ROOT, env=environment, stdout=out, stderr=subprocess.STDOUT, start_new_session=True,
             )
         wait_for(self.ready, WORKER_BOOT_SECONDS, f"celery worker {self.name} (log {self.log})", 0.2)
@@ -212,8 +220,11 @@ class Worker:
 def start_worker(services: None, tmp_path: Path) -> Iterator[Callable[..., Worker]]:
     workers: list[Worker] = []
 
-    def start(broker_url: str, smtp_port: int, env: dict[str, str] | None = None, concurrency: int = 4) -> Worker:
-        worker = Worker(broker_url, smtp_port, tmp_path, env, concurrency)
+    def start(
+        broker_url: str, smtp_port: int, env: dict[str, str] | None = None, concurrency: int = 4,
+        queues: str | None = None,
+    ) -> Worker:
+        worker = Worker(broker_url, smtp_port, tmp_path, env, concurrency, queues)
         workers.append(worker)
         return worker
 

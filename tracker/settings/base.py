@@ -11,6 +11,7 @@ from datetime import timedelta
 from pathlib import Path
 
 import environ
+from kombu import Queue
 
 from tracker.settings import cobalt_delivery, cobalt_monitoring, cobalt_rechecks, cobalt_reminders, cobalt_safety
 
@@ -266,6 +267,24 @@ else:
         # the first evaluations of API writes, took minutes to drain. 0.1 s reads a folder ten times a second.
         "polling_interval": 0.1,
     }
+# Two queues, so that bulk work cannot hold up what a patient or a member of staff waits for (docs/scaling.md
+# "Workers and queues"). "celery", the default, takes the interactive tasks: a reminder's or alert's delivery
+# (notifications.deliver) and the rules run after a result or a dose is recorded (monitoring.evaluate_patient).
+# "bulk" takes the sweeps and their shards, calendar re-plans and lab imports. A worker started without -Q consumes
+# both; `make run` (Procfile) runs one worker per queue. Each queue's routing key is its own name: left empty, Celery
+# gives every queue the default key "celery", so a message sent to that key would land in both.
+CELERY_TASK_DEFAULT_QUEUE = "celery"
+CELERY_TASK_QUEUES = (Queue("celery", routing_key="celery"), Queue("bulk", routing_key="bulk"))
+CELERY_TASK_ROUTES = {
+    name: {"queue": "bulk"}
+    for name in (
+        "tracker.run_sweep",
+        "tracker.run_sweep_shard",
+        "tracker.finish_sweep",
+        "regimens.replan_clinic_job",
+        "patients.import_lab_job",
+    )
+}
 CELERY_TASK_IGNORE_RESULT = True
 # A sweep fanned out over the workers is a chord (tracker/tasks.py): its shard tasks' results go to Redis, kept an
 # hour. Without Redis there is no result backend and a sweep runs its shards in one task.
@@ -315,11 +334,14 @@ CELERY_BEAT_SCHEDULE = {
         "schedule": env.float("COBALT_SWEEP_EVALUATIONS_SECONDS", default=60.0),
         "args": ("evaluations",),
     },
-    # the safety net: re-queue due deliveries left pending, reclaim expired leases.
+    # the safety net: re-queue due deliveries left pending, reclaim expired leases. It is also what hands a reminder
+    # planned ahead (next week's) to a worker once it falls due, so it runs on the interactive queue, not behind
+    # the other sweeps' shards in "bulk": one UPDATE and one SELECT, then a message per due row.
     "outbox": {
         "task": "tracker.run_sweep",
         "schedule": env.float("COBALT_SWEEP_OUTBOX_SECONDS", default=60.0),
         "args": ("outbox",),
+        "options": {"queue": "celery"},
     },
 }
 
