@@ -230,7 +230,8 @@ def build_patient(clinic: Any, results: int, alerts: int, code: str = "hydroxo-u
 # one alert and 10 doses as for one with 30 results, 18 doses (3 given), several alerts, and the facts, platelet
 # count and B12 result the warnings and the charts read, in a clinic of many patients (docs/scaling.md).
 # Session, user and the middleware's clinics (3); the patient (1); facts and lab results, read once for every
-# section (patients.pages.PatientRecord, 2); medications (1); regimens with their doses, rechecks and decisions,
+# section (patients.pages.PatientRecord, 2; none of the facts when the patient has none: page_patient asks in its own
+# statement); medications (1; none when the patient has none); regimens with their doses, rechecks and decisions,
 # read once for the regimens section and monitoring's next dose and T0 (regimens.pages.page_regimens, 4); the
 # open alerts with the latest resolved (1); reminders (1); the users the rows name (who started, gave, recorded,
 # entered, acknowledged, closed, decided; an inbox message's account), read once for every section instead of a
@@ -247,7 +248,8 @@ def test_the_page_renders_in_a_fixed_number_of_queries(
     clock.move_to(noon(day(20)))
     client = web(clinician)
     client.get(f"/patients/{small.pk}/")  # warm caches (content types, sessions)
-    with django_assert_num_queries(PATIENT_PAGE_QUERIES - 1):  # no row names a member of staff: no read of them
+    # No row names a member of staff, no fact and no medication recorded: no read of any of them.
+    with django_assert_num_queries(PATIENT_PAGE_QUERIES - 3):
         assert client.get(f"/patients/{small.pk}/").status_code == 200
     clock.move_to(noon(day(0)))
     large = build_patient(clinic, results=30, alerts=3, code="cyano-1000-weekly")
@@ -259,6 +261,7 @@ def test_the_page_renders_in_a_fixed_number_of_queries(
     lab_result(large, "b12_total", "150", "ng/L", day(-5))
     for kind in (FactKind.COBALAMIN_ALLERGY, FactKind.PREGNANCY):
         PatientFactFactory(patient=large, kind=kind, onset_date=day(-30))
+    MedicationFactory(patient=large, start_date=day(-30))
     for _n in range(20):
         build_patient(clinic, results=1, alerts=1)
     clock.move_to(noon(day(20)))
@@ -267,6 +270,7 @@ def test_the_page_renders_in_a_fixed_number_of_queries(
     assert response.status_code == 200
     warned = page_warnings(text(response))  # the rules that read platelets and facts did run
     assert [w.split(":")[0] for w in warned] == ["S-2", "S-11"]
+    assert "Folic acid 5 mg tablets" in text(response) and "Cobalt or cobalamin allergy" in text(response)
 
 
 def test_the_page_names_the_staff_each_row_names_as_a_join_would(
