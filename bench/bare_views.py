@@ -12,16 +12,22 @@ application):
   JSON encoding (issue 16's yardstick), served by a view behind the same middleware and the same
   authentication as the page or endpoint it stands beside (a token for the API, the session for the page),
   so that the ratio compares Cobalt's own work with the least any view must do to return those rows.
-  results.py registers each read's bare work in BARE_READS under its row key.
+  results.py registers each read's bare work in BARE_READS under its row key;
+- an HTML page's other yardstick (docs/scaling.md, "What 2x would take on the patient page", option 3): the same
+  bare SQL rendered by a minimal Django template instead of JSON (the site's layout, base.html, and one plain table
+  per table read, every column of every row), behind the same session sign-in. results.py registers the rows
+  under the row key in BARE_PAGE_ROWS.
 """
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from typing import Any
 
 from django.contrib.auth.decorators import login_required
 from django.http import Http404, HttpRequest, HttpResponse
+from django.template import engines
 from rest_framework import generics, serializers
 from rest_framework.permissions import IsAuthenticated
 from rest_framework.request import Request
@@ -33,6 +39,13 @@ from regimens.models import ScheduledDose
 
 # Row key -> the bare work of that read: runs its indexed SQL and returns the JSON of what it read.
 BARE_READS: dict[str, Callable[[], str]] = {}
+# Row key -> a page's bare SQL: the rows it read, by table (bare_page_html renders them).
+BARE_PAGE_ROWS: dict[str, Callable[[], dict[str, list[dict[str, Any]]]]] = {}
+BARE_PAGE_TEMPLATE = (
+    '{% extends "base.html" %}{% block content %}{% for table, rows in tables %}<h2>{{ table }}</h2>'
+    "<table>{% for row in rows %}<tr>{% for value in row.values %}<td>{{ value }}</td>{% endfor %}</tr>{% endfor %}"
+    "</table>{% endfor %}{% endblock %}"
+)
 
 
 def _bare_json(key: str) -> HttpResponse:
@@ -93,3 +106,19 @@ class BareApiRead(APIView):
 def bare_page_read(request: HttpRequest, key: str) -> HttpResponse:
     """A page's bare work behind the session sign-in."""
     return _bare_json(key)
+
+
+@login_required
+def bare_page_html(request: HttpRequest, key: str) -> HttpResponse:
+    """A page's bare SQL rendered by the minimal template BARE_PAGE_TEMPLATE (the layout and a table per table read),
+    behind the session sign-in."""
+    rows = BARE_PAGE_ROWS.get(key)
+    if rows is None:
+        raise Http404(key)
+    return HttpResponse(_bare_page_template().render({"tables": list(rows().items())}, request))
+
+
+@functools.cache
+def _bare_page_template() -> Any:
+    """Compiled once, as the cached template loader keeps the site's own templates."""
+    return engines["django"].from_string(BARE_PAGE_TEMPLATE)

@@ -415,12 +415,14 @@ def templates_alone(call: Callable[[], Any], runs: int) -> float:
 
 def request_row(
     key: str, label: str, call: Callable[[], Any], bare: Callable[[], str], statements: int, served: Callable[[], Any],
-    runs: int,
+    runs: int, served_html: Callable[[], Any] | None = None,
 ) -> Row:  # fmt: skip
     """`call` (a request), `bare` (its bare SQL and JSON, in-process) and `served` (a request for the same bare
     work through the same middleware and authentication, bench/bare_views.py), each warmed once, then the median
     of `runs` requests taken INTERLEAVED_BLOCKS times in turn with the bare view's. The ratio is against `served`;
-    the in-process figure is given in the label for scale."""
+    the in-process figure is given in the label for scale. `served_html` (an HTML page's): the same bare SQL through
+    a minimal Django template (bench/bare_views.py bare_page_html), taken in the same turns and given in the label
+    with the page's ratio to it (docs/scaling.md, option 3)."""
     from django.test import override_settings
 
     from bench.bare_views import BARE_READS
@@ -434,21 +436,33 @@ def request_row(
     # machine's load during the row weighs on both alike.
     ours: list[float] = []
     theirs: list[float] = []
+    html: list[float] = []
     for _ in range(INTERLEAVED_BLOCKS):
         ours.extend(times_of(call, runs))
         with override_settings(ROOT_URLCONF="bench.bare_urls"):
             served()
             theirs.extend(times_of(served, runs))
+            if served_html is not None:
+                served_html()
+                html.extend(times_of(served_html, runs))
         call()
     cobalt, bare_time = statistics.median(ours), statistics.median(theirs)
     rss = benchdb.peak_rss()
     alone = median_time(bare, runs)
     print(f"  {label}: {cobalt * 1000:.1f} ms, bare view {bare_time * 1000:.1f} ms, alone {alone * 1000:.1f} ms",
           file=sys.stderr)  # fmt: skip
+    as_html = ""
+    if html:
+        html_time = statistics.median(html)
+        as_html = (
+            f"; the same bare SQL through a minimal Django template (the layout and a table per table read), served "
+            f"the same way: {html_time * 1000:.1f} ms, the page {cobalt / html_time:.2f}x of it"
+        )
+        print(f"  bare SQL + minimal template {html_time * 1000:.1f} ms", file=sys.stderr)
     return Row(
         key,
         f"{label} (median of {runs * INTERLEAVED_BLOCKS}, in {INTERLEAVED_BLOCKS} turns with the bare view; bare SQL + "
-        f"JSON alone: {alone * 1000:.1f} ms)",
+        f"JSON alone: {alone * 1000:.1f} ms{as_html})",
         cobalt,
         bare_time,
         f"{log.count} vs {statements}",
@@ -797,7 +811,8 @@ def read_rows(patients: int) -> list[Row]:
         cursor.execute("VACUUM ANALYZE")
     print(f"  VACUUM ANALYZE in {settling.seconds:.0f} s", file=sys.stderr)
 
-    from bench.bare_urls import BARE_API_READ, BARE_PAGE_READ
+    from bench.bare_urls import BARE_API_READ, BARE_PAGE_HTML, BARE_PAGE_READ
+    from bench.bare_views import BARE_PAGE_ROWS
     from bench.bench_sweep import AT
     from patients.models import Clinic, Patient
 
@@ -860,6 +875,7 @@ def read_rows(patients: int) -> list[Row]:
         # The floor of the page as long as it is made with Django templates: their rendering alone, against the part
         # of the bare view that is not the page's work too, the JSON encoding (docs/scaling.md).
         rendering = templates_alone(patient_page, 10)
+        BARE_PAGE_ROWS["patient-page"] = lambda: patient_rows(patient_id)
         same_rows = patient_rows(patient_id)
         encoding = median_time(lambda: encode(same_rows), 10 * INTERLEAVED_BLOCKS)
         rows.append(
@@ -873,6 +889,7 @@ def read_rows(patients: int) -> list[Row]:
                 len(PATIENT_TABLES) + 1,
                 lambda: ok(browser.get(BARE_PAGE_READ.format(key="patient-page"))),
                 10,
+                served_html=lambda: ok(browser.get(BARE_PAGE_HTML.format(key="patient-page"))),
             )
         )
         rows.append(
