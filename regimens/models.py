@@ -221,6 +221,8 @@ class DecisionKind(models.TextChoices):
     END_PHASE = "end_phase", "Phase ended by clinician"
     CONFIRM_GATE = "confirm_gate", "Gate condition confirmed"
     REVIEW = "review", "Phase review"
+    # RULES R-UK-4 (NG239): the clinician shortens the interval of the phase in progress (never lengthens it).
+    INTERVAL_SHORTENED = "interval_shortened", "Interval shortened"
 
 
 class ReviewOutcome(models.TextChoices):
@@ -232,7 +234,7 @@ class ReviewOutcome(models.TextChoices):
 
 
 class RegimenDecision(models.Model):
-    """A clinician decision the engine needs: a phase ended, a gate confirmed, a review."""
+    """A clinician decision: a phase ended, a gate confirmed, a review, an interval shortened (R-UK-4)."""
 
     regimen = models.ForeignKey(Regimen, on_delete=models.CASCADE, related_name="decisions")
     phase_index = models.PositiveSmallIntegerField()

@@ -21,6 +21,9 @@ urlpatterns: list[URLPattern | URLResolver] = [
     path("regimens/<int:regimen_id>/end-phase/", pages.regimen_end_phase, name="regimen-end-phase"),
     path("regimens/<int:regimen_id>/review/", pages.regimen_review, name="regimen-review"),
     path("regimens/<int:regimen_id>/confirm-gate/", pages.regimen_confirm_gate, name="regimen-confirm-gate"),
+    path(
+        "regimens/<int:regimen_id>/shorten-interval/", pages.regimen_shorten_interval, name="regimen-shorten-interval"
+    ),
     path("rechecks/<int:recheck_id>/done/", pages.recheck_complete, name="recheck-complete"),
     path("rechecks/<int:recheck_id>/cancel/", pages.recheck_cancel, name="recheck-cancel"),
     path("doses/<int:dose_id>/entered-in-error/", pages.dose_entered_in_error, name="dose-entered-in-error"),

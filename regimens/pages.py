@@ -1,12 +1,13 @@
 """The regimens section of the patient page (timeline, rechecks, clinician actions) and the pages of
 those actions: start a regimen (with a preview), stop it, end its loading phase, record a review, confirm
-the gate of the next phase, mark a dose record entered in error, and close a lab recheck by hand.
+the gate of the next phase, shorten the interval of the phase in progress (RULES R-UK-4), mark a dose record
+entered in error, and close a lab recheck by hand.
 
 Each action page is a small form that calls the same service as the API (regimens/services), with the
-same roles: prescribers start, stop, end phases, review, confirm gates and close rechecks (403 for a nurse,
-as `require_role` in the API); entering a dose in error is the clinician's, or the recording nurse's within
-7 days (the service decides). Bad input shows the service's field and reason; safety warnings are listed to
-acknowledge.
+same roles: prescribers start, stop, end phases, review, confirm gates, shorten intervals and close rechecks
+(403 for a nurse, as `require_role` in the API); entering a dose in error is the clinician's, or the recording
+nurse's within 7 days (the service decides). Bad input shows the service's field and reason; safety warnings are
+listed to acknowledge.
 """
 
 from __future__ import annotations
@@ -15,12 +16,14 @@ from collections.abc import Callable
 from typing import Any
 
 from django import forms
+from django.conf import settings
 from django.contrib import messages
 from django.core.exceptions import PermissionDenied
 from django.db.models import Prefetch, QuerySet
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
+from django.utils.formats import date_format
 from django.utils.translation import gettext as gettext_now
 from django.utils.translation import gettext_lazy as _
 from django.views.decorators.http import require_GET
@@ -39,9 +42,9 @@ from regimens.models import (
     ReviewOutcome,
     ScheduledDose,
 )
-from regimens.selectors import dose_pending_warnings, protocols_for_clinics
+from regimens.selectors import dose_pending_warnings, next_planned_dose, protocols_for_clinics
 from tracker import events
-from tracker.clock import patient_today
+from tracker.clock import local_date, patient_today
 from tracker.errors import SafetyWarning, ServiceError, WarningsNotAcknowledged
 from tracker.forms import DateInput, NHSUKForm
 from tracker.pages import CardEntry, PageSection, prescriber_here, staff_page
@@ -107,6 +110,8 @@ def _timeline(regimen: Regimen, user_id: int | None, prescriber: bool) -> dict[s
     current = phases[min(regimen.current_phase, len(phases) - 1)] if phases else {}
     open_ended = current.get("end_condition") in schedule.OPEN_ENDED
     active = regimen.status == RegimenStatus.ACTIVE
+    # RULES R-UK-4: from the regimen's own protocol copy and options, as read with the row (no query).
+    can_shorten = active and prescriber and bool(phases) and services.interval_to_shorten(regimen) is not None
     return {
         "regimen": regimen,
         "phase_name": current.get("name", ""),
@@ -132,6 +137,7 @@ def _timeline(regimen: Regimen, user_id: int | None, prescriber: bool) -> dict[s
         "can_decide": active and prescriber,
         "open_ended": active and open_ended,
         "can_confirm_gate": active and prescriber and regimen.awaiting_gate,
+        "can_shorten": can_shorten,
     }
 
 
@@ -491,6 +497,108 @@ def regimen_confirm_gate(request: HttpRequest, regimen_id: int) -> HttpResponse:
         _("Next phase confirmed; its doses are planned."),
         summary=_gate_summary,
     )
+
+
+class ShortenIntervalForm(WarningsForm):
+    """RULES R-UK-4: the new interval of the phase in progress and why; the override reason is asked for only when
+    the service says the value needs one (outside the protocol's range)."""
+
+    override = True
+    spacing_value = forms.IntegerField(label=_("New interval"), widget=forms.NumberInput(attrs={"data-width": "4"}))
+    reason = forms.CharField(
+        label=_("Why is the interval shortened?"),
+        required=False,
+        max_length=2000,
+        widget=forms.Textarea(attrs={"rows": 2}),
+        help_text=_("For example: symptoms come back in the weeks before each injection. Kept with the decision."),
+    )
+    override_reason = forms.CharField(
+        label=_("Reason to go outside the protocol's range"),
+        required=False,
+        max_length=2000,
+        widget=forms.Textarea(attrs={"rows": 2}),
+    )
+    field_order = ["spacing_value", "reason", "override_reason"]
+
+    def __init__(self, *args: Any, interval: services.PhaseInterval, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["spacing_value"].label = gettext_now("New interval, in %(unit)s") % {"unit": interval.unit}
+        self.fields["spacing_value"].help_text = gettext_now("A whole number below %(value)s.") % {
+            "value": interval.value
+        }
+        self.fields["override_reason"].help_text = gettext_now(
+            "At least %(n)s characters. Kept with the decision and the regimen."
+        ) % {"n": settings.COBALT["OVERRIDE_REASON_MIN_LENGTH"]}
+        # Hidden until the service asks for it (`_run` shows it then); kept in sight once something is typed in it.
+        if self.is_bound and self.data.get("override_reason"):
+            self.fields["override_reason"].widget = forms.Textarea(attrs={"rows": 2, "class": "nhsuk-textarea"})
+
+
+def _interval_summary(regimen: Regimen, interval: services.PhaseInterval) -> list[tuple[Any, Any]]:
+    """What the decision is about: the phase, its interval now, the protocol's range, the last dose given in the
+    phase (the new interval counts from it) and the next dose planned."""
+    doses = regimen.doses.filter(phase_index=interval.phase_index)
+    last = doses.filter(status=DoseStatus.GIVEN, administered_at__isnull=False).order_by("-administered_at").first()
+    following = doses.filter(status=DoseStatus.PLANNED).order_by("due_date").first()
+    if last is not None and last.administered_at is not None:
+        given: Any = date_format(local_date(last.administered_at, regimen.patient.timezone), "j M Y")
+    else:
+        given = _("none yet: the first dose of the phase counts from the last dose of the phase before")
+    return [
+        (_("Phase in progress"), interval.phase_name),
+        (_("Current interval"), interval.text()),
+        (_("Allowed without an override reason"), interval.range_text()),
+        (_("Last dose given in this phase"), given),
+        (_("Next dose planned"), date_format(following.due_date, "j M Y") if following else _("none")),
+    ]
+
+
+@staff_page
+def regimen_shorten_interval(request: HttpRequest, regimen_id: int) -> HttpResponse:
+    """RULES R-UK-4, as POST /api/regimens/{id}/shorten-interval/: a prescriber shortens the interval of the phase in
+    progress; the planned doses move at once. Another clinic's regimen is a 404; a nurse gets 403."""
+    regimen = _regimens_for(request).filter(pk=regimen_id).first()
+    if regimen is None:
+        raise Http404(_("No such regimen."))
+    patient = regimen.patient
+    _require_prescriber(request, patient, gettext_now("shorten a regimen's interval"))
+    title = _("Shorten the interval")
+    try:
+        interval = services.regimen_interval(regimen)
+    except ServiceError as exc:
+        context = {"patient": patient, "regimen": regimen, "title": title, "refusal": exc.message}
+        return render(request, "regimens/shorten_interval.html", context)
+    form = ShortenIntervalForm(_posted(request), interval=interval)
+    if request.method == "POST" and form.is_valid():
+        data = form.cleaned_data
+        done = _run(
+            form,
+            lambda: services.regimen_shorten_interval(
+                regimen=regimen,
+                spacing_value=data["spacing_value"],
+                reason=data["reason"],
+                override_reason=data["override_reason"],
+                by=request.user,
+            ),
+        )
+        if done is not None:
+            following = next_planned_dose(done)
+            new_interval = interval.text(data["spacing_value"])
+            message = gettext_now("Interval shortened to %(interval)s.") % {"interval": new_interval}
+            if following is not None:
+                message += " " + gettext_now("The next dose is planned on %(day)s.") % {
+                    "day": date_format(following.due_date, "j M Y")
+                }
+            messages.success(request, message)
+            return redirect(_patient_url(patient))
+    context = {
+        "patient": patient,
+        "regimen": regimen,
+        "title": title,
+        "form": form,
+        "summary": _interval_summary(regimen, interval),
+    }
+    return render(request, "regimens/shorten_interval.html", context)
 
 
 class EnteredInErrorForm(WarningsForm):

@@ -141,9 +141,14 @@ class HeldDose:
     due_date: date
 
 
+# RULES R-UK-4: a clinician shortened the interval of a phase on a day (Decision.kind).
+INTERVAL_SHORTENED = "interval_shortened"
+
+
 @dataclass(frozen=True)
 class Decision:
-    """A clinician decision: 'end_phase' (no further improvement) or 'confirm_gate'."""
+    """A clinician decision: 'end_phase' (no further improvement), 'confirm_gate', or 'interval_shortened'
+    (R-UK-4: the phase's spacing was shortened on `on`; the new value is in the regimen's options)."""
 
     phase_index: int
     kind: str
@@ -422,11 +427,17 @@ def plan(inp: PlanInput) -> Plan:
     # A decision recorded twice counts from the first time it was made.
     ended: dict[int, date] = {}
     gates: dict[int, date] = {}
+    # R-UK-4: the latest day a phase's interval was shortened. A dose the shorter interval brings forward is
+    # planned no earlier than that day: due on the day of the decision (or the next open day), never overdue
+    # for days before the clinician made it.
+    shortened: dict[int, date] = {}
     for decision in sorted(inp.decisions, key=lambda d: d.on, reverse=True):
         if decision.kind == "end_phase":
             ended[decision.phase_index] = decision.on
         elif decision.kind == "confirm_gate":
             gates[decision.phase_index] = decision.on
+        elif decision.kind == INTERVAL_SHORTENED:
+            shortened.setdefault(decision.phase_index, decision.on)
 
     # RULES §10 V-11: only doses due today or later are re-planned; one due before today keeps its date.
     held = {(h.phase_index, h.sequence): h.due_date for h in inp.held if h.due_date < inp.today}
@@ -494,6 +505,8 @@ def plan(inp: PlanInput) -> Plan:
                 if kept is not None and kept >= candidate:
                     day = kept
                 else:
+                    if index in shortened:
+                        candidate = max(candidate, shortened[index])
                     day = _place(candidate, phase, calendar, per_week)
                 if (
                     phase.end_condition == FIXED_DURATION

@@ -108,6 +108,14 @@ def current_among(regimens: Iterable[Regimen]) -> Regimen | None:
     return active if active is not None else next(iter(ordered), None)
 
 
+def next_planned_dose(regimen: Regimen) -> ScheduledDose | None:
+    """The regimen's earliest planned dose (overdue or to come), None when nothing is planned."""
+    planned: ScheduledDose | None = (
+        regimen.doses.filter(status=DoseStatus.PLANNED).order_by("due_date", "phase_index", "sequence").first()
+    )
+    return planned
+
+
 def _first_given(regimen: Any) -> QuerySet[ScheduledDose, Any]:
     """When the first dose of `regimen` counted for T0 was given (a queryset of at most one value): doses entered
     in error, not given or cancelled do not count."""

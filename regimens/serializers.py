@@ -661,6 +661,28 @@ class RegimenReviewSerializer(serializers.Serializer[Any]):
     note = serializers.CharField(required=False, allow_blank=True, default="", max_length=2000)
 
 
+class RegimenShortenIntervalSerializer(serializers.Serializer[Any]):
+    spacing_value = serializers.IntegerField(
+        help_text="The new interval of the phase in progress, in its unit (weeks for every N weeks, days for every N "
+        "days, months for monthly): a whole number smaller than the current one (RULES R-UK-4: shorten only)."
+    )
+    reason = serializers.CharField(
+        required=False,
+        allow_blank=True,
+        default="",
+        max_length=2000,
+        help_text="Why the interval is shortened (e.g. symptoms back before the next injection); kept on the decision.",
+    )
+    override_reason = serializers.CharField(
+        required=False,
+        allow_blank=True,
+        default="",
+        max_length=2000,
+        help_text="Required when the new value is outside the protocol's range (as at a regimen's start), of at "
+        "least COBALT_OVERRIDE_REASON_MIN_LENGTH characters; kept on the decision and the regimen.",
+    )
+
+
 class ReplanJobSerializer(serializers.ModelSerializer[ReplanJob]):
     """A large calendar change re-planned by a worker in batches (202 of `POST /api/clinics/{id}/calendar/`)."""
 

@@ -54,6 +54,7 @@ from regimens.serializers import (
     RegimenEndLoadingSerializer,
     RegimenReviewSerializer,
     RegimenSerializer,
+    RegimenShortenIntervalSerializer,
     RegimenStopSerializer,
     ReplanJobSerializer,
     SchedulePreviewRequestSerializer,
@@ -260,6 +261,24 @@ class RegimenViewSet(
     def review(self, request: Request, pk: Any = None) -> Response:
         """Record a §1.3 review of the open-ended phase; `plateau_reached` ends it."""
         return self._decide(request, RegimenReviewSerializer, services.regimen_record_review, "record a phase review")
+
+    @extend_schema(
+        request=RegimenShortenIntervalSerializer,
+        responses={200: RegimenDetailSerializer, 400: ERRORS, 409: CONFLICT},
+    )
+    @action(detail=True, methods=["post"], url_path="shorten-interval")
+    def shorten_interval(self, request: Request, pk: Any = None) -> Response:
+        """Shorten the interval of the phase in progress (RULES R-UK-4, NG239: at any time; never longer): the
+        regimen goes on (same T0) with `spacing_value` in its `options`, the decision is recorded and the planned
+        doses move at once (the next one new interval after the last dose of the phase, not before today). Equal or
+        longer is a 400; outside the protocol's range needs `override_reason`; a phase given daily, on alternate
+        days or N times a week, or a regimen not active, is a 409."""
+        return self._decide(
+            request,
+            RegimenShortenIntervalSerializer,
+            lambda *, regimen, user, **body: services.regimen_shorten_interval(regimen=regimen, by=user, **body),
+            "shorten a regimen's interval",
+        )
 
 
 @extend_schema_view(

@@ -310,7 +310,7 @@ def _decisions(regimen: Regimen) -> tuple[schedule.Decision, ...]:
     return tuple(
         schedule.Decision(d.phase_index, d.kind, d.decided_on)
         for d in regimen.decisions.all()
-        if d.kind in (DecisionKind.END_PHASE, DecisionKind.CONFIRM_GATE)
+        if d.kind in (DecisionKind.END_PHASE, DecisionKind.CONFIRM_GATE, DecisionKind.INTERVAL_SHORTENED)
     )
 
 

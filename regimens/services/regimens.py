@@ -6,10 +6,13 @@ Each one is atomic, locks the regimen row first and re-plans through regimens/se
 from __future__ import annotations
 
 from collections.abc import Callable
+from copy import deepcopy
+from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from typing import Any
 
 from django.conf import settings
+from django.core.exceptions import PermissionDenied
 from django.db import transaction
 from django.utils import timezone as djtz
 
@@ -32,6 +35,7 @@ from regimens.models import (
 )
 from regimens.services.planning import (
     LabContextFunction,
+    ProtocolPlanData,
     apply_progress,
     build_plan,
     clinic_calendar,
@@ -54,6 +58,7 @@ from regimens.services.planning import (
 from tracker import events
 from tracker.clock import local_date, patient_today
 from tracker.errors import ConflictError, ServiceError, require_acknowledged, require_override_reason
+from tracker.permissions import is_prescriber
 from tracker.sweeps import in_shard
 
 
@@ -343,6 +348,180 @@ def regimen_record_review(*, regimen: Regimen, outcome: str, note: str = "", use
                 user=user,
             )
     return decision
+
+
+# RULES R-UK-4: the spacings whose number a clinician can shorten (a smaller number, doses closer together).
+# `times_per_week` is not one (fewer times a week is longer), nor daily and alternate days (no number).
+SHORTENABLE_SPACINGS = {schedule.EVERY_N_DAYS: "day", schedule.EVERY_N_WEEKS: "week", schedule.MONTHLY: "month"}
+
+
+@dataclass(frozen=True)
+class PhaseInterval:
+    """The interval of a regimen's phase in progress, as a clinician may shorten it (RULES R-UK-4): its current
+    value (the regimen's `options` if set, else its protocol copy's) and the protocol's range allowed without a
+    reason (`low`, `high`; both None: the protocol gives none, so any other value needs an override reason)."""
+
+    phase_index: int
+    phase_key: str
+    phase_name: str
+    spacing: str
+    value: int
+    low: int | None
+    high: int | None
+    data: ProtocolPlanData = field(repr=False, compare=False)
+
+    def text(self, value: int | None = None) -> str:
+        """'every 12 weeks', 'every month' (`value`, default the current one)."""
+        n = self.value if value is None else value
+        unit = SHORTENABLE_SPACINGS[self.spacing]
+        return f"every {unit}" if n == 1 else f"every {n} {unit}s"
+
+    @property
+    def unit(self) -> str:
+        return f"{SHORTENABLE_SPACINGS[self.spacing]}s"
+
+    def range_text(self) -> str:
+        """The protocol's range allowed without a reason, e.g. 'every 8 to 13 weeks' (with no range, only its own
+        value needs none: `resolve_spec`)."""
+        if self.low is None and self.high is None:
+            own = self.data.spec.phases[self.phase_index].spacing_value
+            return f"none: only the protocol's own {self.text(own)}"
+        low = self.low or 1
+        if self.high is None:
+            return f"{self.text(low)} or longer"
+        if low == self.high:
+            return self.text(low)
+        return f"every {low} to {self.high} {self.unit}"
+
+    def options_for(self, value: int, override_reason: str = "") -> dict[str, Any]:
+        return {"phases": {self.phase_key: {"spacing_value": value}}, "override_reason": override_reason}
+
+    def needs_override_reason(self, value: int) -> bool:
+        """Whether a regimen's start would refuse `value` (a whole number from 1) without an override reason: it is
+        outside the protocol's range (the same check, `resolve_spec`)."""
+        try:
+            resolve_spec(self.data, self.options_for(value))
+        except ServiceError:
+            return True
+        return False
+
+
+def regimen_interval(regimen: Regimen) -> PhaseInterval:
+    """The interval of the phase in progress that a clinician may shorten (RULES R-UK-4), or a ConflictError
+    saying why there is none: the regimen is not active, or its phase's spacing takes no number that can get
+    smaller (daily, alternate days, N times a week, or already every 1 day / week / month)."""
+    require_active(regimen)
+    data = regimen_plan_data(regimen)
+    index = min(regimen.current_phase, len(data.phases) - 1)
+    phase = data.phases[index]
+    spec = resolve_spec(data, regimen.options).phases[index]
+    if spec.spacing not in SHORTENABLE_SPACINGS:
+        given = {schedule.DAILY: "daily", schedule.ALTERNATE_DAYS: "on alternate days"}.get(
+            spec.spacing, f"{spec.spacing_value} times a week"
+        )
+        raise ConflictError(
+            "phase", f"the {phase.key} phase is given {given}: it has no interval in days, weeks or months to shorten"
+        )
+    low, high = data.limits[phase.key].spacing_value
+    interval = PhaseInterval(index, phase.key, phase.name, spec.spacing, spec.spacing_value, low, high, data)
+    if interval.value <= 1:
+        raise ConflictError("phase", f"the {phase.key} phase is given {interval.text()}: it cannot be shorter")
+    return interval
+
+
+def interval_to_shorten(regimen: Regimen) -> PhaseInterval | None:
+    """`regimen_interval`, or None when there is none (the patient page's "Shorten the interval" button)."""
+    try:
+        return regimen_interval(regimen)
+    except ServiceError:
+        return None
+
+
+def _own_field(exc: ServiceError, key: str) -> ServiceError:
+    """An error of the option check (`options.phases.<key>.spacing_value`, `options.override_reason`) under the
+    name the request gives the field."""
+    names = {f"options.phases.{key}.spacing_value": "spacing_value", "options.override_reason": "override_reason"}
+    return ServiceError(names.get(exc.field, exc.field), exc.message)
+
+
+def regimen_shorten_interval(
+    *, regimen: Regimen, spacing_value: int, by: Any, reason: str = "", override_reason: str = ""
+) -> Regimen:
+    """RULES R-UK-4 (NG239): a prescriber shortens the interval of the phase in progress, at any time, on the
+    running regimen (the same T0 and baseline, §10 V-1). `spacing_value` is the new number of days, weeks or months
+    between doses: a whole number smaller than the current one; an equal or longer one is refused (no lengthening
+    here). Outside the protocol's range it needs `override_reason`, as at the start (the same check and bounds:
+    `resolve_spec`). The value goes into the regimen's `options`, so every later re-plan keeps it; the decision is
+    recorded with who, when, the old and new interval and the reasons; the planned doses are re-planned at once:
+    the next one is one new interval after the last dose of the phase (given, or the one before), on the day of the
+    decision at the earliest, on an open clinic day. Doses recorded (given, not given, entered in error) and overdue
+    ones (§10 V-11) keep their dates."""
+    if not is_prescriber(by, regimen.patient.clinic_id):
+        raise PermissionDenied("Only a clinician or clinic admin of this clinic may shorten a regimen's interval.")
+    if not isinstance(spacing_value, int) or isinstance(spacing_value, bool):
+        raise ServiceError("spacing_value", "must be a whole number")
+    reason = (reason or "").strip()
+    override_reason = (override_reason or "").strip()
+    with transaction.atomic():
+        regimen = lock_regimen(regimen)
+        interval = regimen_interval(regimen)
+        if spacing_value >= interval.value:
+            raise ServiceError(
+                "spacing_value",
+                f"must be shorter than the current interval ({interval.text()}): the interval can only be shortened "
+                f"here (RULES R-UK-4, no lengthening); give a whole number of {interval.unit} below {interval.value}",
+            )
+        if spacing_value < 1:
+            raise ServiceError("spacing_value", "must be a whole number of at least 1")
+        # The start's check of options and override bounds (`resolve_spec`), on this one value: first without a
+        # reason (inside the range?), then with this request's reason.
+        override = interval.needs_override_reason(spacing_value)
+        if override and not override_reason:
+            raise ServiceError(
+                "override_reason",
+                f"{interval.text(spacing_value)} is outside the protocol's range ({interval.range_text()}): say why "
+                "this patient needs it (RULES §1.1: an override is recorded with its reason)",
+            )
+        try:
+            resolve_spec(interval.data, interval.options_for(spacing_value, override_reason if override else ""))
+        except ServiceError as exc:
+            raise _own_field(exc, interval.phase_key) from exc
+        options = deepcopy(regimen.options) if isinstance(regimen.options, dict) else {}
+        phases = options.setdefault("phases", {})
+        phases.setdefault(interval.phase_key, {})["spacing_value"] = spacing_value
+        update = ["options"]
+        if override:
+            # Kept where every later re-plan checks the options, and with the regimen's other override reasons.
+            options["override_reason"] = _joined(options.get("override_reason"), override_reason)
+            regimen.override_reason = _joined(regimen.override_reason, override_reason)
+            update.append("override_reason")
+        regimen.options = options
+        regimen.save(update_fields=update)
+        note = [f"{interval.phase_name}: {interval.text()} → {interval.text(spacing_value)} (R-UK-4)"]
+        if reason:
+            note.append(f"Reason: {reason}")
+        if override:
+            note.append(f"Override reason (outside the protocol's range): {override_reason}")
+        today = patient_today(regimen.patient)
+        RegimenDecision.objects.create(
+            regimen=regimen,
+            phase_index=interval.phase_index,
+            kind=DecisionKind.INTERVAL_SHORTENED,
+            decided_on=today,
+            decided_by=recorded_by(by),
+            note="\n".join(note),
+        )
+        regimen = lock_regimen(regimen)  # re-read the options and decisions
+        replan(
+            regimen,
+            today,
+            cause=f"interval of {interval.phase_key} shortened to {interval.text(spacing_value)} on {today}",
+        )
+    return regimen
+
+
+def _joined(*reasons: Any) -> str:
+    return "; ".join(dict.fromkeys(str(r).strip() for r in reasons if r and str(r).strip()))
 
 
 def regimen_stop(*, regimen: Regimen, reason: str, acknowledge: list[str] | None = None, user: Any = None) -> Regimen:

@@ -141,6 +141,7 @@ def test_a_nurse_sees_no_prescriber_button_and_gets_403_if_she_posts(nurse: Any,
     assert client.post(f"/regimens/{regimen.pk}/stop/", {"reason": "x"}).status_code == 403
     assert client.get(f"/patients/{patient.pk}/regimens/new/").status_code == 403
     assert client.post(f"/regimens/{regimen.pk}/review/", {"outcome": "worsening"}).status_code == 403
+    assert client.post(f"/regimens/{regimen.pk}/shorten-interval/", {"spacing_value": "8"}).status_code == 403
     regimen.refresh_from_db()
     assert regimen.status == RegimenStatus.ACTIVE
 

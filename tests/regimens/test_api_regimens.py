@@ -366,6 +366,7 @@ def test_it_refuses_to_stop_without_a_reason_or_twice(api: APIClient, patient: A
         ("end-loading", {}),
         ("confirm-gate", {}),
         ("review", {"outcome": "still_improving"}),
+        ("shorten-interval", {"spacing_value": 6, "override_reason": "a reason long enough"}),
     ],
 )
 def test_it_hides_another_clinics_regimen_from_every_action(
@@ -536,6 +537,7 @@ def test_it_lets_a_nurse_read_but_not_start_a_regimen(nurse_api: APIClient, pati
         ("end-loading", {}),
         ("confirm-gate", {}),
         ("review", {"outcome": "still_improving"}),
+        ("shorten-interval", {"spacing_value": 6, "override_reason": "a reason long enough"}),
     ],
 )
 @time_machine.travel(TODAY, tick=False)

@@ -733,6 +733,29 @@ def test_it_counts_a_decision_recorded_twice_from_the_first_time() -> None:
         assert due(p, "maintenance")[0] == date(2027, 3, 17)
 
 
+def test_a_shortened_interval_never_plans_a_dose_before_the_day_it_was_shortened() -> None:
+    # RULES R-UK-4 (decision D-UK4): loading given 4-15 January, the first maintenance dose on 9 April; on Friday
+    # 25 June, 11 weeks on, maintenance is shortened to 8 weeks (in the options). 8 weeks after 9 April was 4 June:
+    # the dose is due on the day of the decision, then every 8 weeks.
+    loading = [jan(4), jan(6), jan(8), jan(11), jan(13), jan(15)]
+    records = (*(given(0, i + 1, d) for i, d in enumerate(loading)), given(1, 1, date(2027, 4, 9)))
+    options = {"phases": {"maintenance": {"spacing_value": 8}}}
+    shorter = apply_options(builtin("hydroxo-uk-standard"), options, builtin_limits("hydroxo-uk-standard"))
+    decided = date(2027, 6, 25)
+
+    p = run(shorter, jan(4), decided, records=records, decisions=(Decision(1, "interval_shortened", decided),))
+    assert due(p, "maintenance")[:2] == [decided, date(2027, 8, 20)]
+
+    # Without the decision the engine would plan it in the past (the decision is what anchors it).
+    p = run(shorter, jan(4), decided, records=records)
+    assert due(p, "maintenance")[0] == date(2027, 6, 4)
+
+    # Two shortenings: the later day counts; a Saturday decision gives the Monday after.
+    twice = (Decision(1, "interval_shortened", date(2027, 5, 3)), Decision(1, "interval_shortened", date(2027, 6, 26)))
+    p = run(shorter, jan(4), date(2027, 6, 26), records=records, decisions=twice)
+    assert due(p, "maintenance")[0] == date(2027, 6, 28)
+
+
 def test_the_next_annual_review_sets_the_day_the_plan_is_extended() -> None:
     # The lifelong horizon is 12 months: a regimen planned on T0 (4 Jan 2027) has the review of 4 Jan 2028; the
     # next, 4 Jan 2029, enters the plan when the horizon reaches it, on 4 Jan 2028: the day the periodic task must

@@ -23,6 +23,7 @@ DOCUMENTED_WRITES = {
     "/api/regimens/{id}/stop/": "post",
     "/api/regimens/{id}/confirm-gate/": "post",
     "/api/regimens/{id}/review/": "post",
+    "/api/regimens/{id}/shorten-interval/": "post",
     "/api/doses/{id}/administer/": "post",
     "/api/doses/{id}/not-given/": "post",
     "/api/lab-results/": "post",
