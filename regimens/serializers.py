@@ -22,6 +22,7 @@ from rest_framework import serializers
 from patients.models import Patient, validate_timezone
 from patients.serializers import ClinicTimeField, StaffClinicField, StaffPatientField
 from regimens import schedule
+from regimens.drug_codes import EVIDENCE_TAGS, drug_codes_json
 from regimens.models import (
     LabRecheck,
     Protocol,
@@ -64,11 +65,50 @@ def _local_today(context: dict[str, Any]) -> LocalToday:
     return today
 
 
+# --- Drug codes (RULES §7.2) -----------------------------------------------------------------
+
+
+def _code_field(help_text: str) -> serializers.CharField:
+    return serializers.CharField(allow_null=True, help_text=help_text)
+
+
+class DrugCodeEvidenceSerializer(serializers.Serializer[Any]):
+    """The RULES §0.1 evidence tag of each code: V verified, S secondary source, U not verified; null where there is
+    no code."""
+
+    rxnorm = serializers.ChoiceField(choices=EVIDENCE_TAGS, allow_null=True)
+    atc = serializers.ChoiceField(choices=EVIDENCE_TAGS, allow_null=True)
+    snomed = serializers.ChoiceField(choices=EVIDENCE_TAGS, allow_null=True)
+    unii = serializers.ChoiceField(choices=EVIDENCE_TAGS, allow_null=True)
+
+
+class DrugCodesSerializer(serializers.Serializer[Any]):
+    """The codes of the product a dose is, from Cobalt's clinical rules (RULES §7.2), for mapping doses to an EHR.
+    RULES §9 item 3: the RxNorm and current SNOMED codes are to be confirmed before go-live."""
+
+    product = serializers.CharField(help_text="The RULES §7.2 product, e.g. Cyanocobalamin 1000 mcg/mL injection.")
+    rxnorm = _code_field("RxNorm RxCUI at SCD level, e.g. 309594; null where RULES gives none (oral tablets).")
+    atc = _code_field("WHO ATC code, e.g. B03BA01.")
+    snomed = _code_field("SNOMED CT substance concept (not a product), e.g. 419382002; see note for cautions.")
+    unii = _code_field("FDA UNII of the substance, e.g. P6YC3EG204; null where RULES gives none.")
+    evidence = DrugCodeEvidenceSerializer()
+    note = serializers.CharField(help_text="RULES' cautions and notes for this product, for people.")
+    rule = serializers.CharField(help_text="The RULES section the codes come from: §7.2.")
+
+
+def drug_codes_field() -> serializers.SerializerMethodField:
+    return serializers.SerializerMethodField(
+        help_text="The codes (RxNorm, ATC, SNOMED CT, UNII) of the product given by this drug and route, from RULES "
+        "§7.2; null where RULES names no product for them (e.g. hydroxocobalamin by a route other than IM)."
+    )
+
+
 # --- Protocols ------------------------------------------------------------------------------
 
 
 class ProtocolPhaseSerializer(serializers.ModelSerializer[ProtocolPhase]):
     ranges = serializers.SerializerMethodField(help_text="What a clinician may set per patient (options.phases).")
+    drug_codes = drug_codes_field()
 
     class Meta:
         model = ProtocolPhase
@@ -80,6 +120,7 @@ class ProtocolPhaseSerializer(serializers.ModelSerializer[ProtocolPhase]):
             "dose_mcg",
             "dose_unit",
             "route",
+            "drug_codes",
             "spacing",
             "spacing_value",
             "ranges",
@@ -115,6 +156,10 @@ class ProtocolPhaseSerializer(serializers.ModelSerializer[ProtocolPhase]):
             "spacing_value": [phase.spacing_min, phase.spacing_max],
             "count": [phase.end_min, phase.end_max],
         }
+
+    @extend_schema_field(DrugCodesSerializer(allow_null=True))
+    def get_drug_codes(self, phase: ProtocolPhase) -> dict[str, Any] | None:
+        return drug_codes_json(phase.drug, phase.route)
 
 
 class ProtocolRecheckStepSerializer(serializers.ModelSerializer[ProtocolRecheckStep]):
@@ -237,11 +282,16 @@ class PlannedDoseSerializer(serializers.Serializer[Any]):
     dose_amount = serializers.SerializerMethodField()
     dose_unit = serializers.CharField()
     route = serializers.CharField()
+    drug_codes = drug_codes_field()
     self_administered = serializers.BooleanField()
 
     @extend_schema_field(OpenApiTypes.NUMBER)
     def get_dose_amount(self, dose: schedule.PlannedDose) -> int | float:
         return dose_amount(dose.dose_mcg, dose.dose_unit)
+
+    @extend_schema_field(DrugCodesSerializer(allow_null=True))
+    def get_drug_codes(self, dose: schedule.PlannedDose) -> dict[str, Any] | None:
+        return drug_codes_json(dose.drug, dose.route)
 
 
 class PlannedRecheckSerializer(serializers.Serializer[Any]):
@@ -278,6 +328,7 @@ class DoseSerializer(serializers.ModelSerializer[ScheduledDose]):
     )
     dose_amount = serializers.SerializerMethodField(help_text="The dose in dose_unit.")
     overdue = serializers.SerializerMethodField(help_text="Planned and due before today in the patient's time zone.")
+    drug_codes = drug_codes_field()
     # A plain string: the Route choice set is documented on `route` (one choice set, one name).
     given_route = serializers.CharField(read_only=True, help_text="The route actually used; blank until given.")
 
@@ -297,6 +348,7 @@ class DoseSerializer(serializers.ModelSerializer[ScheduledDose]):
             "dose_mcg",
             "dose_unit",
             "route",
+            "drug_codes",
             "self_administered",
             "status",
             "overdue",
@@ -322,6 +374,11 @@ class DoseSerializer(serializers.ModelSerializer[ScheduledDose]):
     def get_overdue(self, dose: ScheduledDose) -> bool:
         today = _local_today(self.context)(dose.patient.timezone)
         return dose.status == "planned" and dose.due_date < today
+
+    @extend_schema_field(DrugCodesSerializer(allow_null=True))
+    def get_drug_codes(self, dose: ScheduledDose) -> dict[str, Any] | None:
+        # Of the planned drug and route (the product the dose is), not of given_route.
+        return drug_codes_json(dose.drug, dose.route)
 
 
 class DoseDetailSerializer(DoseSerializer):
@@ -440,6 +497,7 @@ def dose_rows(rows: Iterable[tuple[Any, ...]]) -> list[dict[str, Any]]:
                 "dose_mcg": dose_mcg,
                 "dose_unit": dose_unit,
                 "route": route,
+                "drug_codes": drug_codes_json(drug, route),
                 "self_administered": self_administered,
                 "status": status,
                 "overdue": status == "planned" and due_date < today(timezone),

@@ -168,6 +168,11 @@ def test_the_everyday_flow_runs_on_the_generated_client_alone(
     )
     assert doses.count == len(preview.doses)
     first = min(doses.results, key=lambda d: (d.due_date, d.id))
+    # The RULES §7.2 codes of the dose's product, parsed into a generated model (not left a dict).
+    assert not isinstance(first.drug_codes, dict)
+    assert (first.drug_codes.rxnorm, first.drug_codes.atc) == ("317106", "B03BA03")
+    assert str(first.drug_codes.evidence.snomed) == "S"
+    assert preview.doses[0].drug_codes.to_dict() == first.drug_codes.to_dict()
     administer = models.DoseAdministerRequest(administered_at=timezone.now(), site="left deltoid")
     given = ok(
         api("api.doses.doses_administer_create").sync_detailed(id=first.id, client=client, body=administer),

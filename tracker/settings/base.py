@@ -219,8 +219,12 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
-    # The lab import job and the calendar re-plan job share their statuses (patients.models.JobStatus).
-    "ENUM_NAME_OVERRIDES": {"JobStatusEnum": "patients.models.JobStatus"},
+    "ENUM_NAME_OVERRIDES": {
+        # The lab import job and the calendar re-plan job share their statuses (patients.models.JobStatus).
+        "JobStatusEnum": "patients.models.JobStatus",
+        # The evidence tag of each drug code (RULES §7.2, regimens/drug_codes.py): one choice set for four fields.
+        "DrugCodeEvidenceEnum": "regimens.drug_codes.EVIDENCE_TAGS",
+    },
     "POSTPROCESSING_HOOKS": [
         "drf_spectacular.hooks.postprocess_schema_enums",
         "tracker.schema.make_nullable_refs_inline",
