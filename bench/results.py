@@ -514,9 +514,14 @@ PATIENT_TABLES = (
     ("regimens_labrecheck", "patient_id"),
     ("patients_labresult", "patient_id"),
     ("patients_patientfact", "patient_id"),
+    ("patients_medication", "patient_id"),
     ("notifications_alert", "patient_id"),
     ("notifications_delivery", "patient_id"),
 )
+# The clinician decisions the regimen cards show (no patient column: through the patient's regimens, by their index).
+PATIENT_DECISIONS = """
+SELECT * FROM regimens_regimendecision WHERE regimen_id IN (SELECT id FROM regimens_regimen WHERE patient_id = %s)
+"""
 
 
 # The staff the page names by username (who started, gave, entered, recorded), in one statement.
@@ -531,8 +536,9 @@ SELECT id, username FROM auth_user WHERE id IN (
 
 
 def bare_patient(patient_id: int) -> Callable[[], str]:
-    """The patient's rows of every table the page shows, each by its patient index, and the usernames of the staff
-    they name, and their JSON (one statement per table, one for the users)."""
+    """The patient's rows of every table the page shows (medications and clinician decisions too, also when there are
+    none: the page has to ask), each by its patient index, and the usernames of the staff they name, and their JSON
+    (one statement per table, one for the users)."""
 
     return lambda: encode(patient_rows(patient_id))
 
@@ -540,6 +546,7 @@ def bare_patient(patient_id: int) -> Callable[[], str]:
 def patient_rows(patient_id: int) -> dict[str, list[dict[str, Any]]]:
     """bare_patient's rows, by table."""
     rows = {t: fetch(f"SELECT * FROM {t} WHERE {c} = %s", [patient_id]) for t, c in PATIENT_TABLES}  # noqa: S608
+    rows["regimens_regimendecision"] = fetch(PATIENT_DECISIONS, [patient_id])
     rows["auth_user"] = fetch(PATIENT_USERS, {"p": patient_id})
     return rows
 
@@ -886,7 +893,7 @@ def read_rows(patients: int) -> list[Row]:
                 f"bare view's JSON encoding alone: {encoding * 1000:.2f} ms)",
                 patient_page,
                 bare_patient(patient_id),
-                len(PATIENT_TABLES) + 1,
+                len(PATIENT_TABLES) + 2,
                 lambda: ok(browser.get(BARE_PAGE_READ.format(key="patient-page"))),
                 10,
                 served_html=lambda: ok(browser.get(BARE_PAGE_HTML.format(key="patient-page"))),
