@@ -112,9 +112,14 @@ def _timeline(regimen: Regimen, user_id: int | None, prescriber: bool) -> dict[s
     active = regimen.status == RegimenStatus.ACTIVE
     # RULES R-UK-4: from the regimen's own protocol copy and options, as read with the row (no query).
     can_shorten = active and prescriber and bool(phases) and services.interval_to_shorten(regimen) is not None
+    try:  # how often the phase in progress comes (a shortened interval shows here)
+        spacing = services.current_spacing_text(regimen) if active and phases else ""
+    except ServiceError:  # options a later change of the override bounds refuses: the card still shows
+        spacing = ""
     return {
         "regimen": regimen,
         "phase_name": current.get("name", ""),
+        "phase_spacing": spacing,
         # RULES §1.3 rule 4: the phase's prompt ("urgent specialist advice ...") while it is in progress.
         "phase_prompt": current.get("prompt", "") if active else "",
         "phase_names": {i: p.get("name", p.get("key", "")) for i, p in enumerate(phases)},

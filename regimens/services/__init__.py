@@ -39,6 +39,7 @@ from regimens.services.protocols import (
 from regimens.services.rechecks import recheck_cancel, recheck_complete
 from regimens.services.regimens import (
     PhaseInterval,
+    current_spacing_text,
     interval_to_shorten,
     regimen_confirm_gate,
     regimen_end_phase,
@@ -60,6 +61,7 @@ __all__ = [
     "PhaseInterval",
     "ProtocolPlanData",
     "clinic_calendar",
+    "current_spacing_text",
     "dose_mark_entered_in_error",
     "dose_record_administration",
     "dose_record_not_given",

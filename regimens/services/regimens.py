@@ -372,9 +372,7 @@ class PhaseInterval:
 
     def text(self, value: int | None = None) -> str:
         """'every 12 weeks', 'every month' (`value`, default the current one)."""
-        n = self.value if value is None else value
-        unit = SHORTENABLE_SPACINGS[self.spacing]
-        return f"every {unit}" if n == 1 else f"every {n} {unit}s"
+        return spacing_text(self.spacing, self.value if value is None else value)
 
     @property
     def unit(self) -> str:
@@ -406,6 +404,28 @@ class PhaseInterval:
         return False
 
 
+def spacing_text(spacing: str, value: int | None) -> str:
+    """How often a phase's doses come, in words: 'daily', 'on alternate days', '3 times a week', 'every 12 weeks',
+    'every month'."""
+    if spacing in SHORTENABLE_SPACINGS:
+        unit = SHORTENABLE_SPACINGS[spacing]
+        return f"every {unit}" if value in (None, 1) else f"every {value} {unit}s"
+    return {schedule.DAILY: "daily", schedule.ALTERNATE_DAYS: "on alternate days"}.get(
+        spacing, f"{value} times a week"
+    )
+
+
+def current_spacing_text(regimen: Regimen) -> str:
+    """`spacing_text` of the phase in progress as this regimen plans it (its protocol copy with its options, R-UK-4's
+    shortening included), from the row alone (no query); '' when there is no phase."""
+    data = regimen_plan_data(regimen)
+    if not data.phases:
+        return ""
+    index = min(regimen.current_phase, len(data.phases) - 1)
+    spec = resolve_spec(data, regimen.options).phases[index]
+    return spacing_text(spec.spacing, spec.spacing_value)
+
+
 def regimen_interval(regimen: Regimen) -> PhaseInterval:
     """The interval of the phase in progress that a clinician may shorten (RULES R-UK-4), or a ConflictError
     saying why there is none: the regimen is not active, or its phase's spacing takes no number that can get
@@ -416,9 +436,7 @@ def regimen_interval(regimen: Regimen) -> PhaseInterval:
     phase = data.phases[index]
     spec = resolve_spec(data, regimen.options).phases[index]
     if spec.spacing not in SHORTENABLE_SPACINGS:
-        given = {schedule.DAILY: "daily", schedule.ALTERNATE_DAYS: "on alternate days"}.get(
-            spec.spacing, f"{spec.spacing_value} times a week"
-        )
+        given = spacing_text(spec.spacing, spec.spacing_value)
         raise ConflictError(
             "phase", f"the {phase.key} phase is given {given}: it has no interval in days, weeks or months to shorten"
         )

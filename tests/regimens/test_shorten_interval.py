@@ -512,3 +512,37 @@ def test_the_patient_pages_flag_is_worked_out_from_the_rows_it_has_read(
     with django_assert_num_queries(0):
         assert _timeline(regimen, None, True)["can_shorten"] is True
         assert _timeline(regimen, None, False)["can_shorten"] is False
+
+
+def test_the_regimen_card_says_how_often_the_phase_in_progress_comes_and_shows_the_shortened_interval(
+    patient: Any, clinician: Any, nurse: Any, clock: Any
+) -> None:
+    regimen = start(patient)
+    patient_page = f"/patients/{patient.pk}/"
+    assert "Loading · 3 times a week" in page_text(web(nurse).get(patient_page).content.decode())
+
+    regimen = on_maintenance_after(regimen, clock)
+    assert "Maintenance · every 12 weeks" in page_text(web(nurse).get(patient_page).content.decode())
+
+    regimen_shorten_interval(regimen=regimen, spacing_value=8, by=clinician, reason=REASON)
+    shown = page_text(web(nurse).get(patient_page).content.decode())
+    assert "Maintenance · every 8 weeks" in shown and "every 12 weeks" in shown  # the decision keeps the old one
+
+
+@pytest.mark.parametrize(
+    ("spacing", "value", "text"),
+    [
+        ("daily", None, "daily"),
+        ("alternate_days", 1, "on alternate days"),
+        ("times_per_week", 3, "3 times a week"),
+        ("every_n_days", 1, "every day"),
+        ("every_n_days", 2, "every 2 days"),
+        ("every_n_weeks", 12, "every 12 weeks"),
+        ("monthly", 1, "every month"),
+        ("monthly", 3, "every 3 months"),
+    ],
+)
+def test_spacing_text_says_each_spacing_in_words(spacing: str, value: int | None, text: str) -> None:
+    from regimens.services.regimens import spacing_text
+
+    assert spacing_text(spacing, value) == text
