@@ -86,6 +86,10 @@ def test_it_shows_patients_at_every_stage_with_late_and_missed_doses():
     assert Regimen.objects.filter(options__enrol__phase="maintenance").exists()
     assert Regimen.objects.filter(status="stopped").exclude(stop_reason="").exists()
     assert Regimen.objects.filter(status="completed").exists()
+    # RULES R-UK-4: a maintenance patient whose clinician shortened the interval to 8 weeks today.
+    shortened = RegimenDecision.objects.get(regimen__protocol__code="hydroxo-uk-standard", kind="interval_shortened")
+    assert shortened.regimen.options["phases"]["maintenance"]["spacing_value"] == 8
+    assert "every 12 weeks → every 8 weeks" in shortened.note
     # Just started: the patient's "today" may be a day off the server's in another time zone.
     assert Regimen.objects.filter(start_date__gte=today - timedelta(days=1)).exists()
 

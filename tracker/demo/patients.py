@@ -136,6 +136,9 @@ class Story:
     end_phase_ago: int | None = None
     end_note: str = ""
     stop_reason: str = ""
+    # RULES R-UK-4: the clinician shortened the interval of the phase in progress today (to this many of its units).
+    shorten_to: int | None = None
+    shorten_reason: str = ""
     options: dict[str, Any] = field(default_factory=dict)
 
 
@@ -145,7 +148,13 @@ STORIES: dict[str, list[Story]] = {
     "hydroxo-uk-standard": [
         Story("just started", start_ago=2),
         Story("mid-loading, one missed", start_ago=8, miss_rate=0.3),
-        Story("maintenance", start_ago=200, miss_rate=0.1),
+        Story(
+            "maintenance, interval shortened",
+            start_ago=200,
+            miss_rate=0.1,
+            shorten_to=8,
+            shorten_reason="Fatigue and tingling come back in the weeks before each injection.",
+        ),
         Story("enrolled, maintenance overdue", start_ago=3, enrol_phase="maintenance", enrol_last_ago=90, overdue=1),
     ],
     "hydroxo-uk-neuro": [
@@ -384,6 +393,11 @@ def create_patient(*, seed: PatientSeed, clinic: Clinic, staff: dict[str, list[A
                 user=clinician,
             )
             walker.walk(regimen, until=today)
+        if story.shorten_to is not None:
+            regimen.refresh_from_db()
+            services.regimen_shorten_interval(
+                regimen=regimen, spacing_value=story.shorten_to, by=clinician, reason=story.shorten_reason
+            )
         if story.stop_reason:
             services.regimen_stop(
                 regimen=regimen, reason=story.stop_reason, acknowledge=["lifelong_therapy_stopped"], user=clinician
