@@ -110,12 +110,15 @@ def _timeline(regimen: Regimen, user_id: int | None, prescriber: bool) -> dict[s
     current = phases[min(regimen.current_phase, len(phases) - 1)] if phases else {}
     open_ended = current.get("end_condition") in schedule.OPEN_ENDED
     active = regimen.status == RegimenStatus.ACTIVE
-    # RULES R-UK-4: from the regimen's own protocol copy and options, as read with the row (no query).
-    can_shorten = active and prescriber and bool(phases) and services.interval_to_shorten(regimen) is not None
-    try:  # how often the phase in progress comes (a shortened interval shows here)
-        spacing = services.current_spacing_text(regimen) if active and phases else ""
-    except ServiceError:  # options a later change of the override bounds refuses: the card still shows
-        spacing = ""
+    # How often the phase in progress comes (a shortened interval shows here) and whether it can be shortened
+    # (RULES R-UK-4), from the regimen's own protocol copy and options, as read with the row (no query).
+    spacing, interval = "", None
+    if active and phases:
+        try:
+            spacing, interval = services.phase_in_progress(regimen)
+        except ServiceError:  # options a later change of the override bounds refuses: the card still shows
+            pass
+    can_shorten = prescriber and interval is not None
     return {
         "regimen": regimen,
         "phase_name": current.get("name", ""),

@@ -415,26 +415,17 @@ def spacing_text(spacing: str, value: int | None) -> str:
     )
 
 
-def current_spacing_text(regimen: Regimen) -> str:
-    """`spacing_text` of the phase in progress as this regimen plans it (its protocol copy with its options, R-UK-4's
-    shortening included), from the row alone (no query); '' when there is no phase."""
-    data = regimen_plan_data(regimen)
-    if not data.phases:
-        return ""
-    index = min(regimen.current_phase, len(data.phases) - 1)
-    spec = resolve_spec(data, regimen.options).phases[index]
-    return spacing_text(spec.spacing, spec.spacing_value)
-
-
-def regimen_interval(regimen: Regimen) -> PhaseInterval:
-    """The interval of the phase in progress that a clinician may shorten (RULES R-UK-4), or a ConflictError
-    saying why there is none: the regimen is not active, or its phase's spacing takes no number that can get
-    smaller (daily, alternate days, N times a week, or already every 1 day / week / month)."""
-    require_active(regimen)
+def _in_progress(regimen: Regimen) -> tuple[ProtocolPlanData, int, schedule.PhaseSpec]:
+    """The regimen's protocol copy, the index of the phase in progress and that phase as this regimen plans it (its
+    options applied, R-UK-4's shortening included): one resolve, from the row alone (no query)."""
     data = regimen_plan_data(regimen)
     index = min(regimen.current_phase, len(data.phases) - 1)
+    return data, index, resolve_spec(data, regimen.options).phases[index]
+
+
+def _interval(data: ProtocolPlanData, index: int, spec: schedule.PhaseSpec) -> PhaseInterval:
+    """The phase's interval a clinician may shorten, or a ConflictError saying why it has none."""
     phase = data.phases[index]
-    spec = resolve_spec(data, regimen.options).phases[index]
     if spec.spacing not in SHORTENABLE_SPACINGS:
         given = spacing_text(spec.spacing, spec.spacing_value)
         raise ConflictError(
@@ -447,12 +438,23 @@ def regimen_interval(regimen: Regimen) -> PhaseInterval:
     return interval
 
 
-def interval_to_shorten(regimen: Regimen) -> PhaseInterval | None:
-    """`regimen_interval`, or None when there is none (the patient page's "Shorten the interval" button)."""
+def regimen_interval(regimen: Regimen) -> PhaseInterval:
+    """The interval of the phase in progress that a clinician may shorten (RULES R-UK-4), or a ConflictError
+    saying why there is none: the regimen is not active, or its phase's spacing takes no number that can get
+    smaller (daily, alternate days, N times a week, or already every 1 day / week / month)."""
+    require_active(regimen)
+    return _interval(*_in_progress(regimen))
+
+
+def phase_in_progress(regimen: Regimen) -> tuple[str, PhaseInterval | None]:
+    """For the regimen card of an active regimen: how often the phase in progress comes, in words
+    (`spacing_text`), and its interval a clinician may shorten (None when there is none), from one resolve."""
+    data, index, spec = _in_progress(regimen)
     try:
-        return regimen_interval(regimen)
+        interval: PhaseInterval | None = _interval(data, index, spec)
     except ServiceError:
-        return None
+        interval = None
+    return spacing_text(spec.spacing, spec.spacing_value), interval
 
 
 def _own_field(exc: ServiceError, key: str) -> ServiceError:
