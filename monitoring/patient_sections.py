@@ -30,6 +30,7 @@ from patients.selectors import pregnant_on
 from regimens.models import DoseStatus, Regimen, ScheduledDose
 from regimens.pages import page_regimens
 from regimens.selectors import current_among, dose_pending_warnings, regimen_t0
+from tracker.display import moment
 from tracker.pages import PageSection
 
 RESULTS_SHOWN = 60
@@ -83,14 +84,24 @@ def next_dose(regimens: list[Regimen]) -> ScheduledDose | None:
     return min(planned, key=lambda d: (d.due_date, d.pk), default=None)
 
 
+def interpretation_tag(interpretation: str) -> str:
+    """The tag colour of an interpretation the tables flag ("" for none or normal): red when critical."""
+    if not interpretation or interpretation == "normal":
+        return ""
+    return "red" if "critically" in interpretation else "orange"
+
+
 def lab_rows(results: list[LabResult]) -> list[dict[str, Any]]:
-    """The table of every result (`results`: the latest collected first), the latest RESULTS_SHOWN."""
+    """The table of every result (`results`: the latest collected first), the latest RESULTS_SHOWN, with their
+    texts made here rather than by the template's filters and branches (docs/scaling.md)."""
     return [
         {
             "result": r,
+            "collected": moment(r.collected_at),
             "name": NAMES.get(r.analyte, r.analyte),
             "value": r.presence or format_value(r.value_canonical, r.analyte),
             "in_error": r.error_recorded_at is not None,
+            "tag": interpretation_tag(r.interpretation),
         }
         for r in results[:RESULTS_SHOWN]
     ]

@@ -13,6 +13,7 @@ listed to acknowledge.
 from __future__ import annotations
 
 from collections.abc import Callable
+from functools import cached_property
 from typing import Any
 
 from django import forms
@@ -45,6 +46,7 @@ from regimens.models import (
 from regimens.selectors import dose_pending_warnings, next_planned_dose, protocols_for_clinics
 from tracker import events
 from tracker.clock import local_date, patient_today
+from tracker.display import DAY_MONTH, day, formatted, moment
 from tracker.errors import SafetyWarning, ServiceError, WarningsNotAcknowledged
 from tracker.forms import DateInput, NHSUKForm
 from tracker.pages import CardEntry, PageSection, prescriber_here, staff_page
@@ -101,6 +103,107 @@ def page_regimens(record: Any) -> list[Regimen]:
     return rows
 
 
+# The tag colour of each status in the timeline's tables (NHS.UK tags); any other status is blue.
+DOSE_TAGS: dict[str, str] = {
+    DoseStatus.GIVEN: "green",
+    DoseStatus.NOT_GIVEN: "orange",
+    DoseStatus.ENTERED_IN_ERROR: "red",
+    DoseStatus.CANCELLED: "grey",
+}
+RECHECK_TAGS: dict[str, str] = {
+    RecheckStatus.DONE: "green",
+    RecheckStatus.OVERDUE: "red",
+    RecheckStatus.CANCELLED: "grey",
+}
+
+
+def _username(user: Any) -> str:
+    return "" if user is None else str(user.get_username())
+
+
+def _joined(*parts: str) -> str:
+    return " · ".join(part for part in parts if part)
+
+
+class DoseRow:
+    """A row of the timeline's dose table. Its texts are made here, not by the template's branches and date filters,
+    which made the dose table the slowest part of the patient page (docs/scaling.md). They are read when the
+    section renders, after the page has attached the staff the row names (`PatientRecord.attach_users`)."""
+
+    def __init__(self, dose: ScheduledDose, can_enter_in_error: bool) -> None:
+        self.dose = dose
+        self.can_enter_in_error = can_enter_in_error
+        self.warnings: list[Any] = []  # the planned ones': patient_section reads them for the whole page at once
+
+    @cached_property
+    def due(self) -> str:
+        return day(self.dose.due_date)
+
+    @property
+    def in_error(self) -> bool:
+        return self.dose.status == DoseStatus.ENTERED_IN_ERROR
+
+    @property
+    def tag(self) -> str:
+        return DOSE_TAGS.get(self.dose.status, "blue")
+
+    @property
+    def amount(self) -> str:
+        """Dose, route and place: "1000 mcg intramuscular (at home)"."""
+        dose = self.dose
+        text = f"{dose.dose_mcg} mcg {str(dose.get_route_display()).lower()}"
+        return f"{text} ({gettext_now('at home')})" if dose.self_administered else text
+
+    @property
+    def who(self) -> str:
+        """Who recorded the dose given, not given or entered in error, when, and what they noted."""
+        dose = self.dose
+        if dose.status == DoseStatus.GIVEN:
+            parts = [moment(dose.administered_at), _username(dose.administered_by)]
+            if dose.lot_number:
+                parts.append(f"{gettext_now('lot')} {dose.lot_number}")
+            parts.append(dose.site)
+            return _joined(*parts)
+        if dose.status == DoseStatus.NOT_GIVEN:
+            return f"{_joined(day(dose.not_given_on), _username(dose.administered_by))}: {dose.not_given_reason}"
+        if dose.status == DoseStatus.ENTERED_IN_ERROR:
+            return f"{_joined(moment(dose.error_recorded_at), _username(dose.error_recorded_by))}: {dose.error_reason}"
+        return ""
+
+
+class RecheckRow:
+    """A row of the timeline's recheck table, its texts made here as DoseRow's are."""
+
+    def __init__(self, recheck: LabRecheck, can_close: bool) -> None:
+        self.recheck = recheck
+        self.can_close = can_close
+
+    @cached_property
+    def due(self) -> str:
+        return day(self.recheck.due_date)
+
+    @property
+    def window(self) -> str:
+        return f"{formatted(self.recheck.window_start, DAY_MONTH)} – {day(self.recheck.window_end)}"
+
+    @property
+    def tests(self) -> str:
+        recheck = self.recheck
+        return recheck.description or ", ".join(recheck.analytes)
+
+    @property
+    def tag(self) -> str:
+        return RECHECK_TAGS.get(self.recheck.status, "blue")
+
+    @property
+    def closed(self) -> str:
+        """The note and who closed the recheck by hand, if someone did: " done at the GP · nurse1"."""
+        recheck = self.recheck
+        note = f" {recheck.close_note}" if recheck.close_note else ""
+        user = _username(recheck.closed_by)
+        return f"{note} · {user}" if user else note
+
+
 def _timeline(regimen: Regimen, user_id: int | None, prescriber: bool) -> dict[str, Any]:
     doses = list(regimen.doses.all())
     planned = [d for d in doses if d.status == DoseStatus.PLANNED]
@@ -127,18 +230,17 @@ def _timeline(regimen: Regimen, user_id: int | None, prescriber: bool) -> dict[s
         "phase_prompt": current.get("prompt", "") if active else "",
         "phase_names": {i: p.get("name", p.get("key", "")) for i, p in enumerate(phases)},
         "doses": [
-            {
-                "dose": d,
-                "can_enter_in_error": d.status in (DoseStatus.GIVEN, DoseStatus.NOT_GIVEN)
+            DoseRow(
+                d,
+                can_enter_in_error=d.status in (DoseStatus.GIVEN, DoseStatus.NOT_GIVEN)
                 and (prescriber or (user_id is not None and d.administered_by_id == user_id)),
-                "warnings": [],  # the planned ones': patient_section reads them for the whole page at once
-            }
+            )
             for d in shown
         ],
         "planned_hidden": max(0, len(planned) - PLANNED_SHOWN),
         # RULES §10 V-10: a clinician may close a recheck not yet done by hand (completed elsewhere, or cancelled).
         "rechecks": [
-            {"recheck": c, "can_close": prescriber and c.status in (RecheckStatus.DUE, RecheckStatus.OVERDUE)}
+            RecheckRow(c, can_close=prescriber and c.status in (RecheckStatus.DUE, RecheckStatus.OVERDUE))
             for c in regimen.lab_rechecks.all()
         ],
         "decisions": list(regimen.decisions.all()),
@@ -154,10 +256,10 @@ def _with_warnings(timelines: list[dict[str, Any]], record: Any, regimens: list[
     would raise (S-2 low platelets before an IM dose, S-10, S-11, S-12), as on the worklist and in the page's
     warnings section: the same rules, answered from the rows the page has read already (monitoring provides them
     with the rules; without monitoring there are no warnings and nothing is read)."""
-    rows = [row for t in timelines for row in t["doses"] if row["dose"].status == DoseStatus.PLANNED]
+    rows = [row for t in timelines for row in t["doses"] if row.dose.status == DoseStatus.PLANNED]
     data = events.answer("patient.page_administration_data", None, record=record, regimens=regimens)
     for row in rows:
-        row["warnings"] = dose_pending_warnings(row["dose"], data)
+        row.warnings = dose_pending_warnings(row.dose, data)
 
 
 def patient_section(*, patient: Patient, request: HttpRequest, record: Any) -> list[PageSection]:

@@ -91,6 +91,8 @@ TEMPLATES = [
                 "django.contrib.messages.context_processors.messages",
                 "tracker.pages.navigation",
             ],
+            # `|day` and `|moment` in every template without a {% load %} (tracker/templatetags/cobalt_dates.py).
+            "builtins": ["tracker.templatetags.cobalt_dates"],
         },
     },
 ]
