@@ -3,7 +3,8 @@ series as a line with its points coloured by interpretation, T0 (first dose) as 
 it falls after the last result: the axis reaches it), and the time in range since T0 when known.
 
 Pure: takes one analyte entry of `monitoring.selectors.trends_for` and returns SVG markup. Every text that
-reaches the markup is escaped.
+reaches the markup is escaped. Dates are written as the pages write them ("4 Jan 2027", tracker.display) and a
+point's interpretation by its label ("Critically low"), not the API's ISO dates and codes.
 """
 
 from __future__ import annotations
@@ -12,6 +13,9 @@ from datetime import date
 from decimal import Decimal
 from html import escape
 from typing import Any
+
+from patients.models import Interpretation
+from tracker.display import day as day_text
 
 WIDTH, HEIGHT = 640, 220
 LEFT, RIGHT, TOP, BOTTOM = 56, 16, 16, 36
@@ -22,6 +26,15 @@ COLOURS = {
     "critically_low": "#c0142b",
     "critically_high": "#c0142b",
 }
+
+
+def interpretation_label(code: str | None) -> str:
+    """The label of an interpretation code: "Critically low" for critically_low, "No range" for none
+    (patients.models.Interpretation)."""
+    try:
+        return str(Interpretation(code or "").label)
+    except ValueError:  # a code this version does not know: shown as it is
+        return str(code)
 
 
 def _ticks(low: Decimal, high: Decimal, count: int = 4) -> list[Decimal]:
@@ -103,7 +116,7 @@ def svg_chart(entry: dict[str, Any], t0: str | None) -> str:
         parts.append(
             f'<text class="time-in-range" x="{LEFT + plot_w / 2:.1f}" y="{HEIGHT - 12}" font-size="11" '
             f'fill="#1b4d2b" text-anchor="middle">{escape(str(tir["percent"]))}% of '
-            f'{escape(str(tir["days"]))} days in range {since}</text>'
+            f"{escape(str(tir['days']))} days in range {since}</text>"
         )
     line = " ".join(f"{x(d):.1f},{y(v):.1f}" for d, v in zip(days, values, strict=True))
     parts.append(f'<polyline points="{line}" fill="none" stroke="#1f4e8c" stroke-width="2"/>')
@@ -111,12 +124,12 @@ def svg_chart(entry: dict[str, Any], t0: str | None) -> str:
         colour = COLOURS.get(point["interpretation"], "#1f4e8c")
         parts.append(
             f'<circle class="point" cx="{x(day):.1f}" cy="{y(value):.1f}" r="4" fill="{colour}">'
-            f"<title>{escape(point['on'])}: {escape(point['value'])} {escape(entry['unit'])}"
-            f" ({escape(point['interpretation'] or 'no range')})</title></circle>"
+            f"<title>{escape(day_text(day))}: {escape(point['value'])} {escape(entry['unit'])}"
+            f" ({escape(interpretation_label(point['interpretation']))})</title></circle>"
         )
     parts.append(
-        f'<text x="{LEFT}" y="{HEIGHT - 12}" font-size="11" fill="#555">{start.isoformat()}</text>'
+        f'<text x="{LEFT}" y="{HEIGHT - 12}" font-size="11" fill="#555">{day_text(start)}</text>'
         f'<text x="{WIDTH - RIGHT}" y="{HEIGHT - 12}" font-size="11" fill="#555" text-anchor="end">'
-        f"{end.isoformat()}</text></svg>"
+        f"{day_text(end)}</text></svg>"
     )
     return "".join(parts)

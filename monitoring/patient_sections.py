@@ -20,7 +20,7 @@ from django.utils import timezone
 from django.utils.safestring import mark_safe
 from django.utils.translation import gettext_lazy as _
 
-from monitoring.charts import svg_chart
+from monitoring.charts import interpretation_label, svg_chart
 from monitoring.prompts import patient_prompts
 from monitoring.safety import AdministrationData
 from monitoring.selectors import B12_ANALYTES, trends_from
@@ -30,7 +30,7 @@ from patients.selectors import pregnant_on
 from regimens.models import DoseStatus, Regimen, ScheduledDose
 from regimens.pages import page_regimens
 from regimens.selectors import current_among, dose_pending_warnings, regimen_t0
-from tracker.display import moment
+from tracker.display import day, moment
 from tracker.pages import PageSection
 
 RESULTS_SHOWN = 60
@@ -109,7 +109,8 @@ def lab_rows(results: list[LabResult]) -> list[dict[str, Any]]:
 
 def charts(patient: Patient, record: Any, regimens: list[Regimen]) -> tuple[str | None, list[dict[str, Any]]]:
     """The trends of monitoring.selectors.trends_for (as GET /api/patients/{id}/trends/), drawn, from the page's
-    rows: T0 of the current regimen (RULES §10 V-1), the numeric results not entered in error."""
+    rows: T0 of the current regimen (RULES §10 V-1), the numeric results not entered in error. Returns T0 as the
+    page writes a date, and each analyte's entry, chart and table rows."""
     current = current_among(regimens)
     t0 = None if current is None else regimen_t0(current, current.doses.all())
     results: list[LabResult] = record.lab_results
@@ -117,8 +118,22 @@ def charts(patient: Patient, record: Any, regimens: list[Regimen]) -> tuple[str 
     b12_rows = [r for r in results if r.analyte in B12_ANALYTES]
     today = timezone.localdate()
     trends = trends_from(patient, charted, t0, pregnant_on(record.facts, today), b12_rows, today)
-    return trends["t0"], [
-        {"entry": entry, "svg": mark_safe(svg_chart(entry, trends["t0"]))}  # noqa: S308 (escaped in svg_chart)
+    return day(t0) if t0 else None, [
+        {
+            "entry": entry,
+            "svg": mark_safe(svg_chart(entry, trends["t0"])),  # noqa: S308 (escaped in svg_chart)
+            # The table beside the chart, the latest first, dated as the page dates everything ("4 Jan 2027").
+            "rows": [
+                {
+                    "on": day(date.fromisoformat(point["on"])),
+                    "day": point["day"],
+                    "value": point["value"],
+                    "tag": interpretation_tag(point["interpretation"]),
+                    "label": interpretation_label(point["interpretation"]),
+                }
+                for point in reversed(entry["points"])
+            ],
+        }
         for entry in trends["analytes"]
     ]
 

@@ -46,3 +46,18 @@ def test_it_writes_the_time_in_range_when_known_and_nothing_otherwise() -> None:
 
 def test_it_shades_the_reference_band() -> None:
     assert 'class="band"' in svg_chart(entry(), None)
+
+
+def test_dates_and_interpretations_read_as_the_page_writes_them() -> None:
+    """The axis and each point's tooltip say "1 Jan 2027" and "Critically low", not the API's ISO date and code."""
+    points = [
+        {"on": "2027-01-01", "value": "45", "interpretation": "critically_low"},
+        {"on": "2027-01-15", "value": "125", "interpretation": "normal"},
+        {"on": "2027-01-29", "value": "130", "interpretation": ""},
+    ]
+    svg = svg_chart(entry(points=points), None)
+    assert "<title>1 Jan 2027: 45 g/L (Critically low)</title>" in svg
+    assert "<title>29 Jan 2027: 130 g/L (No range)</title>" in svg
+    labels = re.findall(r'fill="#555"(?: text-anchor="end")?>([^<]+)</text>', svg)
+    assert labels[-2:] == ["1 Jan 2027", "29 Jan 2027"]
+    assert "2027-01" not in svg and "critically_low" not in svg
