@@ -48,3 +48,16 @@ def test_the_chart_table_and_the_results_table_read_as_a_nurse_reads_them(nurse:
     # Every result: collected at, in the clinic's zone.
     assert "11 Jan 2027 23:30 Hemoglobin 104 g/L Low" in text
     assert "Criticallylow" not in text and "2027-01" not in text
+
+
+def test_time_in_range_says_it_counts_from_the_first_dose(nurse: Any, patient: Any, clock: Any) -> None:
+    """Results only before the first dose give no time in range (it counts from T0): the page says why, not that
+    the patient lacks two results."""
+    start_treatment(patient)
+    for days_before, value in ((-20, "92"), (-10, "101"), (-2, "112")):
+        LabResultFactory(patient=patient, collected_at=noon(day(days_before)), value_as_entered=value)
+    clock.move_to(noon(day(1)))
+    client = Client()
+    client.force_login(nurse)
+    text = " ".join(page_text(labs_section(client.get(f"/patients/{patient.pk}/").content.decode())).split())
+    assert "Time in range: needs two results on different days since the first dose." in text
