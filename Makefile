@@ -17,7 +17,7 @@ TEST_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/cobalt
 PORT ?= 8000
 export PORT
 
-.PHONY: run test test-fast lint bench bench-quick bench-load bench-workers venv run-venv contract-venv assets clean
+.PHONY: run test test-fast lint bench bench-quick bench-load bench-workers bench-page-instructions venv run-venv contract-venv assets clean
 
 venv: $(STAMP)
 
@@ -90,6 +90,12 @@ bench-quick: venv
 # A first monitoring run of the bench database fanned out to two real Celery workers: time and each worker's peak RSS.
 bench-workers: venv
 	DATABASE_URL=$${DATABASE_URL:-$(TEST_DATABASE_URL)} $(PY) bench/bench_workers.py --workers 2
+
+# The patient page's CPU instructions per request (callgrind: the same count on a busy machine), on the database the last
+# results.py run left: to compare two versions of the page.
+bench-page-instructions: venv
+	@command -v valgrind >/dev/null || { echo "bench-page-instructions needs valgrind: apt-get install valgrind"; exit 1; }
+	DATABASE_URL=$${DATABASE_URL:-$(TEST_DATABASE_URL)} $(PY) bench/page_instructions.py
 
 bench-load: venv
 	@command -v wrk >/dev/null || { echo "bench-load needs wrk: apt-get install wrk"; exit 1; }
