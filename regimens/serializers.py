@@ -531,14 +531,10 @@ def dose_row(dose: ScheduledDose) -> dict[str, Any]:
 _WARNINGS_COLUMN = DOSE_ROW_COLUMNS.index("acknowledged_warnings_json")
 
 
-def override_reason_field() -> serializers.CharField:
-    return serializers.CharField(
-        required=False,
-        allow_blank=True,
-        default="",
-        max_length=2000,
-        help_text="Why a hard-stop warning in `acknowledge` is overridden (RULES §4: required for hard stops).",
-    )
+def override_reason_field(
+    help_text: str = "Why a hard-stop warning in `acknowledge` is overridden (RULES §4: required for hard stops).",
+) -> serializers.CharField:
+    return serializers.CharField(required=False, allow_blank=True, default="", max_length=2000, help_text=help_text)
 
 
 class DoseAdministerSerializer(serializers.Serializer[Any]):
@@ -731,13 +727,9 @@ class RegimenShortenIntervalSerializer(serializers.Serializer[Any]):
         max_length=2000,
         help_text="Why the interval is shortened (e.g. symptoms back before the next injection); kept on the decision.",
     )
-    override_reason = serializers.CharField(
-        required=False,
-        allow_blank=True,
-        default="",
-        max_length=2000,
-        help_text="Required when the new value is outside the protocol's range (as at a regimen's start), of at "
-        "least COBALT_OVERRIDE_REASON_MIN_LENGTH characters; kept on the decision and the regimen.",
+    override_reason = override_reason_field(
+        "Required when the new value is outside the protocol's range (as at a regimen's start), of at "
+        "least COBALT_OVERRIDE_REASON_MIN_LENGTH characters; kept on the decision and the regimen."
     )
 
 

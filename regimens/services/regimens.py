@@ -206,6 +206,26 @@ def _require_loading_end_allowed(given: int | None, reason: str, *, field: str) 
         )
 
 
+def _decide_and_replan(
+    regimen: Regimen, phase_index: int, kind: str, decided_on: date, user: Any, note: str, today: date, *,
+    cause: str, outcome: str = "",
+) -> Regimen:  # fmt: skip
+    """Record a clinician's decision on the regimen (inside the caller's transaction, the regimen locked), then
+    re-read the regimen, whose plan reads its decisions and options, and re-plan it from `today`."""
+    RegimenDecision.objects.create(
+        regimen=regimen,
+        phase_index=phase_index,
+        kind=kind,
+        outcome=outcome,
+        decided_on=decided_on,
+        decided_by=recorded_by(user),
+        note=note,
+    )
+    regimen = lock_regimen(regimen)
+    replan(regimen, today, cause=cause)
+    return regimen
+
+
 def regimen_end_phase(
     *,
     regimen: Regimen,
@@ -258,17 +278,10 @@ def regimen_end_phase(
             override = require_override_reason(warnings, acknowledged, override_reason) if acknowledged else ""
         if override:
             note = "\n".join(part for part in (note, f"Override reason (S-5): {override}") if part)
-        RegimenDecision.objects.create(
-            regimen=regimen,
-            phase_index=phase.order,
-            kind=DecisionKind.END_PHASE,
-            outcome=ReviewOutcome.PLATEAU_REACHED,
-            decided_on=ended_on,
-            decided_by=recorded_by(user),
-            note=note,
-        )
-        regimen = lock_regimen(regimen)  # re-read the decisions
-        replan(regimen, today, cause=f"phase {phase.key} ended on {ended_on}")
+        regimen = _decide_and_replan(
+            regimen, phase.order, DecisionKind.END_PHASE, ended_on, user, note, today,
+            cause=f"phase {phase.key} ended on {ended_on}", outcome=ReviewOutcome.PLATEAU_REACHED,
+        )  # fmt: skip
         if is_last and acknowledged:
             regimen.acknowledged_warnings = sorted({*regimen.acknowledged_warnings, *acknowledged})
             regimen.save(update_fields=["acknowledged_warnings"])
@@ -297,16 +310,10 @@ def regimen_confirm_gate(
         confirmed_on = confirmed_on or today
         if confirmed_on > today:
             raise ServiceError("confirmed_on", "cannot be in the future")
-        RegimenDecision.objects.create(
-            regimen=regimen,
-            phase_index=plan.awaiting_gate,
-            kind=DecisionKind.CONFIRM_GATE,
-            decided_on=confirmed_on,
-            decided_by=recorded_by(user),
-            note=note,
-        )
-        regimen = lock_regimen(regimen)
-        replan(regimen, today, cause=f"gate confirmed on {confirmed_on}")
+        regimen = _decide_and_replan(
+            regimen, plan.awaiting_gate, DecisionKind.CONFIRM_GATE, confirmed_on, user, note, today,
+            cause=f"gate confirmed on {confirmed_on}",
+        )  # fmt: skip
     return regimen
 
 
@@ -523,20 +530,10 @@ def regimen_shorten_interval(
         if override:
             note.append(f"Override reason (outside the protocol's range): {override_reason}")
         today = patient_today(regimen.patient)
-        RegimenDecision.objects.create(
-            regimen=regimen,
-            phase_index=interval.phase_index,
-            kind=DecisionKind.INTERVAL_SHORTENED,
-            decided_on=today,
-            decided_by=recorded_by(by),
-            note="\n".join(note),
-        )
-        regimen = lock_regimen(regimen)  # re-read the options and decisions
-        replan(
-            regimen,
-            today,
+        regimen = _decide_and_replan(
+            regimen, interval.phase_index, DecisionKind.INTERVAL_SHORTENED, today, by, "\n".join(note), today,
             cause=f"interval of {interval.phase_key} shortened to {interval.text(spacing_value)} on {today}",
-        )
+        )  # fmt: skip
     return regimen
 
 
