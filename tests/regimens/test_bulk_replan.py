@@ -173,16 +173,33 @@ def test_update_rows_writes_each_row_its_own_values_in_one_statement_per_batch(c
         )
 
 
-def test_update_rows_falls_back_to_bulk_update_on_other_databases(clock: Any, monkeypatch: Any) -> None:
+def test_update_rows_off_postgresql_writes_each_row_its_own_values_and_honours_where(
+    clock: Any, monkeypatch: Any
+) -> None:
+    """The path SQLite takes under `make run` (one UPDATE per row through executemany), asked here of the test
+    database by making it look like another vendor."""
     clinic = clinic_with_regimens("Riverside", 1)
-    doses = list(ScheduledDose.objects.filter(patient__clinic=clinic, status=DoseStatus.PLANNED))
-    for dose in doses:
-        dose.dose_mcg = 999
+    doses = list(ScheduledDose.objects.filter(patient__clinic=clinic, status=DoseStatus.PLANNED).order_by("id"))
+    ScheduledDose.objects.filter(pk=doses[0].pk).update(status=DoseStatus.CANCELLED)  # changed meanwhile
+    old, old_day = doses[0].dose_mcg, doses[0].due_date
+    for n, dose in enumerate(doses):
+        dose.dose_mcg = 900 + n
+        dose.due_date = date(2028, 1, 1 + n)
     monkeypatch.setattr(connection, "vendor", "sqlite")
 
-    bulk.update_rows(ScheduledDose, doses, ["dose_mcg"])
+    with CaptureQueriesContext(connection) as queries:
+        updated = bulk.update_rows(ScheduledDose, doses, ["dose_mcg", "due_date"], where={"status": DoseStatus.PLANNED})
 
-    assert set(ScheduledDose.objects.filter(id__in=[d.id for d in doses]).values_list("dose_mcg", flat=True)) == {999}
+    assert updated == len(doses) - 1
+    assert len(queries) == 1  # one executemany
+    stored = {
+        row[0]: row[1:]
+        for row in ScheduledDose.objects.filter(id__in=[d.id for d in doses]).values_list("id", "dose_mcg", "due_date")
+    }
+    assert stored[doses[0].id] == (old, old_day)
+    assert {d.id: stored[d.id] for d in doses[1:]} == {
+        d.id: (900 + n, date(2028, 1, 1 + n)) for n, d in enumerate(doses) if n
+    }
 
 
 def test_update_rows_refuses_no_fields() -> None:
