@@ -15,6 +15,7 @@ Four ways to talk, each named by what the caller needs back:
   the committed rows); at once outside a transaction. Listeners registered with `listen_in_transaction`
   run at once, inside the caller's transaction (what must commit with the change or not at all: the
   monitoring app's durable "evaluate this patient" marker).
+  Inside `coalesced()`, each distinct announcement reaches the after-commit listeners once.
 - `answer(name, default, **payload)`: one provider computes a value the caller needs (the lab flags the
   schedule engine plans rechecks from); `default` when no app provides it.
 
@@ -42,6 +43,9 @@ _LISTENERS: dict[str, list[Listener]] = {}
 _IN_TRANSACTION: dict[str, list[Listener]] = {}
 _AT_ONCE: ContextVar[bool] = ContextVar("cobalt_events_at_once", default=False)
 _PROVIDERS: dict[str, Listener] = {}
+_COALESCING: ContextVar[dict[tuple[Any, ...], tuple[str, dict[str, Any], bool]] | None] = ContextVar(
+    "cobalt_events_coalescing", default=None
+)
 
 
 def _register(registry: dict[str, list[Listener]], name: str) -> Callable[[F], F]:
@@ -112,7 +116,14 @@ def announce_on_commit(name: str, **payload: Any) -> None:
         func(**payload)
     # The after-commit listeners see at_once() as it was when the change was announced (what the in-transaction
     # listeners decided by), even if the transaction commits outside the block.
-    at_once_then = wanted_at_once()
+    _after_commit(name, payload, wanted_at_once())
+
+
+def _after_commit(name: str, payload: dict[str, Any], at_once_then: bool) -> None:
+    pending = _COALESCING.get()
+    if pending is not None:
+        pending.setdefault((name, tuple(sorted(payload.items())), at_once_then), (name, payload, at_once_then))
+        return
 
     def run() -> None:
         token = _AT_ONCE.set(at_once_then)
@@ -129,6 +140,24 @@ def announce_on_commit(name: str, **payload: Any) -> None:
                 log.exception("listener %s of %s failed", func.__qualname__, name)
 
     transaction.on_commit(run)
+
+
+@contextmanager
+def coalesced() -> Iterator[None]:
+    """Inside a transaction that announces the same change many times (a patient's history recorded in one go), the
+    after-commit listeners run once per distinct announcement instead of once per call: they read what has
+    committed, so the later runs would read and do what the first did. The announcements are handed to the
+    transaction when the block ends without an error, in the order they were first made; the in-transaction
+    listeners still run at every call. Use it inside the transaction: outside one, the listeners run at the
+    block's end rather than at each call."""
+    pending: dict[tuple[Any, ...], tuple[str, dict[str, Any], bool]] = {}
+    token = _COALESCING.set(pending)
+    try:
+        yield
+    finally:
+        _COALESCING.reset(token)
+    for name, payload, at_once_then in pending.values():
+        _after_commit(name, payload, at_once_then)
 
 
 def answer(name: str, default: Any, **payload: Any) -> Any:

@@ -22,6 +22,7 @@ from patients.models import Clinic, FactKind, Patient, PatientFact, Role
 from regimens import services
 from regimens.models import DoseStatus, Protocol, Regimen, RegimenStatus, ScheduledDose
 from regimens.protocol_data import PROTOCOLS
+from tracker import events
 from tracker.clock import patient_today
 from tracker.demo import labs
 from tracker.demo.clinics import CLINICS
@@ -336,8 +337,9 @@ def create_patient(*, seed: PatientSeed, clinic: Clinic, staff: dict[str, list[A
     protocol = Protocol.objects.get(code=seed.protocol_code)
     story = seed.story
     # One transaction per patient: a failure leaves no half-built patient behind, so a re-run
-    # (which skips existing MRNs) can complete the demo.
-    with transaction.atomic():
+    # (which skips existing MRNs) can complete the demo. The monitoring rules run once, after it commits, not
+    # once per dose and result recorded (events.coalesced).
+    with transaction.atomic(), events.coalesced():
         patient = Patient.objects.create(
             clinic=clinic,
             mrn=seed.mrn,
