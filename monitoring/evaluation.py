@@ -202,6 +202,28 @@ def has_result_from(days: dict[str, list[date]], start: date) -> Callable[[str],
     return answered
 
 
+def result_days(patient: Patient, inp: Inputs) -> dict[str, list[date]]:
+    """Analyte -> the local days its results were collected on."""
+    days: dict[str, list[date]] = {}
+    for s in inp.stored:
+        days.setdefault(s.result.analyte, []).append(s.result.collected_on)
+    for q in inp.qualitative:
+        days.setdefault(q.analyte, []).append(local_date(q.collected_at, patient.timezone))
+    return days
+
+
+def answers_a_new_recheck(patient: Patient, inp: Inputs, plan: Plan, rechecks: list[LabRecheck]) -> bool:
+    """Whether the results answer a recheck of `plan` that is not done yet (`rechecks`: the patient's due, overdue
+    and done ones as complete_rechecks left them), e.g. one the re-plan has just added."""
+    done = {r.key for r in rechecks if r.status == RecheckStatus.DONE}
+    days = result_days(patient, inp)
+    return any(
+        planned.key not in done
+        and recheck_answered(planned.rule, list(planned.analytes), has_result_from(days, planned.window_start))
+        for planned in plan.rechecks
+    )
+
+
 def complete_rechecks(patient: Patient, inp: Inputs) -> tuple[int, list[LabRecheck]]:
     """Rechecks follow the data: a due/overdue recheck is done once every analyte it asks for has a result
     collected on or after its window start (inside or after the window; L-11: B12 or MMA, see ANY_OF). Returns
@@ -211,12 +233,7 @@ def complete_rechecks(patient: Patient, inp: Inputs) -> tuple[int, list[LabReche
     because the result that completed it was entered in error, is due again (overdue once its window ends,
     on the next sweep)."""
 
-    days: dict[str, list[date]] = {}
-    for s in inp.stored:
-        days.setdefault(s.result.analyte, []).append(s.result.collected_on)
-    for q in inp.qualitative:
-        days.setdefault(q.analyte, []).append(local_date(q.collected_at, patient.timezone))
-
+    days = result_days(patient, inp)
     done = 0
     changed: list[LabRecheck] = []
     rechecks = list(
@@ -450,15 +467,26 @@ def evaluate_patient(patient_id: int, at: datetime | None = None) -> dict[str, A
         summary["rechecks_done"], rechecks = complete_rechecks(patient, inp)
         # The active regimen: current_regimen's first choice, so the one load_inputs read when there is one.
         regimen = inp.regimen if inp.regimen is not None and inp.regimen.status == RegimenStatus.ACTIVE else None
+        plans: list[Plan] = []
+
+        def changed(plan: Plan, stored: list[LabRecheck]) -> bool:
+            plans.append(plan)
+            return _recheck_plan_changed(plan, stored)
+
         if (
             regimen is not None
             and not _plan_inputs_unchanged(regimen, inp)
             and regimen_replan_if_changed(
-                regimen=regimen, today=inp.today, changed=_recheck_plan_changed, lab_context=_plan_labs(inp)
+                regimen=regimen, today=inp.today, changed=changed, lab_context=_plan_labs(inp)
             )
         ):
             # New baseline or follow-up results change the conditional rechecks (L-1, L-4, L-4b, L-5).
             summary["replanned"] = True
+            # What the re-plan added may be answered already, by results of the same write (a history imported at
+            # once): complete it now, not at the patient's next write.
+            if answers_a_new_recheck(patient, inp, plans[-1], rechecks):
+                more, rechecks = complete_rechecks(patient, inp)
+                summary["rechecks_done"] += more
 
         rs = inp.settings
         results = inp.results

@@ -9,6 +9,7 @@ from datetime import date, timedelta
 from typing import Any, cast
 
 import pytest
+from django.core.files.uploadedfile import SimpleUploadedFile
 from rest_framework.test import APIClient
 
 from monitoring.inputs import lab_context
@@ -224,3 +225,28 @@ def test_a_follow_up_count_of_60_plans_none(patient: Patient, treated: Regimen, 
     enter(patient, "platelets", "60", "10^9/L", day(5))
 
     assert not live_l4b(patient)
+
+
+@pytest.mark.django_db
+def test_an_import_that_starts_l4b_and_answers_its_first_recheck_leaves_that_recheck_done(
+    patient: Patient, treated: Regimen, api: APIClient, clock: Any, django_capture_on_commit_callbacks: Any
+) -> None:
+    """One write that holds both the count that plans the series and the results that answer its first recheck (a
+    history imported at once) is evaluated once: that evaluation completes what its own re-plan planned, instead
+    of leaving it due, and overdue two days later, until the patient's next write."""
+    clock.move_to(noon(day(8)))
+    rows = [("platelets", "220", day(-1)), ("platelets", "35", day(5))]
+    rows += [(analyte, value, day(7)) for analyte, value in (("platelets", "30"), ("hemoglobin", "95"), ("ldh", "400"))]
+    units = {"platelets": "10^9/L", "hemoglobin": "g/L", "ldh": "U/L"}
+    text = "mrn,analyte,value,unit,collected_at\n" + "".join(
+        f"{patient.mrn},{analyte},{value},{units[analyte]},{noon(on).isoformat()}\n" for analyte, value, on in rows
+    )
+    file = SimpleUploadedFile("results.csv", text.encode(), content_type="text/csv")
+
+    with django_capture_on_commit_callbacks(execute=True):
+        response = api.post("/api/lab-results/import/", {"file": file}, format="multipart")
+
+    assert response.status_code == 201, response.json()
+    planned = live_l4b(patient)
+    assert planned["L-4b@7"].status == RecheckStatus.DONE
+    assert planned["L-4b@9"].status == RecheckStatus.DUE
