@@ -228,7 +228,14 @@ def _grow(clinic: Any, patients: int) -> None:
 def _grow_in_bulk(clinic: Any, patients: int) -> None:
     """`_grow`'s rows for many patients, written with bulk_create (2,000 patients in seconds)."""
     people = Patient.objects.bulk_create([PatientFactory.build(clinic=clinic) for _ in range(patients)])
-    regimens = Regimen.objects.bulk_create([RegimenFactory.build(patient=person) for person in people])
+    # One protocol and snapshot for all (the factory would read and serialise the protocol once per regimen).
+    shared = RegimenFactory.build(patient=people[0])
+    regimens = Regimen.objects.bulk_create(
+        [
+            RegimenFactory.build(patient=person, protocol=shared.protocol, protocol_snapshot=shared.protocol_snapshot)
+            for person in people
+        ]
+    )
     doses = []
     for regimen in regimens:
         for sequence, fields in enumerate(
