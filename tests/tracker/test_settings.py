@@ -27,6 +27,21 @@ def _check(
     )
 
 
+def _load(env_overrides: dict[str, str], drop: tuple[str, ...] = ()) -> subprocess.CompletedProcess[str]:
+    """Import the settings module alone, where production refuses what it refuses: a tenth of `_check`'s time,
+    which also starts Django and runs every system check."""
+    env = {k: v for k, v in os.environ.items() if k not in drop}
+    env.update(env_overrides)
+    return subprocess.run(
+        [sys.executable, "-c", f"import {env['DJANGO_SETTINGS_MODULE']}"],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+
 @pytest.mark.parametrize("missing", ["SECRET_KEY", "ALLOWED_HOSTS"])
 def test_it_refuses_to_start_production_without(missing: str) -> None:
     env = {"DJANGO_SETTINGS_MODULE": "tracker.settings.production", "SECRET_KEY": "x" * 50, "ALLOWED_HOSTS": "a.b"}
@@ -63,16 +78,16 @@ def test_it_starts_production_with_both_set_and_check_deploy_is_clean(tmp_path: 
 )  # fmt: skip
 def test_production_refuses_a_backend_that_sends_nothing(tmp_path: Path, setting: str, value: str) -> None:
     env = {**PRODUCTION, "COBALT_VAR_DIR": str(tmp_path), setting: value}
-    refused = _check(env, drop=SECURITY_SETTINGS)
+    refused = _load(env, drop=SECURITY_SETTINGS)
     assert refused.returncode != 0
     assert f"{setting}={value} does not send anything" in refused.stderr
-    allowed = _check({**env, "COBALT_ALLOW_TEST_BACKENDS": "true"}, drop=SECURITY_SETTINGS)
+    allowed = _load({**env, "COBALT_ALLOW_TEST_BACKENDS": "true"}, drop=SECURITY_SETTINGS)
     assert allowed.returncode == 0, allowed.stderr
 
 
 def test_production_sms_defaults_to_nothing_that_prints(tmp_path: Path) -> None:
     env = {k: v for k, v in PRODUCTION.items() if k != "COBALT_SMS_BACKEND"}
-    result = _check({**env, "COBALT_VAR_DIR": str(tmp_path)}, drop=SECURITY_SETTINGS)
+    result = _load({**env, "COBALT_VAR_DIR": str(tmp_path)}, drop=SECURITY_SETTINGS)
     assert result.returncode != 0
     assert "COBALT_SMS_BACKEND=console does not send anything" in result.stderr
 
