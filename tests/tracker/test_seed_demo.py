@@ -1,13 +1,17 @@
-"""`manage.py seed_demo`: a believable demo built only through the regimen services."""
+"""`manage.py seed_demo`: a believable demo built only through the regimen services. The 40-patient demo is seeded
+once for this module's tests; the smaller seeds are in test_seed_demo_sizes.py."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from datetime import timedelta
 from io import StringIO
+from typing import Any
 
 import pytest
 from django.contrib.auth import get_user_model
 from django.core.management import call_command
+from django.db import transaction
 from django.utils import timezone
 
 from patients.models import Clinic, ClinicMembership, Patient
@@ -23,6 +27,15 @@ def seed(patients: int = 40) -> str:
     return out.getvalue()
 
 
+@pytest.fixture(scope="module")
+def demo(django_db_setup: None, django_db_blocker: Any) -> Iterator[str]:
+    """The 40-patient demo, seeded once for the tests that only read it (each seed takes ten seconds); rolled
+    back after them. What it printed."""
+    with django_db_blocker.unblock(), transaction.atomic():
+        yield seed()
+        transaction.set_rollback(True)
+
+
 def counts() -> dict[str, int]:
     user_model = get_user_model()
     return {
@@ -36,9 +49,7 @@ def counts() -> dict[str, int]:
     }
 
 
-def test_it_creates_two_staffed_clinics_and_forty_patients_on_all_ten_protocols():
-    seed()
-
+def test_it_creates_two_staffed_clinics_and_forty_patients_on_all_ten_protocols(demo: str) -> None:
     clinics = Clinic.objects.order_by("name")
     assert [c.name for c in clinics] == ["Northgate Medical Centre", "Riverside Haematology"]
     riverside = Clinic.objects.get(name="Riverside Haematology")
@@ -61,8 +72,7 @@ def test_it_creates_two_staffed_clinics_and_forty_patients_on_all_ten_protocols(
     assert not Patient.objects.exclude(email="").exclude(email__endswith="@example.org").exists()
 
 
-def test_it_shows_patients_at_every_stage_with_late_and_missed_doses():
-    seed()
+def test_it_shows_patients_at_every_stage_with_late_and_missed_doses(demo: str) -> None:
     today = timezone.localdate()
 
     overdue = ScheduledDose.objects.filter(status="planned", due_date__lt=today)
@@ -98,8 +108,8 @@ def test_it_shows_patients_at_every_stage_with_late_and_missed_doses():
     assert len(worklist(clinic_ids=[riverside.pk]).doses) >= 3
 
 
-def test_it_creates_nothing_new_when_run_twice_and_prints_the_logins():
-    first = seed()
+def test_it_creates_nothing_new_when_run_twice_and_prints_the_logins(demo: str) -> None:
+    first = demo
     before = counts()
 
     second = seed()
@@ -112,34 +122,3 @@ def test_it_creates_nothing_new_when_run_twice_and_prints_the_logins():
         assert "admin" in output
         assert "Summary: 40 patients, 40 regimens" in output
     assert "already there: 40" in second
-
-
-def test_it_seeds_fewer_patients_on_request_still_covering_every_protocol():
-    seed(patients=10)
-
-    assert Patient.objects.count() == 10
-    assert Regimen.objects.values("protocol").distinct().count() == 10
-
-
-def test_it_gives_treated_patients_lab_histories_entered_through_the_service():
-    from patients.models import LabResult
-    from regimens.selectors import first_dose_date
-
-    seed(14)
-
-    treated = [p for p in Patient.objects.all() if first_dose_date(p) is not None]
-    assert treated
-    with_results = {pk for pk in LabResult.objects.values_list("patient_id", flat=True)}
-    assert with_results == {p.pk for p in treated}
-    now = timezone.now()
-    assert not LabResult.objects.filter(collected_at__gt=now).exists()
-    # Baselines are taken before the first dose (RULES §2) and are interpreted like any result.
-    for patient in treated:
-        first = LabResult.objects.filter(patient=patient).order_by("collected_at").first()
-        assert first is not None
-        assert timezone.localtime(first.collected_at).date() < first_dose_date(patient)
-    assert LabResult.objects.filter(analyte="hemoglobin", interpretation="low").exists()
-    # A second run adds nothing.
-    before = LabResult.objects.count()
-    seed(14)
-    assert LabResult.objects.count() == before
