@@ -54,10 +54,12 @@ run: run-venv
 	@echo "Cobalt on http://127.0.0.1:$(PORT)/login/  (sign in with a demo login above; API docs /api/docs/)"
 	DJANGO_SETTINGS_MODULE=$${DJANGO_SETTINGS_MODULE:-tracker.settings.base} $(VENV)/bin/honcho start
 
-# Two runs: the unit, page and browser tests over two processes (pytest-xdist, a test database each),
-# then the integration tests alone, since they start and stop shared services (Redis, Celery workers).
+# Two runs: the unit, page and browser tests over two processes (pytest-xdist, a test database each, its tables
+# made from the models: --no-migrations, tests/conftest.py loads the built-in protocols), then the integration
+# tests alone, since they start and stop shared services (Redis, Celery workers), on a database built by every
+# migration.
 test: venv contract-venv
-	DATABASE_URL=$${DATABASE_URL:-$(TEST_DATABASE_URL)} $(PY) -m pytest -n 2 -m "not integration"
+	DATABASE_URL=$${DATABASE_URL:-$(TEST_DATABASE_URL)} $(PY) -m pytest -n 2 -m "not integration" --no-migrations
 	DATABASE_URL=$${DATABASE_URL:-$(TEST_DATABASE_URL)} $(PY) -m pytest -m integration
 
 # The tests that need no database (tests/conftest.py marks the others needs_db): seconds, no PostgreSQL.
