@@ -76,7 +76,7 @@ def update_rows(
         raise ValueError("update_rows writes concrete columns only")
     conditions: list[tuple[Any, Any]] = [(meta.get_field(name), value) for name, value in (where or {}).items()]
     if connection.vendor != "postgresql":
-        return _update_each(connection, model, rows, concrete, conditions)
+        return _update_each(connection, model, rows, concrete, conditions, batch_size)
     columns: list[Any] = [pk, *concrete]
     qn = connection.ops.quote_name
     # Each value cast to its column's type, so the VALUES list is typed whatever the parameters are
@@ -105,9 +105,15 @@ def update_rows(
 
 
 def _update_each(
-    connection: Any, model: type[models.Model], rows: Sequence[models.Model], concrete: list[Any], conditions: list[Any]
+    connection: Any,
+    model: type[models.Model],
+    rows: Sequence[models.Model],
+    concrete: list[Any],
+    conditions: list[Any],
+    batch_size: int,
 ) -> int:
-    """`update_rows` off PostgreSQL: one `UPDATE ... WHERE pk = %s` per row, sent with `executemany`."""
+    """`update_rows` off PostgreSQL: one `UPDATE ... WHERE pk = %s` per row, sent with `executemany` a batch at a
+    time."""
     meta = model._meta
     pk = meta.pk
     assert pk is not None
@@ -118,7 +124,7 @@ def _update_each(
     tail = [f.get_db_prep_value(value, connection) for f, value in conditions]
     updated = 0
     with connection.cursor() as cursor:
-        for batch in batches(rows, BATCH_SIZE):
+        for batch in batches(rows, batch_size):
             params = [
                 [
                     *(f.get_db_prep_save(getattr(row, f.attname), connection) for f in concrete),
