@@ -11,6 +11,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parents[2]
 
 
@@ -22,6 +24,7 @@ def manage(*args: str, env: dict[str, str]) -> str:
     return done.stdout
 
 
+@pytest.mark.slow
 def test_the_demo_on_sqlite_answers_every_page_without_a_server_error(tmp_path: Path) -> None:
     env = {
         **os.environ,
