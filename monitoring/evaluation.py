@@ -311,6 +311,10 @@ def _s15_task(patient: Patient, inp: Inputs, finding: rules.Finding, regimen_id:
         description=f"Ferritin and folate: poor response ({finding.rule_id}), "
         f"{'S-15' if finding.rule_id in S15_RULES else 'L-9'}",
     )
+    # Ferritin and folate drawn today with the haemoglobin that raised it (one panel) already answer it: done at
+    # once, as complete_rechecks would make it at the patient's next write.
+    if recheck_answered(task.rule, task.analytes, has_result_from(result_days(patient, inp), task.window_start)):
+        task.status, task.completed_at = RecheckStatus.DONE, inp.at
     # False when a concurrent evaluation created it first (recheck_key_unique).
     return bulk.insert_new_with_history(task, ("regimen_id", "key"))
 

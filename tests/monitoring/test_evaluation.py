@@ -578,3 +578,30 @@ def test_an_enrolment_at_maintenance_gets_a_h5_but_no_window_rules(patient: Pati
     enter(patient, "hemoglobin", "85", "g/L", day(60))  # 23 g/L lower than the previous: A-H5
     assert set(open_alerts(patient)) == {"hemoglobin_falling"}
     assert open_alerts(patient)["hemoglobin_falling"].evidence["t0"] == "2026-12-01"
+
+
+def test_a_panel_with_ferritin_and_folate_beside_the_failed_haemoglobin_leaves_their_task_done(
+    patient: Patient, enter: Enter, api: Any, clock: Any, django_capture_on_commit_callbacks: Any
+) -> None:
+    """RULES L-9 / S-15 asks for ferritin and folate when the haemoglobin fails to respond. Drawn in the same panel,
+    they already answer it: the task is recorded as done, not left due (and overdue a week later) until the
+    patient's next result."""
+    start_treatment(patient)
+    enter(patient, "hemoglobin", "100", "g/L", T0)
+    clock.move_to(noon(day(14)) + timedelta(hours=1))
+    body = {
+        "patient": patient.pk,
+        "collected_at": noon(day(14)).isoformat(),
+        "results": [
+            {"analyte": "hemoglobin", "value": "102", "unit": "g/L"},
+            {"analyte": "ferritin", "value": "12", "unit": "ug/L"},
+            {"analyte": "folate", "value": "6", "unit": "ug/L"},
+        ],
+    }
+    with django_capture_on_commit_callbacks(execute=True):
+        response = api.post("/api/lab-results/panel/", body, format="json")
+    assert response.status_code == 201, response.json()
+
+    task = LabRecheck.objects.get(patient=patient, key__startswith="task:S-15")
+    assert (task.status, task.completed_at) == (RecheckStatus.DONE, noon(day(14)) + timedelta(hours=1))
+    assert evaluate_patient(patient.pk)["rechecks_done"] == 0
