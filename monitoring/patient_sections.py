@@ -25,7 +25,7 @@ from monitoring.prompts import patient_prompts
 from monitoring.safety import AdministrationData
 from monitoring.selectors import B12_ANALYTES, trends_from
 from patients.labs.analytes import CATALOGUE, format_value
-from patients.models import LabResult, Patient, PatientFact
+from patients.models import Interpretation, LabResult, Patient, PatientFact
 from patients.selectors import pregnant_on
 from regimens.models import DoseStatus, Regimen, ScheduledDose
 from regimens.pages import page_regimens
@@ -34,6 +34,7 @@ from tracker.display import day, moment
 from tracker.pages import PageSection
 
 RESULTS_SHOWN = 60
+CRITICAL = frozenset({Interpretation.CRITICALLY_LOW, Interpretation.CRITICALLY_HIGH})
 NAMES = {analyte.code: analyte.name for analyte in CATALOGUE}
 
 
@@ -86,9 +87,9 @@ def next_dose(regimens: list[Regimen]) -> ScheduledDose | None:
 
 def interpretation_tag(interpretation: str) -> str:
     """The tag colour of an interpretation the tables flag ("" for none or normal): red when critical."""
-    if not interpretation or interpretation == "normal":
+    if not interpretation or interpretation == Interpretation.NORMAL:
         return ""
-    return "red" if "critically" in interpretation else "orange"
+    return "red" if interpretation in CRITICAL else "orange"
 
 
 def lab_rows(results: list[LabResult]) -> list[dict[str, Any]]:

@@ -14,6 +14,7 @@ from django.core.management import call_command
 from django.db import transaction
 from django.utils import timezone
 
+from monitoring.evaluation import evaluate_patient
 from patients.models import Clinic, ClinicMembership, Patient
 from regimens.models import Protocol, Regimen, RegimenDecision, ScheduledDose
 from regimens.selectors import worklist
@@ -129,8 +130,6 @@ def test_one_evaluation_of_each_demo_patient_leaves_nothing_for_a_second_to_do(d
     of every demo patient, on the same rows at the same moment, raises, updates, resolves, completes and re-plans
     nothing. A first run that left work for the next (a recheck its own re-plan added, already answered by the
     results) would show here. The demo's own evaluations run after its commits, which a test never reaches."""
-    from monitoring.evaluation import evaluate_patient
-
     now = timezone.now()
     for patient in Patient.objects.order_by("id"):
         evaluate_patient(patient.pk, at=now)
