@@ -84,11 +84,35 @@ def default_period(today: date) -> tuple[date, date]:
 
 
 def check_period(start: date | None, end: date | None) -> None:
-    """Refuse a period that ends before it starts or is longer than two years (naming the field)."""
+    """Refuse a period that ends before it starts or is longer than two years (naming the field). A period of one
+    bound is checked against its default other end by `period`, which knows the clinic's today."""
     if start and end and start > end:
         raise ServiceError("to", "must be on or after the first day of the period (`from`).")
     if start and end and (end - start).days > MAX_PERIOD_DAYS:
         raise ServiceError("from", f"the period may be at most {MAX_PERIOD_DAYS} days long.")
+
+
+def period(start: date | None, end: date | None, today: date) -> tuple[date, date]:
+    """The period asked for, an end not given taken from `default_period(today)`, checked as a whole: `from` alone
+    runs to today and `to` alone from the first of the month five months back, so either alone can still make a
+    period that ends before it starts or is longer than two years. The error names the day that was given."""
+    check_period(start, end)
+    default_start, default_end = default_period(today)
+    first, last = start or default_start, end or default_end
+    too_long = f"the period may be at most {MAX_PERIOD_DAYS} days long"
+    if start is None and end is not None:
+        if end < first:
+            raise ServiceError(
+                "to", f"must be on or after the first day of the period (`from`, {first} when not given)."
+            )
+        if (end - first).days > MAX_PERIOD_DAYS:
+            raise ServiceError("to", f"{too_long} (it starts on {first} when `from` is not given).")
+    if start is not None and end is None:
+        if start > last:
+            raise ServiceError("from", "must be on or before the last day of the period (`to`, today when not given).")
+        if (last - start).days > MAX_PERIOD_DAYS:
+            raise ServiceError("from", f"{too_long} (it ends today when `to` is not given).")
+    return first, last
 
 
 def _months(start: date, end: date) -> list[date]:
@@ -113,12 +137,10 @@ def dashboard_for(
     """Every figure of the clinic's dashboard for the period `start`..`end` (clinic days, inclusive;
     default: six calendar months to today). Work figures are about today and the weeks ahead; adherence,
     acknowledgement times and reminders about the period; open alerts and the outbox about now."""
-    check_period(start, end)
     now = now or timezone.now()
     zone = zoneinfo.ZoneInfo(clinic.timezone)
     today = local_date(now, clinic.timezone)
-    default_start, default_end = default_period(today)
-    start, end = start or default_start, end or default_end
+    start, end = period(start, end, today)
     period_from, period_to = _start_of_day(start, zone), _start_of_day(end + timedelta(days=1), zone)
     grace = Grace.from_settings()
     return {
@@ -247,7 +269,7 @@ def _adherence(clinic: Clinic, start: date, end: date, grace: Grace) -> dict[str
         row = by_month.get(month, {"due": 0, "given": 0, "on_time": 0, "not_given": 0, "missed": 0})
         months.append(
             {
-                "month": month.strftime("%Y-%m"),
+                "month": month.isoformat()[:7],  # YYYY-MM, the year in four digits (strftime's %Y is not)
                 **{key: row[key] for key in ("due", "given", "on_time", "not_given", "missed")},
                 "on_time_share": _share(row["on_time"], row["due"]),
             }

@@ -36,7 +36,8 @@ from tracker.forms import DateInput, NHSUKForm
 class DashboardForm(NHSUKForm):
     """The clinic and period; the GET parameters are the API's (clinic, from, to)."""
 
-    clinic = forms.TypedChoiceField(label=gettext_lazy("Clinic"), coerce=int, required=False)
+    # Not given: None, the user's first clinic as admin (as in the API), not "" (no such clinic, a 404).
+    clinic = forms.TypedChoiceField(label=gettext_lazy("Clinic"), coerce=int, required=False, empty_value=None)
     from_ = forms.DateField(label=gettext_lazy("From"), required=False, widget=DateInput())
     to = forms.DateField(label=gettext_lazy("To"), required=False, widget=DateInput())
 
@@ -81,7 +82,11 @@ def dashboard(request: HttpRequest) -> HttpResponse:
     if form.is_bound and form.is_valid():
         clinic_id, start, end = form.cleaned_data.get("clinic"), form.cleaned_data["from"], form.cleaned_data["to"]
     clinic = admin_clinic(request.user, clinic_id, _("read the dashboard"))
-    figures = dashboard_for(clinic=clinic, start=start, end=end)
+    try:
+        figures = dashboard_for(clinic=clinic, start=start, end=end)
+    except ServiceError as exc:  # one day given, and the default other end makes the period wrong
+        form.add_error(exc.field, exc.message)
+        figures = dashboard_for(clinic=clinic)
     if not form.is_bound:
         form = DashboardForm(
             initial={"clinic": clinic.id, "from": figures["period"]["from"], "to": figures["period"]["to"]},
@@ -298,7 +303,8 @@ CSV_MAX_ROWS = 10_000
 class AuditForm(NHSUKForm):
     """Filters of the log; the GET parameters are the API's, but the patient is found by MRN."""
 
-    clinic = forms.TypedChoiceField(label=gettext_lazy("Clinic"), coerce=int, required=False)
+    # Not given: None, the user's first clinic as admin (as in the API), not "" (no such clinic, a 404).
+    clinic = forms.TypedChoiceField(label=gettext_lazy("Clinic"), coerce=int, required=False, empty_value=None)
     person = forms.TypedChoiceField(label=gettext_lazy("Person"), coerce=int, required=False, empty_value=None)
     patient_mrn = forms.CharField(label=gettext_lazy("Patient MRN"), required=False, max_length=40)
     kind = forms.MultipleChoiceField(

@@ -136,8 +136,11 @@ class PromptsView(CheckedAPIView):
 
 NOT_YOUR_CLINIC = "`clinic` is not one of your clinics."
 CLINIC_HELP = "Clinic id (default: your first clinic as admin)."
-FROM_HELP = "First day of the period (default: the first of the month five months back)."
-TO_HELP = "Last day of the period (default: today)."
+FROM_HELP = (
+    "First day of the period (default: the first of the month five months back). The period, with a day not given "
+    "at its default, runs forwards and is at most 731 days long (400 naming the day given)."
+)
+TO_HELP = "Last day of the period (default: today), on or after `from` and at most 731 days after it."
 
 
 class DashboardQuery(serializers.Serializer[Any]):

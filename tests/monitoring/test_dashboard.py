@@ -300,3 +300,45 @@ def test_the_page_names_the_field_of_a_bad_period(clinic_data: Any, clinic_admin
     html = browser.get("/dashboard/?from=2027-01-02&to=2027-01-01").content.decode()
     assert "There is a problem" in html and "To: must be on or after" in html
     assert 'data-figure="overdue">4<' in html  # the default period's figures still show
+
+
+def test_a_period_of_one_bound_is_checked_against_its_default_other_end(clinic_data: Any, admin_api: Any) -> None:
+    # `from` alone runs to today (2027-01-04), `to` alone from the first of the month five months back
+    # (2026-08-01): the two-year limit and the order hold for the period as it would be read.
+    response = admin_api.get("/api/dashboard/?from=0803-02-12")
+    assert response.status_code == 400
+    assert response.json() == {
+        "from": ["the period may be at most 731 days long (it ends today when `to` is not given)."]
+    }
+    response = admin_api.get("/api/dashboard/?to=8234-08-08")
+    assert response.status_code == 400
+    assert list(response.json()) == ["to"]
+    response = admin_api.get("/api/dashboard/?to=2026-07-31")  # before the default first day
+    assert response.status_code == 400
+    assert list(response.json()) == ["to"]
+    response = admin_api.get("/api/dashboard/?from=2027-01-05")  # after today, the default last day
+    assert response.status_code == 400
+    assert list(response.json()) == ["from"]
+    # At the limits: two years back to today, and a `to` on the default first day.
+    assert admin_api.get("/api/dashboard/?from=2025-01-03").status_code == 200
+    body = admin_api.get("/api/dashboard/?to=2026-08-01").json()
+    assert body["period"] == {"from": "2026-08-01", "to": "2026-08-01"}
+
+
+def test_the_page_names_the_field_of_a_one_sided_bad_period(clinic_data: Any, clinic_admin: Any) -> None:
+    browser = Client()
+    browser.force_login(clinic_admin)
+    response = browser.get("/dashboard/?from=0803-02-12")
+    html = response.content.decode()
+    assert response.status_code == 200
+    assert "There is a problem" in html and "From: the period may be at most 731 days long" in html
+    assert 'data-figure="overdue">4<' in html  # the default period's figures still show
+
+
+def test_the_page_takes_a_period_without_a_clinic(clinic_data: Any, clinic_admin: Any) -> None:
+    # A bookmarked or typed address with the period alone is the admin's first clinic, as in the API.
+    browser = Client()
+    browser.force_login(clinic_admin)
+    response = browser.get("/dashboard/?from=2026-12-01&to=2026-12-31")
+    assert response.status_code == 200
+    assert 'value="2026-12-01"' in response.content.decode()
