@@ -377,15 +377,24 @@ def median_time(call: Callable[[], Any], runs: int) -> float:
 @contextmanager
 def captured_renders() -> Iterator[list[tuple[Any, Any, Any]]]:
     """Every template rendered through Django's template backend inside the block (a page's layout and each section
-    it renders on its own), with the context and request it was given, in order."""
+    it renders on its own), with the context and request it was given, in order. Only the outermost renders: a
+    template rendered while another renders (a form's widgets, inside the section that shows the form) is part of
+    that one's rendering, and rendering it again on its own would count it twice."""
     from django.template.backends.django import Template
 
     original = Template.render
     seen: list[tuple[Any, Any, Any]] = []
+    depth = 0
 
     def render(self: Any, context: Any = None, request: Any = None) -> Any:
-        seen.append((self, context, request))
-        return original(self, context, request)
+        nonlocal depth
+        if depth == 0:
+            seen.append((self, context, request))
+        depth += 1
+        try:
+            return original(self, context, request)
+        finally:
+            depth -= 1
 
     Template.render = render  # type: ignore[method-assign]
     try:
