@@ -27,6 +27,7 @@ from monitoring.dashboard_charts import Bar, bar_chart
 from monitoring.normalization import ANALYTES, NOT_YET, normalization_rows
 from patients.models import Clinic, Patient, StaffEventKind
 from patients.staff import admin_clinic, admin_clinics, staff_of
+from tracker.api import PlausibleDateField
 from tracker.clock import local_date
 from tracker.errors import ServiceError
 from tracker.exports import csv_response
@@ -38,8 +39,8 @@ class DashboardForm(NHSUKForm):
 
     # Not given: None, the user's first clinic as admin (as in the API), not "" (no such clinic, a 404).
     clinic = forms.TypedChoiceField(label=gettext_lazy("Clinic"), coerce=int, required=False, empty_value=None)
-    from_ = forms.DateField(label=gettext_lazy("From"), required=False, widget=DateInput())
-    to = forms.DateField(label=gettext_lazy("To"), required=False, widget=DateInput())
+    from_ = PlausibleDateField(label=gettext_lazy("From"), required=False, widget=DateInput())
+    to = PlausibleDateField(label=gettext_lazy("To"), required=False, widget=DateInput())
 
     def __init__(self, *args: Any, clinics: list[Clinic], **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -313,8 +314,8 @@ class AuditForm(NHSUKForm):
         required=False,
         widget=forms.CheckboxSelectMultiple,
     )
-    from_ = forms.DateField(label=gettext_lazy("From"), required=False, widget=DateInput())
-    to = forms.DateField(label=gettext_lazy("To"), required=False, widget=DateInput())
+    from_ = PlausibleDateField(label=gettext_lazy("From"), required=False, widget=DateInput())
+    to = PlausibleDateField(label=gettext_lazy("To"), required=False, widget=DateInput())
 
     def __init__(self, *args: Any, clinics: list[Clinic], clinic: Clinic, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)

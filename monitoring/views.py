@@ -23,7 +23,7 @@ from monitoring.selectors import b12_status_for, plasmic_for, trends_for
 from patients.labs.analytes import AnalyteError
 from patients.models import Patient
 from patients.staff import admin_clinic
-from tracker.api import CheckedAPIView
+from tracker.api import PLAUSIBLE_DATE_SCHEMA, CheckedAPIView, PlausibleDateSerializerField
 from tracker.clock import local_date
 from tracker.errors import ServiceError
 from tracker.permissions import restrict_to_clinics
@@ -34,14 +34,14 @@ def _patient(request: Request, pk: int) -> Patient:
 
 
 class PlasmicQuery(serializers.Serializer[Any]):
-    since = serializers.DateField(required=False, help_text="Day TTP was first suspected (RULES §6.2).")
+    since = PlausibleDateSerializerField(required=False, help_text="Day TTP was first suspected (RULES §6.2).")
 
 
 class PlasmicView(CheckedAPIView):
     query_parameters = {"get": ["since"]}
 
     @extend_schema(
-        parameters=[OpenApiParameter("since", OpenApiTypes.DATE, description="Use values from this day on.")],
+        parameters=[OpenApiParameter("since", PLAUSIBLE_DATE_SCHEMA, description="Use values from this day on.")],
         responses=OpenApiTypes.OBJECT,
         summary="The patient's PLASMIC score (RULES §6)",
         description=(
@@ -145,8 +145,8 @@ TO_HELP = "Last day of the period (default: today), on or after `from` and at mo
 
 class DashboardQuery(serializers.Serializer[Any]):
     clinic = serializers.IntegerField(required=False, min_value=1, help_text=CLINIC_HELP)
-    from_ = serializers.DateField(required=False, help_text=FROM_HELP)
-    to = serializers.DateField(required=False, help_text=TO_HELP)
+    from_ = PlausibleDateSerializerField(required=False, help_text=FROM_HELP)
+    to = PlausibleDateSerializerField(required=False, help_text=TO_HELP)
 
     def get_fields(self) -> dict[str, Any]:
         fields = super().get_fields()
@@ -176,8 +176,8 @@ class DashboardView(CheckedAPIView):
     @extend_schema(
         parameters=[
             OpenApiParameter("clinic", OpenApiTypes.INT, description=CLINIC_HELP),
-            OpenApiParameter("from", OpenApiTypes.DATE, description=FROM_HELP),
-            OpenApiParameter("to", OpenApiTypes.DATE, description=TO_HELP),
+            OpenApiParameter("from", PLAUSIBLE_DATE_SCHEMA, description=FROM_HELP),
+            OpenApiParameter("to", PLAUSIBLE_DATE_SCHEMA, description=TO_HELP),
         ],
         responses={200: OpenApiTypes.OBJECT, 404: OpenApiResponse(description=NOT_YOUR_CLINIC)},
         summary="The clinic's dashboard figures (clinic admins only)",
@@ -240,8 +240,8 @@ class AuditQuerySerializer(serializers.Serializer[Any]):
     kind = serializers.ListField(
         child=serializers.ChoiceField(choices=list(AUDIT_KINDS)), required=False, help_text="Repeat for several."
     )
-    from_ = serializers.DateField(required=False, help_text="First day (clinic's days).")
-    to = serializers.DateField(required=False, help_text="Last day (clinic's days).")
+    from_ = PlausibleDateSerializerField(required=False, help_text="First day (clinic's days).")
+    to = PlausibleDateSerializerField(required=False, help_text="Last day (clinic's days).")
     page = serializers.IntegerField(required=False, min_value=1, default=1)
     page_size = serializers.IntegerField(required=False, min_value=1, max_value=AUDIT_MAX_PAGE_SIZE, default=50)
 
@@ -271,8 +271,8 @@ class AuditView(CheckedAPIView):
             OpenApiParameter("person", OpenApiTypes.INT, description="User id: what this person did."),
             OpenApiParameter("patient", OpenApiTypes.INT, description="Patient id: the events of this patient."),
             OpenApiParameter("kind", OpenApiTypes.STR, many=True, enum=list(AUDIT_KINDS), description="Repeat."),
-            OpenApiParameter("from", OpenApiTypes.DATE, description="First day (the clinic's days)."),
-            OpenApiParameter("to", OpenApiTypes.DATE, description="Last day (the clinic's days)."),
+            OpenApiParameter("from", PLAUSIBLE_DATE_SCHEMA, description="First day (the clinic's days)."),
+            OpenApiParameter("to", PLAUSIBLE_DATE_SCHEMA, description="Last day (the clinic's days)."),
             OpenApiParameter("page", OpenApiTypes.INT),
             OpenApiParameter(
                 "page_size",

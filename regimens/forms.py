@@ -10,6 +10,7 @@ from django import forms
 from django.utils.translation import gettext_lazy as _
 
 from regimens.models import Route
+from tracker.api import PlausibleDateField
 from tracker.errors import SafetyWarning
 from tracker.forms import DateInput, DateTimeInput, NHSUKForm
 
@@ -96,14 +97,14 @@ class CalendarForm(forms.Form):
     """The calendar's query string: ?view=week|month|day&date=YYYY-MM-DD&clinic=ID&home=1."""
 
     view = forms.ChoiceField(choices=[("week", "week"), ("month", "month"), ("day", "day")], required=False)
-    date = forms.DateField(required=False, input_formats=["%Y-%m-%d"])
+    date = PlausibleDateField(required=False, input_formats=["%Y-%m-%d"])
     clinic = forms.IntegerField(required=False, min_value=1)
     home = forms.BooleanField(required=False)
 
     # The API's range filters, as the dashboard links them (monitoring/pages.py list_link): the range's first
     # day in the view that holds it (a day, a week or a month) when no `date` is given.
-    due_from = forms.DateField(required=False, input_formats=["%Y-%m-%d"])
-    due_to = forms.DateField(required=False, input_formats=["%Y-%m-%d"])
+    due_from = PlausibleDateField(required=False, input_formats=["%Y-%m-%d"])
+    due_to = PlausibleDateField(required=False, input_formats=["%Y-%m-%d"])
 
     def cleaned(self, today: datetime.date) -> tuple[str, datetime.date, int | None, bool]:
         data = self.cleaned_data

@@ -149,9 +149,33 @@ class PlausibleDateField(forms.DateField):
         return day
 
 
-@extend_schema_field({"type": "string", "format": "date", "pattern": PLAUSIBLE_YEAR_PATTERN})
+# A query parameter's schema for a date PlausibleDateField reads (OpenApiParameter's type).
+PLAUSIBLE_DATE_SCHEMA = {"type": "string", "format": "date", "pattern": PLAUSIBLE_YEAR_PATTERN}
+
+
+@extend_schema_field(PLAUSIBLE_DATE_SCHEMA)
 class PlausibleDateFilter(django_filters.DateFilter):
     field_class = PlausibleDateField
+
+
+@extend_schema_field(PLAUSIBLE_DATE_SCHEMA)
+class PlausibleDateSerializerField(serializers.DateField):
+    """A serializer's date (a query parameter's: the dashboard's and the audit log's period) in the years
+    AwareDateTimeField accepts, written with the digits 0-9: a period's day at the edge of the calendar overflowed
+    when a day was added to it."""
+
+    default_error_messages = {
+        **serializers.DateField.default_error_messages,
+        "range": f"must be a date between the years {EARLIEST_YEAR} and {LATEST_YEAR}",
+    }
+
+    def to_internal_value(self, value: Any) -> date:
+        if isinstance(value, str) and not value.isascii():
+            self.fail("invalid", format="YYYY-MM-DD")
+        day: date = super().to_internal_value(value)
+        if not EARLIEST_YEAR <= day.year <= LATEST_YEAR:
+            self.fail("range")
+        return day
 
 
 class IdField(forms.Field):
