@@ -103,15 +103,17 @@ def period(start: date | None, end: date | None, today: date) -> tuple[date, dat
     if start is None and end is not None:
         if end < first:
             raise ServiceError(
-                "to", f"must be on or after the first day of the period (`from`, {first} when not given)."
+                "to", f"must be on or after the first day of the period ({first} when no first day is given)."
             )
         if (end - first).days > MAX_PERIOD_DAYS:
-            raise ServiceError("to", f"{too_long} (it starts on {first} when `from` is not given).")
+            raise ServiceError("to", f"{too_long} (without a first day it starts on {first}).")
     if start is not None and end is None:
         if start > last:
-            raise ServiceError("from", "must be on or before the last day of the period (`to`, today when not given).")
+            raise ServiceError(
+                "from", "must be on or before the last day of the period (today when no last day is given)."
+            )
         if (last - start).days > MAX_PERIOD_DAYS:
-            raise ServiceError("from", f"{too_long} (it ends today when `to` is not given).")
+            raise ServiceError("from", f"{too_long} (without a last day it ends today).")
     return first, last
 
 

@@ -307,9 +307,7 @@ def test_a_period_of_one_bound_is_checked_against_its_default_other_end(clinic_d
     # (2026-08-01): the two-year limit and the order hold for the period as it would be read.
     response = admin_api.get("/api/dashboard/?from=2020-01-01")
     assert response.status_code == 400
-    assert response.json() == {
-        "from": ["the period may be at most 731 days long (it ends today when `to` is not given)."]
-    }
+    assert response.json() == {"from": ["the period may be at most 731 days long (without a last day it ends today)."]}
     response = admin_api.get("/api/dashboard/?to=2199-12-31")
     assert response.status_code == 400
     assert list(response.json()) == ["to"]
@@ -332,6 +330,7 @@ def test_the_page_names_the_field_of_a_one_sided_bad_period(clinic_data: Any, cl
     html = response.content.decode()
     assert response.status_code == 200
     assert "There is a problem" in html and "From: the period may be at most 731 days long" in html
+    assert '<details class="nhsuk-details app-no-print" open>' in html  # the form with its error, unfolded
     assert 'data-figure="overdue">4<' in html  # the default period's figures still show
 
 
