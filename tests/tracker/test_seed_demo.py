@@ -12,6 +12,7 @@ import pytest
 from django.contrib.auth import get_user_model
 from django.core.management import call_command
 from django.db import transaction
+from django.test import Client
 from django.utils import timezone
 
 from monitoring.evaluation import evaluate_patient
@@ -71,6 +72,17 @@ def test_it_creates_two_staffed_clinics_and_forty_patients_on_all_ten_protocols(
     assert all(p.age_on(today) >= 16 for p in Patient.objects.all())
     assert set(Patient.objects.values_list("reminder_channel", flat=True)) >= {"email", "sms", "none"}
     assert not Patient.objects.exclude(email="").exclude(email__endswith="@example.org").exists()
+
+
+def test_two_demo_patients_read_spanish_on_their_card_and_reminders(demo: str) -> None:
+    spanish = list(Patient.objects.filter(language="es").order_by("id"))
+    assert len(spanish) == 2
+    assert {p.timezone for p in spanish} == {"America/New_York"}
+    assert {p.reminder_channel for p in spanish} == {"email", "sms"}  # one of each, to see both messages
+    browser = Client()
+    browser.force_login(ClinicMembership.objects.filter(clinic=spanish[0].clinic).first().user)
+    card = browser.get(f"/patients/{spanish[0].pk}/card/").content.decode()
+    assert 'lang="es"' in card and "Sus próximas citas" in card
 
 
 def test_it_shows_patients_at_every_stage_with_late_and_missed_doses(demo: str) -> None:

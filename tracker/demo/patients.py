@@ -268,6 +268,7 @@ class PatientSeed:
     neuro: bool
     channel: str
     protocol_code: str
+    language: str  # the patient's language for reminders, the portal and the card: "en" or "es"
     story: Story
     # Drawn up front so the walk through the doses is the same whichever patients already exist.
     walk_seed: int
@@ -304,6 +305,9 @@ def build_patient_seeds(count: int, rng: random.Random) -> list[PatientSeed]:
         else:
             tz = "Europe/London"
         channel = rng.choice(["email", "email", "email", "sms", "sms", "none"])
+        # Some New York patients read Spanish (the patients' other language): their reminders, portal and card.
+        # Decided without the random draws, so every other patient of the demo is the same with or without it.
+        language = "es" if tz == "America/New_York" and i // len(codes) == 2 and i % 2 == 0 else "en"
         slug = f"{given}.{family}".lower().replace("'", "")
         seeds.append(
             PatientSeed(
@@ -322,6 +326,7 @@ def build_patient_seeds(count: int, rng: random.Random) -> list[PatientSeed]:
                 neuro=code == "hydroxo-uk-neuro",
                 channel=channel,
                 protocol_code=code,
+                language=language,
                 story=story,
                 walk_seed=rng.randint(0, 2**31),
             )
@@ -353,6 +358,7 @@ def create_patient(*, seed: PatientSeed, clinic: Clinic, staff: dict[str, list[A
             deficiency_cause=seed.cause,
             neurological_involvement=seed.neuro,
             reminder_channel=seed.channel,
+            language=seed.language,
         )
         today = patient_today(patient)
         options: dict[str, Any] = dict(story.options)
