@@ -29,7 +29,7 @@ def alert(clinic: Clinic, severity: str = Severity.HIGH, kind: str = AlertKind.D
 def shown_ids(body: str) -> list[int]:
     import re
 
-    return [int(n) for n in re.findall(r'<section class="nhsuk-card app-alert" id="alert-(\d+)"', body)]
+    return [int(n) for n in re.findall(r'<article class="nhsuk-card app-alert" id="alert-(\d+)"', body)]
 
 
 def test_it_lists_the_clinics_open_alerts_most_severe_first(clinic: Clinic, nurse: Any, other_clinic: Clinic) -> None:
@@ -124,7 +124,7 @@ def test_with_htmx_the_alert_is_swapped_in_place(clinic: Clinic, clinician: Any)
 
     assert done.status_code == 200
     card = done.content.decode()
-    assert card.startswith(f'<section class="nhsuk-card app-alert" id="alert-{critical.pk}"')
+    assert card.startswith(f'<article class="nhsuk-card app-alert" id="alert-{critical.pk}"')
     assert "Acknowledged." in card and "Admitted; haematology called" in card
     assert "<form" not in card
     critical.refresh_from_db()
