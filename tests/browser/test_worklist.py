@@ -185,3 +185,21 @@ def test_the_calendar_moves_across_a_month_end(browser: Any, live_server: Any, c
     assert page.url == f"{live_server.url}/calendar/?view=month&date=2027-01-01"
     assert page.get_by_role("heading", level=1).inner_text() == "January 2027"
     assert_accessible(page)
+
+
+def test_the_dose_form_on_its_own_page_keeps_its_headings_in_order(
+    browser: Any, live_server: Any, clinic_day: dict[str, Any]
+) -> None:
+    # Without JavaScript "Given" opens /doses/{id}/given/: the patient's name is its level-1 heading, the form's
+    # title level 2, the low platelet warning (S-2) and, after a refused submit, the error summary level 3.
+    dose = first_planned(clinic_day["regimens"]["low"])
+    page = sign_in(browser, live_server, clinic_day["nurse"])
+    page.goto(f"{live_server.url}/doses/{dose.pk}/given/")
+    headings = page.locator("main h1, main h2, main h3, main h4")
+    assert [h.evaluate("e => e.tagName") for h in headings.all()] == ["H1", "H2", "H3"]
+    assert_accessible(page)
+    with page.expect_navigation():
+        page.get_by_role("button", name="Record as given").click()  # the warning is not acknowledged
+    expect(page.get_by_role("heading", name="There is a problem", level=3)).to_be_visible()
+    assert_accessible(page)
+    shot(page, "dose-given-page-error")
