@@ -76,6 +76,13 @@ def test_a_patient_asks_for_a_link_and_manages_their_reminders(
     jo.refresh_from_db()
     assert jo.ical_token != old and jo.ical_token in page.content()
     assert_accessible(page)
+    # The address to copy is a read-only field: on a phone it scrolls inside it, the page does not widen.
+    address = page.get_by_label("Or copy this address into your calendar app")
+    assert address.input_value().endswith(f"/ical/{jo.ical_token}.ics")
+    page.set_viewport_size({"width": 360, "height": 800})
+    assert page.evaluate("document.documentElement.scrollWidth") <= 360
+    assert_accessible(page)
+    page.set_viewport_size({"width": 1280, "height": 900})
 
     page.get_by_role("link", name="Help with reminders and your calendar").first.click()
     page.wait_for_url("**/me/help/")
