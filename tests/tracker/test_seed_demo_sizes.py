@@ -42,3 +42,18 @@ def test_it_gives_treated_patients_lab_histories_entered_through_the_service():
     before = LabResult.objects.count()
     seed(14)
     assert LabResult.objects.count() == before
+
+
+def test_it_refuses_production_settings_also_under_overridden_settings(monkeypatch: pytest.MonkeyPatch) -> None:
+    # override_settings (the tests' live server, any test) hides SETTINGS_MODULE; the environment still names it.
+    from django.core.management import CommandError
+    from django.test import override_settings
+
+    monkeypatch.setenv("DJANGO_SETTINGS_MODULE", "tracker.settings.production")
+    with override_settings(DEBUG=False), pytest.raises(CommandError, match="refuses to run with production"):
+        seed(patients=1)
+    assert not Patient.objects.exists()
+    monkeypatch.setenv("DJANGO_SETTINGS_MODULE", "tracker.settings.test")
+    with override_settings(DEBUG=False):
+        seed(patients=1)  # it crashed here before: SETTINGS_MODULE read None
+    assert Patient.objects.count() == 1

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterable, Sequence
 from typing import Any
 
@@ -26,7 +27,9 @@ class Command(BaseCommand):
         )
 
     def handle(self, *args: Any, **options: Any) -> None:
-        if settings.SETTINGS_MODULE.endswith(".production") and not options["allow_production"]:
+        # Under override_settings (tests, a live server) SETTINGS_MODULE reads None: the environment still names it.
+        module = settings.SETTINGS_MODULE or os.environ.get("DJANGO_SETTINGS_MODULE", "")
+        if module.endswith(".production") and not options["allow_production"]:
             # The demo creates a superuser with a published password.
             raise CommandError("seed_demo refuses to run with production settings.")
         count = options["patients"]
