@@ -80,7 +80,7 @@ def test_two_demo_patients_read_spanish_on_their_card_and_reminders(demo: str) -
     assert {p.timezone for p in spanish} == {"America/New_York"}
     assert {p.reminder_channel for p in spanish} == {"email", "sms"}  # one of each, to see both messages
     browser = Client()
-    browser.force_login(ClinicMembership.objects.filter(clinic=spanish[0].clinic).first().user)
+    browser.force_login(get_user_model().objects.get(username="riverside-nurse"))
     card = browser.get(f"/patients/{spanish[0].pk}/card/").content.decode()
     assert 'lang="es"' in card and "Sus próximas citas" in card
 
