@@ -1,5 +1,6 @@
-"""The project's own middleware: NUL refused in paths and query strings, no-store caching, the clinic's time
-zone on pages, and the pages' after-commit work done before they answer.
+"""The project's own middleware: NUL refused in paths and query strings, no-store caching, an htmx request sent to
+sign in again loading the sign-in page whole, the clinic's time zone on pages, and the pages' after-commit work
+done before they answer.
 
 PostgreSQL text cannot hold a NUL byte, so a lookup such as `?analyte=%00` or `/api/protocols/%00/`
 would end in a database error (500). DRF already refuses NUL in body fields; RefuseNulMiddleware covers the rest.
@@ -11,9 +12,13 @@ import zoneinfo
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import urlencode, urlsplit
 
+from django.conf import settings
 from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.urls import reverse
 from django.utils import timezone
+from django_htmx.http import HttpResponseClientRedirect
 
 from tracker import events
 
@@ -32,6 +37,35 @@ class RefuseNulMiddleware:
                 field = name.replace(NUL, "") or "query"
                 return JsonResponse({field: ["may not contain a NUL character."]}, status=400)
         return self.get_response(request)
+
+
+def current_page(request: HttpRequest) -> str:
+    """The page an htmx request was made from (its `HX-Current-URL`, this site's path and query only), else the
+    address asked for."""
+    current = urlsplit(request.headers.get("HX-Current-URL", ""))
+    if current.path.startswith("/") and current.netloc in ("", request.get_host()):
+        return current.path + (f"?{current.query}" if current.query else "")
+    return request.get_full_path()
+
+
+class HtmxSignInMiddleware:
+    """An htmx request (a dose row's "Given", an alert's "Acknowledge") answered by a redirect to the sign-in or its
+    second step (the session ended, or the second factor is owed) would have the whole sign-in page swapped into the
+    row. It answers `HX-Redirect` instead: the browser loads the sign-in page whole, and comes back to the page the
+    request was made from (`next`), not to the part of it. Above the middleware that redirect there
+    (SecondFactorMiddleware) and below SessionMiddleware."""
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        response = self.get_response(request)
+        if request.headers.get("HX-Request") != "true" or response.status_code not in (301, 302, 303, 307, 308):
+            return response
+        target = urlsplit(response.get("Location", "")).path
+        if target not in (settings.LOGIN_URL, reverse("two-factor")):
+            return response
+        return HttpResponseClientRedirect(f"{target}?{urlencode({'next': current_page(request)})}")
 
 
 class NoStoreMiddleware:

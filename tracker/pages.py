@@ -13,13 +13,16 @@ from functools import wraps
 from typing import Any
 
 from django.conf import settings
+from django.contrib import messages
 from django.contrib.auth import views as auth_views
 from django.contrib.auth.decorators import login_required
 from django.contrib.auth.forms import AuthenticationForm, PasswordResetForm, SetPasswordForm
 from django.core.exceptions import PermissionDenied
-from django.http import HttpRequest
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import render
 from django.urls import NoReverseMatch, reverse
 from django.utils.translation import gettext_lazy as _
+from django_htmx.http import HttpResponseClientRefresh
 
 from tracker.forms import NHSUKFormMixin
 from tracker.middleware import StaffClinic
@@ -168,6 +171,7 @@ sign_out = auth_views.LogoutView.as_view()
 def staff_page(view: Any) -> Any:
     """A page for clinic staff: sign-in first (LOGIN_URL, back here after), then 403 for a signed-in
     user who works in no clinic."""
+
     @wraps(view)
     def wrapped(request: HttpRequest, *args: Any, **kwargs: Any) -> Any:
         if not staff_clinics(request):
@@ -175,3 +179,16 @@ def staff_page(view: Any) -> Any:
         return view(request, *args, **kwargs)
 
     return login_required(wrapped)
+
+
+def csrf_failure(request: HttpRequest, reason: str = "") -> HttpResponse:
+    """CSRF_FAILURE_VIEW: a form posted with a token that is no longer good (the user signed in again in another
+    tab, which gives a new token, or the session ended). An htmx request reloads the page whole (`HX-Refresh`: a
+    fresh form, or the sign-in when the session ended) and says why; a page answers 403 with what to do. Nothing
+    was written."""
+    if request.headers.get("HX-Request") == "true":
+        messages.warning(
+            request, _("This page was out of date, so it was loaded again. Nothing was recorded: please do it again.")
+        )
+        return HttpResponseClientRefresh()
+    return render(request, "403_csrf.html", {"reason": reason}, status=403)

@@ -203,3 +203,25 @@ def test_the_dose_form_on_its_own_page_keeps_its_headings_in_order(
     expect(page.get_by_role("heading", name="There is a problem", level=3)).to_be_visible()
     assert_accessible(page)
     shot(page, "dose-given-page-error")
+
+
+def test_after_the_session_ends_given_opens_the_sign_in_page_and_comes_back_to_the_list(
+    browser: Any, live_server: Any, clinic_day: dict[str, Any]
+) -> None:
+    from django.contrib.sessions.models import Session
+
+    page = sign_in(browser, live_server, clinic_day["nurse"])
+    page.goto(f"{live_server.url}/?route=IM")
+    Session.objects.all().delete()  # the session ends while the list is open
+    dose = first_planned(clinic_day["regimens"]["keys"])
+    with page.expect_navigation():
+        page.locator(f"#dose-{dose.pk} a.app-record").first.click()
+    # The sign-in page whole, not inside the dose's row; then back to the list as it was.
+    assert page.url == f"{live_server.url}/login/?next=%2F%3Froute%3DIM"
+    assert page.locator(f"#dose-{dose.pk}").count() == 0
+    page.get_by_label("Username").fill("nora")
+    page.get_by_label("Password").fill("pw-for-tests")
+    with page.expect_navigation():
+        page.get_by_role("button", name="Sign in").click()
+    assert page.url == f"{live_server.url}/?route=IM"
+    expect(page.get_by_role("heading", name="Today's worklist")).to_be_visible()

@@ -59,6 +59,8 @@ MIDDLEWARE = [
     "tracker.middleware.NoStoreMiddleware",
     "csp.middleware.CSPMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
+    # An htmx request sent to sign in (again) loads the sign-in page whole, not inside a row (tracker/middleware.py).
+    "tracker.middleware.HtmxSignInMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
@@ -182,6 +184,8 @@ STORAGES = {
 }
 # The web pages' sign-in (tracker/pages.py); every staff role lands on the worklist.
 LOGIN_URL = "/login/"
+# A form posted with a stale token: reloaded in place for htmx, a page saying what to do otherwise (tracker/pages.py).
+CSRF_FAILURE_VIEW = "tracker.pages.csrf_failure"
 LOGIN_REDIRECT_URL = "/"
 LOGOUT_REDIRECT_URL = "/login/"
 # Forms of the web pages render with the NHS.UK design system's markup (tracker/forms.py).
