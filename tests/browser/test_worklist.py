@@ -225,3 +225,31 @@ def test_after_the_session_ends_given_opens_the_sign_in_page_and_comes_back_to_t
         page.get_by_role("button", name="Sign in").click()
     assert page.url == f"{live_server.url}/?route=IM"
     expect(page.get_by_role("heading", name="Today's worklist")).to_be_visible()
+
+
+def test_a_part_of_the_page_that_cannot_be_updated_says_so(
+    browser: Any, live_server: Any, clinic_day: dict[str, Any]
+) -> None:
+    # No answer (the network), or an answer htmx does not put in the page (403, 5xx): the nurse is told in an
+    # alert at the top of the page, instead of a click that does nothing.
+    page = sign_in(browser, live_server, clinic_day["nurse"])
+    page.goto(f"{live_server.url}/")
+    box = page.locator("#app-update-error")
+    expect(box).to_be_hidden()
+    dose = first_planned(clinic_day["regimens"]["keys"])
+    given = page.locator(f"#dose-{dose.pk} a.app-record").first
+    cases = [
+        (lambda route: route.abort(), "Cobalt did not answer: check the network connection"),
+        (lambda route: route.fulfill(status=403, body="no"), "You are not allowed to do this"),
+        (lambda route: route.fulfill(status=500, body="oops"), "Something went wrong in Cobalt"),
+    ]
+    for answer, text in cases:
+        page.route(f"**/doses/{dose.pk}/given/", answer)
+        given.click()
+        expect(box).to_be_visible()
+        expect(box.get_by_text(text)).to_be_visible()
+        assert box.locator("p[data-status]:visible").count() == 1  # only the text of what happened
+        assert_accessible(page)
+        page.unroute(f"**/doses/{dose.pk}/given/")
+    given.click()  # the answer comes back: the form opens in the row
+    expect(page.locator(f"#dose-{dose.pk} form")).to_be_visible()
