@@ -185,10 +185,10 @@ def csrf_failure(request: HttpRequest, reason: str = "") -> HttpResponse:
     """CSRF_FAILURE_VIEW: a form posted with a token that is no longer good (the user signed in again in another
     tab, which gives a new token, or the session ended). An htmx request reloads the page whole (`HX-Refresh`: a
     fresh form, or the sign-in when the session ended) and says why; a page answers 403 with what to do. Nothing
-    was written."""
+    was written. Django's `reason` is for its own debug page, not shown to users."""
     if request.headers.get("HX-Request") == "true":
         messages.warning(
             request, _("This page was out of date, so it was loaded again. Nothing was recorded: please do it again.")
         )
         return HttpResponseClientRefresh()
-    return render(request, "403_csrf.html", {"reason": reason}, status=403)
+    return render(request, "403_csrf.html", status=403)

@@ -13,6 +13,7 @@ from typing import Any
 
 import pytest
 import time_machine
+from django.contrib.sessions.models import Session
 from playwright.sync_api import expect
 
 from patients.models import LabResult, Role
@@ -208,8 +209,6 @@ def test_the_dose_form_on_its_own_page_keeps_its_headings_in_order(
 def test_after_the_session_ends_given_opens_the_sign_in_page_and_comes_back_to_the_list(
     browser: Any, live_server: Any, clinic_day: dict[str, Any]
 ) -> None:
-    from django.contrib.sessions.models import Session
-
     page = sign_in(browser, live_server, clinic_day["nurse"])
     page.goto(f"{live_server.url}/?route=IM")
     Session.objects.all().delete()  # the session ends while the list is open

@@ -4,6 +4,8 @@ lab history (the 40-patient demo: test_seed_demo.py)."""
 from __future__ import annotations
 
 import pytest
+from django.core.management import CommandError
+from django.test import override_settings
 from django.utils import timezone
 
 from patients.models import Patient
@@ -46,9 +48,6 @@ def test_it_gives_treated_patients_lab_histories_entered_through_the_service():
 
 def test_it_refuses_production_settings_also_under_overridden_settings(monkeypatch: pytest.MonkeyPatch) -> None:
     # override_settings (the tests' live server, any test) hides SETTINGS_MODULE; the environment still names it.
-    from django.core.management import CommandError
-    from django.test import override_settings
-
     monkeypatch.setenv("DJANGO_SETTINGS_MODULE", "tracker.settings.production")
     with override_settings(DEBUG=False), pytest.raises(CommandError, match="refuses to run with production"):
         seed(patients=1)
